@@ -1,0 +1,119 @@
+"""Block Kit helpers that keep every surface inside Slack's limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+MESSAGE_BLOCKS = 50
+VIEW_BLOCKS = 100
+SECTION_TEXT = 3000
+HEADER_TEXT = 150
+CONTEXT_ELEMENTS = 10
+MODAL_TITLE = 24
+BUTTON_TEXT = 75
+OPTION_TEXT = 75
+LIST_CAP = 12
+ELLIPSIS = "…"
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_id: str | None) -> str:
+    return f"<@{user_id}>" if user_id else "nobody"
+
+
+def day(value: date | None) -> str:
+    return value.strftime("%-d %b %Y") if value else "no date"
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=truncate(text, HEADER_TEXT)))
+
+
+def context(*parts: str) -> ContextBlock:
+    elements = [MarkdownTextObject(text=truncate(p, SECTION_TEXT)) for p in parts if p]
+    return ContextBlock(elements=elements[:CONTEXT_ELEMENTS])
+
+
+def section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_TEXT)))
+
+
+def capped(lines: Sequence[str], cap: int = LIST_CAP, *, noun: str = "more") -> list[str]:
+    """At most `cap` lines, the rest announced as "…and N more"."""
+    if len(lines) <= cap:
+        return list(lines)
+    return [*lines[:cap], f"_…and {len(lines) - cap} {noun}_"]
+
+
+def sections(title: str | None, lines: Iterable[str]) -> list[Block]:
+    """Lines packed into as few section blocks as the 3000-character limit allows."""
+    blocks: list[Block] = []
+    current = f"*{title}*" if title else ""
+    for line in lines:
+        line = truncate(line, SECTION_TEXT - 2)
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > SECTION_TEXT:
+            blocks.append(section(current))
+            candidate = line
+        current = candidate
+    if current:
+        blocks.append(section(current))
+    return blocks
+
+
+def split_messages(blocks: Sequence[Block], limit: int = MESSAGE_BLOCKS) -> list[list[Block]]:
+    """Blocks cut into messages of at most `limit`, preferring to cut at a divider."""
+    messages: list[list[Block]] = []
+    current: list[Block] = []
+    for block in blocks:
+        if len(current) == limit:
+            cut = _last_divider(current)
+            messages.append(current[:cut])
+            current = current[cut:]
+        current.append(block)
+    if current:
+        messages.append(current)
+    return [_strip_dividers(m) for m in messages]
+
+
+def fit_view(blocks: Sequence[Block], limit: int = VIEW_BLOCKS) -> list[Block]:
+    """Blocks for a modal or Home tab: past the limit, the tail is replaced by a note."""
+    if len(blocks) <= limit:
+        return list(blocks)
+    kept = list(blocks[: limit - 1])
+    return [*kept, context(f"_…and {len(blocks) - len(kept)} more blocks not shown here._")]
+
+
+def _last_divider(blocks: Sequence[Block]) -> int:
+    for index in range(len(blocks) - 1, len(blocks) // 2, -1):
+        if isinstance(blocks[index], DividerBlock):
+            return index
+    return len(blocks)
+
+
+def _strip_dividers(blocks: list[Block]) -> list[Block]:
+    while blocks and isinstance(blocks[0], DividerBlock):
+        blocks = blocks[1:]
+    while blocks and isinstance(blocks[-1], DividerBlock):
+        blocks = blocks[:-1]
+    return blocks

@@ -1,0 +1,270 @@
+"""Contract services: who may read what, drafts built in Slack, activation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    Barrier,
+    Contract,
+    ContractStatus,
+    ContractVersion,
+    DevelopmentActivity,
+    Expectation,
+    Milestone,
+    Resource,
+    Role,
+    SuccessIndicator,
+)
+from storage.queries import (
+    ContractBundle,
+    audit,
+    contracts_for_user,
+    find_contract,
+    find_contract_for_leader,
+    load_bundle,
+    replace_people,
+)
+
+NO_CONTRACT_OF_YOUR_OWN = (
+    "You don't have a contract yet. Start one with `/contract new`, "
+    "or ask your sponsor or HR partner to import one."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A short sentence telling the person why they get nothing."""
+
+    text: str
+
+
+async def contract_to_show(
+    *, session: AsyncSession, viewer: str, leader: str | None
+) -> ContractBundle | Refusal:
+    """The contract `viewer` asked about, or why they may not see it."""
+    if leader is None or leader == viewer:
+        own = await find_contract_for_leader(session=session, leader_id=viewer)
+        if own is not None:
+            bundle = await load_bundle(session=session, contract_id=own.id or 0)
+            if bundle is not None:
+                return bundle
+        if leader is None:
+            governed = await contracts_for_user(session=session, user_id=viewer)
+            if governed:
+                leaders = ", ".join(sorted({f"<@{c.leader_id}>" for c in governed}))
+                return Refusal(
+                    "You don't lead a contract yourself. You can read the contracts of "
+                    f"{leaders}: try `/contract summary @name`."
+                )
+        return Refusal(NO_CONTRACT_OF_YOUR_OWN)
+
+    contract = await find_contract_for_leader(session=session, leader_id=leader)
+    if contract is None:
+        return Refusal(f"<@{leader}> has no contract in North Star.")
+    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    if bundle is None or not bundle.may_read(viewer):
+        return Refusal(
+            f"Only <@{leader}>, their sponsor and the contract's governance can read "
+            "this contract. You can read the feedback you wrote with `/feedback mine`."
+        )
+    return bundle
+
+
+async def bundles_for(*, session: AsyncSession, viewer: str) -> list[ContractBundle]:
+    bundles = []
+    for contract in await contracts_for_user(session=session, user_id=viewer):
+        bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+        if bundle is not None:
+            bundles.append(bundle)
+    return bundles
+
+
+async def editable_draft(
+    *, session: AsyncSession, viewer: str, leader: str | None
+) -> ContractBundle | Refusal:
+    """The draft `viewer` may edit: their own, or the named leader's."""
+    if leader is None:
+        drafts = [
+            b
+            for b in await bundles_for(session=session, viewer=viewer)
+            if b.contract.status == ContractStatus.draft and b.may_edit(viewer)
+        ]
+        if not drafts:
+            return Refusal("You have no draft contract. Start one with `/contract new`.")
+        if len(drafts) > 1:
+            names = ", ".join(f"<@{b.contract.leader_id}>" for b in drafts)
+            return Refusal(
+                f"You can edit several drafts ({names}): name the leader, e.g. "
+                "`/contract edit @name`."
+            )
+        return drafts[0]
+    contract = await find_contract_for_leader(session=session, leader_id=leader)
+    if contract is None:
+        return Refusal(f"<@{leader}> has no contract in North Star.")
+    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    if bundle is None or not bundle.may_edit(viewer):
+        return Refusal("Only the leader, sponsor or owner of a contract can change it.")
+    if bundle.contract.status != ContractStatus.draft:
+        return Refusal(
+            "This contract is active: it changes only through amendments the approvers accept."
+        )
+    return bundle
+
+
+@dataclass(frozen=True, slots=True)
+class DraftFields:
+    title: str
+    leader_id: str
+    sponsor_id: str
+    period_start: Any
+    period_end: Any
+    mission: str
+    checkin_weekday: int
+    checkin_time: str
+
+
+async def create_draft(
+    *, session: AsyncSession, fields: DraftFields, creator: str, now: datetime
+) -> Contract:
+    contract = Contract(
+        title=fields.title,
+        leader_id=fields.leader_id,
+        sponsor_id=fields.sponsor_id,
+        owner_id=creator if creator not in {fields.leader_id} else None,
+        status=ContractStatus.draft,
+        mission=fields.mission,
+        period_start=fields.period_start,
+        period_end=fields.period_end,
+        checkin_weekday=fields.checkin_weekday,
+        checkin_time=fields.checkin_time,
+        created_by=creator,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(contract)
+    await session.flush()
+    await replace_people(
+        session, contract_id=contract.id or 0, role=Role.approver, user_ids=[fields.sponsor_id]
+    )
+    audit(session, action="contract.drafted", contract_id=contract.id, actor_id=creator, at=now)
+    await session.commit()
+    return contract
+
+
+async def title_taken(*, session: AsyncSession, leader_id: str, title: str) -> bool:
+    return await find_contract(session=session, leader_id=leader_id, title=title) is not None
+
+
+ITEM_MODELS: dict[str, type[SQLModel]] = {
+    "expectation": Expectation,
+    "activity": DevelopmentActivity,
+    "indicator": SuccessIndicator,
+    "milestone": Milestone,
+    "resource": Resource,
+    "barrier": Barrier,
+}
+KEY_PREFIX = {"expectation": "E", "activity": "D", "indicator": "I", "milestone": "M"}
+
+
+def items_of(bundle: ContractBundle, kind: str) -> Sequence[Any]:
+    lists: dict[str, Sequence[Any]] = {
+        "expectation": bundle.expectations,
+        "activity": bundle.activities,
+        "indicator": bundle.indicators,
+        "milestone": bundle.milestones,
+        "resource": bundle.resources,
+        "barrier": bundle.barriers,
+    }
+    return lists[kind]
+
+
+def next_key(bundle: ContractBundle, kind: str) -> str | None:
+    """The next free handle for an item (E4 after E1..E3), or None for keyless items."""
+    prefix = KEY_PREFIX.get(kind)
+    if prefix is None:
+        return None
+    existing = items_of(bundle, kind)
+    taken = {item.key for item in existing}
+    number = len(existing) + 1
+    while f"{prefix}{number}" in taken:
+        number += 1
+    return f"{prefix}{number}"
+
+
+async def add_item(
+    *,
+    session: AsyncSession,
+    bundle: ContractBundle,
+    kind: str,
+    values: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> SQLModel:
+    """Add one item to a draft, with the next free key and position."""
+    model = ITEM_MODELS[kind]
+    key = next_key(bundle, kind)
+    extra: dict[str, Any] = {"contract_id": bundle.contract.id}
+    if key is not None:
+        extra["key"] = key
+    item = model(**values, **extra, position=len(items_of(bundle, kind)))
+    session.add(item)
+    contract = await session.get(Contract, bundle.contract.id)
+    if contract is not None:
+        contract.updated_at = now
+        session.add(contract)
+    audit(
+        session,
+        action=f"draft.{kind}_added",
+        contract_id=bundle.contract.id,
+        actor_id=actor,
+        detail={"key": key, **{k: str(v) for k, v in values.items()}},
+        at=now,
+    )
+    await session.commit()
+    return item
+
+
+def missing_for_activation(bundle: ContractBundle) -> list[str]:
+    """What a draft still lacks before its loops can run."""
+    needs = []
+    if not bundle.expectations:
+        needs.append("an expectation")
+    if not bundle.activities:
+        needs.append("a development activity")
+    if not bundle.indicators:
+        needs.append("a success indicator")
+    if not bundle.milestones:
+        needs.append("a milestone")
+    return needs
+
+
+async def activate(
+    *, session: AsyncSession, bundle: ContractBundle, actor: str, now: datetime, snapshot: Any
+) -> Contract:
+    """Make a complete draft active and keep its first readable version."""
+    contract = await session.get(Contract, bundle.contract.id)
+    if contract is None:
+        raise LookupError("contract vanished")
+    contract.status = ContractStatus.active
+    contract.updated_at = now
+    session.add(contract)
+    session.add(
+        ContractVersion(
+            contract_id=contract.id or 0,
+            version=contract.version,
+            snapshot=snapshot,
+            reason="activated",
+            created_by=actor,
+            created_at=now,
+        )
+    )
+    audit(session, action="contract.activated", contract_id=contract.id, actor_id=actor, at=now)
+    await session.commit()
+    return contract

@@ -1,0 +1,102 @@
+"""The App Home tab, by role: my contract, the contracts I sponsor or govern."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
+from slack_sdk.models.views import View
+
+from bot.blocks import LIST_CAP, context, escape, fit_view, header, section, truncate
+from bot.summary import STATUS_LABEL, headline, indicator_line
+from storage.models import ContractStatus, Role
+from storage.queries import ContractBundle
+
+OPEN_SUMMARY = "home_open_summary"
+EDIT_DRAFT = "home_edit_draft"
+NEW_CONTRACT_BUTTON = "home_new_contract"
+ROLE_LABEL = {
+    Role.sponsor: "sponsor",
+    Role.owner: "owner",
+    Role.approver: "approver",
+    Role.escalation: "escalation",
+}
+
+
+def _buttons(bundle: ContractBundle, block_id: str) -> ActionsBlock:
+    value = json.dumps({"contract_id": bundle.contract.id})
+    elements = [ButtonElement(text="Open summary", action_id=OPEN_SUMMARY, value=value)]
+    if bundle.contract.status == ContractStatus.draft:
+        elements.append(ButtonElement(text="Continue editing", action_id=EDIT_DRAFT, value=value))
+    return ActionsBlock(block_id=block_id, elements=elements)
+
+
+def _status(bundle: ContractBundle) -> str:
+    return STATUS_LABEL.get(ContractStatus(bundle.contract.status), bundle.contract.status)
+
+
+def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> View:
+    led = [b for b in bundles if b.contract.leader_id == viewer]
+    governed = [b for b in bundles if b.contract.leader_id != viewer and b.may_read(viewer)]
+    blocks: list[Block] = [header("North Star")]
+    if not led and not governed:
+        blocks += [
+            section(
+                "North Star keeps a leader's performance contract in Slack: expectations, "
+                "development activities, success indicators with baselines and targets, "
+                "milestones and governance, with weekly check-ins and peer feedback."
+            ),
+            section(
+                "*Get started*\n"
+                "• Leading? Create your contract with `/contract new` (or the button below), "
+                "or ask your HR partner to import it.\n"
+                "• Giving feedback to a leader? Use `/feedback @leader`.\n"
+                "• Type `/contract help` for everything else."
+            ),
+            ActionsBlock(
+                block_id="get_started",
+                elements=[
+                    ButtonElement(
+                        text="Create a contract", action_id=NEW_CONTRACT_BUTTON, style="primary"
+                    )
+                ],
+            ),
+        ]
+        return View(type="home", blocks=blocks)
+
+    for index, bundle in enumerate(led):
+        c = bundle.contract
+        blocks += [
+            section(f"*Your contract: {escape(truncate(c.title, 200))}*"),
+            context(f"{_status(bundle)} · version {c.version}", headline(bundle, today=today)),
+        ]
+        blocks += [section(indicator_line(bundle, i)) for i in bundle.indicators[:LIST_CAP]]
+        if len(bundle.indicators) > LIST_CAP:
+            blocks.append(context(f"_…and {len(bundle.indicators) - LIST_CAP} more indicators_"))
+        blocks.append(_buttons(bundle, f"led_{index}"))
+        blocks.append(DividerBlock())
+
+    if governed:
+        blocks.append(section("*Contracts you sponsor or govern*"))
+        for index, bundle in enumerate(governed):
+            c = bundle.contract
+            roles = sorted(ROLE_LABEL[r] for r in bundle.roles_of(viewer) if r in ROLE_LABEL)
+            blocks += [
+                section(
+                    f"*{escape(truncate(c.title, 200))}*\n<@{c.leader_id}> · {_status(bundle)}"
+                    f" · you are {', '.join(roles)}"
+                ),
+                context(headline(bundle, today=today)),
+                _buttons(bundle, f"governed_{index}"),
+            ]
+    return View(type="home", blocks=fit_view(blocks))
+
+
+def build_summary_modal(blocks: list[Block], *, title: str) -> View:
+    return View(
+        type="modal",
+        title=truncate(title, 24),
+        close="Close",
+        blocks=fit_view(blocks),
+    )

@@ -1,0 +1,70 @@
+"""The contract's rules as pure functions, shared by the import format and the modals."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+
+TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+EXPECTATION_KINDS = ("impact", "behavior", "decision")
+MODALITIES = (
+    "coaching",
+    "mentorship",
+    "formal_training",
+    "experiential",
+    "peer_learning",
+    "other",
+)
+DIRECTIONS = ("increase", "decrease")
+INDICATOR_CADENCES = ("weekly", "biweekly", "monthly", "quarterly")
+DIGEST_CADENCES = ("weekly", "biweekly", "monthly")
+RESOURCE_KINDS = ("budget", "time", "expert", "platform", "other")
+MAX_NUMBER = 1e12
+
+
+def parse_number(text: str) -> float:
+    """A number as people type it ("1 200", "7,5" or "7.5"); ValueError says why not."""
+    cleaned = text.strip().replace("\u202f", "").replace(" ", "")
+    if cleaned.count(",") == 1 and "." not in cleaned:
+        cleaned = cleaned.replace(",", ".")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise ValueError(f"“{text.strip()}” is not a number.") from None
+    return check_number(value)
+
+
+def check_number(value: float) -> float:
+    if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        raise ValueError("Enter a number between -1,000,000,000,000 and 1,000,000,000,000.")
+    return value
+
+
+def target_problem(baseline: float, target: float, direction: str) -> str | None:
+    """Why a target does not fit its baseline and direction, or None."""
+    if target == baseline:
+        return "must differ from baseline"
+    if direction == "increase" and target < baseline:
+        return "must be above the baseline for an indicator that should increase"
+    if direction == "decrease" and target > baseline:
+        return "must be below the baseline for an indicator that should decrease"
+    return None
+
+
+def threshold_problem(baseline: float, target: float, threshold: float) -> str | None:
+    low, high = sorted((baseline, target))
+    if not low <= threshold <= high:
+        return "must lie between the indicator's baseline and target"
+    return None
+
+
+def date_problem(value: date, start: date, end: date) -> str | None:
+    if not start <= value <= end:
+        return f"must fall within the contract period ({start.isoformat()} to {end.isoformat()})"
+    return None
+
+
+def period_problem(start: date, end: date) -> str | None:
+    return None if end > start else "must be after the period start"

@@ -1,0 +1,58 @@
+"""`northstar run`: the bot, its HTTP server and its scheduler in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+from bot.app import create_app, create_client
+from bot.clock import SystemClock
+from bot.scheduler import build_scheduler
+from bot.server import create_web_app
+from bot.services import Services
+from bot.settings import Settings
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+
+logger = logging.getLogger(__name__)
+
+
+async def run_bot(settings: Settings, *, host: str = "0.0.0.0") -> None:
+    settings.require_slack()
+    await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    services = Services(settings=settings, sessions=session_factory(engine), clock=SystemClock())
+    client = create_client(settings)
+    app = create_app(services, client)
+    scheduler = build_scheduler(services, client)
+    runner = web.AppRunner(create_web_app(app, services.sessions))
+    await runner.setup()
+    await web.TCPSite(runner, host, settings.port).start()
+    socket_handler = None
+    if settings.socket_mode:
+        socket_handler = AsyncSocketModeHandler(app, settings.slack_app_token)
+        await socket_handler.connect_async()
+        logger.info("Connected to Slack over Socket Mode; health check on port %s", settings.port)
+    else:
+        logger.info("Listening for Slack on http://%s:%s/slack/events", host, settings.port)
+    scheduler.start()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        logger.info("Shutting down")
+        scheduler.shutdown(wait=False)
+        if socket_handler is not None:
+            await socket_handler.close_async()
+        await runner.cleanup()
+        await engine.dispose()

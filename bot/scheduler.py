@@ -1,0 +1,69 @@
+"""The scheduler inside `northstar run`: APScheduler drives the bot's recurring jobs.
+
+What is due, sent and answered lives in the database, so a job that runs late, twice or on
+another replica finds the same state; the scheduler only decides when to look.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+
+JobFunction = Callable[[Services, AsyncWebClient], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    run: JobFunction
+    every_seconds: int
+
+
+JOBS: dict[str, Job] = {}
+
+
+def job(name: str, *, every_seconds: int) -> Callable[[JobFunction], JobFunction]:
+    """Register a recurring job under `name` (also what `northstar jobs run NAME` runs)."""
+
+    def register(function: JobFunction) -> JobFunction:
+        JOBS[name] = Job(name=name, run=function, every_seconds=every_seconds)
+        return function
+
+    return register
+
+
+def build_scheduler(services: Services, client: AsyncWebClient) -> AsyncIOScheduler:
+    """An AsyncIOScheduler with every registered job; start it inside the running loop."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    for registered in JOBS.values():
+        scheduler.add_job(
+            _guarded(registered, services, client),
+            IntervalTrigger(seconds=registered.every_seconds),
+            id=registered.name,
+            name=registered.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=registered.every_seconds,
+        )
+    return scheduler
+
+
+def _guarded(
+    registered: Job, services: Services, client: AsyncWebClient
+) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            await registered.run(services, client)
+        except Exception:
+            logger.exception("Job %s failed; it runs again on its next tick", registered.name)
+
+    return run

@@ -1,0 +1,35 @@
+"""What listeners and jobs need besides Slack: settings, sessions and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from bot.clock import Clock
+from bot.settings import Settings
+from storage.db import SessionFactory
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    sessions: SessionFactory
+    clock: Clock
+
+    def today(self) -> date:
+        """Today's date in the workspace's default time zone."""
+        return self.clock.now().astimezone(ZoneInfo(self.settings.default_timezone)).date()
+
+
+CONTEXT_KEY = "northstar"
+
+
+def services_of(context: AsyncBoltContext) -> Services:
+    """The Services that `bot.app` put into every request's context."""
+    found = context.get(CONTEXT_KEY)
+    if not isinstance(found, Services):
+        raise RuntimeError("Services missing from the Bolt context; build the app with create_app")
+    return found

@@ -1,0 +1,162 @@
+"""One settings object, read from the environment and `.env`, validated at start-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+SLACK_API_URL_DEFAULT = "https://slack.com/api/"
+DATABASE_URL_DEFAULT = "sqlite+aiosqlite:///./data/northstar.db"
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+MANIFEST_HELP = (
+    "Create the Slack app from manifest.yml (https://api.slack.com/apps > Create New App > "
+    "From a manifest), install it to your workspace, then put its Bot User OAuth Token in "
+    "SLACK_BOT_TOKEN and either its App-Level Token (connections:write) in SLACK_APP_TOKEN "
+    "for Socket Mode or its Signing Secret in SLACK_SIGNING_SECRET for HTTP mode, "
+    "in .env (see .env.example)."
+)
+
+
+class SettingsError(Exception):
+    """Raised with every problem found in the configuration, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The validated configuration of one North Star process."""
+
+    slack_bot_token: str | None
+    slack_signing_secret: str | None
+    slack_app_token: str | None
+    slack_api_url: str
+    database_url: str
+    port: int
+    log_level: str
+    default_timezone: str
+
+    @property
+    def socket_mode(self) -> bool:
+        """Socket Mode is used whenever an app-level token is configured."""
+        return self.slack_app_token is not None
+
+    @property
+    def has_slack_credentials(self) -> bool:
+        return self.slack_bot_token is not None and (
+            self.socket_mode or self.slack_signing_secret is not None
+        )
+
+    def require_slack(self) -> None:
+        """Raise SettingsError unless the bot can talk to Slack."""
+        problems: list[str] = []
+        if self.slack_bot_token is None:
+            problems.append("SLACK_BOT_TOKEN is not set: the bot needs its xoxb- token.")
+        if not self.socket_mode and self.slack_signing_secret is None:
+            problems.append(
+                "SLACK_SIGNING_SECRET is not set: HTTP mode needs it "
+                "(or set SLACK_APP_TOKEN to use Socket Mode)."
+            )
+        if problems:
+            raise SettingsError([*problems, MANIFEST_HELP])
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the plain URL spellings onto the async drivers this app uses."""
+    if url.startswith("sqlite:///") or url == "sqlite://":
+        return "sqlite+aiosqlite" + url[len("sqlite") :]
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read and validate the settings; raise SettingsError listing every problem."""
+    values: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        return _clean(values.get(name))
+
+    problems: list[str] = []
+
+    bot_token = get("SLACK_BOT_TOKEN")
+    if bot_token is not None and not bot_token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-.")
+    app_token = get("SLACK_APP_TOKEN")
+    if app_token is not None and not app_token.startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-.")
+
+    api_url = get("SLACK_API_URL") or SLACK_API_URL_DEFAULT
+    if not api_url.startswith(("http://", "https://")):
+        problems.append(f"SLACK_API_URL must be an http(s) URL, got {api_url!r}.")
+    elif not api_url.endswith("/"):
+        api_url += "/"
+
+    database_url = normalise_database_url(get("DATABASE_URL") or DATABASE_URL_DEFAULT)
+    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        problems.append(
+            "DATABASE_URL must be sqlite:///PATH, sqlite+aiosqlite:///PATH, "
+            f"postgresql://... or postgresql+asyncpg://..., got {database_url!r}."
+        )
+
+    port_text = get("PORT") or "3000"
+    port = 0
+    try:
+        port = int(port_text)
+        if not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        problems.append(f"PORT must be a whole number from 1 to 65535, got {port_text!r}.")
+
+    log_level = (get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}.")
+
+    timezone = get("DEFAULT_TIMEZONE") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            f"DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin, got {timezone!r}."
+        )
+
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        slack_bot_token=bot_token,
+        slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+        slack_app_token=app_token,
+        slack_api_url=api_url,
+        database_url=database_url,
+        port=port,
+        log_level=log_level,
+        default_timezone=timezone,
+    )
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -1,0 +1,198 @@
+"""The contract summary: what `/contract summary`, App Home and digests show of a contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from slack_sdk.models.blocks import Block, DividerBlock
+
+from bot.blocks import capped, context, day, escape, header, mention, section, sections, truncate
+from bot.periods import elapsed_periods
+from bot.progress import TREND_MARK, IndicatorProgress, format_number, indicator_progress
+from storage.models import ActivityStatus, ContractStatus, MilestoneStatus, SuccessIndicator
+from storage.queries import ContractBundle
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+ACTIVITY_MARK = {
+    ActivityStatus.not_started: "⚪ not started",
+    ActivityStatus.in_progress: "🔵 in progress",
+    ActivityStatus.done: "✅ done",
+    ActivityStatus.blocked: "🔴 blocked",
+}
+STATUS_LABEL = {
+    ContractStatus.draft: "Draft",
+    ContractStatus.active: "Active",
+    ContractStatus.closed: "Closed",
+}
+UPCOMING_MILESTONES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinCompletion:
+    answered: int
+    expected: int
+
+    @property
+    def text(self) -> str:
+        if self.expected == 0:
+            return "no check-in due yet"
+        share = round(100 * self.answered / self.expected)
+        return f"{self.answered} of {self.expected} weekly check-ins answered ({share}%)"
+
+
+def progress_of(bundle: ContractBundle, indicator: SuccessIndicator) -> IndicatorProgress:
+    values = [m.value for m in bundle.measurements.get(indicator.id or 0, [])]
+    return indicator_progress(indicator.baseline, indicator.target, values)
+
+
+def overall_progress(bundle: ContractBundle) -> float | None:
+    """Mean indicator progress, each clamped to 0..100%, or None without indicators."""
+    if not bundle.indicators:
+        return None
+    shares = [min(max(progress_of(bundle, i).fraction, 0.0), 1.0) for i in bundle.indicators]
+    return sum(shares) / len(shares)
+
+
+def checkin_completion(bundle: ContractBundle, today: date) -> CheckinCompletion:
+    c = bundle.contract
+    due = set(elapsed_periods(c.period_start, c.period_end, c.checkin_weekday, today))
+    answered = {k.period_key for k in bundle.checkins if k.status == "answered"}
+    return CheckinCompletion(answered=len(due & answered), expected=len(due))
+
+
+def missed_milestones(bundle: ContractBundle, today: date) -> list[str]:
+    return [
+        m.key
+        for m in bundle.milestones
+        if m.status == MilestoneStatus.missed or (m.status == "pending" and m.due < today)
+    ]
+
+
+def indicator_line(bundle: ContractBundle, indicator: SuccessIndicator) -> str:
+    p = progress_of(bundle, indicator)
+    unit = f" {escape(indicator.unit)}" if indicator.unit else ""
+    latest = f"*{format_number(p.latest)}*" if p.latest is not None else "_no value yet_"
+    trend = TREND_MARK.get(p.trend, "")
+    evidence = bundle.evidence_counts.get(("indicator", indicator.key), 0)
+    facts = " · ".join(
+        part
+        for part in (
+            escape(indicator.cadence),
+            escape(truncate(indicator.source, 60)) if indicator.source else "",
+            f"{evidence} evidence" if evidence else "",
+        )
+        if part
+    )
+    return (
+        f"*{indicator.key} · {escape(truncate(indicator.name, 120))}*  _{facts}_\n"
+        f"`{format_number(indicator.baseline)}` → {latest} → `{format_number(indicator.target)}`"
+        f"{unit}   {p.bar} {p.percent} {trend}".rstrip()
+    )
+
+
+def activity_lines(bundle: ContractBundle, today: date) -> list[str]:
+    lines = []
+    for a in bundle.activities:
+        overdue = " ⚠️ overdue" if a.due < today and a.status != ActivityStatus.done else ""
+        progress = f" · {a.progress}%" if a.status == ActivityStatus.in_progress else ""
+        lines.append(
+            f"{ACTIVITY_MARK.get(ActivityStatus(a.status), a.status)} *{a.key}* "
+            f"{escape(truncate(a.title, 150))} · due {day(a.due)}{progress}{overdue}"
+        )
+    return lines
+
+
+def milestone_lines(bundle: ContractBundle, today: date) -> tuple[list[str], list[str]]:
+    """(upcoming, missed) milestone lines."""
+    missed_keys = set(missed_milestones(bundle, today))
+    upcoming = [
+        f"🎯 *{m.key}* {escape(truncate(m.title, 150))} · due {day(m.due)}"
+        for m in sorted(bundle.milestones, key=lambda m: m.due)
+        if m.status == MilestoneStatus.pending and m.key not in missed_keys
+    ][:UPCOMING_MILESTONES]
+    missed = [
+        f"❗ *{m.key}* {escape(truncate(m.title, 150))} · was due {day(m.due)}"
+        for m in bundle.milestones
+        if m.key in missed_keys
+    ]
+    return upcoming, missed
+
+
+def build_summary(bundle: ContractBundle, *, today: date) -> list[Block]:
+    """Every section of a contract a reader may see, in Block Kit, ready to split."""
+    c = bundle.contract
+    blocks: list[Block] = [
+        header(c.title),
+        context(
+            f"Leader {mention(c.leader_id)}",
+            f"Sponsor {mention(c.sponsor_id)}",
+            f"{STATUS_LABEL.get(ContractStatus(c.status), c.status)} · version {c.version}",
+            f"{day(c.period_start)} – {day(c.period_end)}",
+        ),
+    ]
+    if c.mission:
+        blocks.append(section(f"*Mission*\n{escape(c.mission)}"))
+
+    blocks.append(DividerBlock())
+    indicator_lines = [indicator_line(bundle, i) for i in bundle.indicators]
+    blocks += sections("Success indicators", capped(indicator_lines) or ["_None yet._"])
+
+    blocks.append(DividerBlock())
+    blocks += sections(
+        "Development activities", capped(activity_lines(bundle, today)) or ["_None yet._"]
+    )
+
+    upcoming, missed = milestone_lines(bundle, today)
+    blocks.append(DividerBlock())
+    blocks += sections("Next milestones", upcoming or ["_Nothing scheduled._"])
+    if missed:
+        blocks += sections("Missed milestones", capped(missed))
+
+    blocks.append(DividerBlock())
+    completion = checkin_completion(bundle, today)
+    weekday = WEEKDAYS[c.checkin_weekday % 7]
+    blocks.append(
+        section(
+            f"*Check-ins* · {weekday}s at {c.checkin_time}"
+            f"{f' ({c.checkin_timezone})' if c.checkin_timezone else ''}\n{completion.text}"
+        )
+    )
+
+    resources = [f"• _{escape(r.kind)}_: {escape(truncate(r.text, 300))}" for r in bundle.resources]
+    barriers = [
+        f"• {escape(truncate(b.risk, 300))}\n   ↳ _{escape(truncate(b.contingency, 300))}_"
+        for b in bundle.barriers
+    ]
+    if resources:
+        blocks += sections("Committed resources", capped(resources))
+    if barriers:
+        blocks += sections("Barriers and contingencies", capped(barriers))
+
+    blocks.append(DividerBlock())
+    governance = [
+        f"Owner: {mention(c.owner_id)}",
+        f"Approvers: {', '.join(mention(u) for u in bundle.approvers) or mention(c.sponsor_id)}",
+    ]
+    if bundle.escalation:
+        governance.append(f"Escalation: {', '.join(mention(u) for u in bundle.escalation)}")
+    if c.reporting:
+        governance.append(f"Reporting: {escape(truncate(c.reporting, 300))}")
+    blocks += sections("Governance", governance)
+    return blocks
+
+
+def headline(bundle: ContractBundle, *, today: date) -> str:
+    """One line of figures for lists: progress, next milestone, check-ins."""
+    overall = overall_progress(bundle)
+    parts = [f"{round(overall * 100)}% toward targets" if overall is not None else "no indicators"]
+    _, missed = milestone_lines(bundle, today)
+    if missed:
+        parts.append(f"{len(missed)} missed milestone{'s' if len(missed) > 1 else ''}")
+    next_due = next(
+        (m for m in sorted(bundle.milestones, key=lambda m: m.due) if m.due >= today), None
+    )
+    if next_due is not None:
+        parts.append(f"next: {next_due.key} {day(next_due.due)}")
+    parts.append(checkin_completion(bundle, today).text)
+    return " · ".join(parts)

@@ -1,0 +1,158 @@
+"""Block actions: the draft editor's buttons and App Home's buttons."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.contract_io import snapshot
+from bot.contracts import activate, missing_for_activation
+from bot.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON, OPEN_SUMMARY, build_summary_modal
+from bot.modals import (
+    ACTIVATE,
+    ADD_ITEM,
+    ITEM_KINDS,
+    build_draft_editor,
+    build_item_modal,
+    build_new_contract_modal,
+    contract_id_of,
+)
+from bot.services import services_of
+from bot.summary import build_summary
+from storage.models import ContractStatus
+from storage.queries import load_bundle
+
+logger = logging.getLogger(__name__)
+
+
+def _value_contract_id(action: dict[str, Any]) -> int | None:
+    try:
+        return int(json.loads(action.get("value") or "{}")["contract_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+async def _notify(client: AsyncWebClient, user: str, text: str) -> None:
+    """A refusal for a click: a DM is the only channel a modal or App Home click has."""
+    opened = await client.conversations_open(users=user)
+    await client.chat_postMessage(channel=opened["channel"]["id"], text=text)
+
+
+async def handle_add_item(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    services = services_of(context)
+    kind = body["actions"][0].get("value", "")
+    user = body["user"]["id"]
+    contract_id = contract_id_of(body.get("view") or {})
+    if kind not in ITEM_KINDS or contract_id is None:
+        return
+    async with services.sessions() as session:
+        bundle = await load_bundle(session=session, contract_id=contract_id)
+    if bundle is None or not bundle.may_edit(user) or bundle.contract.status != "draft":
+        await _notify(client, user, "Only the leader, sponsor or owner can change this draft.")
+        return
+    await client.views_push(trigger_id=body["trigger_id"], view=build_item_modal(kind, bundle))
+
+
+async def handle_activate(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    view = body.get("view") or {}
+    contract_id = contract_id_of(view)
+    if contract_id is None:
+        return
+    async with services.sessions() as session:
+        bundle = await load_bundle(session=session, contract_id=contract_id)
+        if bundle is None or not bundle.may_edit(user):
+            await _notify(client, user, "Only the leader, sponsor or owner can activate it.")
+            return
+        if bundle.contract.status == ContractStatus.draft and not missing_for_activation(bundle):
+            await activate(
+                session=session,
+                bundle=bundle,
+                actor=user,
+                now=services.clock.now(),
+                snapshot=snapshot(bundle),
+            )
+        bundle = await load_bundle(session=session, contract_id=contract_id)
+    if bundle is None:
+        return
+    notice = (
+        "✅ Active: check-ins, feedback and digests now run on its cadence."
+        if bundle.contract.status == ContractStatus.active
+        else None
+    )
+    await client.views_update(
+        view_id=view["id"],
+        hash=view.get("hash"),
+        view=build_draft_editor(bundle, today=services.today(), notice=notice),
+    )
+
+
+async def handle_open_summary(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    contract_id = _value_contract_id(body["actions"][0])
+    if contract_id is None:
+        return
+    async with services.sessions() as session:
+        bundle = await load_bundle(session=session, contract_id=contract_id)
+    if bundle is None or not bundle.may_read(user):
+        await _notify(client, user, "You can't read that contract.")
+        return
+    blocks = build_summary(bundle, today=services.today())
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=build_summary_modal(blocks, title="Contract summary"),
+    )
+
+
+async def handle_edit_draft(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    contract_id = _value_contract_id(body["actions"][0])
+    if contract_id is None:
+        return
+    async with services.sessions() as session:
+        bundle = await load_bundle(session=session, contract_id=contract_id)
+    if bundle is None or not bundle.may_edit(user) or bundle.contract.status != "draft":
+        await _notify(client, user, "That contract is not a draft you can edit.")
+        return
+    await client.views_open(
+        trigger_id=body["trigger_id"], view=build_draft_editor(bundle, today=services.today())
+    )
+
+
+async def handle_new_contract_button(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    services = services_of(context)
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=build_new_contract_modal(viewer=body["user"]["id"], today=services.today()),
+    )
+
+
+def register(app: AsyncApp) -> None:
+    app.action(re.compile(f"^{re.escape(ADD_ITEM)}:"))(handle_add_item)
+    app.action(ACTIVATE)(handle_activate)
+    app.action(OPEN_SUMMARY)(handle_open_summary)
+    app.action(EDIT_DRAFT)(handle_edit_draft)
+    app.action(NEW_CONTRACT_BUTTON)(handle_new_contract_button)

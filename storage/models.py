@@ -1,0 +1,402 @@
+"""SQLModel tables for the whole contract domain (see DOMAIN.md).
+
+Enumerated values are stored as short strings and validated in the domain layer, so adding
+a value never needs a database enum migration. Timestamps are UTC-aware (`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class ContractStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    closed = "closed"
+
+
+class Role(StrEnum):
+    """A person's part in a contract; `approver`, `escalation` and `reviewer` may be many."""
+
+    leader = "leader"
+    sponsor = "sponsor"
+    owner = "owner"
+    approver = "approver"
+    escalation = "escalation"
+    reviewer = "reviewer"
+
+
+class ActivityStatus(StrEnum):
+    not_started = "not_started"
+    in_progress = "in_progress"
+    done = "done"
+    blocked = "blocked"
+
+
+class MilestoneStatus(StrEnum):
+    pending = "pending"
+    met = "met"
+    missed = "missed"
+
+
+class DeliveryStatus(StrEnum):
+    claimed = "claimed"
+    sent = "sent"
+    failed = "failed"
+    undeliverable = "undeliverable"
+
+
+def _ts(**kwargs: Any) -> Any:
+    """A UTC-aware timestamp column, set to now on insert."""
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kwargs)
+
+
+def _json(default: Any = None) -> Any:
+    if default is None:
+        return Field(default=None, sa_column=Column(JSON, nullable=True))
+    return Field(default_factory=lambda: type(default)(), sa_column=Column(JSON, nullable=False))
+
+
+def _text(nullable: bool = False) -> Any:
+    return Field(default=None if nullable else "", sa_column=Column(Text, nullable=nullable))
+
+
+class Contract(SQLModel, table=True):
+    __tablename__ = "contract"
+    __table_args__ = (UniqueConstraint("leader_id", "title", name="uq_contract_leader_title"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    leader_id: str = Field(max_length=32, index=True)
+    sponsor_id: str = Field(max_length=32, index=True)
+    owner_id: str | None = Field(default=None, max_length=32, index=True)
+    status: str = Field(default=ContractStatus.draft, max_length=16)
+    version: int = 1
+    mission: str = _text()
+    period_start: date
+    period_end: date
+    checkin_weekday: int = Field(default=4, description="0 = Monday ... 6 = Sunday")
+    checkin_time: str = Field(default="15:00", max_length=5)
+    checkin_timezone: str | None = Field(default=None, max_length=64)
+    reminder_hours: int = 24
+    feedback_cadence: str | None = Field(default=None, max_length=16)
+    anonymity_threshold: int = 3
+    digest_cadence: str = Field(default="monthly", max_length=16)
+    digest_weekday: int = 0
+    digest_time: str = Field(default="09:00", max_length=5)
+    reporting: str = _text()
+    recognition_channel: str | None = Field(default=None, max_length=32)
+    created_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ContractPerson(SQLModel, table=True):
+    """Who holds which many-valued role (approver, escalation, reviewer) in a contract."""
+
+    __tablename__ = "contract_person"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "role", "user_id", name="uq_contract_person"),
+        Index("ix_contract_person_user", "user_id", "role"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    role: str = Field(max_length=16)
+    user_id: str = Field(max_length=32)
+    position: int = 0
+
+
+class Expectation(SQLModel, table=True):
+    __tablename__ = "expectation"
+    __table_args__ = (UniqueConstraint("contract_id", "key", name="uq_expectation_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    key: str = Field(max_length=16)
+    kind: str = Field(max_length=16)
+    text: str = _text()
+    position: int = 0
+
+
+class DevelopmentActivity(SQLModel, table=True):
+    __tablename__ = "development_activity"
+    __table_args__ = (UniqueConstraint("contract_id", "key", name="uq_activity_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    key: str = Field(max_length=16)
+    title: str = Field(max_length=300)
+    modality: str = Field(max_length=24)
+    expectation_key: str | None = Field(default=None, max_length=16)
+    start: date | None = None
+    due: date
+    demonstration: str = _text()
+    status: str = Field(default=ActivityStatus.not_started, max_length=16)
+    progress: int = 0
+    position: int = 0
+    updated_at: datetime = _ts()
+
+
+class SuccessIndicator(SQLModel, table=True):
+    __tablename__ = "success_indicator"
+    __table_args__ = (UniqueConstraint("contract_id", "key", name="uq_indicator_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    key: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    unit: str = Field(default="", max_length=32)
+    baseline: float
+    target: float
+    direction: str = Field(max_length=16)
+    source: str = Field(default="", max_length=200)
+    cadence: str = Field(max_length=16)
+    position: int = 0
+
+
+class Measurement(SQLModel, table=True):
+    """One value of a success indicator: the time series progress is measured on."""
+
+    __tablename__ = "measurement"
+    __table_args__ = (Index("ix_measurement_indicator_time", "indicator_id", "measured_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    indicator_id: int = Field(foreign_key="success_indicator.id", ondelete="CASCADE")
+    value: float
+    measured_at: datetime = _ts()
+    source: str = Field(default="", max_length=200)
+    recorded_by: str | None = Field(default=None, max_length=32)
+    checkin_id: int | None = Field(default=None, foreign_key="checkin.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
+
+
+class Milestone(SQLModel, table=True):
+    __tablename__ = "milestone"
+    __table_args__ = (UniqueConstraint("contract_id", "key", name="uq_milestone_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    key: str = Field(max_length=16)
+    title: str = Field(max_length=300)
+    due: date
+    indicator_key: str | None = Field(default=None, max_length=16)
+    threshold: float | None = None
+    activity_key: str | None = Field(default=None, max_length=16)
+    status: str = Field(default=MilestoneStatus.pending, max_length=16)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    missed_count: int = 0
+    position: int = 0
+
+
+class Resource(SQLModel, table=True):
+    __tablename__ = "resource"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=16)
+    text: str = _text()
+    position: int = 0
+
+
+class Barrier(SQLModel, table=True):
+    __tablename__ = "barrier"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    risk: str = _text()
+    contingency: str = _text()
+    position: int = 0
+
+
+class CheckIn(SQLModel, table=True):
+    """A leader's answer (or skip) for one check-in period of a contract."""
+
+    __tablename__ = "checkin"
+    __table_args__ = (UniqueConstraint("contract_id", "period_key", name="uq_checkin_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    period_key: str = Field(max_length=16)
+    status: str = Field(default="answered", max_length=16)
+    skip_reason: str | None = Field(default=None, max_length=32)
+    confidence: int | None = None
+    wins: str = _text()
+    reflection: str = _text()
+    submitted_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Risk(SQLModel, table=True):
+    """A risk or blocker a leader raised, possibly asking the sponsor for help."""
+
+    __tablename__ = "risk"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    checkin_id: int | None = Field(default=None, foreign_key="checkin.id", ondelete="SET NULL")
+    text: str = _text()
+    needs_sponsor_help: bool = False
+    status: str = Field(default="open", max_length=16)
+    raised_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts()
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Evidence(SQLModel, table=True):
+    """A link or note supporting one indicator, activity or expectation."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_item", "contract_id", "item_type", "item_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE")
+    item_type: str = Field(max_length=16)
+    item_key: str = Field(max_length=16)
+    url: str | None = Field(default=None, max_length=2000)
+    note: str = _text()
+    excerpt: str = _text()
+    source: str = Field(default="command", max_length=16)
+    added_by: str | None = Field(default=None, max_length=32)
+    checkin_id: int | None = Field(default=None, foreign_key="checkin.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
+
+
+class Feedback(SQLModel, table=True):
+    """Situation-behaviour-impact feedback. An anonymous entry keeps no author id."""
+
+    __tablename__ = "feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    expectation_key: str | None = Field(default=None, max_length=16)
+    polarity: str = Field(max_length=16)
+    situation: str = _text()
+    behaviour: str = _text()
+    impact: str = _text()
+    anonymous: bool = False
+    author_id: str | None = Field(default=None, max_length=32)
+    author_hash: str | None = Field(default=None, max_length=128, index=True)
+    request_id: int | None = Field(
+        default=None, foreign_key="feedback_request.id", ondelete="SET NULL"
+    )
+    window_key: str = Field(default="", max_length=16)
+    released_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _ts()
+
+
+class FeedbackRequest(SQLModel, table=True):
+    __tablename__ = "feedback_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    requester_id: str | None = Field(default=None, max_length=32)
+    reviewer_id: str = Field(max_length=32)
+    expectation_key: str | None = Field(default=None, max_length=16)
+    status: str = Field(default="open", max_length=16)
+    created_at: datetime = _ts()
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Amendment(SQLModel, table=True):
+    """A proposed change to an active contract; applied once every approver accepts."""
+
+    __tablename__ = "amendment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    proposer_id: str | None = Field(default=None, max_length=32)
+    item_type: str = Field(max_length=24)
+    item_key: str | None = Field(default=None, max_length=16)
+    before: dict[str, Any] | None = _json()
+    after: dict[str, Any] | None = _json()
+    rationale: str = _text()
+    status: str = Field(default="pending", max_length=16)
+    base_version: int
+    created_at: datetime = _ts()
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decision_reason: str = _text()
+
+
+class AmendmentApproval(SQLModel, table=True):
+    __tablename__ = "amendment_approval"
+    __table_args__ = (
+        UniqueConstraint("amendment_id", "approver_id", name="uq_amendment_approver"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    amendment_id: int = Field(foreign_key="amendment.id", ondelete="CASCADE", index=True)
+    approver_id: str = Field(max_length=32)
+    decision: str = Field(max_length=16)
+    reason: str = _text()
+    decided_at: datetime = _ts()
+
+
+class ContractVersion(SQLModel, table=True):
+    """A readable snapshot of every version a contract has had."""
+
+    __tablename__ = "contract_version"
+    __table_args__ = (UniqueConstraint("contract_id", "version", name="uq_contract_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    version: int
+    snapshot: dict[str, Any] = _json({})
+    reason: str = Field(default="", max_length=200)
+    amendment_id: int | None = Field(default=None, foreign_key="amendment.id")
+    created_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int | None = Field(
+        default=None, foreign_key="contract.id", ondelete="CASCADE", index=True
+    )
+    actor_id: str | None = Field(default=None, max_length=32)
+    action: str = Field(max_length=64)
+    detail: dict[str, Any] = _json({})
+    created_at: datetime = _ts()
+
+
+class Delivery(SQLModel, table=True):
+    """One prompt, digest or notice to one person for one period: claimed, then sent.
+
+    `contract_id` is 0 for a delivery that spans contracts (a sponsor's digest), so the
+    unique key works the same on every database (NULLs never collide).
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint(
+            "kind", "contract_id", "recipient_id", "period_key", name="uq_delivery_once"
+        ),
+        Index("ix_delivery_status", "status", "kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    contract_id: int = 0
+    recipient_id: str = Field(max_length=32)
+    period_key: str = Field(max_length=32)
+    status: str = Field(default=DeliveryStatus.claimed, max_length=16)
+    attempts: int = 0
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime = _ts()
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    slack_channel: str | None = Field(default=None, max_length=32)
+    slack_ts: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, max_length=200)
+    payload: dict[str, Any] | None = _json()

@@ -1,0 +1,235 @@
+"""Data access for contracts: keyword-only functions; the ones that write own their commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    AuditEvent,
+    Barrier,
+    CheckIn,
+    Contract,
+    ContractPerson,
+    ContractStatus,
+    DevelopmentActivity,
+    Evidence,
+    Expectation,
+    Measurement,
+    Milestone,
+    Resource,
+    Role,
+    SuccessIndicator,
+)
+from storage.types import utcnow
+
+READER_ROLES = frozenset({Role.leader, Role.sponsor, Role.owner, Role.approver, Role.escalation})
+
+
+@dataclass
+class ContractBundle:
+    """A contract with everything it holds, loaded in one unit of work."""
+
+    contract: Contract
+    people: list[ContractPerson] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+    activities: list[DevelopmentActivity] = field(default_factory=list)
+    indicators: list[SuccessIndicator] = field(default_factory=list)
+    milestones: list[Milestone] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    barriers: list[Barrier] = field(default_factory=list)
+    measurements: dict[int, list[Measurement]] = field(default_factory=dict)
+    checkins: list[CheckIn] = field(default_factory=list)
+    evidence_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def people_with(self, role: Role) -> list[str]:
+        return [p.user_id for p in self.people if p.role == role]
+
+    @property
+    def approvers(self) -> list[str]:
+        return self.people_with(Role.approver)
+
+    @property
+    def escalation(self) -> list[str]:
+        return self.people_with(Role.escalation)
+
+    @property
+    def reviewers(self) -> list[str]:
+        return self.people_with(Role.reviewer)
+
+    def roles_of(self, user_id: str) -> set[Role]:
+        c = self.contract
+        roles = {Role(p.role) for p in self.people if p.user_id == user_id}
+        if c.leader_id == user_id:
+            roles.add(Role.leader)
+        if c.sponsor_id == user_id:
+            roles.add(Role.sponsor)
+        if c.owner_id == user_id:
+            roles.add(Role.owner)
+        return roles
+
+    def may_read(self, user_id: str) -> bool:
+        return bool(self.roles_of(user_id) & READER_ROLES)
+
+    def may_edit(self, user_id: str) -> bool:
+        """Who may change a draft directly: its leader, sponsor, owner and creator."""
+        c = self.contract
+        return user_id in {c.leader_id, c.sponsor_id, c.owner_id, c.created_by}
+
+    def indicator(self, key: str) -> SuccessIndicator | None:
+        return next((i for i in self.indicators if i.key == key), None)
+
+    def latest(self, indicator: SuccessIndicator) -> Measurement | None:
+        series = self.measurements.get(indicator.id or 0, [])
+        return series[-1] if series else None
+
+
+async def load_bundle(*, session: AsyncSession, contract_id: int) -> ContractBundle | None:
+    contract = await session.get(Contract, contract_id)
+    if contract is None:
+        return None
+    bundle = ContractBundle(contract=contract)
+
+    async def children(model: Any, order: Any) -> list[Any]:
+        rows = await session.exec(
+            select(model).where(model.contract_id == contract_id).order_by(order, model.id)
+        )
+        return list(rows.all())
+
+    bundle.people = await children(ContractPerson, ContractPerson.position)
+    bundle.expectations = await children(Expectation, Expectation.position)
+    bundle.activities = await children(DevelopmentActivity, DevelopmentActivity.position)
+    bundle.indicators = await children(SuccessIndicator, SuccessIndicator.position)
+    bundle.milestones = await children(Milestone, Milestone.position)
+    bundle.resources = await children(Resource, Resource.position)
+    bundle.barriers = await children(Barrier, Barrier.position)
+    bundle.checkins = await children(CheckIn, CheckIn.period_key)
+    ids = [i.id for i in bundle.indicators if i.id is not None]
+    if ids:
+        rows = await session.exec(
+            select(Measurement)
+            .where(col(Measurement.indicator_id).in_(ids))
+            .order_by(col(Measurement.measured_at), col(Measurement.id))
+        )
+        for m in rows.all():
+            bundle.measurements.setdefault(m.indicator_id, []).append(m)
+    evidence = await session.exec(
+        select(Evidence.item_type, Evidence.item_key).where(Evidence.contract_id == contract_id)
+    )
+    for item_type, item_key in evidence.all():
+        bundle.evidence_counts[(item_type, item_key)] = (
+            bundle.evidence_counts.get((item_type, item_key), 0) + 1
+        )
+    return bundle
+
+
+async def find_contract_for_leader(*, session: AsyncSession, leader_id: str) -> Contract | None:
+    """The leader's active contract, else their most recent one."""
+    rows = await session.exec(
+        select(Contract)
+        .where(Contract.leader_id == leader_id)
+        .order_by(
+            (col(Contract.status) == ContractStatus.active).desc(),
+            col(Contract.updated_at).desc(),
+            col(Contract.id).desc(),
+        )
+    )
+    return rows.first()
+
+
+async def find_contract(*, session: AsyncSession, leader_id: str, title: str) -> Contract | None:
+    rows = await session.exec(
+        select(Contract).where(Contract.leader_id == leader_id, Contract.title == title)
+    )
+    return rows.first()
+
+
+async def contracts_for_user(*, session: AsyncSession, user_id: str) -> list[Contract]:
+    """Every contract the user leads, sponsors, owns, approves or is an escalation for."""
+    governed = select(ContractPerson.contract_id).where(
+        ContractPerson.user_id == user_id,
+        col(ContractPerson.role).in_([Role.approver, Role.escalation]),
+    )
+    rows = await session.exec(
+        select(Contract)
+        .where(
+            or_(
+                col(Contract.leader_id) == user_id,
+                col(Contract.sponsor_id) == user_id,
+                col(Contract.owner_id) == user_id,
+                col(Contract.id).in_(governed),
+            )
+        )
+        .order_by(col(Contract.status), col(Contract.title))
+    )
+    return list(rows.all())
+
+
+async def list_contracts(
+    *, session: AsyncSession, contract_ids: Sequence[int] | None = None
+) -> list[Contract]:
+    query = select(Contract).order_by(col(Contract.id))
+    if contract_ids is not None:
+        query = query.where(col(Contract.id).in_(contract_ids))
+    return list((await session.exec(query)).all())
+
+
+async def measurements_of(*, session: AsyncSession, contract_id: int) -> list[Measurement]:
+    rows = await session.exec(
+        select(Measurement)
+        .join(SuccessIndicator, col(SuccessIndicator.id) == col(Measurement.indicator_id))
+        .where(SuccessIndicator.contract_id == contract_id)
+        .order_by(col(SuccessIndicator.position), col(Measurement.measured_at))
+    )
+    return list(rows.all())
+
+
+def audit(
+    session: AsyncSession,
+    *,
+    action: str,
+    contract_id: int | None,
+    actor_id: str | None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Add an audit event to the session's unit of work (the caller commits)."""
+    event = AuditEvent(
+        contract_id=contract_id,
+        actor_id=actor_id,
+        action=action,
+        detail=detail or {},
+        created_at=at or utcnow(),
+    )
+    session.add(event)
+    return event
+
+
+async def replace_people(
+    session: AsyncSession, *, contract_id: int, role: Role, user_ids: Iterable[str]
+) -> None:
+    """Set the holders of a many-valued role (the caller commits)."""
+    await session.exec(
+        delete(ContractPerson).where(
+            col(ContractPerson.contract_id) == contract_id, col(ContractPerson.role) == role
+        )
+    )
+    for position, user_id in enumerate(dict.fromkeys(user_ids)):
+        session.add(
+            ContractPerson(contract_id=contract_id, role=role, user_id=user_id, position=position)
+        )
+
+
+async def audit_events(*, session: AsyncSession, contract_id: int) -> list[AuditEvent]:
+    rows = await session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.contract_id == contract_id)
+        .order_by(col(AuditEvent.created_at), col(AuditEvent.id))
+    )
+    return list(rows.all())
