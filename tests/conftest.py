@@ -7,28 +7,18 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from slack_bolt.async_app import AsyncApp
 
-from bot.app import create_app, create_client
-from bot.clock import ManualClock
-from bot.server import create_web_app
-from bot.services import Services
-from bot.settings import Settings
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
-from tests.fakes import FakeSlack, SlackDriver
+from tests.fakes import FakeSlack
+from tests.harness import BOT_TOKEN, Bot, running_bot
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EXAMPLE_CONTRACT = SHARED / "examples" / "contract.yml"
-SIGNING_SECRET = "test-signing-secret"
-BOT_TOKEN = "xoxb-test-token"
 
 # The people of shared/examples/contract.yml, as the fake workspace knows them.
 PEOPLE = {
@@ -146,53 +136,52 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.stop()
 
 
-def make_settings(*, api_url: str, database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "slack_bot_token": BOT_TOKEN,
-        "slack_signing_secret": SIGNING_SECRET,
-        "slack_app_token": None,
-        "slack_api_url": api_url,
-        "database_url": database_url,
-        "port": 3000,
-        "log_level": "INFO",
-        "default_timezone": "Europe/Berlin",
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-@dataclass
-class Bot:
-    """The real app, served over HTTP, wired to the fake Slack and a real database."""
-
-    app: AsyncApp
-    services: Services
-    clock: ManualClock
-    fake: FakeSlack
-    driver: SlackDriver
-    url: str
-
-    @property
-    def sessions(self) -> SessionFactory:
-        return self.services.sessions
+@pytest_asyncio.fixture
+async def bot(fake_slack: FakeSlack, sqlite_url: str) -> AsyncIterator[Bot]:
+    async with running_bot(fake_slack, sqlite_url) as harness:
+        yield harness
 
 
 @pytest_asyncio.fixture
-async def bot(fake_slack: FakeSlack, sqlite_url: str) -> AsyncIterator[Bot]:
-    settings = make_settings(api_url=fake_slack.api_url, database_url=sqlite_url)
-    engine = create_engine(sqlite_url)
-    clock = ManualClock(datetime(2027, 3, 10, 9, 0, tzinfo=UTC))
-    services = Services(settings=settings, sessions=session_factory(engine), clock=clock)
-    app = create_app(services, create_client(settings))
-    runner = web.AppRunner(create_web_app(app, services.sessions))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    url = f"http://127.0.0.1:{port}"
-    async with SlackDriver(
-        app_url=f"{url}/slack/events", signing_secret=SIGNING_SECRET, fake=fake_slack
-    ) as driver:
-        yield Bot(app=app, services=services, clock=clock, fake=fake_slack, driver=driver, url=url)
-    await runner.cleanup()
-    await engine.dispose()
+async def example_contract(bot: Bot) -> int:
+    """shared/examples/contract.yml imported through the real importer; its contract id."""
+    from bot.contract_io import import_file
+
+    if not EXAMPLE_CONTRACT.is_file():
+        pytest.skip(f"{EXAMPLE_CONTRACT} is not there")
+    results, problems = await import_file(
+        EXAMPLE_CONTRACT,
+        sessions=bot.sessions,
+        client=bot.app.client,
+        draft=False,
+        now=bot.clock.now(),
+    )
+    assert problems == []
+    return results[0].contract_id
+
+
+def response_texts(fake: FakeSlack) -> list[str]:
+    """Everything the app said through response URLs, text and block text alike."""
+    said = []
+    for call in fake.calls_to("response_url"):
+        parts = [str(call.args.get("text", ""))]
+        parts += [_block_text(b) for b in call.args.get("blocks") or []]
+        said.append("\n".join(parts))
+    return said
+
+
+def _block_text(block: dict[str, object]) -> str:
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(block)
+    return "\n".join(found)

@@ -1,0 +1,49 @@
+"""App Home by role, and the summary modal it opens."""
+
+from __future__ import annotations
+
+from tests.conftest import Bot
+
+
+async def home_of(bot: Bot, user: str) -> str:
+    before = len(bot.fake.calls_to("views.publish"))
+    response = await bot.driver.app_home_opened(user)
+    assert response.status == 200
+    calls = await bot.fake.wait_for("views.publish", count=before + 1)
+    assert calls[-1].response["ok"], calls[-1].response
+    return str(bot.fake.home_views[user])
+
+
+async def test_a_new_user_is_told_how_to_start(bot: Bot) -> None:
+    home = await home_of(bot, "U0OUTSIDE")
+    assert "/contract new" in home and "/feedback @leader" in home
+
+
+async def test_the_leader_sees_their_contract(bot: Bot, example_contract: int) -> None:
+    home = await home_of(bot, "U0LEAD001")
+    assert "Your contract: Head of Platform" in home
+    assert "Team engagement score" in home and "toward targets" in home
+
+
+async def test_the_sponsor_sees_what_they_govern(bot: Bot, example_contract: int) -> None:
+    home = await home_of(bot, "U0SPON001")
+    assert "Contracts you sponsor or govern" in home
+    assert "you are approver, sponsor" in home
+
+
+async def test_open_summary_opens_a_modal_for_readers_only(
+    bot: Bot, example_contract: int
+) -> None:
+    await home_of(bot, "U0SPON001")
+    home = bot.fake.home_views["U0SPON001"]
+    await bot.driver.block_action(user="U0SPON001", action_id="home_open_summary", view=home,
+                                  block_id="governed_0")
+    opened = (await bot.fake.wait_for("views.open"))[-1]
+    assert opened.response["ok"], opened.response
+    assert "Success indicators" in str(opened.args["view"])
+
+    await bot.driver.block_action(user="U0PEER001", action_id="home_open_summary", view=home,
+                                  block_id="governed_0")
+    refusal = (await bot.fake.wait_for("chat.postMessage"))[-1]
+    assert "can't read" in refusal.args["text"]
+    assert len(bot.fake.calls_to("views.open")) == 1

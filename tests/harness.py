@@ -1,0 +1,80 @@
+"""The real app served over HTTP on a free port, wired to a fake Slack and a database.
+
+Used by the test fixtures and by the benchmarks, so both measure the same assembly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import create_app, create_client
+from bot.clock import ManualClock
+from bot.server import create_web_app
+from bot.services import Services
+from bot.settings import Settings
+from storage.db import SessionFactory, create_engine, session_factory
+from tests.fakes import FakeSlack, SlackDriver
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+START = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
+
+
+def make_settings(*, api_url: str, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_app_token": None,
+        "slack_api_url": api_url,
+        "database_url": database_url,
+        "port": 3000,
+        "log_level": "INFO",
+        "default_timezone": "Europe/Berlin",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Bot:
+    """The real app, served over HTTP, wired to the fake Slack and a real database."""
+
+    app: AsyncApp
+    services: Services
+    clock: ManualClock
+    fake: FakeSlack
+    driver: SlackDriver
+    url: str
+
+    @property
+    def sessions(self) -> SessionFactory:
+        return self.services.sessions
+
+
+@asynccontextmanager
+async def running_bot(fake: FakeSlack, database_url: str) -> AsyncIterator[Bot]:
+    """Serve the app on 127.0.0.1 and a free port until the block ends."""
+    settings = make_settings(api_url=fake.api_url, database_url=database_url)
+    engine = create_engine(database_url)
+    clock = ManualClock(START)
+    services = Services(settings=settings, sessions=session_factory(engine), clock=clock)
+    app = create_app(services, create_client(settings))
+    runner = web.AppRunner(create_web_app(app, services.sessions))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with SlackDriver(
+            app_url=f"{url}/slack/events", signing_secret=SIGNING_SECRET, fake=fake
+        ) as driver:
+            yield Bot(app=app, services=services, clock=clock, fake=fake, driver=driver, url=url)
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
