@@ -39,7 +39,6 @@ def create_client(settings: Settings) -> AsyncWebClient:
 def create_app(services: Services, client: AsyncWebClient | None = None) -> AsyncApp:
     settings = services.settings
     app = AsyncApp(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or "",
         client=client or create_client(settings),
         request_verification_enabled=not settings.socket_mode,

@@ -1,8 +1,15 @@
-"""Slash commands: `/contract` and its subcommands."""
+"""`/contract` and its subcommands.
+
+Each subcommand is a plain async function registered with `@contract_subcommand`; feature
+modules (check-ins, feedback, evidence, amendments) add theirs the same way, and the help
+text is made from the registry so it never drifts from what exists.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.models.blocks import Block
@@ -19,23 +26,66 @@ from bot.contracts import (
 )
 from bot.mentions import split_command, user_id_of
 from bot.modals import build_draft_editor, build_new_contract_modal
-from bot.services import services_of
+from bot.services import Services, services_of
 from bot.summary import build_summary
 
 logger = logging.getLogger(__name__)
 
-CONTRACT_HELP = "\n".join(
-    [
-        "*North Star: `/contract`*",
-        "• `/contract summary [@leader]`: a contract's indicators, activities, milestones "
-        "and governance (yours when nobody is named)",
-        "• `/contract new`: draft a contract in a few modals",
-        "• `/contract edit [@leader]`: add to a draft",
-        "• `/contract activate [@leader]`: start a complete draft's check-ins and digests",
-        "• `/contract help`: this list",
-        "Peers give feedback with `/feedback @leader`; leaders check in with `/checkin`.",
-    ]
-)
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """One `/contract VERB ARGS` call, already acknowledged."""
+
+    viewer: str
+    args: list[str]
+    command: dict[str, str]
+    respond: AsyncRespond
+    client: AsyncWebClient
+    services: Services
+
+    @property
+    def trigger_id(self) -> str:
+        return self.command["trigger_id"]
+
+    async def reply(self, text: str) -> None:
+        await reply(self.respond, text)
+
+
+Subcommand = Callable[[CommandRequest], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    run: Subcommand
+    usage: str
+    summary: str
+
+
+SUBCOMMANDS: dict[str, Registered] = {}
+
+
+def contract_subcommand(
+    verb: str, *, usage: str, summary: str
+) -> Callable[[Subcommand], Subcommand]:
+    """Register `run` as `/contract VERB`; `usage` and `summary` make its help line."""
+
+    def register(run: Subcommand) -> Subcommand:
+        SUBCOMMANDS[verb] = Registered(run=run, usage=usage, summary=summary)
+        return run
+
+    return register
+
+
+def help_text() -> str:
+    ordered = sorted(SUBCOMMANDS.items(), key=lambda item: item[0] == "help")
+    lines = [f"• `/contract {r.usage}`: {r.summary}" for _, r in ordered]
+    return "\n".join(
+        [
+            "*North Star: `/contract`*",
+            *lines,
+            "Peers give feedback with `/feedback @leader`; leaders check in with `/checkin`.",
+        ]
+    )
 
 
 async def reply(respond: AsyncRespond, text: str) -> None:
@@ -53,15 +103,15 @@ async def reply_blocks(respond: AsyncRespond, blocks: list[Block], text: str) ->
         )
 
 
-def target_of(args: list[str]) -> str | Refusal | None:
-    """The leader named in the arguments: None if nobody, a Refusal if unreadable."""
+def target_of(args: list[str], *, example: str = "/contract summary @dana") -> str | Refusal | None:
+    """The person named first in the arguments: None if nobody, a Refusal if unreadable."""
     if not args:
         return None
     user_id = user_id_of(args[0])
     if user_id is None:
         return Refusal(
             f"I couldn't find a Slack user in “{escape(truncate(args[0], 80))}”. "
-            "Mention them, like `/contract summary @dana`."
+            f"Mention them, like `{example}`."
         )
     return user_id
 
@@ -74,68 +124,107 @@ async def handle_contract(
     context: AsyncBoltContext,
 ) -> None:
     await ack()
-    services = services_of(context)
-    viewer = command["user_id"]
     verb, args = split_command(command.get("text", ""))
-
-    if verb == "new":
-        await client.views_open(
-            trigger_id=command["trigger_id"],
-            view=build_new_contract_modal(viewer=viewer, today=services.today()),
+    registered = SUBCOMMANDS.get(verb or "help")
+    if registered is None:
+        await reply(respond, f"I don't know `{escape(truncate(verb, 40))}`.\n\n{help_text()}")
+        return
+    await registered.run(
+        CommandRequest(
+            viewer=command["user_id"],
+            args=args,
+            command=command,
+            respond=respond,
+            client=client,
+            services=services_of(context),
         )
-        return
-    if verb in {"", "help"}:
-        await reply(respond, CONTRACT_HELP)
-        return
-    if verb not in {"summary", "edit", "activate"}:
-        await reply(respond, f"I don't know `{escape(truncate(verb, 40))}`.\n\n{CONTRACT_HELP}")
-        return
+    )
 
-    target = target_of(args)
+
+@contract_subcommand(
+    "summary",
+    usage="summary [@leader]",
+    summary="a contract's indicators, activities, milestones and governance "
+    "(yours when nobody is named)",
+)
+async def summary_command(request: CommandRequest) -> None:
+    target = target_of(request.args)
     if isinstance(target, Refusal):
-        await reply(respond, target.text)
+        await request.reply(target.text)
         return
+    async with request.services.sessions() as session:
+        found = await contract_to_show(session=session, viewer=request.viewer, leader=target)
+    if isinstance(found, Refusal):
+        await request.reply(found.text)
+        return
+    blocks = build_summary(found, today=request.services.today())
+    await reply_blocks(request.respond, blocks, text=f"Summary of {found.contract.title}")
 
+
+@contract_subcommand("new", usage="new", summary="draft a contract in a few modals")
+async def new_command(request: CommandRequest) -> None:
+    await request.client.views_open(
+        trigger_id=request.trigger_id,
+        view=build_new_contract_modal(viewer=request.viewer, today=request.services.today()),
+    )
+
+
+@contract_subcommand("edit", usage="edit [@leader]", summary="add to a draft")
+async def edit_command(request: CommandRequest) -> None:
+    target = target_of(request.args, example="/contract edit @dana")
+    if isinstance(target, Refusal):
+        await request.reply(target.text)
+        return
+    async with request.services.sessions() as session:
+        draft = await editable_draft(session=session, viewer=request.viewer, leader=target)
+    if isinstance(draft, Refusal):
+        await request.reply(draft.text)
+        return
+    await request.client.views_open(
+        trigger_id=request.trigger_id,
+        view=build_draft_editor(draft, today=request.services.today()),
+    )
+
+
+@contract_subcommand(
+    "activate",
+    usage="activate [@leader]",
+    summary="start a complete draft's check-ins and digests",
+)
+async def activate_command(request: CommandRequest) -> None:
+    target = target_of(request.args, example="/contract activate @dana")
+    if isinstance(target, Refusal):
+        await request.reply(target.text)
+        return
+    services = request.services
     async with services.sessions() as session:
-        if verb == "summary":
-            found = await contract_to_show(session=session, viewer=viewer, leader=target)
-            if isinstance(found, Refusal):
-                await reply(respond, found.text)
-                return
-            blocks = build_summary(found, today=services.today())
-            await reply_blocks(respond, blocks, text=f"Summary of {found.contract.title}")
-            return
-
-        draft = await editable_draft(session=session, viewer=viewer, leader=target)
+        draft = await editable_draft(session=session, viewer=request.viewer, leader=target)
         if isinstance(draft, Refusal):
-            await reply(respond, draft.text)
-            return
-        if verb == "edit":
-            await client.views_open(
-                trigger_id=command["trigger_id"],
-                view=build_draft_editor(draft, today=services.today()),
-            )
+            await request.reply(draft.text)
             return
         missing = missing_for_activation(draft)
         if missing:
-            await reply(
-                respond,
+            await request.reply(
                 f"“{escape(draft.contract.title)}” still needs {', '.join(missing)}. "
-                "Add them with `/contract edit`.",
+                "Add them with `/contract edit`."
             )
             return
         await activate(
             session=session,
             bundle=draft,
-            actor=viewer,
+            actor=request.viewer,
             now=services.clock.now(),
             snapshot=snapshot(draft),
         )
-    await reply(
-        respond,
+    await request.reply(
         f"“{escape(draft.contract.title)}” is active: check-ins, feedback and digests "
-        "now run on its cadence.",
+        "now run on its cadence."
     )
+
+
+@contract_subcommand("help", usage="help", summary="this list")
+async def help_command(request: CommandRequest) -> None:
+    await request.reply(help_text())
 
 
 def register(app: AsyncApp) -> None:

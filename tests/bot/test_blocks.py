@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import DividerBlock, SectionBlock
+from slack_sdk.models.blocks import Block, DividerBlock, SectionBlock
 
 from bot.blocks import (
     MESSAGE_BLOCKS,
@@ -43,7 +43,7 @@ def test_capped_announces_the_rest() -> None:
 
 
 def test_split_messages_respects_the_block_limit_and_keeps_everything() -> None:
-    blocks = []
+    blocks: list[Block] = []
     for n in range(130):
         blocks.append(section(f"item {n}"))
         if n % 7 == 6:

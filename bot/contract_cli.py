@@ -1,0 +1,92 @@
+"""`northstar contract validate|import|export`: contracts in and out of the database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Literal
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import create_client
+from bot.clock import SystemClock
+from bot.contract_io import (
+    ImportResult,
+    dump_documents,
+    export_contracts,
+    export_csv,
+    import_file,
+    validate_file,
+)
+from bot.settings import Settings
+from storage.db import database
+from storage.migrate import upgrade
+
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+
+
+def _client(settings: Settings) -> AsyncWebClient | None:
+    """A Web API client to resolve e-mail addresses, when a bot token is configured."""
+    return create_client(settings) if settings.slack_bot_token else None
+
+
+def _report_problems(problems: list[str]) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    count = len(problems)
+    print(f"{count} problem{'s' if count != 1 else ''}; nothing was written.", file=sys.stderr)
+    return EXIT_PROBLEMS
+
+
+def _describe(result: ImportResult) -> str:
+    line = f"{result.title} (leader {result.leader_id}): {result.outcome}, version {result.version}"
+    details = [f"  {change}" for change in result.changes + result.notes]
+    return "\n".join([line, *details])
+
+
+async def run_contract_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.contract_command == "validate":
+        docs, problems = await validate_file(args.file, client=_client(settings))
+        if problems:
+            return _report_problems(problems)
+        for valid in docs:
+            print(f"{args.file}: “{valid.title}” for {valid.leader} is valid.")
+        return EXIT_OK
+
+    await upgrade(settings.database_url)
+    async with database(settings.database_url) as (_engine, sessions):
+        if args.contract_command == "import":
+            results, problems = await import_file(
+                args.file,
+                sessions=sessions,
+                client=_client(settings),
+                draft=args.draft,
+                now=SystemClock().now(),
+            )
+            if problems:
+                return _report_problems(problems)
+            for result in results:
+                print(_describe(result))
+            return EXIT_OK
+
+        fmt: Literal["yaml", "json", "csv"] = args.format
+        async with sessions() as session:
+            if fmt == "csv":
+                output = await export_csv(
+                    session=session, contract_ids=args.contract_ids, leader_id=args.leader
+                )
+            else:
+                exported = await export_contracts(
+                    session=session, contract_ids=args.contract_ids, leader_id=args.leader
+                )
+                if not exported:
+                    print("No contract matches.", file=sys.stderr)
+                    return EXIT_PROBLEMS
+                output = dump_documents(exported, fmt)
+    if args.out is None:
+        sys.stdout.write(output)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(output, encoding="utf-8")
+        print(f"Wrote {args.out}.", file=sys.stderr)
+    return EXIT_OK
