@@ -29,6 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     backup = db.add_parser("backup", help="copy a live SQLite database to PATH")
     backup.add_argument("path", type=Path)
 
+    jobs = commands.add_parser("jobs", help="run a scheduled job once").add_subparsers(
+        dest="jobs_command", required=True, metavar="ACTION"
+    )
+    run_job = jobs.add_parser("run", help="run one job now (see `northstar jobs list`)")
+    run_job.add_argument("name")
+    run_job.add_argument(
+        "--now", action="store_true", help="every active contract counts as due this period"
+    )
+    jobs.add_parser("list", help="the jobs the scheduler runs")
+
     contract = commands.add_parser("contract", help="validate, import and export contracts")
     actions = contract.add_subparsers(dest="contract_command", required=True, metavar="ACTION")
     validate = actions.add_parser("validate", help="check a contract file without storing it")
@@ -77,6 +87,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print("Database is up to date.")
             return EXIT_OK
         return backup(settings, args.path)
+    if args.command == "jobs":
+        from bot.jobs_cli import run_jobs_command
+
+        return asyncio.run(run_jobs_command(args, settings))
     from bot.contract_cli import run_contract_command
 
     return asyncio.run(run_contract_command(args, settings))

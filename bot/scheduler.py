@@ -18,7 +18,17 @@ from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
-JobFunction = Callable[[Services, AsyncWebClient], Awaitable[object]]
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """What one run of a job gets. `force`: treat every active contract as due now."""
+
+    services: Services
+    client: AsyncWebClient
+    force: bool = False
+
+
+JobFunction = Callable[[JobRun], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +72,7 @@ def _guarded(
 ) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         try:
-            await registered.run(services, client)
+            await registered.run(JobRun(services=services, client=client))
         except Exception:
             logger.exception("Job %s failed; it runs again on its next tick", registered.name)
 

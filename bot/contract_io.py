@@ -1,0 +1,910 @@
+"""Contracts in and out: validate, import and export files in the import format.
+
+An import writes nothing unless every document of the file is valid and every e-mail
+address resolves; all documents of one file are stored in one transaction. Importing a
+contract that is already stored (same leader and title) is an administrative amendment: the
+contract is updated in place, item by item through their keys, so recorded measurements,
+evidence and progress stay attached; an import never deletes recorded data.
+
+Drafts carry no versions: a contract's first readable version is written when it becomes
+active (by an import without `draft`, or by `bot.contracts.activate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import rules
+from bot.contract_schema import (
+    ContractDocument,
+    DocumentError,
+    canonical,
+    is_email,
+    normalised,
+    number,
+    parse_documents,
+    validate_document,
+    yaml_dump,
+)
+from storage.db import SessionFactory
+from storage.models import (
+    ActivityStatus,
+    Barrier,
+    Contract,
+    ContractStatus,
+    ContractVersion,
+    DevelopmentActivity,
+    Expectation,
+    Feedback,
+    Milestone,
+    MilestoneStatus,
+    Resource,
+    Role,
+    SuccessIndicator,
+)
+from storage.queries import (
+    ContractBundle,
+    audit,
+    find_contract,
+    list_contracts,
+    load_bundle,
+    replace_people,
+)
+
+AMENDMENT_REASON = "administrative amendment (import)"
+ACTIVATION_REASON = "activated (import)"
+CSV_COLUMNS = (
+    "contract_id",
+    "contract_title",
+    "leader",
+    "indicator_key",
+    "indicator_name",
+    "unit",
+    "baseline",
+    "target",
+    "direction",
+    "measured_at",
+    "value",
+    "source",
+    "recorded_by",
+)
+# The evidence `item_type` of each keyed list, as bot.contracts names the item kinds.
+EVIDENCE_TYPES = {
+    "expectations": "expectation",
+    "development_activities": "activity",
+    "success_indicators": "indicator",
+    "milestones": "milestone",
+}
+
+
+@dataclass
+class ImportResult:
+    """What importing one document did. `notes` say what was asked for but not done."""
+
+    contract_id: int
+    title: str
+    leader_id: str
+    outcome: Literal["created", "unchanged", "updated"]
+    version: int
+    changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class ContractImportError(Exception):
+    """An import the stored contract refuses; `problems` are `path: message` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- people ---------------------------------------------------------------------------
+
+
+PERSON_FIELDS = (
+    "leader",
+    "sponsor",
+    "governance.owner",
+    "governance.approvers",
+    "governance.escalation",
+    "feedback.reviewers",
+)
+
+
+def _person_slots(data: Any) -> Iterator[tuple[str, Any, str | int]]:
+    """(path, container, index) of every person written in a document dict."""
+    for field_path in PERSON_FIELDS:
+        *parents, name = field_path.split(".")
+        container = data
+        for parent in parents:
+            container = container.get(parent) if isinstance(container, dict) else None
+        if not isinstance(container, dict):
+            continue
+        value = container.get(name)
+        if isinstance(value, str):
+            yield field_path, container, name
+        elif isinstance(value, list):
+            for index, person in enumerate(value):
+                if isinstance(person, str):
+                    yield f"{field_path}[{index}]", value, index
+
+
+def _emails_in(data: Any) -> list[tuple[str, str]]:
+    """(path, address) of every e-mail address given for a person."""
+    found = ((path, box[at]) for path, box, at in _person_slots(data))
+    return [(path, person.strip()) for path, person in found if is_email(person)]
+
+
+class _Directory:
+    """E-mail addresses to Slack user ids, each distinct address looked up once."""
+
+    def __init__(self, client: AsyncWebClient | None) -> None:
+        self.client = client
+        self.answers: dict[str, tuple[str | None, str | None]] = {}
+
+    async def lookup(self, email: str) -> tuple[str | None, str | None]:
+        """(user id, None) or (None, why not)."""
+        key = email.lower()
+        if key not in self.answers:
+            self.answers[key] = await self._ask(email)
+        return self.answers[key]
+
+    async def _ask(self, email: str) -> tuple[str | None, str | None]:
+        if self.client is None:
+            return None, (
+                f"{email} is an e-mail address: looking it up in Slack needs SLACK_BOT_TOKEN "
+                "(or give the Slack user id instead)"
+            )
+        try:
+            response = await self.client.users_lookupByEmail(email=email)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code == "users_not_found":
+                return None, f"no Slack user with e-mail {email}"
+            hint = " (the app needs the users:read.email scope)" if code == "missing_scope" else ""
+            return None, f"could not look up {email} in Slack: {code}{hint}"
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            why = str(error) or type(error).__name__
+            return None, f"could not reach Slack to look up {email}: {why}"
+        user = response.get("user") or {}
+        if user.get("deleted"):
+            return None, f"{email} belongs to a deactivated Slack user"
+        return str(user["id"]), None
+
+
+async def resolve_people(
+    doc: ContractDocument, *, client: AsyncWebClient | None
+) -> tuple[ContractDocument, list[str]]:
+    """The document with every e-mail address replaced by its Slack user id, or the problems."""
+    data, problems = await _resolve(normalised(doc), _Directory(client))
+    if problems:
+        return doc, problems
+    resolved, problems = validate_document(data)
+    return (resolved, []) if resolved is not None else (doc, problems)
+
+
+async def _resolve(data: Any, directory: _Directory) -> tuple[Any, list[str]]:
+    """A copy of a document dict with its e-mail addresses replaced by Slack user ids, and a
+    problem for each address that does not resolve, at the first place it is written."""
+    resolved = copy.deepcopy(data)
+    problems: list[str] = []
+    reported: set[str] = set()
+    for path, box, at in _person_slots(resolved):
+        if not is_email(box[at]):
+            continue
+        email = box[at].strip()
+        user_id, problem = await directory.lookup(email)
+        if user_id is not None:
+            box[at] = user_id
+        elif email.lower() not in reported:
+            reported.add(email.lower())
+            problems.append(f"{path}: {problem}")
+    return resolved, problems
+
+
+# --- validating and importing files -----------------------------------------------------
+
+
+async def read_contract_file(path: str | Path) -> str:
+    """The text of a contract file; DocumentError when it cannot be read."""
+    file = Path(path)
+    try:
+        return await asyncio.to_thread(file.read_text, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DocumentError(f"{path}: not a UTF-8 text file") from None
+    except OSError as error:
+        raise DocumentError(f"{path}: cannot read the file: {error.strerror}") from None
+
+
+async def validate_text(
+    text: str, *, filename: str, client: AsyncWebClient | None
+) -> tuple[list[ContractDocument], list[str]]:
+    """Parse, validate and resolve every document; the documents only when all are clean.
+
+    Problems of the n-th document of a file with several start with `[n] `.
+    """
+    try:
+        found = parse_documents(text, filename=filename)
+    except DocumentError as error:
+        return [], [str(error)]
+    several = len(found) > 1
+    directory = _Directory(client)
+    docs: list[ContractDocument] = []
+    problems: list[str] = []
+    first_of: dict[tuple[str, str], int] = {}
+    for index, data in enumerate(found, 1):
+        tag = f"[{index}] " if several else ""
+        resolved, unknown = await _resolve(data, directory)
+        doc, own = validate_document(resolved)
+        own += unknown
+        problems += [tag + problem for problem in own]
+        if doc is None or own:
+            continue
+        identity = (doc.leader, doc.title)
+        if identity in first_of:
+            problems.append(
+                f"{tag}title: document {first_of[identity]} has the same leader and title"
+            )
+        first_of.setdefault(identity, index)
+        docs.append(doc)
+    return ([], problems) if problems else (docs, [])
+
+
+async def validate_file(
+    path: str | Path, *, client: AsyncWebClient | None
+) -> tuple[list[ContractDocument], list[str]]:
+    """`validate_text` for a file on disk."""
+    try:
+        text = await read_contract_file(path)
+    except DocumentError as error:
+        return [], [str(error)]
+    return await validate_text(text, filename=str(path), client=client)
+
+
+async def import_text(
+    text: str,
+    *,
+    filename: str,
+    sessions: SessionFactory,
+    client: AsyncWebClient | None,
+    draft: bool,
+    now: datetime,
+    actor_id: str | None = None,
+) -> tuple[list[ImportResult], list[str]]:
+    """Import every document of a file's text in one transaction, or nothing and the problems."""
+    docs, problems = await validate_text(text, filename=filename, client=client)
+    if problems:
+        return [], problems
+    results: list[ImportResult] = []
+    async with sessions() as session:
+        for index, doc in enumerate(docs, 1):
+            tag = f"[{index}] " if len(docs) > 1 else ""
+            try:
+                results.append(
+                    await import_document(
+                        doc, session=session, actor_id=actor_id, draft=draft, now=now
+                    )
+                )
+            except ContractImportError as error:
+                problems += [tag + problem for problem in error.problems]
+        if problems:
+            await session.rollback()
+            return [], problems
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            return [], [
+                f"{filename}: another change to the same contract was saved at the same time; "
+                "nothing was imported, run the import again"
+            ]
+    return results, []
+
+
+async def import_file(
+    path: str | Path,
+    *,
+    sessions: SessionFactory,
+    client: AsyncWebClient | None,
+    draft: bool,
+    now: datetime,
+    actor_id: str | None = None,
+) -> tuple[list[ImportResult], list[str]]:
+    """`import_text` for a file on disk."""
+    try:
+        text = await read_contract_file(path)
+    except DocumentError as error:
+        return [], [str(error)]
+    return await import_text(
+        text,
+        filename=str(path),
+        sessions=sessions,
+        client=client,
+        draft=draft,
+        now=now,
+        actor_id=actor_id,
+    )
+
+
+# --- importing one document -----------------------------------------------------------
+
+
+async def import_document(
+    doc: ContractDocument,
+    *,
+    session: AsyncSession,
+    actor_id: str | None,
+    draft: bool,
+    now: datetime,
+) -> ImportResult:
+    """Create, or amend in place, the contract of one resolved document (the caller commits).
+
+    Raises ContractImportError when the stored contract refuses the change, and ValueError
+    when the document still holds e-mail addresses (see `resolve_people`).
+    """
+    emails = _emails_in(normalised(doc))
+    if emails:
+        listed = ", ".join(f"{path} ({email})" for path, email in emails)
+        raise ValueError(f"resolve the e-mail addresses first: {listed}")
+    existing = await find_contract(session=session, leader_id=doc.leader, title=doc.title)
+    if existing is None:
+        return await _create(doc, session=session, actor_id=actor_id, draft=draft, now=now)
+    bundle = await load_bundle(session=session, contract_id=existing.id or 0)
+    if bundle is None:
+        raise LookupError(f"contract {existing.id} vanished during the import")
+    return await _amend(bundle, doc, session=session, actor_id=actor_id, draft=draft, now=now)
+
+
+async def _create(
+    doc: ContractDocument,
+    *,
+    session: AsyncSession,
+    actor_id: str | None,
+    draft: bool,
+    now: datetime,
+) -> ImportResult:
+    status = ContractStatus.draft if draft else ContractStatus.active
+    contract = Contract(
+        title=doc.title,
+        leader_id=doc.leader,
+        sponsor_id=doc.sponsor,
+        period_start=doc.period.start,
+        period_end=doc.period.end,
+        status=status,
+        version=1,
+        created_by=actor_id,
+        created_at=now,
+        updated_at=now,
+    )
+    _set_fields(contract, doc)
+    session.add(contract)
+    await session.flush()
+    contract_id = contract.id or 0
+    await _write_items(session, contract_id=contract_id, bundle=None, doc=doc, now=now)
+    if status == ContractStatus.active:
+        await _add_version(session, contract, actor_id=actor_id, now=now, reason="import")
+    audit(
+        session,
+        action="contract.imported",
+        contract_id=contract_id,
+        actor_id=actor_id,
+        detail={"title": doc.title, "status": str(status), "version": 1},
+        at=now,
+    )
+    await session.flush()
+    return ImportResult(contract_id, doc.title, doc.leader, "created", 1)
+
+
+async def _amend(
+    bundle: ContractBundle,
+    doc: ContractDocument,
+    *,
+    session: AsyncSession,
+    actor_id: str | None,
+    draft: bool,
+    now: datetime,
+) -> ImportResult:
+    contract = bundle.contract
+    contract_id = contract.id or 0
+    if contract.status == ContractStatus.closed:
+        raise ContractImportError(
+            [
+                f"title: the contract {doc.title!r} of {doc.leader} is closed and cannot be "
+                "changed; import it under a new title to start a new one"
+            ]
+        )
+    was_draft = contract.status == ContractStatus.draft
+    activate = was_draft and not draft
+    notes = []
+    if draft and not was_draft:
+        notes.append("the contract is active and stays active: an import never demotes it")
+    before, after = snapshot(bundle), normalised(doc)
+    if before == after and not activate:
+        return ImportResult(
+            contract_id, doc.title, doc.leader, "unchanged", contract.version, notes=notes
+        )
+    refused = await _removal_problems(session, bundle, doc)
+    if refused:
+        raise ContractImportError(refused)
+
+    changes = diff_documents(before, after)
+    if activate:
+        changes.insert(0, "status: draft -> active")
+        contract.status = ContractStatus.active
+    elif not was_draft:
+        contract.version += 1
+    _set_fields(contract, doc)
+    contract.updated_at = now
+    await _write_items(session, contract_id=contract_id, bundle=bundle, doc=doc, now=now)
+    if not was_draft:
+        await _add_version(session, contract, actor_id=actor_id, now=now, reason=AMENDMENT_REASON)
+    elif activate:
+        await _add_version(session, contract, actor_id=actor_id, now=now, reason=ACTIVATION_REASON)
+    audit(
+        session,
+        action="contract.activated" if activate else "contract.amended",
+        contract_id=contract_id,
+        actor_id=actor_id,
+        detail={
+            "reason": AMENDMENT_REASON,
+            "version": contract.version,
+            "status": str(contract.status),
+            "changes": changes,
+        },
+        at=now,
+    )
+    await session.flush()
+    return ImportResult(
+        contract_id, doc.title, doc.leader, "updated", contract.version, changes, notes
+    )
+
+
+async def _add_version(
+    session: AsyncSession, contract: Contract, *, actor_id: str | None, now: datetime, reason: str
+) -> None:
+    """A readable snapshot of the contract as it now stands in the session."""
+    await session.flush()
+    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    if bundle is None:
+        raise LookupError(f"contract {contract.id} vanished during the import")
+    session.add(
+        ContractVersion(
+            contract_id=contract.id or 0,
+            version=contract.version,
+            snapshot=snapshot(bundle),
+            reason=reason,
+            created_by=actor_id,
+            created_at=now,
+        )
+    )
+
+
+def _set_fields(contract: Contract, doc: ContractDocument) -> None:
+    """Copy the document's contract-level fields (all but title and leader) onto the row."""
+    contract.sponsor_id = doc.sponsor
+    contract.owner_id = doc.governance.owner
+    contract.mission = doc.mission
+    contract.period_start = doc.period.start
+    contract.period_end = doc.period.end
+    contract.checkin_weekday = rules.WEEKDAY_NAMES.index(doc.checkin.weekday)
+    contract.checkin_time = doc.checkin.time
+    contract.checkin_timezone = doc.checkin.timezone
+    contract.feedback_cadence = doc.feedback.cadence
+    contract.anonymity_threshold = doc.feedback.anonymity_threshold
+    contract.digest_cadence = doc.digest.cadence
+    contract.digest_weekday = rules.WEEKDAY_NAMES.index(doc.digest.weekday)
+    contract.digest_time = doc.digest.time
+    contract.reporting = doc.governance.reporting
+    contract.recognition_channel = doc.recognition.channel
+
+
+async def _write_items(
+    session: AsyncSession,
+    *,
+    contract_id: int,
+    bundle: ContractBundle | None,
+    doc: ContractDocument,
+    now: datetime,
+) -> None:
+    """Store the document's people and items: keyed items by key, keyless ones replaced."""
+    for role, people in (
+        (Role.approver, doc.governance.approvers),
+        (Role.escalation, doc.governance.escalation),
+        (Role.reviewer, doc.feedback.reviewers),
+    ):
+        await replace_people(session, contract_id=contract_id, role=role, user_ids=people)
+
+    def stored(name: str) -> list[Any]:
+        return list(getattr(bundle, name)) if bundle is not None else []
+
+    def upsert(model: Any, name: str, values: list[dict[str, Any]], **new: Any) -> list[Any]:
+        """Update the stored rows whose key is kept, add the new keys; the rows left over."""
+        by_key = {row.key: row for row in stored(name)}
+        for position, item in enumerate(values):
+            row = by_key.pop(item["key"], None)
+            if row is None:
+                session.add(model(contract_id=contract_id, position=position, **item, **new))
+                continue
+            for field_name, value in {**item, "position": position}.items():
+                if getattr(row, field_name) != value:
+                    setattr(row, field_name, value)
+        return list(by_key.values())
+
+    leftovers = [
+        *upsert(
+            Expectation,
+            "expectations",
+            [{"key": e.key, "kind": e.kind, "text": e.text} for e in doc.expectations],
+        ),
+        *upsert(
+            DevelopmentActivity,
+            "activities",
+            [
+                {
+                    "key": a.key,
+                    "title": a.title,
+                    "modality": a.modality,
+                    "expectation_key": a.expectation,
+                    "start": a.start,
+                    "due": a.due,
+                    "demonstration": a.demonstration,
+                }
+                for a in doc.development_activities
+            ],
+            updated_at=now,
+        ),
+        *upsert(
+            SuccessIndicator,
+            "indicators",
+            [
+                {
+                    "key": i.key,
+                    "name": i.name,
+                    "unit": i.unit,
+                    "baseline": i.baseline,
+                    "target": i.target,
+                    "direction": i.direction,
+                    "source": i.source,
+                    "cadence": i.cadence,
+                }
+                for i in doc.success_indicators
+            ],
+        ),
+        *upsert(
+            Milestone,
+            "milestones",
+            [
+                {
+                    "key": m.key,
+                    "title": m.title,
+                    "due": m.due,
+                    "indicator_key": m.indicator,
+                    "threshold": m.threshold,
+                    "activity_key": m.activity,
+                }
+                for m in doc.milestones
+            ],
+        ),
+        *stored("resources"),
+        *stored("barriers"),
+    ]
+    for row in leftovers:
+        await session.delete(row)
+    for position, resource in enumerate(doc.resources):
+        session.add(
+            Resource(
+                contract_id=contract_id,
+                kind=resource.kind,
+                text=resource.text,
+                position=position,
+            )
+        )
+    for position, barrier in enumerate(doc.barriers):
+        session.add(
+            Barrier(
+                contract_id=contract_id,
+                risk=barrier.risk,
+                contingency=barrier.contingency,
+                position=position,
+            )
+        )
+
+
+async def _removal_problems(
+    session: AsyncSession, bundle: ContractBundle, doc: ContractDocument
+) -> list[str]:
+    """Why items the document leaves out cannot go: they carry recorded data."""
+    kept = {
+        "expectations": {e.key for e in doc.expectations},
+        "development_activities": {a.key for a in doc.development_activities},
+        "success_indicators": {i.key for i in doc.success_indicators},
+        "milestones": {m.key for m in doc.milestones},
+    }
+    stored: dict[str, Sequence[Any]] = {
+        "expectations": bundle.expectations,
+        "development_activities": bundle.activities,
+        "success_indicators": bundle.indicators,
+        "milestones": bundle.milestones,
+    }
+    removed = {
+        name: [row for row in rows if row.key not in kept[name]] for name, rows in stored.items()
+    }
+    feedback: dict[str, int] = {}
+    if removed["expectations"]:
+        counted = await session.exec(
+            select(Feedback.expectation_key, func.count())
+            .where(
+                Feedback.contract_id == bundle.contract.id,
+                col(Feedback.expectation_key).in_([e.key for e in removed["expectations"]]),
+            )
+            .group_by(col(Feedback.expectation_key))
+        )
+        feedback = {key: count for key, count in counted.all() if key is not None}
+
+    problems = []
+    for name, rows in removed.items():
+        for row in rows:
+            for reason in _recorded(bundle, name, row, feedback):
+                problems.append(f"{name}: {row.key} {reason} and cannot be removed by import")
+    return problems
+
+
+def _recorded(
+    bundle: ContractBundle, name: str, row: Any, feedback: dict[str, int]
+) -> Iterator[str]:
+    measurements = len(bundle.measurements.get(row.id, [])) if name == "success_indicators" else 0
+    if measurements:
+        yield f"has {_count(measurements, 'recorded measurement')}"
+    evidence = bundle.evidence_counts.get((EVIDENCE_TYPES[name], row.key), 0)
+    if evidence:
+        yield f"has {_count(evidence, 'piece', 'pieces')} of evidence"
+    if feedback.get(row.key) and name == "expectations":
+        yield f"has {_count(feedback[row.key], 'feedback entry', 'feedback entries')}"
+    if name == "development_activities" and (
+        row.status != ActivityStatus.not_started or row.progress
+    ):
+        yield f"has recorded progress ({row.status}, {row.progress}%)"
+    if name == "milestones" and row.status != MilestoneStatus.pending:
+        yield f"is already {row.status}"
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+# --- differences ----------------------------------------------------------------------
+
+
+def diff_documents(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The differences of two canonical documents as readable paths.
+
+    `success_indicators[I2].target: 30 -> 28`, `milestones[M4]: added`, ...
+    """
+    return list(_diff(before, after, ""))
+
+
+def _diff(before: Any, after: Any, path: str) -> Iterator[str]:
+    if isinstance(before, dict | None) and isinstance(after, dict | None):
+        old, new = before or {}, after or {}
+        for name in [*new, *(name for name in old if name not in new)]:
+            yield from _diff(old.get(name), new.get(name), f"{path}.{name}" if path else name)
+    elif _keyed(before) and _keyed(after):
+        old = {item["key"]: item for item in before}
+        new = {item["key"]: item for item in after}
+        for key, item in new.items():
+            if key in old:
+                yield from _diff(old[key], item, f"{path}[{key}]")
+            else:
+                yield f"{path}[{key}]: added"
+        yield from (f"{path}[{key}]: removed" for key in old if key not in new)
+        if [key for key in old if key in new] != [key for key in new if key in old]:
+            yield f"{path}: new order {', '.join(new)}"
+    elif _records(before) and _records(after):
+        for index in range(max(len(before), len(after))):
+            if index >= len(before):
+                yield f"{path}[{index}]: added"
+            elif index >= len(after):
+                yield f"{path}[{index}]: removed"
+            else:
+                yield from _diff(before[index], after[index], f"{path}[{index}]")
+    elif before != after:
+        yield f"{path}: {_show(before)} -> {_show(after)}"
+
+
+def _records(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+def _keyed(value: Any) -> bool:
+    return _records(value) and all("key" in item for item in value)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(item, limit) for item in value) + "]"
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- exporting ------------------------------------------------------------------------
+
+
+def snapshot(bundle: ContractBundle) -> dict[str, Any]:
+    """The contract as a document of the import format, people as Slack user ids."""
+    c = bundle.contract
+    data = {
+        "title": c.title,
+        "leader": c.leader_id,
+        "sponsor": c.sponsor_id,
+        "period": {"start": c.period_start, "end": c.period_end},
+        "mission": c.mission,
+        "expectations": [
+            {"key": e.key, "kind": e.kind, "text": e.text} for e in bundle.expectations
+        ],
+        "development_activities": [
+            {
+                "key": a.key,
+                "title": a.title,
+                "modality": a.modality,
+                "expectation": a.expectation_key,
+                "start": a.start,
+                "due": a.due,
+                "demonstration": a.demonstration,
+            }
+            for a in bundle.activities
+        ],
+        "success_indicators": [
+            {
+                "key": i.key,
+                "name": i.name,
+                "unit": i.unit,
+                "baseline": i.baseline,
+                "target": i.target,
+                "direction": i.direction,
+                "source": i.source,
+                "cadence": i.cadence,
+            }
+            for i in bundle.indicators
+        ],
+        "milestones": [
+            {
+                "key": m.key,
+                "title": m.title,
+                "due": m.due,
+                "indicator": m.indicator_key,
+                "threshold": m.threshold,
+                "activity": m.activity_key,
+            }
+            for m in bundle.milestones
+        ],
+        "resources": [{"kind": r.kind, "text": r.text} for r in bundle.resources],
+        "barriers": [{"risk": b.risk, "contingency": b.contingency} for b in bundle.barriers],
+        "checkin": {
+            "weekday": rules.WEEKDAY_NAMES[c.checkin_weekday % 7],
+            "time": c.checkin_time,
+            "timezone": c.checkin_timezone,
+        },
+        "feedback": {
+            "cadence": c.feedback_cadence,
+            "reviewers": bundle.reviewers,
+            "anonymity_threshold": c.anonymity_threshold,
+        },
+        "digest": {
+            "cadence": c.digest_cadence,
+            "weekday": rules.WEEKDAY_NAMES[c.digest_weekday % 7],
+            "time": c.digest_time,
+        },
+        "governance": {
+            "owner": c.owner_id,
+            "approvers": bundle.approvers,
+            "escalation": bundle.escalation,
+            "reporting": c.reporting,
+        },
+        "recognition": {"channel": c.recognition_channel},
+    }
+    result: dict[str, Any] = canonical(data)
+    return result
+
+
+async def _bundles(
+    session: AsyncSession, contract_ids: Sequence[int] | None, leader_id: str | None
+) -> list[ContractBundle]:
+    bundles = []
+    for contract in await list_contracts(session=session, contract_ids=contract_ids):
+        if leader_id is not None and contract.leader_id != leader_id:
+            continue
+        bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+        if bundle is not None:
+            bundles.append(bundle)
+    return bundles
+
+
+async def export_contracts(
+    *, session: AsyncSession, contract_ids: list[int] | None, leader_id: str | None
+) -> list[dict[str, Any]]:
+    """The chosen contracts (all when both filters are None) as import-format documents."""
+    return [snapshot(bundle) for bundle in await _bundles(session, contract_ids, leader_id)]
+
+
+_DATE_FIELDS = {
+    "period": ("start", "end"),
+    "development_activities": ("start", "due"),
+    "milestones": ("due",),
+}
+
+
+def _with_dates(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with its ISO date strings as dates, so YAML writes them unquoted."""
+
+    def dated(part: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            name: date.fromisoformat(value) if name in fields and isinstance(value, str) else value
+            for name, value in part.items()
+        }
+
+    result = dict(doc)
+    for name, fields in _DATE_FIELDS.items():
+        part = result.get(name)
+        if isinstance(part, dict):
+            result[name] = dated(part, fields)
+        elif isinstance(part, list):
+            result[name] = [dated(item, fields) for item in part]
+    return result
+
+
+def dump_documents(docs: list[dict[str, Any]], fmt: Literal["yaml", "json"]) -> str:
+    """YAML: one document or a `---` stream; JSON: an object for one, a list for many."""
+    if fmt == "yaml":
+        return yaml_dump([_with_dates(doc) for doc in docs])
+    data: Any = docs[0] if len(docs) == 1 else docs
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+async def export_csv(
+    *, session: AsyncSession, contract_ids: list[int] | None, leader_id: str | None
+) -> str:
+    """One row per indicator measurement of the chosen contracts, oldest first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for bundle in await _bundles(session, contract_ids, leader_id):
+        c = bundle.contract
+        for indicator in bundle.indicators:
+            for m in bundle.measurements.get(indicator.id or 0, []):
+                writer.writerow(
+                    [
+                        c.id,
+                        c.title,
+                        c.leader_id,
+                        indicator.key,
+                        indicator.name,
+                        indicator.unit,
+                        number(indicator.baseline),
+                        number(indicator.target),
+                        indicator.direction,
+                        m.measured_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                        number(m.value),
+                        m.source,
+                        m.recorded_by or "",
+                    ]
+                )
+    return out.getvalue()
