@@ -24,6 +24,7 @@ from bot.modals import (
 )
 from bot.services import services_of
 from bot.summary import build_summary
+from storage.db import read_only
 from storage.models import ContractStatus
 from storage.queries import load_bundle
 
@@ -109,6 +110,7 @@ async def handle_open_summary(
     if contract_id is None:
         return
     async with services.sessions() as session:
+        await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
     if bundle is None or not bundle.may_read(user):
         await _notify(client, user, "You can't read that contract.")

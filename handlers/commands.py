@@ -28,6 +28,7 @@ from bot.mentions import split_command, user_id_of
 from bot.modals import build_draft_editor, build_new_contract_modal
 from bot.services import Services, services_of
 from bot.summary import build_summary
+from storage.db import read_only
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ async def summary_command(request: CommandRequest) -> None:
         await request.reply(target.text)
         return
     async with request.services.sessions() as session:
+        await read_only(session)
         found = await contract_to_show(session=session, viewer=request.viewer, leader=target)
     if isinstance(found, Refusal):
         await request.reply(found.text)

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.contracts import bundles_for
 from bot.home import build_home
 from bot.services import services_of
+from storage.db import read_only
 
 
 async def handle_app_home_opened(
@@ -20,6 +21,7 @@ async def handle_app_home_opened(
     services = services_of(context)
     user = event["user"]
     async with services.sessions() as session:
+        await read_only(session)
         bundles = await bundles_for(session=session, viewer=user)
     await client.views_publish(
         user_id=user, view=build_home(viewer=user, bundles=bundles, today=services.today())

@@ -1,9 +1,10 @@
 """The async engine and session factory, one code path for SQLite and PostgreSQL.
 
-SQLite runs in WAL mode with foreign keys on and a busy timeout, and every transaction
-starts with `BEGIN IMMEDIATE`: a writer then waits for the lock up front instead of
-failing with "database is locked" when it upgrades a read lock held by a concurrent
-handler, which the busy timeout cannot resolve.
+SQLite runs in WAL mode with foreign keys on and a busy timeout, and a transaction starts
+with `BEGIN IMMEDIATE` unless it was declared read-only: a writer then waits for the lock up
+front instead of failing with "database is locked" when it upgrades a read snapshot that a
+concurrent writer made stale, which the busy timeout cannot resolve. Read-only units of work
+(`await read_only(session)` first) begin deferred, so readers never queue behind writers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 SessionFactory = async_sessionmaker[AsyncSession]
+BEGIN_OPTION = "northstar_sqlite_begin"
 
 
 def is_sqlite(url: str) -> bool:
@@ -49,7 +51,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -64,6 +67,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+async def read_only(session: AsyncSession) -> None:
+    """Declare a fresh session read-only: on SQLite it then takes no write lock.
+
+    Call it before the session's first query; a write in it may then fail when another
+    writer commits first.
+    """
+    await session.connection(execution_options={BEGIN_OPTION: "DEFERRED"})
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -31,19 +31,19 @@ async def test_the_sponsor_sees_what_they_govern(bot: Bot, example_contract: int
     assert "you are approver, sponsor" in home
 
 
-async def test_open_summary_opens_a_modal_for_readers_only(
-    bot: Bot, example_contract: int
-) -> None:
+async def test_open_summary_opens_a_modal_for_readers_only(bot: Bot, example_contract: int) -> None:
     await home_of(bot, "U0SPON001")
     home = bot.fake.home_views["U0SPON001"]
-    await bot.driver.block_action(user="U0SPON001", action_id="home_open_summary", view=home,
-                                  block_id="governed_0")
+    await bot.driver.block_action(
+        user="U0SPON001", action_id="home_open_summary", view=home, block_id="governed_0"
+    )
     opened = (await bot.fake.wait_for("views.open"))[-1]
     assert opened.response["ok"], opened.response
     assert "Success indicators" in str(opened.args["view"])
 
-    await bot.driver.block_action(user="U0PEER001", action_id="home_open_summary", view=home,
-                                  block_id="governed_0")
+    await bot.driver.block_action(
+        user="U0PEER001", action_id="home_open_summary", view=home, block_id="governed_0"
+    )
     refusal = (await bot.fake.wait_for("chat.postMessage"))[-1]
     assert "can't read" in refusal.args["text"]
     assert len(bot.fake.calls_to("views.open")) == 1

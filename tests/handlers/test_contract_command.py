@@ -66,9 +66,7 @@ async def test_summary_shows_latest_values_with_direction_aware_progress(
             i.key: i
             for i in (
                 await session.exec(
-                    select(SuccessIndicator).where(
-                        SuccessIndicator.contract_id == example_contract
-                    )
+                    select(SuccessIndicator).where(SuccessIndicator.contract_id == example_contract)
                 )
             ).all()
         }

@@ -81,7 +81,9 @@ async def test_a_title_already_used_by_the_leader_is_refused(bot: Bot) -> None:
     await create_draft(bot)
     modal = await open_new_modal(bot)
     response = await bot.driver.submit_view(modal, NEW_CONTRACT, user=LEADER)
-    assert response.json["errors"] == {"title": "This leader already has a contract with this title."}
+    assert response.json["errors"] == {
+        "title": "This leader already has a contract with this title."
+    }
 
 
 async def test_a_title_too_long_for_a_modal_still_makes_a_valid_editor(bot: Bot) -> None:
@@ -112,9 +114,7 @@ async def test_indicator_modal_rejects_bad_numbers_and_equal_targets(bot: Bot) -
     errors = response.json["errors"]
     assert errors["baseline"] == "“sixty” is not a number."
     assert "between" in errors["target"]
-    response = await bot.driver.submit_view(
-        pushed, {**indicator, "target": "40"}, user=LEADER
-    )
+    response = await bot.driver.submit_view(pushed, {**indicator, "target": "40"}, user=LEADER)
     assert "above the baseline" in response.json["errors"]["target"]
     async with bot.sessions() as session:
         assert (await session.exec(select(SuccessIndicator))).all() == []
@@ -215,8 +215,13 @@ async def test_a_milestone_needs_what_meets_it(bot: Bot) -> None:
         bot,
         editor,
         "indicator",
-        {"name": "NPS", "baseline": "10", "target": "40", "direction": "increase",
-         "cadence": "quarterly"},
+        {
+            "name": "NPS",
+            "baseline": "10",
+            "target": "40",
+            "direction": "increase",
+            "cadence": "quarterly",
+        },
     )
     response = await add(
         bot,

@@ -108,3 +108,21 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> Non
         await engine.dispose()
     assert (mode, keys) == ("wal", 1)
     assert busy and busy >= 1000
+
+
+async def test_read_only_sessions_do_not_wait_for_a_writer(sqlite_url: str) -> None:
+    from storage.db import create_engine, read_only, session_factory
+
+    engine = create_engine(sqlite_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as writer:
+            writer.add(AuditEvent(action="held", contract_id=None))
+            await writer.flush()  # the write lock is held until commit
+            async with sessions() as reader:
+                await read_only(reader)
+                rows = await asyncio.wait_for(reader.exec(select(AuditEvent)), timeout=5)
+                assert rows.all() == []  # the uncommitted write is invisible, and no wait
+            await writer.commit()
+    finally:
+        await engine.dispose()
