@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import rules
@@ -85,12 +85,70 @@ CSV_COLUMNS = (
     "source",
     "recorded_by",
 )
-# The evidence `item_type` of each keyed list, as bot.contracts names the item kinds.
-EVIDENCE_TYPES = {
-    "expectations": "expectation",
-    "development_activities": "activity",
-    "success_indicators": "indicator",
-    "milestones": "milestone",
+
+
+@dataclass(frozen=True, slots=True)
+class _ItemList:
+    """How one list of the document is stored: its table, bundle list and columns."""
+
+    model: type[SQLModel]
+    bundle_list: str
+    columns: dict[str, str]  # document field -> column
+    evidence_type: str | None = None  # `Evidence.item_type`, as bot.contracts names the kinds
+
+    @property
+    def keyed(self) -> bool:
+        return "key" in self.columns
+
+
+ITEM_LISTS = {
+    "expectations": _ItemList(
+        Expectation, "expectations", {"key": "key", "kind": "kind", "text": "text"}, "expectation"
+    ),
+    "development_activities": _ItemList(
+        DevelopmentActivity,
+        "activities",
+        {
+            "key": "key",
+            "title": "title",
+            "modality": "modality",
+            "expectation": "expectation_key",
+            "start": "start",
+            "due": "due",
+            "demonstration": "demonstration",
+        },
+        "activity",
+    ),
+    "success_indicators": _ItemList(
+        SuccessIndicator,
+        "indicators",
+        {
+            "key": "key",
+            "name": "name",
+            "unit": "unit",
+            "baseline": "baseline",
+            "target": "target",
+            "direction": "direction",
+            "source": "source",
+            "cadence": "cadence",
+        },
+        "indicator",
+    ),
+    "milestones": _ItemList(
+        Milestone,
+        "milestones",
+        {
+            "key": "key",
+            "title": "title",
+            "due": "due",
+            "indicator": "indicator_key",
+            "threshold": "threshold",
+            "activity": "activity_key",
+        },
+        "milestone",
+    ),
+    "resources": _ItemList(Resource, "resources", {"kind": "kind", "text": "text"}),
+    "barriers": _ItemList(Barrier, "barriers", {"risk": "risk", "contingency": "contingency"}),
 }
 
 
@@ -193,7 +251,10 @@ async def resolve_people(
     doc: ContractDocument, *, client: AsyncWebClient | None
 ) -> tuple[ContractDocument, list[str]]:
     """The document with every e-mail address replaced by its Slack user id, or the problems."""
-    data, problems = await _resolve(normalised(doc), _Directory(client))
+    data = normalised(doc)
+    if not _emails_in(data):
+        return doc, []
+    data, problems = await _resolve(data, _Directory(client))
     if problems:
         return doc, problems
     resolved, problems = validate_document(data)
@@ -226,7 +287,7 @@ async def read_contract_file(path: str | Path) -> str:
     """The text of a contract file; DocumentError when it cannot be read."""
     file = Path(path)
     try:
-        return await asyncio.to_thread(file.read_text, encoding="utf-8")
+        return await asyncio.to_thread(file.read_text, encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise DocumentError(f"{path}: not a UTF-8 text file") from None
     except OSError as error:
@@ -445,6 +506,7 @@ async def _amend(
         raise ContractImportError(refused)
 
     changes = diff_documents(before, after)
+    reason = ACTIVATION_REASON if activate else AMENDMENT_REASON
     if activate:
         changes.insert(0, "status: draft -> active")
         contract.status = ContractStatus.active
@@ -453,17 +515,15 @@ async def _amend(
     _set_fields(contract, doc)
     contract.updated_at = now
     await _write_items(session, contract_id=contract_id, bundle=bundle, doc=doc, now=now)
-    if not was_draft:
-        await _add_version(session, contract, actor_id=actor_id, now=now, reason=AMENDMENT_REASON)
-    elif activate:
-        await _add_version(session, contract, actor_id=actor_id, now=now, reason=ACTIVATION_REASON)
+    if contract.status == ContractStatus.active:
+        await _add_version(session, contract, actor_id=actor_id, now=now, reason=reason)
     audit(
         session,
         action="contract.activated" if activate else "contract.amended",
         contract_id=contract_id,
         actor_id=actor_id,
         detail={
-            "reason": AMENDMENT_REASON,
+            "reason": reason,
             "version": contract.version,
             "status": str(contract.status),
             "changes": changes,
@@ -531,121 +591,35 @@ async def _write_items(
     ):
         await replace_people(session, contract_id=contract_id, role=role, user_ids=people)
 
-    def stored(name: str) -> list[Any]:
-        return list(getattr(bundle, name)) if bundle is not None else []
-
-    def upsert(model: Any, name: str, values: list[dict[str, Any]], **new: Any) -> list[Any]:
-        """Update the stored rows whose key is kept, add the new keys; the rows left over."""
-        by_key = {row.key: row for row in stored(name)}
-        for position, item in enumerate(values):
-            row = by_key.pop(item["key"], None)
+    for name, items in ITEM_LISTS.items():
+        stored = list(getattr(bundle, items.bundle_list)) if bundle is not None else []
+        by_key = {row.key: row for row in stored} if items.keyed else {}
+        leftovers = [] if items.keyed else stored
+        new = {"updated_at": now} if items.model is DevelopmentActivity else {}
+        for position, item in enumerate(getattr(doc, name)):
+            values = {column: getattr(item, f) for f, column in items.columns.items()}
+            values["position"] = position
+            row = by_key.pop(item.key, None) if items.keyed else None
             if row is None:
-                session.add(model(contract_id=contract_id, position=position, **item, **new))
+                session.add(items.model(contract_id=contract_id, **values, **new))
                 continue
-            for field_name, value in {**item, "position": position}.items():
-                if getattr(row, field_name) != value:
-                    setattr(row, field_name, value)
-        return list(by_key.values())
-
-    leftovers = [
-        *upsert(
-            Expectation,
-            "expectations",
-            [{"key": e.key, "kind": e.kind, "text": e.text} for e in doc.expectations],
-        ),
-        *upsert(
-            DevelopmentActivity,
-            "activities",
-            [
-                {
-                    "key": a.key,
-                    "title": a.title,
-                    "modality": a.modality,
-                    "expectation_key": a.expectation,
-                    "start": a.start,
-                    "due": a.due,
-                    "demonstration": a.demonstration,
-                }
-                for a in doc.development_activities
-            ],
-            updated_at=now,
-        ),
-        *upsert(
-            SuccessIndicator,
-            "indicators",
-            [
-                {
-                    "key": i.key,
-                    "name": i.name,
-                    "unit": i.unit,
-                    "baseline": i.baseline,
-                    "target": i.target,
-                    "direction": i.direction,
-                    "source": i.source,
-                    "cadence": i.cadence,
-                }
-                for i in doc.success_indicators
-            ],
-        ),
-        *upsert(
-            Milestone,
-            "milestones",
-            [
-                {
-                    "key": m.key,
-                    "title": m.title,
-                    "due": m.due,
-                    "indicator_key": m.indicator,
-                    "threshold": m.threshold,
-                    "activity_key": m.activity,
-                }
-                for m in doc.milestones
-            ],
-        ),
-        *stored("resources"),
-        *stored("barriers"),
-    ]
-    for row in leftovers:
-        await session.delete(row)
-    for position, resource in enumerate(doc.resources):
-        session.add(
-            Resource(
-                contract_id=contract_id,
-                kind=resource.kind,
-                text=resource.text,
-                position=position,
-            )
-        )
-    for position, barrier in enumerate(doc.barriers):
-        session.add(
-            Barrier(
-                contract_id=contract_id,
-                risk=barrier.risk,
-                contingency=barrier.contingency,
-                position=position,
-            )
-        )
+            for column, value in values.items():
+                if getattr(row, column) != value:
+                    setattr(row, column, value)
+        for row in [*leftovers, *by_key.values()]:
+            await session.delete(row)
 
 
 async def _removal_problems(
     session: AsyncSession, bundle: ContractBundle, doc: ContractDocument
 ) -> list[str]:
     """Why items the document leaves out cannot go: they carry recorded data."""
-    kept = {
-        "expectations": {e.key for e in doc.expectations},
-        "development_activities": {a.key for a in doc.development_activities},
-        "success_indicators": {i.key for i in doc.success_indicators},
-        "milestones": {m.key for m in doc.milestones},
-    }
-    stored: dict[str, Sequence[Any]] = {
-        "expectations": bundle.expectations,
-        "development_activities": bundle.activities,
-        "success_indicators": bundle.indicators,
-        "milestones": bundle.milestones,
-    }
-    removed = {
-        name: [row for row in rows if row.key not in kept[name]] for name, rows in stored.items()
-    }
+    removed: dict[str, list[Any]] = {}
+    for name, items in ITEM_LISTS.items():
+        if items.keyed:
+            kept = {item.key for item in getattr(doc, name)}
+            stored = getattr(bundle, items.bundle_list)
+            removed[name] = [row for row in stored if row.key not in kept]
     feedback: dict[str, int] = {}
     if removed["expectations"]:
         counted = await session.exec(
@@ -672,7 +646,7 @@ def _recorded(
     measurements = len(bundle.measurements.get(row.id, [])) if name == "success_indicators" else 0
     if measurements:
         yield f"has {_count(measurements, 'recorded measurement')}"
-    evidence = bundle.evidence_counts.get((EVIDENCE_TYPES[name], row.key), 0)
+    evidence = bundle.evidence_counts.get((ITEM_LISTS[name].evidence_type or "", row.key), 0)
     if evidence:
         yield f"has {_count(evidence, 'piece', 'pieces')} of evidence"
     if feedback.get(row.key) and name == "expectations":
@@ -757,47 +731,13 @@ def snapshot(bundle: ContractBundle) -> dict[str, Any]:
         "sponsor": c.sponsor_id,
         "period": {"start": c.period_start, "end": c.period_end},
         "mission": c.mission,
-        "expectations": [
-            {"key": e.key, "kind": e.kind, "text": e.text} for e in bundle.expectations
-        ],
-        "development_activities": [
-            {
-                "key": a.key,
-                "title": a.title,
-                "modality": a.modality,
-                "expectation": a.expectation_key,
-                "start": a.start,
-                "due": a.due,
-                "demonstration": a.demonstration,
-            }
-            for a in bundle.activities
-        ],
-        "success_indicators": [
-            {
-                "key": i.key,
-                "name": i.name,
-                "unit": i.unit,
-                "baseline": i.baseline,
-                "target": i.target,
-                "direction": i.direction,
-                "source": i.source,
-                "cadence": i.cadence,
-            }
-            for i in bundle.indicators
-        ],
-        "milestones": [
-            {
-                "key": m.key,
-                "title": m.title,
-                "due": m.due,
-                "indicator": m.indicator_key,
-                "threshold": m.threshold,
-                "activity": m.activity_key,
-            }
-            for m in bundle.milestones
-        ],
-        "resources": [{"kind": r.kind, "text": r.text} for r in bundle.resources],
-        "barriers": [{"risk": b.risk, "contingency": b.contingency} for b in bundle.barriers],
+        **{
+            name: [
+                {f: getattr(row, column) for f, column in items.columns.items()}
+                for row in getattr(bundle, items.bundle_list)
+            ]
+            for name, items in ITEM_LISTS.items()
+        },
         "checkin": {
             "weekday": rules.WEEKDAY_NAMES[c.checkin_weekday % 7],
             "time": c.checkin_time,

@@ -596,7 +596,8 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    """Multi-line text as a literal block; times quoted, as contract.yml writes them."""
+    style = "|" if "\n" in value else '"' if rules.TIME.fullmatch(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
