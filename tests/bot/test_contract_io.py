@@ -56,8 +56,8 @@ from storage.queries import load_bundle
 from tests.conftest import BOT_TOKEN
 from tests.fakes import FakeSlack
 
-SHARED_EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "contract.yml"
-DATA = Path(__file__).resolve().parent / "data"
+SHARED_EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "contract.yml"
+DATA = Path(__file__).resolve().parents[1] / "data"
 NOW = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 TABLES: tuple[type[SQLModel], ...] = (
     Contract,
