@@ -1,0 +1,1024 @@
+"""Peer feedback: giving it, anonymity that holds, requests on demand and on cadence.
+
+Anonymity. An anonymous entry stores no author id, name or e-mail, here or in the audit log,
+the delivery table or an INFO log line; only `author_hash`, a keyed hash of workspace, author
+and contract (`bot.privacy`), which enforces `ANONYMOUS_WEEKLY_CAP` and lets the author list
+and delete the entry with `/feedback mine`. Its `created_at` keeps only the day (UTC
+midnight), and an anonymous answer to a request is not linked to the request: the request
+only gets an unlinkable mark (`FeedbackAnswerMark`, a keyed hash of the request) so its
+requester can count anonymous answers, from the day after.
+
+The window. Anonymous entries are held, and stamped with the contract's current feedback
+window: the UTC calendar period of its feedback cadence (ISO week, two ISO weeks, month;
+a quarter when no cadence is set). Held entries of an earlier window are carried into the
+current one, never dropped and never released alone. Once the held entries come from at
+least the contract's `anonymity_threshold` different authors (different hashes, so one person
+cannot reach the threshold alone), all of them are released together, by the `feedback` job,
+on a later day than the last of them arrived (the leader cannot tell whose submission tipped
+it). The leader gets them in one DM, grouped by expectation, shuffled within a group, without
+dates; sponsor and owner read released entries with `/feedback received @leader`.
+
+Requests. `/contract request-feedback` and the contract's cadence send each reviewer a DM
+with a "Give feedback" button through the delivery queue (claimed once per request or per
+reviewer and window); one reminder follows after `REMINDER_AFTER`, to everyone who has not
+answered with their name (an anonymous answer cannot be told apart, so the reminder says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import delivery
+from bot.blocks import escape, truncate
+from bot.contracts import Refusal
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report
+from bot.feedback_blocks import (
+    ANONYMOUS,
+    ATTRIBUTED,
+    BEHAVIOUR_MAX,
+    BEHAVIOUR_MIN,
+    IMPACT_MAX,
+    POLARITIES,
+    SITUATION_MAX,
+    BatchStatus,
+    Entry,
+    MineRow,
+    Shown,
+    Target,
+    build_attributed_message,
+    build_release_message,
+    build_request_message,
+    fit_message,
+)
+from bot.mentions import user_id_of
+from bot.modals import Form
+from bot.privacy import answer_mark, author_hash, authored_feedback, feedback_key
+from bot.scheduler import JobRun, job
+from bot.services import Services
+from storage.models import (
+    Contract,
+    ContractStatus,
+    Delivery,
+    DeliveryStatus,
+    Expectation,
+    Feedback,
+    FeedbackAnswerMark,
+    FeedbackRequest,
+    Role,
+)
+from storage.queries import ContractBundle, audit, find_contract_for_leader, load_bundle
+
+logger = logging.getLogger(__name__)
+
+ATTRIBUTED_NOTICE = "feedback_given"
+RELEASE = "feedback_release"
+REQUEST = "feedback_request"
+CADENCE = "feedback_cadence"
+REMINDER = "feedback_reminder"
+
+ANONYMOUS_WEEKLY_CAP = 3
+REMINDER_AFTER = timedelta(days=3)
+REQUEST_OPEN_FOR = timedelta(days=14)
+MAX_REVIEWERS = 20
+STATUS_DAYS = 60
+STATUS_BATCHES = 10
+CADENCE_HOUR = 9
+RELEASE_RESEND_DAYS = 7
+READERS = frozenset({Role.leader, Role.sponsor, Role.owner})
+REQUESTERS = frozenset({Role.leader, Role.sponsor})
+OPEN, ANSWERED, EXPIRED = "open", "answered", "expired"
+EXPECTATION_KEY = re.compile(r"^[A-Za-z]\d{1,3}$")
+
+
+# --- time --------------------------------------------------------------------------------
+
+
+def midnight(moment: datetime) -> datetime:
+    """The UTC day `moment` falls in, as its first instant: all an anonymous entry keeps."""
+    utc = moment.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
+
+
+def feedback_window(cadence: str | None, day: date) -> str:
+    """The feedback window (cadence period) `day` falls in: 2027-W10, 2027-03, 2027-Q1."""
+    year, week, _ = day.isocalendar()
+    if cadence == "weekly":
+        return f"{year}-W{week:02d}"
+    if cadence == "biweekly":
+        return f"{year}-W{week - (week - 1) % 2:02d}"
+    if cadence == "monthly":
+        return f"{day.year}-{day.month:02d}"
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+# --- giving ------------------------------------------------------------------------------
+
+
+async def _target(session: AsyncSession, contract: Contract) -> Target:
+    rows = await session.exec(
+        select(Expectation)
+        .where(Expectation.contract_id == contract.id)
+        .order_by(col(Expectation.position), col(Expectation.id))
+    )
+    return Target(
+        contract_id=contract.id or 0,
+        leader_id=contract.leader_id,
+        title=contract.title,
+        threshold=contract.anonymity_threshold,
+        expectations=tuple((e.key, e.text) for e in rows.all()),
+    )
+
+
+def no_contract(leader: str) -> Refusal:
+    return Refusal(
+        f"<@{leader}> has no active leadership contract in North Star, so there is nothing to "
+        "give feedback on yet."
+    )
+
+
+async def target_for(*, session: AsyncSession, leader: str) -> Target | Refusal:
+    """The leader's active contract as the feedback modal needs it, or why there is none."""
+    contract = await find_contract_for_leader(session=session, leader_id=leader)
+    if contract is None or contract.status != ContractStatus.active:
+        return no_contract(leader)
+    return await _target(session, contract)
+
+
+async def target_of(*, session: AsyncSession, contract_id: int) -> Target | None:
+    contract = await session.get(Contract, contract_id)
+    if contract is None or contract.status != ContractStatus.active:
+        return None
+    return await _target(session, contract)
+
+
+@dataclass(frozen=True, slots=True)
+class Given:
+    """Stored feedback; `giver` is None for an anonymous entry and goes nowhere further."""
+
+    feedback_id: int
+    target: Target
+    entry: Entry
+    giver: str | None
+
+
+def reminder_key(request: FeedbackRequest) -> DeliveryKey:
+    return DeliveryKey(REMINDER, request.contract_id, request.reviewer_id, f"request-{request.id}")
+
+
+async def give_feedback(
+    *,
+    session: AsyncSession,
+    target: Target,
+    entry: Entry,
+    giver: str,
+    team: str,
+    key: bytes,
+    request_id: int | None,
+    now: datetime,
+) -> Given | dict[str, str]:
+    """Store one entry; field errors (keyed by block id) when it cannot be taken."""
+    contract = await session.get(Contract, target.contract_id)
+    if contract is None or contract.status != ContractStatus.active:
+        return {"behaviour": "This contract is no longer active, so the feedback was not sent."}
+    if giver == contract.leader_id:
+        return {"behaviour": "Feedback to yourself belongs in your check-in reflection."}
+    request = await session.get(FeedbackRequest, request_id) if request_id else None
+    if request is not None and (request.reviewer_id != giver or request.contract_id != contract.id):
+        request = None
+    if entry.anonymous:
+        hashed = author_hash(key, team=team, user=giver, contract_id=contract.id or 0)
+        week_start = midnight(now) - timedelta(days=midnight(now).weekday())
+        given = await session.exec(
+            select(func.count(col(Feedback.id))).where(
+                Feedback.contract_id == contract.id,
+                Feedback.author_hash == hashed,
+                col(Feedback.created_at) >= week_start,
+            )
+        )
+        if given.one() >= ANONYMOUS_WEEKLY_CAP:
+            return {
+                "anonymity": f"You have given this leader {ANONYMOUS_WEEKLY_CAP} anonymous entries "
+                "this week, the most North Star takes. Send it with your name, or next week."
+            }
+        row = Feedback(
+            contract_id=contract.id or 0,
+            expectation_key=entry.expectation_key,
+            polarity=entry.polarity,
+            situation=entry.situation,
+            behaviour=entry.behaviour,
+            impact=entry.impact,
+            anonymous=True,
+            author_id=None,
+            author_hash=hashed,
+            request_id=None,
+            window_key=feedback_window(contract.feedback_cadence, now.astimezone(UTC).date()),
+            created_at=midnight(now),
+        )
+        session.add(row)
+        if request is not None:
+            mark = answer_mark(key, request_id=request.id or 0)
+            known = await session.exec(
+                select(FeedbackAnswerMark).where(FeedbackAnswerMark.mark == mark)
+            )
+            if known.first() is None:
+                session.add(FeedbackAnswerMark(mark=mark, day=now.astimezone(UTC).date()))
+        await session.commit()
+        return Given(feedback_id=row.id or 0, target=target, entry=entry, giver=None)
+
+    row = Feedback(
+        contract_id=contract.id or 0,
+        expectation_key=entry.expectation_key,
+        polarity=entry.polarity,
+        situation=entry.situation,
+        behaviour=entry.behaviour,
+        impact=entry.impact,
+        anonymous=False,
+        author_id=giver,
+        request_id=request.id if request is not None else None,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    if request is not None and request.status == OPEN:
+        request.status, request.closed_at = ANSWERED, now
+        session.add(request)
+        await delivery.cancel(session=session, key=reminder_key(request))
+    audit(
+        session,
+        action="feedback.given",
+        contract_id=contract.id,
+        actor_id=giver,
+        detail={
+            "feedback_id": row.id,
+            "expectation": entry.expectation_key,
+            "polarity": entry.polarity,
+        },
+        at=now,
+    )
+    await session.commit()
+    return Given(feedback_id=row.id or 0, target=target, entry=entry, giver=giver)
+
+
+def _bounded(form: Form, errors: dict[str, str], block_id: str, limit: int) -> str:
+    value = form.text(block_id)
+    if not value:
+        errors[block_id] = "Please fill this in."
+    elif len(value) > limit:
+        errors[block_id] = f"Keep it to {limit} characters (this is {len(value)})."
+    return value
+
+
+def parse_feedback(view: dict[str, Any], target: Target) -> tuple[Entry | None, dict[str, str]]:
+    """The entry, or field errors keyed by block id."""
+    form = Form(view)
+    errors: dict[str, str] = {}
+    expectation = form.option("expectation")
+    if expectation not in {key for key, _ in target.expectations}:
+        errors["expectation"] = "Choose one of the leader's expectations."
+    polarity = form.option("polarity")
+    if polarity not in POLARITIES:
+        errors["polarity"] = "Choose a strength or a development area."
+    situation = _bounded(form, errors, "situation", SITUATION_MAX)
+    behaviour = _bounded(form, errors, "behaviour", BEHAVIOUR_MAX)
+    if behaviour and "behaviour" not in errors and len(behaviour) < BEHAVIOUR_MIN:
+        errors["behaviour"] = (
+            "Too short to act on: describe what they did or said, in a sentence or two."
+        )
+    impact = _bounded(form, errors, "impact", IMPACT_MAX)
+    anonymity = form.option("anonymity")
+    if anonymity not in (ATTRIBUTED, ANONYMOUS):
+        errors["anonymity"] = "Choose whether your name goes with it."
+    if errors:
+        return None, errors
+    return (
+        Entry(
+            expectation_key=expectation,
+            polarity=polarity or "",
+            situation=situation,
+            behaviour=behaviour,
+            impact=impact,
+            anonymous=anonymity == ANONYMOUS,
+        ),
+        {},
+    )
+
+
+def queue_of(services: Services, client: AsyncWebClient) -> DeliveryQueue:
+    return delivery.queue_for(
+        sessions=services.sessions, client=client, clock=services.clock, settings=services.settings
+    )
+
+
+async def _skip(_: Delivery, __: str) -> None:
+    return None
+
+
+async def notify_leader(services: Services, client: AsyncWebClient, given: Given) -> None:
+    """Attributed feedback reaches the leader at once, with the giver's name."""
+    if given.giver is None:
+        return
+    blocks = build_attributed_message(given.entry, giver=given.giver, target=given.target)
+
+    async def build(_: Delivery) -> Message:
+        return Message(text=f"New feedback from <@{given.giver}>", blocks=blocks)
+
+    key = DeliveryKey(
+        ATTRIBUTED_NOTICE,
+        given.target.contract_id,
+        given.target.leader_id,
+        f"feedback-{given.feedback_id}",
+    )
+    await queue_of(services, client).deliver(Outgoing(key=key, build=build, on_undeliverable=_skip))
+
+
+# --- reading what one wrote, and withdrawing it -------------------------------------------
+
+
+async def my_feedback(*, session: AsyncSession, user: str, team: str, key: bytes) -> list[MineRow]:
+    """What `user` wrote, newest first, as `/feedback mine` shows it to them alone."""
+    entries = await authored_feedback(session=session, user=user, team=team, key=key)
+    leaders = dict((await session.exec(select(Contract.id, Contract.leader_id))).all())
+    rows = [
+        MineRow(
+            feedback_id=e.id or 0,
+            leader_id=leaders.get(e.contract_id, ""),
+            expectation_key=e.expectation_key,
+            polarity=e.polarity,
+            behaviour=e.behaviour,
+            anonymous=e.anonymous,
+            released=e.released_at is not None,
+            given_on=e.created_at.date(),
+        )
+        for e in entries
+    ]
+    return sorted(rows, key=lambda r: (r.given_on, r.feedback_id), reverse=True)
+
+
+async def withdraw(
+    *, session: AsyncSession, user: str, team: str, key: bytes, feedback_id: int, now: datetime
+) -> bool:
+    """Delete one of `user`'s own entries; False if it is not theirs (or gone)."""
+    entry = await session.get(Feedback, feedback_id)
+    if entry is None:
+        return False
+    if entry.anonymous:
+        mine = entry.author_hash == author_hash(
+            key, team=team, user=user, contract_id=entry.contract_id
+        )
+    else:
+        mine = entry.author_id == user
+    if not mine:
+        return False
+    await session.delete(entry)
+    audit(
+        session,
+        action="feedback.withdrawn",
+        contract_id=entry.contract_id,
+        actor_id=None if entry.anonymous else user,
+        detail={"anonymous": entry.anonymous},
+        at=midnight(now) if entry.anonymous else now,
+    )
+    await session.commit()
+    return True
+
+
+# --- reading what others wrote about a leader ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    leader_id: str
+    attributed: list[Shown]
+    released: list[Shown]
+    expectations: tuple[tuple[str, str], ...]
+    threshold: int
+
+
+async def feedback_for(
+    *, session: AsyncSession, viewer: str, leader: str | None
+) -> Received | Refusal:
+    """Feedback about a leader for the leader, their sponsor and owner; held entries never."""
+    about = leader or viewer
+    contract = await find_contract_for_leader(session=session, leader_id=about)
+    if contract is None:
+        if leader is None:
+            return Refusal(
+                "You don't lead a contract, so there's no feedback about you here. Sponsors and "
+                "owners: `/feedback received @leader`. What you wrote: `/feedback mine`."
+            )
+        return Refusal(f"<@{leader}> has no contract in North Star.")
+    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    if bundle is None or not bundle.roles_of(viewer) & READERS:
+        return Refusal(
+            f"Only <@{about}>, their sponsor and the contract's owner read feedback about them. "
+            "You can read what you wrote with `/feedback mine`."
+        )
+    rows = await session.exec(
+        select(Feedback)
+        .where(Feedback.contract_id == contract.id)
+        .order_by(col(Feedback.created_at).desc(), col(Feedback.id).desc())
+    )
+    attributed: list[Shown] = []
+    released: list[Shown] = []
+    for f in rows.all():
+        if not f.anonymous:
+            attributed.append(
+                Shown(
+                    expectation_key=f.expectation_key,
+                    polarity=f.polarity,
+                    situation=f.situation,
+                    behaviour=f.behaviour,
+                    impact=f.impact,
+                    author_id=f.author_id,
+                    given_on=f.created_at.date(),
+                )
+            )
+        elif f.released_at is not None:
+            released.append(
+                Shown(
+                    expectation_key=f.expectation_key,
+                    polarity=f.polarity,
+                    situation=f.situation,
+                    behaviour=f.behaviour,
+                    impact=f.impact,
+                )
+            )
+    return Received(
+        leader_id=about,
+        attributed=attributed,
+        released=released,
+        expectations=tuple((e.key, e.text) for e in bundle.expectations),
+        threshold=contract.anonymity_threshold,
+    )
+
+
+# --- releasing anonymous entries -----------------------------------------------------------
+
+
+async def release_held(
+    *, session: AsyncSession, contract: Contract, now: datetime, force: bool = False
+) -> datetime | None:
+    """Release the contract's held entries when the threshold is met; the release instant.
+
+    Not on the day the last of them arrived (unless `force`), so the release time says
+    nothing about whose entry completed the set.
+    """
+    held = list(
+        (
+            await session.exec(
+                select(Feedback).where(
+                    Feedback.contract_id == contract.id,
+                    col(Feedback.anonymous).is_(True),
+                    col(Feedback.released_at).is_(None),
+                )
+            )
+        ).all()
+    )
+    if not held:
+        return None
+    window = feedback_window(contract.feedback_cadence, now.astimezone(UTC).date())
+    for entry in held:
+        if entry.window_key != window:  # carried over from an earlier window
+            entry.window_key = window
+            session.add(entry)
+    authors = {entry.author_hash or f"entry:{entry.id}" for entry in held}
+    ready = len(authors) >= contract.anonymity_threshold and (
+        force or max(entry.created_at for entry in held) < midnight(now)
+    )
+    if not ready:
+        await session.commit()
+        return None
+    ids = [entry.id for entry in held]
+    result = await session.exec(
+        update(Feedback)
+        .where(col(Feedback.id).in_(ids), col(Feedback.released_at).is_(None))
+        .values(released_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != len(ids):  # another replica released some of them meanwhile
+        await session.rollback()
+        return None
+    audit(
+        session,
+        action="feedback.released",
+        contract_id=contract.id,
+        actor_id=None,
+        detail={"entries": len(ids)},
+        at=now,
+    )
+    await session.commit()
+    return now
+
+
+def release_period(released_at: datetime) -> str:
+    return released_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def release_outgoing(services: Services, contract: Contract, released_at: datetime) -> Outgoing:
+    async def build(_: Delivery) -> Message | None:
+        async with services.sessions() as session:
+            rows = await session.exec(
+                select(Feedback).where(
+                    Feedback.contract_id == contract.id,
+                    col(Feedback.anonymous).is_(True),
+                    Feedback.released_at == released_at,
+                )
+            )
+            entries = [
+                Shown(
+                    expectation_key=f.expectation_key,
+                    polarity=f.polarity,
+                    situation=f.situation,
+                    behaviour=f.behaviour,
+                    impact=f.impact,
+                )
+                for f in rows.all()
+            ]
+            target = await _target(session, contract)
+        if not entries:
+            return None
+        blocks = build_release_message(
+            entries,
+            expectations=target.expectations,
+            threshold=contract.anonymity_threshold,
+            rng=random.SystemRandom(),
+        )
+        return Message(
+            text=f"Anonymous feedback for you: {len(entries)} entries",
+            blocks=fit_message(blocks, "More than fits here: `/feedback received` shows all."),
+        )
+
+    key = DeliveryKey(RELEASE, contract.id or 0, contract.leader_id, release_period(released_at))
+    return Outgoing(key=key, build=build, on_undeliverable=_skip)
+
+
+async def release_all(*, services: Services, client: AsyncWebClient, force: bool = False) -> Report:
+    """Release whatever is due on every active contract and tell each leader, once."""
+    now = services.clock.now()
+    queue = queue_of(services, client)
+    async with services.sessions() as session:
+        contracts = list(
+            (
+                await session.exec(select(Contract).where(Contract.status == ContractStatus.active))
+            ).all()
+        )
+    for contract in contracts:
+        async with services.sessions() as session:
+            await release_held(session=session, contract=contract, now=now, force=force)
+            stamps = (
+                await session.exec(
+                    select(Feedback.released_at)
+                    .where(
+                        Feedback.contract_id == contract.id,
+                        col(Feedback.released_at) >= now - timedelta(days=RELEASE_RESEND_DAYS),
+                    )
+                    .distinct()
+                )
+            ).all()
+            done = set(
+                (
+                    await session.exec(
+                        select(Delivery.period_key).where(
+                            Delivery.kind == RELEASE,
+                            Delivery.contract_id == contract.id,
+                            col(Delivery.status).in_(
+                                [DeliveryStatus.sent, DeliveryStatus.undeliverable]
+                            ),
+                        )
+                    )
+                ).all()
+            )
+        for stamp in sorted(s for s in stamps if s is not None):
+            if release_period(stamp) not in done:
+                await queue.deliver(release_outgoing(services, contract, stamp))
+    return queue.report
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestArgs:
+    reviewers: list[str]
+    expectation_key: str | None
+    leader: str | None
+
+
+def parse_request_args(args: Sequence[str]) -> RequestArgs | Refusal:
+    """`@a @b [E2] [for @leader]` from the words after `request-feedback`."""
+    reviewers: list[str] = []
+    expectation: str | None = None
+    leader: str | None = None
+    words = list(args)
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.lower() == "for" and index + 1 < len(words):
+            leader = user_id_of(words[index + 1])
+            if leader is None:
+                return Refusal(
+                    f"“{escape(truncate(words[index + 1], 80))}” is not a mention: write "
+                    "`for @leader` with the name Slack offers as you type."
+                )
+            index += 2
+            continue
+        mentioned = user_id_of(word)
+        if mentioned is not None:
+            reviewers.append(mentioned)
+        elif EXPECTATION_KEY.match(word):
+            expectation = word.upper()
+        else:
+            return Refusal(
+                f"I couldn't read “{escape(truncate(word, 80))}”: mention each person, e.g. "
+                "`/contract request-feedback @ana @raj E2`."
+            )
+        index += 1
+    return RequestArgs(list(dict.fromkeys(reviewers)), expectation, leader)
+
+
+async def requestable(
+    *, session: AsyncSession, requester: str, leader: str | None
+) -> ContractBundle | Refusal:
+    """The contract `requester` may ask feedback for: as its leader or its sponsor."""
+    if leader is not None:
+        contract = await find_contract_for_leader(session=session, leader_id=leader)
+        if contract is None or contract.status != ContractStatus.active:
+            return Refusal(f"<@{leader}> has no active contract in North Star.")
+    else:
+        contract = await find_contract_for_leader(session=session, leader_id=requester)
+        if contract is None or contract.status != ContractStatus.active:
+            sponsored = list(
+                (
+                    await session.exec(
+                        select(Contract).where(
+                            Contract.sponsor_id == requester,
+                            Contract.status == ContractStatus.active,
+                        )
+                    )
+                ).all()
+            )
+            if not sponsored:
+                return Refusal(
+                    "You have no active contract to ask feedback for: only a contract's leader "
+                    "or sponsor can ask."
+                )
+            if len(sponsored) > 1:
+                names = ", ".join(f"<@{c.leader_id}>" for c in sponsored)
+                return Refusal(
+                    f"You sponsor several contracts ({names}): add `for @leader`, e.g. "
+                    "`/contract request-feedback @ana for @dana`."
+                )
+            contract = sponsored[0]
+    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    if bundle is None or not bundle.roles_of(requester) & REQUESTERS:
+        return Refusal("Only the leader or the sponsor of a contract can ask for feedback on it.")
+    return bundle
+
+
+async def create_requests(
+    *,
+    session: AsyncSession,
+    bundle: ContractBundle,
+    requester: str,
+    parsed: RequestArgs,
+    now: datetime,
+) -> list[FeedbackRequest] | Refusal:
+    """One request per reviewer, in one batch; or why none can be made."""
+    c = bundle.contract
+    reviewers = [r for r in parsed.reviewers if r != c.leader_id]
+    if not reviewers:
+        return Refusal(
+            "Name the people to ask, e.g. `/contract request-feedback @ana @raj E2`"
+            + (" (not the leader: their view goes into check-ins)." if parsed.reviewers else ".")
+        )
+    if len(reviewers) > MAX_REVIEWERS:
+        return Refusal(f"Ask at most {MAX_REVIEWERS} people at a time.")
+    keys = [e.key for e in bundle.expectations]
+    if parsed.expectation_key is not None and parsed.expectation_key not in keys:
+        return Refusal(
+            f"This contract has no expectation {escape(parsed.expectation_key)}; "
+            f"its expectations are {', '.join(keys)}."
+        )
+    batch = uuid.uuid4().hex[:16]
+    rows = [
+        FeedbackRequest(
+            contract_id=c.id or 0,
+            requester_id=requester,
+            reviewer_id=reviewer,
+            expectation_key=parsed.expectation_key,
+            batch=batch,
+            created_at=now,
+        )
+        for reviewer in reviewers
+    ]
+    session.add_all(rows)
+    audit(
+        session,
+        action="feedback.requested",
+        contract_id=c.id,
+        actor_id=requester,
+        detail={"batch": batch, "reviewers": len(rows), "expectation": parsed.expectation_key},
+        at=now,
+    )
+    await session.commit()
+    return rows
+
+
+def request_outgoing(
+    services: Services, key: DeliveryKey, request_for: RequestFor, *, reminder: bool = False
+) -> Outgoing:
+    """A request DM (or its reminder); built when sent, from the request as it then is."""
+    created: list[FeedbackRequest] = []
+
+    async def build(_: Delivery) -> Message | None:
+        async with services.sessions() as session:
+            request = await request_for(session)
+            if request is None:
+                return None
+            contract = await session.get(Contract, request.contract_id)
+            if contract is None or contract.status != ContractStatus.active:
+                return None
+            expectation = None
+            if request.expectation_key:
+                found = (
+                    await session.exec(
+                        select(Expectation).where(
+                            Expectation.contract_id == contract.id,
+                            Expectation.key == request.expectation_key,
+                        )
+                    )
+                ).first()
+                expectation = (request.expectation_key, found.text if found else "")
+        created.append(request)
+        return Message(
+            text=f"{'Reminder: ' if reminder else ''}feedback asked on <@{contract.leader_id}>",
+            blocks=build_request_message(
+                request_id=request.id or 0,
+                leader=contract.leader_id,
+                requester=request.requester_id,
+                expectation=expectation,
+                reminder=reminder,
+            ),
+        )
+
+    async def after_sent(session: AsyncSession, sent: Delivery) -> None:
+        if not created or sent.sent_at is None:
+            return
+        request = await session.get(FeedbackRequest, created[-1].id)
+        if request is None:
+            return
+        if reminder:
+            request.reminded_at = sent.sent_at
+            session.add(request)
+        else:
+            await delivery.schedule(
+                session=session, key=reminder_key(request), due_at=sent.sent_at + REMINDER_AFTER
+            )
+
+    return Outgoing(key=key, build=build, after_sent=after_sent, on_undeliverable=_skip)
+
+
+class RequestFor:
+    """Finds (or, for the cadence, makes) the request a DM is about, at sending time."""
+
+    def __init__(self, request_id: int | None = None, cadence: CadenceAsk | None = None) -> None:
+        self.request_id = request_id
+        self.cadence = cadence
+
+    async def __call__(self, session: AsyncSession) -> FeedbackRequest | None:
+        if self.request_id is not None:
+            request = await session.get(FeedbackRequest, self.request_id)
+            return request if request is not None and request.status == OPEN else None
+        assert self.cadence is not None
+        ask = self.cadence
+        found = (
+            await session.exec(
+                select(FeedbackRequest).where(
+                    FeedbackRequest.batch == ask.batch,
+                    FeedbackRequest.reviewer_id == ask.reviewer,
+                )
+            )
+        ).first()
+        if found is not None:
+            return found if found.status == OPEN else None
+        request = FeedbackRequest(
+            contract_id=ask.contract_id,
+            requester_id=None,
+            reviewer_id=ask.reviewer,
+            batch=ask.batch,
+            created_at=ask.now,
+        )
+        session.add(request)
+        await session.commit()
+        return request
+
+
+@dataclass(frozen=True, slots=True)
+class CadenceAsk:
+    contract_id: int
+    reviewer: str
+    batch: str
+    now: datetime
+
+
+async def send_requests(
+    services: Services, client: AsyncWebClient, requests: Sequence[FeedbackRequest]
+) -> Report:
+    queue = queue_of(services, client)
+    for request in requests:
+        key = DeliveryKey(
+            REQUEST, request.contract_id, request.reviewer_id, f"request-{request.id}"
+        )
+        await queue.deliver(request_outgoing(services, key, RequestFor(request.id)))
+    return queue.report
+
+
+async def request_to_answer(
+    *, session: AsyncSession, request_id: int, user: str
+) -> tuple[Target, FeedbackRequest] | Refusal:
+    """The request behind a "Give feedback" button, if `user` is the one asked."""
+    request = await session.get(FeedbackRequest, request_id)
+    if request is None or request.reviewer_id != user:
+        return Refusal("This feedback request is not addressed to you.")
+    contract = await session.get(Contract, request.contract_id)
+    if contract is None or contract.status != ContractStatus.active:
+        return Refusal("That contract is no longer active, so it takes no more feedback.")
+    return await _target(session, contract), request
+
+
+async def request_status(
+    *, session: AsyncSession, viewer: str, key: bytes, now: datetime
+) -> list[BatchStatus]:
+    """The viewer's recent requests (and, for a leader, the cadence's), newest first."""
+    since = now - timedelta(days=STATUS_DAYS)
+    rows = await session.exec(
+        select(FeedbackRequest, Contract)
+        .join(Contract, col(Contract.id) == col(FeedbackRequest.contract_id))
+        .where(
+            col(FeedbackRequest.created_at) >= since,
+            (col(FeedbackRequest.requester_id) == viewer)
+            | (col(FeedbackRequest.requester_id).is_(None) & (col(Contract.leader_id) == viewer)),
+        )
+        .order_by(col(FeedbackRequest.created_at).desc(), col(FeedbackRequest.id))
+    )
+    batches: dict[str, list[tuple[FeedbackRequest, Contract]]] = {}
+    for request, contract in rows.all():
+        batches.setdefault(request.batch or f"request-{request.id}", []).append((request, contract))
+    today = now.astimezone(UTC).date()
+    statuses = []
+    for members in list(batches.values())[:STATUS_BATCHES]:
+        first, contract = members[0]
+        requests = [r for r, _ in members]
+        anonymous: int | None = None
+        if len(requests) >= contract.anonymity_threshold:
+            marks = [answer_mark(key, request_id=r.id or 0) for r in requests]
+            counted = await session.exec(
+                select(func.count(col(FeedbackAnswerMark.id))).where(
+                    col(FeedbackAnswerMark.mark).in_(marks), col(FeedbackAnswerMark.day) < today
+                )
+            )
+            anonymous = counted.one()
+        statuses.append(
+            BatchStatus(
+                leader_id=contract.leader_id,
+                expectation_key=first.expectation_key,
+                asked_on=first.created_at.date(),
+                reviewers=tuple(r.reviewer_id for r in requests),
+                answered=tuple(r.reviewer_id for r in requests if r.status == ANSWERED),
+                anonymous=anonymous,
+                threshold=contract.anonymity_threshold,
+            )
+        )
+    return statuses
+
+
+# --- the cadence and reminders --------------------------------------------------------------
+
+
+def cadence_due(contract: Contract, now: datetime, zone: ZoneInfo, *, force: bool) -> str | None:
+    """The feedback window to ask the reviewers for now, or None (not yet, or outside)."""
+    if not contract.feedback_cadence:
+        return None
+    local = now.astimezone(zone)
+    if not contract.period_start <= local.date() <= contract.period_end:
+        return None
+    if not force and (local.weekday() >= 5 or local.hour < CADENCE_HOUR):
+        return None
+    return feedback_window(contract.feedback_cadence, now.astimezone(UTC).date())
+
+
+async def ask_on_cadence(
+    *, services: Services, client: AsyncWebClient, force: bool = False
+) -> Report:
+    """Ask each active contract's reviewers once per feedback window."""
+    now = services.clock.now()
+    zone = ZoneInfo(services.settings.default_timezone)
+    queue = queue_of(services, client)
+    async with services.sessions() as session:
+        contracts = (
+            await session.exec(
+                select(Contract)
+                .where(
+                    Contract.status == ContractStatus.active,
+                    col(Contract.feedback_cadence).is_not(None),
+                )
+                .order_by(col(Contract.id))
+            )
+        ).all()
+        due: list[tuple[Contract, str, list[str]]] = []
+        for contract in contracts:
+            window = cadence_due(contract, now, zone, force=force)
+            if window is None:
+                continue
+            bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+            reviewers = [r for r in (bundle.reviewers if bundle else []) if r != contract.leader_id]
+            done = set(
+                (
+                    await session.exec(
+                        select(Delivery.recipient_id).where(
+                            Delivery.kind == CADENCE,
+                            Delivery.contract_id == contract.id,
+                            Delivery.period_key == window,
+                            col(Delivery.status).in_(
+                                [
+                                    DeliveryStatus.sent,
+                                    DeliveryStatus.undeliverable,
+                                    DeliveryStatus.cancelled,
+                                ]
+                            ),
+                        )
+                    )
+                ).all()
+            )
+            waiting = [r for r in reviewers if r not in done]
+            if waiting:
+                due.append((contract, window, waiting))
+    for contract, window, reviewers in due:
+        for reviewer in reviewers:
+            ask = CadenceAsk(
+                contract_id=contract.id or 0,
+                reviewer=reviewer,
+                batch=f"cadence:{contract.id}:{window}",
+                now=now,
+            )
+            key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
+            await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
+    return queue.report
+
+
+async def send_reminders(
+    *, services: Services, client: AsyncWebClient, force: bool = False
+) -> Report:
+    """One reminder per open request, once it is due (`force`: every pending one)."""
+    now = services.clock.now()
+    async with services.sessions() as session:
+        await session.exec(
+            update(FeedbackRequest)
+            .where(
+                col(FeedbackRequest.status) == OPEN,
+                col(FeedbackRequest.created_at) < now - REQUEST_OPEN_FOR,
+            )
+            .values(status=EXPIRED, closed_at=now)
+        )
+        await session.commit()
+    horizon = now + REMINDER_AFTER if force else now
+    queue = queue_of(services, client)
+    for row in await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon):
+        claimed = await delivery.claim_due(
+            sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
+        )
+        if claimed is None:
+            continue
+        request_id = int(claimed.period_key.removeprefix("request-") or 0)
+        key = DeliveryKey(
+            claimed.kind, claimed.contract_id, claimed.recipient_id, claimed.period_key
+        )
+        outgoing = request_outgoing(services, key, RequestFor(request_id), reminder=True)
+        await queue.send_claimed(outgoing, claimed)
+    return queue.report
+
+
+@job("feedback", every_seconds=600)
+async def feedback_job(run: JobRun) -> str:
+    """Release anonymous feedback that is due, ask reviewers on cadence, send reminders."""
+    released = await release_all(services=run.services, client=run.client, force=run.force)
+    asked = await ask_on_cadence(services=run.services, client=run.client, force=run.force)
+    reminded = await send_reminders(services=run.services, client=run.client, force=run.force)
+    return f"releases: {released}; requests: {asked}; reminders: {reminded}"
+
+
+def hash_key(services: Services) -> bytes:
+    return feedback_key(services.settings)

@@ -1,0 +1,534 @@
+"""Block Kit for feedback: the modal, what the leader receives, requests and `/feedback mine`."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    DividerBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.blocks import (
+    MESSAGE_BLOCKS,
+    MODAL_TITLE,
+    OPTION_TEXT,
+    VIEW_BLOCKS,
+    capped,
+    context,
+    day,
+    escape,
+    section,
+    sections,
+    truncate,
+)
+from storage.queries import ContractBundle
+
+GIVE_FEEDBACK = "feedback_give"
+REQUEST_GIVE = "feedback_request_give"
+DELETE_MINE = "feedback_delete_mine"
+MINE_VIEW = "feedback_mine"
+
+POLARITIES = ("strength", "development")
+POLARITY_LABEL = {"strength": "💪 A strength", "development": "🌱 A development area"}
+POLARITY_SHORT = {"strength": "💪 strength", "development": "🌱 development area"}
+ATTRIBUTED, ANONYMOUS = "attributed", "anonymous"
+
+SITUATION_MAX = 1000
+BEHAVIOUR_MAX = 2000
+IMPACT_MAX = 1000
+BEHAVIOUR_MIN = 20
+FIRST_WORDS_MAX = 300
+MINE_LISTED = 40
+RECEIVED_LISTED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The contract feedback is given on, as much as the modal needs."""
+
+    contract_id: int
+    leader_id: str
+    title: str
+    threshold: int
+    expectations: tuple[tuple[str, str], ...]
+
+    def expectation_text(self, key: str | None) -> str:
+        return next((text for k, text in self.expectations if k == key), "")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the modal submitted, checked."""
+
+    expectation_key: str | None
+    polarity: str
+    situation: str
+    behaviour: str
+    impact: str
+    anonymous: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One feedback entry as a reader may see it: no author unless attributed, no hash."""
+
+    expectation_key: str | None
+    polarity: str
+    situation: str
+    behaviour: str
+    impact: str
+    author_id: str | None = None
+    given_on: date | None = None
+
+
+def _title(text: str) -> PlainTextObject:
+    return PlainTextObject(text=truncate(text, MODAL_TITLE))
+
+
+def _option(value: str, label: str) -> Option:
+    return Option(value=value, label=truncate(label, OPTION_TEXT))
+
+
+def _text_input(
+    block_id: str, label: str, *, limit: int, initial: str | None = None, hint: str | None = None
+) -> InputBlock:
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        hint=hint,
+        element=PlainTextInputElement(
+            action_id=block_id,
+            multiline=True,
+            max_length=limit,
+            initial_value=truncate(initial, limit) if initial else None,
+        ),
+    )
+
+
+def metadata(contract_id: int, request_id: int | None = None) -> str:
+    return json.dumps({"contract_id": contract_id, "request_id": request_id})
+
+
+def read_metadata(view: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(contract id, request id) from a feedback modal's private_metadata."""
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+        contract_id = int(data["contract_id"])
+    except (ValueError, KeyError, TypeError):
+        return None, None
+    request = data.get("request_id")
+    return contract_id, int(request) if isinstance(request, int) else None
+
+
+def build_feedback_modal(
+    target: Target,
+    *,
+    first_words: str = "",
+    expectation_key: str | None = None,
+    request_id: int | None = None,
+) -> View:
+    """Situation, behaviour, impact; strength or development; expectation; attributed or not."""
+    options = [_option(key, f"{key} · {text}") for key, text in target.expectations[:100]]
+    chosen = next((o for o in options if o.value == expectation_key), None)
+    polarity = [_option(p, POLARITY_LABEL[p]) for p in POLARITIES]
+    anonymity = [
+        Option(
+            value=ATTRIBUTED,
+            label="With my name",
+            description="The leader sees it now, with your name.",
+        ),
+        Option(
+            value=ANONYMOUS,
+            label="Anonymously",
+            description=truncate(
+                f"Shown only once {target.threshold} people have given anonymous feedback; "
+                "your name is never stored.",
+                75,
+            ),
+        ),
+    ]
+    blocks: list[Block] = [
+        section(f"Feedback for <@{target.leader_id}> · _{escape(truncate(target.title, 200))}_"),
+        InputBlock(
+            block_id="expectation",
+            label="Which expectation it concerns",
+            element=StaticSelectElement(
+                action_id="expectation", options=options, initial_option=chosen
+            ),
+        ),
+        InputBlock(
+            block_id="polarity",
+            label="It shows",
+            element=RadioButtonsElement(action_id="polarity", options=polarity),
+        ),
+        _text_input(
+            "situation", "Situation: when and where", limit=SITUATION_MAX, hint="e.g. Q2 review"
+        ),
+        _text_input(
+            "behaviour",
+            "Behaviour: what they did or said",
+            limit=BEHAVIOUR_MAX,
+            initial=first_words,
+            hint="Something observable they can repeat or change.",
+        ),
+        _text_input("impact", "Impact: what it led to", limit=IMPACT_MAX),
+        InputBlock(
+            block_id="anonymity",
+            label="Give it",
+            element=RadioButtonsElement(
+                action_id="anonymity", options=anonymity, initial_option=anonymity[0]
+            ),
+        ),
+    ]
+    return View(
+        type="modal",
+        callback_id=GIVE_FEEDBACK,
+        title=_title("Give feedback"),
+        submit="Send",
+        close="Cancel",
+        private_metadata=metadata(target.contract_id, request_id),
+        blocks=blocks,
+    )
+
+
+def build_thanks(target: Target, *, anonymous: bool) -> View:
+    """What the modal turns into once the feedback is stored."""
+    if anonymous:
+        text = (
+            f"Thank you. Your feedback for <@{target.leader_id}> is held without your name until "
+            f"{target.threshold} people have given anonymous feedback; then it is shown together "
+            "with theirs, grouped by expectation and without dates.\n"
+            "`/feedback mine` lists what you wrote and lets you delete it."
+        )
+    else:
+        text = (
+            f"Thank you. <@{target.leader_id}> has your feedback, with your name.\n"
+            "`/feedback mine` lists what you wrote."
+        )
+    return View(
+        type="modal",
+        callback_id=f"{GIVE_FEEDBACK}_done",
+        title=_title("Feedback sent" if not anonymous else "Feedback held"),
+        close="Done",
+        blocks=[section(text)],
+    )
+
+
+def _sbi_lines(entry: Shown | Entry) -> list[str]:
+    """Situation, behaviour and impact as separate lines, so none is cut to fit a block."""
+    return [
+        f"_Situation:_ {escape(entry.situation)}",
+        f"_Behaviour:_ {escape(entry.behaviour)}",
+        f"_Impact:_ {escape(entry.impact)}",
+    ]
+
+
+def _expectation_label(key: str | None, text: str) -> str:
+    if not key:
+        return "_No expectation named_"
+    return f"*{escape(key)}* {escape(truncate(text, 150))}" if text else f"*{escape(key)}*"
+
+
+def build_attributed_message(entry: Entry, *, giver: str, target: Target) -> list[Block]:
+    """The leader's DM for feedback given with a name."""
+    key = entry.expectation_key
+    return [
+        section(
+            f"*<@{giver}> gave you feedback* · {POLARITY_SHORT[entry.polarity]}\n"
+            f"{_expectation_label(key, target.expectation_text(key))}"
+        ),
+        *sections(None, _sbi_lines(entry)),
+        context("`/feedback received` lists all the feedback you have."),
+    ]
+
+
+def grouped(
+    entries: Sequence[Shown], order: Sequence[str], *, shuffle: random.Random | None = None
+) -> list[tuple[str | None, list[Shown]]]:
+    """Entries by expectation, in the contract's order; within a group shuffled when asked."""
+    groups: dict[str | None, list[Shown]] = {}
+    for entry in entries:
+        groups.setdefault(entry.expectation_key, []).append(entry)
+    rank = {key: index for index, key in enumerate(order)}
+    keys = sorted(groups, key=lambda k: (k is None, rank.get(k or "", len(rank)), k or ""))
+    result = []
+    for key in keys:
+        group = list(groups[key])
+        if shuffle is not None:
+            shuffle.shuffle(group)
+        result.append((key, group))
+    return result
+
+
+def _anonymous_lines(
+    entries: Sequence[Shown], expectations: Sequence[tuple[str, str]], rng: random.Random
+) -> list[Block]:
+    texts = dict(expectations)
+    blocks: list[Block] = []
+    for key, group in grouped(entries, [k for k, _ in expectations], shuffle=rng):
+        lines: list[str] = []
+        for entry in group:
+            lines += [f"\n{POLARITY_SHORT[entry.polarity]}", *_sbi_lines(entry)]
+        blocks += sections(_expectation_label(key, texts.get(key or "", "")), lines)
+    return blocks
+
+
+def build_release_message(
+    entries: Sequence[Shown],
+    *,
+    expectations: Sequence[tuple[str, str]],
+    threshold: int,
+    rng: random.Random,
+) -> list[Block]:
+    """Held anonymous entries, released together: by expectation, shuffled, undated."""
+    return [
+        section(
+            f"*Anonymous feedback for you* · {len(entries)} entries, from at least {threshold} "
+            "people, released together. They are grouped by expectation and shuffled; "
+            "North Star keeps neither their authors nor their dates."
+        ),
+        DividerBlock(),
+        *_anonymous_lines(entries, expectations, rng),
+    ]
+
+
+def fit_message(blocks: Sequence[Block], note: str) -> list[Block]:
+    """Blocks for one message: past Slack's limit, the tail gives way to `note`."""
+    if len(blocks) <= MESSAGE_BLOCKS:
+        return list(blocks)
+    return [*blocks[: MESSAGE_BLOCKS - 1], context(note)]
+
+
+def build_received(
+    *,
+    leader: str,
+    attributed: Sequence[Shown],
+    released: Sequence[Shown],
+    expectations: Sequence[tuple[str, str]],
+    threshold: int,
+    rng: random.Random,
+) -> list[Block]:
+    """`/feedback received`: named feedback, newest first, then released anonymous entries."""
+    blocks: list[Block] = [section(f"*Feedback for <@{leader}>*")]
+    texts = dict(expectations)
+    named: list[str] = []
+    for e in attributed[:RECEIVED_LISTED]:
+        label = _expectation_label(e.expectation_key, texts.get(e.expectation_key or "", ""))
+        named += [
+            f"\n*<@{e.author_id}>* · {day(e.given_on)} · {POLARITY_SHORT[e.polarity]} · {label}",
+            *_sbi_lines(e),
+        ]
+    if len(attributed) > RECEIVED_LISTED:
+        named.append(f"_…and {len(attributed) - RECEIVED_LISTED} earlier entries_")
+    blocks += sections("With a name", named or ["_None yet._"])
+    blocks.append(DividerBlock())
+    if released:
+        blocks.append(section(f"*Anonymous* · {len(released)} entries, released in groups"))
+        blocks += _anonymous_lines(released, expectations, rng)
+    else:
+        blocks.append(section("*Anonymous*\n_None released yet._"))
+    blocks.append(
+        context(
+            f"Anonymous feedback is shown only once {threshold} people have given some, "
+            "all together, without names or dates."
+        )
+    )
+    return blocks
+
+
+@dataclass(frozen=True, slots=True)
+class MineRow:
+    """One entry in `/feedback mine`: the author's own view of it."""
+
+    feedback_id: int
+    leader_id: str
+    expectation_key: str | None
+    polarity: str
+    behaviour: str
+    anonymous: bool
+    released: bool
+    given_on: date
+
+
+def build_mine_modal(rows: Sequence[MineRow], *, notice: str | None = None) -> View:
+    blocks: list[Block] = []
+    if notice:
+        blocks.append(context(notice))
+    if not rows:
+        blocks.append(
+            section("You haven't written any feedback yet. `/feedback @leader` to start.")
+        )
+    else:
+        blocks.append(
+            context(
+                "Only you can see this list. Anonymous entries carry no name; North Star finds "
+                "them for you with a keyed hash."
+            )
+        )
+    for row in rows[:MINE_LISTED]:
+        status = (
+            "with your name"
+            if not row.anonymous
+            else ("anonymous, released" if row.released else "anonymous, held")
+        )
+        blocks.append(
+            SectionBlock(
+                block_id=f"mine_{row.feedback_id}",
+                text=MarkdownTextObject(
+                    text=truncate(
+                        f"*To <@{row.leader_id}>* · {escape(row.expectation_key or '')} · "
+                        f"{POLARITY_SHORT.get(row.polarity, row.polarity)} · {status} · "
+                        f"{day(row.given_on)}\n>{escape(truncate(row.behaviour, 200))}",
+                        3000,
+                    )
+                ),
+                accessory=ButtonElement(
+                    text="Delete",
+                    action_id=DELETE_MINE,
+                    value=str(row.feedback_id),
+                    style="danger",
+                    confirm=ConfirmObject(
+                        title="Delete this feedback?",
+                        text="It is removed for good, also from what the leader can read.",
+                        confirm="Delete",
+                        deny="Keep",
+                    ),
+                ),
+            )
+        )
+    if len(rows) > MINE_LISTED:
+        blocks.append(context(f"_…and {len(rows) - MINE_LISTED} older entries._"))
+    return View(
+        type="modal",
+        callback_id=MINE_VIEW,
+        title=_title("Your feedback"),
+        close="Close",
+        blocks=blocks[:VIEW_BLOCKS],
+    )
+
+
+def request_value(request_id: int) -> str:
+    return json.dumps({"request_id": request_id})
+
+
+def request_id_of(value: str | None) -> int | None:
+    try:
+        return int(json.loads(value or "{}")["request_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def build_request_message(
+    *,
+    request_id: int,
+    leader: str,
+    requester: str | None,
+    expectation: tuple[str, str] | None,
+    reminder: bool = False,
+) -> list[Block]:
+    """The reviewer's DM: who asks, about what, and the button that opens the modal."""
+    asker = (
+        f"<@{requester}> asks for your feedback on <@{leader}>"
+        if requester
+        else f"It's time for your regular feedback on <@{leader}>"
+    )
+    lines = [f"{'*Reminder:* ' if reminder else ''}{asker}'s leadership contract."]
+    if expectation is not None:
+        lines.append(f"About {_expectation_label(*expectation)}")
+    blocks: list[Block] = [
+        section("\n".join(lines)),
+        ActionsBlock(
+            block_id="feedback_request",
+            elements=[
+                ButtonElement(
+                    text="Give feedback",
+                    action_id=REQUEST_GIVE,
+                    value=request_value(request_id),
+                    style="primary",
+                )
+            ],
+        ),
+        context(
+            "With your name or anonymously: you choose in the form. Anonymous feedback is shown "
+            "only together with other people's."
+        ),
+    ]
+    if reminder:
+        blocks.append(
+            context("If you already answered anonymously, thank you: you can ignore this.")
+        )
+    return blocks
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    """One request for feedback, as its requester sees it."""
+
+    leader_id: str
+    expectation_key: str | None
+    asked_on: date
+    reviewers: tuple[str, ...]
+    answered: tuple[str, ...]
+    anonymous: int | None  # None: too few reviewers to count anonymous answers safely
+    threshold: int
+
+
+def status_lines(batches: Sequence[BatchStatus]) -> list[str]:
+    lines = []
+    for b in batches:
+        about = f" on {escape(b.expectation_key)}" if b.expectation_key else ""
+        waiting = [r for r in b.reviewers if r not in b.answered]
+        parts = [
+            f"*<@{b.leader_id}>{about}* · asked {day(b.asked_on)} of {len(b.reviewers)}",
+            "answered with a name: "
+            + (", ".join(f"<@{r}>" for r in b.answered) if b.answered else "nobody yet"),
+        ]
+        if b.anonymous is None:
+            parts.append(f"anonymous answers are counted only when {b.threshold}+ were asked")
+        else:
+            parts.append(f"anonymous answers: {b.anonymous} (counted from the next day)")
+        if waiting:
+            parts.append("no named answer from " + ", ".join(f"<@{r}>" for r in waiting))
+        lines.append(" · ".join(parts))
+    return lines
+
+
+def theme_lines(bundle: ContractBundle) -> list[str]:
+    """Feedback themes of the summary: strengths and development areas per expectation.
+
+    Counts only what the leader can read (named entries and released anonymous ones).
+    """
+    lines = []
+    keys = [e.key for e in bundle.expectations]
+    seen = {key for key, _ in bundle.feedback_themes}
+    for key in [*keys, *sorted(k for k in seen if k not in keys)]:
+        strengths = bundle.feedback_themes.get((key, "strength"), 0)
+        development = bundle.feedback_themes.get((key, "development"), 0)
+        if not strengths and not development:
+            continue
+        parts = []
+        if strengths:
+            parts.append(f"{strengths} strength{'s' if strengths != 1 else ''}")
+        if development:
+            parts.append(f"{development} development area{'s' if development != 1 else ''}")
+        label = f"*{escape(key)}*" if key else "_no expectation_"
+        lines.append(f"{label} · {', '.join(parts)}")
+    return capped(lines)

@@ -1,0 +1,321 @@
+"""`/feedback`, `/contract request-feedback`, the request DM's button and the feedback modal.
+
+Nothing here logs who gave anonymous feedback: the slash command and the view submission
+carry the user id, and it goes no further than the keyed hash in `bot.feedback`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import escape, truncate
+from bot.contracts import Refusal
+from bot.feedback import (
+    Given,
+    create_requests,
+    feedback_for,
+    give_feedback,
+    hash_key,
+    my_feedback,
+    notify_leader,
+    parse_feedback,
+    parse_request_args,
+    request_status,
+    request_to_answer,
+    requestable,
+    send_requests,
+    target_for,
+    target_of,
+    withdraw,
+)
+from bot.feedback_blocks import (
+    DELETE_MINE,
+    GIVE_FEEDBACK,
+    REQUEST_GIVE,
+    build_feedback_modal,
+    build_mine_modal,
+    build_received,
+    build_thanks,
+    read_metadata,
+    request_id_of,
+    status_lines,
+)
+from bot.mentions import user_id_of
+from bot.services import services_of
+from handlers.commands import CommandRequest, contract_subcommand, reply, reply_blocks
+
+logger = logging.getLogger(__name__)
+
+USAGE = (
+    "*North Star: `/feedback`*\n"
+    "• `/feedback @leader [first words]`: give a leader feedback (situation, behaviour, "
+    "impact), with your name or anonymously\n"
+    "• `/feedback mine`: what you wrote; delete an entry there\n"
+    "• `/feedback received [@leader]`: feedback about you, or about a leader you sponsor or own"
+)
+
+
+def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
+    team = body.get("team_id") or (body.get("team") or {}).get("id") or context.team_id
+    return str(team or "")
+
+
+def _not_a_person(word: str) -> str:
+    shown = escape(truncate(word, 80))
+    if word.startswith("@"):
+        return (
+            f"I can't find a person in “{shown}”: pick the name from the list Slack offers as "
+            "you type, so it becomes a mention, e.g. `/feedback @dana`."
+        )
+    return (
+        f"I can't find a person in “{shown}”. Start with a mention: "
+        "`/feedback @leader [first words]`, or see `/feedback help`."
+    )
+
+
+async def handle_feedback(
+    ack: AsyncAck,
+    command: dict[str, str],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    text = (command.get("text") or "").strip()
+    words = text.split()
+    verb = words[0].lower() if words else ""
+    if verb in ("", "help"):
+        await reply(respond, USAGE)
+    elif verb == "mine":
+        await _open_mine(command, client, context)
+    elif verb == "received":
+        await _received(command, words[1:], respond, context)
+    else:
+        await _open_give(command, text, respond, client, context)
+
+
+async def _open_give(
+    command: dict[str, str],
+    text: str,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Cheap checks, one fast query, then the modal while the trigger id is fresh."""
+    first, *more = text.split(None, 1)
+    rest = more[0] if more else ""
+    leader = user_id_of(first)
+    if leader is None:
+        await reply(respond, _not_a_person(first))
+        return
+    if leader == command["user_id"]:
+        await reply(
+            respond,
+            "Feedback to yourself belongs in your check-in reflection; `/feedback @name` gives "
+            "feedback to someone else.",
+        )
+        return
+    services = services_of(context)
+    async with services.sessions() as session:
+        target = await target_for(session=session, leader=leader)
+    if isinstance(target, Refusal):
+        await reply(respond, target.text)
+        return
+    await client.views_open(
+        trigger_id=command["trigger_id"],
+        view=build_feedback_modal(target, first_words=rest.strip()),
+    )
+
+
+async def _open_mine(
+    command: dict[str, str], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    services = services_of(context)
+    async with services.sessions() as session:
+        rows = await my_feedback(
+            session=session,
+            user=command["user_id"],
+            team=_team(command, context),
+            key=hash_key(services),
+        )
+    await client.views_open(trigger_id=command["trigger_id"], view=build_mine_modal(rows))
+
+
+async def _received(
+    command: dict[str, str], args: list[str], respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    leader = None
+    if args:
+        leader = user_id_of(args[0])
+        if leader is None:
+            await reply(respond, _not_a_person(args[0]))
+            return
+    services = services_of(context)
+    async with services.sessions() as session:
+        found = await feedback_for(session=session, viewer=command["user_id"], leader=leader)
+    if isinstance(found, Refusal):
+        await reply(respond, found.text)
+        return
+    blocks = build_received(
+        leader=found.leader_id,
+        attributed=found.attributed,
+        released=found.released,
+        expectations=found.expectations,
+        threshold=found.threshold,
+        rng=random.SystemRandom(),
+    )
+    await reply_blocks(respond, blocks, text="Feedback received")
+
+
+async def handle_feedback_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    services = services_of(context)
+    contract_id, request_id = read_metadata(view)
+    async with services.sessions() as session:
+        target = await target_of(session=session, contract_id=contract_id or 0)
+        if target is None:
+            await ack(
+                response_action="errors",
+                errors={"behaviour": "This contract is no longer active; nothing was sent."},
+            )
+            return
+        entry, errors = parse_feedback(view, target)
+        if entry is None:
+            await ack(response_action="errors", errors=errors)
+            return
+        given = await give_feedback(
+            session=session,
+            target=target,
+            entry=entry,
+            giver=body["user"]["id"],
+            team=_team(body, context),
+            key=hash_key(services),
+            request_id=request_id,
+            now=services.clock.now(),
+        )
+    if not isinstance(given, Given):
+        await ack(response_action="errors", errors=given)
+        return
+    await ack(response_action="update", view=build_thanks(target, anonymous=entry.anonymous))
+    if given.giver is not None:
+        try:
+            await notify_leader(services, client, given)
+        except Exception:
+            logger.exception("Could not deliver feedback %s to its leader", given.feedback_id)
+
+
+async def handle_request_give(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """The "Give feedback" button of a request DM: the modal for that leader and expectation."""
+    await ack()
+    request_id = request_id_of(body["actions"][0].get("value"))
+    services = services_of(context)
+    async with services.sessions() as session:
+        found = await request_to_answer(
+            session=session, request_id=request_id or 0, user=body["user"]["id"]
+        )
+    if isinstance(found, Refusal):
+        await reply(respond, found.text)
+        return
+    target, request = found
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=build_feedback_modal(
+            target, expectation_key=request.expectation_key, request_id=request.id
+        ),
+    )
+
+
+async def handle_delete_mine(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    view = body.get("view") or {}
+    try:
+        feedback_id = int(body["actions"][0].get("value") or "")
+    except ValueError:
+        return
+    key, team = hash_key(services), _team(body, context)
+    async with services.sessions() as session:
+        deleted = await withdraw(
+            session=session,
+            user=user,
+            team=team,
+            key=key,
+            feedback_id=feedback_id,
+            now=services.clock.now(),
+        )
+        rows = await my_feedback(session=session, user=user, team=team, key=key)
+    notice = "Deleted." if deleted else "That entry is not yours, or it is already gone."
+    await client.views_update(
+        view_id=view["id"], hash=view.get("hash"), view=build_mine_modal(rows, notice=notice)
+    )
+
+
+@contract_subcommand(
+    "request-feedback",
+    usage="request-feedback [@person …] [E2] [for @leader]",
+    summary="ask people for feedback on a contract you lead or sponsor; alone, who answered",
+)
+async def request_feedback_command(request: CommandRequest) -> None:
+    services = request.services
+    now = services.clock.now()
+    if not request.args:
+        async with services.sessions() as session:
+            statuses = await request_status(
+                session=session, viewer=request.viewer, key=hash_key(services), now=now
+            )
+        if not statuses:
+            await request.reply(
+                "You have asked for no feedback in the last 60 days. Ask with "
+                "`/contract request-feedback @ana @raj E2`."
+            )
+            return
+        await request.reply("*Your feedback requests*\n" + "\n".join(status_lines(statuses)))
+        return
+    parsed = parse_request_args(request.args)
+    if isinstance(parsed, Refusal):
+        await request.reply(parsed.text)
+        return
+    async with services.sessions() as session:
+        bundle = await requestable(session=session, requester=request.viewer, leader=parsed.leader)
+        if isinstance(bundle, Refusal):
+            await request.reply(bundle.text)
+            return
+        made = await create_requests(
+            session=session, bundle=bundle, requester=request.viewer, parsed=parsed, now=now
+        )
+    if isinstance(made, Refusal):
+        await request.reply(made.text)
+        return
+    about = f" on {escape(parsed.expectation_key)}" if parsed.expectation_key else ""
+    names = ", ".join(f"<@{r.reviewer_id}>" for r in made)
+    await request.reply(
+        f"Asked {names} for feedback on <@{bundle.contract.leader_id}>'s contract{about}. "
+        "`/contract request-feedback` shows who answered (anonymous answers only as a count)."
+    )
+    await send_requests(services, request.client, made)
+
+
+def register(app: AsyncApp) -> None:
+    app.command("/feedback")(handle_feedback)
+    app.view(GIVE_FEEDBACK)(handle_feedback_submission)
+    app.action(REQUEST_GIVE)(handle_request_give)
+    app.action(DELETE_MINE)(handle_delete_mine)
