@@ -20,7 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="northstar", description="Leadership performance contracts, run inside Slack."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="start the bot with its scheduler")
+    commands.add_parser(
+        "run", help="start the bot with its scheduler (the sandbox when no Slack token is set)"
+    )
+    sandbox = commands.add_parser(
+        "sandbox", help="the bot in a local Slack in your browser: no workspace or token needed"
+    )
+    sandbox.add_argument(
+        "--empty", action="store_true", help="a blank workspace: the people, no contract"
+    )
+    sandbox.add_argument(
+        "--reset", action="store_true", help="forget the sandbox's data and start afresh"
+    )
+    sandbox.add_argument(
+        "--port", type=int, help="the page's port on 127.0.0.1 (default SANDBOX_PORT, 8080)"
+    )
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"
@@ -51,7 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument("--out", type=Path, help="file to write (default: standard output)")
     exporter.add_argument("--contract", type=int, action="append", dest="contract_ids")
     exporter.add_argument("--leader", help="only this leader's contracts (Slack user id)")
+
+    privacy = commands.add_parser("privacy", help="export or erase what is stored about a person")
+    steps = privacy.add_subparsers(dest="privacy_command", required=True, metavar="ACTION")
+    person_export = steps.add_parser("export", help="everything stored about USER, as JSON")
+    person_export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    person_erase = steps.add_parser("erase", help="remove what USER wrote; unname them elsewhere")
+    for step in (person_export, person_erase):
+        step.add_argument("user", help="Slack user id (U…)")
+        step.add_argument("--team", help="workspace id (T…); default: asked of Slack (auth.test)")
+
+    report = commands.add_parser("report", help="each contract's figures for a period, in brief")
+    report.add_argument(
+        "--period", required=True, type=_period, help="a quarter (2027Q2), month (2027-05) or year"
+    )
+    report.add_argument("--format", choices=("md", "csv"), default="md")
+    report.add_argument("--out", type=Path, help="file to write (default: standard output)")
     return parser
+
+
+def _period(text: str) -> object:
+    """`--period`, read by bot.report (imported only when a report is asked for)."""
+    from bot.report import period_argument
+
+    return period_argument(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +111,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "sandbox" or (args.command == "run" and not any_slack_setting(settings)):
+        from bot.sandbox.runtime import SandboxOptions, run_sandbox
+
+        if args.command == "run":
+            print(
+                "northstar: no Slack tokens are configured, so this is the sandbox: the bot "
+                "with a local Slack in your browser. Set SLACK_BOT_TOKEN and the rest in .env "
+                "to run it in your workspace (README, Create the Slack app).",
+                file=sys.stderr,
+            )
+        port = getattr(args, "port", None)
+        return run_sandbox(
+            settings,
+            SandboxOptions(
+                port=settings.sandbox_port if port is None else port,
+                empty=getattr(args, "empty", False),
+                reset=getattr(args, "reset", False),
+            ),
+        )
     if args.command == "run":
         from bot.runner import run_bot
 
@@ -91,9 +147,29 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.jobs_cli import run_jobs_command
 
         return asyncio.run(run_jobs_command(args, settings))
+    if args.command == "privacy":
+        from bot.privacy import run_privacy_command
+
+        return asyncio.run(run_privacy_command(args, settings))
+    if args.command == "report":
+        from bot.report import run_report_command
+
+        return asyncio.run(run_report_command(args, settings))
     from bot.contract_cli import run_contract_command
 
     return asyncio.run(run_contract_command(args, settings))
+
+
+def any_slack_setting(settings: Settings) -> bool:
+    """Whether any Slack credential is set: then `run` means Slack, and says what is missing."""
+    return any(
+        value is not None
+        for value in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+        )
+    )
 
 
 def backup(settings: Settings, target: Path) -> int:

@@ -14,6 +14,10 @@ from dotenv import dotenv_values
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
 DATABASE_URL_DEFAULT = "sqlite+aiosqlite:///./data/northstar.db"
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+SANDBOX_PORT_DEFAULT = 8080
+DELIVERY_RATE_DEFAULT = 120
+DELIVERY_RATE_MAX = 100_000
+FEEDBACK_HASH_KEY_MIN = 32
 
 MANIFEST_HELP = (
     "Create the Slack app from manifest.yml (https://api.slack.com/apps > Create New App > "
@@ -44,6 +48,12 @@ class Settings:
     port: int
     log_level: str
     default_timezone: str
+    delivery_rate_per_minute: int = DELIVERY_RATE_DEFAULT
+    # Keys the hashes that stand in for anonymous feedback authors; unset: a generated key in
+    # a file next to the SQLite database (bot/privacy.py `feedback_key`).
+    feedback_hash_key: str | None = None
+    # The page of `northstar sandbox` (and of `northstar run` without Slack tokens).
+    sandbox_port: int = SANDBOX_PORT_DEFAULT
 
     @property
     def socket_mode(self) -> bool:
@@ -129,6 +139,17 @@ def load_settings(
     except ValueError:
         problems.append(f"PORT must be a whole number from 1 to 65535, got {port_text!r}.")
 
+    sandbox_port_text = get("SANDBOX_PORT") or str(SANDBOX_PORT_DEFAULT)
+    sandbox_port = SANDBOX_PORT_DEFAULT
+    try:
+        sandbox_port = int(sandbox_port_text)
+        if not 0 < sandbox_port < 65536:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"SANDBOX_PORT must be a whole number from 1 to 65535, got {sandbox_port_text!r}."
+        )
+
     log_level = (get("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}.")
@@ -139,6 +160,25 @@ def load_settings(
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(
             f"DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin, got {timezone!r}."
+        )
+
+    rate_text = get("DELIVERY_RATE_PER_MINUTE") or str(DELIVERY_RATE_DEFAULT)
+    rate = DELIVERY_RATE_DEFAULT
+    try:
+        rate = int(rate_text)
+        if not 0 < rate <= DELIVERY_RATE_MAX:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"DELIVERY_RATE_PER_MINUTE must be a whole number from 1 to {DELIVERY_RATE_MAX}, "
+            f"got {rate_text!r}."
+        )
+
+    hash_key = get("FEEDBACK_HASH_KEY")
+    if hash_key is not None and len(hash_key) < FEEDBACK_HASH_KEY_MIN:
+        problems.append(
+            f"FEEDBACK_HASH_KEY must be at least {FEEDBACK_HASH_KEY_MIN} characters of secret "
+            "(e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`)."
         )
 
     if problems:
@@ -152,6 +192,9 @@ def load_settings(
         port=port,
         log_level=log_level,
         default_timezone=timezone,
+        delivery_rate_per_minute=rate,
+        feedback_hash_key=hash_key,
+        sandbox_port=sandbox_port,
     )
 
 

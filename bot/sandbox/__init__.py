@@ -1,0 +1,1 @@
+"""The sandbox: the real bot, a local Slack Web API and a page that plays Slack's client."""

@@ -1,0 +1,1250 @@
+"""A local Slack Web API served over real HTTP, strict where Slack is strict.
+
+The tests use it as the fake at the Slack boundary; the sandbox (`northstar sandbox`) serves
+it to the bot as its Slack, and its page shows what the bot said through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import itertools
+import json
+import random
+import string
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block, Option
+from slack_sdk.models.views import View
+
+JSON = dict[str, Any]
+
+MESSAGE_BLOCK_LIMIT = 50
+VIEW_BLOCK_LIMIT = 100
+VIEW_STACK_LIMIT = 3
+MESSAGE_TEXT_LIMIT = 40_000
+SECTION_FIELD_LIMIT = 2000
+PERMALINK_HOST = "https://fake.slack.test"
+
+_MALFORMED = (TypeError, KeyError, ValueError, AttributeError)
+_PLAIN_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "header": ("text",),
+    "input": ("label", "hint"),
+    "image": ("title",),
+    "button": ("text",),
+}
+_PLAIN_TEXT_OPTIONS = frozenset({"static_select", "multi_static_select", "overflow"})
+_OPTION_KEYS = frozenset({"options", "initial_options", "initial_option", "option_groups"})
+_VIEW_TEXT_LIMITS = (("title", 24), ("submit", 24), ("close", 24))
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate_message_blocks(blocks: Any) -> list[str]:
+    """Problems Slack would report for a message's blocks; empty when they are valid."""
+    return _validate_blocks(blocks, limit=MESSAGE_BLOCK_LIMIT)
+
+
+def validate_view(view: Any, *, kind: str) -> list[str]:
+    """Problems Slack would report for a `modal` or `home` view; empty when it is valid."""
+    if not isinstance(view, dict):
+        return ["view: must be an object"]
+    errors: list[str] = []
+    if view.get("type") != kind:
+        errors.append(f"view.type: must be {kind!r}, not {view.get('type')!r}")
+    if kind == "modal" and not view.get("title"):
+        errors.append("view.title: required for a modal")
+    if kind == "home":
+        errors.extend(
+            f"view.{name}: not allowed in a home view"
+            for name in ("submit", "close")
+            if view.get(name)
+        )
+    for name, limit in _VIEW_TEXT_LIMITS:
+        text = _text_of(view.get(name))
+        if text is not None and not 1 <= len(text) <= limit:
+            errors.append(f"view.{name}: must be 1 to {limit} characters, got {len(text)}")
+        errors.extend(_must_be_plain_text(view.get(name), f"view.{name}"))
+    for name, limit in (("private_metadata", 3000), ("callback_id", 255), ("external_id", 255)):
+        value = view.get(name)
+        if value is not None and not isinstance(value, str):
+            errors.append(f"view.{name}: must be a string")
+        elif value is not None and len(value) > limit:
+            errors.append(f"view.{name}: must be at most {limit} characters, got {len(value)}")
+    blocks = view.get("blocks")
+    if blocks is None:
+        errors.append("view.blocks: required")
+    else:
+        errors.extend(_validate_blocks(blocks, limit=VIEW_BLOCK_LIMIT))
+    has_input = isinstance(blocks, list) and any(
+        isinstance(b, dict) and b.get("type") == "input" for b in blocks
+    )
+    if kind == "modal" and has_input and not view.get("submit"):
+        errors.append("view.submit: required when the view contains input blocks")
+    rest = {key: value for key, value in view.items() if key not in ("blocks", "state")}
+    try:
+        # The view-level validators are the checks above; this catches shape and field errors.
+        kept = View(**rest).get_non_null_attributes()
+    except (SlackObjectFormationError, *_MALFORMED) as exc:
+        return [*errors, f"view: malformed ({exc})"]
+    return errors + _lost_fields(rest, kept, "view")
+
+
+def _validate_blocks(blocks: Any, *, limit: int) -> list[str]:
+    if not isinstance(blocks, list):
+        return ["blocks: must be an array"]
+    errors: list[str] = []
+    if len(blocks) > limit:
+        errors.append(f"blocks: no more than {limit} items allowed, got {len(blocks)}")
+    seen: set[str] = set()
+    for index, block in enumerate(blocks):
+        where = f"blocks[{index}]"
+        errors.extend(_validate_block(block, where))
+        block_id = block.get("block_id") if isinstance(block, dict) else None
+        if isinstance(block_id, str):
+            if block_id in seen:
+                errors.append(f"{where}.block_id: duplicate block_id {block_id!r}")
+            seen.add(block_id)
+    return errors
+
+
+def _validate_block(block: Any, where: str) -> list[str]:
+    if not isinstance(block, dict):
+        return [f"{where}: must be an object"]
+    try:
+        parsed = Block.parse(copy.deepcopy(block))
+        if parsed is None:
+            return [f"{where}: unsupported block type {block.get('type')!r}"]
+        kept = parsed.to_dict()
+    except SlackObjectFormationError as exc:
+        return [f"{where}: {exc}"]
+    except _MALFORMED as exc:
+        return [f"{where}: malformed {block.get('type')!r} block ({exc})"]
+    return (
+        _lost_fields(block, kept, where)
+        + _rule_errors(block, where)
+        + _duplicate_action_ids(block, where)
+    )
+
+
+def _lost_fields(given: Any, kept: Any, where: str) -> list[str]:
+    """Whatever slack_sdk dropped or changed when re-serialising is something Slack rejects."""
+    if isinstance(given, dict):
+        if not isinstance(kept, dict):
+            return [f"{where}: unsupported {given.get('type', 'object')!r}"]
+        errors: list[str] = []
+        for key, value in given.items():
+            path = f"{where}.{key}"
+            if key in kept:
+                errors.extend(_lost_fields(value, kept[key], path))
+            elif value is None:
+                continue
+            elif value in ("", [], {}):
+                errors.append(f"{path}: must not be empty")
+            elif isinstance(value, dict) and "type" in value:
+                errors.append(f"{path}: unsupported type {value['type']!r}")
+            else:
+                errors.append(f"{path}: unknown field")
+        return errors
+    if isinstance(given, list):
+        if not isinstance(kept, list) or len(kept) != len(given):
+            return [f"{where}: contains unsupported items"]
+        return [
+            error
+            for index, (item, kept_item) in enumerate(zip(given, kept, strict=True))
+            for error in _lost_fields(item, kept_item, f"{where}[{index}]")
+        ]
+    if isinstance(kept, dict):
+        return [f"{where}: must be an object"]
+    if isinstance(kept, list):
+        return [f"{where}: must be an array"]
+    if given != kept:
+        return [f"{where}: invalid value {given!r}"]
+    return []
+
+
+def _rule_errors(node: Any, where: str) -> list[str]:
+    """Rules slack_sdk does not check: plain_text-only fields, option objects, field lengths."""
+    if isinstance(node, list):
+        return [e for i, item in enumerate(node) for e in _rule_errors(item, f"{where}[{i}]")]
+    if not isinstance(node, dict):
+        return []
+    kind = node.get("type")
+    errors: list[str] = []
+    for name in (*_PLAIN_TEXT_FIELDS.get(str(kind), ()), "placeholder"):
+        errors.extend(_must_be_plain_text(node.get(name), f"{where}.{name}"))
+    confirm = node.get("confirm")
+    if isinstance(confirm, dict) and "title" in confirm:
+        for name in ("title", "confirm", "deny"):
+            errors.extend(_must_be_plain_text(confirm.get(name), f"{where}.confirm.{name}"))
+    for index, text in enumerate(node.get("fields") or [] if kind == "section" else []):
+        if len(_text_of(text) or "") > SECTION_FIELD_LIMIT:
+            errors.append(
+                f"{where}.fields[{index}]: must be at most {SECTION_FIELD_LIMIT} characters"
+            )
+    for path, option in _options(node, where):
+        errors.extend(_option_errors(option, path, plain=kind in _PLAIN_TEXT_OPTIONS))
+    for key, value in node.items():
+        if isinstance(value, (dict, list)) and key not in _OPTION_KEYS and key != "confirm":
+            errors.extend(_rule_errors(value, f"{where}.{key}"))
+    return errors
+
+
+def _options(element: JSON, where: str) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for key in ("options", "initial_options"):
+        items = element.get(key)
+        found.extend((f"{where}.{key}[{i}]", o) for i, o in enumerate(items or []))
+    if element.get("initial_option") is not None:
+        found.append((f"{where}.initial_option", element["initial_option"]))
+    for g, group in enumerate(element.get("option_groups") or []):
+        items = group.get("options") if isinstance(group, dict) else None
+        found.extend(
+            (f"{where}.option_groups[{g}].options[{i}]", o) for i, o in enumerate(items or [])
+        )
+    return found
+
+
+def _option_errors(option: Any, where: str, *, plain: bool) -> list[str]:
+    if not isinstance(option, dict):
+        return [f"{where}: must be an object"]
+    if "text" not in option or "value" not in option:
+        return [f"{where}: text and value are required"]
+    try:
+        kept = Option(**copy.deepcopy(option)).to_dict()
+    except SlackObjectFormationError as exc:
+        return [f"{where}: {exc}"]
+    except _MALFORMED as exc:
+        return [f"{where}: malformed option ({exc})"]
+    errors = _lost_fields(option, kept, where)
+    if plain:
+        errors.extend(_must_be_plain_text(option.get("text"), f"{where}.text"))
+    return errors
+
+
+def _must_be_plain_text(value: Any, where: str) -> list[str]:
+    if isinstance(value, dict) and value.get("type") != "plain_text":
+        return [f"{where}: must be a plain_text object, not {value.get('type')!r}"]
+    return []
+
+
+def _duplicate_action_ids(block: JSON, where: str) -> list[str]:
+    seen: set[str] = set()
+    errors: list[str] = []
+    for element in block.get("elements") or []:
+        action_id = element.get("action_id") if isinstance(element, dict) else None
+        if isinstance(action_id, str):
+            if action_id in seen:
+                errors.append(f"{where}.elements: duplicate action_id {action_id!r}")
+            seen.add(action_id)
+    return errors
+
+
+def _decode_json_fields(args: JSON) -> None:
+    """Form bodies carry blocks and views as JSON strings; decode them where they parse."""
+    for key in ("blocks", "view", "attachments", "metadata"):
+        if isinstance(args.get(key), str):
+            with contextlib.suppress(ValueError):
+                args[key] = json.loads(args[key])
+
+
+def _interactive_elements(block: JSON) -> list[JSON]:
+    kind = block.get("type")
+    if kind == "actions":
+        candidates = list(block.get("elements") or [])
+    elif kind == "input":
+        candidates = [block.get("element")]
+    elif kind == "section":
+        candidates = [block.get("accessory")]
+    else:
+        candidates = []
+    return [e for e in candidates if isinstance(e, dict) and e.get("type") != "image"]
+
+
+def _text_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        text = value.get("text")
+        return text if isinstance(text, str) else None
+    return value if isinstance(value, str) else None
+
+
+# ---------------------------------------------------------------- the fake
+
+
+class FakeSlackError(Exception):
+    """A Slack API error (`error`) raised inside the fake; becomes `{"ok": false, ...}`."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+@dataclass
+class Call:
+    """One recorded Web API call or response_url post."""
+
+    method: str
+    args: JSON
+    token: str | None
+    at: float
+    status: int
+    response: JSON
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: int | None
+    error: str | None
+
+
+@dataclass
+class _Trigger:
+    issued_at: float
+    user: str | None
+    view_id: str | None
+    used: bool = False
+
+
+@dataclass
+class _ResponseUrl:
+    channel: str | None
+    user: str | None
+    message_ts: str | None
+    ephemeral_ts: str | None = None
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """The Slack Web API, response_urls included, on a local port in the caller's loop."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-test-token",
+        team_id: str = "T0TEST001",
+        bot_user_id: str = "U0BOT0001",
+        clock: Callable[[], float] = time.monotonic,
+        trigger_ttl: float = 3.0,
+        wall_clock: Callable[[], float] | None = None,
+    ) -> None:
+        """`clock` times trigger ids; `wall_clock` (epoch seconds), when given, dates messages."""
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.team_name = "North Star Test"
+        self.team_domain = "northstar-test"
+        self.bot_user_id = bot_user_id
+        self.bot_id = "B" + bot_user_id[1:]
+        self.app_id = "A0NORTH01"
+        self.clock = clock
+        self.trigger_ttl = trigger_ttl
+        self.wall_clock = wall_clock
+        self.version = 0
+        self._last_ts = 0
+        self.base_url = ""
+        self.api_url = ""
+        self.users: dict[str, JSON] = {}
+        self.channels: dict[str, JSON] = {}
+        self.calls: list[Call] = []
+        self.messages: dict[str, list[JSON]] = {}
+        self.views: dict[str, JSON] = {}
+        self.stacks: dict[str, list[str]] = {}
+        self.home_views: dict[str, JSON] = {}
+        self.ephemerals: list[JSON] = []
+        self._dms: dict[str, str] = {}
+        self._triggers: dict[str, _Trigger] = {}
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._touched: list[str] = []
+        self._changed = asyncio.Condition()
+        self._watchers: list[asyncio.Future[None]] = []
+        self._random = random.Random(7)
+        self._serial = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._handlers: dict[str, Callable[[JSON], JSON]] = {
+            "api.test": self._api_test,
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
+            "chat.getPermalink": self._chat_get_permalink,
+            "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
+            "views.open": self._views_open,
+            "views.push": self._views_push,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
+            "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
+            "users.list": self._users_list,
+            "team.info": self._team_info,
+        }
+        self.add_user(bot_user_id, name="northstar", real_name="North Star", is_bot=True)
+        self.add_channel("C0GENERAL1", name="general")
+
+    # -- lifecycle
+
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1 at `port` (a free one by default)."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_post("/response/{response_id:.+}", self._handle_response_url)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        host, port = self._runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{port}"
+        self.api_url = self.base_url + "/api/"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- directory and fixtures
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        name: str,
+        real_name: str | None = None,
+        email: str | None = None,
+        tz: str = "Europe/Berlin",
+        deleted: bool = False,
+        is_bot: bool = False,
+    ) -> JSON:
+        """Add a workspace member; returns the user object users.info will answer with."""
+        now = datetime.now(ZoneInfo(tz))
+        offset = now.utcoffset()
+        full_name = real_name or name
+        profile: JSON = {
+            "real_name": full_name,
+            "real_name_normalized": full_name,
+            "display_name": name,
+            "display_name_normalized": name,
+            "team": self.team_id,
+        }
+        if email is not None:
+            profile["email"] = email
+        user: JSON = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "deleted": deleted,
+            "real_name": full_name,
+            "tz": tz,
+            "tz_label": now.tzname(),
+            "tz_offset": int(offset.total_seconds()) if offset is not None else 0,
+            "profile": profile,
+            "is_admin": False,
+            "is_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": is_bot,
+            "is_app_user": False,
+            "updated": 1_700_000_000,
+        }
+        self.users[user_id] = user
+        return user
+
+    def add_channel(self, channel_id: str, *, name: str, is_private: bool = False) -> JSON:
+        """Add a public (C…) or private channel the bot is a member of."""
+        channel: JSON = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": not is_private,
+            "is_group": is_private,
+            "is_im": False,
+            "is_private": is_private,
+            "is_member": True,
+            "is_archived": False,
+            "created": 1_700_000_000,
+        }
+        self.channels[channel_id] = channel
+        return channel
+
+    def dm_id(self, user: str) -> str:
+        """The bot's stable DM channel id with `user`."""
+        channel = "D" + user[1:]
+        self._dms[channel] = user
+        return channel
+
+    def issue_trigger_id(self, *, user: str | None = None, view_id: str | None = None) -> str:
+        """A trigger_id usable once within `trigger_ttl`; `view_id` is the modal it came from."""
+        trigger_id = f"{next(self._serial)}.{self._random.randrange(10**9)}.{self._hex(16)}"
+        self._triggers[trigger_id] = _Trigger(self.clock(), user, view_id)
+        return trigger_id
+
+    def new_response_url(
+        self,
+        *,
+        channel: str | None = None,
+        user: str | None = None,
+        message_ts: str | None = None,
+        ephemeral_ts: str | None = None,
+    ) -> str:
+        """A response_url bound to a channel, a user and, for message actions, a message.
+
+        `ephemeral_ts` binds it to one of the user's ephemeral messages, which
+        `replace_original` and `delete_original` then change, as Slack's client does.
+        """
+        response_id = f"{self.team_id}/{next(self._serial)}/{self._hex(24)}"
+        self._response_urls[response_id] = _ResponseUrl(channel, user, message_ts, ephemeral_ts)
+        return f"{self.base_url}/response/{response_id}"
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 500,
+        retry_after: int | None = None,
+        error: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next `times` calls to `method` fail (429, 5xx, or 200 with `error`)."""
+        if status == 200 and error is None:
+            raise ValueError("a 200 failure needs an error code")
+        queue = self._failures.setdefault(method, deque())
+        queue.extend(_Failure(status, retry_after, error) for _ in range(times))
+
+    def reset(self) -> None:
+        """Forget calls, messages, views, triggers and pending failures; keep users and channels."""
+        self.calls.clear()
+        self.messages.clear()
+        self.views.clear()
+        self.stacks.clear()
+        self.home_views.clear()
+        self.ephemerals.clear()
+        self._triggers.clear()
+        self._response_urls.clear()
+        self._failures.clear()
+        self._touched.clear()
+
+    # -- the workspace as its people see it (the sandbox's page reads these)
+
+    def touch(self) -> None:
+        """Note that something visible changed and wake whoever waits for a change."""
+        self.version += 1
+        for watcher in self._watchers:
+            if not watcher.done():
+                watcher.set_result(None)
+        self._watchers.clear()
+
+    async def wait_for_change(self, since: int, timeout: float) -> int:  # noqa: ASYNC109
+        """Wait until `version` differs from `since` (at most `timeout` s); the new version."""
+        if self.version == since:
+            watcher = asyncio.get_running_loop().create_future()
+            self._watchers.append(watcher)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watcher, timeout)
+        return self.version
+
+    def post_user_message(self, channel: str, *, user: str, text: str) -> JSON:
+        """A person writes in a channel or DM, as from Slack's own client (no Web API call)."""
+        author = self._user(user)
+        message: JSON = {
+            "type": "message",
+            "ts": self._new_ts(),
+            "user": author["id"],
+            "team": self.team_id,
+            "text": text,
+            "blocks": [],
+        }
+        self.messages.setdefault(self._channel(channel), []).append(message)
+        self.touch()
+        return message
+
+    def command_response(self, channel: str, *, user: str, body: Any) -> None:
+        """Show what an app put in its answer to a slash command, as Slack's client does.
+
+        A JSON message is shown to `user` alone, or posted when `response_type` is
+        `in_channel`; any other non-empty body is shown to `user` as text.
+        """
+        if isinstance(body, dict):
+            text, blocks = self._content(body, required=False)
+            if not text and not blocks:
+                return
+            if body.get("response_type") == "in_channel":
+                self._post(self._channel(channel), {"text": text, "blocks": blocks})
+                self.touch()
+                return
+        elif body:
+            text, blocks = str(body), None
+        else:
+            return
+        self.ephemerals.append(
+            {
+                "channel": channel,
+                "user": user,
+                "ts": self._new_ts(),
+                "text": text,
+                "blocks": self._with_ids(blocks or []),
+                "via": "command_response",
+            }
+        )
+        self.touch()
+
+    def open_modal(self, user: str) -> tuple[JSON, int] | None:
+        """The user's top open modal and the depth of its stack, or None."""
+        for view_id in reversed(self._touched):
+            view = self.views[view_id]
+            if view["user"] == user and self.is_open(view_id):
+                return self._public(view), len(self.stacks[view["root_view_id"]])
+        return None
+
+    def find_message(self, channel: str, ts: str) -> JSON | None:
+        return self._find_message(channel, ts)
+
+    def find_ephemeral(self, user: str, ts: str) -> JSON | None:
+        return self._find_ephemeral(user, ts)
+
+    def dump_state(self) -> JSON:
+        """What a restart should keep: people, channels, messages and Home tabs."""
+        return copy.deepcopy(
+            {
+                "users": self.users,
+                "channels": self.channels,
+                "messages": self.messages,
+                "ephemerals": self.ephemerals,
+                "home_views": self.home_views,
+                "dms": self._dms,
+                "last_ts": self._last_ts,
+            }
+        )
+
+    def load_state(self, state: JSON) -> None:
+        """Restore what `dump_state` returned."""
+        state = copy.deepcopy(state)
+        self.users.update(state.get("users") or {})
+        self.channels.update(state.get("channels") or {})
+        self.messages = state.get("messages") or {}
+        self.ephemerals = state.get("ephemerals") or []
+        self.home_views = state.get("home_views") or {}
+        self._dms.update(state.get("dms") or {})
+        self._last_ts = int(state.get("last_ts") or 0)
+        self.touch()
+
+    # -- reading what happened
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    async def wait_for(
+        self,
+        method: str,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the deadline is part of the assertion
+        where: Callable[[Call], bool] | None = None,
+    ) -> list[Call]:
+        """Wait until `count` matching calls were recorded; return all matching calls."""
+
+        def matching() -> list[Call]:
+            return [c for c in self.calls_to(method) if where is None or where(c)]
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: len(matching()) >= count), timeout
+                )
+            except TimeoutError:
+                listing = "\n".join(
+                    f"  {c.method} {c.status} ok={c.response.get('ok')} {c.args}"
+                    for c in self.calls
+                )
+                raise AssertionError(
+                    f"expected {count} call(s) to {method} within {timeout}s, "
+                    f"got {len(matching())}; recorded:\n{listing or '  (none)'}"
+                ) from None
+        return matching()
+
+    def last_view(self, user: str | None = None) -> JSON:
+        """The newest modal opened, pushed or updated that is still open."""
+        for view_id in reversed(self._touched):
+            view = self.views[view_id]
+            if self.is_open(view_id) and user in (None, view["user"]):
+                return copy.deepcopy(view)
+        raise AssertionError(f"no open modal for user {user!r}")
+
+    def is_open(self, view_id: str) -> bool:
+        view = self.views.get(view_id)
+        return view is not None and view_id in self.stacks.get(view["root_view_id"], [])
+
+    # -- modal stack, as the Slack client changes it
+
+    def push_view(self, parent_view_id: str, view: JSON) -> JSON:
+        """Push `view` above the open modal `parent_view_id`."""
+        parent = self._open_view(parent_view_id)
+        stack = self.stacks[parent["root_view_id"]]
+        if len(stack) >= VIEW_STACK_LIMIT:
+            raise FakeSlackError("push_limit_reached")
+        stored = self._store_view(
+            view, user=parent["user"], root=parent["root_view_id"], previous=stack[-1]
+        )
+        stack.append(stored["id"])
+        self.touch()
+        return stored
+
+    def replace_view(self, view_id: str, view: JSON) -> JSON:
+        """Replace the content of `view_id`, keeping its id and place; the hash changes."""
+        current = self.views.get(view_id)
+        if current is None:
+            raise FakeSlackError("not_found")
+        kept = {"external_id": current["external_id"], **view}
+        stored = self._store_view(
+            kept,
+            user=current["user"],
+            root=current["root_view_id"],
+            previous=current["previous_view_id"],
+            view_id=view_id,
+        )
+        self.touch()
+        return stored
+
+    def close_view(self, view_id: str, *, clear: bool = False) -> None:
+        """Close `view_id` and whatever is above it; `clear` closes its whole stack."""
+        view = self._open_view(view_id)
+        stack = self.stacks[view["root_view_id"]]
+        del stack[0 if clear else stack.index(view_id) :]
+        if not stack:
+            del self.stacks[view["root_view_id"]]
+        self.touch()
+
+    def _open_view(self, view_id: str) -> JSON:
+        if not self.is_open(view_id):
+            raise FakeSlackError("not_found")
+        return self.views[view_id]
+
+    def _store_view(
+        self,
+        view: JSON,
+        *,
+        user: str | None,
+        root: str | None,
+        previous: str | None,
+        view_id: str | None = None,
+    ) -> JSON:
+        new_id = view_id or self._new_id("V")
+        stored: JSON = {
+            "id": new_id,
+            "team_id": self.team_id,
+            "type": view.get("type", "modal"),
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            "title": None,
+            "submit": None,
+            "close": None,
+            "clear_on_close": False,
+            "notify_on_close": False,
+            **copy.deepcopy(view),
+            "blocks": self._with_ids(view.get("blocks") or []),
+            "state": {"values": {}},
+            "hash": f"{1_700_000_000 + next(self._serial)}.{self._hex(8)}",
+            "root_view_id": root or new_id,
+            "previous_view_id": previous,
+            "app_id": self.app_id,
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+            "user": user,
+        }
+        self.views[new_id] = stored
+        self._touched.append(new_id)
+        return stored
+
+    # -- HTTP
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        try:
+            args, token = await self._read_args(request)
+        except ValueError:
+            args, token = {}, None
+            reply = _Reply(200, {"ok": False, "error": "invalid_json"})
+        else:
+            reply = self._dispatch(method, args, token)
+        await self._record(Call(method, args, token, self.clock(), reply.status, reply.body))
+        return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+
+    async def _read_args(self, request: web.Request) -> tuple[JSON, str | None]:
+        args: JSON = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ValueError("JSON body must be an object")
+                args.update(body)
+            else:
+                form = await request.post()
+                args.update({key: value for key, value in form.items() if isinstance(value, str)})
+        _decode_json_fields(args)
+        token = args.pop("token", None)
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            token = auth.removeprefix("Bearer ").strip()
+        return args, token
+
+    def _dispatch(self, method: str, args: JSON, token: str | None) -> _Reply:
+        failure = self._take_failure(method)
+        if failure is not None:
+            return failure
+        handler = self._handlers.get(method)
+        if handler is None:
+            return _Reply(200, {"ok": False, "error": "unknown_method", "req_method": method})
+        try:
+            if method != "api.test":
+                self._authenticate(token)
+            return _Reply(200, {"ok": True, **handler(args)})
+        except FakeSlackError as exc:
+            return _Reply(200, {"ok": False, "error": exc.error, **exc.extra})
+
+    def _take_failure(self, method: str) -> _Reply | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue.popleft()
+        if failure.status == 429:
+            retry_after = str(1 if failure.retry_after is None else failure.retry_after)
+            return _Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": retry_after})
+        default = "fatal_error" if failure.status >= 500 else "request_failed"
+        return _Reply(failure.status, {"ok": False, "error": failure.error or default})
+
+    def _authenticate(self, token: str | None) -> None:
+        if not token:
+            raise FakeSlackError("not_authed")
+        if token != self.bot_token:
+            raise FakeSlackError("invalid_auth")
+
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+        self.touch()
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        response_id = request.match_info["response_id"]
+        raw = await request.text()
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = None
+        args: JSON = body if isinstance(body, dict) else {"raw": raw}
+        _decode_json_fields(args)
+        status, text = self._respond(response_id, body)
+        response: JSON = {"ok": True} if status == 200 else {"ok": False, "error": text}
+        await self._record(Call("response_url", args, None, self.clock(), status, response))
+        return web.Response(status=status, text=text)
+
+    def _respond(self, response_id: str, body: Any) -> tuple[int, str]:
+        failure = self._take_failure("response_url")
+        if failure is not None:
+            return failure.status, str(failure.body["error"])
+        target = self._response_urls.get(response_id)
+        if target is None:
+            return 404, "expired_url"
+        if not isinstance(body, dict):
+            return 400, "invalid_payload"
+        ephemeral = self._find_ephemeral(target.user, target.ephemeral_ts)
+        if body.get("delete_original"):
+            if ephemeral is not None:
+                self.ephemerals.remove(ephemeral)
+            else:
+                self._delete_message(target.channel, target.message_ts)
+            return 200, "ok"
+        blocks = body.get("blocks")
+        if blocks is not None and validate_message_blocks(blocks):
+            return 400, "invalid_blocks"
+        if not body.get("text") and not blocks:
+            return 400, "no_text"
+        text, blocks = body.get("text", ""), self._with_ids(blocks or [])
+        original = self._find_message(target.channel, target.message_ts)
+        if body.get("replace_original") and original is not None:
+            original.update(text=text, blocks=blocks)
+        elif body.get("replace_original") and ephemeral is not None:
+            ephemeral.update(text=text, blocks=blocks)
+        elif body.get("response_type") == "in_channel" and target.channel is not None:
+            self._post(target.channel, {"text": text, "blocks": blocks})
+        else:
+            self.ephemerals.append(
+                {
+                    "channel": target.channel,
+                    "user": target.user,
+                    "ts": self._new_ts(),
+                    "text": text,
+                    "blocks": blocks,
+                    "replace_original": bool(body.get("replace_original")),
+                    "via": "response_url",
+                }
+            )
+        return 200, "ok"
+
+    # -- helpers
+
+    def _hex(self, size: int) -> str:
+        return "".join(self._random.choices("0123456789abcdef", k=size))
+
+    def _new_id(self, prefix: str) -> str:
+        return prefix + "".join(self._random.choices(string.ascii_uppercase + string.digits, k=10))
+
+    def _new_ts(self) -> str:
+        """A unique, increasing message ts: from `wall_clock` when given, else made up."""
+        if self.wall_clock is None:
+            micros = 1_700_000_000_000_000 + 100 * next(self._serial)
+        else:
+            micros = max(int(self.wall_clock() * 1_000_000), self._last_ts + 100)
+        self._last_ts = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _with_ids(self, blocks: list[JSON]) -> list[JSON]:
+        """Copy blocks, filling in the block_id and action_id values Slack would generate."""
+        blocks = copy.deepcopy(blocks)
+        for block in blocks:
+            block.setdefault("block_id", "".join(self._random.choices(string.ascii_letters, k=5)))
+            for element in _interactive_elements(block):
+                element.setdefault("action_id", self._hex(5))
+        return blocks
+
+    def _user(self, user_id: Any) -> JSON:
+        user = self.users.get(user_id) if isinstance(user_id, str) else None
+        if user is None:
+            raise FakeSlackError("user_not_found")
+        return user
+
+    def _channel(self, channel: Any) -> str:
+        """Resolve a channel argument the way chat.* does: user ids mean the DM."""
+        if not isinstance(channel, str) or not channel:
+            raise FakeSlackError("channel_not_found")
+        if channel[0] in "UW":
+            if self._user(channel)["deleted"]:
+                raise FakeSlackError("account_inactive")
+            return self.dm_id(channel)
+        if channel.startswith("D"):
+            user = self.users.get(self._dms.get(channel, ""))
+            if user is not None and user["deleted"]:
+                raise FakeSlackError("account_inactive")
+            return channel
+        if channel.startswith("#"):
+            named = [cid for cid, c in self.channels.items() if c["name"] == channel[1:]]
+            if named:
+                return named[0]
+        if channel in self.channels:
+            return channel
+        raise FakeSlackError("channel_not_found")
+
+    def _content(self, args: JSON, *, required: bool = True) -> tuple[str, list[JSON] | None]:
+        text, blocks = args.get("text"), args.get("blocks")
+        if blocks is not None:
+            errors = validate_message_blocks(blocks)
+            if errors:
+                raise FakeSlackError(
+                    "invalid_blocks",
+                    errors=errors,
+                    response_metadata={"messages": [f"[ERROR] {e}" for e in errors]},
+                )
+        if required and not text and not blocks and not args.get("attachments"):
+            raise FakeSlackError("no_text")
+        if isinstance(text, str) and len(text) > MESSAGE_TEXT_LIMIT:
+            raise FakeSlackError("msg_too_long")
+        return (text if isinstance(text, str) else ""), blocks
+
+    def _post(self, channel: str, args: JSON) -> JSON:
+        text, blocks = args.get("text") or "", args.get("blocks")
+        message: JSON = {
+            "type": "message",
+            "ts": self._new_ts(),
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "text": text,
+            "blocks": self._with_ids(blocks or []),
+        }
+        for key in ("thread_ts", "metadata", "attachments"):
+            if args.get(key):
+                message[key] = args[key]
+        self.messages.setdefault(channel, []).append(message)
+        return message
+
+    def _find_message(self, channel: str | None, ts: Any) -> JSON | None:
+        for message in self.messages.get(channel or "", []):
+            if message["ts"] == ts:
+                return message
+        return None
+
+    def _find_ephemeral(self, user: str | None, ts: str | None) -> JSON | None:
+        if ts is None:
+            return None
+        return next(
+            (e for e in self.ephemerals if e.get("ts") == ts and e.get("user") == user), None
+        )
+
+    def _delete_message(self, channel: str | None, ts: Any) -> bool:
+        message = self._find_message(channel, ts)
+        if message is not None:
+            self.messages[channel or ""].remove(message)
+        return message is not None
+
+    def _check_trigger(self, trigger_id: Any) -> _Trigger:
+        trigger = self._triggers.get(trigger_id) if isinstance(trigger_id, str) else None
+        if trigger is None:
+            raise FakeSlackError("invalid_trigger_id")
+        if trigger.used or self.clock() - trigger.issued_at > self.trigger_ttl:
+            raise FakeSlackError("expired_trigger_id")
+        return trigger
+
+    def _view_arg(self, args: JSON, *, kind: str) -> JSON:
+        view = args.get("view")
+        errors = validate_view(view, kind=kind) if view is not None else ["view: required"]
+        if errors:
+            raise FakeSlackError(
+                "invalid_arguments",
+                response_metadata={"messages": [f"[ERROR] {e}" for e in errors]},
+            )
+        assert isinstance(view, dict)
+        return view
+
+    def _check_hash(self, args: JSON, current: JSON | None) -> None:
+        expected = args.get("hash")
+        if expected and current is not None and expected != current["hash"]:
+            raise FakeSlackError("hash_conflict")
+
+    def _public(self, view: JSON) -> JSON:
+        return {key: value for key, value in copy.deepcopy(view).items() if key != "user"}
+
+    # -- Web API methods
+
+    def _api_test(self, args: JSON) -> JSON:
+        return {"args": args}
+
+    def _auth_test(self, args: JSON) -> JSON:
+        return {
+            "url": f"https://{self.team_domain}.slack.test/",
+            "team": self.team_name,
+            "user": self.users[self.bot_user_id]["name"],
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, args: JSON) -> JSON:
+        channel = self._channel(args.get("channel"))
+        self._content(args)
+        message = self._post(channel, args)
+        return {"channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
+
+    def _chat_post_ephemeral(self, args: JSON) -> JSON:
+        channel = self._channel(args.get("channel"))
+        user = self._user(args.get("user"))
+        text, blocks = self._content(args)
+        ts = self._new_ts()
+        self.ephemerals.append(
+            {
+                "channel": channel,
+                "user": user["id"],
+                "ts": ts,
+                "text": text,
+                "blocks": self._with_ids(blocks or []),
+                "via": "chat.postEphemeral",
+            }
+        )
+        return {"message_ts": ts}
+
+    def _chat_update(self, args: JSON) -> JSON:
+        channel = self._channel(args.get("channel"))
+        message = self._find_message(channel, args.get("ts"))
+        if message is None:
+            raise FakeSlackError("message_not_found")
+        text, blocks = self._content(args)
+        if "text" in args:
+            message["text"] = text
+        if blocks is not None:
+            message["blocks"] = self._with_ids(blocks)
+        message["edited"] = {"user": self.bot_user_id, "ts": self._new_ts()}
+        return {
+            "channel": channel,
+            "ts": message["ts"],
+            "text": message["text"],
+            "message": copy.deepcopy(message),
+        }
+
+    def _chat_delete(self, args: JSON) -> JSON:
+        channel = self._channel(args.get("channel"))
+        if not self._delete_message(channel, args.get("ts")):
+            raise FakeSlackError("message_not_found")
+        return {"channel": channel, "ts": args["ts"]}
+
+    def _chat_get_permalink(self, args: JSON) -> JSON:
+        channel = self._channel(args.get("channel"))
+        ts = args.get("message_ts")
+        if self._find_message(channel, ts) is None:
+            raise FakeSlackError("message_not_found")
+        return {
+            "channel": channel,
+            "permalink": f"{PERMALINK_HOST}/archives/{channel}/p{str(ts).replace('.', '')}",
+        }
+
+    def _conversations_open(self, args: JSON) -> JSON:
+        if args.get("channel"):
+            return {"channel": {"id": self._channel(args["channel"])}}
+        users = args.get("users")
+        ids = users if isinstance(users, list) else str(users or "").split(",")
+        ids = [u.strip() for u in ids if u.strip()]
+        if not ids:
+            raise FakeSlackError("users_list_not_supplied")
+        if len(ids) > 1:
+            raise FakeSlackError("not_implemented", detail="group DMs are not faked")
+        if self._user(ids[0])["deleted"]:
+            raise FakeSlackError("user_disabled")
+        channel = self.dm_id(ids[0])
+        return {"channel": {"id": channel}, "no_op": False, "already_open": False}
+
+    def _conversations_info(self, args: JSON) -> JSON:
+        channel = args.get("channel")
+        if isinstance(channel, str) and channel.startswith("D"):
+            return {
+                "channel": {
+                    "id": channel,
+                    "is_im": True,
+                    "is_open": True,
+                    "user": self._dms.get(channel),
+                    "created": 1_700_000_000,
+                }
+            }
+        if channel not in self.channels:
+            raise FakeSlackError("channel_not_found")
+        return {"channel": copy.deepcopy(self.channels[channel])}
+
+    def _views_open(self, args: JSON) -> JSON:
+        trigger = self._check_trigger(args.get("trigger_id"))
+        view = self._view_arg(args, kind="modal")
+        external_id = view.get("external_id")
+        if external_id and any(v["external_id"] == external_id for v in self.views.values()):
+            raise FakeSlackError("duplicate_external_id")
+        trigger.used = True
+        stored = self._store_view(view, user=trigger.user, root=None, previous=None)
+        self.stacks[stored["id"]] = [stored["id"]]
+        return {"view": self._public(stored)}
+
+    def _views_push(self, args: JSON) -> JSON:
+        trigger = self._check_trigger(args.get("trigger_id"))
+        view = self._view_arg(args, kind="modal")
+        parent_id = trigger.view_id
+        if parent_id is None or not self.is_open(parent_id):
+            open_views = [v for v in reversed(self._touched) if self.is_open(v)]
+            mine = [v for v in open_views if trigger.user in (None, self.views[v]["user"])]
+            if not mine:
+                raise FakeSlackError("not_found")
+            parent_id = mine[0]
+        trigger.used = True
+        return {"view": self._public(self.push_view(parent_id, view))}
+
+    def _views_update(self, args: JSON) -> JSON:
+        view_id, external_id = args.get("view_id"), args.get("external_id")
+        if not view_id and not external_id:
+            raise FakeSlackError("invalid_arguments", detail="view_id or external_id required")
+        if not view_id:
+            matches = [v["id"] for v in self.views.values() if v["external_id"] == external_id]
+            view_id = matches[0] if matches else None
+        current = self.views.get(view_id) if isinstance(view_id, str) else None
+        if current is None:
+            raise FakeSlackError("not_found")
+        self._check_hash(args, current)
+        view = self._view_arg(args, kind="modal")
+        return {"view": self._public(self.replace_view(current["id"], view))}
+
+    def _views_publish(self, args: JSON) -> JSON:
+        user = self._user(args.get("user_id"))
+        current = self.home_views.get(user["id"])
+        self._check_hash(args, current)
+        view = self._view_arg(args, kind="home")
+        stored: JSON = {
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            **copy.deepcopy(view),
+            "id": current["id"] if current else self._new_id("V"),
+            "team_id": self.team_id,
+            "blocks": self._with_ids(view["blocks"]),
+            "state": {"values": {}},
+            "hash": f"{1_700_000_000 + next(self._serial)}.{self._hex(8)}",
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+        }
+        self.home_views[user["id"]] = stored
+        return {"view": copy.deepcopy(stored)}
+
+    def _users_info(self, args: JSON) -> JSON:
+        return {"user": copy.deepcopy(self._user(args.get("user")))}
+
+    def _users_lookup_by_email(self, args: JSON) -> JSON:
+        email = str(args.get("email", "")).lower()
+        for user in self.users.values():
+            if str(user["profile"].get("email", "")).lower() == email and email:
+                return {"user": copy.deepcopy(user)}
+        raise FakeSlackError("users_not_found")
+
+    def _users_list(self, args: JSON) -> JSON:
+        members = list(self.users.values())
+        cursor = str(args.get("cursor") or "")
+        try:
+            start = int(base64.b64decode(cursor).decode().split(":")[1]) if cursor else 0
+        except (ValueError, IndexError):
+            raise FakeSlackError("invalid_cursor") from None
+        limit = int(args.get("limit") or 0) or len(members)
+        page = members[start : start + limit]
+        following = start + limit
+        next_cursor = (
+            base64.b64encode(f"offset:{following}".encode()).decode()
+            if following < len(members)
+            else ""
+        )
+        return {
+            "members": copy.deepcopy(page),
+            "cache_ts": 1_700_000_000,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
+    def _team_info(self, args: JSON) -> JSON:
+        return {
+            "team": {
+                "id": self.team_id,
+                "name": self.team_name,
+                "domain": self.team_domain,
+                "email_domain": "",
+                "icon": {"image_default": True},
+            }
+        }

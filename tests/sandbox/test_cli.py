@@ -1,0 +1,101 @@
+"""`northstar run` without Slack tokens, and `northstar sandbox`, as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    keep = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "DATABASE_URL", "PORT", "SANDBOX_", "LOG_LEVEL"))
+    }
+    return {**keep, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", **extra}
+
+
+async def wait_until_answering(url: str, within: float = 60.0) -> tuple[dict[str, str], str]:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(f"{url}/healthz") as health:
+                    status = await health.json()
+                async with session.get(url + "/") as page:
+                    html = await page.text()
+                if status.get("status") == "ok" and page.status == 200:
+                    return status, html
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing answered at {url} within {within} s")
+            await asyncio.sleep(0.2)
+
+
+async def test_run_without_tokens_starts_the_sandbox(tmp_path: Path) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=clean_env(SANDBOX_PORT=str(port)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        banner = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert banner.decode().strip() == f"North Star sandbox: open http://127.0.0.1:{port}"
+        health, html = await wait_until_answering(f"http://127.0.0.1:{port}")
+        assert health["database"] == "ok"
+        assert "<title>North Star sandbox</title>" in html
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert "no Slack tokens are configured" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert (tmp_path / "data" / "sandbox" / "northstar.db").is_file()
+    assert (tmp_path / "data" / "sandbox" / "workspace.json").is_file()
+
+
+async def test_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "sandbox",
+            "--empty",
+            "--port",
+            str(port),
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use" in err.decode()
+    assert "Traceback" not in err.decode()
