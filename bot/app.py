@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import CONTEXT_KEY, Services
 from bot.settings import Settings
-from handlers import actions, commands, events, views
+from handlers import actions, amendments, checkins, commands, events, evidence, feedback, views
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def create_app(services: Services, client: AsyncWebClient | None = None) -> Asyn
         return await next()
 
     app.error(handle_error)
-    for module in (commands, actions, views, events):
+    for module in (commands, actions, views, events, checkins, feedback, evidence, amendments):
         module.register(app)
     return app
 

@@ -47,10 +47,12 @@ class MilestoneStatus(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    scheduled = "scheduled"  # waiting for its due_at (a reminder, a snoozed prompt)
     claimed = "claimed"
     sent = "sent"
     failed = "failed"
     undeliverable = "undeliverable"
+    cancelled = "cancelled"  # no longer needed (the check-in was answered or skipped)
 
 
 def _ts(**kwargs: Any) -> Any:
@@ -302,9 +304,24 @@ class FeedbackRequest(SQLModel, table=True):
     reviewer_id: str = Field(max_length=32)
     expectation_key: str | None = Field(default=None, max_length=16)
     status: str = Field(default="open", max_length=16)
+    batch: str = Field(default="", max_length=40, index=True)
     created_at: datetime = _ts()
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FeedbackAnswerMark(SQLModel, table=True):
+    """That some request was answered anonymously: a keyed hash of the request, and a day.
+
+    It never names the reviewer or the entry, so the database alone cannot tell who answered;
+    the app, holding the key, counts the anonymous answers to a batch of requests with it.
+    """
+
+    __tablename__ = "feedback_answer_mark"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mark: str = Field(max_length=80, unique=True)
+    day: date
 
 
 class Amendment(SQLModel, table=True):
@@ -368,6 +385,32 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=64)
     detail: dict[str, Any] = _json({})
     created_at: datetime = _ts()
+
+
+class SlackUser(SQLModel, table=True):
+    """What `users.info` said about a person, cached: their time zone, for local-time prompts."""
+
+    __tablename__ = "slack_user"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    tz: str | None = Field(default=None, max_length=64)
+    fetched_at: datetime = _ts()
+
+
+class CheckInDraft(SQLModel, table=True):
+    """Answers from the earlier pages of a long check-in modal, until its last page is saved."""
+
+    __tablename__ = "checkin_draft"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "period_key", "user_id", name="uq_checkin_draft"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    period_key: str = Field(max_length=16)
+    user_id: str = Field(max_length=32)
+    answers: dict[str, Any] = _json({})
+    updated_at: datetime = _ts()
 
 
 class Delivery(SQLModel, table=True):

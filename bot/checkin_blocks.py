@@ -1,0 +1,820 @@
+"""Check-in surfaces in Block Kit: the prompt, its reminder and states, the modal and its parsing.
+
+The modal's block ids are the parsing's keys: `ind:I1` an indicator value,
+`act:D1:status` / `act:D1:progress` an activity, `ev1_item` / `ev1_url` / `ev1_note`
+evidence, `wins`, `risk1` / `risk1_help`, `reflection` and `confidence`. A contract whose
+items do not fit one modal continues on pushed pages (at most `MAX_PAGES`, Slack's view
+stack); the closing questions are on the last page. `private_metadata` holds ids only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    InputBlock,
+    MarkdownTextObject,
+    NumberInputElement,
+    Option,
+    PlainTextInputElement,
+    RadioButtonsElement,
+    StaticSelectElement,
+    UrlInputElement,
+)
+from slack_sdk.models.views import View
+
+from bot import rules
+from bot.blocks import (
+    MODAL_TITLE,
+    OPTION_TEXT,
+    VIEW_BLOCKS,
+    capped,
+    context,
+    day,
+    escape,
+    header,
+    mention,
+    section,
+    sections,
+    truncate,
+)
+from bot.checkins import (
+    SKIP_REASONS,
+    Answers,
+    EvidenceAnswer,
+    PeriodStatus,
+    Plan,
+    RiskAnswer,
+    period_label,
+)
+from bot.delivery import Message
+from bot.home import OPEN_SUMMARY
+from bot.modals import Form
+from bot.progress import format_number
+from bot.summary import ACTIVITY_MARK
+from storage.models import ActivityStatus, Contract, SuccessIndicator
+
+CHECKIN_MODAL = "checkin"
+START = "checkin_start"
+EDIT = "checkin_edit"
+SNOOZE = "checkin_snooze"
+SKIP = "checkin_skip"
+ACTIONS_BLOCK = "checkin_actions"
+MAX_PAGES = 3
+PAGE_BLOCKS = VIEW_BLOCKS - 4
+EVIDENCE_SLOTS = 1
+RISK_SLOTS = 2
+TEXT_MAX = 3000
+RISK_MAX = 1000
+NOTE_MAX = 1000
+URL_MAX = 2000
+SKIP_LABEL = {"leave": "On leave", "sick": "Off sick", "other": "Other reason"}
+CONFIDENCE_LABEL = {
+    1: "1 · not confident",
+    2: "2 · unsure",
+    3: "3 · on the fence",
+    4: "4 · fairly confident",
+    5: "5 · very confident",
+}
+STATUS_LABEL = {
+    ActivityStatus.not_started: "Not started",
+    ActivityStatus.in_progress: "In progress",
+    ActivityStatus.done: "Done",
+    ActivityStatus.blocked: "Blocked",
+}
+SKIPPED_MARK = "⏭️"
+
+
+def target_value(contract_id: int, period: str) -> str:
+    """A button's value: the check-in it is about, as ids."""
+    return json.dumps({"contract_id": contract_id, "period": period})
+
+
+def target_of(action: dict[str, Any]) -> tuple[int, str] | None:
+    """(contract id, period) from a button's value or, for the skip menu, its block id."""
+    try:
+        data = json.loads(action.get("value") or "{}")
+        return int(data["contract_id"]), str(data["period"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    parts = str(action.get("block_id") or "").split(":")
+    if len(parts) == 3 and parts[0] == ACTIONS_BLOCK and parts[1].isdigit():
+        return int(parts[1]), parts[2]
+    return None
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+def _unit(indicator: SuccessIndicator) -> str:
+    return f" {indicator.unit}" if indicator.unit else ""
+
+
+def _due_lines(plan: Plan) -> list[Block]:
+    indicators = [
+        f"• *{a.indicator.key}* {escape(truncate(a.indicator.name, 120))} · "
+        + (
+            f"last {format_number(a.last)}{escape(_unit(a.indicator))}"
+            if a.last is not None
+            else "no value yet"
+        )
+        for a in plan.indicators
+    ]
+    activities = [
+        f"• {ACTIVITY_MARK.get(ActivityStatus(a.status), a.status)} *{a.key}* "
+        f"{escape(truncate(a.title, 150))} · {a.progress}% · due {day(a.due)}"
+        for a in plan.activities
+    ]
+    milestones = [
+        f"• 🎯 *{m.key}* {escape(truncate(m.title, 150))} · due {day(m.due)}"
+        for m in plan.milestones
+    ]
+    blocks: list[Block] = []
+    blocks += sections(
+        "Indicators due this week", capped(indicators, 8) or ["_No values due this week._"]
+    )
+    if activities:
+        blocks += sections("Activities in progress", capped(activities, 8))
+    if milestones:
+        blocks += sections("Milestones in the next 14 days", capped(milestones, 8))
+    return blocks
+
+
+def _skip_menu() -> StaticSelectElement:
+    return StaticSelectElement(
+        action_id=SKIP,
+        placeholder="Skip this week…",
+        options=[Option(value=r, label=SKIP_LABEL[r]) for r in SKIP_REASONS],
+    )
+
+
+def _open_actions(plan: Plan, *, start_text: str, snooze: bool) -> ActionsBlock:
+    value = target_value(plan.contract_id, plan.period)
+    elements: list[Any] = [
+        ButtonElement(text=start_text, action_id=START, value=value, style="primary")
+    ]
+    if snooze:
+        elements.append(ButtonElement(text="Snooze until tomorrow", action_id=SNOOZE, value=value))
+    elements.append(_skip_menu())
+    return ActionsBlock(
+        block_id=f"{ACTIONS_BLOCK}:{plan.contract_id}:{plan.period}", elements=elements
+    )
+
+
+def build_prompt(plan: Plan, *, notice: str | None = None) -> Message:
+    """The weekly DM: the period, what is due, and Start, Snooze and Skip."""
+    blocks: list[Block] = [header(f"Weekly check-in · {period_label(plan.period)}")]
+    blocks.append(context(f"“{escape(truncate(plan.contract.title, 200))}”"))
+    if notice:
+        blocks.append(context(notice))
+    blocks += _due_lines(plan)
+    blocks.append(_open_actions(plan, start_text="Start check-in", snooze=True))
+    return Message(
+        text=f"Your weekly check-in for {period_label(plan.period)} is open.", blocks=blocks
+    )
+
+
+def build_reminder_message(plan: Plan) -> Message:
+    label = period_label(plan.period)
+    blocks: list[Block] = [
+        section(f"⏰ *Reminder:* your check-in for {label} is still open."),
+        context(f"“{escape(truncate(plan.contract.title, 200))}” · it closes on Sunday night."),
+        _open_actions(plan, start_text="Start check-in", snooze=False),
+    ]
+    return Message(text=f"Reminder: your check-in for {label} is still open.", blocks=blocks)
+
+
+def build_submitted(plan: Plan) -> Message:
+    """The prompt once answered: what was recorded, with Edit check-in and View summary."""
+    checkin = plan.checkin
+    label = period_label(plan.period)
+    confidence = f" · confidence {checkin.confidence}/5" if checkin and checkin.confidence else ""
+    values = [
+        f"{a.indicator.key} {format_number(a.answered.value)}{escape(_unit(a.indicator))}"
+        for a in plan.indicators
+        if a.answered is not None
+    ]
+    facts = []
+    if values:
+        facts.append("Values: " + ", ".join(values))
+    if plan.risks:
+        helped = sum(r.needs_sponsor_help for r in plan.risks)
+        facts.append(
+            f"{len(plan.risks)} risk{'s' if len(plan.risks) != 1 else ''}"
+            + (f" ({helped} for your sponsor)" if helped else "")
+        )
+    if plan.evidence:
+        facts.append(f"{len(plan.evidence)} evidence")
+    blocks: list[Block] = [
+        section(f"✅ *Check-in for {label} submitted*{confidence}"),
+        context(f"“{escape(truncate(plan.contract.title, 200))}”", *facts[:8]),
+        ActionsBlock(
+            block_id=f"{ACTIONS_BLOCK}:{plan.contract_id}:{plan.period}",
+            elements=[
+                ButtonElement(
+                    text="Edit check-in",
+                    action_id=EDIT,
+                    value=target_value(plan.contract_id, plan.period),
+                ),
+                ButtonElement(
+                    text="View summary",
+                    action_id=OPEN_SUMMARY,
+                    value=json.dumps({"contract_id": plan.contract_id}),
+                ),
+            ],
+        ),
+    ]
+    return Message(text=f"Check-in for {label} submitted.", blocks=blocks)
+
+
+def build_skipped(plan: Plan) -> Message:
+    reason = plan.checkin.skip_reason if plan.checkin else None
+    label = period_label(plan.period)
+    why = f" ({SKIP_LABEL.get(reason or '', reason or '').lower()})" if reason else ""
+    blocks: list[Block] = [
+        section(f"{SKIPPED_MARK} *Skipped {label}*{why}. See you next week."),
+        ActionsBlock(
+            block_id=f"{ACTIONS_BLOCK}:{plan.contract_id}:{plan.period}",
+            elements=[
+                ButtonElement(
+                    text="Check in anyway",
+                    action_id=START,
+                    value=target_value(plan.contract_id, plan.period),
+                )
+            ],
+        ),
+    ]
+    return Message(text=f"Skipped {label}.", blocks=blocks)
+
+
+def build_period_message(plan: Plan, *, notice: str | None = None) -> Message:
+    """The period's message in its current state: open, submitted or skipped."""
+    if plan.answered:
+        return build_submitted(plan)
+    if plan.skipped:
+        return build_skipped(plan)
+    return build_prompt(plan, notice=notice)
+
+
+def snoozed_notice(until: datetime, plan: Plan) -> str:
+    local = until.astimezone(plan.zone)
+    return f"⏰ Snoozed: I'll remind you {local:%A} at {local:%H:%M}."
+
+
+def build_sponsor_help(plan: Plan, risk_text: str) -> Message:
+    c = plan.contract
+    text = (
+        f"🆘 {mention(c.leader_id)} asks for your help with a risk on "
+        f"“{escape(truncate(c.title, 200))}” ({period_label(plan.period)}):"
+    )
+    blocks: list[Block] = [
+        section(text),
+        section("> " + escape(truncate(risk_text, 2900)).replace("\n", "\n> ")),
+        ActionsBlock(
+            block_id="sponsor_help",
+            elements=[
+                ButtonElement(
+                    text="View summary",
+                    action_id=OPEN_SUMMARY,
+                    value=json.dumps({"contract_id": plan.contract_id}),
+                )
+            ],
+        ),
+    ]
+    return Message(
+        text=f"{mention(c.leader_id)} asks for your help with a risk on “{c.title}”.",
+        blocks=blocks,
+    )
+
+
+def build_undeliverable_notice(
+    contract: Contract, recipient: str, what: str, error: str
+) -> Message:
+    text = (
+        f"I couldn't deliver {what} to {mention(recipient)} for "
+        f"“{escape(truncate(contract.title, 200))}”: Slack answered `{escape(error)}` "
+        "(the account is deactivated or gone). I've stopped trying; if they have left, "
+        "the contract needs a new leader."
+    )
+    return Message(text=text, blocks=[section(text)])
+
+
+STATUS_WORDS = {
+    "answered": "✅ answered",
+    "skipped": f"{SKIPPED_MARK} skipped",
+    "missed": "❌ missed",
+    "open": "🟡 open",
+    "upcoming": "⚪ not yet due",
+}
+
+
+def build_history(periods: Sequence[PeriodStatus], contract_title: str) -> list[Block]:
+    lines = []
+    for p in periods:
+        status = STATUS_WORDS.get(p.status, p.status)
+        if p.status == "answered" and p.confidence:
+            status += f" · confidence {p.confidence}/5"
+        if p.status == "skipped" and p.skip_reason:
+            status += f" ({p.skip_reason})"
+        lines.append(f"• *{period_label(p.period)}* {status}")
+    return [
+        *sections(
+            f"Your last check-ins · “{escape(truncate(contract_title, 150))}”",
+            lines or ["_No check-in periods yet._"],
+        )
+    ]
+
+
+# --- the modal ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    kind: str  # indicator | activity
+    key: str
+
+    @property
+    def blocks(self) -> int:
+        return 1 if self.kind == "indicator" else 2
+
+
+def closing_block_count() -> int:
+    return 1 + 3 * EVIDENCE_SLOTS + 1 + 2 * RISK_SLOTS + 2
+
+
+def paginate(plan: Plan, page_blocks: int = PAGE_BLOCKS) -> list[list[Item]]:
+    """The items on each page; the last page also holds the closing questions.
+
+    At most `MAX_PAGES` (Slack's view stack); what does not fit waits for next week.
+    """
+    items = [Item("indicator", a.indicator.key) for a in plan.indicators] + [
+        Item("activity", a.key) for a in plan.activities
+    ]
+    budget = page_blocks - 2  # the context line and a notice
+    closing = closing_block_count()
+    pages: list[list[Item]] = [[]]
+    used = 0
+    for item in items:
+        if used + item.blocks > budget:
+            if len(pages) == MAX_PAGES:
+                break
+            pages.append([])
+            used = 0
+        pages[-1].append(item)
+        used += item.blocks
+    if used + closing > budget:
+        if len(pages) < MAX_PAGES:
+            pages.append([])
+        else:
+            while pages[-1] and used + closing > budget:
+                used -= pages[-1].pop().blocks
+    return pages
+
+
+def dropped_items(plan: Plan, page_blocks: int = PAGE_BLOCKS) -> int:
+    shown = sum(len(p) for p in paginate(plan, page_blocks))
+    return len(plan.indicators) + len(plan.activities) - shown
+
+
+def value_range(indicator: SuccessIndicator) -> tuple[float | None, float | None]:
+    """What a new value may be: never negative where baseline and target are not;
+    within 0..100 for a percentage whose baseline and target are."""
+    low, high = sorted((indicator.baseline, indicator.target))
+    if indicator.unit.strip() == "%" and low >= 0 and high <= 100:
+        return 0.0, 100.0
+    if low >= 0:
+        return 0.0, None
+    return None, None
+
+
+def _number_text(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _indicator_input(plan: Plan, key: str) -> InputBlock:
+    ask = plan.indicator(key)
+    assert ask is not None
+    indicator = ask.indicator
+    low, high = value_range(indicator)
+    unit = f" ({indicator.unit})" if indicator.unit else ""
+    initial = ask.answered.value if ask.answered is not None else ask.last
+    hint = (
+        f"{indicator.cadence.capitalize()} · baseline {format_number(indicator.baseline)} → "
+        f"target {format_number(indicator.target)}{_unit(indicator)}"
+        + (f" · last {format_number(ask.last)}" if ask.last is not None else "")
+        + ". Clear it if there is no new value."
+    )
+    return InputBlock(
+        block_id=f"ind:{key}",
+        label=truncate(f"{key} · {indicator.name}{unit}", 2000),
+        hint=truncate(hint, 2000),
+        optional=True,
+        element=NumberInputElement(
+            action_id=f"ind:{key}",
+            is_decimal_allowed=True,
+            initial_value=_number_text(initial),
+            min_value=_number_text(low),
+            max_value=_number_text(high),
+        ),
+    )
+
+
+def _activity_inputs(plan: Plan, key: str, answers: Answers | None) -> list[Block]:
+    activity = plan.activity(key)
+    assert activity is not None
+    status, progress = (answers.activities.get(key) if answers else None) or (
+        activity.status,
+        activity.progress,
+    )
+    options = [Option(value=s.value, label=label) for s, label in STATUS_LABEL.items()]
+    chosen = next((o for o in options if o.value == status), None)
+    return [
+        InputBlock(
+            block_id=f"act:{key}:status",
+            label=truncate(f"{key} · {activity.title}", 2000),
+            hint=f"Due {day(activity.due)}",
+            element=StaticSelectElement(
+                action_id=f"act:{key}:status", options=options, initial_option=chosen
+            ),
+        ),
+        InputBlock(
+            block_id=f"act:{key}:progress",
+            label=f"{key} progress (%)",
+            optional=True,
+            element=NumberInputElement(
+                action_id=f"act:{key}:progress",
+                is_decimal_allowed=False,
+                initial_value=str(progress),
+                min_value="0",
+                max_value="100",
+            ),
+        ),
+    ]
+
+
+def _text(
+    block_id: str,
+    label: str,
+    *,
+    initial: str | None,
+    max_length: int,
+    multiline: bool = True,
+    placeholder: str | None = None,
+) -> InputBlock:
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        optional=True,
+        element=PlainTextInputElement(
+            action_id=block_id,
+            multiline=multiline,
+            max_length=max_length,
+            initial_value=initial or None,
+            placeholder=placeholder,
+        ),
+    )
+
+
+def _evidence_options(plan: Plan) -> list[Option]:
+    options = [
+        Option(value=f"indicator:{i.key}", label=truncate(f"{i.key} {i.name}", OPTION_TEXT))
+        for i in plan.all_indicators
+    ]
+    options += [
+        Option(value=f"activity:{a.key}", label=truncate(f"{a.key} {a.title}", OPTION_TEXT))
+        for a in plan.activities
+    ]
+    options += [
+        Option(value=f"expectation:{e.key}", label=truncate(f"{e.key} {e.text}", OPTION_TEXT))
+        for e in plan.expectations
+    ]
+    return options[:100]
+
+
+def _closing_blocks(plan: Plan) -> list[Block]:
+    checkin = plan.checkin if plan.answered else None
+    blocks: list[Block] = [DividerBlock()]
+    options = _evidence_options(plan)
+    for slot in range(1, EVIDENCE_SLOTS + 1):
+        saved = plan.evidence[slot - 1] if len(plan.evidence) >= slot else None
+        chosen = (
+            next((o for o in options if o.value == f"{saved.item_type}:{saved.item_key}"), None)
+            if saved
+            else None
+        )
+        if options:
+            blocks.append(
+                InputBlock(
+                    block_id=f"ev{slot}_item",
+                    label="Evidence for",
+                    optional=True,
+                    element=StaticSelectElement(
+                        action_id=f"ev{slot}_item",
+                        placeholder="An indicator, activity or expectation",
+                        options=options,
+                        initial_option=chosen,
+                    ),
+                )
+            )
+        blocks.append(
+            InputBlock(
+                block_id=f"ev{slot}_url",
+                label="Evidence link",
+                optional=True,
+                element=UrlInputElement(
+                    action_id=f"ev{slot}_url", initial_value=saved.url if saved else None
+                ),
+            )
+        )
+        blocks.append(
+            _text(
+                f"ev{slot}_note",
+                "Evidence note",
+                initial=saved.note if saved else None,
+                max_length=NOTE_MAX,
+                multiline=False,
+            )
+        )
+    blocks.append(
+        _text(
+            "wins", "Wins this week", initial=checkin.wins if checkin else None, max_length=TEXT_MAX
+        )
+    )
+    for slot in range(1, RISK_SLOTS + 1):
+        saved_risk = plan.risks[slot - 1] if len(plan.risks) >= slot else None
+        blocks.append(
+            _text(
+                f"risk{slot}",
+                "Risk or blocker" if slot == 1 else "Another risk or blocker",
+                initial=saved_risk.text if saved_risk else None,
+                max_length=RISK_MAX,
+            )
+        )
+        help_option = Option(value="help", label="Needs sponsor help")
+        blocks.append(
+            InputBlock(
+                block_id=f"risk{slot}_help",
+                label="Sponsor",
+                optional=True,
+                element=CheckboxesElement(
+                    action_id=f"risk{slot}_help",
+                    options=[help_option],
+                    initial_options=(
+                        [help_option] if saved_risk and saved_risk.needs_sponsor_help else None
+                    ),
+                ),
+            )
+        )
+    blocks.append(
+        _text(
+            "reflection",
+            "Reflection",
+            initial=checkin.reflection if checkin else None,
+            max_length=TEXT_MAX,
+            placeholder="What did you learn, what will you try next?",
+        )
+    )
+    confidence_options = [
+        Option(value=str(n), label=label) for n, label in CONFIDENCE_LABEL.items()
+    ]
+    initial = (
+        confidence_options[checkin.confidence - 1]
+        if checkin and checkin.confidence in CONFIDENCE_LABEL
+        else None
+    )
+    blocks.append(
+        InputBlock(
+            block_id="confidence",
+            label="How confident are you of reaching your targets?",
+            element=RadioButtonsElement(
+                action_id="confidence", options=confidence_options, initial_option=initial
+            ),
+        )
+    )
+    return blocks
+
+
+def build_checkin_modal(plan: Plan, *, page: int = 1, page_blocks: int = PAGE_BLOCKS) -> View:
+    """Page `page` of the check-in modal for `plan` (pre-filled when editing)."""
+    pages = paginate(plan, page_blocks)
+    page = min(max(page, 1), len(pages))
+    last = page == len(pages)
+    week = plan.period.split("-W")[1].lstrip("0")
+    title = (
+        f"Check-in {page}/{len(pages)} · wk {week}"
+        if len(pages) > 1
+        else ("Edit check-in" if plan.answered else f"Check-in · week {week}")
+    )
+    lead = f"*{escape(truncate(plan.contract.title, 200))}* · {period_label(plan.period)}"
+    if plan.answered and page == 1:
+        lead += " · editing what you submitted"
+    blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=truncate(lead, 3000))])]
+    items = pages[page - 1]
+    if not plan.indicators and page == 1:
+        blocks.append(context("No indicator values are due this week."))
+    for item in items:
+        if item.kind == "indicator":
+            blocks.append(_indicator_input(plan, item.key))
+        else:
+            blocks += _activity_inputs(plan, item.key, None)
+    if last:
+        dropped = dropped_items(plan, page_blocks)
+        if dropped:
+            blocks.append(
+                context(f"_{dropped} more items don't fit in Slack's modal; they wait a week._")
+            )
+        blocks += _closing_blocks(plan)
+    return View(
+        type="modal",
+        callback_id=CHECKIN_MODAL,
+        title=truncate(title, MODAL_TITLE),
+        submit="Save" if last else "Next",
+        close="Back" if page > 1 else "Cancel",
+        private_metadata=json.dumps(
+            {
+                "contract_id": plan.contract_id,
+                "period": plan.period,
+                "page": page,
+                "pages": len(pages),
+            }
+        ),
+        blocks=blocks,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ModalTarget:
+    contract_id: int
+    period: str
+    page: int
+    pages: int
+
+
+def modal_target(view: dict[str, Any]) -> ModalTarget | None:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+        return ModalTarget(
+            int(data["contract_id"]), str(data["period"]), int(data["page"]), int(data["pages"])
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+class CheckinForm(Form):
+    def options(self, block_id: str) -> list[str]:
+        chosen = self._element(block_id).get("selected_options") or []
+        return [str(o.get("value")) for o in chosen if isinstance(o, dict)]
+
+
+def input_block_ids(view: dict[str, Any]) -> list[str]:
+    return [
+        str(b.get("block_id"))
+        for b in view.get("blocks") or []
+        if isinstance(b, dict) and b.get("type") == "input"
+    ]
+
+
+def url_problem(url: str) -> str | None:
+    if len(url) > URL_MAX:
+        return f"Keep the link to {URL_MAX} characters."
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        return "That is not a web link: it should look like https://example.com/page."
+    return None
+
+
+def _value(
+    form: CheckinForm, errors: dict[str, str], block_id: str, indicator: SuccessIndicator
+) -> float | None:
+    raw = form.text(block_id)
+    if not raw:
+        return None
+    try:
+        value = rules.parse_number(raw)
+    except ValueError as problem:
+        errors[block_id] = str(problem)
+        return None
+    low, high = value_range(indicator)
+    if (low is not None and value < low) or (high is not None and value > high):
+        where = (
+            f"from {format_number(low)} to {format_number(high)}"
+            if low is not None and high is not None
+            else f"at least {format_number(low or 0)}"
+        )
+        errors[block_id] = f"{indicator.key} must be {where}{_unit(indicator)}."
+        return None
+    return value
+
+
+def parse_page(plan: Plan, view: dict[str, Any]) -> tuple[Answers, dict[str, str]]:
+    """One page's answers, or field errors keyed by block id."""
+    form = CheckinForm(view)
+    errors: dict[str, str] = {}
+    answers = Answers()
+    ids = input_block_ids(view)
+    for block_id in ids:
+        if block_id.startswith("ind:"):
+            key = block_id[4:]
+            ask = plan.indicator(key)
+            if ask is None:
+                errors[block_id] = "This indicator is no longer part of your contract."
+                continue
+            answers.values[key] = _value(form, errors, block_id, ask.indicator)
+        elif block_id.startswith("act:") and block_id.endswith(":status"):
+            key = block_id[4:-7]
+            activity = plan.activity(key)
+            if activity is None:
+                errors[block_id] = "This activity is no longer open."
+                continue
+            status = form.option(block_id) or ""
+            if status not in {s.value for s in ActivityStatus}:
+                errors[block_id] = "Choose a status."
+                continue
+            progress_id = f"act:{key}:progress"
+            raw = form.text(progress_id)
+            progress = activity.progress
+            if raw:
+                try:
+                    number = rules.parse_number(raw)
+                except ValueError as problem:
+                    errors[progress_id] = str(problem)
+                    continue
+                if not number.is_integer() or not 0 <= number <= 100:
+                    errors[progress_id] = "Progress is a whole number from 0 to 100."
+                    continue
+                progress = int(number)
+            if status == ActivityStatus.done:
+                progress = 100
+            answers.activities[key] = (status, progress)
+    if "confidence" in ids:
+        answers.closing = True
+        _parse_closing(plan, form, errors, answers, ids)
+    return answers, errors
+
+
+def _parse_closing(
+    plan: Plan, form: CheckinForm, errors: dict[str, str], answers: Answers, ids: list[str]
+) -> None:
+    items = plan.item_keys()
+    for slot in range(1, EVIDENCE_SLOTS + 1):
+        item, url_id, note_id = f"ev{slot}_item", f"ev{slot}_url", f"ev{slot}_note"
+        chosen = form.option(item) if item in ids else None
+        url, note = form.text(url_id), form.text(note_id)
+        if not (chosen or url or note):
+            answers.evidence.append(None)
+            continue
+        if url and (problem := url_problem(url)):
+            errors[url_id] = problem
+        if len(note) > NOTE_MAX:
+            errors[note_id] = f"Keep the note to {NOTE_MAX} characters."
+        kind, _, key = (chosen or "").partition(":")
+        if not chosen:
+            errors[item if item in ids else url_id] = "Choose what this evidence supports."
+        elif key not in items.get(kind, set()):
+            errors[item] = "Choose one of this contract's indicators, activities or expectations."
+        elif not (url or note):
+            errors[url_id] = "Add a link or a note for this evidence."
+        answers.evidence.append(EvidenceAnswer(kind, key, url or None, note))
+    answers.wins = form.text("wins")
+    if len(answers.wins) > TEXT_MAX:
+        errors["wins"] = f"Keep it to {TEXT_MAX} characters."
+    for slot in range(1, RISK_SLOTS + 1):
+        text = form.text(f"risk{slot}")
+        needs_help = "help" in form.options(f"risk{slot}_help")
+        if not text:
+            if needs_help:
+                errors[f"risk{slot}"] = "Describe the risk you need your sponsor's help with."
+            answers.risks.append(None)
+            continue
+        if len(text) > RISK_MAX:
+            errors[f"risk{slot}"] = f"Keep it to {RISK_MAX} characters."
+        answers.risks.append(RiskAnswer(text, needs_help))
+    answers.reflection = form.text("reflection")
+    if len(answers.reflection) > TEXT_MAX:
+        errors["reflection"] = f"Keep it to {TEXT_MAX} characters."
+    raw = form.option("confidence")
+    if raw is None or not raw.isdigit() or not 1 <= int(raw) <= 5:
+        errors["confidence"] = "Choose how confident you are, from 1 to 5."
+    else:
+        answers.confidence = int(raw)
+
+
+def first_input(view: dict[str, Any]) -> str:
+    ids = input_block_ids(view)
+    return ids[0] if ids else "confidence"

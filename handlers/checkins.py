@@ -1,0 +1,272 @@
+"""`/checkin`, the check-in prompt's buttons and the check-in modal's pages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import checkins
+from bot.blocks import escape, truncate
+from bot.checkin_blocks import (
+    CHECKIN_MODAL,
+    EDIT,
+    SKIP,
+    SNOOZE,
+    START,
+    build_checkin_modal,
+    build_history,
+    first_input,
+    modal_target,
+    parse_page,
+    snoozed_notice,
+    target_of,
+)
+from bot.checkins import NotYours, Plan, period_label
+from bot.mentions import split_command
+from bot.services import Services, services_of
+
+logger = logging.getLogger(__name__)
+
+HELP = (
+    "`/checkin` opens this week's check-in, `/checkin skip [leave|sick|other]` skips it, "
+    "`/checkin history` shows your last 8 weeks."
+)
+
+
+async def say(respond: AsyncRespond, text: str) -> None:
+    await respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+async def handle_checkin_command(
+    ack: AsyncAck,
+    command: dict[str, str],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = command["user_id"]
+    verb, args = split_command(command.get("text", ""))
+    if verb == "":
+        found = await checkins.plan_for_leader(services=services, leader_id=user)
+        if isinstance(found, NotYours):
+            await say(respond, found.text)
+            return
+        await client.views_open(trigger_id=command["trigger_id"], view=build_checkin_modal(found))
+    elif verb == "skip":
+        await skip_command(services, client, respond, user, args)
+    elif verb == "history":
+        periods = await checkins.history(services=services, leader_id=user)
+        if isinstance(periods, NotYours):
+            await say(respond, periods.text)
+            return
+        async with services.sessions() as session:
+            contract = await checkins.active_contract_of(session=session, leader_id=user)
+        blocks = build_history(periods, contract.title if contract else "")
+        await respond(
+            text="Your last check-ins",
+            blocks=[b.to_dict() for b in blocks],
+            response_type="ephemeral",
+            replace_original=False,
+        )
+    elif verb == "help":
+        await say(respond, HELP)
+    else:
+        await say(respond, f"I don't know `{escape(truncate(verb, 40))}`. {HELP}")
+
+
+async def skip_command(
+    services: Services, client: AsyncWebClient, respond: AsyncRespond, user: str, args: list[str]
+) -> None:
+    reason = args[0].lower() if args else "other"
+    if reason not in checkins.SKIP_REASONS:
+        await say(
+            respond,
+            f"“{escape(truncate(args[0], 40))}” is not a reason I know: "
+            "use `/checkin skip leave`, `/checkin skip sick` or `/checkin skip other`.",
+        )
+        return
+    found = await checkins.plan_for_leader(services=services, leader_id=user)
+    if isinstance(found, NotYours):
+        await say(respond, found.text)
+        return
+    await _skip(services, client, respond, found, user, reason)
+
+
+async def _skip(
+    services: Services,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    plan: Plan,
+    user: str,
+    reason: str,
+) -> None:
+    skipped = await checkins.skip(
+        sessions=services.sessions, plan=plan, user_id=user, reason=reason, now=services.clock.now()
+    )
+    if isinstance(skipped, NotYours):
+        await say(respond, skipped.text)
+        return
+    await say(respond, f"Skipped {period_label(plan.period)} ({reason}). See you next week.")
+    await checkins.show_state(services=services, client=client, plan=plan)
+
+
+# --- the prompt's buttons -----------------------------------------------------------------
+
+
+async def _plan_of_action(
+    body: dict[str, Any], services: Services, respond: AsyncRespond
+) -> Plan | None:
+    target = target_of(body["actions"][0])
+    if target is None:
+        return None
+    found = await checkins.plan_for_contract(
+        services=services, contract_id=target[0], user_id=body["user"]["id"], period=target[1]
+    )
+    if isinstance(found, NotYours):
+        await say(respond, found.text)
+        return None
+    return found
+
+
+async def handle_start(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Start check-in, Edit check-in and Check in anyway: open the modal at once."""
+    await ack()
+    plan = await _plan_of_action(body, services_of(context), respond)
+    if plan is not None:
+        await client.views_open(trigger_id=body["trigger_id"], view=build_checkin_modal(plan))
+
+
+async def handle_snooze(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    services = services_of(context)
+    plan = await _plan_of_action(body, services, respond)
+    if plan is None:
+        return
+    until = await checkins.snooze(
+        sessions=services.sessions, plan=plan, user_id=body["user"]["id"], now=services.clock.now()
+    )
+    if isinstance(until, NotYours):
+        await say(respond, until.text)
+        return
+    await checkins.show_state(
+        services=services, client=client, plan=plan, notice=snoozed_notice(until, plan)
+    )
+
+
+async def handle_skip(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    services = services_of(context)
+    plan = await _plan_of_action(body, services, respond)
+    if plan is None:
+        return
+    reason = (body["actions"][0].get("selected_option") or {}).get("value") or "other"
+    await _skip(services, client, respond, plan, body["user"]["id"], reason)
+
+
+# --- the modal ----------------------------------------------------------------------------
+
+
+async def handle_checkin_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    services = services_of(context)
+    user = body["user"]["id"]
+    target = modal_target(view)
+    if target is None:
+        await ack(response_action="errors", errors={first_input(view): "This form is broken."})
+        return
+    found = await checkins.plan_for_contract(
+        services=services, contract_id=target.contract_id, user_id=user, period=target.period
+    )
+    if isinstance(found, NotYours):
+        await ack(response_action="errors", errors={first_input(view): found.text})
+        return
+    plan = found
+    answers, errors = parse_page(plan, view)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    now = services.clock.now()
+    if not answers.closing:
+        await checkins.keep_page(
+            sessions=services.sessions,
+            plan=plan,
+            user_id=user,
+            page=target.page,
+            answers=answers,
+            now=now,
+        )
+        await ack(response_action="push", view=build_checkin_modal(plan, page=target.page + 1))
+        return
+    earlier = await checkins.kept_pages(
+        sessions=services.sessions, plan=plan, user_id=user, before=target.page
+    )
+    if earlier is None:
+        await ack(
+            response_action="errors",
+            errors={
+                first_input(view): "Your answers on the earlier page were lost: go back, "
+                "press Next there again, then Save."
+            },
+        )
+        return
+    try:
+        saved = await checkins.save_checkin(
+            sessions=services.sessions,
+            plan=plan,
+            answers=earlier.merge(answers),
+            user_id=user,
+            now=now,
+        )
+    except Exception:
+        logger.exception("Saving the check-in of contract %s failed", plan.contract_id)
+        await ack(
+            response_action="errors",
+            errors={
+                first_input(view): "Sorry, saving failed on our side; nothing was saved. "
+                "Please try again."
+            },
+        )
+        return
+    await ack(response_action="clear")
+    await checkins.show_state(services=services, client=client, plan=plan)
+    if saved.help_risks:
+        await checkins.ask_sponsor_for_help(
+            services=services, client=client, plan=plan, risks=saved.help_risks
+        )
+
+
+def register(app: AsyncApp) -> None:
+    app.command("/checkin")(handle_checkin_command)
+    app.action(START)(handle_start)
+    app.action(EDIT)(handle_start)
+    app.action(SNOOZE)(handle_snooze)
+    app.action(SKIP)(handle_skip)
+    app.view(CHECKIN_MODAL)(handle_checkin_submission)

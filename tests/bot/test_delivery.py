@@ -1,0 +1,425 @@
+"""The delivery machinery: claims and leases, pacing, and Slack's 429, 5xx and dead accounts.
+
+Runs on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set; the pacer runs on a
+manual clock, so a Retry-After of 30 s costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import delivery
+from bot.app import create_client
+from bot.clock import ManualClock
+from bot.delivery import (
+    CLAIM_LEASE,
+    FAILED_RETRY_AFTER,
+    MAX_CLAIMS,
+    Delivery,
+    DeliveryKey,
+    DeliveryQueue,
+    Message,
+    Outcome,
+    Outgoing,
+    RetryPolicy,
+)
+from bot.settings import SettingsError, load_settings
+from storage.db import SessionFactory
+from tests.bot.test_checkins_support import VirtualTime, deliveries, on_virtual_time
+from tests.fakes import FakeSlack
+from tests.harness import make_settings
+
+T0 = datetime(2027, 3, 12, 14, 0, tzinfo=UTC)
+KEY = DeliveryKey("checkin_prompt", 7, "U0LEAD001", "2027-W10")
+
+
+def key(n: int, recipient: str = "U0LEAD001") -> DeliveryKey:
+    return DeliveryKey("notice", n, recipient, "2027-W10")
+
+
+# --- claims -------------------------------------------------------------------------------
+
+
+async def test_a_key_is_claimed_once(sessions: SessionFactory) -> None:
+    first = await delivery.claim(sessions=sessions, key=KEY, now=T0, owner="a")
+    assert first is not None and first.status == "claimed" and first.claimed_by == "a"
+    assert await delivery.claim(sessions=sessions, key=KEY, now=T0, owner="b") is None
+
+
+async def test_concurrent_claims_have_one_winner(sessions: SessionFactory) -> None:
+    won = await asyncio.gather(
+        *(delivery.claim(sessions=sessions, key=KEY, now=T0, owner=f"w{n}") for n in range(20))
+    )
+    assert len([w for w in won if w is not None]) == 1
+    assert len(await deliveries(sessions)) == 1
+
+
+async def test_a_stale_claim_is_taken_over_after_its_lease(sessions: SessionFactory) -> None:
+    await delivery.claim(sessions=sessions, key=KEY, now=T0, owner="crashed")
+    almost = T0 + CLAIM_LEASE - timedelta(seconds=1)
+    assert await delivery.claim(sessions=sessions, key=KEY, now=almost, owner="b") is None
+    later = T0 + CLAIM_LEASE + timedelta(seconds=1)
+    taken = await delivery.claim(sessions=sessions, key=KEY, now=later, owner="b")
+    assert taken is not None and taken.claimed_by == "b" and taken.attempts == 2
+    assert await delivery.claim(sessions=sessions, key=KEY, now=later, owner="c") is None
+
+
+async def test_sent_and_undeliverable_are_never_claimed_again(sessions: SessionFactory) -> None:
+    for status, n in (("sent", 1), ("undeliverable", 2), ("cancelled", 3)):
+        claimed = await delivery.claim(sessions=sessions, key=key(n), now=T0, owner="a")
+        assert claimed is not None
+        await delivery._finish(sessions, claimed.id or 0, "a", {"status": status})
+        far = T0 + timedelta(days=30)
+        assert await delivery.claim(sessions=sessions, key=key(n), now=far, owner="b") is None
+
+
+async def test_a_failed_delivery_is_retried_later_a_few_times(sessions: SessionFactory) -> None:
+    now = T0
+    for attempt in range(1, MAX_CLAIMS + 1):
+        claimed = await delivery.claim(sessions=sessions, key=KEY, now=now, owner="a")
+        assert claimed is not None and claimed.attempts == attempt
+        await delivery._finish(
+            sessions, claimed.id or 0, "a", {"status": "failed", "claimed_at": now}
+        )
+        assert await delivery.claim(sessions=sessions, key=KEY, now=now, owner="a") is None
+        now += FAILED_RETRY_AFTER + timedelta(seconds=1)
+    assert await delivery.claim(sessions=sessions, key=KEY, now=now, owner="a") is None
+
+
+async def test_finishing_someone_elses_claim_changes_nothing(sessions: SessionFactory) -> None:
+    claimed = await delivery.claim(sessions=sessions, key=KEY, now=T0, owner="a")
+    assert claimed is not None
+    assert not await delivery._finish(sessions, claimed.id or 0, "b", {"status": "sent"})
+    assert (await deliveries(sessions))[0].status == "claimed"
+
+
+async def test_scheduled_deliveries_move_cancel_and_claim_once(sessions: SessionFactory) -> None:
+    reminder = DeliveryKey("checkin_reminder", 7, "U0LEAD001", "2027-W10")
+    async with sessions() as session:
+        await delivery.schedule(session=session, key=reminder, due_at=T0 + timedelta(hours=24))
+        await delivery.schedule(session=session, key=reminder, due_at=T0 + timedelta(hours=30))
+        await session.commit()
+    assert await delivery.due_scheduled(sessions=sessions, kind=reminder.kind, now=T0) == []
+    due_time = T0 + timedelta(hours=30)
+    (row,) = await delivery.due_scheduled(sessions=sessions, kind=reminder.kind, now=due_time)
+    claims = await asyncio.gather(
+        *(
+            delivery.claim_due(sessions=sessions, delivery_id=row.id or 0, now=due_time, owner=o)
+            for o in ("a", "b", "c")
+        )
+    )
+    assert len([c for c in claims if c is not None]) == 1
+    async with sessions() as session:  # too late to move or cancel: it is being sent
+        await delivery.schedule(session=session, key=reminder, due_at=T0)
+        assert not await delivery.cancel(session=session, key=reminder)
+        await session.commit()
+    (stored,) = await deliveries(sessions)
+    assert (stored.status, stored.due_at) == ("claimed", due_time)
+
+    other = DeliveryKey("checkin_reminder", 8, "U0LEAD001", "2027-W10")
+    async with sessions() as session:
+        await delivery.schedule(session=session, key=other, due_at=T0)
+        assert await delivery.cancel(session=session, key=other)
+        await session.commit()
+    assert await delivery.due_scheduled(sessions=sessions, kind=other.kind, now=due_time) == []
+
+
+# --- pacing -------------------------------------------------------------------------------
+
+
+async def test_the_pacer_keeps_a_global_rate_and_a_second_per_channel() -> None:
+    time = VirtualTime(ManualClock(T0))
+    pacer = time.pacer(per_minute=120)  # one every 0.5 s
+    granted = []
+    for channel in ["A", "B", "C", "A", "A"]:
+        await pacer.slot(channel)
+        granted.append(round(time.monotonic() - T0.timestamp(), 3))
+    assert granted == [0.0, 0.5, 1.0, 1.5, 2.5]
+
+
+async def test_a_hold_stops_every_slot_until_it_ends() -> None:
+    time = VirtualTime(ManualClock(T0))
+    pacer = time.pacer(per_minute=60_000)
+    await pacer.slot("A")
+    pacer.hold(30)
+    await pacer.slot("B")
+    assert time.monotonic() - T0.timestamp() == pytest.approx(30)
+
+
+def test_the_global_rate_is_a_setting() -> None:
+    assert load_settings({}, env_file=None).delivery_rate_per_minute == 120
+    assert (
+        load_settings({"DELIVERY_RATE_PER_MINUTE": "600"}, env_file=None).delivery_rate_per_minute
+        == 600
+    )
+    for bad in ("0", "-5", "fast", "100001"):
+        with pytest.raises(SettingsError, match="DELIVERY_RATE_PER_MINUTE must be a whole number"):
+            load_settings({"DELIVERY_RATE_PER_MINUTE": bad}, env_file=None)
+
+
+def test_the_queue_owns_retries_and_the_app_client_keeps_its_own() -> None:
+    app_client = create_client(make_settings(api_url="http://127.0.0.1:9/api/", database_url=""))
+    assert len(app_client.retry_handlers) == 3
+    bare = delivery.bare_client(app_client)
+    assert bare.retry_handlers == [] and bare.base_url == app_client.base_url
+    assert bare.token == app_client.token
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def fixed(text: str = "Hello") -> delivery.Build:
+    async def build(_: Delivery) -> Message:
+        return Message(text=text)
+
+    return build
+
+
+OPENED: list[DeliveryQueue] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_queues() -> AsyncIterator[None]:
+    """Close the HTTP sessions the queues of a test kept alive."""
+    yield
+    while OPENED:
+        await OPENED.pop().close()
+
+
+def make_queue(
+    sessions: SessionFactory,
+    fake: FakeSlack,
+    *,
+    per_minute: float = 60,
+    policy: RetryPolicy | None = None,
+    client: AsyncWebClient | None = None,
+) -> tuple[DeliveryQueue, VirtualTime]:
+    clock = ManualClock(T0)
+    time = VirtualTime(clock)
+    on_virtual_time(fake, time)
+    settings = make_settings(api_url=fake.api_url, database_url="")
+    queue = DeliveryQueue(
+        sessions=sessions,
+        client=client or create_client(settings),
+        clock=clock,
+        pacer=time.pacer(per_minute),
+        policy=policy,
+        owner="test",
+    )
+    OPENED.append(queue)
+    return queue, time
+
+
+async def test_messages_go_out_paced_and_are_recorded(
+    sessions: SessionFactory, fake_slack: FakeSlack
+) -> None:
+    queue, time = make_queue(sessions, fake_slack, per_minute=60)
+    people = ["U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001"]
+    report = await queue.deliver_all(Outgoing(key(n, u), fixed()) for n, u in enumerate(people))
+    assert report.count(Outcome.sent) == 4
+    calls = fake_slack.calls_to("chat.postMessage")
+    gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
+    assert all(gap >= 1.0 - 1e-6 for gap in gaps)
+    assert time.clock.now() - T0 >= timedelta(seconds=3)
+    rows = await deliveries(sessions)
+    assert {(r.status, r.slack_channel) for r in rows} == {
+        ("sent", fake_slack.dm_id(u)) for u in people
+    }
+    assert all(r.slack_ts for r in rows)
+
+
+async def test_a_429_waits_out_retry_after_then_goes_on(
+    sessions: SessionFactory, fake_slack: FakeSlack, retry_after_in_body: None
+) -> None:
+    queue, _ = make_queue(sessions, fake_slack, per_minute=60_000)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=30, times=2)
+    users = ["U0LEAD001", "U0SPON001", "U0HRBP001"]
+    report = await queue.deliver_all(Outgoing(key(n, u), fixed()) for n, u in enumerate(users))
+    assert report.count(Outcome.sent) == 3 and report.rate_limited == 2
+    calls = fake_slack.calls_to("chat.postMessage")
+    assert [c.status for c in calls] == [429, 429, 200, 200, 200]
+    assert early_calls(calls) == 0
+    assert calls[2].at - calls[0].at >= 60 - 1e-6
+    assert [r.status for r in await deliveries(sessions)] == ["sent"] * 3
+
+
+def early_calls(calls: list) -> int:
+    """Calls made while an earlier 429's Retry-After was still running."""
+    early, until = 0, float("-inf")
+    for call in calls:
+        if call.at < until - 1e-6:
+            early += 1
+        if call.status == 429:
+            until = max(until, call.at + float(call.response.get("retry_after", 0) or 0))
+    return early
+
+
+@pytest.fixture
+def retry_after_in_body(fake_slack: FakeSlack) -> None:
+    """Record each 429's Retry-After in the recorded response, for `early_calls`."""
+    original = fake_slack._take_failure
+
+    def take(method: str):
+        reply = original(method)
+        if reply is not None and reply.status == 429:
+            reply.body["retry_after"] = reply.headers["Retry-After"]
+        return reply
+
+    fake_slack._take_failure = take  # type: ignore[method-assign]
+
+
+async def test_no_call_is_made_before_retry_after_has_passed(
+    sessions: SessionFactory, fake_slack: FakeSlack, retry_after_in_body: None
+) -> None:
+    queue, _ = make_queue(sessions, fake_slack, per_minute=60_000)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=7, times=1)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=3, times=1)
+    users = [u for u in fake_slack.users if u != fake_slack.bot_user_id][:6]
+    report = await queue.deliver_all(Outgoing(key(n, u), fixed()) for n, u in enumerate(users))
+    calls = fake_slack.calls_to("chat.postMessage")
+    assert report.rate_limited == 2 and report.count(Outcome.sent) == 6
+    assert early_calls(calls) == 0
+    assert calls[1].at - calls[0].at == pytest.approx(7, abs=1e-3)
+    assert calls[2].at - calls[1].at == pytest.approx(3, abs=1e-3)
+
+
+async def test_5xx_is_retried_with_back_off(
+    sessions: SessionFactory, fake_slack: FakeSlack
+) -> None:
+    queue, time = make_queue(sessions, fake_slack)
+    fake_slack.fail_next("chat.postMessage", status=503, times=2)
+    fake_slack.fail_next("chat.postMessage", status=200, error="internal_error")
+    result = await queue.deliver(Outgoing(KEY, fixed()))
+    assert result.outcome == Outcome.sent
+    assert [c.status for c in fake_slack.calls_to("chat.postMessage")] == [503, 503, 200, 200]
+    assert time.sleeps[:3] == [1.0, 2.0, 4.0]
+    assert queue.report.retried == 3
+
+
+async def test_endless_5xx_gives_up_for_now_and_a_later_run_sends_it(
+    sessions: SessionFactory, fake_slack: FakeSlack
+) -> None:
+    queue, time = make_queue(sessions, fake_slack, policy=RetryPolicy(max_attempts=3))
+    fake_slack.fail_next("chat.postMessage", status=500, times=3)
+    assert (await queue.deliver(Outgoing(KEY, fixed()))).outcome == Outcome.failed
+    (row,) = await deliveries(sessions)
+    assert (row.status, row.last_error) == ("failed", "fatal_error")
+    assert (await queue.deliver(Outgoing(KEY, fixed()))).outcome == Outcome.taken
+    time.clock.advance(FAILED_RETRY_AFTER + timedelta(seconds=1))
+    assert (await queue.deliver(Outgoing(KEY, fixed()))).outcome == Outcome.sent
+    assert len([c for c in fake_slack.calls_to("chat.postMessage") if c.status == 200]) == 1
+
+
+async def test_network_errors_are_retried_then_given_up(sessions: SessionFactory) -> None:
+    clock = ManualClock(T0)
+    time = VirtualTime(clock)
+    unreachable = create_client(make_settings(api_url="http://127.0.0.1:9/api/", database_url=""))
+    queue = DeliveryQueue(
+        sessions=sessions,
+        client=unreachable,
+        clock=clock,
+        pacer=time.pacer(),
+        policy=RetryPolicy(max_attempts=3),
+    )
+    OPENED.append(queue)
+    result = await queue.deliver(Outgoing(KEY, fixed()))
+    assert result.outcome == Outcome.failed and (result.error or "").startswith("network: ")
+    assert time.sleeps[-2:] == [1.0, 2.0]
+    assert queue.report.calls == 3
+
+
+@pytest.mark.parametrize("error", ["user_not_found", "account_inactive"])
+async def test_an_unreachable_person_is_marked_and_not_retried(
+    sessions: SessionFactory, fake_slack: FakeSlack, error: str
+) -> None:
+    queue, _ = make_queue(sessions, fake_slack)
+    fake_slack.fail_next("chat.postMessage", status=200, error=error)
+    told: list[tuple[str, str]] = []
+
+    async def tell(failed: Delivery, code: str) -> None:
+        told.append((failed.recipient_id, code))
+
+    result = await queue.deliver(Outgoing(KEY, fixed(), on_undeliverable=tell))
+    assert result.outcome == Outcome.undeliverable
+    assert told == [("U0LEAD001", error)]
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+    (row,) = await deliveries(sessions)
+    assert (row.status, row.last_error) == ("undeliverable", error)
+    assert (await queue.deliver(Outgoing(KEY, fixed(), on_undeliverable=tell))).outcome == "taken"
+
+
+async def test_a_build_that_returns_nothing_cancels(
+    sessions: SessionFactory, fake_slack: FakeSlack
+) -> None:
+    queue, _ = make_queue(sessions, fake_slack)
+
+    async def nothing(_: Delivery) -> None:
+        return None
+
+    assert (await queue.deliver(Outgoing(KEY, nothing))).outcome == Outcome.cancelled
+    assert fake_slack.calls_to("chat.postMessage") == []
+    assert [r.status for r in await deliveries(sessions)] == ["cancelled"]
+
+
+class Crash(BaseException):
+    """The process dies: nothing below it gets to clean up."""
+
+
+async def test_a_fan_out_resumes_after_a_crash_without_losing_or_doubling(
+    sessions: SessionFactory, fake_slack: FakeSlack
+) -> None:
+    users = [f"U0FAN{n:04d}" for n in range(10)]
+    for user in users:
+        fake_slack.add_user(user, name=user.lower())
+    queue, time = make_queue(sessions, fake_slack, per_minute=6_000)
+    crash_on = {"U0FAN0004"}
+
+    def items() -> list[Outgoing]:
+        def build_for(user: str) -> delivery.Build:
+            async def build(_: Delivery) -> Message:
+                if user in crash_on:
+                    raise Crash
+                return Message(text=f"hi {user}")
+
+            return build
+
+        return [Outgoing(key(1, u), build_for(u)) for u in users]
+
+    with pytest.raises(Crash):
+        await queue.deliver_all(items())
+    assert len(fake_slack.calls_to("chat.postMessage")) == 4
+    crash_on.clear()
+
+    restarted, _ = make_queue(sessions, fake_slack, per_minute=6_000)
+    restarted.owner = "restarted"
+    restarted.clock = time.clock
+    report = await restarted.deliver_all(items())
+    assert report.count(Outcome.sent) == 5 and report.count(Outcome.taken) == 5
+    time.clock.advance(CLAIM_LEASE + timedelta(seconds=1))  # the crashed claim's lease ends
+    report = await restarted.deliver_all(items())
+    assert report.count(Outcome.sent) == 6  # the report counts both runs of this queue
+    posted = [c.args["channel"] for c in fake_slack.calls_to("chat.postMessage")]
+    assert sorted(posted) == sorted(users)
+    assert {r.status for r in await deliveries(sessions)} == {"sent"}
+
+
+async def test_updates_in_place_survive_429_and_5xx(
+    sessions: SessionFactory, fake_slack: FakeSlack
+) -> None:
+    queue, time = make_queue(sessions, fake_slack)
+    await queue.deliver(Outgoing(KEY, fixed("before")))
+    (row,) = await deliveries(sessions)
+    fake_slack.fail_next("chat.update", status=429, retry_after=5)
+    fake_slack.fail_next("chat.update", status=502)
+    ok = await queue.update(row.slack_channel or "", row.slack_ts or "", Message(text="after"))
+    assert ok
+    assert fake_slack.messages[row.slack_channel or ""][0]["text"] == "after"
+    assert [c.status for c in fake_slack.calls_to("chat.update")] == [429, 502, 200]
+    assert 5 <= time.clock.now().timestamp() - T0.timestamp() < 60
+    assert not await queue.update(row.slack_channel or "", "1.000", Message(text="x"))
