@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
+from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func
@@ -460,7 +461,7 @@ async def _create(
     contract_id = contract.id or 0
     await _write_items(session, contract_id=contract_id, bundle=None, doc=doc, now=now)
     if status == ContractStatus.active:
-        await _add_version(session, contract, actor_id=actor_id, now=now, reason="import")
+        await add_version(session, contract, actor_id=actor_id, now=now, reason="import")
     audit(
         session,
         action="contract.imported",
@@ -516,7 +517,7 @@ async def _amend(
     contract.updated_at = now
     await _write_items(session, contract_id=contract_id, bundle=bundle, doc=doc, now=now)
     if contract.status == ContractStatus.active:
-        await _add_version(session, contract, actor_id=actor_id, now=now, reason=reason)
+        await add_version(session, contract, actor_id=actor_id, now=now, reason=reason)
     audit(
         session,
         action="contract.activated" if activate else "contract.amended",
@@ -536,20 +537,27 @@ async def _amend(
     )
 
 
-async def _add_version(
-    session: AsyncSession, contract: Contract, *, actor_id: str | None, now: datetime, reason: str
+async def add_version(
+    session: AsyncSession,
+    contract: Contract,
+    *,
+    actor_id: str | None,
+    now: datetime,
+    reason: str,
+    amendment_id: int | None = None,
 ) -> None:
-    """A readable snapshot of the contract as it now stands in the session."""
+    """A readable snapshot of the contract as it now stands in the session (caller commits)."""
     await session.flush()
     bundle = await load_bundle(session=session, contract_id=contract.id or 0)
     if bundle is None:
-        raise LookupError(f"contract {contract.id} vanished during the import")
+        raise LookupError(f"contract {contract.id} vanished while saving a version")
     session.add(
         ContractVersion(
             contract_id=contract.id or 0,
             version=contract.version,
             snapshot=snapshot(bundle),
             reason=reason,
+            amendment_id=amendment_id,
             created_by=actor_id,
             created_at=now,
         )
@@ -595,19 +603,42 @@ async def _write_items(
         stored = list(getattr(bundle, items.bundle_list)) if bundle is not None else []
         by_key = {row.key: row for row in stored} if items.keyed else {}
         leftovers = [] if items.keyed else stored
-        new = {"updated_at": now} if items.model is DevelopmentActivity else {}
         for position, item in enumerate(getattr(doc, name)):
-            values = {column: getattr(item, f) for f, column in items.columns.items()}
-            values["position"] = position
             row = by_key.pop(item.key, None) if items.keyed else None
-            if row is None:
-                session.add(items.model(contract_id=contract_id, **values, **new))
-                continue
-            for column, value in values.items():
-                if getattr(row, column) != value:
-                    setattr(row, column, value)
+            write_item(
+                session,
+                name=name,
+                contract_id=contract_id,
+                row=row,
+                item=item,
+                position=position,
+                now=now,
+            )
         for row in [*leftovers, *by_key.values()]:
             await session.delete(row)
+
+
+def write_item(
+    session: AsyncSession,
+    *,
+    name: str,
+    contract_id: int,
+    row: Any | None,
+    item: BaseModel,
+    position: int,
+    now: datetime,
+) -> None:
+    """Store one item of the document list `name`: change `row` where it differs, or add it."""
+    items = ITEM_LISTS[name]
+    values = {column: getattr(item, f) for f, column in items.columns.items()}
+    values["position"] = position
+    if row is None:
+        new = {"updated_at": now} if items.model is DevelopmentActivity else {}
+        session.add(items.model(contract_id=contract_id, **values, **new))
+        return
+    for column, value in values.items():
+        if getattr(row, column) != value:
+            setattr(row, column, value)
 
 
 async def _removal_problems(
@@ -620,24 +651,33 @@ async def _removal_problems(
             kept = {item.key for item in getattr(doc, name)}
             stored = getattr(bundle, items.bundle_list)
             removed[name] = [row for row in stored if row.key not in kept]
+    return [
+        f"{name}: {row.key} {reason} and cannot be removed by import"
+        for name, row, reason in await recorded_data(session, bundle, removed)
+    ]
+
+
+async def recorded_data(
+    session: AsyncSession, bundle: ContractBundle, rows: dict[str, list[Any]]
+) -> list[tuple[str, Any, str]]:
+    """(list name, row, what it carries) for each of these stored keyed items with data."""
     feedback: dict[str, int] = {}
-    if removed["expectations"]:
+    if rows.get("expectations"):
         counted = await session.exec(
             select(Feedback.expectation_key, func.count())
             .where(
                 Feedback.contract_id == bundle.contract.id,
-                col(Feedback.expectation_key).in_([e.key for e in removed["expectations"]]),
+                col(Feedback.expectation_key).in_([e.key for e in rows["expectations"]]),
             )
             .group_by(col(Feedback.expectation_key))
         )
         feedback = {key: count for key, count in counted.all() if key is not None}
-
-    problems = []
-    for name, rows in removed.items():
-        for row in rows:
-            for reason in _recorded(bundle, name, row, feedback):
-                problems.append(f"{name}: {row.key} {reason} and cannot be removed by import")
-    return problems
+    return [
+        (name, row, reason)
+        for name, found in rows.items()
+        for row in found
+        for reason in _recorded(bundle, name, row, feedback)
+    ]
 
 
 def _recorded(

@@ -9,6 +9,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 from slack_sdk.models.views import View
 
 from bot.blocks import LIST_CAP, context, escape, fit_view, header, section, truncate
+from bot.evidence import evidence_headline
 from bot.summary import STATUS_LABEL, headline, indicator_line
 from storage.models import ContractStatus, Role
 from storage.queries import ContractBundle
@@ -69,9 +70,13 @@ def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> Vi
         c = bundle.contract
         blocks += [
             section(f"*Your contract: {escape(truncate(c.title, 200))}*"),
-            context(f"{_status(bundle)} · version {c.version}", headline(bundle, today=today)),
+            context(
+                f"{_status(bundle)} · version {c.version}",
+                headline(bundle, today=today),
+                evidence_headline(bundle, today),
+            ),
         ]
-        blocks += [section(indicator_line(bundle, i)) for i in bundle.indicators[:LIST_CAP]]
+        blocks += [section(indicator_line(bundle, i, today)) for i in bundle.indicators[:LIST_CAP]]
         if len(bundle.indicators) > LIST_CAP:
             blocks.append(context(f"_…and {len(bundle.indicators) - LIST_CAP} more indicators_"))
         blocks.append(_buttons(bundle, f"led_{index}"))
@@ -87,7 +92,7 @@ def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> Vi
                     f"*{escape(truncate(c.title, 200))}*\n<@{c.leader_id}> · {_status(bundle)}"
                     f" · you are {', '.join(roles)}"
                 ),
-                context(headline(bundle, today=today)),
+                context(headline(bundle, today=today), evidence_headline(bundle, today)),
                 _buttons(bundle, f"governed_{index}"),
             ]
     return View(type="home", blocks=fit_view(blocks))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
 from bot.blocks import capped, context, day, escape, header, mention, section, sections, truncate
+from bot.evidence import STALE_MARK, evidence_lines, is_stale
+from bot.feedback_blocks import theme_lines
 from bot.periods import elapsed_periods
 from bot.progress import TREND_MARK, IndicatorProgress, format_number, indicator_progress
 from storage.models import ActivityStatus, ContractStatus, MilestoneStatus, SuccessIndicator
@@ -69,7 +72,9 @@ def missed_milestones(bundle: ContractBundle, today: date) -> list[str]:
     ]
 
 
-def indicator_line(bundle: ContractBundle, indicator: SuccessIndicator) -> str:
+def indicator_line(
+    bundle: ContractBundle, indicator: SuccessIndicator, today: date | None = None
+) -> str:
     p = progress_of(bundle, indicator)
     unit = f" {escape(indicator.unit)}" if indicator.unit else ""
     latest = f"*{format_number(p.latest)}*" if p.latest is not None else "_no value yet_"
@@ -81,6 +86,7 @@ def indicator_line(bundle: ContractBundle, indicator: SuccessIndicator) -> str:
             escape(indicator.cadence),
             escape(truncate(indicator.source, 60)) if indicator.source else "",
             f"{evidence} evidence" if evidence else "",
+            STALE_MARK if is_stale(bundle, "indicator", indicator.key, today) else "",
         )
         if part
     )
@@ -96,6 +102,9 @@ def activity_lines(bundle: ContractBundle, today: date) -> list[str]:
     for a in bundle.activities:
         overdue = " ⚠️ overdue" if a.due < today and a.status != ActivityStatus.done else ""
         progress = f" · {a.progress}%" if a.status == ActivityStatus.in_progress else ""
+        evidence = bundle.evidence_counts.get(("activity", a.key), 0)
+        progress += f" · {evidence} evidence" if evidence else ""
+        progress += f" · {STALE_MARK}" if is_stale(bundle, "activity", a.key, today) else ""
         lines.append(
             f"{ACTIVITY_MARK.get(ActivityStatus(a.status), a.status)} *{a.key}* "
             f"{escape(truncate(a.title, 150))} · due {day(a.due)}{progress}{overdue}"
@@ -119,8 +128,13 @@ def milestone_lines(bundle: ContractBundle, today: date) -> tuple[list[str], lis
     return upcoming, missed
 
 
-def build_summary(bundle: ContractBundle, *, today: date) -> list[Block]:
-    """Every section of a contract a reader may see, in Block Kit, ready to split."""
+def build_summary(
+    bundle: ContractBundle, *, today: date, pending: Sequence[str] = ()
+) -> list[Block]:
+    """Every section of a contract a reader may see, in Block Kit, ready to split.
+
+    `pending`: a line per pending amendment (bot.amendment_blocks.pending_lines).
+    """
     c = bundle.contract
     blocks: list[Block] = [
         header(c.title),
@@ -135,7 +149,7 @@ def build_summary(bundle: ContractBundle, *, today: date) -> list[Block]:
         blocks.append(section(f"*Mission*\n{escape(c.mission)}"))
 
     blocks.append(DividerBlock())
-    indicator_lines = [indicator_line(bundle, i) for i in bundle.indicators]
+    indicator_lines = [indicator_line(bundle, i, today) for i in bundle.indicators]
     blocks += sections("Success indicators", capped(indicator_lines) or ["_None yet._"])
 
     blocks.append(DividerBlock())
@@ -168,6 +182,16 @@ def build_summary(bundle: ContractBundle, *, today: date) -> list[Block]:
         blocks += sections("Committed resources", capped(resources))
     if barriers:
         blocks += sections("Barriers and contingencies", capped(barriers))
+
+    evidence = evidence_lines(bundle, today)
+    if evidence:
+        blocks += sections("Evidence", evidence)
+    themes = theme_lines(bundle)
+    if themes:
+        blocks += sections("Feedback themes", themes)
+
+    if pending:
+        blocks += sections("Pending amendments", capped(pending))
 
     blocks.append(DividerBlock())
     governance = [

@@ -10,8 +10,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.amendment_blocks import build_contract_summary
+from bot.amendments import summary_view
 from bot.contract_io import snapshot
-from bot.contracts import activate, missing_for_activation
+from bot.contracts import Refusal, activate, missing_for_activation
 from bot.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON, OPEN_SUMMARY, build_summary_modal
 from bot.modals import (
     ACTIVATE,
@@ -23,7 +25,6 @@ from bot.modals import (
     contract_id_of,
 )
 from bot.services import services_of
-from bot.summary import build_summary
 from storage.db import read_only
 from storage.models import ContractStatus
 from storage.queries import load_bundle
@@ -112,10 +113,14 @@ async def handle_open_summary(
     async with services.sessions() as session:
         await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
-    if bundle is None or not bundle.may_read(user):
-        await _notify(client, user, "You can't read that contract.")
+        if bundle is None or not bundle.may_read(user):
+            await _notify(client, user, "You can't read that contract.")
+            return
+        shown = await summary_view(session=session, bundle=bundle, version=None)
+    if isinstance(shown, Refusal):
+        await _notify(client, user, shown.text)
         return
-    blocks = build_summary(bundle, today=services.today())
+    blocks = build_contract_summary(shown, today=services.today())
     await client.views_open(
         trigger_id=body["trigger_id"],
         view=build_summary_modal(blocks, title="Contract summary"),

@@ -15,6 +15,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.amendment_blocks import build_contract_summary
+from bot.amendments import SummaryView, summary_view, version_argument
 from bot.blocks import escape, split_messages, truncate
 from bot.contract_io import snapshot
 from bot.contracts import (
@@ -27,7 +29,6 @@ from bot.contracts import (
 from bot.mentions import split_command, user_id_of
 from bot.modals import build_draft_editor, build_new_contract_modal
 from bot.services import Services, services_of
-from bot.summary import build_summary
 from storage.db import read_only
 
 logger = logging.getLogger(__name__)
@@ -144,23 +145,29 @@ async def handle_contract(
 
 @contract_subcommand(
     "summary",
-    usage="summary [@leader]",
+    usage="summary [@leader] [v3]",
     summary="a contract's indicators, activities, milestones and governance "
-    "(yours when nobody is named)",
+    "(yours when nobody is named); `v3`: its version 3",
 )
 async def summary_command(request: CommandRequest) -> None:
-    target = target_of(request.args)
+    version, args = version_argument(request.args)
+    target = target_of(args)
     if isinstance(target, Refusal):
         await request.reply(target.text)
         return
     async with request.services.sessions() as session:
         await read_only(session)
         found = await contract_to_show(session=session, viewer=request.viewer, leader=target)
-    if isinstance(found, Refusal):
-        await request.reply(found.text)
+        shown: SummaryView | Refusal = (
+            found
+            if isinstance(found, Refusal)
+            else await summary_view(session=session, bundle=found, version=version)
+        )
+    if isinstance(shown, Refusal):
+        await request.reply(shown.text)
         return
-    blocks = build_summary(found, today=request.services.today())
-    await reply_blocks(request.respond, blocks, text=f"Summary of {found.contract.title}")
+    blocks = build_contract_summary(shown, today=request.services.today())
+    await reply_blocks(request.respond, blocks, text=f"Summary of {shown.bundle.contract.title}")
 
 
 @contract_subcommand("new", usage="new", summary="draft a contract in a few modals")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +21,7 @@ from storage.models import (
     DevelopmentActivity,
     Evidence,
     Expectation,
+    Feedback,
     Measurement,
     Milestone,
     Resource,
@@ -29,6 +30,7 @@ from storage.models import (
 )
 from storage.types import utcnow
 
+RECENT_EVIDENCE = 5
 READER_ROLES = frozenset({Role.leader, Role.sponsor, Role.owner, Role.approver, Role.escalation})
 
 
@@ -47,6 +49,11 @@ class ContractBundle:
     measurements: dict[int, list[Measurement]] = field(default_factory=dict)
     checkins: list[CheckIn] = field(default_factory=list)
     evidence_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # When each item last got evidence, and the newest pieces (most recent first).
+    evidence_latest: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    recent_evidence: list[Evidence] = field(default_factory=list)
+    # (expectation key or "", polarity) -> entries the leader can read: named, or released.
+    feedback_themes: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def people_with(self, role: Role) -> list[str]:
         return [p.user_id for p in self.people if p.role == role]
@@ -120,12 +127,34 @@ async def load_bundle(*, session: AsyncSession, contract_id: int) -> ContractBun
         for m in rows.all():
             bundle.measurements.setdefault(m.indicator_id, []).append(m)
     evidence = await session.exec(
-        select(Evidence.item_type, Evidence.item_key).where(Evidence.contract_id == contract_id)
+        select(Evidence.item_type, Evidence.item_key, Evidence.created_at).where(
+            Evidence.contract_id == contract_id
+        )
     )
-    for item_type, item_key in evidence.all():
+    for item_type, item_key, created_at in evidence.all():
         bundle.evidence_counts[(item_type, item_key)] = (
             bundle.evidence_counts.get((item_type, item_key), 0) + 1
         )
+        latest = bundle.evidence_latest.get((item_type, item_key))
+        if latest is None or created_at > latest:
+            bundle.evidence_latest[(item_type, item_key)] = created_at
+    recent = await session.exec(
+        select(Evidence)
+        .where(Evidence.contract_id == contract_id)
+        .order_by(col(Evidence.created_at).desc(), col(Evidence.id).desc())
+        .limit(RECENT_EVIDENCE)
+    )
+    bundle.recent_evidence = list(recent.all())
+    themes = await session.exec(
+        select(Feedback.expectation_key, Feedback.polarity, func.count(col(Feedback.id)))
+        .where(
+            Feedback.contract_id == contract_id,
+            or_(col(Feedback.anonymous).is_(False), col(Feedback.released_at).is_not(None)),
+        )
+        .group_by(col(Feedback.expectation_key), col(Feedback.polarity))
+    )
+    for expectation_key, polarity, count in themes.all():
+        bundle.feedback_themes[(expectation_key or "", polarity)] = count
     return bundle
 
 

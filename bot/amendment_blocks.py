@@ -1,0 +1,668 @@
+"""Block Kit for amendments: the proposal modals, the approvers' DM, history, summary lines.
+
+The item form's block ids are the import format's field names, so a problem the import rules
+find at `success_indicators[I2].target` becomes a field error on the `target` block.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    DividerBlock,
+    InputBlock,
+    NumberInputElement,
+    Option,
+    OptionGroup,
+    RadioButtonsElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot import rules
+from bot.amendments import (
+    KINDS,
+    AmendmentState,
+    AmendmentStatus,
+    History,
+    Item,
+    ItemKind,
+    Problem,
+    SummaryView,
+    change_of,
+    describe_change,
+    item_title,
+    items_in,
+)
+from bot.blocks import (
+    LIST_CAP,
+    OPTION_TEXT,
+    capped,
+    context,
+    day,
+    escape,
+    fit_view,
+    header,
+    mention,
+    section,
+    sections,
+    truncate,
+)
+from bot.contract_io import snapshot
+from bot.contract_schema import LONG_TEXT
+from bot.modals import Form, _date, _option, _select, _text_input, _title
+from bot.progress import format_number
+from bot.summary import build_summary
+from storage.models import AuditEvent, Contract, ContractVersion
+from storage.queries import ContractBundle
+
+AMEND_CHOOSE = "amendment_choose"
+AMEND_ITEM = "amendment_item"
+AMEND_REJECT = "amendment_reject_reason"
+APPROVE = "amendment_approve"
+REJECT = "amendment_reject"
+NEW = "+"
+NONE = "-"
+RATIONALE = "rationale"
+REASON = "reason"
+REASON_MAX = 1000
+AUDIT_CAP = 15
+
+
+# --- the item form --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of an item in the import format, as the amendment form asks for it."""
+
+    name: str
+    label: str
+    type: str  # text | long | number | date | choice | expectation | indicator | activity
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+    max_length: int = 200
+
+
+FIELDS: dict[str, tuple[FieldSpec, ...]] = {
+    "expectation": (
+        FieldSpec("kind", "Kind", "choice", rules.EXPECTATION_KINDS),
+        FieldSpec("text", "What is expected", "long"),
+    ),
+    "activity": (
+        FieldSpec("title", "Activity", "text", max_length=300),
+        FieldSpec("modality", "Modality", "choice", rules.MODALITIES),
+        FieldSpec("expectation", "Expectation it serves", "expectation"),
+        FieldSpec("start", "Starts", "date", optional=True),
+        FieldSpec("due", "Due", "date"),
+        FieldSpec("demonstration", "How the learning will be shown", "long"),
+    ),
+    "indicator": (
+        FieldSpec("name", "Name", "text", max_length=200),
+        FieldSpec("unit", "Unit", "text", optional=True, max_length=32),
+        FieldSpec("baseline", "Baseline", "number"),
+        FieldSpec("target", "Target", "number"),
+        FieldSpec("direction", "Better is", "choice", rules.DIRECTIONS),
+        FieldSpec("source", "Data source", "text", max_length=200),
+        FieldSpec("cadence", "Asked for", "choice", rules.INDICATOR_CADENCES),
+    ),
+    "milestone": (
+        FieldSpec("title", "Milestone", "text", max_length=300),
+        FieldSpec("due", "Due", "date"),
+        FieldSpec("indicator", "Met when this indicator…", "indicator", optional=True),
+        FieldSpec("threshold", "…reaches this value", "number", optional=True),
+        FieldSpec("activity", "Or when this activity is done", "activity", optional=True),
+    ),
+    "resource": (
+        FieldSpec("kind", "Kind", "choice", rules.RESOURCE_KINDS),
+        FieldSpec("text", "What is committed", "long"),
+    ),
+    "barrier": (
+        FieldSpec("risk", "Foreseeable obstacle", "long"),
+        FieldSpec("contingency", "Contingency plan", "long"),
+    ),
+}
+FIELD_LABEL = {
+    "kind": "Kind",
+    "text": "Text",
+    "title": "Title",
+    "modality": "Modality",
+    "expectation": "Expectation",
+    "start": "Starts",
+    "due": "Due",
+    "demonstration": "Demonstration",
+    "name": "Name",
+    "unit": "Unit",
+    "baseline": "Baseline",
+    "target": "Target",
+    "direction": "Direction",
+    "source": "Source",
+    "cadence": "Cadence",
+    "indicator": "Indicator",
+    "threshold": "Threshold",
+    "activity": "Activity",
+    "risk": "Risk",
+    "contingency": "Contingency",
+}
+
+
+def item_label(kind: ItemKind, handle: str | None, item: Item | None) -> str:
+    """`I2 · Median project cycle time`, or `a new success indicator`."""
+    if handle is None:
+        return f"a new {kind.label}"
+    title = item_title(item)
+    return f"{handle} · {title}" if title else handle
+
+
+def _references(bundle: ContractBundle, kind_name: str) -> list[Option]:
+    """Options naming the contract's items of one kind (a milestone's indicator...)."""
+    found = items_in(snapshot(bundle), KINDS[kind_name])
+    return [_option(key, f"{key} {item_title(item)}") for key, item in found][:100]
+
+
+def _number_input(spec: FieldSpec, value: Any) -> InputBlock:
+    return InputBlock(
+        block_id=spec.name,
+        label=spec.label,
+        optional=spec.optional,
+        element=NumberInputElement(
+            action_id=spec.name,
+            is_decimal_allowed=True,
+            initial_value=str(value) if isinstance(value, int | float) else None,
+        ),
+    )
+
+
+def _field_input(spec: FieldSpec, value: Any, bundle: ContractBundle) -> InputBlock:
+    if spec.type in ("text", "long"):
+        limit = LONG_TEXT if spec.type == "long" else spec.max_length
+        return _text_input(
+            spec.name,
+            spec.label,
+            max_length=limit,
+            multiline=spec.type == "long",
+            optional=spec.optional,
+            initial=str(value) if value not in (None, "") else None,
+        )
+    if spec.type == "number":
+        return _number_input(spec, value)
+    if spec.type == "date":
+        initial = date.fromisoformat(value) if isinstance(value, str) else None
+        return _date(spec.name, spec.label, initial, optional=spec.optional)
+    if spec.type == "choice":
+        options = [_option(choice) for choice in spec.choices]
+    else:
+        options = _references(bundle, spec.type)
+    if spec.optional:
+        # A picked option cannot be cleared in Slack: "none" lets a milestone switch from
+        # an indicator to an activity.
+        options = [_option(NONE, "(none)"), *options][:100]
+    return _select(
+        spec.name,
+        spec.label,
+        options,
+        initial=value if isinstance(value, str) else None,
+        optional=spec.optional,
+    )
+
+
+def read_fields(kind: ItemKind, view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The import-format fields a submitted item form holds, and errors keyed by block id."""
+    form = Form(view)
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for spec in FIELDS[kind.name]:
+        if spec.type in ("text", "long"):
+            text = form.text(spec.name)
+            if not text and not spec.optional:
+                errors[spec.name] = "Please fill this in."
+            values[spec.name] = text
+        elif spec.type == "number":
+            raw = form.text(spec.name)
+            values[spec.name] = None
+            if raw:
+                try:
+                    values[spec.name] = rules.parse_number(raw)
+                except ValueError as problem:
+                    errors[spec.name] = str(problem)
+            elif not spec.optional:
+                errors[spec.name] = "Enter a number."
+        elif spec.type == "date":
+            values[spec.name] = form.date(spec.name)
+            if values[spec.name] is None and not spec.optional:
+                errors[spec.name] = "Pick a date."
+        else:
+            picked = form.option(spec.name)
+            values[spec.name] = None if picked == NONE else picked
+            if values[spec.name] is None and not spec.optional:
+                errors[spec.name] = "Choose one of the options."
+    return values, errors
+
+
+def field_errors(problems: Sequence[Problem], view: dict[str, Any]) -> dict[str, str]:
+    """Problems as `response_action: errors`, each on its field's block where it has one."""
+    inputs = [str(b.get("block_id")) for b in view.get("blocks", []) if b.get("type") == "input"]
+    fields = [block for block in inputs if block != RATIONALE]
+    fallback = (["indicator"] if "indicator" in fields else []) + fields + [RATIONALE]
+    errors: dict[str, str] = {}
+    for problem in problems:
+        block = problem.field if problem.field and problem.field in inputs else fallback[0]
+        message = _sentence(problem.message)
+        errors[block] = f"{errors[block]} {message}" if block in errors else message
+    return {block: truncate(text, 2000) for block, text in errors.items()}
+
+
+def _sentence(message: str) -> str:
+    if message == "required":
+        return "Please fill this in."
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "?", "!")) else message + "."
+
+
+# --- the modals -----------------------------------------------------------------------------
+
+
+def _mentions(users: Sequence[str]) -> str:
+    return ", ".join(mention(u) for u in users) or "nobody"
+
+
+def build_amend_chooser(bundle: ContractBundle, *, approvers: Sequence[str]) -> View:
+    """Step one of `/contract amend`: which item, and change or remove it."""
+    doc = snapshot(bundle)
+    groups = []
+    for kind in KINDS.values():
+        options = [
+            Option(
+                value=f"{kind.name}:{handle}",
+                label=truncate(item_label(kind, handle, item), OPTION_TEXT),
+            )
+            for handle, item in items_in(doc, kind)
+        ][:99]
+        options.append(Option(value=f"{kind.name}:{NEW}", label=f"A new {kind.label}"))
+        groups.append(OptionGroup(label=kind.plural.capitalize(), options=options))
+    c = bundle.contract
+    return View(
+        type="modal",
+        callback_id=AMEND_CHOOSE,
+        title=_title("Propose an amendment"),
+        submit="Next",
+        close="Cancel",
+        private_metadata=json.dumps({"contract_id": c.id}),
+        blocks=[
+            section(
+                f"*{escape(truncate(c.title, 200))}* · version {c.version}\n"
+                f"A change applies once every approver ({_mentions(approvers)}) accepts it."
+            ),
+            InputBlock(
+                block_id="item",
+                label="Which item?",
+                element=StaticSelectElement(action_id="item", option_groups=groups),
+            ),
+            InputBlock(
+                block_id="action",
+                label="What should happen to it?",
+                element=RadioButtonsElement(
+                    action_id="action",
+                    options=[
+                        Option(value="change", label="Change it (or add the new one)"),
+                        Option(value="remove", label="Remove it"),
+                    ],
+                    initial_option=Option(value="change", label="Change it (or add the new one)"),
+                ),
+            ),
+        ],
+    )
+
+
+def build_amend_form(
+    bundle: ContractBundle,
+    *,
+    kind: ItemKind,
+    handle: str | None,
+    item: Item | None,
+    remove: bool,
+    fingerprint: str,
+    approvers: Sequence[str],
+    pending: Sequence[int] = (),
+) -> View:
+    """Step two: the item's fields as they are (the proposal), or the item to remove; why."""
+    c = bundle.contract
+    named = item_label(kind, handle, item)
+    blocks: list[Block] = []
+    if remove:
+        title = f"Remove {handle}"
+        blocks += sections(f"Remove {escape(named)}", item_lines(item or {}))
+    else:
+        title = f"Change {handle}" if handle else f"New {kind.label}"
+        verb = f"Change *{escape(named)}*" if handle else f"Add {named}"
+        blocks.append(context(f"{verb}: edit the fields below. They hold the item as it is now."))
+        blocks += [
+            _field_input(spec, (item or {}).get(spec.name), bundle) for spec in FIELDS[kind.name]
+        ]
+    if pending:
+        listed = ", ".join(f"#{n}" for n in pending)
+        blocks.append(context(f"⚠️ Already waiting for approval on this item: {listed}."))
+    blocks += [
+        _text_input(
+            RATIONALE,
+            "Why? (the approvers read this)",
+            max_length=REASON_MAX,
+            multiline=True,
+            placeholder="What changed, and why the contract should follow",
+        ),
+        context(f"Approvers: {_mentions(approvers)}. Each gets a DM to approve or reject it."),
+    ]
+    metadata = {
+        "contract_id": c.id,
+        "kind": kind.name,
+        "handle": handle,
+        "remove": remove,
+        "fingerprint": fingerprint,
+    }
+    return View(
+        type="modal",
+        callback_id=AMEND_ITEM,
+        title=_title(title),
+        submit="Propose",
+        close="Cancel",
+        private_metadata=json.dumps(metadata),
+        blocks=fit_view(blocks),
+    )
+
+
+def build_amend_sent(state: AmendmentState) -> View:
+    """What the form turns into once the amendment is stored."""
+    return View(
+        type="modal",
+        title=_title("Amendment proposed"),
+        close="Done",
+        blocks=[
+            section(
+                f"✅ Amendment *#{state.id}* ({escape(describe_change(state.amendment))}) is "
+                f"waiting for {_mentions(state.awaiting)}."
+            ),
+            context(
+                "Each approver gets a DM with the change. You'll hear here in a DM when "
+                "it is decided."
+            ),
+        ],
+    )
+
+
+def build_reject_modal(state: AmendmentState) -> View:
+    return View(
+        type="modal",
+        callback_id=AMEND_REJECT,
+        title=_title(f"Reject #{state.id}"),
+        submit="Reject",
+        close="Cancel",
+        private_metadata=json.dumps({"amendment_id": state.id}),
+        blocks=[
+            section(
+                f"Reject amendment *#{state.id}*: {escape(describe_change(state.amendment))}, "
+                f"proposed by {mention(state.amendment.proposer_id)}?"
+            ),
+            _text_input(
+                REASON,
+                "Why? (the proposer reads this)",
+                max_length=REASON_MAX,
+                multiline=True,
+            ),
+        ],
+    )
+
+
+# --- showing an item and a change -----------------------------------------------------------
+
+
+def _shown(name: str, value: Any, limit: int = 600) -> str:
+    if value is None or value == "":
+        return "—"
+    if name in ("start", "due") and isinstance(value, str):
+        try:
+            return day(date.fromisoformat(value))
+        except ValueError:
+            return escape(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_number(value)
+    return escape(truncate(str(value), limit)).replace("\n", " ")
+
+
+def _names(*items: Item | None) -> list[str]:
+    names: list[str] = []
+    for item in items:
+        names += [n for n in item or {} if n != "key" and n not in names]
+    return names
+
+
+def item_lines(item: Item) -> list[str]:
+    """One `• *Label*: value` line per field of an import-format item."""
+    return [f"• *{FIELD_LABEL.get(n, n)}*: {_shown(n, item.get(n))}" for n in _names(item)]
+
+
+def diff_lines(before: Item, after: Item) -> tuple[list[str], list[str]]:
+    """(a line per changed field, the labels of the unchanged ones)."""
+    changed, same = [], []
+    for name in _names(before, after):
+        old, new = before.get(name), after.get(name)
+        label = FIELD_LABEL.get(name, name)
+        if old == new:
+            same.append(label)
+            continue
+        a, b = _shown(name, old), _shown(name, new)
+        if len(a) + len(b) <= 120:
+            changed.append(f"• *{label}*: ~{a}~ → *{b}*")
+        else:
+            changed.append(f"• *{label}*\n   _was:_ {a}\n   _now:_ {b}")
+    return changed, same
+
+
+def change_blocks(state: AmendmentState) -> list[Block]:
+    """The item before and after, readably."""
+    amendment, kind = state.amendment, state.kind
+    before, after = amendment.before, amendment.after
+    named = escape(item_label(kind, amendment.item_key, before or after))
+    what = change_of(amendment)
+    if what == "add":
+        return sections(f"New {kind.label}: {named}", item_lines(after or {}))
+    if what == "remove":
+        return sections(f"Remove {kind.label} {named}", item_lines(before or {}))
+    changed, same = diff_lines(before or {}, after or {})
+    blocks = sections(f"Change {kind.label} {named}", changed)
+    if same:
+        blocks.append(context(f"Unchanged: {', '.join(same)}."))
+    return blocks
+
+
+def _quote(text: str, limit: int = 1500) -> str:
+    return "\n".join(f"> {line}" for line in escape(truncate(text, limit)).splitlines() or [""])
+
+
+def status_line(state: AmendmentState, *, recipient: str | None = None) -> str:
+    """Where the amendment stands, as one line."""
+    a = state.amendment
+    if a.status == AmendmentStatus.applied:
+        by = _mentions(state.approved_by)
+        return f"✅ Approved by {by} and applied: the contract is now at version {state.version}."
+    if a.status == AmendmentStatus.rejected:
+        rejection = state.rejection
+        who = mention(rejection.approver_id) if rejection else "an approver"
+        return f"❌ Rejected by {who}: {escape(truncate(a.decision_reason, 1000))}"
+    if a.status == AmendmentStatus.stale:
+        return (
+            f"⚠️ Not applied: {escape(truncate(a.decision_reason, 1000))}. "
+            "Propose it again with `/contract amend` if it still makes sense."
+        )
+    waiting = f"waiting for {_mentions(state.awaiting)}."
+    if recipient is not None and state.decision_of(recipient) is not None:
+        return f"⏳ You approved it; {waiting}"
+    if state.approved_by:
+        return f"⏳ Approved by {_mentions(state.approved_by)}; {waiting}"
+    return f"⏳ Waiting for {_mentions(state.awaiting)}."
+
+
+def build_request(state: AmendmentState, *, recipient: str) -> tuple[str, list[Block]]:
+    """An approver's DM: the change, why, where it stands, and Approve / Reject while open."""
+    a, c = state.amendment, state.contract
+    blocks: list[Block] = [
+        section(
+            f"*Amendment #{state.id}* to {mention(c.leader_id)}'s contract "
+            f"*{escape(truncate(c.title, 200))}*"
+        ),
+        context(
+            f"Proposed by {mention(a.proposer_id)} · {day(a.created_at.date())} · "
+            f"against version {a.base_version}"
+        ),
+        *change_blocks(state),
+        section(f"*Why*\n{_quote(a.rationale)}"),
+        DividerBlock(),
+        section(status_line(state, recipient=recipient)),
+    ]
+    if state.pending and state.decision_of(recipient) is None:
+        blocks.append(
+            ActionsBlock(
+                block_id="amendment_decision",
+                elements=[
+                    ButtonElement(
+                        text="Approve", action_id=APPROVE, value=str(state.id), style="primary"
+                    ),
+                    ButtonElement(
+                        text="Reject", action_id=REJECT, value=str(state.id), style="danger"
+                    ),
+                ],
+            )
+        )
+    text = f"Amendment #{state.id} to {c.title}: {describe_change(a)}"
+    return truncate(text, 300), blocks
+
+
+def build_outcome(state: AmendmentState) -> tuple[str, list[Block]]:
+    """The proposer's DM once the amendment is decided."""
+    a, c = state.amendment, state.contract
+    what = escape(describe_change(a))
+    title = escape(truncate(c.title, 200))
+    if a.status == AmendmentStatus.applied:
+        text = f"Your amendment #{state.id} ({what}) to “{title}” was approved and applied."
+    elif a.status == AmendmentStatus.rejected:
+        text = f"Your amendment #{state.id} ({what}) to “{title}” was rejected."
+    else:
+        text = f"Your amendment #{state.id} ({what}) to “{title}” was not applied."
+    blocks: list[Block] = [section(text), *change_blocks(state), section(status_line(state))]
+    return text, blocks
+
+
+# --- summaries and history ------------------------------------------------------------------
+
+
+def pending_lines(states: Sequence[AmendmentState]) -> list[str]:
+    """One line per pending amendment, for the contract summary."""
+    lines = []
+    for state in states:
+        a = state.amendment
+        named = escape(truncate(item_title(a.before or a.after), 80))
+        approved = len(state.approved_by)
+        lines.append(
+            f"⏳ *#{state.id}* {escape(describe_change(a))}"
+            f"{f' · {named}' if named else ''} · proposed by {mention(a.proposer_id)} "
+            f"{day(a.created_at.date())} · {approved} of {len(state.approvers)} approvals, "
+            f"waiting for {_mentions(state.awaiting)}"
+        )
+    return lines
+
+
+def _when(at: datetime) -> str:
+    """A time each reader sees in their own time zone."""
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+_AUDIT_LABEL = {
+    "contract.drafted": "drafted the contract",
+    "contract.activated": "activated the contract",
+    "contract.imported": "imported the contract",
+    "amendment.proposed": "proposed amendment",
+    "amendment.approved": "approved amendment",
+    "amendment.rejected": "rejected amendment",
+    "amendment.stale": "found amendment out of date:",
+    "amendment.applied": "approved and applied amendment",
+}
+
+
+def audit_line(event: AuditEvent) -> str:
+    """One audit event as a line. Only the contract's own actions name their actor: events
+    other features write may concern people a reader must not see (anonymous feedback)."""
+    detail = event.detail or {}
+    action = event.action
+    number = f" #{detail['amendment']}" if "amendment" in detail else ""
+    if action.startswith("draft.") and action.endswith("_added"):
+        label = f"added {detail.get('key') or 'an item'} to the draft"
+    elif action == "contract.amended":
+        count = len(detail.get("changes") or [])
+        label = f"amended the contract by import: version {detail.get('version')}, "
+        label += f"{count} change{'s' if count != 1 else ''}"
+    elif action in _AUDIT_LABEL:
+        label = _AUDIT_LABEL[action] + number
+        if action == "amendment.proposed" and detail.get("change"):
+            label += f" ({detail['change']} {detail.get('item') or detail.get('kind') or ''})"
+        if action == "amendment.applied":
+            label += f": version {detail.get('version')}"
+        if action in ("amendment.rejected", "amendment.stale") and detail.get("reason"):
+            label += f": {escape(truncate(str(detail['reason']), 200))}"
+    else:
+        return f"{_when(event.created_at)} · `{escape(action)}`"
+    actor = mention(event.actor_id) if event.actor_id else "_the command line_"
+    return f"{_when(event.created_at)} · {actor} {label}"
+
+
+def version_line(version: ContractVersion, history: History) -> str:
+    amendment = history.amendments.get(version.amendment_id or 0)
+    if amendment is not None:
+        who = f"proposed by {mention(amendment.proposer_id)}"
+        reason = f"amendment #{amendment.id}: {describe_change(amendment)}"
+    else:
+        who = f"by {mention(version.created_by)}" if version.created_by else ""
+        reason = version.reason or "—"
+    who = f" · {who}" if who else ""
+    return f"*v{version.version}* · {_when(version.created_at)} · {escape(reason)}{who}"
+
+
+def build_history(contract: Contract, history: History) -> list[Block]:
+    """Versions and the audit log of a contract, newest first."""
+    blocks: list[Block] = [
+        header(f"History: {contract.title}"),
+        context(
+            f"Leader {mention(contract.leader_id)} · now at version {contract.version}",
+            "See an old version with `/contract summary @leader v1`.",
+        ),
+    ]
+    versions = [version_line(v, history) for v in history.versions]
+    blocks += sections(
+        "Versions", capped(versions, LIST_CAP) or ["_None yet: drafts get versions once active._"]
+    )
+    blocks.append(DividerBlock())
+    events = [audit_line(e) for e in history.events]
+    blocks += sections("Audit log", capped(events, AUDIT_CAP) or ["_Nothing recorded._"])
+    return blocks
+
+
+def build_contract_summary(view: SummaryView, *, today: date) -> list[Block]:
+    """The ordinary summary, with pending amendments, or an old version marked as such."""
+    blocks = build_summary(view.bundle, today=today, pending=pending_lines(view.pending))
+    stored = view.version
+    if stored is not None:
+        reason = f" · {escape(truncate(stored.reason, 200))}" if stored.reason else ""
+        blocks.insert(
+            2,
+            context(
+                f"📜 *Version {stored.version}* of {view.latest} · {_when(stored.created_at)}"
+                f"{reason}. The terms as they stood then; the figures are today's."
+            ),
+        )
+    return blocks

@@ -1,0 +1,1009 @@
+"""Amendments to an active contract: proposed in Slack, decided by its approvers, applied once.
+
+An amendment changes one item (an expectation, activity, indicator, milestone, resource or
+barrier), adds one or removes one. It keeps the item as it was (`before`) and as proposed
+(`after`), both in the import format, and goes from `pending` to exactly one of:
+
+- `applied`: every approver approved; the item, the contract's next version with its snapshot
+  and an audit event were written in one transaction;
+- `rejected`: an approver rejected it, with a reason;
+- `stale`: at an approval the item no longer matched `before` (another amendment or an import
+  changed it), or the change no longer fitted the contract; it can never apply.
+
+A proposal is checked with the import format's own rules: the whole contract with the change
+made is validated by `contract_schema.validate_document`, and the problems the change brings
+count (a contract built in Slack may carry older ones). Removing an item that carries recorded
+data is refused, as an import refuses it.
+
+Staleness is decided per item, not by `base_version`: every amendment and every import bumps
+the version, and a change elsewhere in the contract should not void a proposal.
+
+Deciding locks the amendment and contract rows (SELECT ... FOR UPDATE on PostgreSQL; on SQLite
+a write transaction begins IMMEDIATE), so a double click, or the last two approvers clicking
+at once, applies a change exactly once.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import rules
+from bot.contract_io import (
+    ITEM_LISTS,
+    add_version,
+    diff_documents,
+    recorded_data,
+    snapshot,
+    write_item,
+)
+from bot.contract_schema import (
+    ActivityItem,
+    BarrierItem,
+    ExpectationItem,
+    IndicatorItem,
+    MilestoneItem,
+    ResourceItem,
+    canonical,
+    validate_document,
+)
+from bot.contracts import Refusal, items_of
+from storage.db import SessionFactory
+from storage.models import (
+    Amendment,
+    AmendmentApproval,
+    AuditEvent,
+    Contract,
+    ContractPerson,
+    ContractStatus,
+    ContractVersion,
+    MilestoneStatus,
+    Role,
+)
+from storage.queries import (
+    ContractBundle,
+    audit,
+    audit_events,
+    contracts_for_user,
+    find_contract_for_leader,
+    load_bundle,
+)
+
+
+class AmendmentStatus(StrEnum):
+    pending = "pending"
+    applied = "applied"
+    rejected = "rejected"
+    stale = "stale"
+
+
+APPROVED, REJECTED = "approved", "rejected"  # AmendmentApproval.decision
+
+
+@dataclass(frozen=True, slots=True)
+class ItemKind:
+    """One kind of contract item as amendments see it: its list in the import format."""
+
+    name: str  # as bot.contracts and Evidence.item_type name it
+    list_name: str
+    label: str
+    model: type[BaseModel]
+    prefix: str  # keys (E1) or, for keyless items, their handles (R1) start with it
+
+    @property
+    def plural(self) -> str:
+        return self.label[:-1] + "ies" if self.label.endswith("y") else self.label + "s"
+
+    @property
+    def keyed(self) -> bool:
+        return ITEM_LISTS[self.list_name].keyed
+
+
+KINDS: dict[str, ItemKind] = {
+    kind.name: kind
+    for kind in (
+        ItemKind("expectation", "expectations", "expectation", ExpectationItem, "E"),
+        ItemKind("activity", "development_activities", "development activity", ActivityItem, "D"),
+        ItemKind("indicator", "success_indicators", "success indicator", IndicatorItem, "I"),
+        ItemKind("milestone", "milestones", "milestone", MilestoneItem, "M"),
+        ItemKind("resource", "resources", "resource", ResourceItem, "R"),
+        ItemKind("barrier", "barriers", "barrier", BarrierItem, "B"),
+    )
+}
+REQUIRED_LISTS = frozenset(
+    {"expectations", "development_activities", "success_indicators", "milestones"}
+)
+
+Item = dict[str, Any]
+
+
+# --- items in a document ------------------------------------------------------------------
+
+
+def items_in(doc: dict[str, Any], kind: ItemKind) -> list[tuple[str, Item]]:
+    """(handle, item) of each item of `kind` in an import-format document, in order.
+
+    A keyed item's handle is its key; a resource or barrier, which has none, is named by
+    its place (R2 is the second resource).
+    """
+    found = [item for item in doc.get(kind.list_name) or [] if isinstance(item, dict)]
+    if kind.keyed:
+        return [(str(item.get("key")), item) for item in found]
+    return [(f"{kind.prefix}{number}", item) for number, item in enumerate(found, 1)]
+
+
+def find_item(doc: dict[str, Any], kind: ItemKind, handle: str | None) -> Item | None:
+    return next((item for h, item in items_in(doc, kind) if h == handle), None)
+
+
+def item_title(item: Item | None) -> str:
+    """The words that name an item: its name, title, text or risk."""
+    if not item:
+        return ""
+    for name in ("name", "title", "text", "risk"):
+        if item.get(name):
+            return str(item[name])
+    return ""
+
+
+def fingerprint(item: Item | None) -> str:
+    """A short digest of an item, to notice it changed while a form was open."""
+    text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def proposed_item(kind: ItemKind, fields: dict[str, Any], *, key: str | None) -> Item:
+    """The canonical import-format item of a form's fields (None values dropped)."""
+    item: Item = canonical({"key": key, **fields} if kind.keyed else dict(fields))
+    return item
+
+
+def changed_document(
+    doc: dict[str, Any], kind: ItemKind, handle: str | None, after: Item | None
+) -> dict[str, Any]:
+    """The document with the item `handle` replaced by `after` (removed when None), or with
+    `after` appended when `handle` is None."""
+    result = copy.copy(doc)
+    items = list(doc.get(kind.list_name) or [])
+    index = next((i for i, (h, _) in enumerate(items_in(doc, kind)) if h == handle), None)
+    if handle is None or index is None:
+        if after is not None:
+            items.append(after)
+    elif after is None:
+        del items[index]
+    else:
+        items[index] = after
+    result[kind.list_name] = items
+    return result
+
+
+# --- checking a change ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a change cannot be made: at one of the item's fields, the item, or elsewhere."""
+
+    field: str | None
+    message: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+_INDEXED = re.compile(
+    r"^(?P<list>[a-z_]+)\[(?P<index>\d+)\](?P<rest>[^:]*): (?P<message>.*)$", re.S
+)
+
+
+def _by_handle(doc: dict[str, Any], problems: Sequence[str]) -> list[str]:
+    """Problems with list indexes replaced by the items' handles, so they compare across
+    documents where items moved."""
+    kinds = {kind.list_name: kind for kind in KINDS.values()}
+    named = []
+    for problem in problems:
+        match = _INDEXED.match(problem)
+        kind = kinds.get(match["list"]) if match else None
+        if match and kind is not None:
+            handles = [h for h, _ in items_in(doc, kind)]
+            index = int(match["index"])
+            if index < len(handles):
+                problem = f"{match['list']}[{handles[index]}]{match['rest']}: {match['message']}"
+        named.append(problem)
+    return named
+
+
+def _where(path: str) -> str:
+    """`milestones[M1].threshold` -> `M1 threshold`: a path as a person reads it."""
+    match = re.fullmatch(r"[a-z_]+\[(?P<handle>[^\]]+)\]\.?(?P<rest>.*)", path)
+    if match:
+        return f"{match['handle']} {match['rest']}".strip()
+    return "the contract" if path == "(document)" else path.replace("_", " ")
+
+
+def proposal_problems(
+    doc: dict[str, Any], kind: ItemKind, handle: str | None, after: Item | None
+) -> list[Problem]:
+    """What the import format's rules say against making this change to `doc`.
+
+    `handle` names the item changed or removed (None: `after` is a new item). Problems the
+    document had already do not count.
+    """
+    existing = items_in(doc, kind)
+    if after is None and kind.list_name in REQUIRED_LISTS and len(existing) == 1:
+        return [Problem(None, f"A contract needs at least one {kind.label}; change it instead.")]
+    changed = changed_document(doc, kind, handle, after)
+    _, before_problems = validate_document(doc)
+    _, after_problems = validate_document(changed)
+    known = set(_by_handle(doc, before_problems))
+    if after is None:
+        target = None
+    elif handle is not None:
+        target = handle
+    else:
+        target = str(after.get("key")) if kind.keyed else f"{kind.prefix}{len(existing) + 1}"
+    own = f"{kind.list_name}[{target}]"
+    found = []
+    for problem in _by_handle(changed, after_problems):
+        if problem in known:
+            continue
+        path, _, message = problem.partition(": ")
+        if target is not None and path == own:
+            found.append(Problem(None, message))
+        elif target is not None and path.startswith(own + "."):
+            found.append(Problem(path[len(own) + 1 :].split(".")[0].split("[")[0], message))
+        else:
+            found.append(Problem(None, f"{_where(path)}: {message}"))
+    return found
+
+
+async def removal_problems(
+    session: AsyncSession, bundle: ContractBundle, kind: ItemKind, handle: str
+) -> list[Problem]:
+    """Why the item cannot be removed: it carries recorded data (as an import refuses)."""
+    if not kind.keyed:
+        return []
+    row = next((r for r in items_of(bundle, kind.name) if r.key == handle), None)
+    if row is None:
+        return []
+    found = await recorded_data(session, bundle, {kind.list_name: [row]})
+    return [
+        Problem(None, f"{handle} {reason} and cannot be removed; propose a change instead.")
+        for _, _, reason in found
+    ]
+
+
+async def check_proposal(
+    session: AsyncSession,
+    bundle: ContractBundle,
+    kind: ItemKind,
+    handle: str | None,
+    after: Item | None,
+) -> list[Problem]:
+    """Everything against proposing this change to the contract as it now stands."""
+    doc = snapshot(bundle)
+    if handle is not None and after is not None and find_item(doc, kind, handle) == after:
+        return [Problem(None, "Nothing changed: edit a field, or close this form.")]
+    problems = proposal_problems(doc, kind, handle, after)
+    if after is None and handle is not None:
+        problems += await removal_problems(session, bundle, kind, handle)
+    return problems
+
+
+# --- who, and which contract ----------------------------------------------------------------
+
+
+def approvers_of(bundle: ContractBundle) -> list[str]:
+    """Who must approve every amendment: the governance approvers, else the sponsor."""
+    return bundle.approvers or [bundle.contract.sponsor_id]
+
+
+def may_propose(bundle: ContractBundle, user: str) -> bool:
+    c = bundle.contract
+    return user in {c.leader_id, c.sponsor_id, c.owner_id}
+
+
+async def contract_to_amend(
+    *, session: AsyncSession, viewer: str, leader: str | None
+) -> ContractBundle | Refusal:
+    """The active contract `viewer` may propose an amendment to, or why there is none."""
+    if leader is None:
+        own = await find_contract_for_leader(session=session, leader_id=viewer)
+        if own is not None:
+            return await _amendable(session, own, viewer)
+        mine = [
+            c
+            for c in await contracts_for_user(session=session, user_id=viewer)
+            if viewer in {c.sponsor_id, c.owner_id} and c.status == ContractStatus.active
+        ]
+        if not mine:
+            return Refusal(
+                "You have no active contract to amend. Name the leader, like "
+                "`/contract amend @dana`, if you sponsor or own theirs."
+            )
+        if len(mine) > 1:
+            names = ", ".join(sorted({f"<@{c.leader_id}>" for c in mine}))
+            return Refusal(
+                f"You sponsor or own several contracts ({names}): name the leader, like "
+                "`/contract amend @dana`."
+            )
+        return await _amendable(session, mine[0], viewer)
+    contract = await find_contract_for_leader(session=session, leader_id=leader)
+    if contract is None:
+        return Refusal(f"<@{leader}> has no contract in North Star.")
+    return await _amendable(session, contract, viewer)
+
+
+async def _amendable(
+    session: AsyncSession, contract: Contract, viewer: str
+) -> ContractBundle | Refusal:
+    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    if bundle is None or not may_propose(bundle, viewer):
+        return Refusal(
+            "Only the leader, sponsor or owner of a contract can propose an amendment; "
+            "its approvers decide on it."
+        )
+    return refusal_to_amend(bundle) or bundle
+
+
+def refusal_to_amend(bundle: ContractBundle) -> Refusal | None:
+    c = bundle.contract
+    if c.status == ContractStatus.draft:
+        return Refusal(
+            f"“{c.title}” is still a draft: change it directly with `/contract edit`. "
+            "Amendments are for active contracts."
+        )
+    if c.status != ContractStatus.active:
+        return Refusal(f"“{c.title}” is closed and no longer changes.")
+    return None
+
+
+async def pending_keys(session: AsyncSession, contract_id: int, kind: ItemKind) -> set[str]:
+    """Keys that pending amendments of `kind` will add: a new proposal must not take them."""
+    rows = await session.exec(
+        select(Amendment).where(
+            Amendment.contract_id == contract_id,
+            Amendment.item_type == kind.name,
+            Amendment.status == AmendmentStatus.pending,
+        )
+    )
+    # `before` is JSON: a stored None is JSON null, not SQL NULL, so it is tested here.
+    return {a.item_key for a in rows.all() if a.before is None and a.item_key}
+
+
+async def new_key(session: AsyncSession, bundle: ContractBundle, kind: ItemKind) -> str:
+    """The next free key for a new item, past those of items and of pending additions."""
+    taken = {h for h, _ in items_in(snapshot(bundle), kind)}
+    taken |= await pending_keys(session, bundle.contract.id or 0, kind)
+    number = len(items_of(bundle, kind.name)) + 1
+    while f"{kind.prefix}{number}" in taken:
+        number += 1
+    return f"{kind.prefix}{number}"
+
+
+# --- proposing ------------------------------------------------------------------------------
+
+
+def change_of(amendment: Amendment) -> str:
+    """add, change or remove."""
+    if amendment.before is None:
+        return "add"
+    return "remove" if amendment.after is None else "change"
+
+
+def change_lines(
+    kind: ItemKind, handle: str | None, before: Item | None, after: Item | None
+) -> list[str]:
+    """The change as `diff_documents` paths: `success_indicators[I2].target: 30 -> 28`."""
+
+    def listed(item: Item | None) -> list[Item]:
+        return [] if item is None else [{"key": handle or "new", **item}]
+
+    return diff_documents({kind.list_name: listed(before)}, {kind.list_name: listed(after)})
+
+
+async def propose(
+    *,
+    session: AsyncSession,
+    bundle: ContractBundle,
+    proposer: str,
+    kind: ItemKind,
+    handle: str | None,
+    after: Item | None,
+    rationale: str,
+    now: datetime,
+) -> Amendment:
+    """Store a pending amendment (checked with `check_proposal` first) and commit."""
+    before = find_item(snapshot(bundle), kind, handle) if handle is not None else None
+    key = handle if handle is not None else (after or {}).get("key")
+    amendment = Amendment(
+        contract_id=bundle.contract.id or 0,
+        proposer_id=proposer,
+        item_type=kind.name,
+        item_key=key,
+        before=before,
+        after=after,
+        rationale=rationale,
+        status=AmendmentStatus.pending,
+        base_version=bundle.contract.version,
+        created_at=now,
+    )
+    session.add(amendment)
+    await session.flush()
+    audit(
+        session,
+        action="amendment.proposed",
+        contract_id=bundle.contract.id,
+        actor_id=proposer,
+        detail={
+            "amendment": amendment.id,
+            "item": key,
+            "kind": kind.name,
+            "change": change_of(amendment),
+            "changes": change_lines(kind, key, before, after),
+        },
+        at=now,
+    )
+    await session.commit()
+    return amendment
+
+
+# --- the state of an amendment --------------------------------------------------------------
+
+
+@dataclass
+class AmendmentState:
+    """An amendment with what its messages show: contract, approvers, decisions, version."""
+
+    amendment: Amendment
+    contract: Contract
+    approvers: list[str]
+    approvals: list[AmendmentApproval]
+    version: int | None = None  # the version it made, once applied
+
+    @property
+    def id(self) -> int:
+        return self.amendment.id or 0
+
+    @property
+    def kind(self) -> ItemKind:
+        return KINDS[self.amendment.item_type]
+
+    @property
+    def status(self) -> str:
+        return self.amendment.status
+
+    @property
+    def pending(self) -> bool:
+        return self.amendment.status == AmendmentStatus.pending
+
+    def decision_of(self, user: str) -> AmendmentApproval | None:
+        return next((a for a in self.approvals if a.approver_id == user), None)
+
+    @property
+    def approved_by(self) -> list[str]:
+        return [a.approver_id for a in self.approvals if a.decision == APPROVED]
+
+    @property
+    def rejection(self) -> AmendmentApproval | None:
+        return next((a for a in self.approvals if a.decision == REJECTED), None)
+
+    @property
+    def awaiting(self) -> list[str]:
+        approved = set(self.approved_by)
+        return [a for a in self.approvers if a not in approved]
+
+
+async def _approvers(session: AsyncSession, contract: Contract) -> list[str]:
+    rows = await session.exec(
+        select(ContractPerson.user_id)
+        .where(ContractPerson.contract_id == contract.id, ContractPerson.role == Role.approver)
+        .order_by(col(ContractPerson.position), col(ContractPerson.id))
+    )
+    return list(rows.all()) or [contract.sponsor_id]
+
+
+async def _approvals(session: AsyncSession, ids: Sequence[int]) -> list[AmendmentApproval]:
+    if not ids:
+        return []
+    rows = await session.exec(
+        select(AmendmentApproval)
+        .where(col(AmendmentApproval.amendment_id).in_(ids))
+        .order_by(col(AmendmentApproval.decided_at), col(AmendmentApproval.id))
+    )
+    return list(rows.all())
+
+
+async def load_state(*, session: AsyncSession, amendment_id: int) -> AmendmentState | None:
+    amendment = await session.get(Amendment, amendment_id)
+    if amendment is None:
+        return None
+    contract = await session.get(Contract, amendment.contract_id)
+    if contract is None:
+        return None
+    version = None
+    if amendment.status == AmendmentStatus.applied:
+        version = (
+            await session.exec(
+                select(ContractVersion.version).where(ContractVersion.amendment_id == amendment_id)
+            )
+        ).first()
+    return AmendmentState(
+        amendment=amendment,
+        contract=contract,
+        approvers=await _approvers(session, contract),
+        approvals=await _approvals(session, [amendment_id]),
+        version=version,
+    )
+
+
+async def pending_states(*, session: AsyncSession, contract: Contract) -> list[AmendmentState]:
+    """The contract's pending amendments, oldest first."""
+    rows = await session.exec(
+        select(Amendment)
+        .where(Amendment.contract_id == contract.id, Amendment.status == AmendmentStatus.pending)
+        .order_by(col(Amendment.created_at), col(Amendment.id))
+    )
+    amendments = list(rows.all())
+    if not amendments:
+        return []
+    approvers = await _approvers(session, contract)
+    approvals = await _approvals(session, [a.id or 0 for a in amendments])
+    return [
+        AmendmentState(
+            amendment=a,
+            contract=contract,
+            approvers=approvers,
+            approvals=[x for x in approvals if x.amendment_id == a.id],
+        )
+        for a in amendments
+    ]
+
+
+# --- deciding -------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    waiting = "waiting"  # approved; other approvers have yet to
+    applied = "applied"
+    rejected = "rejected"
+    stale = "stale"  # refused at this approval: the item changed since it was proposed
+    already = "already"  # this approver had decided already (a double click)
+    closed = "closed"  # decided before this click
+    not_approver = "not_approver"
+    missing = "missing"
+    conflict = "conflict"  # another change was saved at the same moment; nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    amendment_id: int
+    why: str = ""
+    approvers: tuple[str, ...] = ()
+
+
+async def decide(
+    *,
+    sessions: SessionFactory,
+    amendment_id: int,
+    user: str,
+    approve: bool,
+    reason: str = "",
+    now: datetime,
+) -> Decision:
+    """Record `user`'s approval or rejection; apply the change when it was the last approval.
+
+    Everything happens in one transaction, with the amendment row locked first.
+    """
+    async with sessions() as session:
+        try:
+            decision = await _decide(session, amendment_id, user, approve, reason, now)
+            await session.commit()
+            return decision
+        except IntegrityError:
+            await session.rollback()
+    async with sessions() as session:
+        mine = (
+            await session.exec(
+                select(AmendmentApproval).where(
+                    AmendmentApproval.amendment_id == amendment_id,
+                    AmendmentApproval.approver_id == user,
+                )
+            )
+        ).first()
+    if mine is not None:
+        return Decision(Outcome.already, amendment_id)
+    return Decision(
+        Outcome.conflict,
+        amendment_id,
+        "Another change to this contract was saved at the same moment; nothing was recorded. "
+        "Please click again.",
+    )
+
+
+async def _decide(
+    session: AsyncSession,
+    amendment_id: int,
+    user: str,
+    approve: bool,
+    reason: str,
+    now: datetime,
+) -> Decision:
+    amendment = (
+        await session.exec(
+            select(Amendment)
+            .where(col(Amendment.id) == amendment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if amendment is None:
+        return Decision(Outcome.missing, amendment_id)
+    contract = (
+        await session.exec(
+            select(Contract)
+            .where(col(Contract.id) == amendment.contract_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if contract is None:
+        return Decision(Outcome.missing, amendment_id)
+    approvers = await _approvers(session, contract)
+    if user not in approvers:
+        return Decision(Outcome.not_approver, amendment_id, approvers=tuple(approvers))
+    if amendment.status != AmendmentStatus.pending:
+        return Decision(Outcome.closed, amendment_id, amendment.decision_reason)
+    approvals = await _approvals(session, [amendment_id])
+    if any(a.approver_id == user for a in approvals):
+        return Decision(Outcome.already, amendment_id)
+
+    if not approve:
+        session.add(
+            AmendmentApproval(
+                amendment_id=amendment_id,
+                approver_id=user,
+                decision=REJECTED,
+                reason=reason,
+                decided_at=now,
+            )
+        )
+        _close(amendment, AmendmentStatus.rejected, reason, now)
+        audit(
+            session,
+            action="amendment.rejected",
+            contract_id=contract.id,
+            actor_id=user,
+            detail={"amendment": amendment_id, "reason": reason},
+            at=now,
+        )
+        return Decision(Outcome.rejected, amendment_id, reason)
+
+    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    if bundle is None:
+        return Decision(Outcome.missing, amendment_id)
+    why = await stale_reason(session, bundle, amendment)
+    if why is not None:
+        _close(amendment, AmendmentStatus.stale, why, now)
+        audit(
+            session,
+            action="amendment.stale",
+            contract_id=contract.id,
+            actor_id=user,
+            detail={"amendment": amendment_id, "reason": why},
+            at=now,
+        )
+        return Decision(Outcome.stale, amendment_id, why)
+
+    session.add(
+        AmendmentApproval(
+            amendment_id=amendment_id, approver_id=user, decision=APPROVED, decided_at=now
+        )
+    )
+    approved = {a.approver_id for a in approvals if a.decision == APPROVED} | {user}
+    if not set(approvers) <= approved:
+        audit(
+            session,
+            action="amendment.approved",
+            contract_id=contract.id,
+            actor_id=user,
+            detail={"amendment": amendment_id},
+            at=now,
+        )
+        return Decision(Outcome.waiting, amendment_id, approvers=tuple(approvers))
+    version = await _apply(session, bundle, amendment, actor=user, now=now)
+    return Decision(Outcome.applied, amendment_id, f"version {version}")
+
+
+def _close(amendment: Amendment, status: AmendmentStatus, reason: str, now: datetime) -> None:
+    amendment.status = status
+    amendment.decision_reason = reason
+    amendment.decided_at = now
+
+
+async def stale_reason(
+    session: AsyncSession, bundle: ContractBundle, amendment: Amendment
+) -> str | None:
+    """Why the amendment can no longer apply to the contract as it now stands, or None."""
+    kind = KINDS[amendment.item_type]
+    doc = snapshot(bundle)
+    handle = amendment.item_key
+    if amendment.before is not None:
+        current = find_item(doc, kind, handle)
+        if current is None:
+            return f"{handle} was removed after this amendment was proposed"
+        if current != amendment.before:
+            return f"{handle} changed after this amendment was proposed"
+    elif kind.keyed and find_item(doc, kind, handle) is not None:
+        return f"another change added an item {handle} after this amendment was proposed"
+    existing = handle if amendment.before is not None else None
+    problems = proposal_problems(doc, kind, existing, amendment.after)
+    if amendment.after is None and handle is not None:
+        problems += await removal_problems(session, bundle, kind, handle)
+    if problems:
+        listed = "; ".join(p.text for p in problems)
+        return f"it no longer fits the contract as it now stands ({listed})"
+    return None
+
+
+def _row_for(bundle: ContractBundle, kind: ItemKind, handle: str | None) -> Any | None:
+    rows = items_of(bundle, kind.name)
+    if kind.keyed:
+        return next((row for row in rows if row.key == handle), None)
+    number = handle[len(kind.prefix) :] if handle else ""
+    index = int(number) - 1 if number.isdigit() else -1
+    return rows[index] if 0 <= index < len(rows) else None
+
+
+async def _apply(
+    session: AsyncSession,
+    bundle: ContractBundle,
+    amendment: Amendment,
+    *,
+    actor: str,
+    now: datetime,
+) -> int:
+    """Write the change, the next version and its audit event into the session; the version."""
+    kind = KINDS[amendment.item_type]
+    contract = bundle.contract
+    row = _row_for(bundle, kind, amendment.item_key) if amendment.before is not None else None
+    if amendment.after is None:
+        await session.delete(row)
+    else:
+        item = kind.model.model_validate(amendment.after)
+        rows = items_of(bundle, kind.name)
+        position = (
+            row.position if row is not None else max((r.position for r in rows), default=-1) + 1
+        )
+        write_item(
+            session,
+            name=kind.list_name,
+            contract_id=contract.id or 0,
+            row=row,
+            item=item,
+            position=position,
+            now=now,
+        )
+        if row is not None and kind.name == "milestone" and row.status == MilestoneStatus.missed:
+            # A recalibrated milestone (new date or target) is decided afresh; missed_count
+            # keeps the history, so a second miss still escalates.
+            row.status = MilestoneStatus.pending
+            row.decided_at = None
+    contract.version += 1
+    contract.updated_at = now
+    session.add(contract)
+    _close(amendment, AmendmentStatus.applied, "", now)
+    changes = change_lines(kind, amendment.item_key, amendment.before, amendment.after)
+    await add_version(
+        session,
+        contract,
+        actor_id=amendment.proposer_id,
+        now=now,
+        reason=version_reason(amendment)[:200],
+        amendment_id=amendment.id,
+    )
+    audit(
+        session,
+        action="amendment.applied",
+        contract_id=contract.id,
+        actor_id=actor,
+        detail={"amendment": amendment.id, "version": contract.version, "changes": changes},
+        at=now,
+    )
+    return contract.version
+
+
+def describe_change(amendment: Amendment) -> str:
+    """`change success indicator I2`, `add milestone M4`, `remove resource R2`."""
+    kind = KINDS[amendment.item_type]
+    key = f" {amendment.item_key}" if amendment.item_key else ""
+    return f"{change_of(amendment)} {kind.label}{key}"
+
+
+def version_reason(amendment: Amendment) -> str:
+    return f"amendment #{amendment.id}: {describe_change(amendment)}"
+
+
+# --- history and old versions ---------------------------------------------------------------
+
+
+@dataclass
+class History:
+    versions: list[ContractVersion]  # newest first
+    amendments: dict[int, Amendment]  # those the versions came from, by id
+    events: list[AuditEvent]  # newest first
+
+
+async def history(*, session: AsyncSession, contract_id: int) -> History:
+    versions = list(
+        (
+            await session.exec(
+                select(ContractVersion)
+                .where(ContractVersion.contract_id == contract_id)
+                .order_by(col(ContractVersion.version).desc())
+            )
+        ).all()
+    )
+    ids = [v.amendment_id for v in versions if v.amendment_id is not None]
+    amendments = {}
+    if ids:
+        rows = await session.exec(select(Amendment).where(col(Amendment.id).in_(ids)))
+        amendments = {a.id or 0: a for a in rows.all()}
+    events = await audit_events(session=session, contract_id=contract_id)
+    return History(versions=versions, amendments=amendments, events=events[::-1])
+
+
+VERSION_ARGUMENT = re.compile(r"^[vV](\d{1,9})$")
+
+
+def version_argument(args: Sequence[str]) -> tuple[int | None, list[str]]:
+    """(3, the other arguments) from `["<@U1>", "v3"]`; (None, args) without a version."""
+    for index, arg in enumerate(args):
+        match = VERSION_ARGUMENT.match(arg)
+        if match:
+            return int(match[1]), [*args[:index], *args[index + 1 :]]
+    return None, list(args)
+
+
+async def version_to_show(
+    *, session: AsyncSession, bundle: ContractBundle, version: int
+) -> tuple[ContractBundle, ContractVersion] | Refusal:
+    """The contract as version `version` had it, with today's recorded figures, or why not."""
+    c = bundle.contract
+    stored = (
+        await session.exec(
+            select(ContractVersion).where(
+                ContractVersion.contract_id == c.id, ContractVersion.version == version
+            )
+        )
+    ).first()
+    if stored is None:
+        numbers = (
+            await session.exec(
+                select(ContractVersion.version)
+                .where(ContractVersion.contract_id == c.id)
+                .order_by(col(ContractVersion.version))
+            )
+        ).all()
+        if not numbers:
+            return Refusal(
+                f"“{c.title}” has no versions yet: a contract gets version 1 when it is activated."
+            )
+        listed = ", ".join(f"v{n}" for n in numbers)
+        return Refusal(f"“{c.title}” has no version {version}. Its versions: {listed}.")
+    return bundle_from_snapshot(stored.snapshot, current=bundle, version=version), stored
+
+
+def _day(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def bundle_from_snapshot(
+    data: dict[str, Any], *, current: ContractBundle, version: int
+) -> ContractBundle:
+    """A ContractBundle of a version's snapshot, for the ordinary summary builder.
+
+    The terms are the snapshot's; what was recorded (measurements, activity progress,
+    milestone decisions, check-ins, evidence) is today's, matched by key.
+    """
+    now = current.contract
+    period = data.get("period") or {}
+    checkin = data.get("checkin") or {}
+    digest = data.get("digest") or {}
+    governance = data.get("governance") or {}
+    contract = Contract(
+        id=now.id,
+        title=data.get("title", now.title),
+        leader_id=data.get("leader", now.leader_id),
+        sponsor_id=data.get("sponsor", now.sponsor_id),
+        owner_id=governance.get("owner"),
+        status=now.status,
+        version=version,
+        mission=data.get("mission", ""),
+        period_start=_day(period.get("start")) or now.period_start,
+        period_end=_day(period.get("end")) or now.period_end,
+        checkin_weekday=_weekday(checkin.get("weekday"), now.checkin_weekday),
+        checkin_time=checkin.get("time", now.checkin_time),
+        checkin_timezone=checkin.get("timezone"),
+        feedback_cadence=(data.get("feedback") or {}).get("cadence"),
+        digest_cadence=digest.get("cadence", now.digest_cadence),
+        digest_weekday=_weekday(digest.get("weekday"), now.digest_weekday),
+        digest_time=digest.get("time", now.digest_time),
+        reporting=governance.get("reporting", ""),
+        recognition_channel=(data.get("recognition") or {}).get("channel"),
+        created_at=now.created_at,
+        updated_at=now.updated_at,
+    )
+    people = [
+        ContractPerson(contract_id=now.id or 0, role=role, user_id=user, position=position)
+        for role, users in (
+            (Role.approver, governance.get("approvers") or []),
+            (Role.escalation, governance.get("escalation") or []),
+            (Role.reviewer, (data.get("feedback") or {}).get("reviewers") or []),
+        )
+        for position, user in enumerate(users)
+    ]
+    terms: dict[str, Any] = {}
+    for kind in KINDS.values():
+        spec = ITEM_LISTS[kind.list_name]
+        today = {row.key: row for row in items_of(current, kind.name)} if kind.keyed else {}
+        rows = []
+        for position, item in enumerate(data.get(kind.list_name) or []):
+            values = {
+                column: _day(item.get(name)) if name in ("start", "due") else item.get(name)
+                for name, column in spec.columns.items()
+            }
+            row = spec.model(contract_id=now.id or 0, position=position, **values)
+            recorded = today.get(item.get("key"))
+            if recorded is not None:
+                row.id = recorded.id  # today's measurements are found by indicator id
+                for name in ("status", "progress", "decided_at", "missed_count"):
+                    if hasattr(recorded, name):
+                        setattr(row, name, getattr(recorded, name))
+            rows.append(row)
+        terms[spec.bundle_list] = rows
+    # Everything else the bundle holds (what was recorded) stays today's.
+    return dataclasses.replace(current, contract=contract, people=people, **terms)
+
+
+def _weekday(name: Any, default: int) -> int:
+    return rules.WEEKDAY_NAMES.index(name) if name in rules.WEEKDAY_NAMES else default
+
+
+@dataclass
+class SummaryView:
+    """What `/contract summary` shows: the contract and its pending amendments, or an old
+    version (`version` set) from its snapshot."""
+
+    bundle: ContractBundle
+    pending: list[AmendmentState]
+    version: ContractVersion | None = None
+    latest: int = 0
+
+
+async def summary_view(
+    *, session: AsyncSession, bundle: ContractBundle, version: int | None
+) -> SummaryView | Refusal:
+    if version is None:
+        pending = await pending_states(session=session, contract=bundle.contract)
+        return SummaryView(bundle=bundle, pending=pending)
+    found = await version_to_show(session=session, bundle=bundle, version=version)
+    if isinstance(found, Refusal):
+        return found
+    old, stored = found
+    return SummaryView(old, [], version=stored, latest=bundle.contract.version)

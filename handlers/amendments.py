@@ -1,0 +1,523 @@
+"""`/contract amend` and `/contract history`; the approvers' Approve and Reject, their modals.
+
+The approvers' DMs go through the delivery table (bot/delivery.py): one per approver and
+amendment, whatever retries happen, and each remembers its channel and ts so every decision
+updates all of them in place. The proposer hears the outcome once, the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import select
+
+from bot.amendment_blocks import (
+    AMEND_CHOOSE,
+    AMEND_ITEM,
+    AMEND_REJECT,
+    APPROVE,
+    NEW,
+    RATIONALE,
+    REASON,
+    REJECT,
+    build_amend_chooser,
+    build_amend_form,
+    build_amend_sent,
+    build_history,
+    build_outcome,
+    build_reject_modal,
+    build_request,
+    field_errors,
+    read_fields,
+    status_line,
+)
+from bot.amendments import (
+    KINDS,
+    AmendmentState,
+    Decision,
+    Outcome,
+    approvers_of,
+    check_proposal,
+    contract_to_amend,
+    decide,
+    find_item,
+    fingerprint,
+    history,
+    load_state,
+    may_propose,
+    new_key,
+    pending_states,
+    propose,
+    proposed_item,
+    refusal_to_amend,
+)
+from bot.blocks import mention
+from bot.contract_io import snapshot
+from bot.contracts import Refusal, contract_to_show
+from bot.delivery import Build, DeliveryKey, DeliveryQueue, Message, Outgoing, pacer_for
+from bot.modals import Form, contract_id_of
+from bot.services import Services, services_of
+from handlers.commands import CommandRequest, contract_subcommand, reply, reply_blocks, target_of
+from storage.db import read_only
+from storage.models import Delivery, DeliveryStatus
+from storage.queries import ContractBundle, load_bundle
+
+logger = logging.getLogger(__name__)
+
+REQUEST_KIND = "amendment_request"
+OUTCOME_KIND = "amendment_outcome"
+IN_FLIGHT_WAIT = 3.0  # seconds to wait for a request DM that is being sent
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@contract_subcommand(
+    "amend",
+    usage="amend [@leader]",
+    summary="propose a change to an active contract; its approvers decide on it",
+)
+async def amend_command(request: CommandRequest) -> None:
+    target = target_of(request.args, example="/contract amend @dana")
+    if isinstance(target, Refusal):
+        await request.reply(target.text)
+        return
+    async with request.services.sessions() as session:
+        await read_only(session)
+        found = await contract_to_amend(session=session, viewer=request.viewer, leader=target)
+    if isinstance(found, Refusal):
+        await request.reply(found.text)
+        return
+    await request.client.views_open(
+        trigger_id=request.trigger_id,
+        view=build_amend_chooser(found, approvers=approvers_of(found)),
+    )
+
+
+@contract_subcommand(
+    "history",
+    usage="history [@leader]",
+    summary="a contract's versions and its audit log, newest first",
+)
+async def history_command(request: CommandRequest) -> None:
+    target = target_of(request.args, example="/contract history @dana")
+    if isinstance(target, Refusal):
+        await request.reply(target.text)
+        return
+    async with request.services.sessions() as session:
+        await read_only(session)
+        found = await contract_to_show(session=session, viewer=request.viewer, leader=target)
+        if isinstance(found, Refusal):
+            await request.reply(found.text)
+            return
+        past = await history(session=session, contract_id=found.contract.id or 0)
+    await reply_blocks(
+        request.respond,
+        build_history(found.contract, past),
+        text=f"History of {found.contract.title}",
+    )
+
+
+# --- proposing ------------------------------------------------------------------------------
+
+
+def _amendable(bundle: ContractBundle | None, user: str) -> ContractBundle | Refusal:
+    """The contract a submitted form is about, if `user` may still propose a change to it."""
+    if bundle is None:
+        return Refusal("This contract no longer exists.")
+    if not may_propose(bundle, user):
+        return Refusal("Only the leader, sponsor or owner of a contract can propose an amendment.")
+    return refusal_to_amend(bundle) or bundle
+
+
+async def handle_choose_submission(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """Step one submitted: open step two, the item's own form, in its place."""
+    services = services_of(context)
+    user = body["user"]["id"]
+    form = Form(view)
+    kind_name, _, handle = (form.option("item") or "").partition(":")
+    kind = KINDS.get(kind_name)
+    remove = form.option("action") == "remove"
+    if kind is None or not handle:
+        await ack(response_action="errors", errors={"item": "Choose an item."})
+        return
+    chosen = None if handle == NEW else handle
+    async with services.sessions() as session:
+        await read_only(session)
+        found = await load_bundle(session=session, contract_id=contract_id_of(view) or 0)
+        bundle = _amendable(found, user)
+        if isinstance(bundle, Refusal):
+            await ack(response_action="errors", errors={"item": bundle.text})
+            return
+        item = find_item(snapshot(bundle), kind, chosen) if chosen else None
+        if chosen is not None and item is None:
+            await ack(
+                response_action="errors",
+                errors={"item": f"{chosen} is no longer in the contract: choose again."},
+            )
+            return
+        if remove and chosen is None:
+            await ack(
+                response_action="errors",
+                errors={"action": "A new item cannot be removed: choose “Change it”."},
+            )
+            return
+        waiting = [
+            s.id
+            for s in await pending_states(session=session, contract=bundle.contract)
+            if chosen is not None
+            and (s.amendment.item_type, s.amendment.item_key) == (kind.name, chosen)
+        ]
+    await ack(
+        response_action="update",
+        view=build_amend_form(
+            bundle,
+            kind=kind,
+            handle=chosen,
+            item=item,
+            remove=remove,
+            fingerprint=fingerprint(item),
+            approvers=approvers_of(bundle),
+            pending=waiting,
+        ),
+    )
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        found = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+async def handle_item_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Step two submitted: check the change with the import rules, store it, tell approvers."""
+    services = services_of(context)
+    user = body["user"]["id"]
+    meta = _metadata(view)
+    kind = KINDS.get(str(meta.get("kind")))
+    handle = meta.get("handle")
+    remove = bool(meta.get("remove"))
+    if kind is None or (remove and not handle):
+        await ack(response_action="errors", errors={RATIONALE: "This form is out of date."})
+        return
+    fields, errors = ({}, {}) if remove else read_fields(kind, view)
+    rationale = Form(view).text(RATIONALE)
+    if not rationale:
+        errors[RATIONALE] = "Tell the approvers why."
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    async with services.sessions() as session:
+        found = await load_bundle(session=session, contract_id=int(meta.get("contract_id") or 0))
+        bundle = _amendable(found, user)
+        if isinstance(bundle, Refusal):
+            await ack(response_action="errors", errors={RATIONALE: bundle.text})
+            return
+        current = find_item(snapshot(bundle), kind, handle) if handle else None
+        if fingerprint(current) != meta.get("fingerprint"):
+            await ack(
+                response_action="errors",
+                errors={
+                    RATIONALE: "This item changed while the form was open (an amendment or "
+                    "an import). Close the form and start again to see it as it is now."
+                },
+            )
+            return
+        after = None
+        if not remove:
+            key = handle if handle else await new_key(session, bundle, kind)
+            after = proposed_item(kind, fields, key=key if kind.keyed else None)
+        problems = await check_proposal(session, bundle, kind, handle, after)
+        if problems:
+            await ack(response_action="errors", errors=field_errors(problems, view))
+            return
+        amendment = await propose(
+            session=session,
+            bundle=bundle,
+            proposer=user,
+            kind=kind,
+            handle=handle,
+            after=after,
+            rationale=rationale,
+            now=services.clock.now(),
+        )
+        state = await load_state(session=session, amendment_id=amendment.id or 0)
+    assert state is not None
+    await ack(response_action="update", view=build_amend_sent(state))
+    await sync_requests(services, client, state.id)
+
+
+# --- deciding -------------------------------------------------------------------------------
+
+
+def _amendment_id(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+async def handle_approve(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    services = services_of(context)
+    amendment_id = _amendment_id(body["actions"][0].get("value"))
+    if amendment_id is None:
+        return
+    decision = await decide(
+        sessions=services.sessions,
+        amendment_id=amendment_id,
+        user=body["user"]["id"],
+        approve=True,
+        now=services.clock.now(),
+    )
+    await announce(decision, services=services, client=client, respond=respond)
+
+
+async def handle_reject(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Reject needs a reason: open a modal for it, unless the clicker may not reject."""
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    amendment_id = _amendment_id(body["actions"][0].get("value"))
+    if amendment_id is None:
+        return
+    async with services.sessions() as session:
+        await read_only(session)
+        state = await load_state(session=session, amendment_id=amendment_id)
+    refusal = _not_yours(state, user)
+    if refusal is not None:
+        await reply(respond, refusal)
+        return
+    assert state is not None
+    await client.views_open(trigger_id=body["trigger_id"], view=build_reject_modal(state))
+
+
+def _not_yours(state: AmendmentState | None, user: str) -> str | None:
+    """Why `user` cannot decide on the amendment now, or None."""
+    if state is None:
+        return "That amendment no longer exists."
+    if user not in state.approvers:
+        return (
+            f"Only this contract's approvers ({', '.join(mention(a) for a in state.approvers)}) "
+            f"can approve or reject amendment #{state.id}."
+        )
+    if not state.pending or state.decision_of(user) is not None:
+        return f"Amendment #{state.id} is decided for you already. {status_line(state)}"
+    return None
+
+
+async def handle_reject_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    services = services_of(context)
+    amendment_id = _amendment_id(_metadata(view).get("amendment_id"))
+    reason = Form(view).text(REASON)
+    if amendment_id is None:
+        await ack(response_action="errors", errors={REASON: "This form is out of date."})
+        return
+    if not reason:
+        await ack(response_action="errors", errors={REASON: "Tell the proposer why."})
+        return
+    decision = await decide(
+        sessions=services.sessions,
+        amendment_id=amendment_id,
+        user=body["user"]["id"],
+        approve=False,
+        reason=reason,
+        now=services.clock.now(),
+    )
+    if decision.outcome != Outcome.rejected:
+        async with services.sessions() as session:
+            state = await load_state(session=session, amendment_id=amendment_id)
+        why = _not_yours(state, body["user"]["id"]) or decision.why or "Nothing was recorded."
+        await ack(response_action="errors", errors={REASON: why})
+        return
+    await ack()
+    await announce(decision, services=services, client=client, respond=None)
+
+
+async def announce(
+    decision: Decision,
+    *,
+    services: Services,
+    client: AsyncWebClient,
+    respond: AsyncRespond | None,
+) -> None:
+    """Tell everyone concerned what a decision came to; refusals only to the clicker."""
+    outcome = decision.outcome
+    async with services.sessions() as session:
+        state = await load_state(session=session, amendment_id=decision.amendment_id)
+    if outcome in (Outcome.waiting, Outcome.applied, Outcome.rejected, Outcome.stale):
+        await sync_requests(services, client, decision.amendment_id)
+    if outcome in (Outcome.applied, Outcome.rejected, Outcome.stale) and state is not None:
+        await tell_proposer(services, client, state)
+    if respond is None:
+        return
+    if outcome == Outcome.not_approver:
+        approvers = ", ".join(mention(a) for a in decision.approvers)
+        await reply(
+            respond,
+            f"Only this contract's approvers ({approvers}) can approve or reject amendment "
+            f"#{decision.amendment_id}.",
+        )
+    elif outcome == Outcome.missing or state is None:
+        await reply(respond, "That amendment no longer exists.")
+    elif outcome in (Outcome.already, Outcome.closed):
+        await reply(
+            respond,
+            f"Amendment #{state.id} is decided for you already. "
+            f"{status_line(state, recipient=None)}",
+        )
+    elif outcome == Outcome.conflict:
+        await reply(respond, decision.why)
+    elif outcome == Outcome.stale:
+        await reply(respond, status_line(state))
+
+
+# --- telling people -------------------------------------------------------------------------
+
+
+def _period(amendment_id: int) -> str:
+    return f"amendment-{amendment_id}"
+
+
+def _queue(services: Services, client: AsyncWebClient) -> DeliveryQueue:
+    return DeliveryQueue(
+        sessions=services.sessions,
+        client=client,
+        clock=services.clock,
+        pacer=pacer_for(services.settings),
+    )
+
+
+async def _requests(
+    services: Services, amendment_id: int
+) -> tuple[AmendmentState | None, list[Delivery]]:
+    """The amendment and its request DMs, once none is still being sent (for a moment:
+    a click can come before the sender has recorded the ts to update)."""
+    deadline = asyncio.get_running_loop().time() + IN_FLIGHT_WAIT
+    while True:
+        async with services.sessions() as session:
+            await read_only(session)
+            state = await load_state(session=session, amendment_id=amendment_id)
+            rows = list(
+                (
+                    await session.exec(
+                        select(Delivery).where(
+                            Delivery.kind == REQUEST_KIND,
+                            Delivery.period_key == _period(amendment_id),
+                        )
+                    )
+                ).all()
+            )
+        in_flight = any(row.status == DeliveryStatus.claimed for row in rows)
+        if not in_flight or asyncio.get_running_loop().time() > deadline:
+            return state, rows
+        await asyncio.sleep(0.05)
+
+
+async def sync_requests(services: Services, client: AsyncWebClient, amendment_id: int) -> None:
+    """Every approver's DM as the amendment now stands: sent once to each approver while it
+    is pending, and updated in place (chat.update) after every decision."""
+    state, rows = await _requests(services, amendment_id)
+    if state is None:
+        return
+    sent = {
+        row.recipient_id: row
+        for row in rows
+        if row.status == DeliveryStatus.sent and row.slack_channel and row.slack_ts
+    }
+    if state.pending:
+        queue = _queue(services, client)
+        for approver in state.approvers:
+            if approver in sent or any(row.recipient_id == approver for row in rows):
+                continue
+            text, blocks = build_request(state, recipient=approver)
+            result = await queue.deliver(
+                Outgoing(
+                    key=DeliveryKey(
+                        REQUEST_KIND, state.contract.id or 0, approver, _period(state.id)
+                    ),
+                    build=_fixed(Message(text=text, blocks=blocks)),
+                )
+            )
+            logger.info("Amendment #%s to %s: %s", state.id, approver, result.outcome)
+    for recipient, row in sent.items():
+        text, blocks = build_request(state, recipient=recipient)
+        try:
+            await client.chat_update(
+                channel=row.slack_channel or "",
+                ts=row.slack_ts or "",
+                text=text,
+                blocks=[b.to_dict() for b in blocks],
+            )
+        except SlackApiError as error:
+            logger.warning(
+                "Could not update amendment #%s's DM to %s: %s",
+                state.id,
+                recipient,
+                error.response.get("error"),
+            )
+
+
+async def tell_proposer(services: Services, client: AsyncWebClient, state: AmendmentState) -> None:
+    """The proposer's DM with the outcome, once."""
+    proposer = state.amendment.proposer_id
+    if proposer is None:
+        return
+    text, blocks = build_outcome(state)
+    await _queue(services, client).deliver(
+        Outgoing(
+            key=DeliveryKey(OUTCOME_KIND, state.contract.id or 0, proposer, _period(state.id)),
+            build=_fixed(Message(text=text, blocks=blocks)),
+        )
+    )
+
+
+def _fixed(message: Message) -> Build:
+    """A delivery's message decided before it was claimed."""
+
+    async def build(_delivery: Delivery) -> Message:
+        return message
+
+    return build
+
+
+def register(app: AsyncApp) -> None:
+    app.view(AMEND_CHOOSE)(handle_choose_submission)
+    app.view(AMEND_ITEM)(handle_item_submission)
+    app.view(AMEND_REJECT)(handle_reject_submission)
+    app.action(APPROVE)(handle_approve)
+    app.action(REJECT)(handle_reject)
