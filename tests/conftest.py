@@ -12,13 +12,16 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.sandbox.demo import DEMO_CONTRACT
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
 from tests.fakes import FakeSlack
 from tests.harness import BOT_TOKEN, Bot, running_bot
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-EXAMPLE_CONTRACT = SHARED / "examples" / "contract.yml"
+# The packaged copy of shared/examples/contract.yml, so the suite runs without shared/;
+# tests/sandbox/test_parts.py keeps it identical to the shared file wherever that exists.
+EXAMPLE_CONTRACT = DEMO_CONTRACT
 
 # The people of shared/examples/contract.yml, as the fake workspace knows them.
 PEOPLE = {
