@@ -14,9 +14,20 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+import bot.digest  # noqa: F401  (registers the digests job)
 from bot.services import CONTEXT_KEY, Services
 from bot.settings import Settings
-from handlers import actions, amendments, checkins, commands, events, evidence, feedback, views
+from handlers import (
+    actions,
+    amendments,
+    checkins,
+    commands,
+    events,
+    evidence,
+    feedback,
+    milestones,
+    views,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +63,17 @@ def create_app(services: Services, client: AsyncWebClient | None = None) -> Asyn
         return await next()
 
     app.error(handle_error)
-    for module in (commands, actions, views, events, checkins, feedback, evidence, amendments):
+    for module in (
+        commands,
+        actions,
+        views,
+        events,
+        checkins,
+        feedback,
+        evidence,
+        amendments,
+        milestones,
+    ):
         module.register(app)
     return app
 

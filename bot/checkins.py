@@ -1312,6 +1312,7 @@ async def show_state(
 
     An answered period with no message yet (answered from `/checkin` before its prompt)
     gets its message now, as the period's one prompt, so it has an "Edit" button too.
+    After an answer (saved and committed) the contract's milestones are evaluated.
     """
     from bot.checkin_blocks import build_period_message, build_submitted
 
@@ -1334,6 +1335,10 @@ async def show_state(
             await queue.deliver(Outgoing(key=prompt_key(plan.contract, plan.period), build=build))
     finally:
         await queue.close()
+    if plan.answered:  # saved and committed: its values may meet (or settle) a milestone
+        from bot.milestones import after_checkin
+
+        await after_checkin(services=services, client=client, contract_id=plan.contract_id)
     return updated
 
 

@@ -9,8 +9,10 @@ only where to stop and look.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,7 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
+from bot import delivery
 from bot.clock import ManualClock
+from bot.digest import is_digest_day
 from bot.scheduler import JOBS, JobRun
 from bot.services import Services
 from storage.models import Contract, ContractStatus
@@ -99,23 +103,16 @@ def weekly(after: datetime, weekday: int, at: str, tz: ZoneInfo) -> datetime:
 
 
 def next_digest(schedule: Schedule, after: datetime) -> datetime:
-    """The next digest by the sandbox's reading of the cadence (the job decides what it sends).
+    """The next digest of the contract by the `digests` job's reading of the cadence.
 
-    weekly: every digest weekday; biweekly: every other one from the contract's first week;
-    monthly: the first digest weekday of a month.
+    weekly: every digest weekday; biweekly: every other one from the Monday of the contract's
+    first week; monthly: the first digest weekday of a month (`bot.digest.is_digest_day`).
     """
     moment = after
     for _ in range(10):
         moment = weekly(moment, schedule.digest_weekday, schedule.digest_time, schedule.digest_tz)
         local = moment.astimezone(schedule.digest_tz)
-        if schedule.digest_cadence == "biweekly":
-            weeks = (local.date() - schedule.period_start.date()).days // 7
-            if weeks % 2 == 0:
-                return moment
-        elif schedule.digest_cadence == "monthly":
-            if local.day <= 7:
-                return moment
-        else:
+        if is_digest_day(schedule.digest_cadence, local.date(), schedule.period_start.date()):
             return moment
     return moment
 
@@ -193,6 +190,41 @@ async def run_due_jobs(
                 outcome.last = str(result)[:300]
 
 
+class _Instant:
+    """Pacing time that passes at once: weeks go by in a click, so waiting in real time for
+    Slack's per-second pace would only slow the click; the pace's order and books still hold."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@contextmanager
+def paced_at_once(services: Services) -> Iterator[None]:
+    """While the clock jumps, the jobs' deliveries keep their pace in virtual time."""
+    real = delivery.pacer_for(services.settings)
+    instant = _Instant()
+    delivery.install_pacer(
+        services.settings,
+        delivery.Pacer(
+            per_minute=real.per_minute,
+            per_channel=real.per_channel,
+            monotonic=instant.monotonic,
+            sleep=instant.sleep,
+        ),
+    )
+    try:
+        yield
+    finally:
+        delivery.install_pacer(services.settings, real)
+
+
 async def advance(
     *,
     step: str,
@@ -212,9 +244,10 @@ async def advance(
         target += SETTLE
     stops = stops_between(found, before, target, default_tz)
     outcomes: dict[str, JobOutcome] = {}
-    for stop in stops:
-        clock.set(stop)
-        await run_due_jobs(services, client, outcomes)
+    with paced_at_once(services):
+        for stop in stops:
+            clock.set(stop)
+            await run_due_jobs(services, client, outcomes)
     notes = []
     if not found and step != "day":
         notes.append(f"No active contract has {STEPS[step]}, so the clock moved one day.")

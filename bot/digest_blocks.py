@@ -1,0 +1,230 @@
+"""Block Kit for the sponsor's digest: what needs them first, then progress; split to fit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    DividerBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.amendment_blocks import APPROVE, REJECT, pending_lines
+from bot.amendments import AmendmentState, change_lines
+from bot.blocks import (
+    MESSAGE_BLOCKS,
+    context,
+    day,
+    escape,
+    header,
+    mention,
+    section,
+    sections,
+    split_messages,
+    truncate,
+)
+from bot.checkins import period_label
+from bot.delivery import Message
+from bot.digest import ContractDigest, Digest, Move
+from bot.home import OPEN_SUMMARY
+from bot.progress import TREND_MARK, format_number, trend
+
+CHANGE_LINES = 6
+RISK_TEXT = 300
+RATIONALE_TEXT = 400
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def move_line(move: Move) -> str:
+    """`*I1 · Engagement* `62` → *66* → `75` points ▓▓▓░ 31% ↗ improving (was 64)`."""
+    i = move.indicator
+    unit = f" {escape(i.unit)}" if i.unit else ""
+    mark = TREND_MARK.get(trend(i.baseline, i.target, [move.reference, move.latest]), "")
+    was = f" (was {format_number(move.before)})" if move.before is not None else ""
+    return (
+        f"*{escape(i.key)} · {escape(truncate(i.name, 120))}* "
+        f"`{format_number(i.baseline)}` → *{format_number(move.latest)}* → "
+        f"`{format_number(i.target)}`{unit}   {move.overall.bar} {move.overall.percent} "
+        f"{mark}{was}"
+    ).rstrip()
+
+
+def _title(item: ContractDigest) -> str:
+    c = item.contract
+    return f"*{escape(truncate(c.title, 150))}* · {mention(c.leader_id)}"
+
+
+def _with_summary(lines: Sequence[str], item: ContractDigest) -> list[Block]:
+    """Lines in sections, the first with an "Open summary" button for the contract."""
+    blocks = sections(None, lines)
+    first = blocks[0]
+    assert isinstance(first, SectionBlock)
+    assert isinstance(first.text, MarkdownTextObject)
+    blocks[0] = SectionBlock(
+        text=first.text,
+        accessory=ButtonElement(
+            text="Open summary",
+            action_id=OPEN_SUMMARY,
+            value=json.dumps({"contract_id": item.contract.id}),
+        ),
+    )
+    return blocks
+
+
+def may_decide(state: AmendmentState, recipient: str) -> bool:
+    return state.pending and recipient in state.approvers and state.decision_of(recipient) is None
+
+
+def amendment_blocks(state: AmendmentState, recipient: str) -> list[Block]:
+    """A pending amendment the recipient approves: the change, why, Approve and Reject."""
+    a = state.amendment
+    changes = change_lines(state.kind, a.item_key, a.before, a.after)
+    shown = [f"• `{escape(truncate(line, 300))}`" for line in changes[:CHANGE_LINES]]
+    if len(changes) > CHANGE_LINES:
+        shown.append(f"_…and {len(changes) - CHANGE_LINES} more changes_")
+    rationale = escape(truncate(a.rationale, RATIONALE_TEXT)).replace("\n", "\n> ")
+    lines = [*pending_lines([state]), *shown]
+    if rationale:
+        lines.append(f"> {rationale}")
+    return [
+        *sections(None, lines),
+        ActionsBlock(
+            block_id=f"digest_amendment_{state.id}",
+            elements=[
+                ButtonElement(
+                    text="Approve", action_id=APPROVE, value=str(state.id), style="primary"
+                ),
+                ButtonElement(text="Reject", action_id=REJECT, value=str(state.id), style="danger"),
+            ],
+        ),
+    ]
+
+
+def needs_count(item: ContractDigest) -> int:
+    return (
+        len(item.missed_milestones)
+        + (1 if item.missed_checkins else 0)
+        + len(item.help_risks)
+        + len(item.pending)
+        + len(item.wrong_way)
+    )
+
+
+def needs_blocks(item: ContractDigest, recipient: str) -> list[Block]:
+    """One contract's exceptions, in the order: milestones, check-ins, risks, amendments,
+    indicators moving the wrong way."""
+    first = [_title(item)]
+    for m in item.missed_milestones:
+        times = f" · missed {m.missed_count} times" if m.missed_count > 1 else ""
+        first.append(
+            f"⏰ Milestone *{escape(m.key)}* {escape(truncate(m.title, 150))} "
+            f"was due {day(m.due)}{times}"
+        )
+    if item.missed_checkins:
+        weeks = ", ".join(period_label(p) for p in item.missed_checkins[:6])
+        more = len(item.missed_checkins) - 6
+        first.append(
+            f"📭 {_plural(len(item.missed_checkins), 'missed check-in')}: {weeks}"
+            + (f" and {more} more" if more > 0 else "")
+        )
+    for risk in item.help_risks:
+        text = escape(truncate(" ".join(risk.text.split()), RISK_TEXT))
+        first.append(f"🆘 Asks for your help {day(risk.created_at.date())}: “{text}”")
+    listed = [s for s in item.pending if not may_decide(s, recipient)]
+    first += pending_lines(listed)
+    blocks = _with_summary(first, item)
+    for state in item.pending:
+        if may_decide(state, recipient):
+            blocks += amendment_blocks(state, recipient)
+    if item.wrong_way:
+        blocks += sections(None, [f"📉 {move_line(move)}" for move in item.wrong_way])
+    blocks.append(DividerBlock())
+    return blocks
+
+
+def progress_blocks(item: ContractDigest, digest: Digest) -> list[Block]:
+    """One contract's progress since the last digest: met, moved, completed, feedback."""
+    lines = [_title(item), f"_{escape(item.headline)}_"]
+    for m in item.met:
+        when = day(m.decided_at.astimezone(digest.zone).date()) if m.decided_at else ""
+        lines.append(
+            f"🎉 Milestone *{escape(m.key)}* {escape(truncate(m.title, 150))} met {when}".rstrip()
+        )
+    lines += [f"📈 {move_line(move)}" for move in item.moved]
+    lines += [
+        f"✅ *{escape(a.key)}* {escape(truncate(a.title, 150))} completed" for a in item.completed
+    ]
+    volume = item.feedback
+    if volume.total:
+        parts = [f"{volume.named} named"] if volume.named else []
+        if volume.anonymous:
+            parts.append(f"{volume.anonymous} anonymous")
+        lines.append(
+            f"💬 {_plural(volume.total, 'feedback entry', 'feedback entries')} reached "
+            f"the leader ({', '.join(parts)})"
+        )
+    if not item.has_progress:
+        lines.append(f"_Nothing new since {day(digest.since_day)}._")
+    return [*_with_summary(lines, item), DividerBlock()]
+
+
+def digest_blocks(digest: Digest) -> list[Block]:
+    """The whole digest as one list of blocks, exception-first."""
+    contracts = digest.contracts
+    needing = [c for c in contracts if c.needs_attention]
+    count = sum(needs_count(c) for c in needing)
+    blocks: list[Block] = [
+        header(f"North Star digest · {day(digest.today)}"),
+        context(
+            f"For {mention(digest.recipient)}",
+            _plural(len(contracts), "contract") + " you sponsor or own",
+            f"since {day(digest.since_day)}",
+            f"{digest.schedule.cadence} digest",
+        ),
+        DividerBlock(),
+    ]
+    if needing:
+        blocks.append(
+            section(
+                f"*🚩 Needs you* · {_plural(count, 'item')} on {_plural(len(needing), 'contract')}"
+            )
+        )
+        for item in needing:
+            blocks += needs_blocks(item, digest.recipient)
+    else:
+        blocks += [section("*🚩 Needs you*\nNothing needs you this time."), DividerBlock()]
+    blocks.append(section(f"*📈 Progress since {day(digest.since_day)}*"))
+    for item in contracts:
+        blocks += progress_blocks(item, digest)
+    return blocks
+
+
+def digest_text(digest: Digest) -> str:
+    """The notification text of a digest's first message."""
+    needing = [c for c in digest.contracts if c.needs_attention]
+    count = sum(needs_count(c) for c in needing)
+    contracts = _plural(len(digest.contracts), "contract")
+    if count:
+        verb = "needs" if count == 1 else "need"
+        return f"North Star digest: {_plural(count, 'thing')} {verb} you ({contracts})"
+    return f"North Star digest: nothing needs you; progress on {contracts}"
+
+
+def build_digest(digest: Digest) -> list[Message]:
+    """The digest as messages of at most 50 blocks; later ones say they continue it."""
+    parts = split_messages(digest_blocks(digest), limit=MESSAGE_BLOCKS - 1)
+    total = len(parts)
+    text = digest_text(digest)
+    messages = [Message(text=text + (f" (1 of {total})" if total > 1 else ""), blocks=parts[0])]
+    for number, part in enumerate(parts[1:], 2):
+        note = f"North Star digest of {day(digest.today)}, continued ({number} of {total})"
+        messages.append(Message(text=note, blocks=[context(f"_{note}_"), *part]))
+    return messages

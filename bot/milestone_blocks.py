@@ -1,0 +1,248 @@
+"""Block Kit for milestone decisions: recognition, recalibration, notes and escalations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.blocks import SECTION_TEXT, context, day, escape, mention, section, truncate
+from bot.delivery import Message
+from bot.home import OPEN_SUMMARY
+from bot.milestones import (
+    ESCALATION,
+    MET,
+    MET_NOTE,
+    MET_POST,
+    MISSED,
+    MISSED_NOTE,
+    Decided,
+    threshold_of,
+)
+from bot.progress import format_number
+from storage.models import ActivityStatus
+
+PROPOSE = "milestone_propose"
+ASK_SUPPORT = "milestone_ask_support"
+RECALIBRATE_BLOCK = "milestone_recalibrate"
+ACTIVITY_STATE = {
+    ActivityStatus.not_started: "not started",
+    ActivityStatus.in_progress: "in progress",
+    ActivityStatus.done: "done",
+    ActivityStatus.blocked: "blocked",
+}
+
+
+def button_value(decided: Decided) -> str:
+    """What the recalibration buttons carry: the milestone and which miss they answer."""
+    m = decided.milestone
+    return json.dumps({"milestone": m.id, "miss": m.missed_count})
+
+
+def parse_value(value: Any) -> tuple[int, int] | None:
+    """(milestone id, miss) from a recalibration button's value, or None if it is not one."""
+    try:
+        found = json.loads(value)
+        return int(found["milestone"]), int(found["miss"])
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def named(decided: Decided) -> str:
+    m = decided.milestone
+    return f"*{escape(m.key)} · {escape(truncate(m.title, 200))}*"
+
+
+def contract_name(decided: Decided) -> str:
+    return f"“{escape(truncate(decided.contract.title, 200))}”"
+
+
+def _unit(decided: Decided) -> str:
+    unit = decided.indicator.unit if decided.indicator is not None else ""
+    return f" {escape(unit)}" if unit else ""
+
+
+def state_line(decided: Decided) -> str:
+    """What the milestone was decided on, in a sentence."""
+    m, indicator, activity = decided.milestone, decided.indicator, decided.activity
+    if m.indicator_key and indicator is not None:
+        name = escape(truncate(indicator.name, 150))
+        threshold = format_number(threshold_of(m, indicator))
+        if decided.value is None:
+            return f"No value of {name} was recorded (threshold {threshold}{_unit(decided)})."
+        return (
+            f"{name} is at *{format_number(decided.value)}*{_unit(decided)} "
+            f"(threshold {threshold}{_unit(decided)})."
+        )
+    if m.activity_key and activity is not None:
+        title = escape(truncate(activity.title, 150))
+        if activity.status == ActivityStatus.done:
+            return f"“{title}” is done."
+        state = ACTIVITY_STATE.get(activity.status, activity.status)  # type: ignore[call-overload]
+        progress = f", {activity.progress}%" if activity.status == "in_progress" else ""
+        return f"“{title}” is {state}{progress}."
+    return ""
+
+
+def _summary_button(decided: Decided) -> ButtonElement:
+    return ButtonElement(
+        text="Open summary",
+        action_id=OPEN_SUMMARY,
+        value=json.dumps({"contract_id": decided.contract.id}),
+    )
+
+
+def _with_summary(text: str, decided: Decided) -> SectionBlock:
+    return SectionBlock(
+        text=MarkdownTextObject(text=truncate(text, SECTION_TEXT)),
+        accessory=_summary_button(decided),
+    )
+
+
+def build_recognition(decided: Decided) -> Message:
+    """The leader's DM when a milestone is met."""
+    m = decided.milestone
+    blocks: list[Block] = [
+        section(f"🎉 *Milestone met!* {named(decided)}\n{state_line(decided)}"),
+        context(f"{contract_name(decided)} · due {day(m.due)} · your sponsor has been told"),
+    ]
+    return Message(text=f"🎉 You met milestone {m.key}: {truncate(m.title, 200)}", blocks=blocks)
+
+
+def build_met_note(decided: Decided) -> Message:
+    """The sponsor's note that a milestone was met."""
+    c, m = decided.contract, decided.milestone
+    text = (
+        f"🎉 {mention(c.leader_id)} met milestone {named(decided)} on {contract_name(decided)}.\n"
+        f"{state_line(decided)}"
+    )
+    return Message(
+        text=f"{mention(c.leader_id)} met milestone {m.key}: {truncate(m.title, 200)}",
+        blocks=[_with_summary(text, decided), context(f"Due {day(m.due)}")],
+    )
+
+
+def build_met_post(decided: Decided) -> Message:
+    """The recognition channel's post: who, and which milestone (no figures)."""
+    c, m = decided.contract, decided.milestone
+    text = (
+        f"🎉 Congratulations {mention(c.leader_id)}: milestone "
+        f"*{escape(truncate(m.title, 200))}* is met!"
+    )
+    return Message(
+        text=f"🎉 {mention(c.leader_id)} met a milestone: {truncate(m.title, 200)}",
+        blocks=[section(text)],
+    )
+
+
+def build_recalibration(decided: Decided, *, asked: bool = False) -> Message:
+    """The leader's DM when a milestone is missed: recalibrate by amendment or ask for support."""
+    c, m = decided.contract, decided.milestone
+    blocks: list[Block] = [
+        section(
+            f"⏰ *Milestone missed:* {named(decided)}\n"
+            f"It was due {day(m.due)}. {state_line(decided)}"
+        ),
+        context(f"{contract_name(decided)} · miss {m.missed_count}"),
+    ]
+    if m.missed_count >= 2 and decided.escalation:
+        told = ", ".join(mention(u) for u in decided.escalation)
+        blocks.append(
+            context(f"This milestone has been missed {m.missed_count} times, so {told} were told.")
+        )
+    blocks.append(
+        section(
+            "Let's recalibrate: propose a new date or target (your approvers decide on it), "
+            f"or ask {mention(c.sponsor_id)} for support."
+        )
+    )
+    value = button_value(decided)
+    elements = [
+        ButtonElement(
+            text="Propose a new date or target", action_id=PROPOSE, value=value, style="primary"
+        )
+    ]
+    if not asked:
+        elements.append(
+            ButtonElement(text="Ask my sponsor for support", action_id=ASK_SUPPORT, value=value)
+        )
+    blocks.append(ActionsBlock(block_id=RECALIBRATE_BLOCK, elements=elements))
+    if asked:
+        blocks.append(context(f"✅ You asked {mention(c.sponsor_id)} for support."))
+    return Message(
+        text=f"⏰ Milestone {m.key} was missed: {truncate(m.title, 200)}. Let's recalibrate.",
+        blocks=blocks,
+    )
+
+
+def build_missed_note(decided: Decided) -> Message:
+    """The sponsor's note that a milestone was missed."""
+    c, m = decided.contract, decided.milestone
+    text = (
+        f"⏰ {mention(c.leader_id)} missed milestone {named(decided)} on "
+        f"{contract_name(decided)} (due {day(m.due)}).\n{state_line(decided)}"
+    )
+    blocks: list[Block] = [
+        _with_summary(text, decided),
+        context(
+            "I've asked them to recalibrate: propose a new date or target, or ask you for support."
+            + (f" This is miss {m.missed_count}." if m.missed_count > 1 else "")
+        ),
+    ]
+    return Message(
+        text=f"{mention(c.leader_id)} missed milestone {m.key}: {truncate(m.title, 200)}",
+        blocks=blocks,
+    )
+
+
+def build_escalation(decided: Decided) -> Message:
+    """An escalation contact's DM: a milestone was missed again."""
+    c, m = decided.contract, decided.milestone
+    text = (
+        f"⚠️ {mention(c.leader_id)}'s milestone {named(decided)} on {contract_name(decided)} "
+        f"was missed again (miss {m.missed_count}, due {day(m.due)}).\n{state_line(decided)}"
+    )
+    return Message(
+        text=f"Escalation: {mention(c.leader_id)} missed milestone {m.key} again",
+        blocks=[
+            _with_summary(text, decided),
+            context(f"Sponsor {mention(c.sponsor_id)} · you are an escalation contact"),
+        ],
+    )
+
+
+def build_support_request(decided: Decided) -> Message:
+    """The sponsor's DM when the leader asks for support with a missed milestone."""
+    c, m = decided.contract, decided.milestone
+    text = (
+        f"🆘 {mention(c.leader_id)} asks for your support with milestone {named(decided)} on "
+        f"{contract_name(decided)}, missed on {day(m.due)}.\n{state_line(decided)}"
+    )
+    return Message(
+        text=f"{mention(c.leader_id)} asks for your support with milestone {m.key}",
+        blocks=[_with_summary(text, decided)],
+    )
+
+
+def build_notice(kind: str, decided: Decided, *, recipient: str) -> Message:
+    """The message of one notice kind (see bot.milestones) for `recipient`."""
+    if kind == MET:
+        return build_recognition(decided)
+    if kind == MET_NOTE:
+        return build_met_note(decided)
+    if kind == MET_POST:
+        return build_met_post(decided)
+    if kind == MISSED:
+        return build_recalibration(decided)
+    if kind == MISSED_NOTE:
+        return build_missed_note(decided)
+    if kind == ESCALATION:
+        return build_escalation(decided)
+    raise ValueError(f"no milestone notice of kind {kind!r} (for {recipient})")

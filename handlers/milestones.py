@@ -1,0 +1,150 @@
+"""The recalibration DM's buttons: "Propose a new date or target", "Ask my sponsor for support"."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import delivery, milestones
+from bot.amendment_blocks import build_amend_form
+from bot.amendments import (
+    KINDS,
+    approvers_of,
+    find_item,
+    fingerprint,
+    may_propose,
+    pending_states,
+    refusal_to_amend,
+)
+from bot.blocks import mention
+from bot.contract_io import snapshot
+from bot.milestone_blocks import ASK_SUPPORT, PROPOSE, parse_value
+from bot.services import services_of
+from handlers.commands import reply
+from storage.db import read_only
+from storage.models import MilestoneStatus
+from storage.queries import load_bundle
+
+logger = logging.getLogger(__name__)
+
+GONE = "That milestone is no longer in the contract."
+
+
+async def handle_propose(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Open the amendment form for the missed milestone, as `/contract amend` would."""
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    target = parse_value(body["actions"][0].get("value"))
+    if target is None:
+        return
+    kind = KINDS["milestone"]
+    async with services.sessions() as session:
+        await read_only(session)
+        decided = await milestones.decided_one(session=session, milestone_id=target[0])
+        bundle = (
+            await load_bundle(session=session, contract_id=decided.contract.id or 0)
+            if decided is not None
+            else None
+        )
+        if decided is None or bundle is None:
+            await reply(respond, GONE)
+            return
+        if not may_propose(bundle, user):
+            await reply(
+                respond,
+                "Only the contract's leader, sponsor or owner can propose a new date or target "
+                f"for {decided.milestone.key}.",
+            )
+            return
+        refusal = refusal_to_amend(bundle)
+        if refusal is not None:
+            await reply(respond, refusal.text)
+            return
+        key = decided.milestone.key
+        item = find_item(snapshot(bundle), kind, key)
+        if item is None:
+            await reply(respond, GONE)
+            return
+        waiting = [
+            s.id
+            for s in await pending_states(session=session, contract=bundle.contract)
+            if (s.amendment.item_type, s.amendment.item_key) == (kind.name, key)
+        ]
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=build_amend_form(
+            bundle,
+            kind=kind,
+            handle=key,
+            item=item,
+            remove=False,
+            fingerprint=fingerprint(item),
+            approvers=approvers_of(bundle),
+            pending=waiting,
+        ),
+    )
+
+
+async def handle_ask_support(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """The leader asks their sponsor for support with a missed milestone: one DM per miss."""
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    target = parse_value(body["actions"][0].get("value"))
+    if target is None:
+        return
+    milestone_id, miss = target
+    async with services.sessions() as session:
+        await read_only(session)
+        decided = await milestones.decided_one(session=session, milestone_id=milestone_id)
+    if decided is None:
+        await reply(respond, GONE)
+        return
+    c, m = decided.contract, decided.milestone
+    if user != c.leader_id:
+        await reply(
+            respond,
+            f"Only {mention(c.leader_id)}, whose milestone this is, can ask their sponsor "
+            "for support with it.",
+        )
+        return
+    if (m.status, m.missed_count) != (MilestoneStatus.missed, miss):
+        await reply(
+            respond,
+            f"{m.key} has been recalibrated since this message ({m.status} now), "
+            "so there is nothing to ask support for here.",
+        )
+        return
+    result = await milestones.ask_sponsor(
+        services=services, client=client, decided=decided, miss=miss, user=user
+    )
+    sponsor = mention(c.sponsor_id)
+    if result.outcome == delivery.Outcome.sent:
+        await reply(respond, f"I've asked {sponsor} for support with {m.key}.")
+    elif result.outcome == delivery.Outcome.taken:
+        await reply(respond, f"You already asked {sponsor} for support with {m.key}.")
+    elif result.outcome == delivery.Outcome.undeliverable:
+        await reply(respond, f"I couldn't reach {sponsor} in Slack ({result.error}).")
+    else:
+        await reply(respond, "Sorry, I couldn't send that just now. Please try again in a minute.")
+
+
+def register(app: AsyncApp) -> None:
+    app.action(PROPOSE)(handle_propose)
+    app.action(ASK_SUPPORT)(handle_ask_support)
