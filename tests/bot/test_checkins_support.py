@@ -118,6 +118,8 @@ async def add_contract(
             checkin_time=clock_time,
             checkin_timezone=timezone,
             reminder_hours=reminder_hours,
+            # Created before the simulated weeks, whatever the real date is when tests run.
+            created_at=datetime.combine(start - timedelta(days=28), datetime.min.time(), tzinfo=UTC),
         )
         session.add(contract)
         await session.flush()
