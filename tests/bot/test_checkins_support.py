@@ -119,7 +119,7 @@ async def add_contract(
             checkin_timezone=timezone,
             reminder_hours=reminder_hours,
             # Created before the simulated weeks, whatever the real date is when tests run.
-            created_at=datetime.combine(start - timedelta(days=28), datetime.min.time(), tzinfo=UTC),
+            created_at=datetime(start.year, start.month, 1, tzinfo=UTC) - timedelta(days=28),
         )
         session.add(contract)
         await session.flush()
