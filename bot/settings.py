@@ -203,3 +203,6 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic announces each of its plugins at INFO on every start; the migrations it runs
+    # are what an operator wants to read.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
