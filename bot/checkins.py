@@ -43,7 +43,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.periods import period_key
 from bot.scheduler import JobRun, job
 from bot.services import Services
@@ -1054,12 +1054,6 @@ async def period_messages(*, session: AsyncSession, plan: Plan) -> list[Delivery
         )
     )
     return [d for d in rows.all() if d.slack_channel and d.slack_ts]
-
-
-def queue_of(services: Services, client: AsyncWebClient) -> DeliveryQueue:
-    return delivery.queue_for(
-        sessions=services.sessions, client=client, clock=services.clock, settings=services.settings
-    )
 
 
 def tell_owner(

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -49,6 +49,9 @@ from bot.clock import Clock
 from bot.settings import Settings
 from storage.db import SessionFactory
 from storage.models import Delivery, DeliveryStatus
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -384,10 +387,6 @@ class Pacer:
     def hold(self, seconds: float) -> None:
         """Make no call for `seconds` from now (Slack's Retry-After)."""
         self._held_until = max(self._held_until, self.monotonic() + seconds)
-
-    @property
-    def held_until(self) -> float:
-        return self._held_until
 
     def _forget(self, now: float) -> None:
         self._channels = {c: t for c, t in self._channels.items() if now - t < self.per_channel}
@@ -749,8 +748,24 @@ class DeliveryQueue:
         return result
 
 
+def fixed(message: Message) -> Build:
+    """A delivery's message decided before it was claimed."""
+
+    async def build(_: Delivery) -> Message:
+        return message
+
+    return build
+
+
 def queue_for(
     *, sessions: SessionFactory, client: AsyncWebClient, clock: Clock, settings: Settings
 ) -> DeliveryQueue:
     """A queue on this process's shared pacer for the workspace."""
     return DeliveryQueue(sessions=sessions, client=client, clock=clock, pacer=pacer_for(settings))
+
+
+def queue_of(services: Services, client: AsyncWebClient) -> DeliveryQueue:
+    """`queue_for` a job's or listener's services."""
+    return queue_for(
+        sessions=services.sessions, client=client, clock=services.clock, settings=services.settings
+    )

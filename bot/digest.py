@@ -63,7 +63,7 @@ from bot.checkins import (
     zone_named,
     zones_of,
 )
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.periods import period_key
 from bot.progress import IndicatorProgress, indicator_progress, progress
 from bot.scheduler import JobRun, job
@@ -672,12 +672,6 @@ async def send_parts(*, services: Services, queue: DeliveryQueue) -> int:
         if not progressed:
             break
     return sent
-
-
-def queue_of(services: Services, client: AsyncWebClient) -> DeliveryQueue:
-    return delivery.queue_for(
-        sessions=services.sessions, client=client, clock=services.clock, settings=services.settings
-    )
 
 
 async def send_digests(

@@ -44,7 +44,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import delivery
 from bot.blocks import escape, truncate
 from bot.contracts import Refusal
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report
+from bot.delivery import DeliveryKey, Message, Outgoing, Report, queue_of
 from bot.feedback_blocks import (
     ANONYMOUS,
     ATTRIBUTED,
@@ -64,7 +64,7 @@ from bot.feedback_blocks import (
     fit_message,
 )
 from bot.mentions import user_id_of
-from bot.modals import Form
+from bot.modals import Form, _required_text
 from bot.privacy import answer_mark, author_hash, authored_feedback, feedback_key
 from bot.scheduler import JobRun, job
 from bot.services import Services
@@ -272,15 +272,6 @@ async def give_feedback(
     return Given(feedback_id=row.id or 0, target=target, entry=entry, giver=giver)
 
 
-def _bounded(form: Form, errors: dict[str, str], block_id: str, limit: int) -> str:
-    value = form.text(block_id)
-    if not value:
-        errors[block_id] = "Please fill this in."
-    elif len(value) > limit:
-        errors[block_id] = f"Keep it to {limit} characters (this is {len(value)})."
-    return value
-
-
 def parse_feedback(view: dict[str, Any], target: Target) -> tuple[Entry | None, dict[str, str]]:
     """The entry, or field errors keyed by block id."""
     form = Form(view)
@@ -291,13 +282,13 @@ def parse_feedback(view: dict[str, Any], target: Target) -> tuple[Entry | None, 
     polarity = form.option("polarity")
     if polarity not in POLARITIES:
         errors["polarity"] = "Choose a strength or a development area."
-    situation = _bounded(form, errors, "situation", SITUATION_MAX)
-    behaviour = _bounded(form, errors, "behaviour", BEHAVIOUR_MAX)
+    situation = _required_text(form, errors, "situation", SITUATION_MAX)
+    behaviour = _required_text(form, errors, "behaviour", BEHAVIOUR_MAX)
     if behaviour and "behaviour" not in errors and len(behaviour) < BEHAVIOUR_MIN:
         errors["behaviour"] = (
             "Too short to act on: describe what they did or said, in a sentence or two."
         )
-    impact = _bounded(form, errors, "impact", IMPACT_MAX)
+    impact = _required_text(form, errors, "impact", IMPACT_MAX)
     anonymity = form.option("anonymity")
     if anonymity not in (ATTRIBUTED, ANONYMOUS):
         errors["anonymity"] = "Choose whether your name goes with it."
@@ -313,12 +304,6 @@ def parse_feedback(view: dict[str, Any], target: Target) -> tuple[Entry | None, 
             anonymous=anonymity == ANONYMOUS,
         ),
         {},
-    )
-
-
-def queue_of(services: Services, client: AsyncWebClient) -> DeliveryQueue:
-    return delivery.queue_for(
-        sessions=services.sessions, client=client, clock=services.clock, settings=services.settings
     )
 
 

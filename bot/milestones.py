@@ -40,7 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
 from bot.checkins import local_instant, zones_of
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.scheduler import JobRun, job
 from bot.services import Services
 from storage.models import (
@@ -409,12 +409,6 @@ def worth_telling(decided: Decided) -> bool:
     return m.decided_at - ended <= NOTICE_WINDOW
 
 
-def queue_of(services: Services, client: AsyncWebClient) -> DeliveryQueue:
-    return delivery.queue_for(
-        sessions=services.sessions, client=client, clock=services.clock, settings=services.settings
-    )
-
-
 def _still(services: Services, decided: Decided, message: Message) -> delivery.Build:
     """The notice, unless the decision it tells of has been undone (a recalibration) since."""
     expected = (decided.milestone.status, decided.milestone.missed_count)
@@ -564,7 +558,7 @@ async def ask_sponsor(
         result = await queue.deliver(
             Outgoing(
                 key=support_key(decided, miss),
-                build=_fixed(build_support_request(decided)),
+                build=delivery.fixed(build_support_request(decided)),
                 on_undeliverable=_logged(f"the support request on {decided.milestone.key}"),
             )
         )
@@ -597,10 +591,3 @@ async def support_asked(*, services: Services, decided: Decided, miss: int) -> b
     async with services.sessions() as session:
         row = await delivery.find(session=session, key=support_key(decided, miss))
     return row is not None and row.status == DeliveryStatus.sent
-
-
-def _fixed(message: Message) -> delivery.Build:
-    async def build(_: Delivery) -> Message:
-        return message
-
-    return build

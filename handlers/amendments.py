@@ -8,7 +8,6 @@ updates all of them in place. The proposer hears the outcome once, the same way.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -60,8 +59,8 @@ from bot.amendments import (
 from bot.blocks import mention
 from bot.contract_io import snapshot
 from bot.contracts import Refusal, contract_to_show
-from bot.delivery import Build, DeliveryKey, DeliveryQueue, Message, Outgoing, pacer_for
-from bot.modals import Form, contract_id_of
+from bot.delivery import DeliveryKey, Message, Outgoing, fixed, queue_of
+from bot.modals import Form, contract_id_of, metadata_of
 from bot.services import Services, services_of
 from handlers.commands import CommandRequest, contract_subcommand, reply, reply_blocks, target_of
 from storage.db import read_only
@@ -191,14 +190,6 @@ async def handle_choose_submission(
     )
 
 
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        found = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 async def handle_item_submission(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -209,7 +200,7 @@ async def handle_item_submission(
     """Step two submitted: check the change with the import rules, store it, tell approvers."""
     services = services_of(context)
     user = body["user"]["id"]
-    meta = _metadata(view)
+    meta = metadata_of(view)
     kind = KINDS.get(str(meta.get("kind")))
     handle = meta.get("handle")
     remove = bool(meta.get("remove"))
@@ -342,7 +333,7 @@ async def handle_reject_submission(
     context: AsyncBoltContext,
 ) -> None:
     services = services_of(context)
-    amendment_id = _amendment_id(_metadata(view).get("amendment_id"))
+    amendment_id = _amendment_id(metadata_of(view).get("amendment_id"))
     reason = Form(view).text(REASON)
     if amendment_id is None:
         await ack(response_action="errors", errors={REASON: "This form is out of date."})
@@ -413,15 +404,6 @@ def _period(amendment_id: int) -> str:
     return f"amendment-{amendment_id}"
 
 
-def _queue(services: Services, client: AsyncWebClient) -> DeliveryQueue:
-    return DeliveryQueue(
-        sessions=services.sessions,
-        client=client,
-        clock=services.clock,
-        pacer=pacer_for(services.settings),
-    )
-
-
 async def _requests(
     services: Services, amendment_id: int
 ) -> tuple[AmendmentState | None, list[Delivery]]:
@@ -460,7 +442,7 @@ async def sync_requests(services: Services, client: AsyncWebClient, amendment_id
         if row.status == DeliveryStatus.sent and row.slack_channel and row.slack_ts
     }
     if state.pending:
-        queue = _queue(services, client)
+        queue = queue_of(services, client)
         for approver in state.approvers:
             if approver in sent or any(row.recipient_id == approver for row in rows):
                 continue
@@ -470,7 +452,7 @@ async def sync_requests(services: Services, client: AsyncWebClient, amendment_id
                     key=DeliveryKey(
                         REQUEST_KIND, state.contract.id or 0, approver, _period(state.id)
                     ),
-                    build=_fixed(Message(text=text, blocks=blocks)),
+                    build=fixed(Message(text=text, blocks=blocks)),
                 )
             )
             logger.info("Amendment #%s to %s: %s", state.id, approver, result.outcome)
@@ -498,21 +480,12 @@ async def tell_proposer(services: Services, client: AsyncWebClient, state: Amend
     if proposer is None:
         return
     text, blocks = build_outcome(state)
-    await _queue(services, client).deliver(
+    await queue_of(services, client).deliver(
         Outgoing(
             key=DeliveryKey(OUTCOME_KIND, state.contract.id or 0, proposer, _period(state.id)),
-            build=_fixed(Message(text=text, blocks=blocks)),
+            build=fixed(Message(text=text, blocks=blocks)),
         )
     )
-
-
-def _fixed(message: Message) -> Build:
-    """A delivery's message decided before it was claimed."""
-
-    async def build(_delivery: Delivery) -> Message:
-        return message
-
-    return build
 
 
 def register(app: AsyncApp) -> None:
