@@ -30,7 +30,7 @@ from bot.evidence import (
     items_of,
     parse_item,
 )
-from bot.modals import Form
+from bot.modals import Form, metadata_of
 from storage.queries import ContractBundle
 
 EVIDENCE_MODAL = "evidence_add"
@@ -56,12 +56,9 @@ def metadata(contract_id: int, message: SourceMessage | None) -> str:
 
 
 def read_metadata(view: dict[str, Any]) -> tuple[int | None, SourceMessage | None]:
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return None, None
-    contract_id = data.get("contract_id") if isinstance(data, dict) else None
-    message = SourceMessage.from_json(data.get("message")) if isinstance(data, dict) else None
+    data = metadata_of(view)
+    contract_id = data.get("contract_id")
+    message = SourceMessage.from_json(data.get("message"))
     return (contract_id if isinstance(contract_id, int) else None), message
 
 

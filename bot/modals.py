@@ -524,10 +524,23 @@ def parse_item(kind: str, view: dict[str, Any], bundle: ContractBundle) -> Parse
     return Parsed(values=values, errors=errors)
 
 
-def contract_id_of(view: dict[str, Any]) -> int | None:
-    """The contract id a view carries in its private_metadata, if any."""
+def metadata_of(view: dict[str, Any]) -> dict[str, Any]:
+    """A view's private_metadata as a JSON object; {} if it is missing or not one."""
     try:
-        metadata = json.loads(view.get("private_metadata") or "{}")
-        return int(metadata["contract_id"])
+        found = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def contract_id_in(text: str | None) -> int | None:
+    """The contract id in a JSON object (a view's private_metadata, a button's value), if any."""
+    try:
+        return int(json.loads(text or "{}")["contract_id"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def contract_id_of(view: dict[str, Any]) -> int | None:
+    """The contract id a view carries in its private_metadata, if any."""
+    return contract_id_in(view.get("private_metadata"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -22,6 +21,7 @@ from bot.modals import (
     build_draft_editor,
     build_item_modal,
     build_new_contract_modal,
+    contract_id_in,
     contract_id_of,
 )
 from bot.services import services_of
@@ -30,13 +30,6 @@ from storage.models import ContractStatus
 from storage.queries import load_bundle
 
 logger = logging.getLogger(__name__)
-
-
-def _value_contract_id(action: dict[str, Any]) -> int | None:
-    try:
-        return int(json.loads(action.get("value") or "{}")["contract_id"])
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 async def _notify(client: AsyncWebClient, user: str, text: str) -> None:
@@ -107,7 +100,7 @@ async def handle_open_summary(
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
-    contract_id = _value_contract_id(body["actions"][0])
+    contract_id = contract_id_in(body["actions"][0].get("value"))
     if contract_id is None:
         return
     async with services.sessions() as session:
@@ -133,7 +126,7 @@ async def handle_edit_draft(
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
-    contract_id = _value_contract_id(body["actions"][0])
+    contract_id = contract_id_in(body["actions"][0].get("value"))
     if contract_id is None:
         return
     async with services.sessions() as session:

@@ -27,6 +27,7 @@ from bot.checkin_blocks import (
 from bot.checkins import NotYours, Plan, period_label
 from bot.mentions import split_command
 from bot.services import Services, services_of
+from handlers.commands import reply
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,6 @@ HELP = (
     "`/checkin` opens this week's check-in, `/checkin skip [leave|sick|other]` skips it, "
     "`/checkin history` shows your last 8 weeks."
 )
-
-
-async def say(respond: AsyncRespond, text: str) -> None:
-    await respond(text=text, response_type="ephemeral", replace_original=False)
 
 
 async def handle_checkin_command(
@@ -54,7 +51,7 @@ async def handle_checkin_command(
     if verb == "":
         found = await checkins.plan_for_leader(services=services, leader_id=user)
         if isinstance(found, NotYours):
-            await say(respond, found.text)
+            await reply(respond, found.text)
             return
         await client.views_open(trigger_id=command["trigger_id"], view=build_checkin_modal(found))
     elif verb == "skip":
@@ -62,7 +59,7 @@ async def handle_checkin_command(
     elif verb == "history":
         periods = await checkins.history(services=services, leader_id=user)
         if isinstance(periods, NotYours):
-            await say(respond, periods.text)
+            await reply(respond, periods.text)
             return
         async with services.sessions() as session:
             contract = await checkins.active_contract_of(session=session, leader_id=user)
@@ -74,9 +71,9 @@ async def handle_checkin_command(
             replace_original=False,
         )
     elif verb == "help":
-        await say(respond, HELP)
+        await reply(respond, HELP)
     else:
-        await say(respond, f"I don't know `{escape(truncate(verb, 40))}`. {HELP}")
+        await reply(respond, f"I don't know `{escape(truncate(verb, 40))}`. {HELP}")
 
 
 async def skip_command(
@@ -84,7 +81,7 @@ async def skip_command(
 ) -> None:
     reason = args[0].lower() if args else "other"
     if reason not in checkins.SKIP_REASONS:
-        await say(
+        await reply(
             respond,
             f"“{escape(truncate(args[0], 40))}” is not a reason I know: "
             "use `/checkin skip leave`, `/checkin skip sick` or `/checkin skip other`.",
@@ -92,7 +89,7 @@ async def skip_command(
         return
     found = await checkins.plan_for_leader(services=services, leader_id=user)
     if isinstance(found, NotYours):
-        await say(respond, found.text)
+        await reply(respond, found.text)
         return
     await _skip(services, client, respond, found, user, reason)
 
@@ -109,9 +106,9 @@ async def _skip(
         sessions=services.sessions, plan=plan, user_id=user, reason=reason, now=services.clock.now()
     )
     if isinstance(skipped, NotYours):
-        await say(respond, skipped.text)
+        await reply(respond, skipped.text)
         return
-    await say(respond, f"Skipped {period_label(plan.period)} ({reason}). See you next week.")
+    await reply(respond, f"Skipped {period_label(plan.period)} ({reason}). See you next week.")
     await checkins.show_state(services=services, client=client, plan=plan)
 
 
@@ -128,7 +125,7 @@ async def _plan_of_action(
         services=services, contract_id=target[0], user_id=body["user"]["id"], period=target[1]
     )
     if isinstance(found, NotYours):
-        await say(respond, found.text)
+        await reply(respond, found.text)
         return None
     return found
 
@@ -163,7 +160,7 @@ async def handle_snooze(
         sessions=services.sessions, plan=plan, user_id=body["user"]["id"], now=services.clock.now()
     )
     if isinstance(until, NotYours):
-        await say(respond, until.text)
+        await reply(respond, until.text)
         return
     await checkins.show_state(
         services=services, client=client, plan=plan, notice=snoozed_notice(until, plan)
