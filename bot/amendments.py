@@ -574,6 +574,19 @@ async def pending_states(*, session: AsyncSession, contract: Contract) -> list[A
     ]
 
 
+async def pending_on_item(
+    *, session: AsyncSession, contract: Contract, kind: str, key: str | None
+) -> list[int]:
+    """Ids of the pending amendments to one item (none for a new item)."""
+    if key is None:
+        return []
+    return [
+        s.id
+        for s in await pending_states(session=session, contract=contract)
+        if (s.amendment.item_type, s.amendment.item_key) == (kind, key)
+    ]
+
+
 # --- deciding -------------------------------------------------------------------------------
 
 

@@ -51,7 +51,7 @@ from bot.amendments import (
     load_state,
     may_propose,
     new_key,
-    pending_states,
+    pending_on_item,
     propose,
     proposed_item,
     refusal_to_amend,
@@ -169,12 +169,9 @@ async def handle_choose_submission(
                 errors={"action": "A new item cannot be removed: choose “Change it”."},
             )
             return
-        waiting = [
-            s.id
-            for s in await pending_states(session=session, contract=bundle.contract)
-            if chosen is not None
-            and (s.amendment.item_type, s.amendment.item_key) == (kind.name, chosen)
-        ]
+        waiting = await pending_on_item(
+            session=session, contract=bundle.contract, kind=kind.name, key=chosen
+        )
     await ack(
         response_action="update",
         view=build_amend_form(

@@ -16,7 +16,7 @@ from bot.amendments import (
     find_item,
     fingerprint,
     may_propose,
-    pending_states,
+    pending_on_item,
     refusal_to_amend,
 )
 from bot.blocks import mention
@@ -75,11 +75,9 @@ async def handle_propose(
         if item is None:
             await reply(respond, GONE)
             return
-        waiting = [
-            s.id
-            for s in await pending_states(session=session, contract=bundle.contract)
-            if (s.amendment.item_type, s.amendment.item_key) == (kind.name, key)
-        ]
+        waiting = await pending_on_item(
+            session=session, contract=bundle.contract, kind=kind.name, key=key
+        )
     await client.views_open(
         trigger_id=body["trigger_id"],
         view=build_amend_form(
