@@ -568,8 +568,12 @@ class FakeSlack:
         if self.version == since:
             watcher = asyncio.get_running_loop().create_future()
             self._watchers.append(watcher)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(watcher, timeout)
+            # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # arrives as the wait completes (CPython gh-86296), and the waiter never stops.
+            try:
+                await asyncio.wait({watcher}, timeout=timeout)
+            finally:
+                watcher.cancel()
         return self.version
 
     def post_user_message(self, channel: str, *, user: str, text: str) -> JSON:
@@ -677,9 +681,8 @@ class FakeSlack:
 
         async with self._changed:
             try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: len(matching()) >= count), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait_for(lambda: len(matching()) >= count)
             except TimeoutError:
                 listing = "\n".join(
                     f"  {c.method} {c.status} ok={c.response.get('ok')} {c.args}"

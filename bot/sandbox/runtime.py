@@ -92,6 +92,7 @@ class Sandbox:
         self._driver: SlackDriver | None = None
         self._runners: list[web.AppRunner] = []
         self._saver: asyncio.Task[None] | None = None
+        self._stopping = False
         self._clock_lock = asyncio.Lock()
 
     # -- what the page server uses
@@ -206,7 +207,9 @@ class Sandbox:
         self._saver = asyncio.create_task(self._keep_saving())
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._saver is not None:
+            self.fake.touch()  # wakes the saver, which then sees _stopping even if a cancel is lost
             self._saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._saver
@@ -246,9 +249,9 @@ class Sandbox:
 
     async def _keep_saving(self) -> None:
         seen = self.fake.version
-        while True:
+        while not self._stopping:
             changed = await self.fake.wait_for_change(seen, 60)
-            if changed == seen:
+            if changed == seen or self._stopping:
                 continue
             await asyncio.sleep(SAVE_DELAY)  # one write for a burst of changes
             seen = self.fake.version
