@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,16 @@ async def test_messages_carry_the_wall_clock_when_given() -> None:
     third = restored.post_user_message("C0GENERAL1", user="U0LEAD001", text="three")
     assert [m["text"] for m in restored.messages["C0GENERAL1"]] == ["one", "two", "three"]
     assert third["ts"] != second["ts"]
+
+
+async def test_a_cancel_that_meets_a_change_still_cancels_the_waiter() -> None:
+    """The sandbox's saver is cancelled on stop; a change landing at that instant must not
+    swallow the cancel (asyncio.wait_for does on Python 3.11, CPython gh-86296)."""
+    fake = FakeSlack()
+    for _ in range(20):
+        waiter = asyncio.create_task(fake.wait_for_change(fake.version, 60))
+        await asyncio.sleep(0)  # the waiter is now parked on its future
+        fake.touch()  # the change completes the wait...
+        waiter.cancel()  # ...and the cancel arrives before the waiter runs again
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
