@@ -39,6 +39,7 @@ from storage.migrate import (
 )
 
 ROWS = 2  # rows per table: enough for every link to point somewhere other than row 1
+REPAIR = "0007_repair_feedback_links"
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -286,6 +287,62 @@ async def test_a_migration_that_leaves_dangling_rows_is_rolled_back(tmp_path: Pa
     with pytest.raises(MigrationError, match=r"1 row\(s\) pointing at missing rows"):
         await upgrade(url)
     assert await on(url, current) == (revisions[-2],)  # nothing of the migration was kept
+
+
+# --- the repair of what 0003 did ------------------------------------------------------------
+
+
+async def test_lost_answer_links_are_restored_where_they_are_certain(empty_url: str) -> None:
+    below = ScriptDirectory.from_config(alembic_config()).get_revision(REPAIR).down_revision
+    assert isinstance(below, str)
+    await upgrade(empty_url, below)
+    closed = datetime(2027, 3, 1, 10, 15, 30, 123456, tzinfo=UTC)
+
+    def lose_links(connection: Connection) -> None:
+        tables = reflected(connection).tables
+        fill(connection)
+        request, feedback = tables["feedback_request"], tables["feedback"]
+
+        def ask(i: int, reviewer: str, status: str, at: datetime | None) -> None:
+            values = row(request, i, contract_id=1, reviewer_id=reviewer, status=status)
+            connection.execute(request.insert().values(values | {"closed_at": at}))
+
+        def give(i: int, author: str | None, at: datetime, request_id: int | None) -> None:
+            values = row(feedback, i, contract_id=1, author_id=author, created_at=at)
+            values |= {"anonymous": author is None, "request_id": request_id}
+            connection.execute(feedback.insert().values(values))
+
+        ask(10, "U0PEER001", "answered", closed)
+        give(10, "U0PEER001", closed, None)  # its answer, link lost: restored
+        give(11, "U0PEER001", closed + timedelta(days=1), None)  # a second answer: unknowable
+        ask(12, "U0PEER002", "expired", closed)
+        give(12, "U0PEER002", closed, None)  # an expired request was not answered by it
+        give(13, None, closed, None)  # anonymous answers are never linked
+        ask(14, "U0PEER003", "answered", closed)
+        ask(15, "U0PEER003", "answered", closed)
+        give(14, "U0PEER003", closed, None)  # two requests fit: left alone
+        ask(16, "U0PEER001", "answered", closed + timedelta(hours=1))
+        give(16, "U0PEER001", closed + timedelta(hours=1), 16)  # intact: untouched
+
+    await on(empty_url, lose_links)
+    await upgrade(empty_url, REPAIR)
+    links = await on(empty_url, links_of)
+    assert {i: links[i] for i in (10, 11, 12, 13, 14, 16)} == {
+        10: 10,
+        11: None,
+        12: None,
+        13: None,
+        14: None,
+        16: 16,
+    }
+    assert [links[i] for i in range(1, ROWS + 1)] == list(range(1, ROWS + 1))
+    await downgrade(empty_url, below)  # nothing to undo: the links are right below too
+    assert await on(empty_url, links_of) == links
+
+
+def links_of(connection: Connection) -> dict[int, int | None]:
+    rows = connection.execute(sa.text("SELECT id, request_id FROM feedback")).all()
+    return {int(i): request for i, request in rows}
 
 
 # --- run once: replicas starting together ----------------------------------------------------
