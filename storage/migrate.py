@@ -6,7 +6,8 @@ Migrations never destroy data and run once, however many processes start togethe
 - on SQLite, foreign keys are off while migrating, because a batch migration rebuilds a table
   with `DROP TABLE`, which would fire the `ON DELETE` actions of every row pointing at it
   (`SET NULL` the links, `CASCADE` whole contracts away); `PRAGMA foreign_key_check` then
-  refuses to commit a migration that left a row pointing at nothing.
+  refuses to commit a migration that left a row pointing at nothing;
+- commands that only read call `require_current` instead of migrating a production database.
 """
 
 from __future__ import annotations
@@ -19,22 +20,30 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
-from storage.db import create_engine, is_sqlite
+from storage.db import BEGIN_OPTION, create_engine, is_sqlite, sqlite_path
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # The key of the PostgreSQL advisory lock that migrations hold ("NSMI"): one at a time.
 MIGRATION_LOCK = 0x4E534D49
 
+UPGRADE_COMMAND = "northstar db upgrade"
+
 
 class MigrationError(RuntimeError):
     """A migration would have committed broken data; nothing was changed."""
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database is not at the schema this code was written for."""
 
 
 def alembic_config(url: str = "") -> Config:
@@ -111,6 +120,45 @@ def _check_foreign_keys(connection: Connection) -> None:
             f"the migration would leave {len(broken)} row(s) pointing at missing rows "
             f"({shown}{more}); nothing was changed"
         )
+
+
+async def require_current(url: str) -> None:
+    """Raise `SchemaNotCurrent` with the sentence to show unless the schema is at the head.
+
+    For commands that only read: they must not migrate (a report is no time to change a
+    production schema), nor read a schema they were not written for. Creates no database.
+    """
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = set(script.get_heads())
+    path = sqlite_path(url) if is_sqlite(url) else None
+    current: set[str] = set()
+    if path is None or path.exists():
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                await connection.execution_options(**{BEGIN_OPTION: "DEFERRED"})
+                current = await connection.run_sync(_current_heads)
+        finally:
+            await engine.dispose()
+    if current == heads:
+        return
+    for revision in current:
+        try:
+            script.get_revision(revision)
+        except CommandError:
+            raise SchemaNotCurrent(
+                f"the database schema ({revision}) is newer than this North Star knows: "
+                "run the newer version"
+            ) from None
+    at = ", ".join(sorted(current)) or "empty"
+    raise SchemaNotCurrent(
+        f"the database schema is behind (at {at}; this North Star needs "
+        f"{', '.join(sorted(heads))}): run `{UPGRADE_COMMAND}`"
+    )
+
+
+def _current_heads(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())
 
 
 async def pending_changes(url: str) -> list[object]:

@@ -30,18 +30,23 @@ from sqlmodel import SQLModel
 from storage.db import create_engine
 from storage.migrate import (
     MigrationError,
+    SchemaNotCurrent,
     alembic_config,
     downgrade,
     migration_engine,
     pending_changes,
+    require_current,
     run_guarded,
     upgrade,
 )
+from tests.bot.test_cli import ROOT, northstar
+from tests.conftest import EXAMPLE_CONTRACT
+from tests.fakes import FakeSlack
+from tests.harness import BOT_TOKEN
 
 ROWS = 2  # rows per table: enough for every link to point somewhere other than row 1
 REPAIR = "0007_repair_feedback_links"
 T = TypeVar("T")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- databases: a new, empty one per test --------------------------------------------------
@@ -287,6 +292,9 @@ async def test_a_migration_that_leaves_dangling_rows_is_rolled_back(tmp_path: Pa
     with pytest.raises(MigrationError, match=r"1 row\(s\) pointing at missing rows"):
         await upgrade(url)
     assert await on(url, current) == (revisions[-2],)  # nothing of the migration was kept
+    run = await northstar("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert run.code == 1 and "contract_version row 2 -> contract" in run.err, run.err
+    assert "Traceback" not in run.err
 
 
 # --- the repair of what 0003 did ------------------------------------------------------------
@@ -388,3 +396,72 @@ async def test_three_replicas_migrate_an_empty_database_together(
         assert out == b"done\n"
     assert await on(empty_url, current) == (chain()[-1],)
     assert await pending_changes(empty_url) == []
+
+
+# --- read-only commands never migrate -------------------------------------------------------
+
+
+@pytest.fixture
+def behind(tmp_path: Path) -> dict[str, str]:
+    """The environment of a CLI on a SQLite database one revision behind the head."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    asyncio.run(upgrade(url, chain()[-2]))
+    return {
+        "DATABASE_URL": url,
+        "FEEDBACK_HASH_KEY": "k" * 40,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+async def test_read_only_commands_refuse_a_schema_behind(
+    behind: dict[str, str], tmp_path: Path
+) -> None:
+    url, revisions = behind["DATABASE_URL"], chain()
+    for command in (
+        ("report", "--period", "2027Q2"),
+        ("contract", "export"),
+        ("privacy", "export", "U0PEER001", "--team", "T0TEAM"),
+    ):
+        run = await northstar(*command, cwd=tmp_path, env=behind)
+        assert run.code == 2, (command, run.err)
+        assert run.err.startswith("northstar: the database schema is behind"), run.err
+        assert "run `northstar db upgrade`" in run.err and "Traceback" not in run.err
+        assert run.out == ""
+        assert await on(url, current) == (revisions[-2],), f"{command} migrated"
+
+    run = await northstar("db", "upgrade", cwd=tmp_path, env=behind)
+    assert run.code == 0, run.err
+    run = await northstar("report", "--period", "2027Q2", cwd=tmp_path, env=behind)
+    assert run.code == 0, run.err
+
+
+async def test_the_schema_is_current_only_at_the_head(empty_url: str) -> None:
+    with pytest.raises(SchemaNotCurrent, match=r"behind \(at empty; this North Star needs"):
+        await require_current(empty_url)
+    await upgrade(empty_url, chain()[-2])
+    with pytest.raises(SchemaNotCurrent, match=f"behind \\(at {chain()[-2]};"):
+        await require_current(empty_url)
+    await upgrade(empty_url)
+    await require_current(empty_url)
+    await on(
+        empty_url, lambda c: c.execute(sa.text("UPDATE alembic_version SET version_num = 'z9'"))
+    )
+    with pytest.raises(SchemaNotCurrent, match=r"\(z9\) is newer than this North Star knows"):
+        await require_current(empty_url)
+
+
+async def test_a_read_only_command_creates_no_database(tmp_path: Path) -> None:
+    missing = tmp_path / "data" / "none.db"
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{missing}", "LOG_LEVEL": "WARNING"}
+    run = await northstar("contract", "export", cwd=tmp_path, env=env)
+    assert run.code == 2 and "the database schema is behind (at empty" in run.err, run.err
+    assert not missing.exists()
+
+
+async def test_a_writing_command_still_migrates(
+    behind: dict[str, str], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    env = behind | {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": fake_slack.api_url}
+    run = await northstar("contract", "import", str(EXAMPLE_CONTRACT), cwd=tmp_path, env=env)
+    assert run.code == 0, run.err
+    assert await on(behind["DATABASE_URL"], current) == (chain()[-1],)
