@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError, configure_logging, load_settings
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"
     )
-    db.add_parser("upgrade", help="apply the schema migrations")
+    db.add_parser("upgrade", help="apply the schema migrations (one process at a time)")
     backup = db.add_parser("backup", help="copy a live SQLite database to PATH")
     backup.add_argument("path", type=Path)
 
@@ -137,9 +137,13 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     if args.command == "db":
         if args.db_command == "upgrade":
-            from storage.migrate import upgrade
+            from storage.migrate import MigrationError, upgrade
 
-            asyncio.run(upgrade(settings.database_url))
+            try:
+                asyncio.run(upgrade(settings.database_url))
+            except MigrationError as error:
+                print(f"northstar: {error}.", file=sys.stderr)
+                return EXIT_PROBLEMS
             print("Database is up to date.")
             return EXIT_OK
         return backup(settings, args.path)
@@ -150,14 +154,25 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "privacy":
         from bot.privacy import run_privacy_command
 
-        return asyncio.run(run_privacy_command(args, settings))
+        return _current_schema(lambda: asyncio.run(run_privacy_command(args, settings)))
     if args.command == "report":
         from bot.report import run_report_command
 
-        return asyncio.run(run_report_command(args, settings))
+        return _current_schema(lambda: asyncio.run(run_report_command(args, settings)))
     from bot.contract_cli import run_contract_command
 
-    return asyncio.run(run_contract_command(args, settings))
+    return _current_schema(lambda: asyncio.run(run_contract_command(args, settings)))
+
+
+def _current_schema(command: Callable[[], int]) -> int:
+    """Run a command whose read-only actions refuse a schema that is not at the head."""
+    from storage.migrate import SchemaNotCurrent
+
+    try:
+        return command()
+    except SchemaNotCurrent as error:
+        print(f"northstar: {error}.", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def any_slack_setting(settings: Settings) -> bool:

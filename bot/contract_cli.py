@@ -20,7 +20,7 @@ from bot.contract_io import (
 )
 from bot.settings import Settings
 from storage.db import database
-from storage.migrate import upgrade
+from storage.migrate import require_current, upgrade
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 
@@ -53,7 +53,10 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
             print(f"{args.file}: “{valid.title}” for {valid.leader} is valid.")
         return EXIT_OK
 
-    await upgrade(settings.database_url)
+    if args.contract_command == "import":
+        await upgrade(settings.database_url)
+    else:
+        await require_current(settings.database_url)  # an export only reads: it never migrates
     async with database(settings.database_url) as (_engine, sessions):
         if args.contract_command == "import":
             results, problems = await import_file(

@@ -409,7 +409,7 @@ async def _team_of(args: argparse.Namespace, settings: Settings) -> str | None:
 async def run_privacy_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.clock import SystemClock
     from storage.db import database
-    from storage.migrate import upgrade
+    from storage.migrate import require_current, upgrade
 
     user = str(args.user).strip()
     if not re.fullmatch(r"[UW][A-Z0-9]{2,31}", user):
@@ -428,7 +428,10 @@ async def run_privacy_command(args: argparse.Namespace, settings: Settings) -> i
     except KeyUnavailable as problem:
         print(f"northstar: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    await upgrade(settings.database_url)
+    if args.privacy_command == "export":
+        await require_current(settings.database_url)  # an export only reads: it never migrates
+    else:
+        await upgrade(settings.database_url)
     now = SystemClock().now()
     async with database(settings.database_url) as (_engine, sessions), sessions() as session:
         if args.privacy_command == "export":

@@ -30,7 +30,7 @@ from bot.progress import TREND_MARK, format_number, percent, progress, trend
 from bot.settings import Settings
 from bot.summary import STATUS_LABEL, CheckinCompletion
 from storage.db import database
-from storage.migrate import upgrade
+from storage.migrate import require_current
 from storage.models import (
     Amendment,
     ContractStatus,
@@ -352,7 +352,7 @@ def period_argument(text: str) -> Period:
 async def run_report_command(args: argparse.Namespace, settings: Settings) -> int:
     zone = ZoneInfo(settings.default_timezone)
     today = SystemClock().now().astimezone(zone).date()
-    await upgrade(settings.database_url)
+    await require_current(settings.database_url)
     async with database(settings.database_url) as (_engine, sessions), sessions() as session:
         reports = await build_report(session=session, period=args.period, today=today, zone=zone)
     if args.format == "csv":

@@ -1,4 +1,8 @@
-"""Alembic environment: runs on a connection handed in by `storage.migrate`."""
+"""Alembic environment: runs on a connection handed in by `storage.migrate`.
+
+Run by the `alembic` command instead, it migrates the same way: foreign keys off on SQLite,
+under the lock, checked after (`storage.migrate.run_guarded`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.db import create_engine
+from storage.migrate import migration_engine, run_guarded
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -27,10 +31,10 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_with_new_engine(url: str) -> None:
-    engine = create_engine(url)
+    engine = migration_engine(url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(run_on)
+            await connection.run_sync(run_guarded, run_on)
     finally:
         await engine.dispose()
 
