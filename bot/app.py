@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -15,6 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import bot.digest  # noqa: F401  (registers the digests job)
+from bot.idempotency import answer_repeat, forget_failed_event, once_per_request
 from bot.services import CONTEXT_KEY, Services
 from bot.settings import Settings
 from handlers import (
@@ -62,6 +64,7 @@ def create_app(services: Services, client: AsyncWebClient | None = None) -> Asyn
         context[CONTEXT_KEY] = services
         return await next()
 
+    app.middleware(once_per_request)
     app.error(handle_error)
     for module in (
         commands,
@@ -78,8 +81,17 @@ def create_app(services: Services, client: AsyncWebClient | None = None) -> Asyn
     return app
 
 
-async def handle_error(error: Exception, body: dict[str, Any], respond: Any) -> None:
+async def handle_error(
+    error: Exception,
+    body: dict[str, Any],
+    respond: Any,
+    context: AsyncBoltContext,
+    response: BoltResponse | None,
+) -> None:
     """Last resort: log the failure, tell the person briefly, never show a trace."""
+    if await answer_repeat(error, context, response):
+        return
+    await forget_failed_event(context)
     logger.error("Unhandled error in a listener", exc_info=error)
     if respond is not None and body.get("response_url"):
         try:

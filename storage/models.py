@@ -387,6 +387,18 @@ class AuditEvent(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class SlackRequest(SQLModel, table=True):
+    """A Slack request that wrote something, by the key its payload gives (view id and hash,
+    trigger id, event id): the primary key makes a replay, a retry or a double click write
+    nothing twice, and `answer` lets the repeat get the first request's answer."""
+
+    __tablename__ = "slack_request"
+
+    key: str = Field(primary_key=True, max_length=255)
+    answer: dict[str, Any] | None = _json()
+    created_at: datetime = _ts(index=True)
+
+
 class SlackUser(SQLModel, table=True):
     """What `users.info` said about a person, cached: their time zone, for local-time prompts."""
 

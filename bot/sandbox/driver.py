@@ -75,6 +75,8 @@ class SlackDriver:
         self._verifier = SignatureVerifier(signing_secret)
         self._session: aiohttp.ClientSession | None = None
         self._serial = itertools.count(1)
+        # The body and headers of the newest request, byte for byte, for replaying it.
+        self.last_sent: tuple[bytes, dict[str, str]] = (b"", {})
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -106,6 +108,7 @@ class SlackDriver:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         data = body.encode() if isinstance(body, str) else body
+        self.last_sent = (data, dict(headers))
         async with self._session.post(self.app_url, data=data, headers=headers) as resp:
             text = await resp.text()
             try:
