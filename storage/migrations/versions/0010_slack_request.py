@@ -1,7 +1,7 @@
 """slack_request: the keys of the Slack requests that wrote, so each writes once
 
 Revision ID: 0010_slack_request
-Revises: 0003_feedback
+Revises: 0007_repair_feedback_links
 Create Date: 2026-12-03 08:04:27.255290
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0010_slack_request"
-down_revision: str | None = "0003_feedback"
+down_revision: str | None = "0007_repair_feedback_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
