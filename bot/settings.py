@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,11 @@ SANDBOX_PORT_DEFAULT = 8080
 DELIVERY_RATE_DEFAULT = 120
 DELIVERY_RATE_MAX = 100_000
 FEEDBACK_HASH_KEY_MIN = 32
+# Where the HTTP server listens unless HOST says: in HTTP mode Slack must reach it; in
+# Socket Mode it serves only /healthz, for this machine.
+HTTP_MODE_HOST = "0.0.0.0"
+SOCKET_MODE_HOST = "127.0.0.1"
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 MANIFEST_HELP = (
     "Create the Slack app from manifest.yml (https://api.slack.com/apps > Create New App > "
@@ -54,11 +61,20 @@ class Settings:
     feedback_hash_key: str | None = None
     # The page of `northstar sandbox` (and of `northstar run` without Slack tokens).
     sandbox_port: int = SANDBOX_PORT_DEFAULT
+    # The address the HTTP server binds; unset: `bind_host`'s default for the mode.
+    host: str | None = None
 
     @property
     def socket_mode(self) -> bool:
         """Socket Mode is used whenever an app-level token is configured."""
         return self.slack_app_token is not None
+
+    @property
+    def bind_host(self) -> str:
+        """HOST, else every interface in HTTP mode (Slack posts to it), loopback in Socket Mode."""
+        if self.host is not None:
+            return self.host
+        return SOCKET_MODE_HOST if self.socket_mode else HTTP_MODE_HOST
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -87,6 +103,14 @@ def normalise_database_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     return url
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return _HOSTNAME.fullmatch(host) is not None
+    return True
 
 
 def _clean(value: str | None) -> str | None:
@@ -150,6 +174,13 @@ def load_settings(
             f"SANDBOX_PORT must be a whole number from 1 to 65535, got {sandbox_port_text!r}."
         )
 
+    host = get("HOST")
+    if host is not None and not _valid_host(host):
+        problems.append(
+            f"HOST must be an IP address or host name to listen on, such as 127.0.0.1 or "
+            f"0.0.0.0, got {host!r}."
+        )
+
     log_level = (get("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}.")
@@ -195,6 +226,7 @@ def load_settings(
         delivery_rate_per_minute=rate,
         feedback_hash_key=hash_key,
         sandbox_port=sandbox_port,
+        host=host,
     )
 
 
