@@ -7,7 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,18 +47,19 @@ class SettingsError(Exception):
 class Settings:
     """The validated configuration of one North Star process."""
 
-    slack_bot_token: str | None
-    slack_signing_secret: str | None
-    slack_app_token: str | None
-    slack_api_url: str
-    database_url: str
+    # Secrets, and URLs that may hold one, stay out of the repr (and so out of any log).
+    slack_bot_token: str | None = field(repr=False)
+    slack_signing_secret: str | None = field(repr=False)
+    slack_app_token: str | None = field(repr=False)
+    slack_api_url: str = field(repr=False)
+    database_url: str = field(repr=False)
     port: int
     log_level: str
     default_timezone: str
     delivery_rate_per_minute: int = DELIVERY_RATE_DEFAULT
     # Keys the hashes that stand in for anonymous feedback authors; unset: a generated key in
     # a file next to the SQLite database (bot/privacy.py `feedback_key`).
-    feedback_hash_key: str | None = None
+    feedback_hash_key: str | None = field(default=None, repr=False)
     # The page of `northstar sandbox` (and of `northstar run` without Slack tokens).
     sandbox_port: int = SANDBOX_PORT_DEFAULT
     # The address the HTTP server binds; unset: `bind_host`'s default for the mode.
@@ -105,6 +106,27 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def redact_url(url: str) -> str:
+    """`url` fit for a message: its password (or a lone userinfo) and query values as ***."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        userinfo, host = authority.rsplit("@", 1)
+        user, colon, _password = userinfo.partition(":")
+        authority = f"{user}:***@{host}" if colon else f"***@{host}"
+    path, question, query = tail.partition("?")
+    if question:
+        query, hash_mark, fragment = query.partition("#")
+        query = "&".join(
+            f"{pair.partition('=')[0]}=***" if "=" in pair else pair for pair in query.split("&")
+        )
+        tail = f"{path}?{query}{hash_mark}{fragment}"
+    return f"{scheme}{separator}{authority}{tail}"
+
+
 def _valid_host(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -143,7 +165,7 @@ def load_settings(
 
     api_url = get("SLACK_API_URL") or SLACK_API_URL_DEFAULT
     if not api_url.startswith(("http://", "https://")):
-        problems.append(f"SLACK_API_URL must be an http(s) URL, got {api_url!r}.")
+        problems.append(f"SLACK_API_URL must be an http(s) URL, got {redact_url(api_url)!r}.")
     elif not api_url.endswith("/"):
         api_url += "/"
 
@@ -151,7 +173,8 @@ def load_settings(
     if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         problems.append(
             "DATABASE_URL must be sqlite:///PATH, sqlite+aiosqlite:///PATH, "
-            f"postgresql://... or postgresql+asyncpg://..., got {database_url!r}."
+            "postgresql://... or postgresql+asyncpg://..., "
+            f"got {redact_url(database_url)!r}."
         )
 
     port_text = get("PORT") or "3000"
