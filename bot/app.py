@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from handlers import (
 
 logger = logging.getLogger(__name__)
 
+BOLT_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
 ERROR_TEXT = "Sorry, something went wrong on our side. Please try again in a minute."
 
 
@@ -51,11 +53,15 @@ def create_client(settings: Settings) -> AsyncWebClient:
 
 def create_app(services: Services, client: AsyncWebClient | None = None) -> AsyncApp:
     settings = services.settings
+    # Bolt checks signatures on every HTTP request (bot/server.py checks them first); in
+    # Socket Mode, with no signing secret, a random one refuses any HTTP request that got here.
     app = AsyncApp(
-        signing_secret=settings.slack_signing_secret or "",
+        signing_secret=settings.slack_signing_secret or secrets.token_hex(32),
         client=client or create_client(settings),
-        request_verification_enabled=not settings.socket_mode,
     )
+    # Bolt logs the whole body of a request it refuses, at INFO: an anonymous author's text.
+    # Its logger's level is set when the app is built, so it is raised here, after.
+    logging.getLogger(BOLT_VERIFICATION_LOGGER).setLevel(logging.ERROR)
 
     @app.middleware
     async def provide_services(
@@ -88,11 +94,17 @@ async def handle_error(
     context: AsyncBoltContext,
     response: BoltResponse | None,
 ) -> None:
-    """Last resort: log the failure, tell the person briefly, never show a trace."""
+    """Last resort: log the failure, tell the person briefly, never show a trace.
+
+    Only a request that got past Bolt's built-in middleware (its signature check first) to
+    ours is answered: an error before that leaves the body unverified, its response_url too.
+    """
     if await answer_repeat(error, context, response):
         return
     await forget_failed_event(context)
     logger.error("Unhandled error in a listener", exc_info=error)
+    if context.get(CONTEXT_KEY) is None:
+        return
     if respond is not None and body.get("response_url"):
         try:
             await respond(text=ERROR_TEXT, response_type="ephemeral", replace_original=False)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError, configure_logging, load_settings
-from storage.db import is_sqlite, sqlite_path
+from storage.db import create_private_file, is_sqlite, sqlite_path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
 
@@ -199,7 +199,7 @@ def backup(settings: Settings, target: Path) -> int:
     if not source.exists():
         print(f"northstar: no database at {source}.", file=sys.stderr)
         return EXIT_PROBLEMS
-    target.parent.mkdir(parents=True, exist_ok=True)
+    create_private_file(target)  # a copy of everything people wrote: for this user only
     with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
         live.backup(copy)
     copy.close()

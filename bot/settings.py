@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +20,11 @@ SANDBOX_PORT_DEFAULT = 8080
 DELIVERY_RATE_DEFAULT = 120
 DELIVERY_RATE_MAX = 100_000
 FEEDBACK_HASH_KEY_MIN = 32
+# Where the HTTP server listens unless HOST says: in HTTP mode Slack must reach it; in
+# Socket Mode it serves only /healthz, for this machine.
+HTTP_MODE_HOST = "0.0.0.0"
+SOCKET_MODE_HOST = "127.0.0.1"
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 MANIFEST_HELP = (
     "Create the Slack app from manifest.yml (https://api.slack.com/apps > Create New App > "
@@ -40,25 +47,35 @@ class SettingsError(Exception):
 class Settings:
     """The validated configuration of one North Star process."""
 
-    slack_bot_token: str | None
-    slack_signing_secret: str | None
-    slack_app_token: str | None
-    slack_api_url: str
-    database_url: str
+    # Secrets, and URLs that may hold one, stay out of the repr (and so out of any log).
+    slack_bot_token: str | None = field(repr=False)
+    slack_signing_secret: str | None = field(repr=False)
+    slack_app_token: str | None = field(repr=False)
+    slack_api_url: str = field(repr=False)
+    database_url: str = field(repr=False)
     port: int
     log_level: str
     default_timezone: str
     delivery_rate_per_minute: int = DELIVERY_RATE_DEFAULT
     # Keys the hashes that stand in for anonymous feedback authors; unset: a generated key in
     # a file next to the SQLite database (bot/privacy.py `feedback_key`).
-    feedback_hash_key: str | None = None
+    feedback_hash_key: str | None = field(default=None, repr=False)
     # The page of `northstar sandbox` (and of `northstar run` without Slack tokens).
     sandbox_port: int = SANDBOX_PORT_DEFAULT
+    # The address the HTTP server binds; unset: `bind_host`'s default for the mode.
+    host: str | None = None
 
     @property
     def socket_mode(self) -> bool:
         """Socket Mode is used whenever an app-level token is configured."""
         return self.slack_app_token is not None
+
+    @property
+    def bind_host(self) -> str:
+        """HOST, else every interface in HTTP mode (Slack posts to it), loopback in Socket Mode."""
+        if self.host is not None:
+            return self.host
+        return SOCKET_MODE_HOST if self.socket_mode else HTTP_MODE_HOST
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -87,6 +104,35 @@ def normalise_database_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     return url
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for a message: its password (or a lone userinfo) and query values as ***."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        userinfo, host = authority.rsplit("@", 1)
+        user, colon, _password = userinfo.partition(":")
+        authority = f"{user}:***@{host}" if colon else f"***@{host}"
+    path, question, query = tail.partition("?")
+    if question:
+        query, hash_mark, fragment = query.partition("#")
+        query = "&".join(
+            f"{pair.partition('=')[0]}=***" if "=" in pair else pair for pair in query.split("&")
+        )
+        tail = f"{path}?{query}{hash_mark}{fragment}"
+    return f"{scheme}{separator}{authority}{tail}"
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return _HOSTNAME.fullmatch(host) is not None
+    return True
 
 
 def _clean(value: str | None) -> str | None:
@@ -119,7 +165,7 @@ def load_settings(
 
     api_url = get("SLACK_API_URL") or SLACK_API_URL_DEFAULT
     if not api_url.startswith(("http://", "https://")):
-        problems.append(f"SLACK_API_URL must be an http(s) URL, got {api_url!r}.")
+        problems.append(f"SLACK_API_URL must be an http(s) URL, got {redact_url(api_url)!r}.")
     elif not api_url.endswith("/"):
         api_url += "/"
 
@@ -127,7 +173,8 @@ def load_settings(
     if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         problems.append(
             "DATABASE_URL must be sqlite:///PATH, sqlite+aiosqlite:///PATH, "
-            f"postgresql://... or postgresql+asyncpg://..., got {database_url!r}."
+            "postgresql://... or postgresql+asyncpg://..., "
+            f"got {redact_url(database_url)!r}."
         )
 
     port_text = get("PORT") or "3000"
@@ -148,6 +195,13 @@ def load_settings(
     except ValueError:
         problems.append(
             f"SANDBOX_PORT must be a whole number from 1 to 65535, got {sandbox_port_text!r}."
+        )
+
+    host = get("HOST")
+    if host is not None and not _valid_host(host):
+        problems.append(
+            f"HOST must be an IP address or host name to listen on, such as 127.0.0.1 or "
+            f"0.0.0.0, got {host!r}."
         )
 
     log_level = (get("LOG_LEVEL") or "INFO").upper()
@@ -195,6 +249,7 @@ def load_settings(
         delivery_rate_per_minute=rate,
         feedback_hash_key=hash_key,
         sandbox_port=sandbox_port,
+        host=host,
     )
 
 

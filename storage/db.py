@@ -9,8 +9,9 @@ concurrent writer made stale, which the busy timeout cannot resolve. Read-only u
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,27 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def create_private_file(path: Path) -> None:
+    """Create `path` (and its missing folder) readable by this user only, unless it exists.
+
+    SQLite gives its -wal and -shm files the mode of the database file.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An AsyncEngine for a sqlite+aiosqlite or postgresql+asyncpg URL."""
+    """An AsyncEngine for a sqlite+aiosqlite or postgresql+asyncpg URL.
+
+    Statement parameters stay out of its errors (and so out of logs): they carry what people
+    wrote, anonymous feedback included.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         path = sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(path)
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)

@@ -65,7 +65,10 @@ async def running_bot(fake: FakeSlack, database_url: str) -> AsyncIterator[Bot]:
     clock = ManualClock(START)
     services = Services(settings=settings, sessions=session_factory(engine), clock=clock)
     app = create_app(services, create_client(settings))
-    runner = web.AppRunner(create_web_app(app, services.sessions))
+    runner = web.AppRunner(
+        create_web_app(app, services.sessions, signing_secret=settings.slack_signing_secret),
+        access_log=None,
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -175,7 +175,10 @@ class Sandbox:
         )
         self._client = create_client(settings)
         self._app = create_app(self._services, self._client)
-        bot_runner = web.AppRunner(create_web_app(self._app, self._services.sessions))
+        bot_runner = web.AppRunner(
+            create_web_app(self._app, self._services.sessions, signing_secret=self.secret),
+            access_log=None,
+        )
         self._runners.append(bot_runner)
         await bot_runner.setup()
         await web.TCPSite(bot_runner, HOST, 0).start()
