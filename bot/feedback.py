@@ -1,12 +1,15 @@
 """Peer feedback: giving it, anonymity that holds, requests on demand and on cadence.
 
 Anonymity. An anonymous entry stores no author id, name or e-mail, here or in the audit log,
-the delivery table or an INFO log line; only `author_hash`, a keyed hash of workspace, author
-and contract (`bot.privacy`), which enforces `ANONYMOUS_WEEKLY_CAP` and lets the author list
-and delete the entry with `/feedback mine`. Its `created_at` keeps only the day (UTC
-midnight), and an anonymous answer to a request is not linked to the request: the request
-only gets an unlinkable mark (`FeedbackAnswerMark`, a keyed hash of the request) so its
-requester can count anonymous answers, from the day after.
+the delivery table or an INFO log line; only `author_hash`, a keyed hash of the person and
+the contract (`bot.privacy`; never of the team a request came from), which enforces
+`ANONYMOUS_WEEKLY_CAP` and the threshold of different authors, and lets the author list and
+delete the entry with `/feedback mine`. Its `created_at` keeps only the day (UTC midnight)
+and its id is random (as every feedback id is), so neither says when it came between named
+entries. An anonymous answer to a request is not linked to the request and leaves no mark on
+it: requests show only who answered by name, and anonymous feedback is never counted per
+request or batch, only as part of a released group. Withdrawing an anonymous entry leaves no
+audit event.
 
 The window. Anonymous entries are held, and stamped with the contract's current feedback
 window: the UTC calendar period of its feedback cadence (ISO week, two ISO weeks, month;
@@ -22,6 +25,10 @@ Requests. `/contract request-feedback` and the contract's cadence send each revi
 with a "Give feedback" button through the delivery queue (claimed once per request or per
 reviewer and window); one reminder follows after `REMINDER_AFTER`, to everyone who has not
 answered with their name (an anonymous answer cannot be told apart, so the reminder says so).
+
+Deleted words. When an entry is withdrawn or its author erased, the messages the bot posted
+with it (the leader's DM of a named entry, the DM that released an anonymous group) are
+redacted or rebuilt without it (`retract_posted`).
 """
 
 from __future__ import annotations
@@ -60,12 +67,13 @@ from bot.feedback_blocks import (
     Target,
     build_attributed_message,
     build_release_message,
+    build_removed_message,
     build_request_message,
     fit_message,
 )
 from bot.mentions import user_id_of
 from bot.modals import Form, _required_text
-from bot.privacy import answer_mark, author_hash, authored_feedback, feedback_key
+from bot.privacy import Gone, author_hash, authored_feedback, feedback_key
 from bot.scheduler import JobRun, job
 from bot.services import Services
 from storage.models import (
@@ -75,9 +83,9 @@ from storage.models import (
     DeliveryStatus,
     Expectation,
     Feedback,
-    FeedbackAnswerMark,
     FeedbackRequest,
     Role,
+    random_row_id,
 )
 from storage.queries import ContractBundle, audit, find_contract_for_leader, load_bundle
 
@@ -174,6 +182,14 @@ class Given:
     giver: str | None
 
 
+async def _unused_id(session: AsyncSession) -> int:
+    """A random feedback id not yet taken: ids carry no order, so no submission time."""
+    while True:
+        candidate = random_row_id()
+        if await session.get(Feedback, candidate) is None:
+            return candidate
+
+
 def reminder_key(request: FeedbackRequest) -> DeliveryKey:
     return DeliveryKey(REMINDER, request.contract_id, request.reviewer_id, f"request-{request.id}")
 
@@ -184,7 +200,6 @@ async def give_feedback(
     target: Target,
     entry: Entry,
     giver: str,
-    team: str,
     key: bytes,
     request_id: int | None,
     now: datetime,
@@ -199,7 +214,7 @@ async def give_feedback(
     if request is not None and (request.reviewer_id != giver or request.contract_id != contract.id):
         request = None
     if entry.anonymous:
-        hashed = author_hash(key, team=team, user=giver, contract_id=contract.id or 0)
+        hashed = author_hash(key, user=giver, contract_id=contract.id or 0)
         week_start = midnight(now) - timedelta(days=midnight(now).weekday())
         given = await session.exec(
             select(func.count(col(Feedback.id))).where(
@@ -214,6 +229,7 @@ async def give_feedback(
                 "this week, the most North Star takes. Send it with your name, or next week."
             }
         row = Feedback(
+            id=await _unused_id(session),
             contract_id=contract.id or 0,
             expectation_key=entry.expectation_key,
             polarity=entry.polarity,
@@ -227,18 +243,12 @@ async def give_feedback(
             window_key=feedback_window(contract.feedback_cadence, now.astimezone(UTC).date()),
             created_at=midnight(now),
         )
-        session.add(row)
-        if request is not None:
-            mark = answer_mark(key, request_id=request.id or 0)
-            known = await session.exec(
-                select(FeedbackAnswerMark).where(FeedbackAnswerMark.mark == mark)
-            )
-            if known.first() is None:
-                session.add(FeedbackAnswerMark(mark=mark, day=now.astimezone(UTC).date()))
+        session.add(row)  # the request, if any, is left as it was: nothing links the two
         await session.commit()
         return Given(feedback_id=row.id or 0, target=target, entry=entry, giver=None)
 
     row = Feedback(
+        id=await _unused_id(session),
         contract_id=contract.id or 0,
         expectation_key=entry.expectation_key,
         polarity=entry.polarity,
@@ -311,6 +321,11 @@ async def _skip(_: Delivery, __: str) -> None:
     return None
 
 
+def notice_period(feedback_id: int) -> str:
+    """The period key of the leader's DM about one named entry: how it is found again."""
+    return f"feedback-{feedback_id}"
+
+
 async def notify_leader(services: Services, client: AsyncWebClient, given: Given) -> None:
     """Attributed feedback reaches the leader at once, with the giver's name."""
     if given.giver is None:
@@ -324,7 +339,7 @@ async def notify_leader(services: Services, client: AsyncWebClient, given: Given
         ATTRIBUTED_NOTICE,
         given.target.contract_id,
         given.target.leader_id,
-        f"feedback-{given.feedback_id}",
+        notice_period(given.feedback_id),
     )
     await queue_of(services, client).deliver(Outgoing(key=key, build=build, on_undeliverable=_skip))
 
@@ -332,9 +347,14 @@ async def notify_leader(services: Services, client: AsyncWebClient, given: Given
 # --- reading what one wrote, and withdrawing it -------------------------------------------
 
 
-async def my_feedback(*, session: AsyncSession, user: str, team: str, key: bytes) -> list[MineRow]:
-    """What `user` wrote, newest first, as `/feedback mine` shows it to them alone."""
-    entries = await authored_feedback(session=session, user=user, team=team, key=key)
+async def my_feedback(
+    *, session: AsyncSession, user: str, key: bytes, team: str | None = None
+) -> list[MineRow]:
+    """What `user` wrote, newest first, as `/feedback mine` shows it to them alone.
+
+    `team` is the installation's (auth.test): it finds entries an earlier version hashed with it.
+    """
+    entries = await authored_feedback(session=session, user=user, key=key, team=team)
     leaders = dict((await session.exec(select(Contract.id, Contract.leader_id))).all())
     rows = [
         MineRow(
@@ -353,31 +373,90 @@ async def my_feedback(*, session: AsyncSession, user: str, team: str, key: bytes
 
 
 async def withdraw(
-    *, session: AsyncSession, user: str, team: str, key: bytes, feedback_id: int, now: datetime
-) -> bool:
-    """Delete one of `user`'s own entries; False if it is not theirs (or gone)."""
+    *, session: AsyncSession, user: str, key: bytes, feedback_id: int, now: datetime
+) -> Gone | None:
+    """Delete one of `user`'s own entries; None if it is not theirs (or gone).
+
+    A named entry's withdrawal is audited; an anonymous one's leaves no trace at all, so the
+    leader's history cannot show that feedback below the threshold existed.
+    """
     entry = await session.get(Feedback, feedback_id)
     if entry is None:
-        return False
+        return None
     if entry.anonymous:
-        mine = entry.author_hash == author_hash(
-            key, team=team, user=user, contract_id=entry.contract_id
-        )
+        mine = entry.author_hash == author_hash(key, user=user, contract_id=entry.contract_id)
     else:
         mine = entry.author_id == user
     if not mine:
-        return False
+        return None
+    gone = Gone.of(entry)
     await session.delete(entry)
-    audit(
-        session,
-        action="feedback.withdrawn",
-        contract_id=entry.contract_id,
-        actor_id=None if entry.anonymous else user,
-        detail={"anonymous": entry.anonymous},
-        at=midnight(now) if entry.anonymous else now,
-    )
+    if not entry.anonymous:
+        audit(
+            session,
+            action="feedback.withdrawn",
+            contract_id=entry.contract_id,
+            actor_id=user,
+            detail={"anonymous": False},
+            at=now,
+        )
     await session.commit()
-    return True
+    return gone
+
+
+async def retract_posted(
+    services: Services, client: AsyncWebClient | None, gone: Sequence[Gone]
+) -> list[str]:
+    """Take deleted entries out of what the bot posted; the messages it could not ("C/ts").
+
+    A named entry's DM to the leader is redacted. A released anonymous entry's group DM is
+    rebuilt from the entries of that release still kept, or redacted when none is left.
+    Without a client (no Slack token) nothing is changed and every message is returned.
+    """
+    named = [notice_period(g.feedback_id) for g in gone if not g.anonymous]
+    releases = {
+        (g.contract_id, released) for g in gone if g.anonymous and (released := g.released_at)
+    }
+    edits: list[tuple[str, str, Message]] = []
+    async with services.sessions() as session:
+        if named:
+            notices = await session.exec(
+                select(Delivery).where(
+                    Delivery.kind == ATTRIBUTED_NOTICE, col(Delivery.period_key).in_(named)
+                )
+            )
+            edits += [
+                (d.slack_channel, d.slack_ts, removed_message())
+                for d in notices.all()
+                if d.slack_channel and d.slack_ts
+            ]
+        for contract_id, released_at in sorted(releases):
+            sent = (
+                await session.exec(
+                    select(Delivery).where(
+                        Delivery.kind == RELEASE,
+                        Delivery.contract_id == contract_id,
+                        Delivery.period_key == release_period(released_at),
+                    )
+                )
+            ).first()
+            contract = await session.get(Contract, contract_id)
+            if sent is None or not sent.slack_channel or not sent.slack_ts or contract is None:
+                continue
+            rebuilt = await release_message(session, contract, released_at)
+            edits.append((sent.slack_channel, sent.slack_ts, rebuilt or removed_message()))
+    if client is None:
+        return [f"{channel}/{ts}" for channel, ts, _ in edits]
+    queue = queue_of(services, client)
+    return [
+        f"{channel}/{ts}"
+        for channel, ts, message in edits
+        if not await queue.update(channel, ts, message)
+    ]
+
+
+def removed_message() -> Message:
+    return Message(text="Feedback removed", blocks=build_removed_message())
 
 
 # --- reading what others wrote about a leader ---------------------------------------------
@@ -512,39 +591,46 @@ def release_period(released_at: datetime) -> str:
     return released_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
+async def release_message(
+    session: AsyncSession, contract: Contract, released_at: datetime
+) -> Message | None:
+    """The leader's DM for one release: its entries still kept, or None when none is."""
+    rows = await session.exec(
+        select(Feedback).where(
+            Feedback.contract_id == contract.id,
+            col(Feedback.anonymous).is_(True),
+            Feedback.released_at == released_at,
+        )
+    )
+    entries = [
+        Shown(
+            expectation_key=f.expectation_key,
+            polarity=f.polarity,
+            situation=f.situation,
+            behaviour=f.behaviour,
+            impact=f.impact,
+        )
+        for f in rows.all()
+    ]
+    if not entries:
+        return None
+    target = await _target(session, contract)
+    blocks = build_release_message(
+        entries,
+        expectations=target.expectations,
+        threshold=contract.anonymity_threshold,
+        rng=random.SystemRandom(),
+    )
+    return Message(
+        text=f"Anonymous feedback for you: {len(entries)} entries",
+        blocks=fit_message(blocks, "More than fits here: `/feedback received` shows all."),
+    )
+
+
 def release_outgoing(services: Services, contract: Contract, released_at: datetime) -> Outgoing:
     async def build(_: Delivery) -> Message | None:
         async with services.sessions() as session:
-            rows = await session.exec(
-                select(Feedback).where(
-                    Feedback.contract_id == contract.id,
-                    col(Feedback.anonymous).is_(True),
-                    Feedback.released_at == released_at,
-                )
-            )
-            entries = [
-                Shown(
-                    expectation_key=f.expectation_key,
-                    polarity=f.polarity,
-                    situation=f.situation,
-                    behaviour=f.behaviour,
-                    impact=f.impact,
-                )
-                for f in rows.all()
-            ]
-            target = await _target(session, contract)
-        if not entries:
-            return None
-        blocks = build_release_message(
-            entries,
-            expectations=target.expectations,
-            threshold=contract.anonymity_threshold,
-            rng=random.SystemRandom(),
-        )
-        return Message(
-            text=f"Anonymous feedback for you: {len(entries)} entries",
-            blocks=fit_message(blocks, "More than fits here: `/feedback received` shows all."),
-        )
+            return await release_message(session, contract, released_at)
 
     key = DeliveryKey(RELEASE, contract.id or 0, contract.leader_id, release_period(released_at))
     return Outgoing(key=key, build=build, on_undeliverable=_skip)
@@ -844,10 +930,12 @@ async def request_to_answer(
     return await _target(session, contract), request
 
 
-async def request_status(
-    *, session: AsyncSession, viewer: str, key: bytes, now: datetime
-) -> list[BatchStatus]:
-    """The viewer's recent requests (and, for a leader, the cadence's), newest first."""
+async def request_status(*, session: AsyncSession, viewer: str, now: datetime) -> list[BatchStatus]:
+    """The viewer's recent requests (and, for a leader, the cadence's), newest first.
+
+    Only who answered by name: an anonymous answer leaves no mark on a request, so no count
+    per request or batch can point at the one reviewer who did not answer by name.
+    """
     since = now - timedelta(days=STATUS_DAYS)
     rows = await session.exec(
         select(FeedbackRequest, Contract)
@@ -862,29 +950,17 @@ async def request_status(
     batches: dict[str, list[tuple[FeedbackRequest, Contract]]] = {}
     for request, contract in rows.all():
         batches.setdefault(request.batch or f"request-{request.id}", []).append((request, contract))
-    today = now.astimezone(UTC).date()
     statuses = []
     for members in list(batches.values())[:STATUS_BATCHES]:
         first, contract = members[0]
         requests = [r for r, _ in members]
-        anonymous: int | None = None
-        if len(requests) >= contract.anonymity_threshold:
-            marks = [answer_mark(key, request_id=r.id or 0) for r in requests]
-            counted = await session.exec(
-                select(func.count(col(FeedbackAnswerMark.id))).where(
-                    col(FeedbackAnswerMark.mark).in_(marks), col(FeedbackAnswerMark.day) < today
-                )
-            )
-            anonymous = counted.one()
         statuses.append(
             BatchStatus(
                 leader_id=contract.leader_id,
                 expectation_key=first.expectation_key,
                 asked_on=first.created_at.date(),
-                reviewers=tuple(r.reviewer_id for r in requests),
+                asked=len(requests),
                 answered=tuple(r.reviewer_id for r in requests if r.status == ANSWERED),
-                anonymous=anonymous,
-                threshold=contract.anonymity_threshold,
             )
         )
     return statuses

@@ -479,35 +479,38 @@ def build_request_message(
 
 @dataclass(frozen=True, slots=True)
 class BatchStatus:
-    """One request for feedback, as its requester sees it."""
+    """One request for feedback, as its requester sees it: who answered by name, no more."""
 
     leader_id: str
     expectation_key: str | None
     asked_on: date
-    reviewers: tuple[str, ...]
+    asked: int
     answered: tuple[str, ...]
-    anonymous: int | None  # None: too few reviewers to count anonymous answers safely
-    threshold: int
 
 
 def status_lines(batches: Sequence[BatchStatus]) -> list[str]:
+    """Named answers only. Never who has not answered by name, nor any anonymous count: beside
+    the people asked, either would point at whoever answered anonymously."""
     lines = []
     for b in batches:
         about = f" on {escape(b.expectation_key)}" if b.expectation_key else ""
-        waiting = [r for r in b.reviewers if r not in b.answered]
-        parts = [
-            f"*<@{b.leader_id}>{about}* · asked {day(b.asked_on)} of {len(b.reviewers)}",
-            "answered with a name: "
-            + (", ".join(f"<@{r}>" for r in b.answered) if b.answered else "nobody yet"),
-        ]
-        if b.anonymous is None:
-            parts.append(f"anonymous answers are counted only when {b.threshold}+ were asked")
-        else:
-            parts.append(f"anonymous answers: {b.anonymous} (counted from the next day)")
-        if waiting:
-            parts.append("no named answer from " + ", ".join(f"<@{r}>" for r in waiting))
-        lines.append(" · ".join(parts))
+        named = ", ".join(f"<@{r}>" for r in b.answered) if b.answered else "nobody yet"
+        lines.append(
+            f"*<@{b.leader_id}>{about}* · asked {day(b.asked_on)} of {b.asked} · "
+            f"answered by name: {named}"
+        )
     return lines
+
+
+STATUS_NOTE = (
+    "Anonymous answers are never counted per request: they reach the leader together with "
+    "other people's, once enough people have given some."
+)
+
+
+def build_removed_message() -> list[Block]:
+    """What a message carrying deleted feedback becomes: no trace of its words or author."""
+    return [section("_This feedback was removed; North Star no longer keeps it._")]
 
 
 def theme_lines(bundle: ContractBundle) -> list[str]:

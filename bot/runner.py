@@ -12,10 +12,11 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot.app import create_app, create_client
 from bot.clock import SystemClock
+from bot.privacy import KeyUnavailable, announce_key
 from bot.scheduler import build_scheduler
 from bot.server import create_web_app
 from bot.services import Services
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 async def run_bot(settings: Settings) -> None:
     settings.require_slack()
+    try:
+        announce_key(settings)
+    except KeyUnavailable as problem:
+        raise SettingsError([str(problem)]) from None
     await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     services = Services(settings=settings, sessions=session_factory(engine), clock=SystemClock())

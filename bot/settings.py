@@ -57,8 +57,8 @@ class Settings:
     log_level: str
     default_timezone: str
     delivery_rate_per_minute: int = DELIVERY_RATE_DEFAULT
-    # Keys the hashes that stand in for anonymous feedback authors; unset: a generated key in
-    # a file next to the SQLite database (bot/privacy.py `feedback_key`).
+    # Keys the hashes that stand in for anonymous feedback authors; unset (SQLite only): a
+    # generated key in the operator's config folder, never the data folder (bot/privacy.py).
     feedback_hash_key: str | None = field(default=None, repr=False)
     # The page of `northstar sandbox` (and of `northstar run` without Slack tokens).
     sandbox_port: int = SANDBOX_PORT_DEFAULT
@@ -233,6 +233,11 @@ def load_settings(
         problems.append(
             f"FEEDBACK_HASH_KEY must be at least {FEEDBACK_HASH_KEY_MIN} characters of secret "
             "(e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+        )
+    elif hash_key is None and database_url.startswith("postgresql"):
+        problems.append(
+            "FEEDBACK_HASH_KEY must be set with a PostgreSQL DATABASE_URL: every replica needs "
+            "the same secret (32+ characters) for anonymous feedback hashes."
         )
 
     if problems:

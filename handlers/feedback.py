@@ -28,6 +28,7 @@ from bot.feedback import (
     request_status,
     request_to_answer,
     requestable,
+    retract_posted,
     send_requests,
     target_for,
     target_of,
@@ -37,6 +38,7 @@ from bot.feedback_blocks import (
     DELETE_MINE,
     GIVE_FEEDBACK,
     REQUEST_GIVE,
+    STATUS_NOTE,
     build_feedback_modal,
     build_mine_modal,
     build_received,
@@ -46,6 +48,7 @@ from bot.feedback_blocks import (
     status_lines,
 )
 from bot.mentions import user_id_of
+from bot.privacy import installation_team
 from bot.services import services_of
 from handlers.commands import CommandRequest, contract_subcommand, reply, reply_blocks
 
@@ -58,11 +61,6 @@ USAGE = (
     "• `/feedback mine`: what you wrote; delete an entry there\n"
     "• `/feedback received [@leader]`: feedback about you, or about a leader you sponsor or own"
 )
-
-
-def _team(body: dict[str, Any], context: AsyncBoltContext) -> str:
-    team = body.get("team_id") or (body.get("team") or {}).get("id") or context.team_id
-    return str(team or "")
 
 
 def _not_a_person(word: str) -> str:
@@ -140,8 +138,8 @@ async def _open_mine(
         rows = await my_feedback(
             session=session,
             user=command["user_id"],
-            team=_team(command, context),
             key=hash_key(services),
+            team=await installation_team(client),
         )
     await client.views_open(trigger_id=command["trigger_id"], view=build_mine_modal(rows))
 
@@ -198,7 +196,6 @@ async def handle_feedback_submission(
             target=target,
             entry=entry,
             giver=body["user"]["id"],
-            team=_team(body, context),
             key=hash_key(services),
             request_id=request_id,
             now=services.clock.now(),
@@ -252,21 +249,21 @@ async def handle_delete_mine(
         feedback_id = int(body["actions"][0].get("value") or "")
     except ValueError:
         return
-    key, team = hash_key(services), _team(body, context)
+    key = hash_key(services)
     async with services.sessions() as session:
-        deleted = await withdraw(
-            session=session,
-            user=user,
-            team=team,
-            key=key,
-            feedback_id=feedback_id,
-            now=services.clock.now(),
+        gone = await withdraw(
+            session=session, user=user, key=key, feedback_id=feedback_id, now=services.clock.now()
         )
-        rows = await my_feedback(session=session, user=user, team=team, key=key)
-    notice = "Deleted." if deleted else "That entry is not yours, or it is already gone."
+        rows = await my_feedback(session=session, user=user, key=key)
+    notice = "Deleted." if gone else "That entry is not yours, or it is already gone."
     await client.views_update(
         view_id=view["id"], hash=view.get("hash"), view=build_mine_modal(rows, notice=notice)
     )
+    if gone is not None:
+        try:
+            await retract_posted(services, client, [gone])
+        except Exception:
+            logger.exception("Could not take withdrawn feedback out of the bot's messages")
 
 
 @contract_subcommand(
@@ -279,16 +276,16 @@ async def request_feedback_command(request: CommandRequest) -> None:
     now = services.clock.now()
     if not request.args:
         async with services.sessions() as session:
-            statuses = await request_status(
-                session=session, viewer=request.viewer, key=hash_key(services), now=now
-            )
+            statuses = await request_status(session=session, viewer=request.viewer, now=now)
         if not statuses:
             await request.reply(
                 "You have asked for no feedback in the last 60 days. Ask with "
                 "`/contract request-feedback @ana @raj E2`."
             )
             return
-        await request.reply("*Your feedback requests*\n" + "\n".join(status_lines(statuses)))
+        await request.reply(
+            "*Your feedback requests*\n" + "\n".join([*status_lines(statuses), f"_{STATUS_NOTE}_"])
+        )
         return
     parsed = parse_request_args(request.args)
     if isinstance(parsed, Refusal):
@@ -309,7 +306,8 @@ async def request_feedback_command(request: CommandRequest) -> None:
     names = ", ".join(f"<@{r.reviewer_id}>" for r in made)
     await request.reply(
         f"Asked {names} for feedback on <@{bundle.contract.leader_id}>'s contract{about}. "
-        "`/contract request-feedback` shows who answered (anonymous answers only as a count)."
+        "`/contract request-feedback` shows who answered by name; anonymous answers reach the "
+        "leader only together with other people's."
     )
     await send_requests(services, request.client, made)
 

@@ -6,6 +6,7 @@ a value never needs a database enum migration. Timestamps are UTC-aware (`UTCDat
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -58,6 +59,14 @@ class DeliveryStatus(StrEnum):
 def _ts(**kwargs: Any) -> Any:
     """A UTC-aware timestamp column, set to now on insert."""
     return Field(default_factory=utcnow, sa_type=UTCDateTime, **kwargs)
+
+
+RANDOM_ID_MAX = 2**31 - 2  # the largest id a 32-bit integer column takes, less one
+
+
+def random_row_id() -> int:
+    """A random id for a row whose position among others must not show when it was made."""
+    return secrets.randbelow(RANDOM_ID_MAX) + 1
 
 
 def _json(default: Any = None) -> Any:
@@ -273,11 +282,15 @@ class Evidence(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
-    """Situation-behaviour-impact feedback. An anonymous entry keeps no author id."""
+    """Situation-behaviour-impact feedback. An anonymous entry keeps no author id.
+
+    Ids are random, not a sequence: an anonymous entry's id must not tell when it came
+    between named entries whose times are exact.
+    """
 
     __tablename__ = "feedback"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default_factory=random_row_id, primary_key=True)
     contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
     expectation_key: str | None = Field(default=None, max_length=16)
     polarity: str = Field(max_length=16)
@@ -308,20 +321,6 @@ class FeedbackRequest(SQLModel, table=True):
     created_at: datetime = _ts()
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-class FeedbackAnswerMark(SQLModel, table=True):
-    """That some request was answered anonymously: a keyed hash of the request, and a day.
-
-    It never names the reviewer or the entry, so the database alone cannot tell who answered;
-    the app, holding the key, counts the anonymous answers to a batch of requests with it.
-    """
-
-    __tablename__ = "feedback_answer_mark"
-
-    id: int | None = Field(default=None, primary_key=True)
-    mark: str = Field(max_length=80, unique=True)
-    day: date
 
 
 class Amendment(SQLModel, table=True):

@@ -36,6 +36,14 @@ PEOPLE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _config_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A generated feedback hash key goes to a folder of the test's own, never ~/.config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
 # --- databases -------------------------------------------------------------------------
 
 

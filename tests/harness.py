@@ -58,9 +58,11 @@ class Bot:
 
 
 @asynccontextmanager
-async def running_bot(fake: FakeSlack, database_url: str) -> AsyncIterator[Bot]:
+async def running_bot(
+    fake: FakeSlack, database_url: str, **overrides: object
+) -> AsyncIterator[Bot]:
     """Serve the app on 127.0.0.1 and a free port until the block ends."""
-    settings = make_settings(api_url=fake.api_url, database_url=database_url)
+    settings = make_settings(api_url=fake.api_url, database_url=database_url, **overrides)
     engine = create_engine(database_url)
     clock = ManualClock(START)
     services = Services(settings=settings, sessions=session_factory(engine), clock=clock)

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app, create_client
 from bot.clock import ManualClock
+from bot.privacy import announce_key
 from bot.sandbox import timeline
 from bot.sandbox.demo import DEMO_NOW, add_people, seed_demo
 from bot.sandbox.driver import SlackDriver
@@ -168,6 +169,7 @@ class Sandbox:
             slack_api_url=self.fake.api_url,
             database_url=f"sqlite+aiosqlite:///{self.db_path.resolve()}",
         )
+        announce_key(settings)
         await upgrade(settings.database_url)
         self._engine = create_engine(settings.database_url)
         self._services = Services(

@@ -13,13 +13,13 @@ from sqlmodel import col, select
 from bot.contracts import Refusal
 from bot.privacy import (
     KeyUnavailable,
-    answer_mark,
     author_hash,
     erase_person,
     erasure_mark,
     export_person,
     feedback_key,
     key_file,
+    legacy_author_hash,
 )
 from bot.settings import SettingsError, load_settings
 from storage.db import SessionFactory
@@ -53,19 +53,21 @@ NOW = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)
 # --- the key ----------------------------------------------------------------------------
 
 
-def test_a_generated_key_lives_beside_the_sqlite_file_readable_by_its_owner_only(
+def test_a_generated_key_lives_in_the_config_folder_readable_by_its_owner_only(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(api_url="", database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite")
     with pytest.raises(KeyUnavailable, match="no key file"):
         feedback_key(settings, create=False)
     key = feedback_key(settings)
-    path = key_file(settings)
-    assert path == tmp_path / "feedback_hash.key"
+    path = key_file()
+    assert path.parent.name == "northstar" and not path.is_relative_to(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert len(key) == 32 and bytes.fromhex(path.read_text().strip()) == key
     assert "FEEDBACK_HASH_KEY is not set" in caplog.text and str(path) in caplog.text
     assert feedback_key(settings, create=False) == key
+    assert list(tmp_path.iterdir()) == []  # nothing beside the database
 
 
 def test_a_configured_key_is_used_and_no_file_is_made(tmp_path: Path) -> None:
@@ -75,15 +77,16 @@ def test_a_configured_key_is_used_and_no_file_is_made(tmp_path: Path) -> None:
         feedback_hash_key="x" * 40,
     )
     assert feedback_key(settings, create=False) == b"x" * 40
-    assert not key_file(settings).exists()
+    assert not key_file().exists()
 
 
 def test_a_damaged_key_file_is_not_replaced(tmp_path: Path) -> None:
     settings = make_settings(api_url="", database_url=f"sqlite+aiosqlite:///{tmp_path}/d.sqlite")
-    key_file(settings).write_text("not hex")
+    key_file().parent.mkdir(parents=True)
+    key_file().write_text("not hex")
     with pytest.raises(KeyUnavailable, match="not hexadecimal"):
         feedback_key(settings)
-    assert key_file(settings).read_text() == "not hex"
+    assert key_file().read_text() == "not hex"
 
 
 def test_a_short_configured_key_is_a_configuration_problem() -> None:
@@ -92,16 +95,16 @@ def test_a_short_configured_key_is_a_configuration_problem() -> None:
     assert load_settings({"FEEDBACK_HASH_KEY": "k" * 32}, env_file=None).feedback_hash_key
 
 
-def test_keyed_hashes_depend_on_key_purpose_workspace_and_contract() -> None:
-    base = author_hash(KEY, team=TEAM, user="U1", contract_id=1)
-    assert base.startswith("v1:") and "U1" not in base
-    assert base == author_hash(KEY, team=TEAM, user="U1", contract_id=1)
+def test_keyed_hashes_depend_on_key_purpose_person_and_contract() -> None:
+    base = author_hash(KEY, user="U1", contract_id=1)
+    assert base.startswith("v2:") and "U1" not in base
+    assert base == author_hash(KEY, user="U1", contract_id=1)
     others = {
-        author_hash(b"t" * 32, team=TEAM, user="U1", contract_id=1),
-        author_hash(KEY, team="T2", user="U1", contract_id=1),
-        author_hash(KEY, team=TEAM, user="U1", contract_id=2),
+        author_hash(b"t" * 32, user="U1", contract_id=1),
+        author_hash(KEY, user="U2", contract_id=1),
+        author_hash(KEY, user="U1", contract_id=2),
+        legacy_author_hash(KEY, team=TEAM, user="U1", contract_id=1),
         erasure_mark(KEY, team=TEAM, user="U1"),
-        answer_mark(KEY, request_id=1),
     }
     assert base not in others and len(others) == 5
 
@@ -141,7 +144,7 @@ async def seed(sessions: SessionFactory) -> int:
         session.add(Measurement(indicator_id=indicator.id or 0, value=1.5, recorded_by=PEER1))
         common = {"contract_id": cid, "expectation_key": "E1", "polarity": "strength"}
         session.add(Feedback(**common, behaviour="Named by Pia", author_id=PEER1))  # type: ignore[arg-type]
-        hashed = author_hash(KEY, team=TEAM, user=PEER1, contract_id=cid)
+        hashed = author_hash(KEY, user=PEER1, contract_id=cid)
         session.add(Feedback(**common, behaviour="Pia, held", anonymous=True, author_hash=hashed))  # type: ignore[arg-type]
         session.add(
             Feedback(
@@ -289,4 +292,4 @@ async def test_the_command_line_never_makes_a_new_key(tmp_path: Path, env: dict[
     elsewhere = dict(env, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/other.db")
     run = await northstar("privacy", "export", PEER1, "--team", TEAM, cwd=tmp_path, env=elsewhere)
     assert run.code == 2 and "no key file" in run.err
-    assert not (tmp_path / "feedback_hash.key").exists()
+    assert not (tmp_path / "feedback_hash.key").exists() and not key_file().exists()

@@ -27,7 +27,8 @@ def test_defaults_need_nothing(tmp_path: Path) -> None:
     ],
 )
 def test_database_url_spellings(given: str, expected: str, tmp_path: Path) -> None:
-    settings = load_settings({"DATABASE_URL": given}, env_file=None)
+    # PostgreSQL needs a configured hash key (tests/security/test_anonymity.py).
+    settings = load_settings({"DATABASE_URL": given, "FEEDBACK_HASH_KEY": "k" * 32}, env_file=None)
     assert settings.database_url == expected
 
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
-from storage.models import Delivery, Feedback, FeedbackAnswerMark, FeedbackRequest
+from storage.models import Delivery, Feedback, FeedbackRequest
 from tests.conftest import Bot
 from tests.handlers.test_feedback_support import (
     DANA,
@@ -105,7 +105,7 @@ async def test_the_sponsor_asks_for_the_contract_they_sponsor(
     assert f"<@{SPONSOR}> asks for your feedback on <@{LEADER}>" in text_of(dm)
 
 
-async def test_answers_by_name_are_shown_anonymous_ones_only_counted(
+async def test_answers_by_name_are_shown_anonymous_ones_never_counted(
     bot: Bot, example_contract: int
 ) -> None:
     await ask(bot, PEER1, PEER2, PEER3, extra="E2")
@@ -125,37 +125,23 @@ async def test_answers_by_name_are_shown_anonymous_ones_only_counted(
     assert response.json["response_action"] == "update"
     after = {(t, json.dumps(r, default=str)) for t, r in await every_row(bot.sessions)}
     changed = after - before
-    assert {t for t, _ in changed} == {"feedback", "feedback_answer_mark"}
+    assert {t for t, _ in changed} == {"feedback"}  # the request keeps no mark of it
     assert not [row for _, row in changed if PEER2 in row or "raj" in row.lower()]
 
     async with bot.sessions() as session:
         requests = {r.reviewer_id: r for r in (await session.exec(select(FeedbackRequest))).all()}
-        entries = (await session.exec(select(Feedback).order_by(col(Feedback.id)))).all()
-        assert len((await session.exec(select(FeedbackAnswerMark))).all()) == 1
-    assert requests[PEER1].status == "answered" and entries[0].request_id == requests[PEER1].id
-    assert requests[PEER2].status == "open" and entries[1].request_id is None
+        entries = {e.anonymous: e for e in (await session.exec(select(Feedback))).all()}
+    assert requests[PEER1].status == "answered" and entries[False].request_id == requests[PEER1].id
+    assert requests[PEER2].status == "open" and entries[True].request_id is None
 
     said = await say(bot, "/contract", "request-feedback", user=LEADER)
-    assert f"answered with a name: <@{PEER1}>" in said
-    assert "anonymous answers: 0" in said  # counted from the next day only
-    assert f"no named answer from <@{PEER2}>, <@{PEER3}>" in said
+    assert f"answered by name: <@{PEER1}>" in said
+    assert "anonymous answers:" not in said and "no named answer" not in said
+    assert PEER2 not in said and PEER3 not in said
     bot.clock.advance(timedelta(days=1))
-    said = await say(bot, "/contract", "request-feedback", user=LEADER)
-    assert "anonymous answers: 1" in said
+    assert await say(bot, "/contract", "request-feedback", user=LEADER) == said
     said = await say(bot, "/contract", "request-feedback", user=PEER1)
     assert "asked for no feedback" in said
-
-
-async def test_small_requests_do_not_count_anonymous_answers(
-    bot: Bot, example_contract: int
-) -> None:
-    await ask(bot, PEER2)
-    modal = await click_give(bot, PEER2, await request_dm(bot, PEER2))
-    await bot.driver.submit_view(modal, answers(anonymity="anonymous"), user=PEER2)
-    bot.clock.advance(timedelta(days=1))
-    said = await say(bot, "/contract", "request-feedback", user=LEADER)
-    assert "anonymous answers are counted only when 3+ were asked" in said
-    assert "anonymous answers: " not in said
 
 
 async def test_one_reminder_to_everyone_without_a_named_answer(
