@@ -23,6 +23,7 @@ from tests.fakes import FakeSlack, SlackDriver
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
+POSTGRES_FEEDBACK_KEY = "a-configured-feedback-key-for-postgresql-tests"
 START = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
 
@@ -37,6 +38,9 @@ def make_settings(*, api_url: str, database_url: str, **overrides: object) -> Se
         "log_level": "INFO",
         "default_timezone": "Europe/Berlin",
     }
+    if not database_url.startswith("sqlite"):
+        # PostgreSQL replicas need a configured key, as in production.
+        values["feedback_hash_key"] = POSTGRES_FEEDBACK_KEY
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -366,7 +366,9 @@ async def test_postgresql_needs_a_configured_key(tmp_path: Path) -> None:
         "db", "upgrade", cwd=tmp_path, env=child_env(DATABASE_URL="postgresql://u@h/n")
     )
     assert run.code == 2 and run.err.count("\n") == 1 and "FEEDBACK_HASH_KEY" in run.err
-    settings = make_settings(api_url="", database_url="postgresql+asyncpg://u@h/n")
+    settings = make_settings(
+        api_url="", database_url="postgresql+asyncpg://u@h/n", feedback_hash_key=None
+    )
     with pytest.raises(KeyUnavailable, match="PostgreSQL"):
         feedback_key(settings)
     assert not key_file().exists()
