@@ -542,8 +542,14 @@ class DeliveryQueue:
         self.report = Report()
         self._http: aiohttp.ClientSession | None = None
 
+    async def __aenter__(self) -> DeliveryQueue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
-        """Close the kept-alive HTTP session, if this queue opened one."""
+        """Close the kept-alive HTTP session, if this queue opened one (`async with` does)."""
         if self._http is not None:
             await self._http.close()
             self._http = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import os
 import shutil
 import uuid
@@ -34,6 +36,44 @@ PEOPLE = {
     "U0PEER003": ("paul", "Paul Three", "peer.three@example.com", "Europe/Berlin"),
     "U0OUTSIDE": ("olga", "Olga Outsider", "olga@example.com", "Europe/Berlin"),
 }
+
+
+# --- leaks ---------------------------------------------------------------------------
+
+LEAKS = ("Unclosed client session", "Unclosed connector")
+
+
+class _LeakedSessions(logging.Handler):
+    """Collects what asyncio logs when an aiohttp session or connector is dropped unclosed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(LEAKS):
+            self.found.append(message)
+
+
+_LEAKED = _LeakedSessions()
+logging.getLogger("asyncio").addHandler(_LEAKED)
+
+
+@pytest.fixture(autouse=True)
+def no_unclosed_sessions() -> Iterator[None]:
+    """Fail a test that drops an HTTP session without closing it (a socket leaks per use).
+
+    aiohttp reports the leak when the session is garbage-collected, so the test's garbage
+    is collected at its end; whatever an earlier test left in a cycle is reported there.
+    """
+    gc.collect()
+    _LEAKED.found.clear()
+    yield
+    gc.collect()
+    if _LEAKED.found:
+        found, _LEAKED.found[:] = list(_LEAKED.found), []
+        pytest.fail("HTTP session(s) left unclosed: " + "; ".join(found), pytrace=False)
 
 
 # --- databases -------------------------------------------------------------------------
