@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -16,6 +17,12 @@ from slack_sdk.models.blocks import (
 )
 
 MESSAGE_BLOCKS = 50
+# Slack refuses a message whose blocks carry too much text in all (`msg_blocks_too_long`).
+# The limit is not documented: posts were refused from about 13,200 characters of block
+# text (bolt-js#2509) and, with heavier blocks, already at 11,341 (bolt-js#2867), where
+# Slack's staff spoke of 12,000 with a buffer for the blocks' own structure. 10,000 keeps
+# clear of all three; a message is also cut when its blocks pass it.
+MESSAGE_TEXT_BUDGET = 10_000
 VIEW_BLOCKS = 100
 SECTION_TEXT = 3000
 HEADER_TEXT = 150
@@ -80,19 +87,44 @@ def sections(title: str | None, lines: Iterable[str]) -> list[Block]:
     return blocks
 
 
-def split_messages(blocks: Sequence[Block], limit: int = MESSAGE_BLOCKS) -> list[list[Block]]:
-    """Blocks cut into messages of at most `limit`, preferring to cut at a divider."""
+def text_length(block: Block | dict[str, Any] | list[Any]) -> int:
+    """How many characters of text a block (or a list of them, as dicts) carries: every
+    `text` string in it (section and context text, fields, button labels...), which is what
+    `MESSAGE_TEXT_BUDGET` counts."""
+    found = 0
+    stack: list[Any] = [block.to_dict() if isinstance(block, Block) else block]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            text = node.get("text")
+            found += len(text) if isinstance(text, str) else 0
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def split_messages(
+    blocks: Sequence[Block],
+    limit: int = MESSAGE_BLOCKS,
+    text_budget: int = MESSAGE_TEXT_BUDGET,
+) -> list[list[Block]]:
+    """Blocks cut into messages of at most `limit` blocks and about `text_budget` characters
+    of text (see `text_length`), preferring to cut at a divider."""
     messages: list[list[Block]] = []
-    current: list[Block] = []
+    current: list[tuple[Block, int]] = []
     for block in blocks:
-        if len(current) == limit:
-            cut = _last_divider(current)
-            messages.append(current[:cut])
+        size = text_length(block)
+        while current and (
+            len(current) >= limit or sum(n for _, n in current) + size > text_budget
+        ):
+            cut = _last_divider([b for b, _ in current])
+            messages.append([b for b, _ in current[:cut]])
             current = current[cut:]
-        current.append(block)
+        current.append((block, size))
     if current:
-        messages.append(current)
-    return [_strip_dividers(m) for m in messages]
+        messages.append([b for b, _ in current])
+    return [m for m in (_strip_dividers(m) for m in messages) if m]
 
 
 def fit_view(blocks: Sequence[Block], limit: int = VIEW_BLOCKS) -> list[Block]:

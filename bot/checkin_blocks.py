@@ -50,6 +50,8 @@ from bot.blocks import (
     truncate,
 )
 from bot.checkins import (
+    DEACTIVATED,
+    IS_BOT,
     SKIP_REASONS,
     Answers,
     EvidenceAnswer,
@@ -298,14 +300,22 @@ def build_sponsor_help(plan: Plan, risk_text: str) -> Message:
     )
 
 
+UNREACHABLE_WHY = {
+    DEACTIVATED: "their Slack account is deactivated",
+    IS_BOT: "that account is a bot, which can't be sent messages",
+}
+
+
 def build_undeliverable_notice(
     contract: Contract, recipient: str, what: str, error: str
 ) -> Message:
+    why = UNREACHABLE_WHY.get(error) or (
+        f"Slack answered `{escape(error)}` (the account is deactivated or gone)"
+    )
     text = (
         f"I couldn't deliver {what} to {mention(recipient)} for "
-        f"“{escape(truncate(contract.title, 200))}”: Slack answered `{escape(error)}` "
-        "(the account is deactivated or gone). I've stopped trying; if they have left, "
-        "the contract needs a new leader."
+        f"“{escape(truncate(contract.title, 200))}”: {why}. I've stopped trying; if they "
+        "have left, the contract needs a new leader."
     )
     return Message(text=text, blocks=[section(text)])
 

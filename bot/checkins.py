@@ -2,7 +2,9 @@
 
 Periods. A check-in period is the ISO week (`2027-W10`) in the leader's time zone: the
 contract's `checkin_timezone`, else the leader's Slack `tz` (from `users.info`, cached in
-`slack_user` and refreshed after `TZ_MAX_AGE`), else `DEFAULT_TIMEZONE`. Its prompt is due
+`slack_user` and refreshed after `TZ_MAX_AGE`) or, when Slack has none, a fixed zone at
+their `tz_offset`, else `DEFAULT_TIMEZONE`. Leaders Slack was not asked about yet are looked
+up a few a run, after the prompts already known went out. Its prompt is due
 at the contract's weekday and time, local wall-clock time, and stays sendable until the
 week ends. Local times are turned into instants with zoneinfo: a time the spring-forward
 gap skips (02:30) is read with the offset before the change, so it exists (03:30 summer
@@ -21,12 +23,17 @@ skipped week never loses a monthly value. Activities that are not done and have 
 State lives in the database. The `checkins` job sends each due prompt once through the
 delivery queue (kind `checkin_prompt`), which schedules one reminder (`checkin_reminder`,
 `reminder_hours` after it; a snooze moves it); the `reminders` job sends due reminders. An
-answer or a skip cancels the reminder.
+answer or a skip cancels the reminder. A leader whose account is deactivated (or a bot)
+gets neither: `users.info` says so when their message is about to go (Slack itself would
+accept the DM), and the contract's owner is told once.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -77,8 +84,8 @@ UNDELIVERABLE_NOTICE = "undeliverable_notice"
 SKIP_REASONS = ("leave", "sick", "other")
 ANSWERED, SKIPPED = "answered", "skipped"
 TZ_MAX_AGE = timedelta(hours=24)
-USERS_LIST_THRESHOLD = 50
-USERS_LIST_PAGE = 200
+LOOKUPS_PER_RUN = 50
+DEACTIVATED, IS_BOT = "user_deactivated", "user_is_bot"  # why a person is not messaged
 HISTORY_PERIODS = 8
 MILESTONE_DAYS = 14
 CHECKIN_SOURCE = "check-in"
@@ -192,6 +199,52 @@ def zone_named(name: str | None) -> ZoneInfo | None:
         return None
 
 
+@functools.lru_cache(maxsize=64)
+def fixed_offset_zone(seconds: int) -> ZoneInfo:
+    """A zone always `seconds` east of UTC, named like `UTC+05:30`, for people whose Slack
+    profile has a `tz_offset` but no `tz`. Built as a one-rule TZif file so it is a real
+    ZoneInfo, like every other zone here."""
+    sign = "+" if seconds >= 0 else "-"
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    abbreviation = f"{sign}{hours:02d}{minutes:02d}".encode() + b"\0"
+
+    def tzif(version: bytes) -> bytes:  # no transitions, one local time type
+        counts = struct.pack(">6l", 0, 0, 0, 0, 1, len(abbreviation))
+        return (
+            b"TZif"
+            + version
+            + b"\0" * 15
+            + counts
+            + struct.pack(">lBB", seconds, 0, 0)
+            + (abbreviation)
+        )
+
+    posix = f"<{sign}{hours:02d}{minutes:02d}>{'-' if seconds >= 0 else '+'}{hours}:{minutes:02d}"
+    data = tzif(b"2") + tzif(b"2") + f"\n{posix}\n".encode()
+    return ZoneInfo.from_file(io.BytesIO(data), key=f"UTC{sign}{hours:02d}:{minutes:02d}")
+
+
+def zone_of(person: SlackUser | None) -> ZoneInfo | None:
+    """A person's zone as Slack gave it: their `tz`, else a fixed zone at their `tz_offset`."""
+    if person is None:
+        return None
+    named = zone_named(person.tz)
+    if named is not None or person.tz_offset is None:
+        return named
+    return fixed_offset_zone(person.tz_offset)
+
+
+def unreachable_reason(person: SlackUser | None) -> str | None:
+    """Why no message can reach this person (`users.info` said so), or None."""
+    if person is None:
+        return None
+    if person.deleted:
+        return DEACTIVATED
+    if person.is_bot:
+        return IS_BOT
+    return None
+
+
 async def cached_zones(*, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, SlackUser]:
     ids = list(set(user_ids))
     if not ids:
@@ -208,67 +261,131 @@ async def zone_for(*, session: AsyncSession, contract: Contract, default: str) -
     cached = (await cached_zones(session=session, user_ids=[contract.leader_id])).get(
         contract.leader_id
     )
-    return zone_named(cached.tz if cached else None) or ZoneInfo(default)
+    return zone_of(cached) or ZoneInfo(default)
 
 
 async def refresh_zones(
-    *, sessions: SessionFactory, client: AsyncWebClient, user_ids: Iterable[str], now: datetime
+    *,
+    sessions: SessionFactory,
+    client: AsyncWebClient,
+    user_ids: Iterable[str],
+    now: datetime,
+    limit: int = LOOKUPS_PER_RUN,
 ) -> int:
-    """Ask Slack for the time zones not cached or older than `TZ_MAX_AGE`; how many came back.
+    """Ask `users.info` about the people not cached yet, then about those cached longer than
+    `TZ_MAX_AGE`, at most `limit` of them; how many answers were stored.
 
-    Few are asked one by one with `users.info`; many at once page through `users.list`.
-    A failed lookup keeps what was cached and is asked again on a later run.
+    One person at a time, a few per run, never `users.list`: that is Tier 2 (about 20 calls
+    a minute) and pages through the whole workspace, so in a large one it would hold every
+    prompt behind minutes of paging. Callers send what they already know first. A lookup
+    that fails for a passing reason keeps what was cached and is tried on a later run.
     """
     wanted = set(user_ids)
     async with sessions() as session:
         cached = await cached_zones(session=session, user_ids=wanted)
-    stale = sorted(u for u in wanted if u not in cached or cached[u].fetched_at < now - TZ_MAX_AGE)
-    if not stale:
-        return 0
-    found: dict[str, str | None] = {}
-    try:
-        if len(stale) > USERS_LIST_THRESHOLD:
-            remaining = set(stale)
-            cursor: str | None = None
-            while remaining:
-                page = await client.users_list(limit=USERS_LIST_PAGE, cursor=cursor)
-                for member in page.get("members") or []:
-                    if member.get("id") in remaining:
-                        found[member["id"]] = member.get("tz")
-                        remaining.discard(member["id"])
-                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-                if cursor is None:
-                    break
-            found.update(dict.fromkeys(remaining))  # not in the workspace (any more)
-        else:
-            for user_id in stale:
-                try:
-                    info = await client.users_info(user=user_id)
-                    found[user_id] = (info.get("user") or {}).get("tz")
-                except SlackApiError as error:
-                    if error.response.get("error") in ("user_not_found", "users_not_found"):
-                        found[user_id] = None
-                    else:
-                        raise
-    except Exception:
-        logger.warning("Refreshing Slack time zones failed; using what is cached", exc_info=True)
+    unknown = sorted(u for u in wanted if u not in cached)
+    stale = sorted(
+        (u for u in wanted if u in cached and cached[u].fetched_at < now - TZ_MAX_AGE),
+        key=lambda u: cached[u].fetched_at,
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for user_id in [*unknown, *stale][:limit]:
+        facts = await _lookup(client, user_id)
+        if facts is None:
+            break  # Slack is busy or away: the rest wait for a later run
+        found[user_id] = facts
     if found:
         async with sessions() as session:
-            await _store_zones(session, found, now)
+            await _store_people(session, found, now)
             await session.commit()
     return len(found)
 
 
-async def _store_zones(session: AsyncSession, zones: dict[str, str | None], now: datetime) -> None:
+async def person(
+    *, sessions: SessionFactory, client: AsyncWebClient | None, user_id: str, now: datetime
+) -> SlackUser | None:
+    """What Slack says about `user_id`: the cached answer while fresh, else `users.info` now
+    (when a client is given); None if nothing is known."""
+    async with sessions() as session:
+        cached = await session.get(SlackUser, user_id)
+    if client is None or (cached is not None and cached.fetched_at >= now - TZ_MAX_AGE):
+        return cached
+    facts = await _lookup(client, user_id)
+    if facts is None:
+        return cached
+    async with sessions() as session:
+        await _store_people(session, {user_id: facts}, now)
+        await session.commit()
+        return await session.get(SlackUser, user_id, populate_existing=True)
+
+
+async def ensure_reachable(
+    *, services: Services, client: AsyncWebClient | None, user_id: str
+) -> None:
+    """Raise `delivery.Unreachable` if `user_id` is deactivated or a bot.
+
+    Slack accepts a DM to a deactivated account (`account_inactive` is about the bot's own
+    token), so only `users.info` tells: asked lazily, when their message is about to go.
+    """
+    found = await person(
+        sessions=services.sessions, client=client, user_id=user_id, now=services.clock.now()
+    )
+    reason = unreachable_reason(found)
+    if reason is not None:
+        raise delivery.Unreachable(reason)
+
+
+async def _lookup(client: AsyncWebClient, user_id: str) -> dict[str, Any] | None:
+    """`users.info` about one person as the columns of `slack_user`; None if Slack did not
+    answer this time (rate limit, server or network trouble)."""
+    try:
+        info = await client.users_info(user=user_id)
+    except SlackApiError as error:
+        status = error.response.status_code
+        if status == 429 or status >= 500 or error.response.get("error") in delivery.TOKEN_ERRORS:
+            logger.warning("users.info about %s failed: %s", user_id, error.response.get("error"))
+            return None
+        # Not found, or a refusal that asking again will not change: the default zone it is.
+        return {"tz": None, "tz_offset": None, "deleted": False, "is_bot": False}
+    except Exception:
+        logger.warning("users.info about %s failed", user_id, exc_info=True)
+        return None
+    user = info.get("user") or {}
+    offset = user.get("tz_offset")
+    return {
+        "tz": user.get("tz") or None,
+        "tz_offset": int(offset) if isinstance(offset, int | float) else None,
+        "deleted": bool(user.get("deleted")),
+        "is_bot": bool(user.get("is_bot")),
+    }
+
+
+async def _store_people(
+    session: AsyncSession, people: dict[str, dict[str, Any]], now: datetime
+) -> None:
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    for user_id, tz in zones.items():
-        statement = insert(SlackUser).values(user_id=user_id, tz=tz, fetched_at=now)
-        await session.exec(
-            statement.on_conflict_do_update(
-                index_elements=["user_id"], set_={"tz": tz, "fetched_at": now}
-            )
-        )
+    for user_id, facts in people.items():
+        values = {**facts, "fetched_at": now}
+        statement = insert(SlackUser).values(user_id=user_id, **values)
+        await session.exec(statement.on_conflict_do_update(index_elements=["user_id"], set_=values))
+
+
+async def known_zones(
+    *, services: Services, contracts: Sequence[Contract]
+) -> dict[int, ZoneInfo | None]:
+    """Each contract's zone from the database alone: its own, else its leader's cached Slack
+    zone, else the default if Slack was asked and knew none; None if Slack was never asked."""
+    implicit = [c.leader_id for c in contracts if zone_named(c.checkin_timezone) is None]
+    async with services.sessions() as session:
+        cached = await cached_zones(session=session, user_ids=implicit)
+    default = ZoneInfo(services.settings.default_timezone)
+    zones: dict[int, ZoneInfo | None] = {}
+    for c in contracts:
+        found = cached.get(c.leader_id)
+        explicit = zone_named(c.checkin_timezone)
+        zones[c.id or 0] = explicit or (None if found is None else zone_of(found) or default)
+    return zones
 
 
 async def zones_of(
@@ -278,20 +395,14 @@ async def zones_of(
     contracts: Sequence[Contract],
     now: datetime,
 ) -> dict[int, ZoneInfo]:
-    """Each contract's zone; refreshes stale Slack zones first when a client is given."""
+    """Each contract's zone; asks Slack about a few unknown or stale leaders first when a
+    client is given; whoever is still unknown gets the default."""
     implicit = [c.leader_id for c in contracts if zone_named(c.checkin_timezone) is None]
     if client is not None and implicit:
         await refresh_zones(sessions=services.sessions, client=client, user_ids=implicit, now=now)
-    async with services.sessions() as session:
-        cached = await cached_zones(session=session, user_ids=implicit)
     default = ZoneInfo(services.settings.default_timezone)
-    zones: dict[int, ZoneInfo] = {}
-    for c in contracts:
-        found = cached.get(c.leader_id)
-        zones[c.id or 0] = (
-            zone_named(c.checkin_timezone) or zone_named(found.tz if found else None) or default
-        )
-    return zones
+    zones = await known_zones(services=services, contracts=contracts)
+    return {cid: zone or default for cid, zone in zones.items()}
 
 
 # --- what one period of one contract holds ------------------------------------------------
@@ -1102,22 +1213,20 @@ async def due_prompts(
 ) -> list[DuePrompt]:
     """Active contracts whose prompt for their current period is due and not yet done.
 
-    `force`: due regardless of the time of week (still once per period).
+    Zones come from the database only. With a `client`, a leader Slack was never asked
+    about is left for `send_prompts` to look up after the known prompts went out; without
+    one, the default zone stands in. `force`: due regardless of the time of week (still
+    once per period).
     """
-    async with services.sessions() as session:
-        contracts = list(
-            (
-                await session.exec(
-                    select(Contract)
-                    .where(Contract.status == ContractStatus.active)
-                    .order_by(col(Contract.id))
-                )
-            ).all()
-        )
-    zones = await zones_of(services=services, client=client, contracts=contracts, now=now)
+    contracts = await _active_contracts(services)
+    zones = await known_zones(services=services, contracts=contracts)
+    default = ZoneInfo(services.settings.default_timezone)
     candidates: list[DuePrompt] = []
     for contract in contracts:
         zone = zones[contract.id or 0]
+        if zone is None and client is not None:
+            continue
+        zone = zone or default
         period = current_period(now, zone)
         if not in_contract(contract, period):
             continue
@@ -1155,6 +1264,16 @@ async def due_prompts(
     )
 
 
+async def _active_contracts(services: Services) -> list[Contract]:
+    async with services.sessions() as session:
+        rows = await session.exec(
+            select(Contract)
+            .where(Contract.status == ContractStatus.active)
+            .order_by(col(Contract.id))
+        )
+        return list(rows.all())
+
+
 def prompt_outgoing(
     services: Services, queue: DeliveryQueue, due: DuePrompt, plan: Plan | None = None
 ) -> Outgoing:
@@ -1164,6 +1283,7 @@ def prompt_outgoing(
     async def build(_: Delivery) -> Message | None:
         from bot.checkin_blocks import build_period_message
 
+        await ensure_reachable(services=services, client=queue.client, user_id=contract.leader_id)
         current = plan
         if current is None:
             async with services.sessions() as session:
@@ -1203,16 +1323,18 @@ async def send_prompts(
 ) -> Report:
     """Send every due check-in prompt once, paced; what came of it.
 
-    Prompts are claimed and their contents loaded `batch` at a time (each batch is sent
-    within seconds, far inside the claim's lease); each is marked sent on its own.
+    The prompts whose zone is known go first; then a few leaders whose Slack zone is not
+    known (or is stale) are looked up, and whichever of theirs is due goes too. Prompts are
+    claimed and their contents loaded `batch` at a time (each batch is sent within seconds,
+    far inside the claim's lease); each is marked sent on its own.
     """
     now = services.clock.now()
     queue = queue or queue_of(services, client)
-    due = await due_prompts(services=services, client=client, now=now, force=force)
     # A batch must go out well within the claims' lease, at whatever pace is configured.
     lease_minutes = delivery.CLAIM_LEASE.total_seconds() / 60
     batch = max(1, min(batch, int(queue.pacer.per_minute * lease_minutes / 4)))
-    try:
+
+    async def send(due: Sequence[DuePrompt]) -> None:
         for start in range(0, len(due), batch):
             chunk = due[start : start + batch]
             async with services.sessions() as session:
@@ -1222,6 +1344,18 @@ async def send_prompts(
             await queue.deliver_many(
                 [prompt_outgoing(services, queue, d, p) for d, p in zip(chunk, plans, strict=True)]
             )
+
+    try:
+        await send(await due_prompts(services=services, client=client, now=now, force=force))
+        implicit = [
+            c.leader_id
+            for c in await _active_contracts(services)
+            if zone_named(c.checkin_timezone) is None
+        ]
+        if queue.stopped is None and await refresh_zones(
+            sessions=services.sessions, client=client, user_ids=implicit, now=now
+        ):
+            await send(await due_prompts(services=services, client=client, now=now, force=force))
     finally:
         await queue.close()
     return queue.report
@@ -1258,6 +1392,7 @@ def _reminder_outgoing(services: Services, queue: DeliveryQueue, row: Delivery) 
     async def build(_: Delivery) -> Message | None:
         from bot.checkin_blocks import build_reminder_message
 
+        await ensure_reachable(services=services, client=queue.client, user_id=row.recipient_id)
         async with services.sessions() as session:
             contract = await session.get(Contract, row.contract_id)
             if contract is None or contract.status != ContractStatus.active:
@@ -1274,7 +1409,14 @@ def _reminder_outgoing(services: Services, queue: DeliveryQueue, row: Delivery) 
             return None
         return build_reminder_message(plan)
 
-    return Outgoing(key=key, build=build)
+    async def undeliverable(failed: Delivery, error: str) -> None:
+        async with services.sessions() as session:
+            contract = await session.get(Contract, row.contract_id)
+        if contract is not None:
+            what = f"the check-in reminder for {row.period_key}"
+            await tell_owner(services, queue, contract, what)(failed, error)
+
+    return Outgoing(key=key, build=build, on_undeliverable=undeliverable)
 
 
 @job("checkins", every_seconds=60)

@@ -12,8 +12,12 @@ Slack's errors instead of slack_sdk's retry handlers, so one clock decides every
 
 - 429: everything this process sends pauses for `Retry-After`, then the message goes again;
 - 5xx and network errors: the message is retried with exponential back-off;
-- `user_not_found`, `account_inactive` and kin: the delivery is marked undeliverable and
+- `user_not_found`, `cannot_dm_bot` and kin: the delivery is marked undeliverable and
   the caller's `on_undeliverable` runs (the check-ins tell the contract's owner), no retry;
+  so does a `build` that raises `Unreachable` (a deactivated account, which Slack accepts);
+- `account_inactive`, `invalid_auth`, `token_revoked` and kin are about the bot's own token,
+  not the recipient: the queue stops, logs it once at CRITICAL, and leaves the delivery (and
+  all the rest) pending for a later run, as if never tried;
 - anything else (a bug such as `invalid_blocks`): marked failed, retried on a later run.
 
 One call is in flight per queue, so no call is ever made while a `Retry-After` runs.
@@ -68,13 +72,17 @@ UNDELIVERABLE_ERRORS = frozenset(
     {
         "user_not_found",
         "users_not_found",
-        "account_inactive",
         "user_disabled",
         "cannot_dm_bot",
         "channel_not_found",
         "is_archived",
         "not_in_channel",
     }
+)
+# Errors about the bot's own token (`account_inactive`: its user or workspace is deleted):
+# every call would fail alike, so they stop the queue instead of condemning the recipient.
+TOKEN_ERRORS = frozenset(
+    {"account_inactive", "invalid_auth", "token_revoked", "token_expired", "not_authed"}
 )
 # Errors Slack answers with a 200 that are worth another try.
 TRANSIENT_ERRORS = frozenset(
@@ -360,6 +368,7 @@ class Pacer:
         self._channels: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self.waited = 0.0
+        self.token_refused: str | None = None  # the token error last seen, until a call works
 
     async def slot(self, channel: str) -> None:
         """Wait until a message to `channel` may go, and take that slot."""
@@ -454,6 +463,15 @@ class Outcome(StrEnum):
     cancelled = "cancelled"
     undeliverable = "undeliverable"
     failed = "failed"
+    held = "held"  # Slack refused the bot's token: left pending, nothing sent
+
+
+class Unreachable(Exception):
+    """Raised by a `build`: the recipient cannot be reached (`code` says why), no call made."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,10 +558,17 @@ class DeliveryQueue:
         self.policy = policy or RetryPolicy()
         self.owner = owner
         self.report = Report()
+        self.stopped: str | None = None  # a token error: nothing more is sent by this queue
         self._http: aiohttp.ClientSession | None = None
 
+    async def __aenter__(self) -> DeliveryQueue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
-        """Close the kept-alive HTTP session, if this queue opened one."""
+        """Close the kept-alive HTTP session, if this queue opened one (`async with` does)."""
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -559,6 +584,8 @@ class DeliveryQueue:
 
     async def deliver(self, item: Outgoing) -> Result:
         """Claim `item`, build it and send it; what came of it."""
+        if self.stopped is not None:
+            return self._done(Result(item.key, Outcome.held, error=self.stopped))
         delivery = await claim(
             sessions=self.sessions, key=item.key, now=self.clock.now(), owner=self.owner
         )
@@ -599,8 +626,12 @@ class DeliveryQueue:
     async def send_claimed(self, item: Outgoing, delivery: Delivery) -> Result:
         """Send a delivery this process has claimed (by `claim` or `claim_due`)."""
         assert delivery.id is not None
+        if self.stopped is not None:
+            return await self._hold(item, delivery, self.stopped)
         try:
             message = await item.build(delivery)
+        except Unreachable as unreachable:
+            return await self._undeliverable(item, delivery, unreachable.code)
         except Exception:
             logger.exception("Building %s failed", item.key)
             await self._fail(delivery.id, "build_failed")
@@ -620,6 +651,8 @@ class DeliveryQueue:
             "chat.postMessage", target, {"channel": target, **message.arguments()}, renew=renew
         )
         if outcome.error is not None:
+            if self.stopped is not None:
+                return await self._hold(item, delivery, outcome.error)
             if outcome.undeliverable:
                 return await self._undeliverable(item, delivery, outcome.error)
             return await self._give_up(item, delivery.id, outcome.error)
@@ -665,6 +698,8 @@ class DeliveryQueue:
         """One Web API call about `channel`, paced and retried; `renew` runs before long waits."""
         attempt = rate_limited = 0
         while True:
+            if self.stopped is not None:
+                return CallOutcome(error=self.stopped)
             before = self.pacer.monotonic()
             await self.pacer.slot(channel)
             if renew is not None and self.pacer.monotonic() - before > LEASE_RENEWAL:
@@ -683,6 +718,9 @@ class DeliveryQueue:
                         return CallOutcome(error="ratelimited")
                     self.pacer.hold(self._retry_after(error))
                     continue
+                if code in TOKEN_ERRORS:
+                    self._stop(code)
+                    return CallOutcome(error=code)
                 if code in UNDELIVERABLE_ERRORS:
                     return CallOutcome(error=code, undeliverable=True)
                 if status < 500 and code not in TRANSIENT_ERRORS:
@@ -691,6 +729,7 @@ class DeliveryQueue:
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 failure = f"network: {type(error).__name__}"
             else:
+                self.pacer.token_refused = None
                 return CallOutcome(
                     response=response.data if isinstance(response.data, dict) else {}
                 )
@@ -709,6 +748,31 @@ class DeliveryQueue:
             return max(0.0, float(raw)) if raw is not None else self.policy.default_retry_after
         except ValueError:
             return self.policy.default_retry_after
+
+    def _stop(self, code: str) -> None:
+        """Slack refused the token: send nothing more, and say so once per process."""
+        self.stopped = code
+        if self.pacer.token_refused != code:
+            self.pacer.token_refused = code
+            logger.critical(
+                "Slack refused the bot token (%s): nothing is sent until SLACK_BOT_TOKEN works "
+                "again; the messages stay pending and go out then",
+                code,
+            )
+
+    async def _hold(self, item: Outgoing, delivery: Delivery, code: str) -> Result:
+        """Give the claim back as if it was never tried, so a later run sends it."""
+        assert delivery.id is not None
+        values: dict[str, Any] = {
+            "attempts": max(0, delivery.attempts - 1),
+            "last_error": code[:200],
+        }
+        if delivery.due_at is not None:  # a scheduled one waits for its time again
+            values |= {"status": DeliveryStatus.scheduled, "claimed_at": delivery.due_at}
+        else:  # a claim whose lease has already run out: the next claim takes it over
+            values["claimed_at"] = delivery.claimed_at - CLAIM_LEASE - timedelta(seconds=1)
+        await _finish(self.sessions, delivery.id, self.owner, values)
+        return self._done(Result(item.key, Outcome.held, error=code))
 
     async def _undeliverable(self, item: Outgoing, delivery: Delivery, code: str) -> Result:
         assert delivery.id is not None

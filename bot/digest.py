@@ -14,7 +14,8 @@ biweekly periods count from. The periods, and their keys in the delivery table:
 - monthly: the calendar month, `monthly:2027-03`; due on its first digest weekday.
 
 Time. The digest is due at the digest time on the *recipient's* wall clock (their Slack `tz`
-from `users.info`, cached and refreshed as for check-ins; else `DEFAULT_TIMEZONE`), and stays
+or `tz_offset` from `users.info`, cached and refreshed as for check-ins; else
+`DEFAULT_TIMEZONE`), and stays
 sendable until its period ends: after downtime it goes once the bot is back, once. A period the
 bot slept through entirely is not sent late; the next digest covers it, since its "progress"
 reaches back to the last digest sent (the first one reaches back one period).
@@ -25,13 +26,20 @@ Reject for those who approve, indicators that moved the wrong way), then progres
 digest (milestones met, indicators moved from baseline to latest to target with bar and trend,
 activities completed, feedback volume as counts, anonymous entries only once released).
 
+Size. A large portfolio shows the exceptions of its first contracts in full, a line for each
+further one, the progress of a few and counts the rest, with a link to App Home, in a few
+messages at most (bot/digest_blocks.py). A deactivated recipient gets none; the owners of their
+contracts are told once.
+
 Splitting. The digest is built when its delivery (kind `digest`) is claimed. When it needs
-more than one message (50 blocks each), the rest is stored with the first one's `sent` mark, in
-the same transaction, as a `digest_part` delivery (`<period>#2`) carrying the remaining
-messages; each part schedules the next as it is marked sent. So the parts go in order, and
+more than one message (50 blocks and `MESSAGE_TEXT_BUDGET` characters of block text each:
+Slack refuses more text with `msg_blocks_too_long`), the rest is stored with the first one's
+`sent` mark, in the same transaction, as a `digest_part` delivery (`<period>#2`) carrying the
+remaining messages; each part schedules the next as it is marked sent. So the parts go in order, and
 after a crash the next run resumes with the part that had not gone, never rebuilding (so never
-doubling or losing) what the first part began. Sending goes through the delivery queue, paced
-with the check-ins.
+doubling or losing) what the first part began. A message Slack still refuses as too long is
+cut smaller on each later try, never sent again as it was. Sending goes through the delivery
+queue, paced with the check-ins.
 """
 
 from __future__ import annotations
@@ -51,16 +59,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
 from bot.amendments import AmendmentState, pending_states
+from bot.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
 from bot.checkins import (
     cached_zones,
     current_period,
+    ensure_reachable,
     in_contract,
     local_instant,
     period_ends_at,
     prompt_due_at,
     refresh_zones,
     shift_period,
-    zone_named,
+    tell_owner,
+    zone_of,
     zones_of,
 )
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
@@ -93,6 +104,8 @@ CADENCES = ("weekly", "biweekly", "monthly")  # most frequent first
 FINAL = (DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled)
 MAX_PARTS_PER_RUN = 500
 MAX_WEEKS_BACK = 60
+TOO_LONG = "msg_blocks_too_long"
+MIN_TEXT_BUDGET = 1_000
 
 
 # --- cadence and periods --------------------------------------------------------------------
@@ -217,15 +230,14 @@ async def active_contracts(session: AsyncSession) -> list[Contract]:
 
 
 async def recipient_zones(
-    *, services: Services, client: AsyncWebClient | None, users: Sequence[str], now: datetime
-) -> dict[str, ZoneInfo]:
-    """Each recipient's own zone (Slack's, refreshed when stale), else the default."""
-    if client is not None and users:
-        await refresh_zones(sessions=services.sessions, client=client, user_ids=users, now=now)
+    *, services: Services, users: Sequence[str]
+) -> dict[str, ZoneInfo | None]:
+    """Each recipient's zone as cached from Slack (its `tz`, else its `tz_offset`), else the
+    default; None for someone Slack was never asked about."""
     async with services.sessions() as session:
         cached = await cached_zones(session=session, user_ids=users)
     default = ZoneInfo(services.settings.default_timezone)
-    return {u: zone_named(cached[u].tz if u in cached else None) or default for u in users}
+    return {u: (zone_of(cached[u]) or default) if u in cached else None for u in users}
 
 
 async def due_digests(
@@ -233,16 +245,21 @@ async def due_digests(
 ) -> list[DueDigest]:
     """Recipients whose digest for their current period is due and not yet done.
 
+    Zones come from the database only: with a `client`, a recipient Slack was never asked
+    about waits for `send_digests` to look them up; without one, the default stands in.
     `force`: due regardless of the day and time (still once per period).
     """
     async with services.sessions() as session:
         contracts = await active_contracts(session)
     recipients = recipients_of(contracts)
-    zones = await recipient_zones(services=services, client=client, users=list(recipients), now=now)
+    zones = await recipient_zones(services=services, users=list(recipients))
+    default = ZoneInfo(services.settings.default_timezone)
     candidates = []
     for user, theirs in recipients.items():
+        if zones[user] is None and client is not None:
+            continue
         schedule = schedule_of(theirs)
-        zone = zones[user]
+        zone = zones[user] or default
         period = period_of(schedule, now.astimezone(zone).date())
         when = due_at(schedule, period, zone)
         if force or now >= when:
@@ -577,17 +594,44 @@ def _undeliverable(what: str) -> delivery.OnUndeliverable:
     return log
 
 
-def digest_outgoing(services: Services, due: DueDigest) -> Outgoing:
+def _tell_owners(
+    services: Services, queue: DeliveryQueue, due: DueDigest
+) -> delivery.OnUndeliverable:
+    """A recipient who can't be reached: each of their contracts' owner is told, once."""
+
+    async def notify(failed: Delivery, error: str) -> None:
+        await _undeliverable(f"the digest {due.period.key}")(failed, error)
+        async with services.sessions() as session:
+            contracts = [await session.get(Contract, cid) for cid in due.contract_ids]
+        for contract in contracts:
+            if contract is not None:
+                await tell_owner(services, queue, contract, "the sponsor's digest")(failed, error)
+
+    return notify
+
+
+def text_budget(row: Delivery) -> int:
+    """The block text a message may carry: less each time Slack refused it as too long,
+    so a refused message is never sent again as it was."""
+    if row.last_error != TOO_LONG:
+        return MESSAGE_TEXT_BUDGET
+    return max(MIN_TEXT_BUDGET, MESSAGE_TEXT_BUDGET >> max(1, row.attempts - 1))
+
+
+def digest_outgoing(
+    services: Services, due: DueDigest, queue: DeliveryQueue, *, home: str | None = None
+) -> Outgoing:
     """The digest's first message; building it stores the rest for after it is sent."""
     from bot.digest_blocks import build_digest
 
     rest: list[dict[str, Any]] = []
 
-    async def build(_: Delivery) -> Message | None:
+    async def build(row: Delivery) -> Message | None:
+        await ensure_reachable(services=services, client=queue.client, user_id=due.recipient)
         digest = await load_digest(services=services, due=due)
         if not digest.contracts:
             return None
-        messages = build_digest(digest)
+        messages = build_digest(digest, home=home, text_budget=text_budget(row))
         rest[:] = [_stored(m) for m in messages[1:]]
         return messages[0]
 
@@ -598,24 +642,38 @@ def digest_outgoing(services: Services, due: DueDigest) -> Outgoing:
         key=due.key,
         build=build,
         after_sent=after_sent,
-        on_undeliverable=_undeliverable(f"the digest {due.period.key}"),
+        on_undeliverable=_tell_owners(services, queue, due),
     )
 
 
 def part_outgoing(row: Delivery) -> Outgoing:
-    """A stored later part of a digest: sent as stored, then the next one is scheduled."""
+    """A stored later part of a digest: sent as stored, then the next one is scheduled.
+
+    A part Slack refused as too long is cut smaller when it is tried again; the pieces
+    after the first go ahead of the parts still to come.
+    """
     payload = row.payload or {}
     parts = list(payload.get("parts") or [])
     number = int(payload.get("number") or 2)
     period = row.period_key.rsplit("#", 1)[0]
+    rest = parts[1:]
 
-    async def build(_: Delivery) -> Message | None:
-        return _restored(parts[0]) if parts else None
+    async def build(claimed: Delivery) -> Message | None:
+        if not parts:
+            return None
+        message = _restored(parts[0])
+        if claimed.last_error == TOO_LONG:
+            pieces = split_messages(
+                list(message.blocks or []), MESSAGE_BLOCKS, text_budget(claimed)
+            )
+            rest[:0] = [_stored(Message(message.text, piece)) for piece in pieces[1:]]
+            message = Message(message.text, pieces[0] if pieces else [])
+        return message
 
     return Outgoing(
         key=DeliveryKey(row.kind, row.contract_id, row.recipient_id, row.period_key),
         build=build,
-        after_sent=_rest_after(row.recipient_id, period, number + 1, parts[1:]),
+        after_sent=_rest_after(row.recipient_id, period, number + 1, rest),
         on_undeliverable=_undeliverable(f"part {number} of the digest {period}"),
     )
 
@@ -681,17 +739,54 @@ async def send_digests(
     force: bool = False,
     queue: DeliveryQueue | None = None,
 ) -> Report:
-    """Send every due digest once (and any part still to go), paced; what came of it."""
+    """Send every due digest once (and any part still to go), paced; what came of it.
+
+    The digests of recipients whose zone is known go first; then a few recipients Slack
+    was not asked about yet (or long ago) are looked up, and theirs go if due.
+    """
     now = services.clock.now()
     queue = queue or queue_of(services, client)
-    try:
-        for due in await due_digests(services=services, client=client, now=now, force=force):
-            await queue.deliver(digest_outgoing(services, due))
+
+    async def send() -> None:
+        due = await due_digests(services=services, client=client, now=now, force=force)
+        home = await app_home_link(queue.client) if due else None
+        for one in due:
+            await queue.deliver(digest_outgoing(services, one, queue, home=home))
             await send_parts(services=services, queue=queue)
+
+    try:
+        await send()
+        async with services.sessions() as session:
+            recipients = list(recipients_of(await active_contracts(session)))
+        if queue.stopped is None and await refresh_zones(
+            sessions=services.sessions, client=client, user_ids=recipients, now=now
+        ):
+            await send()
         await send_parts(services=services, queue=queue)
     finally:
         await queue.close()
     return queue.report
+
+
+_HOME_LINKS: dict[tuple[str, str | None], str] = {}
+
+
+async def app_home_link(client: AsyncWebClient) -> str | None:
+    """`slack://app?team=…&id=…&tab=home`, which opens the bot's App Home; the team and app
+    ids come from `auth.test` and `bots.info` once per process. None if Slack won't say."""
+    key = (client.base_url, client.token)
+    if key not in _HOME_LINKS:
+        try:
+            me = await client.auth_test()
+            bot = (await client.bots_info(bot=str(me.get("bot_id") or ""))).get("bot") or {}
+        except Exception:
+            logger.warning("Could not learn the app's id for its App Home link", exc_info=True)
+            return None
+        team, app = me.get("team_id"), bot.get("app_id")
+        if not team or not app:
+            return None
+        _HOME_LINKS[key] = f"slack://app?team={team}&id={app}&tab=home"
+    return _HOME_LINKS[key]
 
 
 @job("digests", every_seconds=60)

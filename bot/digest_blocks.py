@@ -18,6 +18,7 @@ from bot.amendment_blocks import APPROVE, REJECT, pending_lines
 from bot.amendments import AmendmentState, change_lines
 from bot.blocks import (
     MESSAGE_BLOCKS,
+    MESSAGE_TEXT_BUDGET,
     context,
     day,
     escape,
@@ -37,6 +38,14 @@ from bot.progress import TREND_MARK, format_number, trend
 CHANGE_LINES = 6
 RISK_TEXT = 300
 RATIONALE_TEXT = 400
+# A large portfolio stays readable: the exceptions of the first NEEDS_SHOWN contracts in
+# full, a line each for NEEDS_LISTED more, the progress of PROGRESS_SHOWN, the rest counted
+# with a pointer to App Home; never more than MAX_PARTS messages.
+NEEDS_SHOWN = 15
+NEEDS_LISTED = 40
+PROGRESS_SHOWN = 10
+MAX_PARTS = 4
+NOTE_TEXT = 200  # room kept in each part's text budget for its "continued" note
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:
@@ -176,8 +185,32 @@ def progress_blocks(item: ContractDigest, digest: Digest) -> list[Block]:
     return [*_with_summary(lines, item), DividerBlock()]
 
 
-def digest_blocks(digest: Digest) -> list[Block]:
-    """The whole digest as one list of blocks, exception-first."""
+def app_home(home: str | None) -> str:
+    """A pointer to the bot's App Home: a link when its address is known."""
+    return f"<{home}|open App Home>" if home else "open North Star's *Home* tab"
+
+
+def more_needing_blocks(items: Sequence[ContractDigest], home: str | None) -> list[Block]:
+    """Contracts past `NEEDS_SHOWN` that need the recipient: one line each, then a count."""
+    lines = [
+        f"• {_title(item)} · {_plural(needs_count(item), 'item')}" for item in items[:NEEDS_LISTED]
+    ]
+    if len(items) > NEEDS_LISTED:
+        lines.append(f"_…and {len(items) - NEEDS_LISTED} more need you: {app_home(home)}_")
+    return [*sections(None, lines), DividerBlock()]
+
+
+def progress_shown(contracts: Sequence[ContractDigest]) -> list[ContractDigest]:
+    """All contracts when they are few; else `PROGRESS_SHOWN`, those that moved first."""
+    if len(contracts) <= PROGRESS_SHOWN:
+        return list(contracts)
+    moved = [c for c in contracts if c.has_progress]
+    still = [c for c in contracts if not c.has_progress]
+    return (moved + still)[:PROGRESS_SHOWN]
+
+
+def digest_blocks(digest: Digest, *, home: str | None = None) -> list[Block]:
+    """The whole digest as one list of blocks, exception-first; `home` links App Home."""
     contracts = digest.contracts
     needing = [c for c in contracts if c.needs_attention]
     count = sum(needs_count(c) for c in needing)
@@ -197,13 +230,24 @@ def digest_blocks(digest: Digest) -> list[Block]:
                 f"*🚩 Needs you* · {_plural(count, 'item')} on {_plural(len(needing), 'contract')}"
             )
         )
-        for item in needing:
+        for item in needing[:NEEDS_SHOWN]:
             blocks += needs_blocks(item, digest.recipient)
+        if len(needing) > NEEDS_SHOWN:
+            blocks += more_needing_blocks(needing[NEEDS_SHOWN:], home)
     else:
         blocks += [section("*🚩 Needs you*\nNothing needs you this time."), DividerBlock()]
     blocks.append(section(f"*📈 Progress since {day(digest.since_day)}*"))
-    for item in contracts:
+    shown = progress_shown(contracts)
+    for item in shown:
         blocks += progress_blocks(item, digest)
+    listed = {id(c) for c in shown}
+    hidden = [c for c in contracts if id(c) not in listed]
+    if hidden:
+        on_track = sum(1 for c in hidden if not c.needs_attention)
+        counts = [f"{on_track} more on track"] if on_track else []
+        if len(hidden) > on_track:
+            counts.append(f"{len(hidden) - on_track} more listed above")
+        blocks.append(context(f"_…and {' and '.join(counts)}: {app_home(home)}_"))
     return blocks
 
 
@@ -218,9 +262,20 @@ def digest_text(digest: Digest) -> str:
     return f"North Star digest: nothing needs you; progress on {contracts}"
 
 
-def build_digest(digest: Digest) -> list[Message]:
-    """The digest as messages of at most 50 blocks; later ones say they continue it."""
-    parts = split_messages(digest_blocks(digest), limit=MESSAGE_BLOCKS - 1)
+def build_digest(
+    digest: Digest, *, home: str | None = None, text_budget: int = MESSAGE_TEXT_BUDGET
+) -> list[Message]:
+    """The digest as at most `MAX_PARTS` messages, each within 50 blocks and `text_budget`
+    characters of block text; later ones say they continue it."""
+    parts = split_messages(
+        digest_blocks(digest, home=home),
+        limit=MESSAGE_BLOCKS - 1,
+        text_budget=max(NOTE_TEXT, text_budget - NOTE_TEXT),
+    )
+    if len(parts) > MAX_PARTS:
+        last = parts[MAX_PARTS - 1][: MESSAGE_BLOCKS - 2]
+        rest = context(f"_More than fits in a digest: the rest is in App Home, {app_home(home)}._")
+        parts = [*parts[: MAX_PARTS - 1], [*last, rest]]
     total = len(parts)
     text = digest_text(digest)
     messages = [Message(text=text + (f" (1 of {total})" if total > 1 else ""), blocks=parts[0])]

@@ -51,7 +51,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import delivery
 from bot.blocks import escape, truncate
 from bot.contracts import Refusal
-from bot.delivery import DeliveryKey, Message, Outgoing, Report, queue_of
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.feedback_blocks import (
     ANONYMOUS,
     ATTRIBUTED,
@@ -341,7 +341,8 @@ async def notify_leader(services: Services, client: AsyncWebClient, given: Given
         given.target.leader_id,
         notice_period(given.feedback_id),
     )
-    await queue_of(services, client).deliver(Outgoing(key=key, build=build, on_undeliverable=_skip))
+    async with queue_of(services, client) as queue:
+        await queue.deliver(Outgoing(key=key, build=build, on_undeliverable=_skip))
 
 
 # --- reading what one wrote, and withdrawing it -------------------------------------------
@@ -639,43 +640,50 @@ def release_outgoing(services: Services, contract: Contract, released_at: dateti
 async def release_all(*, services: Services, client: AsyncWebClient, force: bool = False) -> Report:
     """Release whatever is due on every active contract and tell each leader, once."""
     now = services.clock.now()
-    queue = queue_of(services, client)
     async with services.sessions() as session:
         contracts = list(
             (
                 await session.exec(select(Contract).where(Contract.status == ContractStatus.active))
             ).all()
         )
-    for contract in contracts:
-        async with services.sessions() as session:
-            await release_held(session=session, contract=contract, now=now, force=force)
-            stamps = (
+    async with queue_of(services, client) as queue:
+        for contract in contracts:
+            await _release(services, queue, contract, now=now, force=force)
+    return queue.report
+
+
+async def _release(
+    services: Services, queue: DeliveryQueue, contract: Contract, *, now: datetime, force: bool
+) -> None:
+    """Release what is due on one contract and tell its leader of each release not told yet."""
+    async with services.sessions() as session:
+        await release_held(session=session, contract=contract, now=now, force=force)
+        stamps = (
+            await session.exec(
+                select(Feedback.released_at)
+                .where(
+                    Feedback.contract_id == contract.id,
+                    col(Feedback.released_at) >= now - timedelta(days=RELEASE_RESEND_DAYS),
+                )
+                .distinct()
+            )
+        ).all()
+        done = set(
+            (
                 await session.exec(
-                    select(Feedback.released_at)
-                    .where(
-                        Feedback.contract_id == contract.id,
-                        col(Feedback.released_at) >= now - timedelta(days=RELEASE_RESEND_DAYS),
+                    select(Delivery.period_key).where(
+                        Delivery.kind == RELEASE,
+                        Delivery.contract_id == contract.id,
+                        col(Delivery.status).in_(
+                            [DeliveryStatus.sent, DeliveryStatus.undeliverable]
+                        ),
                     )
-                    .distinct()
                 )
             ).all()
-            done = set(
-                (
-                    await session.exec(
-                        select(Delivery.period_key).where(
-                            Delivery.kind == RELEASE,
-                            Delivery.contract_id == contract.id,
-                            col(Delivery.status).in_(
-                                [DeliveryStatus.sent, DeliveryStatus.undeliverable]
-                            ),
-                        )
-                    )
-                ).all()
-            )
-        for stamp in sorted(s for s in stamps if s is not None):
-            if release_period(stamp) not in done:
-                await queue.deliver(release_outgoing(services, contract, stamp))
-    return queue.report
+        )
+    for stamp in sorted(s for s in stamps if s is not None):
+        if release_period(stamp) not in done:
+            await queue.deliver(release_outgoing(services, contract, stamp))
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -908,12 +916,12 @@ class CadenceAsk:
 async def send_requests(
     services: Services, client: AsyncWebClient, requests: Sequence[FeedbackRequest]
 ) -> Report:
-    queue = queue_of(services, client)
-    for request in requests:
-        key = DeliveryKey(
-            REQUEST, request.contract_id, request.reviewer_id, f"request-{request.id}"
-        )
-        await queue.deliver(request_outgoing(services, key, RequestFor(request.id)))
+    async with queue_of(services, client) as queue:
+        for request in requests:
+            key = DeliveryKey(
+                REQUEST, request.contract_id, request.reviewer_id, f"request-{request.id}"
+            )
+            await queue.deliver(request_outgoing(services, key, RequestFor(request.id)))
     return queue.report
 
 
@@ -987,7 +995,6 @@ async def ask_on_cadence(
     """Ask each active contract's reviewers once per feedback window."""
     now = services.clock.now()
     zone = ZoneInfo(services.settings.default_timezone)
-    queue = queue_of(services, client)
     async with services.sessions() as session:
         contracts = (
             await session.exec(
@@ -1027,16 +1034,17 @@ async def ask_on_cadence(
             waiting = [r for r in reviewers if r not in done]
             if waiting:
                 due.append((contract, window, waiting))
-    for contract, window, reviewers in due:
-        for reviewer in reviewers:
-            ask = CadenceAsk(
-                contract_id=contract.id or 0,
-                reviewer=reviewer,
-                batch=f"cadence:{contract.id}:{window}",
-                now=now,
-            )
-            key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
-            await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
+    async with queue_of(services, client) as queue:
+        for contract, window, reviewers in due:
+            for reviewer in reviewers:
+                ask = CadenceAsk(
+                    contract_id=contract.id or 0,
+                    reviewer=reviewer,
+                    batch=f"cadence:{contract.id}:{window}",
+                    now=now,
+                )
+                key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
+                await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
     return queue.report
 
 
@@ -1056,19 +1064,20 @@ async def send_reminders(
         )
         await session.commit()
     horizon = now + REMINDER_AFTER if force else now
-    queue = queue_of(services, client)
-    for row in await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon):
-        claimed = await delivery.claim_due(
-            sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
-        )
-        if claimed is None:
-            continue
-        request_id = int(claimed.period_key.removeprefix("request-") or 0)
-        key = DeliveryKey(
-            claimed.kind, claimed.contract_id, claimed.recipient_id, claimed.period_key
-        )
-        outgoing = request_outgoing(services, key, RequestFor(request_id), reminder=True)
-        await queue.send_claimed(outgoing, claimed)
+    due = await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon)
+    async with queue_of(services, client) as queue:
+        for row in due:
+            claimed = await delivery.claim_due(
+                sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
+            )
+            if claimed is None:
+                continue
+            request_id = int(claimed.period_key.removeprefix("request-") or 0)
+            key = DeliveryKey(
+                claimed.kind, claimed.contract_id, claimed.recipient_id, claimed.period_key
+            )
+            outgoing = request_outgoing(services, key, RequestFor(request_id), reminder=True)
+            await queue.send_claimed(outgoing, claimed)
     return queue.report
 
 

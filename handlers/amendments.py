@@ -439,20 +439,20 @@ async def sync_requests(services: Services, client: AsyncWebClient, amendment_id
         if row.status == DeliveryStatus.sent and row.slack_channel and row.slack_ts
     }
     if state.pending:
-        queue = queue_of(services, client)
-        for approver in state.approvers:
-            if approver in sent or any(row.recipient_id == approver for row in rows):
-                continue
-            text, blocks = build_request(state, recipient=approver)
-            result = await queue.deliver(
-                Outgoing(
-                    key=DeliveryKey(
-                        REQUEST_KIND, state.contract.id or 0, approver, _period(state.id)
-                    ),
-                    build=fixed(Message(text=text, blocks=blocks)),
+        async with queue_of(services, client) as queue:
+            for approver in state.approvers:
+                if approver in sent or any(row.recipient_id == approver for row in rows):
+                    continue
+                text, blocks = build_request(state, recipient=approver)
+                result = await queue.deliver(
+                    Outgoing(
+                        key=DeliveryKey(
+                            REQUEST_KIND, state.contract.id or 0, approver, _period(state.id)
+                        ),
+                        build=fixed(Message(text=text, blocks=blocks)),
+                    )
                 )
-            )
-            logger.info("Amendment #%s to %s: %s", state.id, approver, result.outcome)
+                logger.info("Amendment #%s to %s: %s", state.id, approver, result.outcome)
     for recipient, row in sent.items():
         text, blocks = build_request(state, recipient=recipient)
         try:
@@ -477,12 +477,13 @@ async def tell_proposer(services: Services, client: AsyncWebClient, state: Amend
     if proposer is None:
         return
     text, blocks = build_outcome(state)
-    await queue_of(services, client).deliver(
-        Outgoing(
-            key=DeliveryKey(OUTCOME_KIND, state.contract.id or 0, proposer, _period(state.id)),
-            build=fixed(Message(text=text, blocks=blocks)),
+    async with queue_of(services, client) as queue:
+        await queue.deliver(
+            Outgoing(
+                key=DeliveryKey(OUTCOME_KIND, state.contract.id or 0, proposer, _period(state.id)),
+                build=fixed(Message(text=text, blocks=blocks)),
+            )
         )
-    )
 
 
 def register(app: AsyncApp) -> None:

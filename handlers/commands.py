@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.amendment_blocks import build_contract_summary
 from bot.amendments import SummaryView, summary_view, version_argument
-from bot.blocks import escape, split_messages, truncate
+from bot.blocks import MESSAGE_BLOCKS, context, escape, split_messages, truncate
 from bot.contract_io import snapshot
 from bot.contracts import (
     Refusal,
@@ -32,6 +32,9 @@ from bot.services import Services, services_of
 from storage.db import read_only
 
 logger = logging.getLogger(__name__)
+
+# Slack takes at most five posts to one response_url, within 30 minutes of the command.
+RESPONSE_URL_USES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +98,14 @@ async def reply(respond: AsyncRespond, text: str) -> None:
 
 
 async def reply_blocks(respond: AsyncRespond, blocks: list[Block], text: str) -> None:
-    """Ephemeral reply, split into several messages where Slack's block limit asks."""
-    for part in split_messages(blocks):
+    """Ephemeral reply, split into several messages where Slack's limits ask; at most
+    `RESPONSE_URL_USES` of them, the last saying where the rest is."""
+    parts = split_messages(blocks)
+    if len(parts) > RESPONSE_URL_USES:
+        last = parts[RESPONSE_URL_USES - 1][: MESSAGE_BLOCKS - 1]
+        more = context("_There is more than fits here: App Home shows all of it._")
+        parts = [*parts[: RESPONSE_URL_USES - 1], [*last, more]]
+    for part in parts:
         await respond(
             text=text,
             blocks=[b.to_dict() for b in part],

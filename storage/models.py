@@ -399,13 +399,17 @@ class SlackRequest(SQLModel, table=True):
 
 
 class SlackUser(SQLModel, table=True):
-    """What `users.info` said about a person, cached: their time zone, for local-time prompts."""
+    """What `users.info` said about a person, cached: their time zone (or, without one, their
+    UTC offset) for local-time prompts, and whether a message can reach them at all."""
 
     __tablename__ = "slack_user"
 
     user_id: str = Field(primary_key=True, max_length=32)
     tz: str | None = Field(default=None, max_length=64)
     fetched_at: datetime = _ts()
+    tz_offset: int | None = None  # seconds east of UTC, used when `tz` is null
+    deleted: bool = False  # a deactivated account: Slack still takes a DM, nobody reads it
+    is_bot: bool = False
 
 
 class CheckInDraft(SQLModel, table=True):

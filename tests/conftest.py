@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -42,6 +46,57 @@ def _config_folder(
 ) -> None:
     """A generated feedback hash key goes to a folder of the test's own, never ~/.config."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
+# --- leaks ---------------------------------------------------------------------------
+# An aiohttp session dropped unclosed leaks its socket and logs "Unclosed client session"
+# when it is garbage-collected. Each session remembers the test that opened it, so the
+# leak fails that test (at its end when the session is freed at once, as usual) or, if it
+# lingers in a reference cycle, the whole run once it is collected at the end.
+
+_OPENED_BY: dict[int, str] = {}
+_LEAKED: list[tuple[str, str]] = []
+_RUNNING = ["(outside any test)"]
+_session_init = aiohttp.ClientSession.__init__
+_session_del = aiohttp.ClientSession.__del__
+
+
+def _tracked_init(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+    _OPENED_BY[id(self)] = _RUNNING[0]
+    _session_init(self, *args, **kwargs)
+
+
+def _tracked_del(self: aiohttp.ClientSession, *args: Any) -> None:
+    opener = _OPENED_BY.pop(id(self), "(unknown)")
+    with contextlib.suppress(Exception):
+        if not self.closed:
+            _LEAKED.append((opener, repr(self)))
+    _session_del(self, *args)
+
+
+aiohttp.ClientSession.__init__ = _tracked_init  # type: ignore[method-assign]
+aiohttp.ClientSession.__del__ = _tracked_del  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def no_unclosed_sessions(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that drops an HTTP session without closing it."""
+    _RUNNING[0] = request.node.nodeid
+    yield
+    _RUNNING[0] = "(between tests)"
+    mine = [leak for leak in _LEAKED if leak[0] == request.node.nodeid]
+    for leak in mine:
+        _LEAKED.remove(leak)
+    if mine:
+        pytest.fail(f"{len(mine)} HTTP session(s) left unclosed", pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    gc.collect()
+    if _LEAKED:
+        for opener, session_repr in _LEAKED:
+            print(f"\nHTTP session left unclosed, opened in {opener}: {session_repr}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # --- databases -------------------------------------------------------------------------

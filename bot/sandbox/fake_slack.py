@@ -36,6 +36,14 @@ VIEW_STACK_LIMIT = 3
 MESSAGE_TEXT_LIMIT = 40_000
 SECTION_FIELD_LIMIT = 2000
 PERMALINK_HOST = "https://fake.slack.test"
+# Limits Slack enforces but documents loosely or not at all (see "where Slack refuses").
+MESSAGE_BLOCKS_TEXT_LIMIT = 11_000  # msg_blocks_too_long: refused from ~11.3k in the wild
+VIEW_SIZE_LIMIT = 250_000  # view_too_large: "greater than 250kb"
+RESPONSE_URL_USES = 5  # "up to 5 times within 30 minutes"
+RESPONSE_URL_TTL = 30 * 60.0
+TIER_2_PER_MINUTE = 20  # users.list
+USERS_LIST_PAGE_MAX = 1000
+USERS_LIST_UNPAGED = 500  # more members than this, and users.list wants a `limit`
 
 _MALFORMED = (TypeError, KeyError, ValueError, AttributeError)
 _PLAIN_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -273,6 +281,21 @@ def _interactive_elements(block: JSON) -> list[JSON]:
     return [e for e in candidates if isinstance(e, dict) and e.get("type") != "image"]
 
 
+def block_text_length(blocks: Any) -> int:
+    """Characters of text in blocks: every `text` string, nested anywhere (what Slack sums
+    against its undocumented cap, `msg_blocks_too_long`)."""
+    found, stack = 0, [blocks]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            text = node.get("text")
+            found += len(text) if isinstance(text, str) else 0
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def _text_of(value: Any) -> str | None:
     if isinstance(value, dict):
         text = value.get("text")
@@ -325,6 +348,8 @@ class _ResponseUrl:
     user: str | None
     message_ts: str | None
     ephemeral_ts: str | None = None
+    issued_at: float = 0.0
+    uses: int = 0
 
 
 @dataclass
@@ -374,6 +399,10 @@ class FakeSlack:
         self._triggers: dict[str, _Trigger] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._tier_calls: dict[str, deque[float]] = {}
+        # Set to `account_inactive`, `token_revoked`...: every call with the bot's token
+        # fails so, as when its user or workspace is deleted or the app uninstalled.
+        self.token_error: str | None = None
         self._touched: list[str] = []
         self._changed = asyncio.Condition()
         self._watchers: list[asyncio.Future[None]] = []
@@ -397,6 +426,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "users.list": self._users_list,
+            "bots.info": self._bots_info,
             "team.info": self._team_info,
         }
         self.add_user(bot_user_id, name="northstar", real_name="North Star", is_bot=True)
@@ -442,13 +472,17 @@ class FakeSlack:
         name: str,
         real_name: str | None = None,
         email: str | None = None,
-        tz: str = "Europe/Berlin",
+        tz: str | None = "Europe/Berlin",
         deleted: bool = False,
         is_bot: bool = False,
+        tz_offset: int = 0,
     ) -> JSON:
-        """Add a workspace member; returns the user object users.info will answer with."""
-        now = datetime.now(ZoneInfo(tz))
-        offset = now.utcoffset()
+        """Add a workspace member; returns the user object users.info will answer with.
+
+        `tz=None` makes one Slack knows no zone for (`tz` null), only `tz_offset` seconds.
+        """
+        now = datetime.now(ZoneInfo(tz)) if tz is not None else None
+        offset = now.utcoffset() if now is not None else None
         full_name = real_name or name
         profile: JSON = {
             "real_name": full_name,
@@ -466,8 +500,8 @@ class FakeSlack:
             "deleted": deleted,
             "real_name": full_name,
             "tz": tz,
-            "tz_label": now.tzname(),
-            "tz_offset": int(offset.total_seconds()) if offset is not None else 0,
+            "tz_label": now.tzname() if now is not None else f"UTC{tz_offset / 3600:+g}",
+            "tz_offset": int(offset.total_seconds()) if offset is not None else tz_offset,
             "profile": profile,
             "is_admin": False,
             "is_owner": False,
@@ -522,7 +556,9 @@ class FakeSlack:
         `replace_original` and `delete_original` then change, as Slack's client does.
         """
         response_id = f"{self.team_id}/{next(self._serial)}/{self._hex(24)}"
-        self._response_urls[response_id] = _ResponseUrl(channel, user, message_ts, ephemeral_ts)
+        self._response_urls[response_id] = _ResponseUrl(
+            channel, user, message_ts, ephemeral_ts, issued_at=self.clock()
+        )
         return f"{self.base_url}/response/{response_id}"
 
     def fail_next(
@@ -552,6 +588,7 @@ class FakeSlack:
         self._response_urls.clear()
         self._failures.clear()
         self._touched.clear()
+        self._tier_calls.clear()
 
     # -- the workspace as its people see it (the sandbox's page reads these)
 
@@ -827,6 +864,9 @@ class FakeSlack:
         handler = self._handlers.get(method)
         if handler is None:
             return _Reply(200, {"ok": False, "error": "unknown_method", "req_method": method})
+        limited = self._rate_limit(method)
+        if limited is not None:
+            return limited
         try:
             if method != "api.test":
                 self._authenticate(token)
@@ -850,6 +890,8 @@ class FakeSlack:
             raise FakeSlackError("not_authed")
         if token != self.bot_token:
             raise FakeSlackError("invalid_auth")
+        if self.token_error is not None:
+            raise FakeSlackError(self.token_error)
 
     async def _record(self, call: Call) -> None:
         async with self._changed:
@@ -878,6 +920,9 @@ class FakeSlack:
         target = self._response_urls.get(response_id)
         if target is None:
             return 404, "expired_url"
+        refused = self._response_url_refusal(target)
+        if refused is not None:
+            return refused
         if not isinstance(body, dict):
             return 400, "invalid_payload"
         ephemeral = self._find_ephemeral(target.user, target.ephemeral_ts)
@@ -951,13 +996,9 @@ class FakeSlack:
         if not isinstance(channel, str) or not channel:
             raise FakeSlackError("channel_not_found")
         if channel[0] in "UW":
-            if self._user(channel)["deleted"]:
-                raise FakeSlackError("account_inactive")
+            self._check_dm(self._user(channel))
             return self.dm_id(channel)
         if channel.startswith("D"):
-            user = self.users.get(self._dms.get(channel, ""))
-            if user is not None and user["deleted"]:
-                raise FakeSlackError("account_inactive")
             return channel
         if channel.startswith("#"):
             named = [cid for cid, c in self.channels.items() if c["name"] == channel[1:]]
@@ -977,6 +1018,7 @@ class FakeSlack:
                     errors=errors,
                     response_metadata={"messages": [f"[ERROR] {e}" for e in errors]},
                 )
+            self._check_blocks_text(blocks)
         if required and not text and not blocks and not args.get("attachments"):
             raise FakeSlackError("no_text")
         if isinstance(text, str) and len(text) > MESSAGE_TEXT_LIMIT:
@@ -1030,6 +1072,7 @@ class FakeSlack:
 
     def _view_arg(self, args: JSON, *, kind: str) -> JSON:
         view = args.get("view")
+        self._check_view_size(view)
         errors = validate_view(view, kind=kind) if view is not None else ["view: required"]
         if errors:
             raise FakeSlackError(
@@ -1046,6 +1089,84 @@ class FakeSlack:
 
     def _public(self, view: JSON) -> JSON:
         return {key: value for key, value in copy.deepcopy(view).items() if key != "user"}
+
+    # -- where Slack refuses (and accepts) what a naive fake would not
+
+    def _check_dm(self, user: JSON) -> None:
+        """A DM to a deactivated person is accepted (nobody reads it; `account_inactive` is
+        about the caller's own token); a DM to another bot is refused."""
+        if user["is_bot"] and user["id"] != self.bot_user_id:
+            raise FakeSlackError("cannot_dm_bot")
+
+    def _check_conversation_id(self, channel: Any) -> None:
+        """chat.update takes the conversation id a post returned, never a user id."""
+        if isinstance(channel, str) and channel[:1] in ("U", "W"):
+            raise FakeSlackError("channel_not_found")
+
+    def _check_blocks_text(self, blocks: list[JSON]) -> None:
+        """Blocks carrying more than `MESSAGE_BLOCKS_TEXT_LIMIT` characters of text in all."""
+        if block_text_length(blocks) > MESSAGE_BLOCKS_TEXT_LIMIT:
+            raise FakeSlackError("msg_blocks_too_long")
+
+    def _check_view_size(self, view: Any) -> None:
+        if view is not None and len(json.dumps(view)) > VIEW_SIZE_LIMIT:
+            raise FakeSlackError("view_too_large")
+
+    def _check_push_trigger(self, trigger: _Trigger) -> None:
+        """views.push needs a trigger from an interaction inside a modal."""
+        if trigger.view_id is None or trigger.view_id not in self.views:
+            raise FakeSlackError("invalid_trigger_id")
+
+    def _response_url_refusal(self, target: _ResponseUrl) -> tuple[int, str] | None:
+        """A response_url takes `RESPONSE_URL_USES` posts within `RESPONSE_URL_TTL` seconds."""
+        if self.clock() - target.issued_at > RESPONSE_URL_TTL:
+            return 404, "expired_url"
+        if target.uses >= RESPONSE_URL_USES:
+            return 404, "used_url"
+        target.uses += 1
+        return None
+
+    def _rate_limit(self, method: str) -> _Reply | None:
+        """Tier 2 methods answer 429 past `TIER_2_PER_MINUTE` calls in a minute."""
+        if method != "users.list":
+            return None
+        now = self.clock()
+        calls = self._tier_calls.setdefault(method, deque())
+        while calls and now - calls[0] >= 60.0:
+            calls.popleft()
+        if len(calls) >= TIER_2_PER_MINUTE:
+            wait = max(1, int(60.0 - (now - calls[0])) + 1)
+            headers = {"Retry-After": str(wait)}
+            return _Reply(429, {"ok": False, "error": "ratelimited"}, headers)
+        calls.append(now)
+        return None
+
+    def _users_list_limit(self, args: JSON, total: int) -> int:
+        """A page is at most 1000 members; a large workspace must ask for a `limit`."""
+        raw = args.get("limit")
+        if not raw:
+            if total > USERS_LIST_UNPAGED:
+                raise FakeSlackError("limit_required")
+            return total
+        try:
+            return min(int(raw), USERS_LIST_PAGE_MAX)
+        except ValueError:
+            raise FakeSlackError("invalid_limit") from None
+
+    def _bots_info(self, args: JSON) -> JSON:
+        if args.get("bot") != self.bot_id:
+            raise FakeSlackError("bot_not_found")
+        return {
+            "bot": {
+                "id": self.bot_id,
+                "deleted": False,
+                "name": self.users[self.bot_user_id]["name"],
+                "updated": 1_700_000_000,
+                "app_id": self.app_id,
+                "user_id": self.bot_user_id,
+                "icons": {},
+            }
+        }
 
     # -- Web API methods
 
@@ -1087,6 +1208,7 @@ class FakeSlack:
         return {"message_ts": ts}
 
     def _chat_update(self, args: JSON) -> JSON:
+        self._check_conversation_id(args.get("channel"))
         channel = self._channel(args.get("channel"))
         message = self._find_message(channel, args.get("ts"))
         if message is None:
@@ -1130,8 +1252,10 @@ class FakeSlack:
             raise FakeSlackError("users_list_not_supplied")
         if len(ids) > 1:
             raise FakeSlackError("not_implemented", detail="group DMs are not faked")
-        if self._user(ids[0])["deleted"]:
+        user = self._user(ids[0])
+        if user["deleted"]:
             raise FakeSlackError("user_disabled")
+        self._check_dm(user)
         channel = self.dm_id(ids[0])
         return {"channel": {"id": channel}, "no_op": False, "already_open": False}
 
@@ -1165,6 +1289,7 @@ class FakeSlack:
     def _views_push(self, args: JSON) -> JSON:
         trigger = self._check_trigger(args.get("trigger_id"))
         view = self._view_arg(args, kind="modal")
+        self._check_push_trigger(trigger)
         parent_id = trigger.view_id
         if parent_id is None or not self.is_open(parent_id):
             open_views = [v for v in reversed(self._touched) if self.is_open(v)]
@@ -1227,7 +1352,7 @@ class FakeSlack:
             start = int(base64.b64decode(cursor).decode().split(":")[1]) if cursor else 0
         except (ValueError, IndexError):
             raise FakeSlackError("invalid_cursor") from None
-        limit = int(args.get("limit") or 0) or len(members)
+        limit = self._users_list_limit(args, len(members))
         page = members[start : start + limit]
         following = start + limit
         next_cursor = (

@@ -334,7 +334,7 @@ async def test_network_errors_are_retried_then_given_up(sessions: SessionFactory
     assert queue.report.calls == 3
 
 
-@pytest.mark.parametrize("error", ["user_not_found", "account_inactive"])
+@pytest.mark.parametrize("error", ["user_not_found", "cannot_dm_bot"])
 async def test_an_unreachable_person_is_marked_and_not_retried(
     sessions: SessionFactory, fake_slack: FakeSlack, error: str
 ) -> None:

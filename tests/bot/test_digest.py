@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from bot import digest as digest_module
 from bot.app import create_client
+from bot.blocks import MESSAGE_TEXT_BUDGET, text_length
 from bot.clock import ManualClock
 from bot.delivery import DeliveryQueue, Outcome, Pacer, Report
 from bot.digest import (
@@ -29,6 +30,7 @@ from bot.digest import (
     schedule_of,
     send_digests,
 )
+from bot.digest_blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN
 from bot.sandbox.timeline import Schedule as SandboxSchedule
 from bot.sandbox.timeline import next_digest
 from bot.services import Services
@@ -448,8 +450,10 @@ def split_checks(
     approver: bool = True,
     failed: int = 0,
 ) -> list[str]:
-    """Every part accepted, at most 50 blocks, in order; each contract under "Needs you" and
-    under "Progress" exactly once; Approve on each contract's amendment, for an approver.
+    """Every part accepted, within 50 blocks and the text budget, in order, a few at most;
+    each contract under "Needs you" exactly once, the first `NEEDS_SHOWN` in full (Approve
+    on their amendment, for an approver), the rest a line each; `PROGRESS_SHOWN` under
+    "Progress", the rest counted with a pointer to App Home.
 
     `failed`: how many calls the test made fail on purpose."""
     calls = [c for c in fake.calls_to("chat.postMessage") if c.args.get("channel") == user]
@@ -457,15 +461,19 @@ def split_checks(
     calls = [c for c in calls if c.response.get("ok")]
     assert calls
     assert all(len(c.args["blocks"]) <= 50 for c in calls)
+    assert all(text_length(c.args["blocks"]) <= MESSAGE_TEXT_BUDGET for c in calls)
     total = len(calls)
-    assert total >= 3
+    assert 2 <= total <= MAX_PARTS
     assert calls[0].args["text"].endswith(f"(1 of {total})")
     for number, call in enumerate(calls[1:], 2):
         assert call.args["text"].endswith(f"continued ({number} of {total})")
     texts = [flat(c) for c in calls]
-    whole = "\n".join(texts)
+    needs, progress = "\n".join(texts).split("Progress since")
     for title in titles:
-        assert whole.count(title) == 2, title
+        assert needs.count(title) == 1, title
+    assert sum(progress.count(title) for title in titles) == PROGRESS_SHOWN
+    assert f"{len(titles) - PROGRESS_SHOWN} more listed above" in progress
+    assert "tab=home|open App Home>" in progress
     approvals = [
         int(element["value"])
         for call in calls
@@ -474,7 +482,7 @@ def split_checks(
         for element in block["elements"]
         if element["action_id"] == "amendment_approve"
     ]
-    assert approvals == (list(range(1, len(titles) + 1)) if approver else [])
+    assert approvals == (list(range(1, NEEDS_SHOWN + 1)) if approver else [])
     return texts
 
 
@@ -537,7 +545,7 @@ async def test_a_first_part_that_failed_is_sent_again_later(bot: Bot) -> None:
     bot.clock.set(at("2027-03-15 09:00", "Europe/Berlin"))
     bot.fake.fail_next("chat.postMessage", status=200, error="invalid_blocks")  # the owner's
     await run(bot)
-    assert len(digests_to(bot.fake, SPONSOR)) >= 3
+    assert len(digests_to(bot.fake, SPONSOR)) >= 2
     async with bot.sessions() as session:
         (first,) = (
             await session.exec(
@@ -547,7 +555,7 @@ async def test_a_first_part_that_failed_is_sent_again_later(bot: Bot) -> None:
     assert first.status == "failed"
     bot.clock.advance(timedelta(minutes=6))
     await run(bot)
-    assert len(digests_to(bot.fake, OWNER)) >= 3
+    assert len(digests_to(bot.fake, OWNER)) >= 2
     split_checks(bot.fake, titles, user=SPONSOR)
     split_checks(bot.fake, titles, user=OWNER, approver=False, failed=1)
 

@@ -147,7 +147,6 @@ async def test_post_to_user_goes_to_a_stable_dm(fake: FakeSlack, client: AsyncWe
     [
         ("C0MISSING1", "channel_not_found"),
         ("U0NOBODY1", "user_not_found"),
-        ("U0GONE001", "account_inactive"),
     ],
 )
 async def test_post_message_channel_errors(
