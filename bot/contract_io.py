@@ -62,6 +62,7 @@ from storage.models import (
 )
 from storage.queries import (
     ContractBundle,
+    active_contract_for_leader,
     audit,
     find_contract,
     list_contracts,
@@ -356,26 +357,28 @@ async def import_text(
         return [], problems
     results: list[ImportResult] = []
     async with sessions() as session:
-        for index, doc in enumerate(docs, 1):
-            tag = f"[{index}] " if len(docs) > 1 else ""
-            try:
-                results.append(
-                    await import_document(
-                        doc, session=session, actor_id=actor_id, draft=draft, now=now
-                    )
-                )
-            except ContractImportError as error:
-                problems += [tag + problem for problem in error.problems]
-        if problems:
-            await session.rollback()
-            return [], problems
         try:
+            for index, doc in enumerate(docs, 1):
+                tag = f"[{index}] " if len(docs) > 1 else ""
+                try:
+                    results.append(
+                        await import_document(
+                            doc, session=session, actor_id=actor_id, draft=draft, now=now
+                        )
+                    )
+                except ContractImportError as error:
+                    problems += [tag + problem for problem in error.problems]
+            if problems:
+                await session.rollback()
+                return [], problems
             await session.commit()
         except IntegrityError:
+            # A concurrent write won (the same contract, or another active contract of the
+            # same leader); nothing of this import is kept.
             await session.rollback()
             return [], [
-                f"{filename}: another change to the same contract was saved at the same time; "
-                "nothing was imported, run the import again"
+                f"{filename}: another change to the same contract or leader was saved at the "
+                "same time; nothing was imported, run the import again"
             ]
     return results, []
 
@@ -443,6 +446,8 @@ async def _create(
     now: datetime,
 ) -> ImportResult:
     status = ContractStatus.draft if draft else ContractStatus.active
+    if status == ContractStatus.active:
+        await _refuse_second_active(session, doc, contract_id=None)
     contract = Contract(
         title=doc.title,
         leader_id=doc.leader,
@@ -506,6 +511,8 @@ async def _amend(
     if refused:
         raise ContractImportError(refused)
 
+    if activate:
+        await _refuse_second_active(session, doc, contract_id=contract_id)
     changes = diff_documents(before, after)
     reason = ACTIVATION_REASON if activate else AMENDMENT_REASON
     if activate:
@@ -535,6 +542,20 @@ async def _amend(
     return ImportResult(
         contract_id, doc.title, doc.leader, "updated", contract.version, changes, notes
     )
+
+
+async def _refuse_second_active(
+    session: AsyncSession, doc: ContractDocument, *, contract_id: int | None
+) -> None:
+    """A leader has one active contract at a time (`uq_contract_one_active`)."""
+    active = await active_contract_for_leader(session=session, leader_id=doc.leader)
+    if active is not None and active.id != contract_id:
+        raise ContractImportError(
+            [
+                f"leader: {doc.leader} already has an active contract ({active.title!r}), and "
+                "a leader has one active contract at a time; import this one with --draft"
+            ]
+        )
 
 
 async def add_version(
