@@ -56,7 +56,6 @@ from bot.amendments import (
     proposed_item,
     refusal_to_amend,
 )
-from bot.blocks import mention
 from bot.contract_io import snapshot
 from bot.contracts import Refusal, contract_to_show
 from bot.delivery import DeliveryKey, Message, Outgoing, fixed, queue_of
@@ -95,7 +94,7 @@ async def amend_command(request: CommandRequest) -> None:
         return
     await request.client.views_open(
         trigger_id=request.trigger_id,
-        view=build_amend_chooser(found, approvers=approvers_of(found)),
+        view=build_amend_chooser(found, approvers=approvers_of(found, request.viewer)),
     )
 
 
@@ -132,7 +131,7 @@ def _amendable(bundle: ContractBundle | None, user: str) -> ContractBundle | Ref
         return Refusal("This contract no longer exists.")
     if not may_propose(bundle, user):
         return Refusal("Only the leader, sponsor or owner of a contract can propose an amendment.")
-    return refusal_to_amend(bundle) or bundle
+    return refusal_to_amend(bundle, proposer=user) or bundle
 
 
 async def handle_choose_submission(
@@ -181,7 +180,7 @@ async def handle_choose_submission(
             item=item,
             remove=remove,
             fingerprint=fingerprint(item),
-            approvers=approvers_of(bundle),
+            approvers=approvers_of(bundle, user),
             pending=waiting,
         ),
     )
@@ -308,15 +307,17 @@ async def handle_reject(
     await client.views_open(trigger_id=body["trigger_id"], view=build_reject_modal(state))
 
 
+def not_an_approver(amendment_id: int) -> str:
+    """The refusal to someone who may not decide: it names nobody and nothing of the contract."""
+    return f"Only the approvers of amendment #{amendment_id} can approve or reject it."
+
+
 def _not_yours(state: AmendmentState | None, user: str) -> str | None:
     """Why `user` cannot decide on the amendment now, or None."""
     if state is None:
         return "That amendment no longer exists."
     if user not in state.approvers:
-        return (
-            f"Only this contract's approvers ({', '.join(mention(a) for a in state.approvers)}) "
-            f"can approve or reject amendment #{state.id}."
-        )
+        return not_an_approver(state.id)
     if not state.pending or state.decision_of(user) is not None:
         return f"Amendment #{state.id} is decided for you already. {status_line(state)}"
     return None
@@ -374,12 +375,7 @@ async def announce(
     if respond is None:
         return
     if outcome == Outcome.not_approver:
-        approvers = ", ".join(mention(a) for a in decision.approvers)
-        await reply(
-            respond,
-            f"Only this contract's approvers ({approvers}) can approve or reject amendment "
-            f"#{decision.amendment_id}.",
-        )
+        await reply(respond, not_an_approver(decision.amendment_id))
     elif outcome == Outcome.missing or state is None:
         await reply(respond, "That amendment no longer exists.")
     elif outcome in (Outcome.already, Outcome.closed):
