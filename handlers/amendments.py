@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendment_blocks import (
     AMEND_CHOOSE,
@@ -56,6 +58,7 @@ from bot.amendments import (
     proposed_item,
     refusal_to_amend,
 )
+from bot.blocks import mention
 from bot.contract_io import snapshot
 from bot.contracts import Refusal, contract_to_show
 from bot.delivery import DeliveryKey, Message, Outgoing, fixed, queue_of
@@ -279,7 +282,9 @@ async def handle_approve(
         approve=True,
         now=services.clock.now(),
     )
-    await announce(decision, services=services, client=client, respond=respond)
+    await announce(
+        decision, services=services, client=client, respond=respond, user=body["user"]["id"]
+    )
 
 
 async def handle_reject(
@@ -299,7 +304,8 @@ async def handle_reject(
     async with services.sessions() as session:
         await read_only(session)
         state = await load_state(session=session, amendment_id=amendment_id)
-    refusal = _not_yours(state, user)
+        reader = state is not None and await _reads(session, state.contract.id or 0, user)
+    refusal = _not_yours(state, user, reader=reader)
     if refusal is not None:
         await reply(respond, refusal)
         return
@@ -307,17 +313,29 @@ async def handle_reject(
     await client.views_open(trigger_id=body["trigger_id"], view=build_reject_modal(state))
 
 
-def not_an_approver(amendment_id: int) -> str:
-    """The refusal to someone who may not decide: it names nobody and nothing of the contract."""
+def not_an_approver(amendment_id: int, approvers: Sequence[str] | None = None) -> str:
+    """The refusal to someone who may not decide. Only a reader of the contract hears who
+    may: to anyone else (a forwarded message) it names nobody and nothing of the contract."""
+    if approvers:
+        return (
+            f"Only this contract's approvers ({', '.join(mention(a) for a in approvers)}) "
+            f"can approve or reject amendment #{amendment_id}."
+        )
     return f"Only the approvers of amendment #{amendment_id} can approve or reject it."
 
 
-def _not_yours(state: AmendmentState | None, user: str) -> str | None:
+async def _reads(session: AsyncSession, contract_id: int, user: str) -> bool:
+    """Whether `user` may read the contract (and so hear who its approvers are)."""
+    bundle = await load_bundle(session=session, contract_id=contract_id)
+    return bundle is not None and bundle.may_read(user)
+
+
+def _not_yours(state: AmendmentState | None, user: str, *, reader: bool) -> str | None:
     """Why `user` cannot decide on the amendment now, or None."""
     if state is None:
         return "That amendment no longer exists."
     if user not in state.approvers:
-        return not_an_approver(state.id)
+        return not_an_approver(state.id, state.approvers if reader else None)
     if not state.pending or state.decision_of(user) is not None:
         return f"Amendment #{state.id} is decided for you already. {status_line(state)}"
     return None
@@ -348,9 +366,12 @@ async def handle_reject_submission(
         now=services.clock.now(),
     )
     if decision.outcome != Outcome.rejected:
+        user = body["user"]["id"]
         async with services.sessions() as session:
+            await read_only(session)
             state = await load_state(session=session, amendment_id=amendment_id)
-        why = _not_yours(state, body["user"]["id"]) or decision.why or "Nothing was recorded."
+            reader = state is not None and await _reads(session, state.contract.id or 0, user)
+        why = _not_yours(state, user, reader=reader) or decision.why or "Nothing was recorded."
         await ack(response_action="errors", errors={REASON: why})
         return
     await ack()
@@ -363,11 +384,18 @@ async def announce(
     services: Services,
     client: AsyncWebClient,
     respond: AsyncRespond | None,
+    user: str | None = None,
 ) -> None:
-    """Tell everyone concerned what a decision came to; refusals only to the clicker."""
+    """Tell everyone concerned what a decision came to; refusals only to the clicker `user`."""
     outcome = decision.outcome
     async with services.sessions() as session:
         state = await load_state(session=session, amendment_id=decision.amendment_id)
+        reader = (
+            outcome == Outcome.not_approver
+            and state is not None
+            and user is not None
+            and await _reads(session, state.contract.id or 0, user)
+        )
     if outcome in (Outcome.waiting, Outcome.applied, Outcome.rejected, Outcome.stale):
         await sync_requests(services, client, decision.amendment_id)
     if outcome in (Outcome.applied, Outcome.rejected, Outcome.stale) and state is not None:
@@ -375,7 +403,8 @@ async def announce(
     if respond is None:
         return
     if outcome == Outcome.not_approver:
-        await reply(respond, not_an_approver(decision.amendment_id))
+        approvers = decision.approvers if reader else None
+        await reply(respond, not_an_approver(decision.amendment_id, approvers))
     elif outcome == Outcome.missing or state is None:
         await reply(respond, "That amendment no longer exists.")
     elif outcome in (Outcome.already, Outcome.closed):
