@@ -307,9 +307,32 @@ async def check_proposal(
 # --- who, and which contract ----------------------------------------------------------------
 
 
-def approvers_of(bundle: ContractBundle) -> list[str]:
-    """Who must approve every amendment: the governance approvers, else the sponsor."""
-    return bundle.approvers or [bundle.contract.sponsor_id]
+def deciders(
+    approvers: Sequence[str], *, proposer: str | None, owner: str | None, escalation: Sequence[str]
+) -> list[str]:
+    """Who must approve an amendment by `proposer`: never the proposer alone.
+
+    The contract's approvers other than the proposer (proposing is their own approval). When
+    the proposer is the only approver, the owner decides instead, failing that the escalation
+    contacts; an empty list means nobody but the proposer could, so it cannot be proposed.
+    """
+    others = [a for a in approvers if a != proposer]
+    if others:
+        return others
+    if owner and owner != proposer:
+        return [owner]
+    return [e for e in dict.fromkeys(escalation) if e != proposer]
+
+
+def approvers_of(bundle: ContractBundle, proposer: str | None) -> list[str]:
+    """Who must approve an amendment `proposer` makes to the contract."""
+    c = bundle.contract
+    return deciders(
+        bundle.approvers or [c.sponsor_id],
+        proposer=proposer,
+        owner=c.owner_id,
+        escalation=bundle.escalation,
+    )
 
 
 def may_propose(bundle: ContractBundle, user: str) -> bool:
@@ -357,10 +380,18 @@ async def _amendable(
             "Only the leader, sponsor or owner of a contract can propose an amendment; "
             "its approvers decide on it."
         )
-    return refusal_to_amend(bundle) or bundle
+    return refusal_to_amend(bundle, proposer=viewer) or bundle
 
 
-def refusal_to_amend(bundle: ContractBundle) -> Refusal | None:
+NOBODY_ELSE_APPROVES = (
+    "Nobody but you could approve a change you propose to this contract: you are its only "
+    "approver, and it has no other owner or escalation contact. Ask the leader or sponsor to "
+    "propose it, or have an administrator add an approver with `northstar contract import`."
+)
+
+
+def refusal_to_amend(bundle: ContractBundle, *, proposer: str | None = None) -> Refusal | None:
+    """Why no amendment can be proposed (by `proposer`, when given) to the contract now."""
     c = bundle.contract
     if c.status == ContractStatus.draft:
         return Refusal(
@@ -369,6 +400,8 @@ def refusal_to_amend(bundle: ContractBundle) -> Refusal | None:
         )
     if c.status != ContractStatus.active:
         return Refusal(f"“{c.title}” is closed and no longer changes.")
+    if proposer is not None and not approvers_of(bundle, proposer):
+        return Refusal(NOBODY_ELSE_APPROVES)
     return None
 
 
@@ -508,13 +541,24 @@ class AmendmentState:
         return [a for a in self.approvers if a not in approved]
 
 
-async def _approvers(session: AsyncSession, contract: Contract) -> list[str]:
+async def _approvers(session: AsyncSession, contract: Contract, proposer: str | None) -> list[str]:
+    """Who must approve an amendment by `proposer` to the contract as it now stands."""
     rows = await session.exec(
-        select(ContractPerson.user_id)
-        .where(ContractPerson.contract_id == contract.id, ContractPerson.role == Role.approver)
+        select(ContractPerson.role, ContractPerson.user_id)
+        .where(
+            ContractPerson.contract_id == contract.id,
+            col(ContractPerson.role).in_([Role.approver, Role.escalation]),
+        )
         .order_by(col(ContractPerson.position), col(ContractPerson.id))
     )
-    return list(rows.all()) or [contract.sponsor_id]
+    people = rows.all()
+    approvers = [user for role, user in people if role == Role.approver]
+    return deciders(
+        approvers or [contract.sponsor_id],
+        proposer=proposer,
+        owner=contract.owner_id,
+        escalation=[user for role, user in people if role == Role.escalation],
+    )
 
 
 async def _approvals(session: AsyncSession, ids: Sequence[int]) -> list[AmendmentApproval]:
@@ -545,7 +589,7 @@ async def load_state(*, session: AsyncSession, amendment_id: int) -> AmendmentSt
     return AmendmentState(
         amendment=amendment,
         contract=contract,
-        approvers=await _approvers(session, contract),
+        approvers=await _approvers(session, contract, amendment.proposer_id),
         approvals=await _approvals(session, [amendment_id]),
         version=version,
     )
@@ -561,13 +605,15 @@ async def pending_states(*, session: AsyncSession, contract: Contract) -> list[A
     amendments = list(rows.all())
     if not amendments:
         return []
-    approvers = await _approvers(session, contract)
+    approvers = {
+        p: await _approvers(session, contract, p) for p in {a.proposer_id for a in amendments}
+    }
     approvals = await _approvals(session, [a.id or 0 for a in amendments])
     return [
         AmendmentState(
             amendment=a,
             contract=contract,
-            approvers=approvers,
+            approvers=approvers[a.proposer_id],
             approvals=[x for x in approvals if x.amendment_id == a.id],
         )
         for a in amendments
@@ -677,7 +723,7 @@ async def _decide(
     ).first()
     if contract is None:
         return Decision(Outcome.missing, amendment_id)
-    approvers = await _approvers(session, contract)
+    approvers = await _approvers(session, contract, amendment.proposer_id)
     if user not in approvers:
         return Decision(Outcome.not_approver, amendment_id, approvers=tuple(approvers))
     if amendment.status != AmendmentStatus.pending:

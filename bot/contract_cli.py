@@ -30,6 +30,12 @@ def _client(settings: Settings) -> AsyncWebClient | None:
     return create_client(settings) if settings.slack_bot_token else None
 
 
+UNCHECKED_NOTE = (
+    "Note: without SLACK_BOT_TOKEN nobody was checked with Slack (bots, deactivated and "
+    "unknown users are refused only when it is set)."
+)
+
+
 def _report_problems(problems: list[str]) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -45,6 +51,8 @@ def _describe(result: ImportResult) -> str:
 
 
 async def run_contract_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.contract_command in ("validate", "import") and not settings.slack_bot_token:
+        print(UNCHECKED_NOTE, file=sys.stderr)
     if args.contract_command == "validate":
         docs, problems = await validate_file(args.file, client=_client(settings))
         if problems:

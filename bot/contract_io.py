@@ -34,6 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import rules
 from bot.contract_schema import (
+    SLACK_USER,
     ContractDocument,
     DocumentError,
     canonical,
@@ -44,6 +45,7 @@ from bot.contract_schema import (
     validate_document,
     yaml_dump,
 )
+from bot.people import check_person, own_user_id, problem_with
 from storage.db import SessionFactory
 from storage.models import (
     ActivityStatus,
@@ -62,6 +64,7 @@ from storage.models import (
 )
 from storage.queries import (
     ContractBundle,
+    active_contract_for_leader,
     audit,
     find_contract,
     list_contracts,
@@ -212,11 +215,25 @@ def _emails_in(data: Any) -> list[tuple[str, str]]:
 
 
 class _Directory:
-    """E-mail addresses to Slack user ids, each distinct address looked up once."""
+    """E-mail addresses to Slack user ids, and whether each user may take a part in a
+    contract; each distinct address and user is asked of Slack once."""
 
     def __init__(self, client: AsyncWebClient | None) -> None:
         self.client = client
         self.answers: dict[str, tuple[str | None, str | None]] = {}
+        self.checked: dict[str, str | None] = {}
+
+    async def problem_with(self, user_id: str) -> str | None:
+        """Why `user_id` cannot take a part (a bot, deactivated, unknown here), or None.
+
+        Without a Slack client nobody can be checked, and None is the answer.
+        """
+        if self.client is None:
+            return None
+        if user_id not in self.checked:
+            own_id = await own_user_id(self.client)
+            self.checked[user_id] = await check_person(self.client, user_id, own_id=own_id)
+        return self.checked[user_id]
 
     async def lookup(self, email: str) -> tuple[str | None, str | None]:
         """(user id, None) or (None, why not)."""
@@ -245,6 +262,7 @@ class _Directory:
         user = response.get("user") or {}
         if user.get("deleted"):
             return None, f"{email} belongs to a deactivated Slack user"
+        self.checked[str(user["id"])] = problem_with(user, own_id=await own_user_id(self.client))
         return str(user["id"]), None
 
 
@@ -279,6 +297,20 @@ async def _resolve(data: Any, directory: _Directory) -> tuple[Any, list[str]]:
             reported.add(email.lower())
             problems.append(f"{path}: {problem}")
     return resolved, problems
+
+
+async def _people_problems(data: Any, directory: _Directory) -> list[str]:
+    """`path: problem` for each Slack user id written for a person who cannot take a part in
+    a contract: North Star itself, another bot, a deactivated account, an unknown id."""
+    problems = []
+    for path, box, at in _person_slots(data):
+        user_id = box[at].strip()
+        if not SLACK_USER.fullmatch(user_id):
+            continue
+        problem = await directory.problem_with(user_id)
+        if problem is not None:
+            problems.append(f"{path}: {user_id} {problem}")
+    return problems
 
 
 # --- validating and importing files -----------------------------------------------------
@@ -316,6 +348,7 @@ async def validate_text(
         resolved, unknown = await _resolve(data, directory)
         doc, own = validate_document(resolved)
         own += unknown
+        own += await _people_problems(resolved, directory)
         problems += [tag + problem for problem in own]
         if doc is None or own:
             continue
@@ -356,26 +389,28 @@ async def import_text(
         return [], problems
     results: list[ImportResult] = []
     async with sessions() as session:
-        for index, doc in enumerate(docs, 1):
-            tag = f"[{index}] " if len(docs) > 1 else ""
-            try:
-                results.append(
-                    await import_document(
-                        doc, session=session, actor_id=actor_id, draft=draft, now=now
-                    )
-                )
-            except ContractImportError as error:
-                problems += [tag + problem for problem in error.problems]
-        if problems:
-            await session.rollback()
-            return [], problems
         try:
+            for index, doc in enumerate(docs, 1):
+                tag = f"[{index}] " if len(docs) > 1 else ""
+                try:
+                    results.append(
+                        await import_document(
+                            doc, session=session, actor_id=actor_id, draft=draft, now=now
+                        )
+                    )
+                except ContractImportError as error:
+                    problems += [tag + problem for problem in error.problems]
+            if problems:
+                await session.rollback()
+                return [], problems
             await session.commit()
         except IntegrityError:
+            # A concurrent write won (the same contract, or another active contract of the
+            # same leader); nothing of this import is kept.
             await session.rollback()
             return [], [
-                f"{filename}: another change to the same contract was saved at the same time; "
-                "nothing was imported, run the import again"
+                f"{filename}: another change to the same contract or leader was saved at the "
+                "same time; nothing was imported, run the import again"
             ]
     return results, []
 
@@ -443,6 +478,8 @@ async def _create(
     now: datetime,
 ) -> ImportResult:
     status = ContractStatus.draft if draft else ContractStatus.active
+    if status == ContractStatus.active:
+        await _refuse_second_active(session, doc, contract_id=None)
     contract = Contract(
         title=doc.title,
         leader_id=doc.leader,
@@ -506,6 +543,8 @@ async def _amend(
     if refused:
         raise ContractImportError(refused)
 
+    if activate:
+        await _refuse_second_active(session, doc, contract_id=contract_id)
     changes = diff_documents(before, after)
     reason = ACTIVATION_REASON if activate else AMENDMENT_REASON
     if activate:
@@ -535,6 +574,20 @@ async def _amend(
     return ImportResult(
         contract_id, doc.title, doc.leader, "updated", contract.version, changes, notes
     )
+
+
+async def _refuse_second_active(
+    session: AsyncSession, doc: ContractDocument, *, contract_id: int | None
+) -> None:
+    """A leader has one active contract at a time (`uq_contract_one_active`)."""
+    active = await active_contract_for_leader(session=session, leader_id=doc.leader)
+    if active is not None and active.id != contract_id:
+        raise ContractImportError(
+            [
+                f"leader: {doc.leader} already has an active contract ({active.title!r}), and "
+                "a leader has one active contract at a time; import this one with --draft"
+            ]
+        )
 
 
 async def add_version(

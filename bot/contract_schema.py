@@ -314,7 +314,8 @@ class ContractDocument(_Part):
         governance.approvers = list(dict.fromkeys(governance.approvers or [self.sponsor]))
         governance.escalation = list(dict.fromkeys(governance.escalation))
         self.feedback.reviewers = list(dict.fromkeys(self.feedback.reviewers))
-        problems = list(_document_problems(_Parts.of(self)))
+        problems = [*_people_problems(self.leader, self.sponsor)]
+        problems += _document_problems(_Parts.of(self))
         if problems:
             raise FieldProblems(problems)
         return self
@@ -364,6 +365,12 @@ class _Parts:
                 if isinstance(v, dict) and isinstance(v.get("key"), str)
             ]
         return cls(valid(Period, data.get("period")), items, keys)
+
+
+def _people_problems(leader: Any, sponsor: Any) -> Iterator[tuple[Loc, str]]:
+    """A leader does not sponsor their own contract (as the draft modal refuses it too)."""
+    if isinstance(leader, str) and isinstance(sponsor, str) and leader.strip() == sponsor.strip():
+        yield ("sponsor",), f"must not be the leader ({leader.strip()}): choose another person"
 
 
 def _document_problems(parts: _Parts) -> Iterator[tuple[Loc, str]]:
@@ -446,7 +453,8 @@ def validate_document(data: Any) -> tuple[ContractDocument | None, list[str]]:
     checked = any(not details["loc"] for details in errors)
     if isinstance(data, dict) and not checked:
         # Field errors stop pydantic before the cross-part rules: run them on what is valid.
-        salvaged = _document_problems(_Parts.salvage(data))
+        salvaged = [*_people_problems(data.get("leader"), data.get("sponsor"))]
+        salvaged += _document_problems(_Parts.salvage(data))
         problems += [f"{format_loc(loc)}: {message}" for loc, message in salvaged]
     return None, list(dict.fromkeys(problems))
 

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import SQLModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.blocks import escape
+from bot.contract_io import snapshot
 from storage.models import (
     Barrier,
     Contract,
@@ -24,8 +27,10 @@ from storage.models import (
 )
 from storage.queries import (
     ContractBundle,
+    active_contract_for_leader,
     audit,
     contracts_for_user,
+    drafts_of_leader,
     find_contract,
     find_contract_for_leader,
     load_bundle,
@@ -105,6 +110,18 @@ async def editable_draft(
                 "`/contract edit @name`."
             )
         return drafts[0]
+    mine = []
+    for draft in await drafts_of_leader(session=session, leader_id=leader):
+        found = await load_bundle(session=session, contract_id=draft.id or 0)
+        if found is not None and found.may_edit(viewer):
+            mine.append(found)
+    if len(mine) == 1:
+        return mine[0]
+    if mine:
+        return Refusal(
+            f"You can edit {len(mine)} drafts for <@{leader}>: open the one you mean from "
+            "North Star's Home tab."
+        )
     contract = await find_contract_for_leader(session=session, leader_id=leader)
     if contract is None:
         return Refusal(f"<@{leader}> has no contract in North Star.")
@@ -245,26 +262,73 @@ def missing_for_activation(bundle: ContractBundle) -> list[str]:
     return needs
 
 
-async def activate(
-    *, session: AsyncSession, bundle: ContractBundle, actor: str, now: datetime, snapshot: Any
-) -> Contract:
-    """Make a complete draft active and keep its first readable version."""
-    contract = await session.get(Contract, bundle.contract.id)
-    if contract is None:
-        raise LookupError("contract vanished")
-    contract.status = ContractStatus.active
-    contract.updated_at = now
-    session.add(contract)
-    session.add(
-        ContractVersion(
-            contract_id=contract.id or 0,
-            version=contract.version,
-            snapshot=snapshot,
-            reason="activated",
-            created_by=actor,
-            created_at=now,
-        )
+def already_active(leader_id: str) -> Refusal:
+    """A second contract for a leader: it stays a draft (names no detail of the active one)."""
+    return Refusal(
+        f"<@{leader_id}> already has an active contract, and a leader has one active contract "
+        "at a time: this draft stays a draft."
     )
-    audit(session, action="contract.activated", contract_id=contract.id, actor_id=actor, at=now)
-    await session.commit()
-    return contract
+
+
+async def activate_draft(
+    *, session: AsyncSession, contract_id: int, actor: str, now: datetime
+) -> ContractBundle | Refusal:
+    """Make a complete draft active, for `/contract activate` and the editor's button alike.
+
+    The one rule: the actor may edit the draft (its leader, sponsor, owner or creator), the
+    draft is complete, and its leader has no other active contract. The last is also a
+    unique index, so of two activations at the same moment one wins and the other gets the
+    same refusal; nothing of the loser is written. A contract that is active already (a
+    double click) comes back as it is. The version 1 snapshot and the audit event are written
+    in the same transaction as the status.
+    """
+    contract = (
+        await session.exec(
+            select(Contract)
+            .where(col(Contract.id) == contract_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    bundle = await load_bundle(session=session, contract_id=contract_id) if contract else None
+    if bundle is None or not bundle.may_edit(actor):
+        return Refusal("Only the leader, sponsor or owner of a contract can activate it.")
+    c = bundle.contract
+    if c.status == ContractStatus.active:
+        return bundle
+    if c.status != ContractStatus.draft:
+        return Refusal(f"“{escape(c.title)}” is closed and can no longer be activated.")
+    missing = missing_for_activation(bundle)
+    if missing:
+        return Refusal(
+            f"“{escape(c.title)}” still needs {', '.join(missing)}. Add them with `/contract edit`."
+        )
+    active = await active_contract_for_leader(session=session, leader_id=c.leader_id)
+    if active is not None:
+        return already_active(c.leader_id)
+    leader_id = c.leader_id
+    try:
+        c.status = ContractStatus.active
+        c.updated_at = now
+        session.add(c)
+        session.add(
+            ContractVersion(
+                contract_id=contract_id,
+                version=c.version,
+                snapshot=snapshot(bundle),
+                reason="activated",
+                created_by=actor,
+                created_at=now,
+            )
+        )
+        audit(session, action="contract.activated", contract_id=contract_id, actor_id=actor, at=now)
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        # Another activation won the race: this draft's own (a double click), or another
+        # draft of the same leader.
+        again = await load_bundle(session=session, contract_id=contract_id)
+        if again is not None and again.contract.status == ContractStatus.active:
+            return again
+        return already_active(leader_id)
+    return await load_bundle(session=session, contract_id=contract_id) or bundle

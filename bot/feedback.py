@@ -38,7 +38,7 @@ import random
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,9 +73,11 @@ from bot.feedback_blocks import (
 )
 from bot.mentions import user_id_of
 from bot.modals import Form, _required_text
+from bot.people import check_people
 from bot.privacy import Gone, author_hash, authored_feedback, feedback_key
 from bot.scheduler import JobRun, job
 from bot.services import Services
+from storage.db import read_only
 from storage.models import (
     Contract,
     ContractStatus,
@@ -87,7 +89,14 @@ from storage.models import (
     Role,
     random_row_id,
 )
-from storage.queries import ContractBundle, audit, find_contract_for_leader, load_bundle
+from storage.queries import (
+    ContractBundle,
+    audit,
+    feedback_requests_since,
+    find_contract_for_leader,
+    load_bundle,
+    lock_requester,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +110,9 @@ ANONYMOUS_WEEKLY_CAP = 3
 REMINDER_AFTER = timedelta(days=3)
 REQUEST_OPEN_FOR = timedelta(days=14)
 MAX_REVIEWERS = 20
+# However many commands, one person asks at most this many people in any 24 hours.
+DAILY_REQUEST_LIMIT = 20
+REQUEST_LIMIT_WINDOW = timedelta(hours=24)
 STATUS_DAYS = 60
 STATUS_BATCHES = 10
 CADENCE_HOUR = 9
@@ -791,6 +803,12 @@ async def create_requests(
             f"This contract has no expectation {escape(parsed.expectation_key)}; "
             f"its expectations are {', '.join(keys)}."
         )
+    await lock_requester(session, requester)
+    asked = await feedback_requests_since(
+        session=session, requester_id=requester, since=now - REQUEST_LIMIT_WINDOW
+    )
+    if asked + len(reviewers) > DAILY_REQUEST_LIMIT:
+        return over_the_bound(asked)
     batch = uuid.uuid4().hex[:16]
     rows = [
         FeedbackRequest(
@@ -814,6 +832,75 @@ async def create_requests(
     )
     await session.commit()
     return rows
+
+
+def over_the_bound(asked: int) -> Refusal:
+    """The refusal once a request would take its requester past the daily bound."""
+    left = max(DAILY_REQUEST_LIMIT - asked, 0)
+    more = f"you can ask {left} more now" if left else "you can ask again once a day has passed"
+    return Refusal(
+        f"You can ask at most {DAILY_REQUEST_LIMIT} people for feedback a day, and you have "
+        f"asked {asked} in the last 24 hours: {more}. Nobody was asked this time."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The requests a `/contract request-feedback` made, and whom it left out, and why."""
+
+    bundle: ContractBundle
+    requests: list[FeedbackRequest]
+    skipped: dict[str, str]
+
+
+async def ask_for_feedback(
+    *,
+    services: Services,
+    client: AsyncWebClient,
+    requester: str,
+    parsed: RequestArgs,
+    now: datetime,
+) -> Asked | Refusal:
+    """Requests to the real, active, human members among those named, within the daily bound.
+
+    The contract is found first, so only its leader or sponsor learns anything about the
+    people named; those who cannot be asked (a bot, a deactivated account, someone Slack does
+    not know here) are left out and named with why, which says nothing about any contract.
+    Slack is asked with no database transaction open.
+    """
+    if len(parsed.reviewers) > MAX_REVIEWERS:
+        return Refusal(f"Ask at most {MAX_REVIEWERS} people at a time.")
+    async with services.sessions() as session:
+        await read_only(session)
+        bundle = await requestable(session=session, requester=requester, leader=parsed.leader)
+        if isinstance(bundle, Refusal):
+            return bundle
+        asked = await feedback_requests_since(
+            session=session, requester_id=requester, since=now - REQUEST_LIMIT_WINDOW
+        )
+    if parsed.reviewers and asked >= DAILY_REQUEST_LIMIT:
+        return over_the_bound(asked)  # before asking Slack about anyone
+    problems = await check_people(client, parsed.reviewers)
+    skipped = {user: problem for user, problem in problems.items() if problem is not None}
+    fit = [user for user in parsed.reviewers if user not in skipped]
+    if parsed.reviewers and not fit:
+        return Refusal("Nobody was asked: " + skipped_text(skipped))
+    async with services.sessions() as session:
+        made = await create_requests(
+            session=session,
+            bundle=bundle,
+            requester=requester,
+            parsed=replace(parsed, reviewers=fit),
+            now=now,
+        )
+    if isinstance(made, Refusal):
+        return made
+    return Asked(bundle=bundle, requests=made, skipped=skipped)
+
+
+def skipped_text(skipped: dict[str, str]) -> str:
+    """`<@U1> is a bot, not a person; <@U2> is a deactivated account.`"""
+    return "; ".join(f"<@{user}> {problem}" for user, problem in skipped.items()) + "."
 
 
 def request_outgoing(

@@ -11,8 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.amendment_blocks import build_contract_summary
 from bot.amendments import summary_view
-from bot.contract_io import snapshot
-from bot.contracts import Refusal, activate, missing_for_activation
+from bot.contracts import Refusal, activate_draft
 from bot.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON, OPEN_SUMMARY, build_summary_modal
 from bot.modals import (
     ACTIVATE,
@@ -26,7 +25,6 @@ from bot.modals import (
 )
 from bot.services import services_of
 from storage.db import read_only
-from storage.models import ContractStatus
 from storage.queries import load_bundle
 
 logger = logging.getLogger(__name__)
@@ -67,26 +65,23 @@ async def handle_activate(
     if contract_id is None:
         return
     async with services.sessions() as session:
-        bundle = await load_bundle(session=session, contract_id=contract_id)
+        activated = await activate_draft(
+            session=session, contract_id=contract_id, actor=user, now=services.clock.now()
+        )
+        bundle = (
+            await load_bundle(session=session, contract_id=contract_id)
+            if isinstance(activated, Refusal)
+            else activated
+        )
+    if isinstance(activated, Refusal):
         if bundle is None or not bundle.may_edit(user):
-            await _notify(client, user, "Only the leader, sponsor or owner can activate it.")
+            await _notify(client, user, activated.text)
             return
-        if bundle.contract.status == ContractStatus.draft and not missing_for_activation(bundle):
-            await activate(
-                session=session,
-                bundle=bundle,
-                actor=user,
-                now=services.clock.now(),
-                snapshot=snapshot(bundle),
-            )
-        bundle = await load_bundle(session=session, contract_id=contract_id)
+        notice = activated.text  # shown in the editor, where the click came from
+    else:
+        notice = "✅ Active: check-ins, feedback and digests now run on its cadence."
     if bundle is None:
         return
-    notice = (
-        "✅ Active: check-ins, feedback and digests now run on its cadence."
-        if bundle.contract.status == ContractStatus.active
-        else None
-    )
     await client.views_update(
         view_id=view["id"],
         hash=view.get("hash"),

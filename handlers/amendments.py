@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendment_blocks import (
     AMEND_CHOOSE,
@@ -95,7 +97,7 @@ async def amend_command(request: CommandRequest) -> None:
         return
     await request.client.views_open(
         trigger_id=request.trigger_id,
-        view=build_amend_chooser(found, approvers=approvers_of(found)),
+        view=build_amend_chooser(found, approvers=approvers_of(found, request.viewer)),
     )
 
 
@@ -132,7 +134,7 @@ def _amendable(bundle: ContractBundle | None, user: str) -> ContractBundle | Ref
         return Refusal("This contract no longer exists.")
     if not may_propose(bundle, user):
         return Refusal("Only the leader, sponsor or owner of a contract can propose an amendment.")
-    return refusal_to_amend(bundle) or bundle
+    return refusal_to_amend(bundle, proposer=user) or bundle
 
 
 async def handle_choose_submission(
@@ -181,7 +183,7 @@ async def handle_choose_submission(
             item=item,
             remove=remove,
             fingerprint=fingerprint(item),
-            approvers=approvers_of(bundle),
+            approvers=approvers_of(bundle, user),
             pending=waiting,
         ),
     )
@@ -280,7 +282,9 @@ async def handle_approve(
         approve=True,
         now=services.clock.now(),
     )
-    await announce(decision, services=services, client=client, respond=respond)
+    await announce(
+        decision, services=services, client=client, respond=respond, user=body["user"]["id"]
+    )
 
 
 async def handle_reject(
@@ -300,7 +304,8 @@ async def handle_reject(
     async with services.sessions() as session:
         await read_only(session)
         state = await load_state(session=session, amendment_id=amendment_id)
-    refusal = _not_yours(state, user)
+        reader = state is not None and await _reads(session, state.contract.id or 0, user)
+    refusal = _not_yours(state, user, reader=reader)
     if refusal is not None:
         await reply(respond, refusal)
         return
@@ -308,15 +313,29 @@ async def handle_reject(
     await client.views_open(trigger_id=body["trigger_id"], view=build_reject_modal(state))
 
 
-def _not_yours(state: AmendmentState | None, user: str) -> str | None:
+def not_an_approver(amendment_id: int, approvers: Sequence[str] | None = None) -> str:
+    """The refusal to someone who may not decide. Only a reader of the contract hears who
+    may: to anyone else (a forwarded message) it names nobody and nothing of the contract."""
+    if approvers:
+        return (
+            f"Only this contract's approvers ({', '.join(mention(a) for a in approvers)}) "
+            f"can approve or reject amendment #{amendment_id}."
+        )
+    return f"Only the approvers of amendment #{amendment_id} can approve or reject it."
+
+
+async def _reads(session: AsyncSession, contract_id: int, user: str) -> bool:
+    """Whether `user` may read the contract (and so hear who its approvers are)."""
+    bundle = await load_bundle(session=session, contract_id=contract_id)
+    return bundle is not None and bundle.may_read(user)
+
+
+def _not_yours(state: AmendmentState | None, user: str, *, reader: bool) -> str | None:
     """Why `user` cannot decide on the amendment now, or None."""
     if state is None:
         return "That amendment no longer exists."
     if user not in state.approvers:
-        return (
-            f"Only this contract's approvers ({', '.join(mention(a) for a in state.approvers)}) "
-            f"can approve or reject amendment #{state.id}."
-        )
+        return not_an_approver(state.id, state.approvers if reader else None)
     if not state.pending or state.decision_of(user) is not None:
         return f"Amendment #{state.id} is decided for you already. {status_line(state)}"
     return None
@@ -347,9 +366,12 @@ async def handle_reject_submission(
         now=services.clock.now(),
     )
     if decision.outcome != Outcome.rejected:
+        user = body["user"]["id"]
         async with services.sessions() as session:
+            await read_only(session)
             state = await load_state(session=session, amendment_id=amendment_id)
-        why = _not_yours(state, body["user"]["id"]) or decision.why or "Nothing was recorded."
+            reader = state is not None and await _reads(session, state.contract.id or 0, user)
+        why = _not_yours(state, user, reader=reader) or decision.why or "Nothing was recorded."
         await ack(response_action="errors", errors={REASON: why})
         return
     await ack()
@@ -362,11 +384,18 @@ async def announce(
     services: Services,
     client: AsyncWebClient,
     respond: AsyncRespond | None,
+    user: str | None = None,
 ) -> None:
-    """Tell everyone concerned what a decision came to; refusals only to the clicker."""
+    """Tell everyone concerned what a decision came to; refusals only to the clicker `user`."""
     outcome = decision.outcome
     async with services.sessions() as session:
         state = await load_state(session=session, amendment_id=decision.amendment_id)
+        reader = (
+            outcome == Outcome.not_approver
+            and state is not None
+            and user is not None
+            and await _reads(session, state.contract.id or 0, user)
+        )
     if outcome in (Outcome.waiting, Outcome.applied, Outcome.rejected, Outcome.stale):
         await sync_requests(services, client, decision.amendment_id)
     if outcome in (Outcome.applied, Outcome.rejected, Outcome.stale) and state is not None:
@@ -374,12 +403,8 @@ async def announce(
     if respond is None:
         return
     if outcome == Outcome.not_approver:
-        approvers = ", ".join(mention(a) for a in decision.approvers)
-        await reply(
-            respond,
-            f"Only this contract's approvers ({approvers}) can approve or reject amendment "
-            f"#{decision.amendment_id}.",
-        )
+        approvers = decision.approvers if reader else None
+        await reply(respond, not_an_approver(decision.amendment_id, approvers))
     elif outcome == Outcome.missing or state is None:
         await reply(respond, "That amendment no longer exists.")
     elif outcome in (Outcome.already, Outcome.closed):

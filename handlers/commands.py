@@ -18,14 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.amendment_blocks import build_contract_summary
 from bot.amendments import SummaryView, summary_view, version_argument
 from bot.blocks import MESSAGE_BLOCKS, context, escape, split_messages, truncate
-from bot.contract_io import snapshot
-from bot.contracts import (
-    Refusal,
-    activate,
-    contract_to_show,
-    editable_draft,
-    missing_for_activation,
-)
+from bot.contracts import Refusal, activate_draft, contract_to_show, editable_draft
 from bot.mentions import split_command, user_id_of
 from bot.modals import build_draft_editor, build_new_contract_modal
 from bot.services import Services, services_of
@@ -220,22 +213,17 @@ async def activate_command(request: CommandRequest) -> None:
         if isinstance(draft, Refusal):
             await request.reply(draft.text)
             return
-        missing = missing_for_activation(draft)
-        if missing:
-            await request.reply(
-                f"“{escape(draft.contract.title)}” still needs {', '.join(missing)}. "
-                "Add them with `/contract edit`."
-            )
-            return
-        await activate(
+        activated = await activate_draft(
             session=session,
-            bundle=draft,
+            contract_id=draft.contract.id or 0,
             actor=request.viewer,
             now=services.clock.now(),
-            snapshot=snapshot(draft),
         )
+    if isinstance(activated, Refusal):
+        await request.reply(activated.text)
+        return
     await request.reply(
-        f"“{escape(draft.contract.title)}” is active: check-ins, feedback and digests "
+        f"“{escape(activated.contract.title)}” is active: check-ins, feedback and digests "
         "now run on its cadence."
     )
 

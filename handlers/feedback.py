@@ -17,7 +17,7 @@ from bot.blocks import escape, truncate
 from bot.contracts import Refusal
 from bot.feedback import (
     Given,
-    create_requests,
+    ask_for_feedback,
     feedback_for,
     give_feedback,
     hash_key,
@@ -27,9 +27,9 @@ from bot.feedback import (
     parse_request_args,
     request_status,
     request_to_answer,
-    requestable,
     retract_posted,
     send_requests,
+    skipped_text,
     target_for,
     target_of,
     withdraw,
@@ -291,25 +291,21 @@ async def request_feedback_command(request: CommandRequest) -> None:
     if isinstance(parsed, Refusal):
         await request.reply(parsed.text)
         return
-    async with services.sessions() as session:
-        bundle = await requestable(session=session, requester=request.viewer, leader=parsed.leader)
-        if isinstance(bundle, Refusal):
-            await request.reply(bundle.text)
-            return
-        made = await create_requests(
-            session=session, bundle=bundle, requester=request.viewer, parsed=parsed, now=now
-        )
-    if isinstance(made, Refusal):
-        await request.reply(made.text)
+    asked = await ask_for_feedback(
+        services=services, client=request.client, requester=request.viewer, parsed=parsed, now=now
+    )
+    if isinstance(asked, Refusal):
+        await request.reply(asked.text)
         return
     about = f" on {escape(parsed.expectation_key)}" if parsed.expectation_key else ""
-    names = ", ".join(f"<@{r.reviewer_id}>" for r in made)
+    names = ", ".join(f"<@{r.reviewer_id}>" for r in asked.requests)
+    not_asked = f"\nNot asked: {skipped_text(asked.skipped)}" if asked.skipped else ""
     await request.reply(
-        f"Asked {names} for feedback on <@{bundle.contract.leader_id}>'s contract{about}. "
+        f"Asked {names} for feedback on <@{asked.bundle.contract.leader_id}>'s contract{about}. "
         "`/contract request-feedback` shows who answered by name; anonymous answers reach the "
-        "leader only together with other people's."
+        "leader only together with other people's." + not_asked
     )
-    await send_requests(services, request.client, made)
+    await send_requests(services, request.client, asked.requests)
 
 
 def register(app: AsyncApp) -> None:

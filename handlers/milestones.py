@@ -63,10 +63,10 @@ async def handle_propose(
             await reply(
                 respond,
                 "Only the contract's leader, sponsor or owner can propose a new date or target "
-                f"for {decided.milestone.key}.",
+                "for this milestone.",
             )
             return
-        refusal = refusal_to_amend(bundle)
+        refusal = refusal_to_amend(bundle, proposer=user)
         if refusal is not None:
             await reply(respond, refusal.text)
             return
@@ -87,7 +87,7 @@ async def handle_propose(
             item=item,
             remove=False,
             fingerprint=fingerprint(item),
-            approvers=approvers_of(bundle),
+            approvers=approvers_of(bundle, user),
             pending=waiting,
         ),
     )
@@ -116,11 +116,10 @@ async def handle_ask_support(
         return
     c, m = decided.contract, decided.milestone
     if user != c.leader_id:
-        await reply(
-            respond,
-            f"Only {mention(c.leader_id)}, whose milestone this is, can ask their sponsor "
-            "for support with it.",
-        )
+        # Whoever reads the contract may hear whose it is; anyone else (a forwarded DM) not.
+        insider = user in {c.sponsor_id, c.owner_id}
+        whose = f"{mention(c.leader_id)}, whose milestone this is," if insider else "the leader"
+        await reply(respond, f"Only {whose} can ask their sponsor for support with it.")
         return
     if (m.status, m.missed_count) != (MilestoneStatus.missed, miss):
         await reply(

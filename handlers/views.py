@@ -19,19 +19,33 @@ from bot.modals import (
     parse_item,
     parse_new_contract,
 )
+from bot.people import check_people_quickly, field_errors
 from bot.services import services_of
 from storage.queries import load_bundle
 
 logger = logging.getLogger(__name__)
 
+# Slack wants a view submission answered within 3 s; the people check gets most of it.
+PEOPLE_CHECK_SECONDS = 2.0
+
 
 async def handle_new_contract(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
 ) -> None:
     services = services_of(context)
     user = body["user"]["id"]
     fields, errors = parse_new_contract(view)
     if fields is None:
+        await ack(response_action="errors", errors=errors)
+        return
+    chosen = {"leader": fields.leader_id, "sponsor": fields.sponsor_id}
+    problems = await check_people_quickly(client, chosen.values(), seconds=PEOPLE_CHECK_SECONDS)
+    errors = field_errors(chosen, problems)
+    if errors:
         await ack(response_action="errors", errors=errors)
         return
     async with services.sessions() as session:

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -79,9 +79,22 @@ def _text(nullable: bool = False) -> Any:
     return Field(default=None if nullable else "", sa_column=Column(Text, nullable=nullable))
 
 
+ONE_ACTIVE = text("status = 'active'")
+
+
 class Contract(SQLModel, table=True):
     __tablename__ = "contract"
-    __table_args__ = (UniqueConstraint("leader_id", "title", name="uq_contract_leader_title"),)
+    __table_args__ = (
+        UniqueConstraint("leader_id", "title", name="uq_contract_leader_title"),
+        # A leader has at most one active contract, whoever activates one and however fast.
+        Index(
+            "uq_contract_one_active",
+            "leader_id",
+            unique=True,
+            sqlite_where=ONE_ACTIVE,
+            postgresql_where=ONE_ACTIVE,
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=200)

@@ -22,6 +22,7 @@ from storage.models import (
     Evidence,
     Expectation,
     Feedback,
+    FeedbackRequest,
     Measurement,
     Milestone,
     Resource,
@@ -159,17 +160,62 @@ async def load_bundle(*, session: AsyncSession, contract_id: int) -> ContractBun
 
 
 async def find_contract_for_leader(*, session: AsyncSession, leader_id: str) -> Contract | None:
-    """The leader's active contract, else their most recent one."""
+    """The leader's one active contract, else the one they were given last.
+
+    A leader has at most one active contract (`uq_contract_one_active`), so every lookup finds
+    the same one; with none active, the newest by creation, never by the last edit, so
+    working on an older draft does not switch which contract the leader's name finds.
+    """
+    active = await active_contract_for_leader(session=session, leader_id=leader_id)
+    if active is not None:
+        return active
     rows = await session.exec(
-        select(Contract)
-        .where(Contract.leader_id == leader_id)
-        .order_by(
-            (col(Contract.status) == ContractStatus.active).desc(),
-            col(Contract.updated_at).desc(),
-            col(Contract.id).desc(),
-        )
+        select(Contract).where(Contract.leader_id == leader_id).order_by(col(Contract.id).desc())
     )
     return rows.first()
+
+
+async def active_contract_for_leader(*, session: AsyncSession, leader_id: str) -> Contract | None:
+    """The leader's active contract: there is at most one."""
+    rows = await session.exec(
+        select(Contract)
+        .where(Contract.leader_id == leader_id, Contract.status == ContractStatus.active)
+        .order_by(col(Contract.id))
+    )
+    return rows.first()
+
+
+async def drafts_of_leader(*, session: AsyncSession, leader_id: str) -> list[Contract]:
+    """The leader's draft contracts, oldest first."""
+    rows = await session.exec(
+        select(Contract)
+        .where(Contract.leader_id == leader_id, Contract.status == ContractStatus.draft)
+        .order_by(col(Contract.id))
+    )
+    return list(rows.all())
+
+
+async def feedback_requests_since(
+    *, session: AsyncSession, requester_id: str, since: datetime
+) -> int:
+    """How many people `requester_id` asked for feedback since `since` (the daily bound)."""
+    rows = await session.exec(
+        select(func.count(col(FeedbackRequest.id))).where(
+            FeedbackRequest.requester_id == requester_id,
+            col(FeedbackRequest.created_at) >= since,
+        )
+    )
+    return rows.one()
+
+
+async def lock_requester(session: AsyncSession, requester_id: str) -> None:
+    """Serialise the requests of one person until the transaction ends, so a bound counted
+    in it holds under concurrent commands (SQLite's write transactions are serial already)."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        await session.exec(
+            select(func.pg_advisory_xact_lock(func.hashtext("feedback_request:" + requester_id)))
+        )
 
 
 async def find_contract(*, session: AsyncSession, leader_id: str, title: str) -> Contract | None:

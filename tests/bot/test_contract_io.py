@@ -922,7 +922,9 @@ _titles = itertools.count(1)
 
 async def _round_trip(url: str, indicators: list[dict[str, Any]], fmt: str) -> None:
     data = copy.deepcopy(data_of("minimal.yml"))
-    data["title"] = f"Generated contract {next(_titles)}"
+    number = next(_titles)
+    data["title"] = f"Generated contract {number}"
+    data["leader"] = f"U0GEN{number:05d}"  # a leader has one active contract at a time
     data["success_indicators"] = indicators
     data["milestones"] = [
         {"key": "M1", "title": "Pairing done", "due": "2027-03-01", "activity": "D1"}

@@ -436,7 +436,8 @@ async def test_a_forwarded_request_clicked_by_someone_else_is_refused(
     (call,) = await bot.fake.wait_for("response_url")
     assert call.args["response_type"] == "ephemeral"
     assert call.args["replace_original"] is False
-    assert "Only this contract's approvers (<@U0SPON001>)" in call.args["text"]
+    assert call.args["text"] == "Only the approvers of amendment #1 can approve or reject it."
+    assert "<@" not in call.args["text"]  # names no approver, leader or item to an outsider
     assert len(bot.fake.calls_to("views.open")) == 1  # the proposer's; no reject modal
     assert await stored(bot, AmendmentApproval) == []
     assert (await stored(bot, Amendment))[0].status == "pending"
