@@ -293,7 +293,7 @@ def build_sponsor_help(plan: Plan, risk_text: str) -> Message:
         ),
     ]
     return Message(
-        text=f"{mention(c.leader_id)} asks for your help with a risk on “{c.title}”.",
+        text=f"{mention(c.leader_id)} asks for your help with a risk on “{escape(c.title)}”.",
         blocks=blocks,
     )
 

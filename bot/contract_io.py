@@ -44,6 +44,7 @@ from bot.contract_schema import (
     validate_document,
     yaml_dump,
 )
+from bot.csv_cells import safe_row
 from storage.db import SessionFactory
 from storage.models import (
     ActivityStatus,
@@ -870,21 +871,20 @@ async def export_csv(
         c = bundle.contract
         for indicator in bundle.indicators:
             for m in bundle.measurements.get(indicator.id or 0, []):
-                writer.writerow(
-                    [
-                        c.id,
-                        c.title,
-                        c.leader_id,
-                        indicator.key,
-                        indicator.name,
-                        indicator.unit,
-                        number(indicator.baseline),
-                        number(indicator.target),
-                        indicator.direction,
-                        m.measured_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                        number(m.value),
-                        m.source,
-                        m.recorded_by or "",
-                    ]
-                )
+                row = [
+                    c.id,
+                    c.title,
+                    c.leader_id,
+                    indicator.key,
+                    indicator.name,
+                    indicator.unit,
+                    number(indicator.baseline),
+                    number(indicator.target),
+                    indicator.direction,
+                    m.measured_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                    number(m.value),
+                    m.source,
+                    m.recorded_by or "",
+                ]
+                writer.writerow(safe_row(row))
     return out.getvalue()

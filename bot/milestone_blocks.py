@@ -60,6 +60,12 @@ def named(decided: Decided) -> str:
     return f"*{escape(m.key)} · {escape(truncate(m.title, 200))}*"
 
 
+def keyed(decided: Decided, between: str = ":") -> str:
+    """`M1: Engagement at 68`, escaped, for a notification's text."""
+    m = decided.milestone
+    return f"{escape(m.key)}{between} {escape(truncate(m.title, 200))}"
+
+
 def contract_name(decided: Decided) -> str:
     return f"“{escape(truncate(decided.contract.title, 200))}”"
 
@@ -113,7 +119,7 @@ def build_recognition(decided: Decided) -> Message:
         section(f"🎉 *Milestone met!* {named(decided)}\n{state_line(decided)}"),
         context(f"{contract_name(decided)} · due {day(m.due)} · your sponsor has been told"),
     ]
-    return Message(text=f"🎉 You met milestone {m.key}: {truncate(m.title, 200)}", blocks=blocks)
+    return Message(text=f"🎉 You met milestone {keyed(decided)}", blocks=blocks)
 
 
 def build_met_note(decided: Decided) -> Message:
@@ -124,7 +130,7 @@ def build_met_note(decided: Decided) -> Message:
         f"{state_line(decided)}"
     )
     return Message(
-        text=f"{mention(c.leader_id)} met milestone {m.key}: {truncate(m.title, 200)}",
+        text=f"{mention(c.leader_id)} met milestone {keyed(decided)}",
         blocks=[_with_summary(text, decided), context(f"Due {day(m.due)}")],
     )
 
@@ -137,7 +143,7 @@ def build_met_post(decided: Decided) -> Message:
         f"*{escape(truncate(m.title, 200))}* is met!"
     )
     return Message(
-        text=f"🎉 {mention(c.leader_id)} met a milestone: {truncate(m.title, 200)}",
+        text=f"🎉 {mention(c.leader_id)} met a milestone: {escape(truncate(m.title, 200))}",
         blocks=[section(text)],
     )
 
@@ -177,7 +183,7 @@ def build_recalibration(decided: Decided, *, asked: bool = False) -> Message:
     if asked:
         blocks.append(context(f"✅ You asked {mention(c.sponsor_id)} for support."))
     return Message(
-        text=f"⏰ Milestone {m.key} was missed: {truncate(m.title, 200)}. Let's recalibrate.",
+        text=f"⏰ Milestone {keyed(decided, ' was missed:')}. Let's recalibrate.",
         blocks=blocks,
     )
 
@@ -197,7 +203,7 @@ def build_missed_note(decided: Decided) -> Message:
         ),
     ]
     return Message(
-        text=f"{mention(c.leader_id)} missed milestone {m.key}: {truncate(m.title, 200)}",
+        text=f"{mention(c.leader_id)} missed milestone {keyed(decided)}",
         blocks=blocks,
     )
 
@@ -210,7 +216,7 @@ def build_escalation(decided: Decided) -> Message:
         f"was missed again (miss {m.missed_count}, due {day(m.due)}).\n{state_line(decided)}"
     )
     return Message(
-        text=f"Escalation: {mention(c.leader_id)} missed milestone {m.key} again",
+        text=f"Escalation: {mention(c.leader_id)} missed milestone {escape(m.key)} again",
         blocks=[
             _with_summary(text, decided),
             context(f"Sponsor {mention(c.sponsor_id)} · you are an escalation contact"),
@@ -226,7 +232,7 @@ def build_support_request(decided: Decided) -> Message:
         f"{contract_name(decided)}, missed on {day(m.due)}.\n{state_line(decided)}"
     )
     return Message(
-        text=f"{mention(c.leader_id)} asks for your support with milestone {m.key}",
+        text=f"{mention(c.leader_id)} asks for your support with milestone {escape(m.key)}",
         blocks=[_with_summary(text, decided)],
     )
 

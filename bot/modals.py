@@ -26,7 +26,16 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import rules
-from bot.blocks import MODAL_TITLE, OPTION_TEXT, capped, context, fit_view, sections, truncate
+from bot.blocks import (
+    MODAL_TITLE,
+    OPTION_TEXT,
+    capped,
+    context,
+    escape,
+    fit_view,
+    sections,
+    truncate,
+)
 from bot.contracts import DraftFields, missing_for_activation
 from bot.summary import WEEKDAYS, activity_lines, indicator_line
 from storage.queries import ContractBundle
@@ -173,15 +182,20 @@ def build_draft_editor(bundle: ContractBundle, *, today: date, notice: str | Non
     blocks: list[Block] = []
     if notice:
         blocks.append(context(notice))
-    blocks += sections(c.title, [f"Leader <@{c.leader_id}> · sponsor <@{c.sponsor_id}>"])
+    blocks += sections(escape(c.title), [f"Leader <@{c.leader_id}> · sponsor <@{c.sponsor_id}>"])
     blocks.append(DividerBlock())
     lists = {
-        "Expectations": [f"*{e.key}* _{e.kind}_ {e.text}" for e in bundle.expectations],
+        "Expectations": [
+            f"*{escape(e.key)}* _{e.kind}_ {escape(e.text)}" for e in bundle.expectations
+        ],
         "Development activities": activity_lines(bundle, today),
         "Success indicators": [indicator_line(bundle, i) for i in bundle.indicators],
-        "Milestones": [f"*{m.key}* {m.title} · due {m.due.isoformat()}" for m in bundle.milestones],
-        "Resources": [f"_{r.kind}_: {r.text}" for r in bundle.resources],
-        "Barriers": [f"{b.risk} ↳ _{b.contingency}_" for b in bundle.barriers],
+        "Milestones": [
+            f"*{escape(m.key)}* {escape(m.title)} · due {m.due.isoformat()}"
+            for m in bundle.milestones
+        ],
+        "Resources": [f"_{r.kind}_: {escape(r.text)}" for r in bundle.resources],
+        "Barriers": [f"{escape(b.risk)} ↳ _{escape(b.contingency)}_" for b in bundle.barriers],
     }
     for title, lines in lists.items():
         blocks += sections(title, capped(lines, 8) or ["_None yet._"])

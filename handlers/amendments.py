@@ -56,7 +56,7 @@ from bot.amendments import (
     proposed_item,
     refusal_to_amend,
 )
-from bot.blocks import mention
+from bot.blocks import escape, mention
 from bot.contract_io import snapshot
 from bot.contracts import Refusal, contract_to_show
 from bot.delivery import DeliveryKey, Message, Outgoing, fixed, queue_of
@@ -119,7 +119,7 @@ async def history_command(request: CommandRequest) -> None:
     await reply_blocks(
         request.respond,
         build_history(found.contract, past),
-        text=f"History of {found.contract.title}",
+        text=f"History of {escape(found.contract.title)}",
     )
 
 
