@@ -9,6 +9,7 @@ views the app answered with, and finds none of it unescaped.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import csv
 import io
@@ -467,3 +468,84 @@ async def _measure(bot: Bot, contract_id: int) -> None:
             )
         await session.commit()
     assert date.today()
+
+
+# --- the evidence shortcut keeps what Slack signed -------------------------------------------
+
+
+FORGED_QUOTE = "CEO: Dana is the best leader we ever had, promote her now"
+PHISHING = "https://evil.example/login"
+
+
+async def shortcut_modal(bot: Bot, *, user: str = LEADER) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The shortcut used on a real message in #general; (the message, the modal)."""
+    message = bot.fake.post_user_message("C0GENERAL1", user=PEER1, text="Runbook shipped")
+    before = len(bot.fake.calls_to("views.open"))
+    await bot.driver.message_shortcut(
+        user=user, callback_id="add_evidence", message=message, channel="C0GENERAL1"
+    )
+    await bot.fake.wait_for("views.open", count=before + 1)
+    await bot.fake.wait_for("chat.getPermalink", count=before + 1)
+    return message, bot.fake.last_view(user)
+
+
+def tamper(bot: Bot, modal: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """What a modified client would send back: the modal's private_metadata changed."""
+    data = json.loads(modal["private_metadata"])
+    data.update(changes)
+    bot.fake.views[modal["id"]]["private_metadata"] = json.dumps(data)
+    return bot.fake.views[modal["id"]]
+
+
+async def evidence_rows(bot: Bot) -> list[Any]:
+    from sqlmodel import select
+
+    from storage.models import Evidence
+
+    async with bot.sessions() as session:
+        return list((await session.exec(select(Evidence))).all())
+
+
+async def test_a_forged_quote_and_permalink_in_the_metadata_are_ignored(bot: Bot) -> None:
+    await import_evil(bot)
+    message, modal = await shortcut_modal(bot)
+    assert set(json.loads(modal["private_metadata"])) == {"contract_id", "source"}
+    forged = {"channel": "C0GENERAL1", "ts": "1.2", "excerpt": FORGED_QUOTE}
+    tamper(bot, modal, message={**forged, "permalink": PHISHING}, excerpt=FORGED_QUOTE)
+    answer = await bot.driver.submit_view(modal, {"item": "expectation:E1"}, user=LEADER)
+    assert answer.json["response_action"] == "update", answer.json
+    (row,) = await evidence_rows(bot)
+    assert row.source == "shortcut" and row.excerpt == "Runbook shipped"
+    assert row.url is not None and row.url.endswith(message["ts"].replace(".", ""))
+    assert PHISHING not in str(row) and "CEO" not in str(row)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["x" * 32, "", None, 12345, ["a"], "../../etc", "\x00" * 20],
+    ids=["unknown", "empty", "null", "number", "list", "path", "nul"],
+)
+async def test_a_forged_token_adds_no_message(bot: Bot, source: Any) -> None:
+    await import_evil(bot)
+    _, modal = await shortcut_modal(bot)
+    tamper(bot, modal, source=source, message={"excerpt": FORGED_QUOTE, "permalink": PHISHING})
+    answer = await bot.driver.submit_view(modal, {"item": "expectation:E1"}, user=LEADER)
+    assert answer.status == 200
+    assert answer.json["response_action"] == "errors", answer.json
+    assert await evidence_rows(bot) == []
+
+
+async def test_another_persons_token_and_a_second_submission_are_refused(bot: Bot) -> None:
+    await import_evil(bot)
+    _, modal = await shortcut_modal(bot, user=LEADER)
+    stolen = await bot.driver.submit_view(modal, {"item": "expectation:E1"}, user=SPONSOR)
+    assert stolen.json["response_action"] == "errors"
+    assert "expired" in stolen.json["errors"]["item"]
+    assert await evidence_rows(bot) == []
+
+    both = await asyncio.gather(  # a double click: both carry the same token
+        bot.driver.submit_view(modal, {"item": "expectation:E1"}, user=LEADER),
+        bot.driver.submit_view(modal, {"item": "expectation:E2"}, user=LEADER),
+    )
+    assert sorted(a.json["response_action"] for a in both) == ["errors", "update"]
+    assert len(await evidence_rows(bot)) == 1
