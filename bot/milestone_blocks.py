@@ -27,6 +27,7 @@ from bot.milestones import (
     threshold_of,
 )
 from bot.progress import format_number
+from bot.ui import json_object, record_id, small_number
 from storage.models import ActivityStatus
 
 PROPOSE = "milestone_propose"
@@ -48,11 +49,9 @@ def button_value(decided: Decided) -> str:
 
 def parse_value(value: Any) -> tuple[int, int] | None:
     """(milestone id, miss) from a recalibration button's value, or None if it is not one."""
-    try:
-        found = json.loads(value)
-        return int(found["milestone"]), int(found["miss"])
-    except (TypeError, ValueError, KeyError):
-        return None
+    data = json_object(value)
+    milestone, miss = record_id(data.get("milestone")), small_number(data.get("miss"), low=1)
+    return (milestone, miss) if milestone is not None and miss is not None else None
 
 
 def named(decided: Decided) -> str:

@@ -12,7 +12,9 @@ import json
 import logging
 from typing import Any
 
+from slack_bolt.async_app import AsyncAck
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,6 +23,10 @@ logger = logging.getLogger(__name__)
 MAX_ID = 2**31 - 1  # the largest value of a PostgreSQL INTEGER column, every id's type
 MAX_ENCODED = 3000  # private_metadata's limit; a button's value is shorter still
 STALE_VIEW_ERRORS = frozenset({"hash_conflict", "not_found", "view_not_found"})
+OUT_OF_DATE = (
+    "That button or form is out of date (or was changed on the way), so nothing was done. "
+    "Open it again from a recent message, App Home or `/contract`."
+)
 
 
 def record_id(value: Any) -> int | None:
@@ -41,6 +47,11 @@ def small_number(value: Any, *, low: int = 0, high: int = 1000) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value if low <= value <= high else None
+
+
+def clean_text(text: str) -> str:
+    """Typed text without NUL characters, which PostgreSQL's text columns refuse."""
+    return text.replace("\x00", "")
 
 
 def json_object(text: Any) -> dict[str, Any]:
@@ -74,3 +85,31 @@ async def update_view(
         logger.info("View %s not updated: %s", view_id, reason)
         return False
     return True
+
+
+def input_blocks(view: Any) -> list[str]:
+    """The block ids of a submitted view's input blocks, in order."""
+    blocks = view.get("blocks") if isinstance(view, dict) else None
+    return [
+        str(b["block_id"])
+        for b in blocks or []
+        if isinstance(b, dict) and b.get("type") == "input" and b.get("block_id")
+    ]
+
+
+async def refuse_submission(ack: AsyncAck, view: Any, text: str) -> None:
+    """Answer a view submission that cannot be taken: a field error on its first input, or,
+    with no input to put it on, the modal replaced by `text`."""
+    inputs = input_blocks(view)
+    if inputs:
+        await ack(response_action="errors", errors={inputs[0]: text})
+        return
+    await ack(
+        response_action="update",
+        view=View(
+            type="modal",
+            title="North Star",
+            close="Close",
+            blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
+        ),
+    )

@@ -25,6 +25,7 @@ from bot.modals import (
     contract_id_of,
 )
 from bot.services import services_of
+from bot.ui import OUT_OF_DATE, update_view
 from storage.db import read_only
 from storage.models import ContractStatus
 from storage.queries import load_bundle
@@ -47,6 +48,7 @@ async def handle_add_item(
     user = body["user"]["id"]
     contract_id = contract_id_of(body.get("view") or {})
     if kind not in ITEM_KINDS or contract_id is None:
+        await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         bundle = await load_bundle(session=session, contract_id=contract_id)
@@ -65,6 +67,7 @@ async def handle_activate(
     view = body.get("view") or {}
     contract_id = contract_id_of(view)
     if contract_id is None:
+        await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         bundle = await load_bundle(session=session, contract_id=contract_id)
@@ -87,7 +90,8 @@ async def handle_activate(
         if bundle.contract.status == ContractStatus.active
         else None
     )
-    await client.views_update(
+    await update_view(
+        client,
         view_id=view["id"],
         hash=view.get("hash"),
         view=build_draft_editor(bundle, today=services.today(), notice=notice),
@@ -102,6 +106,7 @@ async def handle_open_summary(
     user = body["user"]["id"]
     contract_id = contract_id_in(body["actions"][0].get("value"))
     if contract_id is None:
+        await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         await read_only(session)
@@ -128,6 +133,7 @@ async def handle_edit_draft(
     user = body["user"]["id"]
     contract_id = contract_id_in(body["actions"][0].get("value"))
     if contract_id is None:
+        await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         bundle = await load_bundle(session=session, contract_id=contract_id)
