@@ -29,6 +29,7 @@ from bot.report import ContractReport, parse_period, render_csv
 from bot.sandbox.demo import DEMO_CONTRACT
 from tests.bot.test_checkins_support import at, run_job, virtual_time
 from tests.handlers.test_feedback_support import fast_sending, settled
+from tests.handlers.test_feedback_support import run_job as feedback_job
 from tests.harness import Bot
 
 LEADER, SPONSOR, OWNER, VP = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001"
@@ -383,6 +384,9 @@ async def test_feedback_requests_dms_and_lists(bot: Bot) -> None:
         )
         assert answer.json["response_action"] == "update", answer.json
     await settled(bot)
+    await feedback_job(bot, force=True)  # the anonymous entries reach the leader together
+    await settled(bot)
+    assert any("Anonymous feedback for you" in m["text"] for m in dm(bot, LEADER))
     await opened(bot, "/feedback", "mine", user=PEER1)
     await command(bot, "/feedback", "received", user=LEADER)
     await command(bot, "/contract", "request-feedback", user=LEADER)
