@@ -539,7 +539,9 @@ def build_request(state: AmendmentState, *, recipient: str) -> tuple[str, list[B
                 ],
             )
         )
-    text = f"Amendment #{state.id} to {c.title}: {describe_change(a)}"
+    text = (
+        f"Amendment #{state.id} to {escape(truncate(c.title, 200))}: {escape(describe_change(a))}"
+    )
     return truncate(text, 300), blocks
 
 

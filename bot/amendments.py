@@ -42,6 +42,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import rules
+from bot.blocks import escape
 from bot.contract_io import (
     ITEM_LISTS,
     add_version,
@@ -395,11 +396,11 @@ def refusal_to_amend(bundle: ContractBundle, *, proposer: str | None = None) -> 
     c = bundle.contract
     if c.status == ContractStatus.draft:
         return Refusal(
-            f"“{c.title}” is still a draft: change it directly with `/contract edit`. "
+            f"“{escape(c.title)}” is still a draft: change it directly with `/contract edit`. "
             "Amendments are for active contracts."
         )
     if c.status != ContractStatus.active:
-        return Refusal(f"“{c.title}” is closed and no longer changes.")
+        return Refusal(f"“{escape(c.title)}” is closed and no longer changes.")
     if proposer is not None and not approvers_of(bundle, proposer):
         return Refusal(NOBODY_ELSE_APPROVES)
     return None
@@ -961,10 +962,11 @@ async def version_to_show(
         ).all()
         if not numbers:
             return Refusal(
-                f"“{c.title}” has no versions yet: a contract gets version 1 when it is activated."
+                f"“{escape(c.title)}” has no versions yet: a contract gets version 1 when it is "
+                "activated."
             )
         listed = ", ".join(f"v{n}" for n in numbers)
-        return Refusal(f"“{c.title}” has no version {version}. Its versions: {listed}.")
+        return Refusal(f"“{escape(c.title)}” has no version {version}. Its versions: {listed}.")
     return bundle_from_snapshot(stored.snapshot, current=bundle, version=version), stored
 
 

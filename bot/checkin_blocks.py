@@ -63,8 +63,10 @@ from bot.checkins import (
 from bot.delivery import Message
 from bot.home import OPEN_SUMMARY
 from bot.modals import Form
+from bot.periods import valid_period
 from bot.progress import format_number
 from bot.summary import ACTIVITY_MARK
+from bot.ui import json_object, record_id, small_number
 from storage.models import ActivityStatus, Contract, SuccessIndicator
 
 CHECKIN_MODAL = "checkin"
@@ -105,15 +107,13 @@ def target_value(contract_id: int, period: str) -> str:
 
 def target_of(action: dict[str, Any]) -> tuple[int, str] | None:
     """(contract id, period) from a button's value or, for the skip menu, its block id."""
-    try:
-        data = json.loads(action.get("value") or "{}")
-        return int(data["contract_id"]), str(data["period"])
-    except (ValueError, KeyError, TypeError):
-        pass
-    parts = str(action.get("block_id") or "").split(":")
-    if len(parts) == 3 and parts[0] == ACTIONS_BLOCK and parts[1].isdigit():
-        return int(parts[1]), parts[2]
-    return None
+    data = json_object(action.get("value"))
+    if "value" not in action:  # the skip menu: its option is the reason, its block the week
+        parts = str(action.get("block_id") or "").split(":")
+        if len(parts) == 3 and parts[0] == ACTIONS_BLOCK:
+            data = {"contract_id": parts[1], "period": parts[2]}
+    contract_id, period = record_id(data.get("contract_id")), valid_period(data.get("period"))
+    return (contract_id, period) if contract_id is not None and period is not None else None
 
 
 # --- messages -----------------------------------------------------------------------------
@@ -295,7 +295,7 @@ def build_sponsor_help(plan: Plan, risk_text: str) -> Message:
         ),
     ]
     return Message(
-        text=f"{mention(c.leader_id)} asks for your help with a risk on “{c.title}”.",
+        text=f"{mention(c.leader_id)} asks for your help with a risk on “{escape(c.title)}”.",
         blocks=blocks,
     )
 
@@ -674,13 +674,13 @@ class ModalTarget:
 
 
 def modal_target(view: dict[str, Any]) -> ModalTarget | None:
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-        return ModalTarget(
-            int(data["contract_id"]), str(data["period"]), int(data["page"]), int(data["pages"])
-        )
-    except (ValueError, KeyError, TypeError):
+    data = json_object(view.get("private_metadata"))
+    contract_id, period = record_id(data.get("contract_id")), valid_period(data.get("period"))
+    pages = small_number(data.get("pages"), low=1, high=MAX_PAGES)
+    page = small_number(data.get("page"), low=1, high=pages or 1)
+    if contract_id is None or period is None or pages is None or page is None:
         return None
+    return ModalTarget(contract_id, period, page, pages)
 
 
 # --- parsing ------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
+from bot.blocks import escape, truncate
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.periods import period_key
 from bot.scheduler import JobRun, job
@@ -1034,7 +1035,8 @@ async def skip(
 ) -> NotYours | CheckIn:
     """Mark the period skipped (and cancel its reminder); an answered one stays answered."""
     if reason not in SKIP_REASONS:
-        return NotYours(f"“{reason}” is not a reason I know: use leave, sick or other.")
+        shown = escape(truncate(reason, 40))
+        return NotYours(f"“{shown}” is not a reason I know: use leave, sick or other.")
     if plan.answered:
         return NotYours(
             f"You already checked in for {period_label(plan.period)}; "

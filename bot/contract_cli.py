@@ -23,6 +23,7 @@ from storage.db import database
 from storage.migrate import require_current, upgrade
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
+MAX_PRINTED = 100  # problems listed; the count says how many there are
 
 
 def _client(settings: Settings) -> AsyncWebClient | None:
@@ -37,9 +38,11 @@ UNCHECKED_NOTE = (
 
 
 def _report_problems(problems: list[str]) -> int:
-    for problem in problems:
+    for problem in problems[:MAX_PRINTED]:
         print(problem, file=sys.stderr)
     count = len(problems)
+    if count > MAX_PRINTED:
+        print(f"…and {count - MAX_PRINTED} more.", file=sys.stderr)
     print(f"{count} problem{'s' if count != 1 else ''}; nothing was written.", file=sys.stderr)
     return EXIT_PROBLEMS
 

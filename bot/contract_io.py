@@ -17,6 +17,7 @@ import copy
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -34,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import rules
 from bot.contract_schema import (
+    MAX_FILE_BYTES,
     SLACK_USER,
     ContractDocument,
     DocumentError,
@@ -45,6 +47,7 @@ from bot.contract_schema import (
     validate_document,
     yaml_dump,
 )
+from bot.csv_cells import safe_row
 from bot.people import check_person, own_user_id, problem_with
 from storage.db import SessionFactory
 from storage.models import (
@@ -73,6 +76,7 @@ from storage.queries import (
 )
 
 AMENDMENT_REASON = "administrative amendment (import)"
+MAX_PROBLEM_CHARS = 300
 ACTIVATION_REASON = "activated (import)"
 CSV_COLUMNS = (
     "contract_id",
@@ -317,10 +321,24 @@ async def _people_problems(data: Any, directory: _Directory) -> list[str]:
 
 
 async def read_contract_file(path: str | Path) -> str:
-    """The text of a contract file; DocumentError when it cannot be read."""
+    """The text of a contract file; DocumentError when it cannot be read or is larger than
+    `MAX_FILE_BYTES` (known from its size, or from reading one byte more than that: a
+    device such as /dev/zero claims no size)."""
     file = Path(path)
+    too_large = f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; a contract file is far smaller"
+
+    def read() -> bytes:
+        with file.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
+                raise DocumentError(too_large)
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise DocumentError(too_large)
+        return data
+
     try:
-        return await asyncio.to_thread(file.read_text, encoding="utf-8-sig")
+        data = await asyncio.to_thread(read)
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DocumentError(f"{path}: not a UTF-8 text file") from None
     except OSError as error:
@@ -359,7 +377,14 @@ async def validate_text(
             )
         first_of.setdefault(identity, index)
         docs.append(doc)
-    return ([], problems) if problems else (docs, [])
+    if problems:
+        return [], [truncate_problem(problem) for problem in problems]
+    return docs, []
+
+
+def truncate_problem(problem: str, limit: int = MAX_PROBLEM_CHARS) -> str:
+    """A problem line cut to `limit` characters, whatever value it quotes."""
+    return problem if len(problem) <= limit else problem[: limit - 1] + "…"
 
 
 async def validate_file(
@@ -923,21 +948,20 @@ async def export_csv(
         c = bundle.contract
         for indicator in bundle.indicators:
             for m in bundle.measurements.get(indicator.id or 0, []):
-                writer.writerow(
-                    [
-                        c.id,
-                        c.title,
-                        c.leader_id,
-                        indicator.key,
-                        indicator.name,
-                        indicator.unit,
-                        number(indicator.baseline),
-                        number(indicator.target),
-                        indicator.direction,
-                        m.measured_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                        number(m.value),
-                        m.source,
-                        m.recorded_by or "",
-                    ]
-                )
+                row = [
+                    c.id,
+                    c.title,
+                    c.leader_id,
+                    indicator.key,
+                    indicator.name,
+                    indicator.unit,
+                    number(indicator.baseline),
+                    number(indicator.target),
+                    indicator.direction,
+                    m.measured_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                    number(m.value),
+                    m.source,
+                    m.recorded_by or "",
+                ]
+                writer.writerow(safe_row(row))
     return out.getvalue()

@@ -13,6 +13,7 @@ import difflib
 import json
 import math
 import re
+import reprlib
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -37,6 +38,10 @@ from bot import rules
 Loc = tuple[str | int, ...]
 
 MAX_FILE_CHARS = 1_000_000
+MAX_FILE_BYTES = 2**20  # 1 MiB: refused before it is read, whatever the file claims
+MAX_DEPTH = 32  # a contract is five levels deep; nothing sane is deeper than this
+MAX_VALUES = 100_000  # every value counted as often as a YAML alias repeats it
+SHOWN_CHARS = 80  # of a value quoted back in a problem
 MAX_ITEMS = 50
 LONG_TEXT = 3000  # a Block Kit section's text limit: every free text is shown in one
 
@@ -59,11 +64,23 @@ class FieldProblems(ValueError):
         self.problems = list(problems)
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = SHOWN_CHARS
+_SHOWN.maxlevel = 2
+
+
+def shown(value: Any) -> str:
+    """A value quoted back in a problem, cut to about `SHOWN_CHARS` characters however large
+    it is (a 900 KB string repeated by YAML aliases stays a short line)."""
+    return _SHOWN.repr(value)
+
+
 def format_loc(loc: Loc) -> str:
     """('success_indicators', 1, 'target') -> 'success_indicators[1].target'."""
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+        name = str(part) if len(str(part)) <= SHOWN_CHARS else shown(str(part))
+        path += f"[{part}]" if isinstance(part, int) else f".{name}" if path else name
     return path or "(document)"
 
 
@@ -78,7 +95,7 @@ def _person(value: str) -> str:
     if SLACK_USER.fullmatch(value) or (EMAIL.fullmatch(value) and len(value) <= 254):
         return value
     raise ValueError(
-        f"must be a Slack user id (such as U0LEAD001) or an e-mail address, got {value!r}"
+        f"must be a Slack user id (such as U0LEAD001) or an e-mail address, got {shown(value)}"
     )
 
 
@@ -87,21 +104,21 @@ def _key(value: str) -> str:
         return value
     raise ValueError(
         "must be a key of 1 to 16 capital letters, digits or _, starting with a letter "
-        f"(such as I1), got {value!r}"
+        f"(such as I1), got {shown(value)}"
     )
 
 
 def _channel(value: str) -> str:
     if CHANNEL.fullmatch(value):
         return value
-    raise ValueError(f"must be a Slack channel id such as C0WINS001, got {value!r}")
+    raise ValueError(f"must be a Slack channel id such as C0WINS001, got {shown(value)}")
 
 
 def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+        raise ValueError(f"{shown(value)} is not an IANA time zone such as Europe/Berlin") from None
     return value
 
 
@@ -114,14 +131,14 @@ def _day(value: Any) -> Any:
         try:
             return date.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{value!r} is not a day of the calendar") from None
-    raise ValueError(f"must be a date YYYY-MM-DD, got {value!r}")
+            raise ValueError(f"{shown(value)} is not a day of the calendar") from None
+    raise ValueError(f"must be a date YYYY-MM-DD, got {shown(value)}")
 
 
 def _time(value: Any) -> Any:
     if isinstance(value, str) and rules.TIME.fullmatch(value.strip()):
         return value.strip()
-    raise ValueError(f'must be a time "HH:MM" (24-hour clock) such as "15:00", got {value!r}')
+    raise ValueError(f'must be a time "HH:MM" (24-hour clock) such as "15:00", got {shown(value)}')
 
 
 def _number(value: float) -> float:
@@ -139,7 +156,7 @@ def _one_of(choices: Sequence[str], *, fold_case: bool = False) -> Callable[[str
             value = value.lower()
         if value in choices:
             return value
-        raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        raise ValueError(f"must be one of {', '.join(choices)}, got {shown(value)}")
 
     return check
 
@@ -574,9 +591,26 @@ _RESOLVERS = _implicit_resolvers()
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML that refuses duplicate keys and reads plain scalars as YAML 1.2 does."""
+    """Safe YAML that refuses duplicate keys and nesting deeper than `MAX_DEPTH` (PyYAML
+    composes recursively: 100,000 `[` would exhaust the stack), and reads plain scalars as
+    YAML 1.2 does."""
 
     yaml_implicit_resolvers = _RESOLVERS
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[str] = set()
@@ -584,7 +618,7 @@ class _Loader(yaml.SafeLoader):
             if isinstance(key_node, yaml.ScalarNode):
                 if key_node.value in seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                        None, None, f"duplicate key {shown(key_node.value)}", key_node.start_mark
                     )
                 seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
@@ -640,6 +674,7 @@ def parse_documents(text: str, *, filename: str) -> list[dict[str, Any]]:
             found = found[0]
     if not found:
         raise DocumentError(f"{filename}: no contract in the file")
+    _check_shape(found, filename)
     for index, doc in enumerate(found, 1):
         if not isinstance(doc, dict):
             where = f"document {index}" if len(found) > 1 else "the document"
@@ -647,6 +682,27 @@ def parse_documents(text: str, *, filename: str) -> list[dict[str, Any]]:
                 f"{filename}: {where} is a {_kind(doc)}, not a mapping of contract fields"
             )
     return found
+
+
+def _check_shape(data: Any, filename: str) -> None:
+    """Refuse data nested deeper than `MAX_DEPTH` or holding more than `MAX_VALUES` values,
+    counting a YAML alias each time it is used (so "billion laughs" stops here)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise DocumentError(
+                f"{filename}: more than {MAX_VALUES:,} values (YAML aliases count each time "
+                "they are used); a contract holds far fewer"
+            )
+        if depth > MAX_DEPTH:
+            raise DocumentError(f"{filename}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((item, depth + 1) for pair in node.items() for item in pair)
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
 
 
 def _kind(value: Any) -> str:
@@ -659,7 +715,7 @@ def _load_json(text: str, filename: str) -> Any:
         keys = [key for key, _ in pairs]
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
-            raise DocumentError(f"{filename}: duplicate key {duplicates[0]!r}")
+            raise DocumentError(f"{filename}: duplicate key {shown(duplicates[0])}")
         return dict(pairs)
 
     try:
@@ -668,6 +724,8 @@ def _load_json(text: str, filename: str) -> Any:
         raise DocumentError(
             f"{filename}: line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
+    except RecursionError:
+        raise DocumentError(f"{filename}: nested deeper than {MAX_DEPTH} levels") from None
 
 
 def _load_yaml(text: str, filename: str) -> list[Any]:

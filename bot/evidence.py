@@ -1,7 +1,9 @@
 """Evidence: a message, a link or a note tied to one indicator, activity or expectation.
 
 Added from any Slack message with the "Add as evidence" shortcut (its permalink and a bounded
-excerpt are kept, never its author), or with `/contract evidence`. The leader adds to their
+excerpt are kept, never its author: as the signed shortcut payload named the message, kept on
+the server until the modal is submitted, never as the modal carries it), or with
+`/contract evidence`. The leader adds to their
 own contract; a sponsor or owner picks among the contracts they sponsor or own. An item with
 no evidence for `STALE_AFTER` (counted from the contract's start, or the activity's) is stale.
 """
@@ -9,6 +11,7 @@ no evidence for `STALE_AFTER` (counted from the contract's start, or the activit
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -18,7 +21,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.blocks import capped, day, escape, truncate
 from storage.models import ActivityStatus, Contract, ContractStatus, Evidence, Role
-from storage.queries import ContractBundle, audit, load_bundle
+from storage.queries import (
+    ContractBundle,
+    add_evidence_source,
+    audit,
+    claim_evidence_source,
+    find_evidence_source,
+    load_bundle,
+)
 
 ITEM_TYPES = ("indicator", "activity", "expectation")
 ITEM_LABEL = {"indicator": "Indicators", "activity": "Activities", "expectation": "Expectations"}
@@ -29,6 +39,7 @@ URL_MAX = 2000
 STALE_AFTER = timedelta(days=30)
 LATEST_SHOWN = 3
 STALE_MARK = "🕸️ no evidence in 30 days"
+SOURCE_TOKEN_BYTES = 24
 URL = re.compile(r"^https?://[^\s<>|]+$")
 
 
@@ -41,27 +52,13 @@ class SourceMessage:
     excerpt: str
     permalink: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "channel": self.channel,
-            "ts": self.ts,
-            "excerpt": self.excerpt,
-            "permalink": self.permalink,
-        }
 
-    @classmethod
-    def from_json(cls, data: Any) -> SourceMessage | None:
-        if not isinstance(data, dict):
-            return None
-        try:
-            return cls(
-                channel=str(data["channel"]),
-                ts=str(data["ts"]),
-                excerpt=str(data.get("excerpt") or ""),
-                permalink=data.get("permalink") or None,
-            )
-        except KeyError:
-            return None
+@dataclass(frozen=True, slots=True)
+class KeptSource:
+    """A shortcut's message as the server kept it, and the row that keeps it."""
+
+    id: int
+    message: SourceMessage
 
 
 def _block_texts(node: Any) -> list[str]:
@@ -82,7 +79,7 @@ def _block_texts(node: Any) -> list[str]:
 def excerpt_of(message: dict[str, Any], limit: int = EXCERPT_MAX) -> str:
     """The message's words, whitespace folded, cut to `limit` characters."""
     text = message.get("text") or " ".join(_block_texts(message.get("blocks") or []))
-    folded = " ".join(str(text).split())
+    folded = " ".join(str(text).replace("\x00", "").split())
     return folded if len(folded) <= limit else folded[: limit - 1].rstrip() + "…"
 
 
@@ -95,6 +92,36 @@ def source_of(body: dict[str, Any]) -> SourceMessage:
         ts=str(message.get("ts") or body.get("message_ts") or ""),
         excerpt=excerpt_of(message),
     )
+
+
+async def remember_source(
+    *, session: AsyncSession, user: str, message: SourceMessage, now: datetime
+) -> str:
+    """Keep the message of a signed shortcut payload on the server; the token its modal
+    carries instead of the message itself."""
+    token = secrets.token_urlsafe(SOURCE_TOKEN_BYTES)
+    await add_evidence_source(
+        session=session,
+        token=token,
+        user_id=user,
+        channel=message.channel[:32],
+        message_ts=message.ts[:32],
+        excerpt=message.excerpt,
+        now=now,
+    )
+    return token
+
+
+async def kept_source(
+    *, session: AsyncSession, token: str, user: str, now: datetime
+) -> KeptSource | None:
+    """The message `user`'s shortcut kept under `token`: None if unknown, someone else's,
+    used already or expired."""
+    row = await find_evidence_source(session=session, token=token, user_id=user, now=now)
+    if row is None:
+        return None
+    message = SourceMessage(row.channel, row.message_ts, row.excerpt, row.permalink)
+    return KeptSource(id=row.id or 0, message=message)
 
 
 async def contracts_for_evidence(*, session: AsyncSession, user: str) -> list[ContractBundle]:
@@ -152,9 +179,17 @@ class NewEvidence:
 
 
 async def add_evidence(
-    *, session: AsyncSession, user: str, new: NewEvidence, now: datetime
+    *,
+    session: AsyncSession,
+    user: str,
+    new: NewEvidence,
+    now: datetime,
+    source_id: int | None = None,
 ) -> Evidence | dict[str, str]:
-    """Store one piece of evidence; field errors when the contract or item won't take it."""
+    """Store one piece of evidence; field errors when the contract or item won't take it.
+
+    `source_id`, a kept shortcut message, is marked used in the same transaction: the same
+    message is added once, however often its modal is submitted."""
     bundle = await load_bundle(session=session, contract_id=new.contract_id)
     if (
         bundle is None
@@ -164,6 +199,10 @@ async def add_evidence(
         return {"item": "You can add evidence only to an active contract you lead, sponsor or own."}
     if new.item_key not in {key for key, _ in items_of(bundle).get(new.item_type, [])}:
         return {"item": "Choose an item of this contract."}
+    if source_id is not None and not await claim_evidence_source(
+        session=session, source_id=source_id, now=now
+    ):
+        return {"item": "This message has been added as evidence already."}
     row = Evidence(
         contract_id=new.contract_id,
         item_type=new.item_type,

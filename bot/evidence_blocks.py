@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,8 +32,10 @@ from bot.evidence import (
     parse_item,
 )
 from bot.modals import Form, metadata_of
+from bot.ui import record_id
 from storage.queries import ContractBundle
 
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 EVIDENCE_MODAL = "evidence_add"
 CONTRACT_PICK = "evidence_contract"
 
@@ -50,16 +53,17 @@ def _contract_option(bundle: ContractBundle, viewer: str) -> Option:
     return _option(str(bundle.contract.id), contract_label(bundle, viewer))
 
 
-def metadata(contract_id: int, message: SourceMessage | None) -> str:
-    data = {"contract_id": contract_id, "message": message.to_json() if message else None}
-    return json.dumps(data, ensure_ascii=False)
+def metadata(contract_id: int, source: str | None) -> str:
+    """Ids only: the contract shown and the server's token for a shortcut's message."""
+    return json.dumps({"contract_id": contract_id, "source": source})
 
 
-def read_metadata(view: dict[str, Any]) -> tuple[int | None, SourceMessage | None]:
+def read_metadata(view: dict[str, Any]) -> tuple[int | None, str | None]:
+    """(contract id, source token) from the modal's private_metadata; None where absent."""
     data = metadata_of(view)
-    contract_id = data.get("contract_id")
-    message = SourceMessage.from_json(data.get("message"))
-    return (contract_id if isinstance(contract_id, int) else None), message
+    source = data.get("source")
+    token = source if isinstance(source, str) and TOKEN.fullmatch(source) else None
+    return record_id(data.get("contract_id")), token
 
 
 def build_evidence_modal(
@@ -68,9 +72,10 @@ def build_evidence_modal(
     viewer: str,
     selected: ContractBundle,
     message: SourceMessage | None,
+    source: str | None = None,
 ) -> View:
     """Contract (picked when there are several), the item it supports, a note; a link too
-    when it does not come from a message."""
+    when it does not come from a message. `source` is the token of the kept message."""
     blocks: list[Block] = []
     if message is not None:
         blocks.append(context(f"*Message:* {escape(message.excerpt) or '_(no text)_'}"))
@@ -132,7 +137,7 @@ def build_evidence_modal(
         title=PlainTextObject(text=truncate("Add evidence", MODAL_TITLE)),
         submit="Add",
         close="Cancel",
-        private_metadata=metadata(selected.contract.id or 0, message),
+        private_metadata=metadata(selected.contract.id or 0, source if message else None),
         blocks=blocks,
     )
 
@@ -143,8 +148,7 @@ def parse_evidence(
     """(contract id or None, item type, item key, note, link) or field errors."""
     form = Form(view)
     errors: dict[str, str] = {}
-    picked = form.option(CONTRACT_PICK)
-    contract_id = int(picked) if picked and picked.isdigit() else None
+    contract_id = record_id(form.option(CONTRACT_PICK))
     item = parse_item(form.option("item"))
     if item is None:
         errors["item"] = "Choose the indicator, activity or expectation it supports."

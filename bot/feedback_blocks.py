@@ -39,6 +39,7 @@ from bot.blocks import (
     sections,
     truncate,
 )
+from bot.ui import id_in, json_object, record_id
 from storage.queries import ContractBundle
 
 GIVE_FEEDBACK = "feedback_give"
@@ -128,13 +129,11 @@ def metadata(contract_id: int, request_id: int | None = None) -> str:
 
 def read_metadata(view: dict[str, Any]) -> tuple[int | None, int | None]:
     """(contract id, request id) from a feedback modal's private_metadata."""
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-        contract_id = int(data["contract_id"])
-    except (ValueError, KeyError, TypeError):
+    data = json_object(view.get("private_metadata"))
+    contract_id = record_id(data.get("contract_id"))
+    if contract_id is None:
         return None, None
-    request = data.get("request_id")
-    return contract_id, int(request) if isinstance(request, int) else None
+    return contract_id, record_id(data.get("request_id"))
 
 
 def build_feedback_modal(
@@ -429,10 +428,7 @@ def request_value(request_id: int) -> str:
 
 
 def request_id_of(value: str | None) -> int | None:
-    try:
-        return int(json.loads(value or "{}")["request_id"])
-    except (ValueError, KeyError, TypeError):
-        return None
+    return id_in(value, "request_id")
 
 
 def build_request_message(

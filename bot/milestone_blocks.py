@@ -27,6 +27,7 @@ from bot.milestones import (
     threshold_of,
 )
 from bot.progress import format_number
+from bot.ui import json_object, record_id, small_number
 from storage.models import ActivityStatus
 
 PROPOSE = "milestone_propose"
@@ -48,16 +49,20 @@ def button_value(decided: Decided) -> str:
 
 def parse_value(value: Any) -> tuple[int, int] | None:
     """(milestone id, miss) from a recalibration button's value, or None if it is not one."""
-    try:
-        found = json.loads(value)
-        return int(found["milestone"]), int(found["miss"])
-    except (TypeError, ValueError, KeyError):
-        return None
+    data = json_object(value)
+    milestone, miss = record_id(data.get("milestone")), small_number(data.get("miss"), low=1)
+    return (milestone, miss) if milestone is not None and miss is not None else None
 
 
 def named(decided: Decided) -> str:
     m = decided.milestone
     return f"*{escape(m.key)} · {escape(truncate(m.title, 200))}*"
+
+
+def keyed(decided: Decided, between: str = ":") -> str:
+    """`M1: Engagement at 68`, escaped, for a notification's text."""
+    m = decided.milestone
+    return f"{escape(m.key)}{between} {escape(truncate(m.title, 200))}"
 
 
 def contract_name(decided: Decided) -> str:
@@ -113,7 +118,7 @@ def build_recognition(decided: Decided) -> Message:
         section(f"🎉 *Milestone met!* {named(decided)}\n{state_line(decided)}"),
         context(f"{contract_name(decided)} · due {day(m.due)} · your sponsor has been told"),
     ]
-    return Message(text=f"🎉 You met milestone {m.key}: {truncate(m.title, 200)}", blocks=blocks)
+    return Message(text=f"🎉 You met milestone {keyed(decided)}", blocks=blocks)
 
 
 def build_met_note(decided: Decided) -> Message:
@@ -124,7 +129,7 @@ def build_met_note(decided: Decided) -> Message:
         f"{state_line(decided)}"
     )
     return Message(
-        text=f"{mention(c.leader_id)} met milestone {m.key}: {truncate(m.title, 200)}",
+        text=f"{mention(c.leader_id)} met milestone {keyed(decided)}",
         blocks=[_with_summary(text, decided), context(f"Due {day(m.due)}")],
     )
 
@@ -137,7 +142,7 @@ def build_met_post(decided: Decided) -> Message:
         f"*{escape(truncate(m.title, 200))}* is met!"
     )
     return Message(
-        text=f"🎉 {mention(c.leader_id)} met a milestone: {truncate(m.title, 200)}",
+        text=f"🎉 {mention(c.leader_id)} met a milestone: {escape(truncate(m.title, 200))}",
         blocks=[section(text)],
     )
 
@@ -177,7 +182,7 @@ def build_recalibration(decided: Decided, *, asked: bool = False) -> Message:
     if asked:
         blocks.append(context(f"✅ You asked {mention(c.sponsor_id)} for support."))
     return Message(
-        text=f"⏰ Milestone {m.key} was missed: {truncate(m.title, 200)}. Let's recalibrate.",
+        text=f"⏰ Milestone {keyed(decided, ' was missed:')}. Let's recalibrate.",
         blocks=blocks,
     )
 
@@ -197,7 +202,7 @@ def build_missed_note(decided: Decided) -> Message:
         ),
     ]
     return Message(
-        text=f"{mention(c.leader_id)} missed milestone {m.key}: {truncate(m.title, 200)}",
+        text=f"{mention(c.leader_id)} missed milestone {keyed(decided)}",
         blocks=blocks,
     )
 
@@ -210,7 +215,7 @@ def build_escalation(decided: Decided) -> Message:
         f"was missed again (miss {m.missed_count}, due {day(m.due)}).\n{state_line(decided)}"
     )
     return Message(
-        text=f"Escalation: {mention(c.leader_id)} missed milestone {m.key} again",
+        text=f"Escalation: {mention(c.leader_id)} missed milestone {escape(m.key)} again",
         blocks=[
             _with_summary(text, decided),
             context(f"Sponsor {mention(c.sponsor_id)} · you are an escalation contact"),
@@ -226,7 +231,7 @@ def build_support_request(decided: Decided) -> Message:
         f"{contract_name(decided)}, missed on {day(m.due)}.\n{state_line(decided)}"
     )
     return Message(
-        text=f"{mention(c.leader_id)} asks for your support with milestone {m.key}",
+        text=f"{mention(c.leader_id)} asks for your support with milestone {escape(m.key)}",
         blocks=[_with_summary(text, decided)],
     )
 

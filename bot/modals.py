@@ -26,9 +26,19 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import rules
-from bot.blocks import MODAL_TITLE, OPTION_TEXT, capped, context, fit_view, sections, truncate
+from bot.blocks import (
+    MODAL_TITLE,
+    OPTION_TEXT,
+    capped,
+    context,
+    escape,
+    fit_view,
+    sections,
+    truncate,
+)
 from bot.contracts import DraftFields, missing_for_activation
 from bot.summary import WEEKDAYS, activity_lines, indicator_line
+from bot.ui import clean_text, id_in, json_object
 from storage.queries import ContractBundle
 
 NEW_CONTRACT = "contract_new"
@@ -173,15 +183,20 @@ def build_draft_editor(bundle: ContractBundle, *, today: date, notice: str | Non
     blocks: list[Block] = []
     if notice:
         blocks.append(context(notice))
-    blocks += sections(c.title, [f"Leader <@{c.leader_id}> · sponsor <@{c.sponsor_id}>"])
+    blocks += sections(escape(c.title), [f"Leader <@{c.leader_id}> · sponsor <@{c.sponsor_id}>"])
     blocks.append(DividerBlock())
     lists = {
-        "Expectations": [f"*{e.key}* _{e.kind}_ {e.text}" for e in bundle.expectations],
+        "Expectations": [
+            f"*{escape(e.key)}* _{e.kind}_ {escape(e.text)}" for e in bundle.expectations
+        ],
         "Development activities": activity_lines(bundle, today),
         "Success indicators": [indicator_line(bundle, i) for i in bundle.indicators],
-        "Milestones": [f"*{m.key}* {m.title} · due {m.due.isoformat()}" for m in bundle.milestones],
-        "Resources": [f"_{r.kind}_: {r.text}" for r in bundle.resources],
-        "Barriers": [f"{b.risk} ↳ _{b.contingency}_" for b in bundle.barriers],
+        "Milestones": [
+            f"*{escape(m.key)}* {escape(m.title)} · due {m.due.isoformat()}"
+            for m in bundle.milestones
+        ],
+        "Resources": [f"_{r.kind}_: {escape(r.text)}" for r in bundle.resources],
+        "Barriers": [f"{escape(b.risk)} ↳ _{escape(b.contingency)}_" for b in bundle.barriers],
     }
     for title, lines in lists.items():
         blocks += sections(title, capped(lines, 8) or ["_None yet._"])
@@ -313,29 +328,42 @@ def build_item_modal(kind: str, bundle: ContractBundle) -> View:
 
 
 class Form:
-    """Reads a view_submission's state, where each block's element shares its block id."""
+    """Reads a view_submission's state, where each block's element shares its block id.
+
+    Every value is text without NUL characters (PostgreSQL text cannot hold them), and a
+    view whose state is missing, null or malformed reads as an empty form.
+    """
 
     def __init__(self, view: dict[str, Any]) -> None:
-        self._values: dict[str, dict[str, Any]] = view.get("state", {}).get("values", {})
+        state = view.get("state") if isinstance(view, dict) else None
+        values = state.get("values") if isinstance(state, dict) else None
+        self._values: dict[str, Any] = values if isinstance(values, dict) else {}
 
     def _element(self, block_id: str) -> dict[str, Any]:
-        return self._values.get(block_id, {}).get(block_id) or {}
+        block = self._values.get(block_id)
+        element = block.get(block_id) if isinstance(block, dict) else None
+        return element if isinstance(element, dict) else {}
+
+    def _string(self, block_id: str, key: str) -> str | None:
+        value = self._element(block_id).get(key)
+        return (clean_text(value) or None) if isinstance(value, str) else None
 
     def text(self, block_id: str) -> str:
-        return (self._element(block_id).get("value") or "").strip()
+        return (self._string(block_id, "value") or "").strip()
 
     def user(self, block_id: str) -> str | None:
-        return self._element(block_id).get("selected_user") or None
+        return self._string(block_id, "selected_user")
 
     def option(self, block_id: str) -> str | None:
-        selected = self._element(block_id).get("selected_option") or {}
-        return selected.get("value") or None
+        selected = self._element(block_id).get("selected_option")
+        value = selected.get("value") if isinstance(selected, dict) else None
+        return (clean_text(value) or None) if isinstance(value, str) else None
 
     def time(self, block_id: str) -> str | None:
-        return self._element(block_id).get("selected_time") or None
+        return self._string(block_id, "selected_time")
 
     def date(self, block_id: str) -> date | None:
-        raw = self._element(block_id).get("selected_date")
+        raw = self._string(block_id, "selected_date")
         try:
             return date.fromisoformat(raw) if raw else None
         except ValueError:
@@ -526,19 +554,12 @@ def parse_item(kind: str, view: dict[str, Any], bundle: ContractBundle) -> Parse
 
 def metadata_of(view: dict[str, Any]) -> dict[str, Any]:
     """A view's private_metadata as a JSON object; {} if it is missing or not one."""
-    try:
-        found = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
+    return json_object(view.get("private_metadata"))
 
 
 def contract_id_in(text: str | None) -> int | None:
     """The contract id in a JSON object (a view's private_metadata, a button's value), if any."""
-    try:
-        return int(json.loads(text or "{}")["contract_id"])
-    except (ValueError, KeyError, TypeError):
-        return None
+    return id_in(text, "contract_id")
 
 
 def contract_id_of(view: dict[str, Any]) -> int | None:

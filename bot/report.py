@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.amendments import AmendmentStatus
 from bot.clock import SystemClock
 from bot.contract_io import AMENDMENT_REASON
+from bot.csv_cells import safe_row
 from bot.periods import elapsed_periods
 from bot.progress import TREND_MARK, format_number, percent, progress, trend
 from bot.settings import Settings
@@ -312,29 +313,28 @@ def render_csv(period: Period, reports: Sequence[ContractReport]) -> str:
         share = (
             round(100 * r.checkins.answered / r.checkins.expected) if r.checkins.expected else ""
         )
-        writer.writerow(
-            [
-                period.key,
-                r.contract_id,
-                r.title,
-                r.leader,
-                r.sponsor,
-                r.status,
-                r.version,
-                len(r.moves),
-                "; ".join(m.text() for m in r.moves),
-                "; ".join(r.met),
-                "; ".join(r.missed),
-                r.checkins.answered,
-                r.checkins.expected,
-                share,
-                r.proposed,
-                r.applied,
-                r.rejected,
-                r.lapsed,
-                r.imports,
-            ]
-        )
+        row = [
+            period.key,
+            r.contract_id,
+            r.title,
+            r.leader,
+            r.sponsor,
+            r.status,
+            r.version,
+            len(r.moves),
+            "; ".join(m.text() for m in r.moves),
+            "; ".join(r.met),
+            "; ".join(r.missed),
+            r.checkins.answered,
+            r.checkins.expected,
+            share,
+            r.proposed,
+            r.applied,
+            r.rejected,
+            r.lapsed,
+            r.imports,
+        ]
+        writer.writerow(safe_row(row))
     return out.getvalue()
 
 

@@ -24,6 +24,7 @@ from bot.modals import (
     contract_id_of,
 )
 from bot.services import services_of
+from bot.ui import OUT_OF_DATE, update_view
 from storage.db import read_only
 from storage.queries import load_bundle
 
@@ -45,6 +46,7 @@ async def handle_add_item(
     user = body["user"]["id"]
     contract_id = contract_id_of(body.get("view") or {})
     if kind not in ITEM_KINDS or contract_id is None:
+        await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         bundle = await load_bundle(session=session, contract_id=contract_id)
@@ -63,6 +65,7 @@ async def handle_activate(
     view = body.get("view") or {}
     contract_id = contract_id_of(view)
     if contract_id is None:
+        await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         activated = await activate_draft(
@@ -82,7 +85,8 @@ async def handle_activate(
         notice = "✅ Active: check-ins, feedback and digests now run on its cadence."
     if bundle is None:
         return
-    await client.views_update(
+    await update_view(
+        client,
         view_id=view["id"],
         hash=view.get("hash"),
         view=build_draft_editor(bundle, today=services.today(), notice=notice),
@@ -97,6 +101,7 @@ async def handle_open_summary(
     user = body["user"]["id"]
     contract_id = contract_id_in(body["actions"][0].get("value"))
     if contract_id is None:
+        await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         await read_only(session)
@@ -123,6 +128,7 @@ async def handle_edit_draft(
     user = body["user"]["id"]
     contract_id = contract_id_in(body["actions"][0].get("value"))
     if contract_id is None:
+        await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         bundle = await load_bundle(session=session, contract_id=contract_id)

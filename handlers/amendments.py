@@ -58,12 +58,13 @@ from bot.amendments import (
     proposed_item,
     refusal_to_amend,
 )
-from bot.blocks import mention
+from bot.blocks import escape, mention
 from bot.contract_io import snapshot
 from bot.contracts import Refusal, contract_to_show
 from bot.delivery import DeliveryKey, Message, Outgoing, fixed, queue_of
 from bot.modals import Form, contract_id_of, metadata_of
 from bot.services import Services, services_of
+from bot.ui import OUT_OF_DATE, record_id, refuse_submission
 from handlers.commands import CommandRequest, contract_subcommand, reply, reply_blocks, target_of
 from storage.db import read_only
 from storage.models import Delivery, DeliveryStatus
@@ -73,6 +74,7 @@ logger = logging.getLogger(__name__)
 
 REQUEST_KIND = "amendment_request"
 OUTCOME_KIND = "amendment_outcome"
+KEY_MAX = 16  # an item's key, as its column holds it
 IN_FLIGHT_WAIT = 3.0  # seconds to wait for a request DM that is being sent
 
 
@@ -121,7 +123,7 @@ async def history_command(request: CommandRequest) -> None:
     await reply_blocks(
         request.respond,
         build_history(found.contract, past),
-        text=f"History of {found.contract.title}",
+        text=f"History of {escape(found.contract.title)}",
     )
 
 
@@ -203,8 +205,14 @@ async def handle_item_submission(
     kind = KINDS.get(str(meta.get("kind")))
     handle = meta.get("handle")
     remove = bool(meta.get("remove"))
-    if kind is None or (remove and not handle):
-        await ack(response_action="errors", errors={RATIONALE: "This form is out of date."})
+    contract_id = record_id(meta.get("contract_id"))
+    if (
+        kind is None
+        or contract_id is None
+        or not (handle is None or (isinstance(handle, str) and 0 < len(handle) <= KEY_MAX))
+        or (remove and not handle)
+    ):
+        await refuse_submission(ack, view, "This form is out of date.")
         return
     fields, errors = ({}, {}) if remove else read_fields(kind, view)
     rationale = Form(view).text(RATIONALE)
@@ -214,7 +222,7 @@ async def handle_item_submission(
         await ack(response_action="errors", errors=errors)
         return
     async with services.sessions() as session:
-        found = await load_bundle(session=session, contract_id=int(meta.get("contract_id") or 0))
+        found = await load_bundle(session=session, contract_id=contract_id)
         bundle = _amendable(found, user)
         if isinstance(bundle, Refusal):
             await ack(response_action="errors", errors={RATIONALE: bundle.text})
@@ -257,10 +265,7 @@ async def handle_item_submission(
 
 
 def _amendment_id(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return record_id(value)
 
 
 async def handle_approve(
@@ -274,6 +279,7 @@ async def handle_approve(
     services = services_of(context)
     amendment_id = _amendment_id(body["actions"][0].get("value"))
     if amendment_id is None:
+        await reply(respond, OUT_OF_DATE)
         return
     decision = await decide(
         sessions=services.sessions,
@@ -300,6 +306,7 @@ async def handle_reject(
     user = body["user"]["id"]
     amendment_id = _amendment_id(body["actions"][0].get("value"))
     if amendment_id is None:
+        await reply(respond, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         await read_only(session)
@@ -352,7 +359,7 @@ async def handle_reject_submission(
     amendment_id = _amendment_id(metadata_of(view).get("amendment_id"))
     reason = Form(view).text(REASON)
     if amendment_id is None:
-        await ack(response_action="errors", errors={REASON: "This form is out of date."})
+        await refuse_submission(ack, view, "This form is out of date.")
         return
     if not reason:
         await ack(response_action="errors", errors={REASON: "Tell the proposer why."})

@@ -27,6 +27,7 @@ from bot.checkin_blocks import (
 from bot.checkins import NotYours, Plan, period_label
 from bot.mentions import split_command
 from bot.services import Services, services_of
+from bot.ui import OUT_OF_DATE
 from handlers.commands import reply
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ async def _plan_of_action(
 ) -> Plan | None:
     target = target_of(body["actions"][0])
     if target is None:
+        await reply(respond, OUT_OF_DATE)
         return None
     found = await checkins.plan_for_contract(
         services=services, contract_id=target[0], user_id=body["user"]["id"], period=target[1]

@@ -169,7 +169,8 @@ async def summary_command(request: CommandRequest) -> None:
         await request.reply(shown.text)
         return
     blocks = build_contract_summary(shown, today=request.services.today())
-    await reply_blocks(request.respond, blocks, text=f"Summary of {shown.bundle.contract.title}")
+    title = escape(shown.bundle.contract.title)
+    await reply_blocks(request.respond, blocks, text=f"Summary of {title}")
 
 
 @contract_subcommand("new", usage="new", summary="draft a contract in a few modals")

@@ -14,6 +14,8 @@ from bot.evidence import (
     SourceMessage,
     add_evidence,
     contracts_for_evidence,
+    kept_source,
+    remember_source,
     set_permalink,
     source_of,
 )
@@ -26,8 +28,9 @@ from bot.evidence_blocks import (
     read_metadata,
 )
 from bot.services import services_of
+from bot.ui import record_id, update_view
 from handlers.commands import CommandRequest, contract_subcommand, reply
-from storage.queries import load_bundle
+from storage.queries import load_bundle, set_evidence_source_permalink
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ NOTHING_TO_ADD_TO = (
     "You have no active contract to add evidence to: evidence goes on a contract you lead, "
     "sponsor or own."
 )
+EXPIRED = "This form has expired or was used already: use “Add as evidence” on the message again."
 
 
 async def _permalink(client: AsyncWebClient, message: SourceMessage) -> str | None:
@@ -55,37 +59,30 @@ async def handle_add_evidence_shortcut(
     client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
-    """Open the modal at once; fetch the permalink after and put it into the open modal."""
+    """Keep the message the signed payload names, open the modal with a token for it, then
+    fetch its permalink into what is kept."""
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
     message = source_of(body)
     async with services.sessions() as session:
         bundles = await contracts_for_evidence(session=session, user=user)
-    if not bundles:
-        await reply(respond, NOTHING_TO_ADD_TO)
-        return
-    opened = await client.views_open(
+        if not bundles:
+            await reply(respond, NOTHING_TO_ADD_TO)
+            return
+        token = await remember_source(
+            session=session, user=user, message=message, now=services.clock.now()
+        )
+    await client.views_open(
         trigger_id=body["trigger_id"],
-        view=build_evidence_modal(bundles, viewer=user, selected=bundles[0], message=message),
+        view=build_evidence_modal(
+            bundles, viewer=user, selected=bundles[0], message=message, source=token
+        ),
     )
     link = await _permalink(client, message)
-    if link is None:
-        return
-    view = opened["view"]
-    try:
-        await client.views_update(
-            view_id=view["id"],
-            hash=view["hash"],
-            view=build_evidence_modal(
-                bundles,
-                viewer=user,
-                selected=bundles[0],
-                message=SourceMessage(message.channel, message.ts, message.excerpt, link),
-            ),
-        )
-    except SlackApiError as error:  # changed or closed meanwhile: the submission fetches it
-        logger.info("Evidence modal not updated with its link: %s", error.response.get("error"))
+    if link is not None:
+        async with services.sessions() as session:
+            await set_evidence_source_permalink(session=session, token=token, url=link)
 
 
 @contract_subcommand(
@@ -115,21 +112,30 @@ async def handle_contract_pick(
     services = services_of(context)
     user = body["user"]["id"]
     view = body.get("view") or {}
-    picked = (body["actions"][0].get("selected_option") or {}).get("value") or ""
-    _, message = read_metadata(view)
+    picked = record_id((body["actions"][0].get("selected_option") or {}).get("value"))
+    _, token = read_metadata(view)
     async with services.sessions() as session:
         bundles = await contracts_for_evidence(session=session, user=user)
-    selected = next((b for b in bundles if str(b.contract.id) == picked), None)
-    if selected is None:
-        return
-    try:
-        await client.views_update(
-            view_id=view["id"],
-            hash=view.get("hash"),
-            view=build_evidence_modal(bundles, viewer=user, selected=selected, message=message),
+        kept = (
+            await kept_source(session=session, token=token, user=user, now=services.clock.now())
+            if token is not None
+            else None
         )
-    except SlackApiError as error:
-        logger.info("Evidence modal not updated: %s", error.response.get("error"))
+    selected = next((b for b in bundles if b.contract.id == picked), None)
+    if selected is None or (token is not None and kept is None):
+        return
+    await update_view(
+        client,
+        view_id=view["id"],
+        hash=view.get("hash"),
+        view=build_evidence_modal(
+            bundles,
+            viewer=user,
+            selected=selected,
+            message=kept.message if kept else None,
+            source=token,
+        ),
+    )
 
 
 async def handle_evidence_submission(
@@ -139,14 +145,25 @@ async def handle_evidence_submission(
     client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
+    """What is added is what the server kept for the shortcut's token (its message, excerpt
+    and permalink); nothing of the message is taken from the submitted view."""
     services = services_of(context)
     user = body["user"]["id"]
-    contract_id, message = read_metadata(view)
-    parsed, errors = parse_evidence(view, has_message=message is not None)
+    now = services.clock.now()
+    contract_id, token = read_metadata(view)
+    kept = None
+    if token is not None:
+        async with services.sessions() as session:
+            kept = await kept_source(session=session, token=token, user=user, now=now)
+        if kept is None:
+            await ack(response_action="errors", errors={"item": EXPIRED})
+            return
+    parsed, errors = parse_evidence(view, has_message=kept is not None)
     if parsed is None:
         await ack(response_action="errors", errors=errors)
         return
     picked, item_type, item_key, note, link = parsed
+    message = kept.message if kept is not None else None
     new = NewEvidence(
         contract_id=picked or contract_id or 0,
         item_type=item_type,
@@ -157,7 +174,13 @@ async def handle_evidence_submission(
         source="shortcut" if message is not None else "command",
     )
     async with services.sessions() as session:
-        added = await add_evidence(session=session, user=user, new=new, now=services.clock.now())
+        added = await add_evidence(
+            session=session,
+            user=user,
+            new=new,
+            now=now,
+            source_id=kept.id if kept is not None else None,
+        )
         if isinstance(added, dict):
             await ack(response_action="errors", errors=added)
             return

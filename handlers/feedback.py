@@ -50,6 +50,7 @@ from bot.feedback_blocks import (
 from bot.mentions import user_id_of
 from bot.privacy import installation_team
 from bot.services import services_of
+from bot.ui import OUT_OF_DATE, record_id, update_view
 from handlers.commands import CommandRequest, contract_subcommand, reply, reply_blocks
 
 logger = logging.getLogger(__name__)
@@ -221,10 +222,13 @@ async def handle_request_give(
     """The "Give feedback" button of a request DM: the modal for that leader and expectation."""
     await ack()
     request_id = request_id_of(body["actions"][0].get("value"))
+    if request_id is None:
+        await reply(respond, OUT_OF_DATE)
+        return
     services = services_of(context)
     async with services.sessions() as session:
         found = await request_to_answer(
-            session=session, request_id=request_id or 0, user=body["user"]["id"]
+            session=session, request_id=request_id, user=body["user"]["id"]
         )
     if isinstance(found, Refusal):
         await reply(respond, found.text)
@@ -245,19 +249,25 @@ async def handle_delete_mine(
     services = services_of(context)
     user = body["user"]["id"]
     view = body.get("view") or {}
-    try:
-        feedback_id = int(body["actions"][0].get("value") or "")
-    except ValueError:
-        return
+    feedback_id = record_id(body["actions"][0].get("value"))
     key = hash_key(services)
+    gone = None
     async with services.sessions() as session:
-        gone = await withdraw(
-            session=session, user=user, key=key, feedback_id=feedback_id, now=services.clock.now()
-        )
+        if feedback_id is not None:
+            gone = await withdraw(
+                session=session,
+                user=user,
+                key=key,
+                feedback_id=feedback_id,
+                now=services.clock.now(),
+            )
         rows = await my_feedback(session=session, user=user, key=key)
     notice = "Deleted." if gone else "That entry is not yours, or it is already gone."
-    await client.views_update(
-        view_id=view["id"], hash=view.get("hash"), view=build_mine_modal(rows, notice=notice)
+    await update_view(
+        client,
+        view_id=view["id"],
+        hash=view.get("hash"),
+        view=build_mine_modal(rows, notice=notice),
     )
     if gone is not None:
         try:

@@ -23,6 +23,7 @@ from bot.blocks import mention
 from bot.contract_io import snapshot
 from bot.milestone_blocks import ASK_SUPPORT, PROPOSE, parse_value
 from bot.services import services_of
+from bot.ui import OUT_OF_DATE
 from handlers.commands import reply
 from storage.db import read_only
 from storage.models import MilestoneStatus
@@ -46,6 +47,7 @@ async def handle_propose(
     user = body["user"]["id"]
     target = parse_value(body["actions"][0].get("value"))
     if target is None:
+        await reply(respond, OUT_OF_DATE)
         return
     kind = KINDS["milestone"]
     async with services.sessions() as session:
@@ -106,6 +108,7 @@ async def handle_ask_support(
     user = body["user"]["id"]
     target = parse_value(body["actions"][0].get("value"))
     if target is None:
+        await reply(respond, OUT_OF_DATE)
         return
     milestone_id, miss = target
     async with services.sessions() as session:

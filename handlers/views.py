@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.contracts import add_item, create_draft, title_taken
 from bot.modals import (
     ADD_ITEM,
+    ITEM_KINDS,
     ITEM_LABEL,
     NEW_CONTRACT,
     build_draft_editor,
@@ -21,6 +22,7 @@ from bot.modals import (
 )
 from bot.people import check_people_quickly, field_errors
 from bot.services import services_of
+from bot.ui import OUT_OF_DATE, refuse_submission, update_view
 from storage.queries import load_bundle
 
 logger = logging.getLogger(__name__)
@@ -79,16 +81,13 @@ async def handle_add_item_submission(
     user = body["user"]["id"]
     kind = view["callback_id"].split(":", 1)[1]
     contract_id = contract_id_of(view)
+    if kind not in ITEM_KINDS or contract_id is None:
+        await refuse_submission(ack, view, OUT_OF_DATE)
+        return
     async with services.sessions() as session:
-        bundle = await load_bundle(session=session, contract_id=contract_id or 0)
+        bundle = await load_bundle(session=session, contract_id=contract_id)
         if bundle is None or not bundle.may_edit(user) or bundle.contract.status != "draft":
-            first_block = next(
-                (b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), ""
-            )
-            await ack(
-                response_action="errors",
-                errors={first_block: "This contract is no longer a draft you can edit."},
-            )
+            await refuse_submission(ack, view, "This contract is no longer a draft you can edit.")
             return
         parsed = parse_item(kind, view, bundle)
         if parsed.errors:
@@ -102,11 +101,12 @@ async def handle_add_item_submission(
             actor=user,
             now=services.clock.now(),
         )
-        bundle = await load_bundle(session=session, contract_id=contract_id or 0)
+        bundle = await load_bundle(session=session, contract_id=contract_id)
     await ack()
     previous = view.get("previous_view_id")
     if previous and bundle is not None:
-        await client.views_update(
+        await update_view(
+            client,
             view_id=previous,
             view=build_draft_editor(
                 bundle, today=services.today(), notice=f"Added the {ITEM_LABEL[kind]}."

@@ -294,6 +294,23 @@ class Evidence(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class EvidenceSource(SQLModel, table=True):
+    """The message an "Add as evidence" shortcut was used on, as Slack's signed payload named
+    it. The modal carries only `token`; its submission adds this message, and only once."""
+
+    __tablename__ = "evidence_source"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    user_id: str = Field(max_length=32)
+    channel: str = Field(max_length=32)
+    message_ts: str = Field(max_length=32)
+    excerpt: str = _text()
+    permalink: str | None = Field(default=None, max_length=2000)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _ts(index=True)
+
+
 class Feedback(SQLModel, table=True):
     """Situation-behaviour-impact feedback. An anonymous entry keeps no author id.
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +20,7 @@ from storage.models import (
     ContractStatus,
     DevelopmentActivity,
     Evidence,
+    EvidenceSource,
     Expectation,
     Feedback,
     FeedbackRequest,
@@ -32,6 +33,7 @@ from storage.models import (
 from storage.types import utcnow
 
 RECENT_EVIDENCE = 5
+EVIDENCE_SOURCE_TTL = timedelta(days=1)
 READER_ROLES = frozenset({Role.leader, Role.sponsor, Role.owner, Role.approver, Role.escalation})
 
 
@@ -308,3 +310,65 @@ async def audit_events(*, session: AsyncSession, contract_id: int) -> list[Audit
         .order_by(col(AuditEvent.created_at), col(AuditEvent.id))
     )
     return list(rows.all())
+
+
+# --- the messages of "Add as evidence" shortcuts, until their modal is submitted ----------
+
+
+async def add_evidence_source(
+    *,
+    session: AsyncSession,
+    token: str,
+    user_id: str,
+    channel: str,
+    message_ts: str,
+    excerpt: str,
+    now: datetime,
+) -> None:
+    """Keep a shortcut's message under `token`; forget those older than a day."""
+    await session.exec(
+        delete(EvidenceSource).where(col(EvidenceSource.created_at) < now - EVIDENCE_SOURCE_TTL)
+    )
+    session.add(
+        EvidenceSource(
+            token=token,
+            user_id=user_id,
+            channel=channel,
+            message_ts=message_ts,
+            excerpt=excerpt,
+            created_at=now,
+        )
+    )
+    await session.commit()
+
+
+async def find_evidence_source(
+    *, session: AsyncSession, token: str, user_id: str, now: datetime
+) -> EvidenceSource | None:
+    """The unused message `user_id`'s shortcut kept under `token`, if it is not too old."""
+    found = await session.exec(
+        select(EvidenceSource).where(
+            EvidenceSource.token == token,
+            EvidenceSource.user_id == user_id,
+            col(EvidenceSource.used_at).is_(None),
+            col(EvidenceSource.created_at) >= now - EVIDENCE_SOURCE_TTL,
+        )
+    )
+    return found.first()
+
+
+async def set_evidence_source_permalink(*, session: AsyncSession, token: str, url: str) -> None:
+    await session.exec(
+        update(EvidenceSource).where(col(EvidenceSource.token) == token).values(permalink=url)
+    )
+    await session.commit()
+
+
+async def claim_evidence_source(*, session: AsyncSession, source_id: int, now: datetime) -> bool:
+    """Mark the message used, in the caller's transaction; False if it was used already."""
+    claimed = await session.exec(
+        update(EvidenceSource)
+        .where(col(EvidenceSource.id) == source_id, col(EvidenceSource.used_at).is_(None))
+        .values(used_at=now)
+    )
+    return bool(claimed.rowcount)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 from bot.evidence import SourceMessage, evidence_lines, excerpt_of, parse_item, stale_items
@@ -129,11 +130,14 @@ def test_summary_lines_show_counts_latest_and_stale() -> None:
     assert lines[-1].endswith("No evidence in 30 days: I2, D1, E1")
 
 
-def test_the_modal_keeps_the_message_in_its_metadata_and_validates() -> None:
+def test_the_modal_carries_ids_only_and_validates() -> None:
     b = bundle()
     message = SourceMessage("C1", "1.2", "é" * 300, "https://x.example/p1")
-    view = build_evidence_modal([b, b], viewer="U0SPON001", selected=b, message=message)
+    token = "t" * 32
+    view = build_evidence_modal(
+        [b, b], viewer="U0SPON001", selected=b, message=message, source=token
+    )
     data = view.to_dict()
-    assert len(data["private_metadata"]) <= 3000
-    assert read_metadata(data) == (1, message)
+    assert json.loads(data["private_metadata"]) == {"contract_id": 1, "source": token}
+    assert read_metadata(data) == (1, token)
     assert len(data["blocks"]) <= 100
