@@ -8,6 +8,7 @@ the transaction of the first write), and it gets the first request's answer.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -83,16 +84,30 @@ class RecordingAck(AsyncAck):
 
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         answered = await self._inner(*args, **kwargs)
-        if self._claim.committed:
-            try:
+        if not self._claim.committed:
+            return answered
+        sessions = services_of(self._context).sessions
+        try:
+            if _field_errors(answered):
+                # Nothing the person asked for was saved (a cache or a draft may have been):
+                # the corrected form comes back with the same view id and hash, and must run.
+                await release(sessions=sessions, key=self._claim.key)
+                self._claim.committed = False
+            else:
                 await record_answer(
-                    sessions=services_of(self._context).sessions,
-                    key=self._claim.key,
-                    answer=_answer(answered),
+                    sessions=sessions, key=self._claim.key, answer=_answer(answered)
                 )
-            except Exception:
-                logger.warning("Could not keep the answer to a Slack request", exc_info=True)
+        except Exception:
+            logger.warning("Could not keep the answer to a Slack request", exc_info=True)
         return answered
+
+
+def _field_errors(response: BoltResponse) -> bool:
+    try:
+        body = json.loads(response.body) if response.body else None
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("response_action") == "errors"
 
 
 def _answer(response: BoltResponse) -> dict[str, Any]:

@@ -14,9 +14,20 @@ from sqlmodel import col, func, select
 
 from bot.idempotency import request_key
 from bot.sandbox.driver import _state_values
-from storage.models import AuditEvent, Expectation, Feedback, SlackRequest
+from storage.models import (
+    Amendment,
+    AuditEvent,
+    CheckIn,
+    Evidence,
+    Expectation,
+    Feedback,
+    SlackRequest,
+)
+from tests.bot.test_checkins_support import virtual_time
 from tests.conftest import Bot
 from tests.fakes import FakeSlack
+from tests.handlers.test_amendments import SPONSOR, propose
+from tests.handlers.test_checkin_modal import ANSWERS, open_checkin, submit
 from tests.handlers.test_draft_modals import add, create_draft
 from tests.handlers.test_feedback_support import (
     DANA,
@@ -163,3 +174,48 @@ def test_keys_come_from_what_slack_gives_each_kind_of_request() -> None:
     assert request_key({"type": "event_callback"}) is None
     long = request_key({"type": "block_actions", "trigger_id": "x" * 5000})
     assert long is not None and len(long) < 100
+
+
+async def _replay_last(bot: Bot) -> Any:
+    body, headers = bot.driver.last_sent
+    again = await bot.driver.post_raw(body, headers)
+    assert again.status == 200
+    return again
+
+
+async def test_a_replayed_evidence_submission_adds_one_piece(
+    bot: Bot, example_contract: int
+) -> None:
+    modal = await open_modal(bot, "/contract", "evidence", user=LEADER)
+    values = {"item": "activity:D1", "note": "Coaching session 2", "link": "https://d.example/2"}
+    first = await bot.driver.submit_view(modal, values, user=LEADER)
+    again = await _replay_last(bot)
+    assert again.json == first.json
+    assert await _count(bot, Evidence) == 1
+
+
+async def test_a_replayed_amendment_proposal_asks_the_sponsor_once(
+    bot: Bot, example_contract: int
+) -> None:
+    first = await propose(bot, values={"target": "28"})
+    assert first.json["response_action"] == "update", first.json
+    await bot.fake.wait_for("chat.postMessage", where=lambda c: c.args["channel"] == SPONSOR)
+    again = await _replay_last(bot)
+    assert again.json == first.json
+    assert await _count(bot, Amendment) == 1
+    await asyncio.sleep(0.3)
+    await settled(bot)
+    asks = [c for c in bot.fake.calls_to("chat.postMessage") if c.args["channel"] == SPONSOR]
+    assert len(asks) == 1
+
+
+async def test_a_replayed_checkin_is_submitted_once(bot: Bot, example_contract: int) -> None:
+    virtual_time(bot.services)
+    modal = await open_checkin(bot)
+    first = await submit(bot, modal, ANSWERS)
+    assert first.json == {"response_action": "clear"}
+    again = await _replay_last(bot)
+    assert again.json == first.json
+    submitted = col(AuditEvent.action) == "checkin.submitted"
+    assert await _count(bot, AuditEvent, submitted) == 1
+    assert await _count(bot, CheckIn) == 1
