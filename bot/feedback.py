@@ -460,12 +460,12 @@ async def retract_posted(
             edits.append((sent.slack_channel, sent.slack_ts, rebuilt or removed_message()))
     if client is None:
         return [f"{channel}/{ts}" for channel, ts, _ in edits]
-    queue = queue_of(services, client)
-    return [
-        f"{channel}/{ts}"
-        for channel, ts, message in edits
-        if not await queue.update(channel, ts, message)
-    ]
+    async with queue_of(services, client) as queue:
+        return [
+            f"{channel}/{ts}"
+            for channel, ts, message in edits
+            if not await queue.update(channel, ts, message)
+        ]
 
 
 def removed_message() -> Message:

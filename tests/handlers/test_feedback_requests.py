@@ -125,7 +125,12 @@ async def test_answers_by_name_are_shown_anonymous_ones_never_counted(
     assert response.json["response_action"] == "update"
     after = {(t, json.dumps(r, default=str)) for t, r in await every_row(bot.sessions)}
     changed = after - before
-    assert {t for t, _ in changed} == {"feedback"}  # the request keeps no mark of it
+    # The request keeps no mark of it; the submission's own key (so that a replay writes
+    # nothing) holds the view's id and the "thank you" shown, nothing of the request.
+    assert {t for t, _ in changed} == {"feedback", "slack_request"}
+    (claimed,) = [json.loads(row) for t, row in changed if t == "slack_request"]
+    assert set(claimed) == {"key", "answer", "created_at"}
+    assert "request" not in json.dumps(claimed["answer"]).lower()
     assert not [row for _, row in changed if PEER2 in row or "raj" in row.lower()]
 
     async with bot.sessions() as session:
