@@ -99,3 +99,37 @@ async def test_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
     assert process.returncode == 2
     assert f"port {port} on 127.0.0.1 is in use" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_ctrl_c_stops_the_sandbox_while_a_page_is_listening(tmp_path: Path) -> None:
+    """SIGINT (Ctrl+C) ends the sandbox promptly even with a page's event stream open."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "sandbox",
+        "--empty",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_answering(url)
+        async with aiohttp.ClientSession() as session:
+            events = await session.get(f"{url}/sandbox/events")
+            assert events.status == 200
+            await asyncio.wait_for(events.content.readline(), 10)  # the stream is live
+            process.send_signal(signal.SIGINT)
+            _out, err = await asyncio.wait_for(process.communicate(), 20)
+            events.close()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
