@@ -518,7 +518,9 @@ async def test_a_forged_quote_and_permalink_in_the_metadata_are_ignored(bot: Bot
     tamper(bot, modal, message={**forged, "permalink": PHISHING}, excerpt=FORGED_QUOTE)
     answer = await bot.driver.submit_view(modal, {"item": "expectation:E1"}, user=LEADER)
     assert answer.json["response_action"] == "update", answer.json
-    (row,) = await evidence_rows(bot)
+    async with asyncio.timeout(5):  # a permalink Slack had not given yet is added after ack
+        while (row := (await evidence_rows(bot))[0]).url is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     assert row.source == "shortcut" and row.excerpt == "Runbook shipped"
     assert row.url is not None and row.url.endswith(message["ts"].replace(".", ""))
     assert PHISHING not in str(row) and "CEO" not in str(row)
