@@ -18,6 +18,7 @@ from bot.contract_io import (
     import_file,
     validate_file,
 )
+from bot.output import write_output
 from bot.settings import Settings
 from storage.db import database
 from storage.migrate import require_current, upgrade
@@ -97,10 +98,5 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
                     print("No contract matches.", file=sys.stderr)
                     return EXIT_PROBLEMS
                 output = dump_documents(exported, fmt)
-    if args.out is None:
-        sys.stdout.write(output)
-    else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(output, encoding="utf-8")
-        print(f"Wrote {args.out}.", file=sys.stderr)
+    write_output(output, args.out)
     return EXIT_OK

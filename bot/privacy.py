@@ -45,6 +45,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (every table on SQLModel.metadata)
 from bot.contracts import Refusal
+from bot.output import write_output
 from bot.settings import Settings
 from storage.db import SessionFactory, is_sqlite, sqlite_path
 from storage.models import AuditEvent, Contract, Evidence, Feedback
@@ -686,12 +687,7 @@ async def run_privacy_command(args: argparse.Namespace, settings: Settings) -> i
             if args.privacy_command == "export":
                 data = await export_person(session=session, user=user, team=team, key=key, now=now)
                 output = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-                if args.out is None:
-                    sys.stdout.write(output)
-                else:
-                    args.out.parent.mkdir(parents=True, exist_ok=True)
-                    args.out.write_text(output, encoding="utf-8")
-                    print(f"Wrote {args.out}.", file=sys.stderr)
+                write_output(output, args.out)
                 return EXIT_OK
             try:
                 erased = await erase_person(session=session, user=user, team=team, key=key, now=now)

@@ -13,7 +13,6 @@ import calendar
 import csv
 import io
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,6 +25,7 @@ from bot.amendments import AmendmentStatus
 from bot.clock import SystemClock
 from bot.contract_io import AMENDMENT_REASON
 from bot.csv_cells import safe_row
+from bot.output import write_output
 from bot.periods import elapsed_periods
 from bot.progress import TREND_MARK, format_number, percent, progress, trend
 from bot.settings import Settings
@@ -359,10 +359,5 @@ async def run_report_command(args: argparse.Namespace, settings: Settings) -> in
         output = render_csv(args.period, reports)
     else:
         output = render_markdown(args.period, reports, today=today)
-    if args.out is None:
-        sys.stdout.write(output)
-    else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(output, encoding="utf-8")
-        print(f"Wrote {args.out}.", file=sys.stderr)
+    write_output(output, args.out)
     return 0
