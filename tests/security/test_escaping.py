@@ -553,5 +553,8 @@ async def test_another_persons_token_and_a_second_submission_are_refused(bot: Bo
         bot.driver.submit_view(modal, {"item": "expectation:E1"}, user=LEADER),
         bot.driver.submit_view(modal, {"item": "expectation:E2"}, user=LEADER),
     )
-    assert sorted(a.json["response_action"] for a in both) == ["errors", "update"]
+    # One is added. The other, the same view submitted again, either gets the first one's
+    # answer (a repeat of the request) or, reaching the token after it was used, an error.
+    answers = sorted(a.json["response_action"] for a in both)
+    assert answers in (["errors", "update"], ["update", "update"])
     assert len(await evidence_rows(bot)) == 1
