@@ -211,10 +211,15 @@ async def bot(fake_slack: FakeSlack, sqlite_url: str) -> AsyncIterator[Bot]:
 @pytest_asyncio.fixture
 async def example_contract(bot: Bot) -> int:
     """shared/examples/contract.yml imported through the real importer; its contract id."""
-    from bot.contract_io import import_file
-
     if not EXAMPLE_CONTRACT.is_file():
         pytest.skip(f"{EXAMPLE_CONTRACT} is not there")
+    return await import_example(bot)
+
+
+async def import_example(bot: Bot) -> int:
+    """Import the example contract through the real importer (active); its contract id."""
+    from bot.contract_io import import_file
+
     results, problems = await import_file(
         EXAMPLE_CONTRACT,
         sessions=bot.sessions,

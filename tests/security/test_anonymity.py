@@ -47,7 +47,7 @@ from storage.migrate import upgrade
 from storage.models import AuditEvent, Contract, ContractStatus, Expectation, Feedback
 from tests.bot.test_cli import northstar
 from tests.bot.test_runner import ROOT, free_port
-from tests.conftest import EXAMPLE_CONTRACT, Bot, _block_text
+from tests.conftest import EXAMPLE_CONTRACT, Bot, _block_text, import_example
 from tests.fakes import FakeSlack
 from tests.handlers.test_feedback_requests import ask, click_give, request_dm
 from tests.handlers.test_feedback_support import (
@@ -85,15 +85,7 @@ async def app(fake_slack: FakeSlack, database_url: str) -> AsyncIterator[Bot]:
 
 @pytest_asyncio.fixture
 async def contract_id(app: Bot) -> int:
-    results, problems = await import_file(
-        EXAMPLE_CONTRACT,
-        sessions=app.sessions,
-        client=app.app.client,
-        draft=False,
-        now=app.clock.now(),
-    )
-    assert problems == []
-    return results[0].contract_id
+    return await import_example(app)
 
 
 async def run_job(bot: Bot) -> None:

@@ -35,7 +35,7 @@ from storage.models import (
 )
 from storage.queries import find_contract_for_leader
 from tests.bot.test_cli import northstar
-from tests.conftest import EXAMPLE_CONTRACT, Bot, response_texts
+from tests.conftest import EXAMPLE_CONTRACT, Bot, import_example, response_texts
 from tests.fakes import FakeSlack
 from tests.handlers.test_amendments import click, dm, propose, request_to
 from tests.handlers.test_feedback_support import fast_sending, give
@@ -72,18 +72,6 @@ async def ask(bot: Bot, text: str, *, user: str, command: str = "/contract") -> 
     assert response.status == 200
     await bot.fake.wait_for("response_url", count=before + 1)
     return "\n".join(response_texts(bot.fake)[before:])
-
-
-async def import_example(bot: Bot) -> int:
-    results, problems = await import_file(
-        EXAMPLE_CONTRACT,
-        sessions=bot.sessions,
-        client=bot.app.client,
-        draft=False,
-        now=bot.clock.now(),
-    )
-    assert problems == []
-    return results[0].contract_id
 
 
 async def new_draft(bot: Bot, *, user: str, leader: str, sponsor: str, title: str) -> Any:
