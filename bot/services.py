@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.clock import Clock
+from bot.lifecycle import Stopping
 from bot.settings import Settings
 from storage.db import SessionFactory
 
@@ -18,6 +19,8 @@ class Services:
     settings: Settings
     sessions: SessionFactory
     clock: Clock
+    # Set on SIGTERM: jobs and queues stop claiming and release what they hold.
+    stopping: Stopping = field(default_factory=Stopping)
 
     def today(self) -> date:
         """Today's date in the workspace's default time zone."""
