@@ -1,0 +1,1 @@
+"""North Star: leadership performance contracts, run inside Slack."""

@@ -16,18 +16,18 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-import bot.digest  # noqa: F401  (registers the digests job)
+import bot.digest.service  # noqa: F401  (registers the digests job)
 from bot.idempotency import answer_repeat, forget_failed_event, once_per_request
 from bot.services import CONTEXT_KEY, Services
 from bot.settings import Settings
 from handlers import (
-    actions,
     amendments,
     checkins,
-    commands,
-    events,
+    contract,
+    contracts,
     evidence,
     feedback,
+    home,
     milestones,
     views,
 )
@@ -73,10 +73,10 @@ def create_app(services: Services, client: AsyncWebClient | None = None) -> Asyn
     app.middleware(once_per_request)
     app.error(handle_error)
     for module in (
-        commands,
-        actions,
+        contract,
+        contracts,
         views,
-        events,
+        home,
         checkins,
         feedback,
         evidence,

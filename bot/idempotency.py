@@ -20,7 +20,7 @@ from slack_bolt.response import BoltResponse
 from bot.scheduler import JobRun, job
 from bot.services import services_of
 from storage.idempotency import AlreadyDone, RequestClaim, begin_request
-from storage.requests import (
+from storage.queries.requests import (
     answer_of,
     claim_now,
     forget_before,

@@ -11,8 +11,8 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot.app import create_app, create_client
-from bot.clock import SystemClock
-from bot.privacy import KeyUnavailable, announce_key
+from bot.core.clock import SystemClock
+from bot.privacy.service import KeyUnavailable, announce_key
 from bot.scheduler import build_scheduler
 from bot.server import create_web_app
 from bot.services import Services

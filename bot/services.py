@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from bot.clock import Clock
-from bot.lifecycle import Stopping
+from bot.core.clock import Clock
+from bot.core.lifecycle import Stopping
 from bot.settings import Settings
 from storage.db import SessionFactory
 

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.amendment_blocks import (
+from bot.amendments.blocks import (
     AMEND_CHOOSE,
     AMEND_ITEM,
     AMEND_REJECT,
@@ -38,7 +38,7 @@ from bot.amendment_blocks import (
     read_fields,
     status_line,
 )
-from bot.amendments import (
+from bot.amendments.service import (
     KINDS,
     AmendmentState,
     Decision,
@@ -58,17 +58,17 @@ from bot.amendments import (
     proposed_item,
     refusal_to_amend,
 )
-from bot.blocks import escape, mention
-from bot.contract_io import snapshot
-from bot.contracts import Refusal, contract_to_show
-from bot.delivery import DeliveryKey, Message, Outgoing, fixed, queue_of
-from bot.modals import Form, contract_id_of, metadata_of
+from bot.contracts.blocks import Form, contract_id_of, metadata_of
+from bot.contracts.io import snapshot
+from bot.contracts.service import Refusal, contract_to_show
+from bot.delivery.queue import DeliveryKey, Message, Outgoing, fixed, queue_of
 from bot.services import Services, services_of
-from bot.ui import OUT_OF_DATE, record_id, refuse_submission
-from handlers.commands import CommandRequest, contract_subcommand, reply, reply_blocks, target_of
+from bot.ui.blocks import escape, mention
+from bot.ui.metadata import OUT_OF_DATE, record_id, refuse_submission
+from handlers.contract import CommandRequest, contract_subcommand, reply, reply_blocks, target_of
 from storage.db import read_only
 from storage.models import Delivery, DeliveryStatus
-from storage.queries import ContractBundle, load_bundle
+from storage.queries.contracts import ContractBundle, load_bundle
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import checkins
-from bot.blocks import escape, truncate
-from bot.checkin_blocks import (
+from bot.checkins import service as checkins
+from bot.checkins.blocks import (
     CHECKIN_MODAL,
     EDIT,
     SKIP,
@@ -24,11 +23,12 @@ from bot.checkin_blocks import (
     snoozed_notice,
     target_of,
 )
-from bot.checkins import NotYours, Plan, period_label
-from bot.mentions import split_command
+from bot.checkins.service import NotYours, Plan, period_label
+from bot.core.mentions import split_command
 from bot.services import Services, services_of
-from bot.ui import OUT_OF_DATE
-from handlers.commands import reply
+from bot.ui.blocks import escape, truncate
+from bot.ui.metadata import OUT_OF_DATE
+from handlers.contract import reply
 
 logger = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.amendment_blocks import build_contract_summary
-from bot.amendments import SummaryView, summary_view, version_argument
-from bot.blocks import MESSAGE_BLOCKS, context, escape, split_messages, truncate
-from bot.contracts import Refusal, activate_draft, contract_to_show, editable_draft
-from bot.mentions import split_command, user_id_of
-from bot.modals import build_draft_editor, build_new_contract_modal
+from bot.amendments.blocks import build_contract_summary
+from bot.amendments.service import SummaryView, summary_view, version_argument
+from bot.contracts.blocks import build_draft_editor, build_new_contract_modal
+from bot.contracts.service import Refusal, activate_draft, contract_to_show, editable_draft
+from bot.core.mentions import split_command, user_id_of
 from bot.services import Services, services_of
+from bot.ui.blocks import MESSAGE_BLOCKS, context, escape, split_messages, truncate
 from storage.db import read_only
 
 logger = logging.getLogger(__name__)

@@ -9,11 +9,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.amendment_blocks import build_contract_summary
-from bot.amendments import summary_view
-from bot.contracts import Refusal, activate_draft
-from bot.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON, OPEN_SUMMARY, build_summary_modal
-from bot.modals import (
+from bot.amendments.blocks import build_contract_summary
+from bot.amendments.service import summary_view
+from bot.contracts.blocks import (
     ACTIVATE,
     ADD_ITEM,
     ITEM_KINDS,
@@ -23,10 +21,12 @@ from bot.modals import (
     contract_id_in,
     contract_id_of,
 )
+from bot.contracts.service import Refusal, activate_draft
 from bot.services import services_of
-from bot.ui import OUT_OF_DATE, update_view
+from bot.summary.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON, OPEN_SUMMARY, build_summary_modal
+from bot.ui.metadata import OUT_OF_DATE, update_view
 from storage.db import read_only
-from storage.queries import load_bundle
+from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
 

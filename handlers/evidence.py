@@ -9,7 +9,15 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.evidence import (
+from bot.evidence.blocks import (
+    CONTRACT_PICK,
+    EVIDENCE_MODAL,
+    build_evidence_done,
+    build_evidence_modal,
+    parse_evidence,
+    read_metadata,
+)
+from bot.evidence.service import (
     NewEvidence,
     SourceMessage,
     add_evidence,
@@ -19,18 +27,10 @@ from bot.evidence import (
     set_permalink,
     source_of,
 )
-from bot.evidence_blocks import (
-    CONTRACT_PICK,
-    EVIDENCE_MODAL,
-    build_evidence_done,
-    build_evidence_modal,
-    parse_evidence,
-    read_metadata,
-)
 from bot.services import services_of
-from bot.ui import record_id, update_view
-from handlers.commands import CommandRequest, contract_subcommand, reply
-from storage.queries import load_bundle, set_evidence_source_permalink
+from bot.ui.metadata import record_id, update_view
+from handlers.contract import CommandRequest, contract_subcommand, reply
+from storage.queries.contracts import load_bundle, set_evidence_source_permalink
 
 logger = logging.getLogger(__name__)
 

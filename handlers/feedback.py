@@ -13,9 +13,22 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import escape, truncate
-from bot.contracts import Refusal
-from bot.feedback import (
+from bot.contracts.service import Refusal
+from bot.core.mentions import user_id_of
+from bot.feedback.blocks import (
+    DELETE_MINE,
+    GIVE_FEEDBACK,
+    REQUEST_GIVE,
+    STATUS_NOTE,
+    build_feedback_modal,
+    build_mine_modal,
+    build_received,
+    build_thanks,
+    read_metadata,
+    request_id_of,
+    status_lines,
+)
+from bot.feedback.service import (
     Given,
     ask_for_feedback,
     feedback_for,
@@ -34,24 +47,11 @@ from bot.feedback import (
     target_of,
     withdraw,
 )
-from bot.feedback_blocks import (
-    DELETE_MINE,
-    GIVE_FEEDBACK,
-    REQUEST_GIVE,
-    STATUS_NOTE,
-    build_feedback_modal,
-    build_mine_modal,
-    build_received,
-    build_thanks,
-    read_metadata,
-    request_id_of,
-    status_lines,
-)
-from bot.mentions import user_id_of
-from bot.privacy import installation_team
+from bot.privacy.service import installation_team
 from bot.services import services_of
-from bot.ui import OUT_OF_DATE, record_id, update_view
-from handlers.commands import CommandRequest, contract_subcommand, reply, reply_blocks
+from bot.ui.blocks import escape, truncate
+from bot.ui.metadata import OUT_OF_DATE, record_id, update_view
+from handlers.contract import CommandRequest, contract_subcommand, reply, reply_blocks
 
 logger = logging.getLogger(__name__)
 

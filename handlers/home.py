@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.contracts import bundles_for
-from bot.home import build_home
+from bot.contracts.service import bundles_for
 from bot.services import services_of
+from bot.summary.home import build_home
 from storage.db import read_only
 
 

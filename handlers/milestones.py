@@ -8,9 +8,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import delivery, milestones
-from bot.amendment_blocks import build_amend_form
-from bot.amendments import (
+from bot.amendments.blocks import build_amend_form
+from bot.amendments.service import (
     KINDS,
     approvers_of,
     find_item,
@@ -19,15 +18,17 @@ from bot.amendments import (
     pending_on_item,
     refusal_to_amend,
 )
-from bot.blocks import mention
-from bot.contract_io import snapshot
-from bot.milestone_blocks import ASK_SUPPORT, PROPOSE, parse_value
+from bot.contracts.io import snapshot
+from bot.delivery import queue as delivery
+from bot.milestones import service as milestones
+from bot.milestones.blocks import ASK_SUPPORT, PROPOSE, parse_value
 from bot.services import services_of
-from bot.ui import OUT_OF_DATE
-from handlers.commands import reply
+from bot.ui.blocks import mention
+from bot.ui.metadata import OUT_OF_DATE
+from handlers.contract import reply
 from storage.db import read_only
 from storage.models import MilestoneStatus
-from storage.queries import load_bundle
+from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
 

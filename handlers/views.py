@@ -9,8 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.contracts import add_item, create_draft, title_taken
-from bot.modals import (
+from bot.contracts.blocks import (
     ADD_ITEM,
     ITEM_KINDS,
     ITEM_LABEL,
@@ -20,10 +19,11 @@ from bot.modals import (
     parse_item,
     parse_new_contract,
 )
-from bot.people import check_people_quickly, field_errors
+from bot.contracts.service import add_item, create_draft, title_taken
+from bot.people.service import check_people_quickly, field_errors
 from bot.services import services_of
-from bot.ui import OUT_OF_DATE, refuse_submission, update_view
-from storage.queries import load_bundle
+from bot.ui.metadata import OUT_OF_DATE, refuse_submission, update_view
+from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Storage: the engine and sessions, the tables, their migrations, and every query."""

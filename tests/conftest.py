@@ -218,7 +218,7 @@ async def example_contract(bot: Bot) -> int:
 
 async def import_example(bot: Bot) -> int:
     """Import the example contract through the real importer (active); its contract id."""
-    from bot.contract_io import import_file
+    from bot.contracts.io import import_file
 
     results, problems = await import_file(
         EXAMPLE_CONTRACT,

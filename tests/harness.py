@@ -14,7 +14,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.app import create_app, create_client
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
 from bot.server import create_web_app
 from bot.services import Services
 from bot.settings import Settings

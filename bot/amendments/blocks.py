@@ -26,8 +26,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import rules
-from bot.amendments import (
+from bot.amendments.service import (
     KINDS,
     AmendmentState,
     AmendmentStatus,
@@ -41,7 +40,13 @@ from bot.amendments import (
     item_title,
     items_in,
 )
-from bot.blocks import (
+from bot.contracts.blocks import Form, _date, _option, _select, _text_input, _title
+from bot.contracts.io import snapshot
+from bot.contracts.schema import LONG_TEXT
+from bot.core import rules
+from bot.core.progress import format_number
+from bot.summary.blocks import build_summary
+from bot.ui.blocks import (
     LIST_CAP,
     OPTION_TEXT,
     capped,
@@ -55,13 +60,8 @@ from bot.blocks import (
     sections,
     truncate,
 )
-from bot.contract_io import snapshot
-from bot.contract_schema import LONG_TEXT
-from bot.modals import Form, _date, _option, _select, _text_input, _title
-from bot.progress import format_number
-from bot.summary import build_summary
 from storage.models import AuditEvent, Contract, ContractVersion
-from storage.queries import ContractBundle
+from storage.queries.contracts import ContractBundle
 
 AMEND_CHOOSE = "amendment_choose"
 AMEND_ITEM = "amendment_item"

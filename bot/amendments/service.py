@@ -41,9 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import rules
-from bot.blocks import escape
-from bot.contract_io import (
+from bot.contracts.io import (
     ITEM_LISTS,
     add_version,
     diff_documents,
@@ -51,7 +49,7 @@ from bot.contract_io import (
     snapshot,
     write_item,
 )
-from bot.contract_schema import (
+from bot.contracts.schema import (
     ActivityItem,
     BarrierItem,
     ExpectationItem,
@@ -61,7 +59,9 @@ from bot.contract_schema import (
     canonical,
     validate_document,
 )
-from bot.contracts import Refusal, items_of
+from bot.contracts.service import Refusal, items_of
+from bot.core import rules
+from bot.ui.blocks import escape
 from storage.db import SessionFactory
 from storage.models import (
     Amendment,
@@ -74,7 +74,7 @@ from storage.models import (
     MilestoneStatus,
     Role,
 )
-from storage.queries import (
+from storage.queries.contracts import (
     ContractBundle,
     audit,
     audit_events,

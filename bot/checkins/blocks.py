@@ -34,8 +34,25 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import rules
-from bot.blocks import (
+from bot.checkins.service import (
+    DEACTIVATED,
+    IS_BOT,
+    SKIP_REASONS,
+    Answers,
+    EvidenceAnswer,
+    PeriodStatus,
+    Plan,
+    RiskAnswer,
+    period_label,
+)
+from bot.contracts.blocks import Form
+from bot.core import rules
+from bot.core.calendar import valid_period
+from bot.core.progress import format_number
+from bot.delivery.queue import Message
+from bot.summary.blocks import ACTIVITY_MARK
+from bot.summary.home import OPEN_SUMMARY
+from bot.ui.blocks import (
     MODAL_TITLE,
     OPTION_TEXT,
     VIEW_BLOCKS,
@@ -49,24 +66,7 @@ from bot.blocks import (
     sections,
     truncate,
 )
-from bot.checkins import (
-    DEACTIVATED,
-    IS_BOT,
-    SKIP_REASONS,
-    Answers,
-    EvidenceAnswer,
-    PeriodStatus,
-    Plan,
-    RiskAnswer,
-    period_label,
-)
-from bot.delivery import Message
-from bot.home import OPEN_SUMMARY
-from bot.modals import Form
-from bot.periods import valid_period
-from bot.progress import format_number
-from bot.summary import ACTIVITY_MARK
-from bot.ui import json_object, record_id, small_number
+from bot.ui.metadata import json_object, record_id, small_number
 from storage.models import ActivityStatus, Contract, SuccessIndicator
 
 CHECKIN_MODAL = "checkin"

@@ -49,12 +49,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import delivery
-from bot.blocks import escape, truncate
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.periods import period_key
+from bot.core.calendar import period_key
+from bot.delivery import queue as delivery
+from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.scheduler import JobRun, job
 from bot.services import Services
+from bot.ui.blocks import escape, truncate
 from storage.db import SessionFactory
 from storage.models import (
     ActivityStatus,
@@ -74,7 +74,7 @@ from storage.models import (
     SlackUser,
     SuccessIndicator,
 )
-from storage.queries import audit
+from storage.queries.contracts import audit
 
 logger = logging.getLogger(__name__)
 
@@ -1175,7 +1175,7 @@ def tell_owner(
     """When a leader can't be reached: tell the contract's owner, else its sponsor, once."""
 
     async def notify(failed: Delivery, error: str) -> None:
-        from bot.checkin_blocks import build_undeliverable_notice
+        from bot.checkins.blocks import build_undeliverable_notice
 
         candidates = [
             u
@@ -1283,7 +1283,7 @@ def prompt_outgoing(
     contract, period = due.contract, due.period
 
     async def build(_: Delivery) -> Message | None:
-        from bot.checkin_blocks import build_period_message
+        from bot.checkins.blocks import build_period_message
 
         await ensure_reachable(services=services, client=queue.client, user_id=contract.leader_id)
         current = plan
@@ -1392,7 +1392,7 @@ def _reminder_outgoing(services: Services, queue: DeliveryQueue, row: Delivery) 
     key = DeliveryKey(row.kind, row.contract_id, row.recipient_id, row.period_key)
 
     async def build(_: Delivery) -> Message | None:
-        from bot.checkin_blocks import build_reminder_message
+        from bot.checkins.blocks import build_reminder_message
 
         await ensure_reachable(services=services, client=queue.client, user_id=row.recipient_id)
         async with services.sessions() as session:
@@ -1452,7 +1452,7 @@ async def show_state(
     gets its message now, as the period's one prompt, so it has an "Edit" button too.
     After an answer (saved and committed) the contract's milestones are evaluated.
     """
-    from bot.checkin_blocks import build_period_message, build_submitted
+    from bot.checkins.blocks import build_period_message, build_submitted
 
     plan = await reload_plan(services=services, plan=plan)
     queue = queue_of(services, client)
@@ -1474,7 +1474,7 @@ async def show_state(
     finally:
         await queue.close()
     if plan.answered:  # saved and committed: its values may meet (or settle) a milestone
-        from bot.milestones import after_checkin
+        from bot.milestones.service import after_checkin
 
         await after_checkin(services=services, client=client, contract_id=plan.contract_id)
     return updated
@@ -1484,7 +1484,7 @@ async def ask_sponsor_for_help(
     *, services: Services, client: AsyncWebClient, plan: Plan, risks: Sequence[Risk]
 ) -> Report:
     """DM the sponsor at once about each risk that newly needs their help (once per risk)."""
-    from bot.checkin_blocks import build_sponsor_help
+    from bot.checkins.blocks import build_sponsor_help
 
     queue = queue_of(services, client)
     sponsor = plan.contract.sponsor_id

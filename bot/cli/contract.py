@@ -9,8 +9,8 @@ from typing import Literal
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import create_client
-from bot.clock import SystemClock
-from bot.contract_io import (
+from bot.cli.output import write_output
+from bot.contracts.io import (
     ImportResult,
     dump_documents,
     export_contracts,
@@ -18,7 +18,7 @@ from bot.contract_io import (
     import_file,
     validate_file,
 )
-from bot.output import write_output
+from bot.core.clock import SystemClock
 from bot.settings import Settings
 from storage.db import database
 from storage.migrate import require_current, upgrade

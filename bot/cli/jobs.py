@@ -7,7 +7,7 @@ import sys
 
 import bot.app  # noqa: F401  (importing the app registers every feature's jobs)
 from bot.app import create_client
-from bot.clock import SystemClock
+from bot.core.clock import SystemClock
 from bot.scheduler import JOBS, JobRun
 from bot.services import Services
 from bot.settings import Settings

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _period(text: str) -> object:
     """`--period`, read by bot.report (imported only when a report is asked for)."""
-    from bot.report import period_argument
+    from bot.report.service import period_argument
 
     return period_argument(text)
 
@@ -131,7 +131,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             ),
         )
     if args.command == "run":
-        from bot.runner import run_bot
+        from bot.runtime import run_bot
 
         asyncio.run(run_bot(settings))
         return EXIT_OK
@@ -148,18 +148,18 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK
         return backup(settings, args.path)
     if args.command == "jobs":
-        from bot.jobs_cli import run_jobs_command
+        from bot.cli.jobs import run_jobs_command
 
         return asyncio.run(run_jobs_command(args, settings))
     if args.command == "privacy":
-        from bot.privacy import run_privacy_command
+        from bot.privacy.service import run_privacy_command
 
         return _current_schema(lambda: asyncio.run(run_privacy_command(args, settings)))
     if args.command == "report":
-        from bot.report import run_report_command
+        from bot.report.service import run_report_command
 
         return _current_schema(lambda: asyncio.run(run_report_command(args, settings)))
-    from bot.contract_cli import run_contract_command
+    from bot.cli.contract import run_contract_command
 
     return _current_schema(lambda: asyncio.run(run_contract_command(args, settings)))
 

@@ -25,8 +25,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import rules
-from bot.blocks import (
+from bot.contracts.service import DraftFields, missing_for_activation
+from bot.core import rules
+from bot.summary.blocks import WEEKDAYS, activity_lines, indicator_line
+from bot.ui.blocks import (
     MODAL_TITLE,
     OPTION_TEXT,
     capped,
@@ -36,10 +38,8 @@ from bot.blocks import (
     sections,
     truncate,
 )
-from bot.contracts import DraftFields, missing_for_activation
-from bot.summary import WEEKDAYS, activity_lines, indicator_line
-from bot.ui import clean_text, id_in, json_object
-from storage.queries import ContractBundle
+from bot.ui.metadata import clean_text, id_in, json_object
+from storage.queries.contracts import ContractBundle
 
 NEW_CONTRACT = "contract_new"
 DRAFT_EDITOR = "contract_editor"

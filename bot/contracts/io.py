@@ -33,8 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import rules
-from bot.contract_schema import (
+from bot.contracts.schema import (
     MAX_FILE_BYTES,
     SLACK_USER,
     ContractDocument,
@@ -47,8 +46,9 @@ from bot.contract_schema import (
     validate_document,
     yaml_dump,
 )
-from bot.csv_cells import safe_row
-from bot.people import check_person, own_user_id, problem_with
+from bot.core import rules
+from bot.core.csv_cells import safe_row
+from bot.people.service import check_person, own_user_id, problem_with
 from storage.db import SessionFactory
 from storage.models import (
     ActivityStatus,
@@ -65,7 +65,7 @@ from storage.models import (
     Role,
     SuccessIndicator,
 )
-from storage.queries import (
+from storage.queries.contracts import (
     ContractBundle,
     active_contract_for_leader,
     audit,

@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from bot import rules
+from bot.core import rules
 
 Loc = tuple[str | int, ...]
 

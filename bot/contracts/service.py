@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.blocks import escape
-from bot.contract_io import snapshot
+from bot.contracts.io import snapshot
+from bot.ui.blocks import escape
 from storage.models import (
     Barrier,
     Contract,
@@ -25,7 +25,7 @@ from storage.models import (
     Role,
     SuccessIndicator,
 )
-from storage.queries import (
+from storage.queries.contracts import (
     ContractBundle,
     active_contract_for_leader,
     audit,

@@ -49,7 +49,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.settings import Settings
 from storage.db import SessionFactory
 from storage.models import Delivery, DeliveryStatus

@@ -14,9 +14,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.amendment_blocks import APPROVE, REJECT, pending_lines
-from bot.amendments import AmendmentState, change_lines
-from bot.blocks import (
+from bot.amendments.blocks import APPROVE, REJECT, pending_lines
+from bot.amendments.service import AmendmentState, change_lines
+from bot.checkins.service import period_label
+from bot.core.progress import TREND_MARK, format_number, trend
+from bot.delivery.queue import Message
+from bot.digest.service import ContractDigest, Digest, Move
+from bot.summary.home import OPEN_SUMMARY
+from bot.ui.blocks import (
     MESSAGE_BLOCKS,
     MESSAGE_TEXT_BUDGET,
     context,
@@ -29,11 +34,6 @@ from bot.blocks import (
     split_messages,
     truncate,
 )
-from bot.checkins import period_label
-from bot.delivery import Message
-from bot.digest import ContractDigest, Digest, Move
-from bot.home import OPEN_SUMMARY
-from bot.progress import TREND_MARK, format_number, trend
 
 CHANGE_LINES = 6
 RISK_TEXT = 300

@@ -57,10 +57,8 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import delivery
-from bot.amendments import AmendmentState, pending_states
-from bot.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
-from bot.checkins import (
+from bot.amendments.service import AmendmentState, pending_states
+from bot.checkins.service import (
     cached_zones,
     current_period,
     ensure_reachable,
@@ -74,12 +72,14 @@ from bot.checkins import (
     zone_of,
     zones_of,
 )
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.periods import period_key
-from bot.progress import IndicatorProgress, indicator_progress, progress
+from bot.core.calendar import period_key
+from bot.core.progress import IndicatorProgress, indicator_progress, progress
+from bot.delivery import queue as delivery
+from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.scheduler import JobRun, job
 from bot.services import Services
-from bot.summary import headline
+from bot.summary.blocks import headline
+from bot.ui.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
 from storage.db import read_only
 from storage.models import (
     ActivityStatus,
@@ -94,7 +94,7 @@ from storage.models import (
     Risk,
     SuccessIndicator,
 )
-from storage.queries import ContractBundle, load_bundle
+from storage.queries.contracts import ContractBundle, load_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -622,7 +622,7 @@ def digest_outgoing(
     services: Services, due: DueDigest, queue: DeliveryQueue, *, home: str | None = None
 ) -> Outgoing:
     """The digest's first message; building it stores the rest for after it is sent."""
-    from bot.digest_blocks import build_digest
+    from bot.digest.blocks import build_digest
 
     rest: list[dict[str, Any]] = []
 

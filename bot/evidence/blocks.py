@@ -19,8 +19,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks import MODAL_TITLE, OPTION_TEXT, context, escape, section, truncate
-from bot.evidence import (
+from bot.contracts.blocks import Form, metadata_of
+from bot.evidence.service import (
     ITEM_LABEL,
     ITEM_TYPES,
     NOTE_MAX,
@@ -31,9 +31,9 @@ from bot.evidence import (
     items_of,
     parse_item,
 )
-from bot.modals import Form, metadata_of
-from bot.ui import record_id
-from storage.queries import ContractBundle
+from bot.ui.blocks import MODAL_TITLE, OPTION_TEXT, context, escape, section, truncate
+from bot.ui.metadata import record_id
+from storage.queries.contracts import ContractBundle
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 EVIDENCE_MODAL = "evidence_add"

@@ -19,9 +19,9 @@ from typing import Any
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.blocks import capped, day, escape, truncate
+from bot.ui.blocks import capped, day, escape, truncate
 from storage.models import ActivityStatus, Contract, ContractStatus, Evidence, Role
-from storage.queries import (
+from storage.queries.contracts import (
     ContractBundle,
     add_evidence_source,
     audit,

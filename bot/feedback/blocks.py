@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks import (
+from bot.ui.blocks import (
     MESSAGE_BLOCKS,
     MODAL_TITLE,
     OPTION_TEXT,
@@ -39,8 +39,8 @@ from bot.blocks import (
     sections,
     truncate,
 )
-from bot.ui import id_in, json_object, record_id
-from storage.queries import ContractBundle
+from bot.ui.metadata import id_in, json_object, record_id
+from storage.queries.contracts import ContractBundle
 
 GIVE_FEEDBACK = "feedback_give"
 REQUEST_GIVE = "feedback_request_give"

@@ -48,11 +48,12 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import delivery
-from bot.blocks import escape, truncate
-from bot.contracts import Refusal
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.feedback_blocks import (
+from bot.contracts.blocks import Form, _required_text
+from bot.contracts.service import Refusal
+from bot.core.mentions import user_id_of
+from bot.delivery import queue as delivery
+from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot.feedback.blocks import (
     ANONYMOUS,
     ATTRIBUTED,
     BEHAVIOUR_MAX,
@@ -71,12 +72,11 @@ from bot.feedback_blocks import (
     build_request_message,
     fit_message,
 )
-from bot.mentions import user_id_of
-from bot.modals import Form, _required_text
-from bot.people import check_people
-from bot.privacy import Gone, author_hash, authored_feedback, feedback_key
+from bot.people.service import check_people
+from bot.privacy.service import Gone, author_hash, authored_feedback, feedback_key
 from bot.scheduler import JobRun, job
 from bot.services import Services
+from bot.ui.blocks import escape, truncate
 from storage.db import read_only
 from storage.models import (
     Contract,
@@ -89,7 +89,7 @@ from storage.models import (
     Role,
     random_row_id,
 )
-from storage.queries import (
+from storage.queries.contracts import (
     ContractBundle,
     audit,
     feedback_requests_since,

@@ -13,10 +13,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.blocks import SECTION_TEXT, context, day, escape, mention, section, truncate
-from bot.delivery import Message
-from bot.home import OPEN_SUMMARY
-from bot.milestones import (
+from bot.core.progress import format_number
+from bot.delivery.queue import Message
+from bot.milestones.service import (
     ESCALATION,
     MET,
     MET_NOTE,
@@ -26,8 +25,9 @@ from bot.milestones import (
     Decided,
     threshold_of,
 )
-from bot.progress import format_number
-from bot.ui import json_object, record_id, small_number
+from bot.summary.home import OPEN_SUMMARY
+from bot.ui.blocks import SECTION_TEXT, context, day, escape, mention, section, truncate
+from bot.ui.metadata import json_object, record_id, small_number
 from storage.models import ActivityStatus
 
 PROPOSE = "milestone_propose"

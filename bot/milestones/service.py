@@ -38,9 +38,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import delivery
-from bot.checkins import local_instant, zones_of
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot.checkins.service import local_instant, zones_of
+from bot.delivery import queue as delivery
+from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.scheduler import JobRun, job
 from bot.services import Services
 from storage.models import (
@@ -57,7 +57,7 @@ from storage.models import (
     Role,
     SuccessIndicator,
 )
-from storage.queries import audit
+from storage.queries.contracts import audit
 
 logger = logging.getLogger(__name__)
 
@@ -432,7 +432,7 @@ def _logged(what: str) -> delivery.OnUndeliverable:
 
 def outgoing(services: Services, decided: Decided, kind: str, recipient: str) -> Outgoing:
     """One notice of a decision as a delivery."""
-    from bot.milestone_blocks import build_notice
+    from bot.milestones.blocks import build_notice
 
     channel = decided.contract.recognition_channel if kind == MET_POST else None
     return Outgoing(
@@ -551,7 +551,7 @@ async def ask_sponsor(
     *, services: Services, client: AsyncWebClient, decided: Decided, miss: int, user: str
 ) -> delivery.Result:
     """DM the sponsor the leader's request for support with a missed milestone, once."""
-    from bot.milestone_blocks import build_recalibration, build_support_request
+    from bot.milestones.blocks import build_recalibration, build_support_request
 
     queue = queue_of(services, client)
     try:

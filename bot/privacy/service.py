@@ -44,12 +44,12 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (every table on SQLModel.metadata)
-from bot.contracts import Refusal
-from bot.output import write_output
+from bot.cli.output import write_output
+from bot.contracts.service import Refusal
 from bot.settings import Settings
 from storage.db import SessionFactory, is_sqlite, sqlite_path
 from storage.models import AuditEvent, Contract, Evidence, Feedback
-from storage.queries import audit, load_bundle
+from storage.queries.contracts import audit, load_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -656,7 +656,7 @@ async def _team_of(args: argparse.Namespace, settings: Settings) -> str | None:
 
 
 async def run_privacy_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
     from storage.db import database
     from storage.migrate import require_current, upgrade
 
@@ -735,8 +735,8 @@ async def _retract(settings: Settings, sessions: SessionFactory, posted: list[Go
     if not posted:
         return []
     from bot.app import create_client
-    from bot.clock import SystemClock
-    from bot.feedback import retract_posted
+    from bot.core.clock import SystemClock
+    from bot.feedback.service import retract_posted
     from bot.services import Services
 
     services = Services(settings=settings, sessions=sessions, clock=SystemClock())

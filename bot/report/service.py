@@ -21,15 +21,15 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.amendments import AmendmentStatus
-from bot.clock import SystemClock
-from bot.contract_io import AMENDMENT_REASON
-from bot.csv_cells import safe_row
-from bot.output import write_output
-from bot.periods import elapsed_periods
-from bot.progress import TREND_MARK, format_number, percent, progress, trend
+from bot.amendments.service import AmendmentStatus
+from bot.cli.output import write_output
+from bot.contracts.io import AMENDMENT_REASON
+from bot.core.calendar import elapsed_periods
+from bot.core.clock import SystemClock
+from bot.core.csv_cells import safe_row
+from bot.core.progress import TREND_MARK, format_number, percent, progress, trend
 from bot.settings import Settings
-from bot.summary import STATUS_LABEL, CheckinCompletion
+from bot.summary.blocks import STATUS_LABEL, CheckinCompletion
 from storage.db import database
 from storage.migrate import require_current
 from storage.models import (
@@ -38,7 +38,7 @@ from storage.models import (
     ContractVersion,
     MilestoneStatus,
 )
-from storage.queries import ContractBundle, list_contracts, load_bundle
+from storage.queries.contracts import ContractBundle, list_contracts, load_bundle
 
 PERIOD_HELP = "a quarter (2027Q2), a month (2027-05) or a year (2027)"
 CSV_COLUMNS = (

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
-from bot.clock import ManualClock
-from bot.contract_io import import_file
-from bot.periods import period_key
+from bot.contracts.io import import_file
+from bot.core.calendar import period_key
+from bot.core.clock import ManualClock
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.manifest import message_text
 from storage.db import SessionFactory

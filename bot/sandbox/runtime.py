@@ -29,8 +29,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app, create_client
-from bot.clock import ManualClock
-from bot.privacy import announce_key
+from bot.core.clock import ManualClock
+from bot.privacy.service import announce_key
 from bot.sandbox import timeline
 from bot.sandbox.demo import DEMO_NOW, add_people, seed_demo
 from bot.sandbox.driver import SlackDriver

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
-from bot import delivery
-from bot.clock import ManualClock
-from bot.digest import is_digest_day
+from bot.core.clock import ManualClock
+from bot.delivery import queue as delivery
+from bot.digest.service import is_digest_day
 from bot.scheduler import JOBS, JobRun
 from bot.services import Services
 from storage.models import Contract, ContractStatus

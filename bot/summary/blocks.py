@@ -8,13 +8,13 @@ from datetime import date
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
-from bot.blocks import capped, context, day, escape, header, mention, section, sections, truncate
-from bot.evidence import STALE_MARK, evidence_lines, is_stale
-from bot.feedback_blocks import theme_lines
-from bot.periods import elapsed_periods
-from bot.progress import TREND_MARK, IndicatorProgress, format_number, indicator_progress
+from bot.core.calendar import elapsed_periods
+from bot.core.progress import TREND_MARK, IndicatorProgress, format_number, indicator_progress
+from bot.evidence.service import STALE_MARK, evidence_lines, is_stale
+from bot.feedback.blocks import theme_lines
+from bot.ui.blocks import capped, context, day, escape, header, mention, section, sections, truncate
 from storage.models import ActivityStatus, ContractStatus, MilestoneStatus, SuccessIndicator
-from storage.queries import ContractBundle
+from storage.queries.contracts import ContractBundle
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ACTIVITY_MARK = {

@@ -8,11 +8,11 @@ from datetime import date
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 from slack_sdk.models.views import View
 
-from bot.blocks import LIST_CAP, context, escape, fit_view, header, section, truncate
-from bot.evidence import evidence_headline
-from bot.summary import STATUS_LABEL, headline, indicator_line
+from bot.evidence.service import evidence_headline
+from bot.summary.blocks import STATUS_LABEL, headline, indicator_line
+from bot.ui.blocks import LIST_CAP, context, escape, fit_view, header, section, truncate
 from storage.models import ContractStatus, Role
-from storage.queries import ContractBundle
+from storage.queries.contracts import ContractBundle
 
 OPEN_SUMMARY = "home_open_summary"
 EDIT_DRAFT = "home_edit_draft"

@@ -32,9 +32,9 @@ from sqlalchemy import insert
 from sqlmodel import select
 
 from bot.app import create_client
-from bot.checkins import PROMPT, send_prompts
-from bot.clock import ManualClock
-from bot.delivery import DeliveryQueue, Pacer
+from bot.checkins.service import PROMPT, send_prompts
+from bot.core.clock import ManualClock
+from bot.delivery.queue import DeliveryQueue, Pacer
 from bot.services import Services
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade

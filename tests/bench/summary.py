@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.contract_io import import_file
+from bot.contracts.io import import_file
 from storage.db import SessionFactory
 from storage.migrate import upgrade
 from storage.models import Measurement, SuccessIndicator

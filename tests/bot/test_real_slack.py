@@ -18,8 +18,7 @@ import pytest
 from slack_sdk.models.blocks import Block, DividerBlock
 from sqlalchemy import update
 
-from bot.blocks import MESSAGE_TEXT_BUDGET, section, split_messages, text_length
-from bot.checkins import (
+from bot.checkins.service import (
     DEACTIVATED,
     IS_BOT,
     PROMPT,
@@ -28,11 +27,12 @@ from bot.checkins import (
     fixed_offset_zone,
     zone_of,
 )
-from bot.delivery import DeliveryKey, Message, Outcome, Outgoing, fixed, queue_of
-from bot.digest import DIGEST, DIGEST_PART, ContractDigest, Digest, Period, Schedule
-from bot.digest_blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN, build_digest
+from bot.delivery.queue import DeliveryKey, Message, Outcome, Outgoing, fixed, queue_of
+from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN, build_digest
+from bot.digest.service import DIGEST, DIGEST_PART, ContractDigest, Digest, Period, Schedule
 from bot.sandbox.fake_slack import MESSAGE_BLOCKS_TEXT_LIMIT, validate_message_blocks
-from handlers.commands import RESPONSE_URL_USES, reply_blocks
+from bot.ui.blocks import MESSAGE_TEXT_BUDGET, section, split_messages, text_length
+from handlers.contract import RESPONSE_URL_USES, reply_blocks
 from storage.models import (
     Amendment,
     Contract,
@@ -41,8 +41,8 @@ from storage.models import (
     SlackUser,
     SuccessIndicator,
 )
-from storage.queries import ContractBundle
-from tests.bot.test_checkins_support import (
+from storage.queries.contracts import ContractBundle
+from tests.bot.checkins.test_support import (
     add_contract,
     at,
     deliveries,
@@ -50,7 +50,7 @@ from tests.bot.test_checkins_support import (
     run_job,
     virtual_time,
 )
-from tests.bot.test_digest import busy_contract, flat, run, sponsored
+from tests.bot.digest.test_service import busy_contract, flat, run, sponsored
 from tests.harness import Bot
 
 LEADER, SPONSOR, OWNER = "U0LEAD001", "U0SPON001", "U0HRBP001"
@@ -292,7 +292,7 @@ async def test_a_message_refused_as_too_long_is_cut_smaller_not_sent_again(bot: 
 async def test_a_later_part_refused_as_too_long_is_cut_smaller(
     bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot import digest as digest_module
+    from bot.digest import service as digest_module
 
     async def crashed(**_: Any) -> int:
         return 0

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.contract_io import import_text
+from bot.contracts.io import import_text
 from storage.models import (
     Amendment,
     AmendmentApproval,

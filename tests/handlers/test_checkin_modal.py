@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.checkin_blocks import CHECKIN_MODAL, EDIT
+from bot.checkins.blocks import CHECKIN_MODAL, EDIT
 from storage.models import (
     AuditEvent,
     CheckIn,
@@ -20,7 +20,7 @@ from storage.models import (
     Risk,
     SuccessIndicator,
 )
-from tests.bot.test_checkins_support import add_contract, deliveries, posts_to, virtual_time
+from tests.bot.checkins.test_support import add_contract, deliveries, posts_to, virtual_time
 from tests.conftest import response_texts
 from tests.harness import Bot
 

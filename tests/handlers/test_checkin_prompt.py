@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.checkin_blocks import EDIT, SKIP, SNOOZE, START
-from bot.home import OPEN_SUMMARY
+from bot.checkins.blocks import EDIT, SKIP, SNOOZE, START
+from bot.summary.home import OPEN_SUMMARY
 from storage.models import AuditEvent, CheckIn
-from tests.bot.test_checkins_support import at, deliveries, posts_to, run_job, virtual_time
+from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
 from tests.conftest import response_texts
 from tests.harness import Bot
 
@@ -213,7 +213,7 @@ async def test_history_lists_the_last_weeks(bot: Bot, example_contract: int) -> 
 async def test_history_of_a_new_contract_stops_at_its_start(bot: Bot) -> None:
     from datetime import date
 
-    from tests.bot.test_checkins_support import add_contract
+    from tests.bot.checkins.test_support import add_contract
 
     await add_contract(bot.sessions, leader=LEADER, start=date(2027, 3, 6))
     bot.clock.set(FRIDAY)

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.amendment_blocks import AMEND_REJECT, APPROVE, REJECT
-from bot.home import OPEN_SUMMARY
+from bot.amendments.blocks import AMEND_REJECT, APPROVE, REJECT
+from bot.summary.home import OPEN_SUMMARY
 from storage.models import Amendment, Contract
-from tests.bot.test_checkins_support import run_job, virtual_time
+from tests.bot.checkins.test_support import run_job, virtual_time
 from tests.conftest import response_texts
 from tests.handlers.test_amendments import propose
 from tests.harness import Bot

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlmodel import SQLModel, select
 
-from bot import delivery
-from bot.feedback import feedback_job
+from bot.delivery import queue as delivery
+from bot.feedback.service import feedback_job
 from bot.scheduler import JobRun
 from storage.db import SessionFactory
 from storage.models import Delivery

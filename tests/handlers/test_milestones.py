@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.amendment_blocks import AMEND_ITEM, APPROVE
-from bot.milestone_blocks import ASK_SUPPORT, PROPOSE
-from bot.milestones import SUPPORT
+from bot.amendments.blocks import AMEND_ITEM, APPROVE
+from bot.milestones.blocks import ASK_SUPPORT, PROPOSE
+from bot.milestones.service import SUPPORT
 from storage.models import AuditEvent, Milestone
-from tests.bot.test_checkins_support import at, deliveries, posts_to, run_job, virtual_time
+from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
 from tests.conftest import response_texts
 from tests.handlers.test_checkin_modal import ANSWERS, open_checkin, submit
 from tests.harness import Bot

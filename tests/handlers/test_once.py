@@ -23,12 +23,12 @@ from storage.models import (
     Feedback,
     SlackRequest,
 )
-from tests.bot.test_checkins_support import virtual_time
+from tests.bot.checkins.test_support import virtual_time
 from tests.conftest import Bot
 from tests.fakes import FakeSlack
 from tests.handlers.test_amendments import SPONSOR, propose
 from tests.handlers.test_checkin_modal import ANSWERS, open_checkin, submit
-from tests.handlers.test_draft_modals import add, create_draft
+from tests.handlers.test_contracts import add, create_draft
 from tests.handlers.test_feedback_support import (
     DANA,
     LEADER,

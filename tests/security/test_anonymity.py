@@ -26,11 +26,11 @@ import pytest_asyncio
 from sqlalchemy import inspect
 from sqlmodel import select
 
-from bot.contract_io import import_file
-from bot.contracts import Refusal
-from bot.feedback import feedback_job, give_feedback, hash_key, retract_posted, target_of
-from bot.feedback_blocks import Entry
-from bot.privacy import (
+from bot.contracts.io import import_file
+from bot.contracts.service import Refusal
+from bot.feedback.blocks import Entry
+from bot.feedback.service import feedback_job, give_feedback, hash_key, retract_posted, target_of
+from bot.privacy.service import (
     KeyUnavailable,
     announce_key,
     author_hash,
@@ -45,8 +45,8 @@ from bot.settings import SettingsError, load_settings
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import AuditEvent, Contract, ContractStatus, Expectation, Feedback
-from tests.bot.test_cli import northstar
-from tests.bot.test_runner import ROOT, free_port
+from tests.bot.cli.test_main import northstar
+from tests.bot.test_runtime import ROOT, free_port
 from tests.conftest import EXAMPLE_CONTRACT, Bot, _block_text, import_example
 from tests.fakes import FakeSlack
 from tests.handlers.test_feedback_requests import ask, click_give, request_dm

@@ -23,19 +23,19 @@ import pytest_asyncio
 from slack_sdk.errors import SlackApiError
 from sqlmodel import select
 
-from bot.amendment_blocks import APPROVE, REJECT
-from bot.checkin_blocks import SNOOZE, START
-from bot.contract_io import import_file, import_text, validate_file
-from bot.contract_schema import MAX_DEPTH
-from bot.feedback_blocks import DELETE_MINE, REQUEST_GIVE
-from bot.home import EDIT_DRAFT, OPEN_SUMMARY
-from bot.milestone_blocks import ASK_SUPPORT, PROPOSE
-from bot.modals import ACTIVATE, ADD_ITEM
+from bot.amendments.blocks import APPROVE, REJECT
+from bot.checkins.blocks import SNOOZE, START
+from bot.contracts.blocks import ACTIVATE, ADD_ITEM
+from bot.contracts.io import import_file, import_text, validate_file
+from bot.contracts.schema import MAX_DEPTH
+from bot.feedback.blocks import DELETE_MINE, REQUEST_GIVE
+from bot.milestones.blocks import ASK_SUPPORT, PROPOSE
 from bot.sandbox.demo import DEMO_CONTRACT
-from bot.ui import OUT_OF_DATE
+from bot.summary.home import EDIT_DRAFT, OPEN_SUMMARY
+from bot.ui.metadata import OUT_OF_DATE
 from storage.models import CheckIn, Contract, Evidence, Expectation, Feedback
-from tests.bot.test_checkins_support import virtual_time
-from tests.bot.test_cli import northstar
+from tests.bot.checkins.test_support import virtual_time
+from tests.bot.cli.test_main import northstar
 from tests.fakes import DriverResponse, FakeSlack
 from tests.fakes.driver import VERIFICATION_TOKEN
 from tests.handlers.test_amendments import open_amend, open_form, propose, request_to

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.amendment_blocks import APPROVE, REJECT
-from bot.checkin_blocks import START
-from bot.contract_io import export_csv, import_text
-from bot.milestone_blocks import ASK_SUPPORT
-from bot.report import ContractReport, parse_period, render_csv
+from bot.amendments.blocks import APPROVE, REJECT
+from bot.checkins.blocks import START
+from bot.contracts.io import export_csv, import_text
+from bot.milestones.blocks import ASK_SUPPORT
+from bot.report.service import ContractReport, parse_period, render_csv
 from bot.sandbox.demo import DEMO_CONTRACT
-from tests.bot.test_checkins_support import at, run_job, virtual_time
+from tests.bot.checkins.test_support import at, run_job, virtual_time
 from tests.handlers.test_feedback_support import fast_sending, settled
 from tests.handlers.test_feedback_support import run_job as feedback_job
 from tests.harness import Bot

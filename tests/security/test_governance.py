@@ -20,8 +20,8 @@ import yaml
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
-from bot import contracts as contract_service
-from bot.contract_io import import_file, import_text
+from bot.contracts import service as contract_service
+from bot.contracts.io import import_file, import_text
 from storage.db import create_engine, session_factory
 from storage.migrate import pending_changes, upgrade
 from storage.models import (
@@ -33,8 +33,8 @@ from storage.models import (
     Feedback,
     FeedbackRequest,
 )
-from storage.queries import find_contract_for_leader
-from tests.bot.test_cli import northstar
+from storage.queries.contracts import find_contract_for_leader
+from tests.bot.cli.test_main import northstar
 from tests.conftest import EXAMPLE_CONTRACT, Bot, import_example, response_texts
 from tests.fakes import FakeSlack
 from tests.handlers.test_amendments import click, dm, propose, request_to

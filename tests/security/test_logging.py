@@ -21,8 +21,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bot.cli import main
-from bot.feedback_blocks import GIVE_FEEDBACK
+from bot.cli.main import main
+from bot.feedback.blocks import GIVE_FEEDBACK
 from bot.settings import SettingsError, load_settings, redact_url
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade

@@ -34,8 +34,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlmodel import select
 
 from bot.app import create_app, create_client
-from bot.clock import ManualClock
-from bot.feedback_blocks import GIVE_FEEDBACK
+from bot.core.clock import ManualClock
+from bot.feedback.blocks import GIVE_FEEDBACK
 from bot.server import EVENTS_PATH, SlackSignature, create_web_app
 from bot.services import Services
 from bot.settings import load_settings

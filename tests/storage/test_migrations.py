@@ -39,7 +39,7 @@ from storage.migrate import (
     run_guarded,
     upgrade,
 )
-from tests.bot.test_cli import ROOT, northstar
+from tests.bot.cli.test_main import ROOT, northstar
 from tests.conftest import EXAMPLE_CONTRACT
 from tests.fakes import FakeSlack
 from tests.harness import BOT_TOKEN

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.amendments import (
+from bot.amendments.service import (
     KINDS,
     Outcome,
     Problem,
@@ -23,10 +23,10 @@ from bot.amendments import (
     version_argument,
     version_to_show,
 )
-from bot.contract_io import import_text, snapshot
-from bot.contract_schema import normalised, parse_documents, validate_document
-from bot.contracts import Refusal
-from bot.summary import build_summary
+from bot.contracts.io import import_text, snapshot
+from bot.contracts.schema import normalised, parse_documents, validate_document
+from bot.contracts.service import Refusal
+from bot.summary.blocks import build_summary
 from storage.db import SessionFactory
 from storage.models import (
     Amendment,
@@ -37,7 +37,7 @@ from storage.models import (
     Resource,
     SuccessIndicator,
 )
-from storage.queries import load_bundle
+from storage.queries.contracts import load_bundle
 from tests.conftest import EXAMPLE_CONTRACT
 
 LEADER, SPONSOR, OWNER, PEER = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0PEER001"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.checkin_blocks import (
+from bot.checkins.blocks import (
     ACTIONS_BLOCK,
     MAX_PAGES,
     build_checkin_modal,
@@ -26,7 +26,7 @@ from bot.checkin_blocks import (
     url_problem,
     value_range,
 )
-from bot.checkins import IndicatorAsk, PeriodStatus, Plan
+from bot.checkins.service import IndicatorAsk, PeriodStatus, Plan
 from storage.models import CheckIn, Contract, DevelopmentActivity, Expectation, SuccessIndicator
 from tests.fakes.slack_api import validate_message_blocks, validate_view
 
@@ -217,7 +217,7 @@ def test_answers_survive_a_round_trip_through_json() -> None:
             },
         ),
     )
-    from bot.checkins import Answers
+    from bot.checkins.service import Answers
 
     again = Answers.from_json(json.loads(json.dumps(answers.to_json())))
     assert again == answers

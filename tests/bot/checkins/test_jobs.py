@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import create_client
-from bot.checkins import (
+from bot.checkins.service import (
     DEACTIVATED,
     LOOKUPS_PER_RUN,
     PROMPT,
@@ -24,12 +24,12 @@ from bot.checkins import (
     prompt_due_at,
     send_prompts,
 )
-from bot.clock import ManualClock
-from bot.delivery import DeliveryQueue, Outcome, Pacer, Report
+from bot.core.clock import ManualClock
+from bot.delivery.queue import DeliveryQueue, Outcome, Pacer, Report
 from bot.services import Services
 from storage.db import create_engine, session_factory
 from storage.models import CheckIn, Contract, SlackUser
-from tests.bot.test_checkins_support import (
+from tests.bot.checkins.test_support import (
     add_contract,
     at,
     deliveries,

@@ -13,10 +13,10 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
 
-import bot.checkins  # noqa: F401  (registers the jobs)
-from bot import delivery
-from bot.clock import ManualClock
-from bot.delivery import Pacer, Report
+import bot.checkins.service  # noqa: F401  (registers the jobs)
+from bot.core.clock import ManualClock
+from bot.delivery import queue as delivery
+from bot.delivery.queue import Pacer, Report
 from bot.scheduler import JOBS, JobRun
 from bot.services import Services
 from storage.db import SessionFactory

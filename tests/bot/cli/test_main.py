@@ -18,7 +18,7 @@ from tests.conftest import EXAMPLE_CONTRACT
 from tests.fakes import FakeSlack
 from tests.harness import BOT_TOKEN, running_bot
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass

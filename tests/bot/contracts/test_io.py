@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
-from bot.contract_io import (
+from bot.contracts.io import (
     CSV_COLUMNS,
     ImportResult,
     dump_documents,
@@ -34,7 +34,7 @@ from bot.contract_io import (
     snapshot,
     validate_file,
 )
-from bot.contract_schema import DocumentError, normalised, parse_documents, validate_document
+from bot.contracts.schema import DocumentError, normalised, parse_documents, validate_document
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import (
     AuditEvent,
@@ -52,12 +52,12 @@ from storage.models import (
     Resource,
     SuccessIndicator,
 )
-from storage.queries import load_bundle
+from storage.queries.contracts import load_bundle
 from tests.conftest import BOT_TOKEN
 from tests.fakes import FakeSlack
 
-SHARED_EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "contract.yml"
-DATA = Path(__file__).resolve().parents[1] / "data"
+SHARED_EXAMPLE = Path(__file__).resolve().parents[4] / "shared" / "examples" / "contract.yml"
+DATA = Path(__file__).resolve().parents[2] / "data"
 NOW = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 TABLES: tuple[type[SQLModel], ...] = (
     Contract,

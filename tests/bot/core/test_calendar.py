@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.checkins import (
+from bot.checkins.service import (
     current_period,
     cycle_start,
     first_period,

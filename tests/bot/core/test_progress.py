@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.progress import Trend, format_number, indicator_progress, progress, progress_bar, trend
+from bot.core.progress import (
+    Trend,
+    format_number,
+    indicator_progress,
+    progress,
+    progress_bar,
+    trend,
+)
 
 
 def test_increase_and_decrease_read_the_same_way() -> None:

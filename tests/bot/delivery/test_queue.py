@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import delivery
 from bot.app import create_client
-from bot.clock import ManualClock
-from bot.delivery import (
+from bot.core.clock import ManualClock
+from bot.delivery import queue as delivery
+from bot.delivery.queue import (
     CLAIM_LEASE,
     FAILED_RETRY_AFTER,
     MAX_CLAIMS,
@@ -31,7 +31,7 @@ from bot.delivery import (
 )
 from bot.settings import SettingsError, load_settings
 from storage.db import SessionFactory
-from tests.bot.test_checkins_support import VirtualTime, deliveries, on_virtual_time
+from tests.bot.checkins.test_support import VirtualTime, deliveries, on_virtual_time
 from tests.fakes import FakeSlack
 from tests.harness import make_settings
 

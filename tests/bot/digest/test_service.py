@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot import digest as digest_module
 from bot.app import create_client
-from bot.blocks import MESSAGE_TEXT_BUDGET, text_length
-from bot.clock import ManualClock
-from bot.delivery import DeliveryQueue, Outcome, Pacer, Report
-from bot.digest import (
+from bot.core.clock import ManualClock
+from bot.delivery.queue import DeliveryQueue, Outcome, Pacer, Report
+from bot.digest import service as digest_module
+from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN
+from bot.digest.service import (
     DIGEST,
     DIGEST_PART,
     Schedule,
@@ -30,10 +30,10 @@ from bot.digest import (
     schedule_of,
     send_digests,
 )
-from bot.digest_blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN
 from bot.sandbox.timeline import Schedule as SandboxSchedule
 from bot.sandbox.timeline import next_digest
 from bot.services import Services
+from bot.ui.blocks import MESSAGE_TEXT_BUDGET, text_length
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import (
     Amendment,
@@ -46,7 +46,7 @@ from storage.models import (
     Risk,
     SuccessIndicator,
 )
-from tests.bot.test_checkins_support import add_contract, at, deliveries, posts_to, virtual_time
+from tests.bot.checkins.test_support import add_contract, at, deliveries, posts_to, virtual_time
 from tests.fakes import FakeSlack
 from tests.harness import Bot, make_settings
 
@@ -602,7 +602,7 @@ async def test_a_rate_limit_is_waited_out_and_the_digest_sent_once(bot: Bot) -> 
 
 async def test_the_job_is_registered_for_the_cli(bot: Bot) -> None:
     from bot.scheduler import JOBS
-    from tests.bot.test_checkins_support import run_job
+    from tests.bot.checkins.test_support import run_job
 
     virtual_time(bot.services)
     await sponsored(bot.sessions)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
-from bot.evidence import SourceMessage, evidence_lines, excerpt_of, parse_item, stale_items
-from bot.evidence_blocks import build_evidence_modal, read_metadata
+from bot.evidence.blocks import build_evidence_modal, read_metadata
+from bot.evidence.service import SourceMessage, evidence_lines, excerpt_of, parse_item, stale_items
 from storage.models import (
     Contract,
     DevelopmentActivity,
@@ -14,7 +14,7 @@ from storage.models import (
     Expectation,
     SuccessIndicator,
 )
-from storage.queries import ContractBundle
+from storage.queries.contracts import ContractBundle
 
 
 def bundle(**evidence_latest: datetime) -> ContractBundle:

@@ -10,8 +10,17 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.contracts import Refusal
-from bot.feedback import (
+from bot.contracts.service import Refusal
+from bot.feedback.blocks import (
+    Entry,
+    Shown,
+    build_feedback_modal,
+    build_mine_modal,
+    build_release_message,
+    fit_message,
+    grouped,
+)
+from bot.feedback.service import (
     ANONYMOUS_WEEKLY_CAP,
     RequestArgs,
     feedback_window,
@@ -22,16 +31,7 @@ from bot.feedback import (
     target_of,
     withdraw,
 )
-from bot.feedback_blocks import (
-    Entry,
-    Shown,
-    build_feedback_modal,
-    build_mine_modal,
-    build_release_message,
-    fit_message,
-    grouped,
-)
-from bot.privacy import author_hash
+from bot.privacy.service import author_hash
 from storage.db import SessionFactory
 from storage.models import AuditEvent, Contract, Expectation, Feedback
 
@@ -120,7 +120,7 @@ def test_a_long_entry_is_not_cut() -> None:
 
 
 def test_the_modal_and_the_list_validate() -> None:
-    from bot.feedback_blocks import MineRow, Target
+    from bot.feedback.blocks import MineRow, Target
 
     target = Target(1, "U1", "T" * 300, 3, tuple((f"E{n}", "x" * 300) for n in range(120)))
     modal = build_feedback_modal(target, first_words="w" * 5000, expectation_key="E7")

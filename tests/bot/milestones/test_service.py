@@ -16,9 +16,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import create_client
-from bot.clock import ManualClock
-from bot.delivery import DeliveryQueue, Pacer
-from bot.milestones import (
+from bot.core.clock import ManualClock
+from bot.delivery.queue import DeliveryQueue, Pacer
+from bot.milestones.service import (
     ESCALATION,
     MET,
     MET_NOTE,
@@ -42,7 +42,7 @@ from storage.models import (
     MilestoneStatus,
     SuccessIndicator,
 )
-from tests.bot.test_checkins_support import (
+from tests.bot.checkins.test_support import (
     add_contract,
     at,
     deliveries,
@@ -471,7 +471,7 @@ async def test_two_replicas_on_postgresql_decide_and_tell_once(
                 pacer=Pacer(per_minute=60_000, per_channel=0),
                 owner=f"replica-{name}",
             )
-            from bot.milestones import decide_milestones
+            from bot.milestones.service import decide_milestones
 
             await decide_milestones(services=services)
             await notify(services=services, client=client, queue=queue)

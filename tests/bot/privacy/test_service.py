@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.contracts import Refusal
-from bot.privacy import (
+from bot.contracts.service import Refusal
+from bot.privacy.service import (
     KeyUnavailable,
     author_hash,
     erase_person,
@@ -33,7 +33,7 @@ from storage.models import (
     Measurement,
     SuccessIndicator,
 )
-from tests.bot.test_cli import northstar
+from tests.bot.cli.test_main import northstar
 from tests.conftest import Bot
 from tests.handlers.test_feedback_support import (
     BEHAVIOUR,

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.amendments import KINDS, Outcome, decide, find_item, propose
-from bot.contract_io import import_text, snapshot
-from bot.periods import period_key
-from bot.report import (
+from bot.amendments.service import KINDS, Outcome, decide, find_item, propose
+from bot.contracts.io import import_text, snapshot
+from bot.core.calendar import period_key
+from bot.report.service import (
     CSV_COLUMNS,
     ContractReport,
     build_report,
@@ -24,9 +24,9 @@ from bot.report import (
 )
 from storage.db import SessionFactory
 from storage.models import CheckIn, Measurement, Milestone, SuccessIndicator
-from storage.queries import load_bundle
-from tests.bot.test_amendments import example_text
-from tests.bot.test_cli import northstar
+from storage.queries.contracts import load_bundle
+from tests.bot.amendments.test_service import example_text
+from tests.bot.cli.test_main import northstar
 from tests.fakes import FakeSlack
 from tests.harness import BOT_TOKEN
 

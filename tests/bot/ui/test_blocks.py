@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, DividerBlock, SectionBlock
 
-from bot.blocks import (
+from bot.ui.blocks import (
     MESSAGE_BLOCKS,
     SECTION_TEXT,
     capped,

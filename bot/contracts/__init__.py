@@ -1,0 +1,1 @@
+"""Contracts: drafts built in Slack, activation, the import format, import and export."""

@@ -1,0 +1,1 @@
+"""The messages the bot sends on its own: claimed once, paced, kept."""

@@ -1,0 +1,1 @@
+"""Evidence: links, notes and Slack messages tied to an indicator, activity or expectation."""

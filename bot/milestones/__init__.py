@@ -1,0 +1,1 @@
+"""Milestones: decided met or missed, celebrated or recalibrated, everyone told once."""

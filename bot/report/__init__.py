@@ -1,0 +1,1 @@
+"""The period report: each contract's figures for a quarter, month or year."""

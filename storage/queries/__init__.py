@@ -1,0 +1,1 @@
+"""Data access, one module per feature: every SQL statement the bot runs is built here."""
