@@ -1,4 +1,4 @@
-"""Assembles the Bolt AsyncApp: Web API client, services in the context, the listeners."""
+"""The Bolt AsyncApp: services in every request's context, once per request, the listeners."""
 
 from __future__ import annotations
 
@@ -9,46 +9,17 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
-import bot.digest.service  # noqa: F401  (registers the digests job)
+from bot.client import create_client
 from bot.idempotency import answer_repeat, forget_failed_event, once_per_request
 from bot.services import CONTEXT_KEY, Services
-from bot.settings import Settings
-from handlers import (
-    amendments,
-    checkins,
-    contract,
-    contracts,
-    evidence,
-    feedback,
-    home,
-    milestones,
-    views,
-)
+from handlers import register_all
 
 logger = logging.getLogger(__name__)
 
 BOLT_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
 ERROR_TEXT = "Sorry, something went wrong on our side. Please try again in a minute."
-
-
-def create_client(settings: Settings) -> AsyncWebClient:
-    """A Web API client that waits out 429s and retries 5xx and connection errors."""
-    return AsyncWebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
 
 
 def create_app(services: Services, client: AsyncWebClient | None = None) -> AsyncApp:
@@ -72,18 +43,7 @@ def create_app(services: Services, client: AsyncWebClient | None = None) -> Asyn
 
     app.middleware(once_per_request)
     app.error(handle_error)
-    for module in (
-        contract,
-        contracts,
-        views,
-        home,
-        checkins,
-        feedback,
-        evidence,
-        amendments,
-        milestones,
-    ):
-        module.register(app)
+    register_all(app)
     return app
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from bot.scheduler import JobRun, job
+from bot.scheduler import JobRun
 from bot.services import services_of
 from storage.idempotency import AlreadyDone, RequestClaim, begin_request
 from storage.queries.requests import (
@@ -178,7 +178,6 @@ async def forget_failed_event(context: AsyncBoltContext) -> None:
             logger.warning("Could not release a failed event for Slack's retry", exc_info=True)
 
 
-@job("requests", every_seconds=3600)
 async def forget_old_requests(run: JobRun) -> int:
     """Claims older than Slack's retries and the signature's five minutes guard nothing."""
     cutoff = run.services.clock.now() - KEEP_CLAIMS

@@ -10,8 +10,10 @@ import signal
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-from bot.app import create_app, create_client
+from bot.app import create_app
+from bot.client import create_client
 from bot.core.clock import SystemClock
+from bot.jobs import JOBS
 from bot.privacy.service import KeyUnavailable, announce_key
 from bot.scheduler import build_scheduler
 from bot.server import create_web_app
@@ -34,7 +36,7 @@ async def run_bot(settings: Settings) -> None:
     services = Services(settings=settings, sessions=session_factory(engine), clock=SystemClock())
     client = create_client(settings)
     app = create_app(services, client)
-    scheduler = build_scheduler(services, client)
+    scheduler = build_scheduler(services, client, JOBS.values())
     # Socket Mode: Slack talks over the socket, so HTTP serves /healthz only.
     signing_secret = None if settings.socket_mode else settings.slack_signing_secret
     # No access log: a refused request gets its one line from bot/server.py, and health

@@ -7,7 +7,7 @@ another replica finds the same state; the scheduler only decides when to look.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -33,28 +33,19 @@ JobFunction = Callable[[JobRun], Awaitable[object]]
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """A recurring job: its name (what `northstar jobs run NAME` runs) and how often it runs."""
+
     name: str
     run: JobFunction
     every_seconds: int
 
 
-JOBS: dict[str, Job] = {}
-
-
-def job(name: str, *, every_seconds: int) -> Callable[[JobFunction], JobFunction]:
-    """Register a recurring job under `name` (also what `northstar jobs run NAME` runs)."""
-
-    def register(function: JobFunction) -> JobFunction:
-        JOBS[name] = Job(name=name, run=function, every_seconds=every_seconds)
-        return function
-
-    return register
-
-
-def build_scheduler(services: Services, client: AsyncWebClient) -> AsyncIOScheduler:
-    """An AsyncIOScheduler with every registered job; start it inside the running loop."""
+def build_scheduler(
+    services: Services, client: AsyncWebClient, jobs: Iterable[Job]
+) -> AsyncIOScheduler:
+    """An AsyncIOScheduler with `jobs` (bot.jobs lists them); start it inside the running loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
-    for registered in JOBS.values():
+    for registered in jobs:
         scheduler.add_job(
             _guarded(registered, services, client),
             IntervalTrigger(seconds=registered.every_seconds),

@@ -65,7 +65,7 @@ from bot.delivery.queue import DeliveryKey, Message, Outgoing, fixed, queue_of
 from bot.services import Services, services_of
 from bot.ui.blocks import escape, mention
 from bot.ui.metadata import OUT_OF_DATE, record_id, refuse_submission
-from handlers.contract import CommandRequest, contract_subcommand, reply, reply_blocks, target_of
+from handlers.common import CommandRequest, Subcommand, reply, reply_blocks, target_of
 from storage.db import read_only
 from storage.models import Delivery, DeliveryStatus
 from storage.queries.contracts import ContractBundle, load_bundle
@@ -81,11 +81,6 @@ IN_FLIGHT_WAIT = 3.0  # seconds to wait for a request DM that is being sent
 # --- commands -------------------------------------------------------------------------------
 
 
-@contract_subcommand(
-    "amend",
-    usage="amend [@leader]",
-    summary="propose a change to an active contract; its approvers decide on it",
-)
 async def amend_command(request: CommandRequest) -> None:
     target = target_of(request.args, example="/contract amend @dana")
     if isinstance(target, Refusal):
@@ -103,11 +98,6 @@ async def amend_command(request: CommandRequest) -> None:
     )
 
 
-@contract_subcommand(
-    "history",
-    usage="history [@leader]",
-    summary="a contract's versions and its audit log, newest first",
-)
 async def history_command(request: CommandRequest) -> None:
     target = target_of(request.args, example="/contract history @dana")
     if isinstance(target, Refusal):
@@ -516,6 +506,22 @@ async def tell_proposer(services: Services, client: AsyncWebClient, state: Amend
                 build=fixed(Message(text=text, blocks=blocks)),
             )
         )
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "amend",
+        amend_command,
+        usage="amend [@leader]",
+        summary="propose a change to an active contract; its approvers decide on it",
+    ),
+    Subcommand(
+        "history",
+        history_command,
+        usage="history [@leader]",
+        summary="a contract's versions and its audit log, newest first",
+    ),
+)
 
 
 def register(app: AsyncApp) -> None:

@@ -17,18 +17,17 @@ from bot.checkins.blocks import (
     START,
     build_checkin_modal,
     build_history,
-    first_input,
-    modal_target,
-    parse_page,
     snoozed_notice,
-    target_of,
 )
-from bot.checkins.service import NotYours, Plan, period_label
+from bot.checkins.forms import first_input, modal_target, parse_page, target_of
+from bot.checkins.jobs import ask_sponsor_for_help, show_state
+from bot.checkins.model import SKIP_REASONS, NotYours, Plan
+from bot.core.calendar import period_label
 from bot.core.mentions import split_command
 from bot.services import Services, services_of
 from bot.ui.blocks import escape, truncate
 from bot.ui.metadata import OUT_OF_DATE
-from handlers.contract import reply
+from handlers.common import reply
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ async def skip_command(
     services: Services, client: AsyncWebClient, respond: AsyncRespond, user: str, args: list[str]
 ) -> None:
     reason = args[0].lower() if args else "other"
-    if reason not in checkins.SKIP_REASONS:
+    if reason not in SKIP_REASONS:
         await reply(
             respond,
             f"“{escape(truncate(args[0], 40))}” is not a reason I know: "
@@ -110,7 +109,7 @@ async def _skip(
         await reply(respond, skipped.text)
         return
     await reply(respond, f"Skipped {period_label(plan.period)} ({reason}). See you next week.")
-    await checkins.show_state(services=services, client=client, plan=plan)
+    await show_state(services=services, client=client, plan=plan)
 
 
 # --- the prompt's buttons -----------------------------------------------------------------
@@ -164,7 +163,7 @@ async def handle_snooze(
     if isinstance(until, NotYours):
         await reply(respond, until.text)
         return
-    await checkins.show_state(
+    await show_state(
         services=services, client=client, plan=plan, notice=snoozed_notice(until, plan)
     )
 
@@ -255,9 +254,9 @@ async def handle_checkin_submission(
         )
         return
     await ack(response_action="clear")
-    await checkins.show_state(services=services, client=client, plan=plan)
+    await show_state(services=services, client=client, plan=plan)
     if saved.help_risks:
-        await checkins.ask_sponsor_for_help(
+        await ask_sponsor_for_help(
             services=services, client=client, plan=plan, risks=saved.help_risks
         )
 

@@ -29,7 +29,7 @@ from bot.evidence.service import (
 )
 from bot.services import services_of
 from bot.ui.metadata import record_id, update_view
-from handlers.contract import CommandRequest, contract_subcommand, reply
+from handlers.common import CommandRequest, Subcommand, reply
 from storage.queries.contracts import load_bundle, set_evidence_source_permalink
 
 logger = logging.getLogger(__name__)
@@ -85,11 +85,6 @@ async def handle_add_evidence_shortcut(
             await set_evidence_source_permalink(session=session, token=token, url=link)
 
 
-@contract_subcommand(
-    "evidence",
-    usage="evidence",
-    summary="add a link or a note as evidence for an indicator, activity or expectation",
-)
 async def evidence_command(request: CommandRequest) -> None:
     async with request.services.sessions() as session:
         bundles = await contracts_for_evidence(session=session, user=request.viewer)
@@ -192,6 +187,16 @@ async def handle_evidence_submission(
         if link is not None:
             async with services.sessions() as session:
                 await set_permalink(session=session, evidence_id=added.id or 0, url=link)
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "evidence",
+        evidence_command,
+        usage="evidence",
+        summary="add a link or a note as evidence for an indicator, activity or expectation",
+    ),
+)
 
 
 def register(app: AsyncApp) -> None:

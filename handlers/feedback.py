@@ -51,7 +51,7 @@ from bot.privacy.service import installation_team
 from bot.services import services_of
 from bot.ui.blocks import escape, truncate
 from bot.ui.metadata import OUT_OF_DATE, record_id, update_view
-from handlers.contract import CommandRequest, contract_subcommand, reply, reply_blocks
+from handlers.common import CommandRequest, Subcommand, reply, reply_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -276,11 +276,6 @@ async def handle_delete_mine(
             logger.exception("Could not take withdrawn feedback out of the bot's messages")
 
 
-@contract_subcommand(
-    "request-feedback",
-    usage="request-feedback [@person …] [E2] [for @leader]",
-    summary="ask people for feedback on a contract you lead or sponsor; alone, who answered",
-)
 async def request_feedback_command(request: CommandRequest) -> None:
     services = request.services
     now = services.clock.now()
@@ -316,6 +311,16 @@ async def request_feedback_command(request: CommandRequest) -> None:
         "leader only together with other people's." + not_asked
     )
     await send_requests(services, request.client, asked.requests)
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "request-feedback",
+        request_feedback_command,
+        usage="request-feedback [@person …] [E2] [for @leader]",
+        summary="ask people for feedback on a contract you lead or sponsor; alone, who answered",
+    ),
+)
 
 
 def register(app: AsyncApp) -> None:

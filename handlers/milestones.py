@@ -20,12 +20,13 @@ from bot.amendments.service import (
 )
 from bot.contracts.io import snapshot
 from bot.delivery import queue as delivery
-from bot.milestones import service as milestones
 from bot.milestones.blocks import ASK_SUPPORT, PROPOSE, parse_value
+from bot.milestones.jobs import ask_sponsor
+from bot.milestones.service import decided_one
 from bot.services import services_of
 from bot.ui.blocks import mention
 from bot.ui.metadata import OUT_OF_DATE
-from handlers.contract import reply
+from handlers.common import reply
 from storage.db import read_only
 from storage.models import MilestoneStatus
 from storage.queries.contracts import load_bundle
@@ -53,7 +54,7 @@ async def handle_propose(
     kind = KINDS["milestone"]
     async with services.sessions() as session:
         await read_only(session)
-        decided = await milestones.decided_one(session=session, milestone_id=target[0])
+        decided = await decided_one(session=session, milestone_id=target[0])
         bundle = (
             await load_bundle(session=session, contract_id=decided.contract.id or 0)
             if decided is not None
@@ -114,7 +115,7 @@ async def handle_ask_support(
     milestone_id, miss = target
     async with services.sessions() as session:
         await read_only(session)
-        decided = await milestones.decided_one(session=session, milestone_id=milestone_id)
+        decided = await decided_one(session=session, milestone_id=milestone_id)
     if decided is None:
         await reply(respond, GONE)
         return
@@ -132,7 +133,7 @@ async def handle_ask_support(
             "so there is nothing to ask support for here.",
         )
         return
-    result = await milestones.ask_sponsor(
+    result = await ask_sponsor(
         services=services, client=client, decided=decided, miss=miss, user=user
     )
     sponsor = mention(c.sponsor_id)

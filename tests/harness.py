@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import create_app, create_client
+from bot.app import create_app
+from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.server import create_web_app
 from bot.services import Services

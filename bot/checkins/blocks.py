@@ -1,6 +1,6 @@
-"""Check-in surfaces in Block Kit: the prompt, its reminder and states, the modal and its parsing.
+"""Check-in surfaces in Block Kit: the prompt, its reminder and states, and the modal.
 
-The modal's block ids are the parsing's keys: `ind:I1` an indicator value,
+The modal's block ids are the keys `bot.checkins.forms` reads: `ind:I1` an indicator value,
 `act:D1:status` / `act:D1:progress` an activity, `ev1_item` / `ev1_url` / `ev1_note`
 evidence, `wins`, `risk1` / `risk1_help`, `reflection` and `confidence`. A contract whose
 items do not fit one modal continues on pushed pages (at most `MAX_PAGES`, Slack's view
@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -34,22 +33,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.checkins.service import (
-    DEACTIVATED,
-    IS_BOT,
-    SKIP_REASONS,
-    Answers,
-    EvidenceAnswer,
-    PeriodStatus,
-    Plan,
-    RiskAnswer,
-    period_label,
-)
-from bot.contracts.blocks import Form
-from bot.core import rules
-from bot.core.calendar import valid_period
+from bot.checkins.model import SKIP_REASONS, Answers, PeriodStatus, Plan
+from bot.core.calendar import period_label
 from bot.core.progress import format_number
+from bot.core.rules import value_range
 from bot.delivery.queue import Message
+from bot.people.model import DEACTIVATED, IS_BOT
 from bot.summary.blocks import ACTIVITY_MARK
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.blocks import (
@@ -66,7 +55,6 @@ from bot.ui.blocks import (
     sections,
     truncate,
 )
-from bot.ui.metadata import json_object, record_id, small_number
 from storage.models import ActivityStatus, Contract, SuccessIndicator
 
 CHECKIN_MODAL = "checkin"
@@ -105,21 +93,10 @@ def target_value(contract_id: int, period: str) -> str:
     return json.dumps({"contract_id": contract_id, "period": period})
 
 
-def target_of(action: dict[str, Any]) -> tuple[int, str] | None:
-    """(contract id, period) from a button's value or, for the skip menu, its block id."""
-    data = json_object(action.get("value"))
-    if "value" not in action:  # the skip menu: its option is the reason, its block the week
-        parts = str(action.get("block_id") or "").split(":")
-        if len(parts) == 3 and parts[0] == ACTIONS_BLOCK:
-            data = {"contract_id": parts[1], "period": parts[2]}
-    contract_id, period = record_id(data.get("contract_id")), valid_period(data.get("period"))
-    return (contract_id, period) if contract_id is not None and period is not None else None
-
-
 # --- messages -----------------------------------------------------------------------------
 
 
-def _unit(indicator: SuccessIndicator) -> str:
+def unit_suffix(indicator: SuccessIndicator) -> str:
     return f" {indicator.unit}" if indicator.unit else ""
 
 
@@ -127,7 +104,7 @@ def _due_lines(plan: Plan) -> list[Block]:
     indicators = [
         f"• *{a.indicator.key}* {escape(truncate(a.indicator.name, 120))} · "
         + (
-            f"last {format_number(a.last)}{escape(_unit(a.indicator))}"
+            f"last {format_number(a.last)}{escape(unit_suffix(a.indicator))}"
             if a.last is not None
             else "no value yet"
         )
@@ -203,7 +180,7 @@ def build_submitted(plan: Plan) -> Message:
     label = period_label(plan.period)
     confidence = f" · confidence {checkin.confidence}/5" if checkin and checkin.confidence else ""
     values = [
-        f"{a.indicator.key} {format_number(a.answered.value)}{escape(_unit(a.indicator))}"
+        f"{a.indicator.key} {format_number(a.answered.value)}{escape(unit_suffix(a.indicator))}"
         for a in plan.indicators
         if a.answered is not None
     ]
@@ -397,17 +374,6 @@ def dropped_items(plan: Plan, page_blocks: int = PAGE_BLOCKS) -> int:
     return len(plan.indicators) + len(plan.activities) - shown
 
 
-def value_range(indicator: SuccessIndicator) -> tuple[float | None, float | None]:
-    """What a new value may be: never negative where baseline and target are not;
-    within 0..100 for a percentage whose baseline and target are."""
-    low, high = sorted((indicator.baseline, indicator.target))
-    if indicator.unit.strip() == "%" and low >= 0 and high <= 100:
-        return 0.0, 100.0
-    if low >= 0:
-        return 0.0, None
-    return None, None
-
-
 def _number_text(value: float | None) -> str | None:
     if value is None:
         return None
@@ -423,7 +389,7 @@ def _indicator_input(plan: Plan, key: str) -> InputBlock:
     initial = ask.answered.value if ask.answered is not None else ask.last
     hint = (
         f"{indicator.cadence.capitalize()} · baseline {format_number(indicator.baseline)} → "
-        f"target {format_number(indicator.target)}{_unit(indicator)}"
+        f"target {format_number(indicator.target)}{unit_suffix(indicator)}"
         + (f" · last {format_number(ask.last)}" if ask.last is not None else "")
         + ". Clear it if there is no new value."
     )
@@ -663,168 +629,3 @@ def build_checkin_modal(plan: Plan, *, page: int = 1, page_blocks: int = PAGE_BL
         ),
         blocks=blocks,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ModalTarget:
-    contract_id: int
-    period: str
-    page: int
-    pages: int
-
-
-def modal_target(view: dict[str, Any]) -> ModalTarget | None:
-    data = json_object(view.get("private_metadata"))
-    contract_id, period = record_id(data.get("contract_id")), valid_period(data.get("period"))
-    pages = small_number(data.get("pages"), low=1, high=MAX_PAGES)
-    page = small_number(data.get("page"), low=1, high=pages or 1)
-    if contract_id is None or period is None or pages is None or page is None:
-        return None
-    return ModalTarget(contract_id, period, page, pages)
-
-
-# --- parsing ------------------------------------------------------------------------------
-
-
-class CheckinForm(Form):
-    def options(self, block_id: str) -> list[str]:
-        chosen = self._element(block_id).get("selected_options") or []
-        return [str(o.get("value")) for o in chosen if isinstance(o, dict)]
-
-
-def input_block_ids(view: dict[str, Any]) -> list[str]:
-    return [
-        str(b.get("block_id"))
-        for b in view.get("blocks") or []
-        if isinstance(b, dict) and b.get("type") == "input"
-    ]
-
-
-def url_problem(url: str) -> str | None:
-    if len(url) > URL_MAX:
-        return f"Keep the link to {URL_MAX} characters."
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        return "That is not a web link: it should look like https://example.com/page."
-    return None
-
-
-def _value(
-    form: CheckinForm, errors: dict[str, str], block_id: str, indicator: SuccessIndicator
-) -> float | None:
-    raw = form.text(block_id)
-    if not raw:
-        return None
-    try:
-        value = rules.parse_number(raw)
-    except ValueError as problem:
-        errors[block_id] = str(problem)
-        return None
-    low, high = value_range(indicator)
-    if (low is not None and value < low) or (high is not None and value > high):
-        where = (
-            f"from {format_number(low)} to {format_number(high)}"
-            if low is not None and high is not None
-            else f"at least {format_number(low or 0)}"
-        )
-        errors[block_id] = f"{indicator.key} must be {where}{_unit(indicator)}."
-        return None
-    return value
-
-
-def parse_page(plan: Plan, view: dict[str, Any]) -> tuple[Answers, dict[str, str]]:
-    """One page's answers, or field errors keyed by block id."""
-    form = CheckinForm(view)
-    errors: dict[str, str] = {}
-    answers = Answers()
-    ids = input_block_ids(view)
-    for block_id in ids:
-        if block_id.startswith("ind:"):
-            key = block_id[4:]
-            ask = plan.indicator(key)
-            if ask is None:
-                errors[block_id] = "This indicator is no longer part of your contract."
-                continue
-            answers.values[key] = _value(form, errors, block_id, ask.indicator)
-        elif block_id.startswith("act:") and block_id.endswith(":status"):
-            key = block_id[4:-7]
-            activity = plan.activity(key)
-            if activity is None:
-                errors[block_id] = "This activity is no longer open."
-                continue
-            status = form.option(block_id) or ""
-            if status not in {s.value for s in ActivityStatus}:
-                errors[block_id] = "Choose a status."
-                continue
-            progress_id = f"act:{key}:progress"
-            raw = form.text(progress_id)
-            progress = activity.progress
-            if raw:
-                try:
-                    number = rules.parse_number(raw)
-                except ValueError as problem:
-                    errors[progress_id] = str(problem)
-                    continue
-                if not number.is_integer() or not 0 <= number <= 100:
-                    errors[progress_id] = "Progress is a whole number from 0 to 100."
-                    continue
-                progress = int(number)
-            if status == ActivityStatus.done:
-                progress = 100
-            answers.activities[key] = (status, progress)
-    if "confidence" in ids:
-        answers.closing = True
-        _parse_closing(plan, form, errors, answers, ids)
-    return answers, errors
-
-
-def _parse_closing(
-    plan: Plan, form: CheckinForm, errors: dict[str, str], answers: Answers, ids: list[str]
-) -> None:
-    items = plan.item_keys()
-    for slot in range(1, EVIDENCE_SLOTS + 1):
-        item, url_id, note_id = f"ev{slot}_item", f"ev{slot}_url", f"ev{slot}_note"
-        chosen = form.option(item) if item in ids else None
-        url, note = form.text(url_id), form.text(note_id)
-        if not (chosen or url or note):
-            answers.evidence.append(None)
-            continue
-        if url and (problem := url_problem(url)):
-            errors[url_id] = problem
-        if len(note) > NOTE_MAX:
-            errors[note_id] = f"Keep the note to {NOTE_MAX} characters."
-        kind, _, key = (chosen or "").partition(":")
-        if not chosen:
-            errors[item if item in ids else url_id] = "Choose what this evidence supports."
-        elif key not in items.get(kind, set()):
-            errors[item] = "Choose one of this contract's indicators, activities or expectations."
-        elif not (url or note):
-            errors[url_id] = "Add a link or a note for this evidence."
-        answers.evidence.append(EvidenceAnswer(kind, key, url or None, note))
-    answers.wins = form.text("wins")
-    if len(answers.wins) > TEXT_MAX:
-        errors["wins"] = f"Keep it to {TEXT_MAX} characters."
-    for slot in range(1, RISK_SLOTS + 1):
-        text = form.text(f"risk{slot}")
-        needs_help = "help" in form.options(f"risk{slot}_help")
-        if not text:
-            if needs_help:
-                errors[f"risk{slot}"] = "Describe the risk you need your sponsor's help with."
-            answers.risks.append(None)
-            continue
-        if len(text) > RISK_MAX:
-            errors[f"risk{slot}"] = f"Keep it to {RISK_MAX} characters."
-        answers.risks.append(RiskAnswer(text, needs_help))
-    answers.reflection = form.text("reflection")
-    if len(answers.reflection) > TEXT_MAX:
-        errors["reflection"] = f"Keep it to {TEXT_MAX} characters."
-    raw = form.option("confidence")
-    if raw is None or not raw.isdigit() or not 1 <= int(raw) <= 5:
-        errors["confidence"] = "Choose how confident you are, from 1 to 5."
-    else:
-        answers.confidence = int(raw)
-
-
-def first_input(view: dict[str, Any]) -> str:
-    ids = input_block_ids(view)
-    return ids[0] if ids else "confidence"

@@ -1,58 +1,71 @@
-"""Weekly check-ins: periods at the leader's local time, what is due, saving, history, the jobs.
+"""Check-in rules: what a period asks for, whose check-in it is, saving, skip, snooze, history.
 
-Periods. A check-in period is the ISO week (`2027-W10`) in the leader's time zone: the
-contract's `checkin_timezone`, else the leader's Slack `tz` (from `users.info`, cached in
-`slack_user` and refreshed after `TZ_MAX_AGE`) or, when Slack has none, a fixed zone at
-their `tz_offset`, else `DEFAULT_TIMEZONE`. Leaders Slack was not asked about yet are looked
-up a few a run, after the prompts already known went out. Its prompt is due
-at the contract's weekday and time, local wall-clock time, and stays sendable until the
-week ends. Local times are turned into instants with zoneinfo: a time the spring-forward
-gap skips (02:30) is read with the offset before the change, so it exists (03:30 summer
-time), and a time that happens twice in autumn is the first of the two. The period key,
-not the instant, decides what was sent, so a DST week never skips or doubles a prompt.
+What the modal asks for. An indicator is asked for when its cadence falls due
+(`bot.core.calendar.indicator_due`): weekly every period; biweekly every second week counted
+from the contract's first week; monthly in the first period of a month (its check-in day is
+the 1st to the 7th); quarterly in the first period of January, April, July and October. It is
+also asked for in any later period of the same cycle while that cycle has no value for it
+yet, so a skipped week never loses a monthly value. Activities that are not done and have
+started (or have no start date) are shown with their status and progress; milestones due in
+the 14 days from the check-in day are listed in the prompt.
 
-What the modal asks for. An indicator is asked for when its cadence falls due:
-weekly every period; biweekly every second week counted from the contract's first week;
-monthly in the first period of a month (its check-in day is the 1st to the 7th);
-quarterly in the first period of January, April, July and October. It is also asked for
-in any later period of the same cycle while that cycle has no value for it yet, so a
-skipped week never loses a monthly value. Activities that are not done and have started
-(or have no start date) are shown with their status and progress; milestones due in the
-14 days from the check-in day are listed in the prompt.
-
-State lives in the database. The `checkins` job sends each due prompt once through the
-delivery queue (kind `checkin_prompt`), which schedules one reminder (`checkin_reminder`,
-`reminder_hours` after it; a snooze moves it); the `reminders` job sends due reminders. An
-answer or a skip cancels the reminder. A leader whose account is deactivated (or a bot)
-gets neither: `users.info` says so when their message is about to go (Slack itself would
-accept the DM), and the contract's owner is told once.
+Whose period. A check-in period is the ISO week in the leader's time zone (`bot.people`):
+the contract's `checkin_timezone`, else the leader's Slack zone, else `DEFAULT_TIMEZONE`.
+Its prompt is due at the contract's weekday and time, local wall-clock time, and the period
+stays open until the week ends.
 """
 
 from __future__ import annotations
 
-import functools
-import io
-import logging
-import struct
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.calendar import period_key
+from bot.checkins.model import (
+    ANSWERED,
+    CHECKIN_SOURCE,
+    HISTORY_PERIODS,
+    MILESTONE_DAYS,
+    NO_ACTIVE_CONTRACT,
+    PROMPT,
+    REMINDER,
+    SKIP_REASONS,
+    SKIPPED,
+    Answers,
+    DuePrompt,
+    EvidenceAnswer,
+    IndicatorAsk,
+    NotYours,
+    PeriodStatus,
+    Plan,
+    RiskAnswer,
+    Saved,
+)
+from bot.core.calendar import (
+    checkin_day,
+    current_period,
+    first_period,
+    in_contract,
+    indicator_due,
+    local_instant,
+    monday,
+    monday_of,
+    period_ends_at,
+    period_label,
+    prompt_due_at,
+    shift_period,
+)
 from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.scheduler import JobRun, job
+from bot.delivery.queue import DeliveryKey
+from bot.people.service import known_zones, zone_for
 from bot.services import Services
 from bot.ui.blocks import escape, truncate
 from storage.db import SessionFactory
@@ -71,396 +84,9 @@ from storage.models import (
     Milestone,
     MilestoneStatus,
     Risk,
-    SlackUser,
     SuccessIndicator,
 )
 from storage.queries.contracts import audit
-
-logger = logging.getLogger(__name__)
-
-PROMPT = "checkin_prompt"
-REMINDER = "checkin_reminder"
-SPONSOR_HELP = "sponsor_help"
-UNDELIVERABLE_NOTICE = "undeliverable_notice"
-SKIP_REASONS = ("leave", "sick", "other")
-ANSWERED, SKIPPED = "answered", "skipped"
-TZ_MAX_AGE = timedelta(hours=24)
-LOOKUPS_PER_RUN = 50
-DEACTIVATED, IS_BOT = "user_deactivated", "user_is_bot"  # why a person is not messaged
-HISTORY_PERIODS = 8
-MILESTONE_DAYS = 14
-CHECKIN_SOURCE = "check-in"
-PROMPT_BATCH = 50
-
-
-# --- periods ------------------------------------------------------------------------------
-
-
-def monday_of(period: str) -> date:
-    """The Monday that starts an ISO-week period key such as 2027-W10."""
-    year, week = period.split("-W")
-    return date.fromisocalendar(int(year), int(week), 1)
-
-
-def shift_period(period: str, weeks: int) -> str:
-    return period_key(monday_of(period) + timedelta(weeks=weeks))
-
-
-def checkin_day(contract: Contract, period: str) -> date:
-    return monday_of(period) + timedelta(days=contract.checkin_weekday % 7)
-
-
-def local_instant(day: date, clock_time: str, zone: ZoneInfo) -> datetime:
-    """`day` at `clock_time` on the wall clocks of `zone`, as a UTC instant (see module doc)."""
-    hours, minutes = (int(part) for part in clock_time.split(":"))
-    return datetime.combine(day, time(hours, minutes), tzinfo=zone).astimezone(UTC)
-
-
-def prompt_due_at(contract: Contract, period: str, zone: ZoneInfo) -> datetime:
-    return local_instant(checkin_day(contract, period), contract.checkin_time, zone)
-
-
-def period_ends_at(period: str, zone: ZoneInfo) -> datetime:
-    """The instant the period closes: the next Monday's local midnight."""
-    return local_instant(monday_of(period) + timedelta(days=7), "00:00", zone)
-
-
-def current_period(now: datetime, zone: ZoneInfo) -> str:
-    return period_key(now.astimezone(zone).date())
-
-
-def in_contract(contract: Contract, period: str) -> bool:
-    """Whether the period's check-in day lies within the contract's dates."""
-    return contract.period_start <= checkin_day(contract, period) <= contract.period_end
-
-
-def first_period(contract: Contract) -> str:
-    start = contract.period_start
-    first = start + timedelta(days=(contract.checkin_weekday % 7 - start.weekday()) % 7)
-    return period_key(first)
-
-
-def period_label(period: str) -> str:
-    """`week 10 (8–14 Mar 2027)`."""
-    monday = monday_of(period)
-    sunday = monday + timedelta(days=6)
-    week = int(period.split("-W")[1])
-    left = f"{monday.day}" if monday.month == sunday.month else f"{monday.day} {monday:%b}"
-    return f"week {week} ({left}–{sunday.day} {sunday:%b %Y})"
-
-
-# --- indicator cadence --------------------------------------------------------------------
-
-
-def cadence_falls_due(cadence: str, day: date, first_day: date) -> bool:
-    """The base rule: is a value asked for in the period whose check-in day is `day`?"""
-    if cadence == "biweekly":
-        weeks = (day - timedelta(days=day.weekday()) - _monday(first_day)).days // 7
-        return weeks % 2 == 0
-    if cadence == "monthly":
-        return day.day <= 7
-    if cadence == "quarterly":
-        return day.day <= 7 and day.month in (1, 4, 7, 10)
-    return True
-
-
-def cycle_start(cadence: str, day: date, first_day: date) -> date:
-    """The first day of the cadence cycle `day` belongs to."""
-    monday = _monday(day)
-    if cadence == "biweekly":
-        weeks = (monday - _monday(first_day)).days // 7
-        return monday - timedelta(weeks=weeks % 2)
-    if cadence == "monthly":
-        return day.replace(day=1)
-    if cadence == "quarterly":
-        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-    return monday
-
-
-def indicator_due(cadence: str, day: date, first_day: date, last_measured: date | None) -> bool:
-    """Asked for when its cadence falls due, or while its cycle still has no value."""
-    if cadence_falls_due(cadence, day, first_day):
-        return True
-    return last_measured is None or last_measured < cycle_start(cadence, day, first_day)
-
-
-def _monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
-# --- time zones ---------------------------------------------------------------------------
-
-
-def zone_named(name: str | None) -> ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-@functools.lru_cache(maxsize=64)
-def fixed_offset_zone(seconds: int) -> ZoneInfo:
-    """A zone always `seconds` east of UTC, named like `UTC+05:30`, for people whose Slack
-    profile has a `tz_offset` but no `tz`. Built as a one-rule TZif file so it is a real
-    ZoneInfo, like every other zone here."""
-    sign = "+" if seconds >= 0 else "-"
-    hours, minutes = divmod(abs(seconds) // 60, 60)
-    abbreviation = f"{sign}{hours:02d}{minutes:02d}".encode() + b"\0"
-
-    def tzif(version: bytes) -> bytes:  # no transitions, one local time type
-        counts = struct.pack(">6l", 0, 0, 0, 0, 1, len(abbreviation))
-        return (
-            b"TZif"
-            + version
-            + b"\0" * 15
-            + counts
-            + struct.pack(">lBB", seconds, 0, 0)
-            + (abbreviation)
-        )
-
-    posix = f"<{sign}{hours:02d}{minutes:02d}>{'-' if seconds >= 0 else '+'}{hours}:{minutes:02d}"
-    data = tzif(b"2") + tzif(b"2") + f"\n{posix}\n".encode()
-    return ZoneInfo.from_file(io.BytesIO(data), key=f"UTC{sign}{hours:02d}:{minutes:02d}")
-
-
-def zone_of(person: SlackUser | None) -> ZoneInfo | None:
-    """A person's zone as Slack gave it: their `tz`, else a fixed zone at their `tz_offset`."""
-    if person is None:
-        return None
-    named = zone_named(person.tz)
-    if named is not None or person.tz_offset is None:
-        return named
-    return fixed_offset_zone(person.tz_offset)
-
-
-def unreachable_reason(person: SlackUser | None) -> str | None:
-    """Why no message can reach this person (`users.info` said so), or None."""
-    if person is None:
-        return None
-    if person.deleted:
-        return DEACTIVATED
-    if person.is_bot:
-        return IS_BOT
-    return None
-
-
-async def cached_zones(*, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, SlackUser]:
-    ids = list(set(user_ids))
-    if not ids:
-        return {}
-    rows = await session.exec(select(SlackUser).where(col(SlackUser.user_id).in_(ids)))
-    return {row.user_id: row for row in rows.all()}
-
-
-async def zone_for(*, session: AsyncSession, contract: Contract, default: str) -> ZoneInfo:
-    """The contract's zone, else the leader's cached Slack zone, else the default (no calls)."""
-    explicit = zone_named(contract.checkin_timezone)
-    if explicit is not None:
-        return explicit
-    cached = (await cached_zones(session=session, user_ids=[contract.leader_id])).get(
-        contract.leader_id
-    )
-    return zone_of(cached) or ZoneInfo(default)
-
-
-async def refresh_zones(
-    *,
-    sessions: SessionFactory,
-    client: AsyncWebClient,
-    user_ids: Iterable[str],
-    now: datetime,
-    limit: int = LOOKUPS_PER_RUN,
-) -> int:
-    """Ask `users.info` about the people not cached yet, then about those cached longer than
-    `TZ_MAX_AGE`, at most `limit` of them; how many answers were stored.
-
-    One person at a time, a few per run, never `users.list`: that is Tier 2 (about 20 calls
-    a minute) and pages through the whole workspace, so in a large one it would hold every
-    prompt behind minutes of paging. Callers send what they already know first. A lookup
-    that fails for a passing reason keeps what was cached and is tried on a later run.
-    """
-    wanted = set(user_ids)
-    async with sessions() as session:
-        cached = await cached_zones(session=session, user_ids=wanted)
-    unknown = sorted(u for u in wanted if u not in cached)
-    stale = sorted(
-        (u for u in wanted if u in cached and cached[u].fetched_at < now - TZ_MAX_AGE),
-        key=lambda u: cached[u].fetched_at,
-    )
-    found: dict[str, dict[str, Any]] = {}
-    for user_id in [*unknown, *stale][:limit]:
-        facts = await _lookup(client, user_id)
-        if facts is None:
-            break  # Slack is busy or away: the rest wait for a later run
-        found[user_id] = facts
-    if found:
-        async with sessions() as session:
-            await _store_people(session, found, now)
-            await session.commit()
-    return len(found)
-
-
-async def person(
-    *, sessions: SessionFactory, client: AsyncWebClient | None, user_id: str, now: datetime
-) -> SlackUser | None:
-    """What Slack says about `user_id`: the cached answer while fresh, else `users.info` now
-    (when a client is given); None if nothing is known."""
-    async with sessions() as session:
-        cached = await session.get(SlackUser, user_id)
-    if client is None or (cached is not None and cached.fetched_at >= now - TZ_MAX_AGE):
-        return cached
-    facts = await _lookup(client, user_id)
-    if facts is None:
-        return cached
-    async with sessions() as session:
-        await _store_people(session, {user_id: facts}, now)
-        await session.commit()
-        return await session.get(SlackUser, user_id, populate_existing=True)
-
-
-async def ensure_reachable(
-    *, services: Services, client: AsyncWebClient | None, user_id: str
-) -> None:
-    """Raise `delivery.Unreachable` if `user_id` is deactivated or a bot.
-
-    Slack accepts a DM to a deactivated account (`account_inactive` is about the bot's own
-    token), so only `users.info` tells: asked lazily, when their message is about to go.
-    """
-    found = await person(
-        sessions=services.sessions, client=client, user_id=user_id, now=services.clock.now()
-    )
-    reason = unreachable_reason(found)
-    if reason is not None:
-        raise delivery.Unreachable(reason)
-
-
-async def _lookup(client: AsyncWebClient, user_id: str) -> dict[str, Any] | None:
-    """`users.info` about one person as the columns of `slack_user`; None if Slack did not
-    answer this time (rate limit, server or network trouble)."""
-    try:
-        info = await client.users_info(user=user_id)
-    except SlackApiError as error:
-        status = error.response.status_code
-        if status == 429 or status >= 500 or error.response.get("error") in delivery.TOKEN_ERRORS:
-            logger.warning("users.info about %s failed: %s", user_id, error.response.get("error"))
-            return None
-        # Not found, or a refusal that asking again will not change: the default zone it is.
-        return {"tz": None, "tz_offset": None, "deleted": False, "is_bot": False}
-    except Exception:
-        logger.warning("users.info about %s failed", user_id, exc_info=True)
-        return None
-    user = info.get("user") or {}
-    offset = user.get("tz_offset")
-    return {
-        "tz": user.get("tz") or None,
-        "tz_offset": int(offset) if isinstance(offset, int | float) else None,
-        "deleted": bool(user.get("deleted")),
-        "is_bot": bool(user.get("is_bot")),
-    }
-
-
-async def _store_people(
-    session: AsyncSession, people: dict[str, dict[str, Any]], now: datetime
-) -> None:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    for user_id, facts in people.items():
-        values = {**facts, "fetched_at": now}
-        statement = insert(SlackUser).values(user_id=user_id, **values)
-        await session.exec(statement.on_conflict_do_update(index_elements=["user_id"], set_=values))
-
-
-async def known_zones(
-    *, services: Services, contracts: Sequence[Contract]
-) -> dict[int, ZoneInfo | None]:
-    """Each contract's zone from the database alone: its own, else its leader's cached Slack
-    zone, else the default if Slack was asked and knew none; None if Slack was never asked."""
-    implicit = [c.leader_id for c in contracts if zone_named(c.checkin_timezone) is None]
-    async with services.sessions() as session:
-        cached = await cached_zones(session=session, user_ids=implicit)
-    default = ZoneInfo(services.settings.default_timezone)
-    zones: dict[int, ZoneInfo | None] = {}
-    for c in contracts:
-        found = cached.get(c.leader_id)
-        explicit = zone_named(c.checkin_timezone)
-        zones[c.id or 0] = explicit or (None if found is None else zone_of(found) or default)
-    return zones
-
-
-async def zones_of(
-    *,
-    services: Services,
-    client: AsyncWebClient | None,
-    contracts: Sequence[Contract],
-    now: datetime,
-) -> dict[int, ZoneInfo]:
-    """Each contract's zone; asks Slack about a few unknown or stale leaders first when a
-    client is given; whoever is still unknown gets the default."""
-    implicit = [c.leader_id for c in contracts if zone_named(c.checkin_timezone) is None]
-    if client is not None and implicit:
-        await refresh_zones(sessions=services.sessions, client=client, user_ids=implicit, now=now)
-    default = ZoneInfo(services.settings.default_timezone)
-    zones = await known_zones(services=services, contracts=contracts)
-    return {cid: zone or default for cid, zone in zones.items()}
-
-
-# --- what one period of one contract holds ------------------------------------------------
-
-
-@dataclass
-class IndicatorAsk:
-    indicator: SuccessIndicator
-    last: float | None
-    answered: Measurement | None = None
-
-
-@dataclass
-class Plan:
-    """A contract's check-in for one period: what to ask, what was answered, in which zone."""
-
-    contract: Contract
-    period: str
-    zone: ZoneInfo
-    indicators: list[IndicatorAsk]
-    activities: list[DevelopmentActivity]
-    milestones: list[Milestone]
-    expectations: list[Expectation]
-    all_indicators: list[SuccessIndicator]
-    checkin: CheckIn | None = None
-    risks: list[Risk] = field(default_factory=list)
-    evidence: list[Evidence] = field(default_factory=list)
-
-    @property
-    def contract_id(self) -> int:
-        return self.contract.id or 0
-
-    @property
-    def answered(self) -> bool:
-        return self.checkin is not None and self.checkin.status == ANSWERED
-
-    @property
-    def skipped(self) -> bool:
-        return self.checkin is not None and self.checkin.status == SKIPPED
-
-    @property
-    def day(self) -> date:
-        return checkin_day(self.contract, self.period)
-
-    def indicator(self, key: str) -> IndicatorAsk | None:
-        return next((i for i in self.indicators if i.indicator.key == key), None)
-
-    def activity(self, key: str) -> DevelopmentActivity | None:
-        return next((a for a in self.activities if a.key == key), None)
-
-    def item_keys(self) -> dict[str, set[str]]:
-        """The items evidence may be tied to."""
-        return {
-            "indicator": {i.key for i in self.all_indicators},
-            "activity": {a.key for a in self.activities},
-            "expectation": {e.key for e in self.expectations},
-        }
 
 
 async def load_plan(
@@ -597,21 +223,6 @@ def _plan(
     )
 
 
-# --- whose check-in, which period ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NotYours:
-    """Why there is no check-in for this person now: one sentence for an ephemeral reply."""
-
-    text: str
-
-
-NO_ACTIVE_CONTRACT = (
-    "You don't have an active leadership contract, so there is no check-in for you to fill in."
-)
-
-
 async def active_contract_of(*, session: AsyncSession, leader_id: str) -> Contract | None:
     rows = await session.exec(
         select(Contract)
@@ -662,73 +273,6 @@ async def _open_plan(
             f"to {contract.period_end:%-d %b %Y}, so there is none this week."
         )
     return await load_plan(session=session, contract=contract, period=current, zone=zone)
-
-
-# --- answers ------------------------------------------------------------------------------
-
-
-@dataclass
-class EvidenceAnswer:
-    item_type: str
-    item_key: str
-    url: str | None
-    note: str
-
-
-@dataclass
-class RiskAnswer:
-    text: str
-    needs_help: bool
-
-
-@dataclass
-class Answers:
-    """What a check-in modal (or its pages together) says; JSON-able for a draft."""
-
-    values: dict[str, float | None] = field(default_factory=dict)
-    activities: dict[str, tuple[str, int]] = field(default_factory=dict)
-    evidence: list[EvidenceAnswer | None] = field(default_factory=list)
-    wins: str = ""
-    risks: list[RiskAnswer | None] = field(default_factory=list)
-    reflection: str = ""
-    confidence: int | None = None
-    closing: bool = False  # the page with wins, risks, reflection and confidence was answered
-
-    def merge(self, other: Answers) -> Answers:
-        merged = Answers(
-            values={**self.values, **other.values},
-            activities={**self.activities, **other.activities},
-        )
-        closing = other if other.closing else self
-        merged.evidence, merged.wins, merged.risks = closing.evidence, closing.wins, closing.risks
-        merged.reflection, merged.confidence = closing.reflection, closing.confidence
-        merged.closing = self.closing or other.closing
-        return merged
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "values": self.values,
-            "activities": {k: list(v) for k, v in self.activities.items()},
-            "evidence": [None if e is None else vars(e) for e in self.evidence],
-            "wins": self.wins,
-            "risks": [None if r is None else vars(r) for r in self.risks],
-            "reflection": self.reflection,
-            "confidence": self.confidence,
-            "closing": self.closing,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Answers:
-        return cls(
-            values={k: (None if v is None else float(v)) for k, v in data["values"].items()},
-            activities={k: (str(v[0]), int(v[1])) for k, v in data["activities"].items()},
-            evidence=[None if e is None else EvidenceAnswer(**e) for e in data["evidence"]],
-            wins=data["wins"],
-            risks=[None if r is None else RiskAnswer(**r) for r in data["risks"]],
-            reflection=data["reflection"],
-            confidence=data["confidence"],
-            closing=data["closing"],
-        )
 
 
 async def keep_page(
@@ -786,16 +330,6 @@ async def kept_pages(
             return None
         merged = merged.merge(Answers.from_json(stored))
     return merged
-
-
-# --- saving -------------------------------------------------------------------------------
-
-
-@dataclass
-class Saved:
-    checkin: CheckIn
-    edited: bool
-    help_risks: list[Risk]
 
 
 def _checkin_state(plan: Plan) -> dict[str, Any]:
@@ -1027,9 +561,6 @@ class Recorded:
         return newly
 
 
-# --- skip and snooze ----------------------------------------------------------------------
-
-
 async def skip(
     *, sessions: SessionFactory, plan: Plan, user_id: str, reason: str, now: datetime
 ) -> NotYours | CheckIn:
@@ -1102,17 +633,6 @@ async def snooze(
     return until
 
 
-# --- history ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodStatus:
-    period: str
-    status: str  # answered, skipped, missed, open, upcoming
-    confidence: int | None = None
-    skip_reason: str | None = None
-
-
 async def history(*, services: Services, leader_id: str) -> list[PeriodStatus] | NotYours:
     """The last `HISTORY_PERIODS` periods of the leader's active contract, newest first."""
     async with services.sessions() as session:
@@ -1128,7 +648,7 @@ async def history(*, services: Services, leader_id: str) -> list[PeriodStatus] |
     current = current_period(now, zone)
     periods: list[PeriodStatus] = []
     period = current
-    while len(periods) < HISTORY_PERIODS and monday_of(period) >= _monday(contract.period_start):
+    while len(periods) < HISTORY_PERIODS and monday_of(period) >= monday(contract.period_start):
         if in_contract(contract, period):
             found = checkins.get(period)
             if found is not None:
@@ -1142,9 +662,6 @@ async def history(*, services: Services, leader_id: str) -> list[PeriodStatus] |
                 periods.append(PeriodStatus(period, "open" if due else "upcoming"))
         period = shift_period(period, -1)
     return periods
-
-
-# --- deliveries ---------------------------------------------------------------------------
 
 
 def prompt_key(contract: Contract, period: str) -> DeliveryKey:
@@ -1167,47 +684,6 @@ async def period_messages(*, session: AsyncSession, plan: Plan) -> list[Delivery
         )
     )
     return [d for d in rows.all() if d.slack_channel and d.slack_ts]
-
-
-def tell_owner(
-    services: Services, queue: DeliveryQueue, contract: Contract, what: str
-) -> delivery.OnUndeliverable:
-    """When a leader can't be reached: tell the contract's owner, else its sponsor, once."""
-
-    async def notify(failed: Delivery, error: str) -> None:
-        from bot.checkins.blocks import build_undeliverable_notice
-
-        candidates = [
-            u
-            for u in dict.fromkeys([contract.owner_id, contract.sponsor_id])
-            if u and u != failed.recipient_id
-        ]
-        for recipient in candidates:
-            message = build_undeliverable_notice(contract, failed.recipient_id, what, error)
-
-            async def build(_: Delivery, message: Message = message) -> Message:
-                return message
-
-            result = await queue.deliver(
-                Outgoing(
-                    key=DeliveryKey(
-                        UNDELIVERABLE_NOTICE, contract.id or 0, recipient, failed.recipient_id
-                    ),
-                    build=build,
-                )
-            )
-            if result.outcome != delivery.Outcome.undeliverable:
-                return
-
-    return notify
-
-
-@dataclass(frozen=True, slots=True)
-class DuePrompt:
-    contract: Contract
-    period: str
-    zone: ZoneInfo
-    due_at: datetime
 
 
 async def due_prompts(
@@ -1276,164 +752,6 @@ async def _active_contracts(services: Services) -> list[Contract]:
         return list(rows.all())
 
 
-def prompt_outgoing(
-    services: Services, queue: DeliveryQueue, due: DuePrompt, plan: Plan | None = None
-) -> Outgoing:
-    """The prompt of `due`; `plan`, if given, was loaded just before (with its batch)."""
-    contract, period = due.contract, due.period
-
-    async def build(_: Delivery) -> Message | None:
-        from bot.checkins.blocks import build_period_message
-
-        await ensure_reachable(services=services, client=queue.client, user_id=contract.leader_id)
-        current = plan
-        if current is None:
-            async with services.sessions() as session:
-                fresh = await session.get(Contract, contract.id)
-                if fresh is None or fresh.status != ContractStatus.active:
-                    return None
-                current = await load_plan(
-                    session=session, contract=fresh, period=period, zone=due.zone
-                )
-        if current.skipped:
-            return None
-        return build_period_message(current)
-
-    async def after_sent(session: AsyncSession, sent: Delivery) -> None:
-        if contract.reminder_hours > 0 and sent.sent_at is not None:
-            await delivery.schedule(
-                session=session,
-                key=reminder_key(contract, period),
-                due_at=sent.sent_at + timedelta(hours=contract.reminder_hours),
-            )
-
-    return Outgoing(
-        key=prompt_key(contract, period),
-        build=build,
-        after_sent=after_sent,
-        on_undeliverable=tell_owner(services, queue, contract, f"the check-in prompt for {period}"),
-    )
-
-
-async def send_prompts(
-    *,
-    services: Services,
-    client: AsyncWebClient,
-    force: bool = False,
-    queue: DeliveryQueue | None = None,
-    batch: int = PROMPT_BATCH,
-) -> Report:
-    """Send every due check-in prompt once, paced; what came of it.
-
-    The prompts whose zone is known go first; then a few leaders whose Slack zone is not
-    known (or is stale) are looked up, and whichever of theirs is due goes too. Prompts are
-    claimed and their contents loaded `batch` at a time (each batch is sent within seconds,
-    far inside the claim's lease); each is marked sent on its own.
-    """
-    now = services.clock.now()
-    queue = queue or queue_of(services, client)
-    # A batch must go out well within the claims' lease, at whatever pace is configured.
-    lease_minutes = delivery.CLAIM_LEASE.total_seconds() / 60
-    batch = max(1, min(batch, int(queue.pacer.per_minute * lease_minutes / 4)))
-
-    async def send(due: Sequence[DuePrompt]) -> None:
-        for start in range(0, len(due), batch):
-            chunk = due[start : start + batch]
-            async with services.sessions() as session:
-                plans = await load_plans(
-                    session=session, wanted=[(d.contract, d.period, d.zone) for d in chunk]
-                )
-            await queue.deliver_many(
-                [prompt_outgoing(services, queue, d, p) for d, p in zip(chunk, plans, strict=True)]
-            )
-
-    try:
-        await send(await due_prompts(services=services, client=client, now=now, force=force))
-        implicit = [
-            c.leader_id
-            for c in await _active_contracts(services)
-            if zone_named(c.checkin_timezone) is None
-        ]
-        if queue.stopped is None and await refresh_zones(
-            sessions=services.sessions, client=client, user_ids=implicit, now=now
-        ):
-            await send(await due_prompts(services=services, client=client, now=now, force=force))
-    finally:
-        await queue.close()
-    return queue.report
-
-
-async def send_reminders(
-    *,
-    services: Services,
-    client: AsyncWebClient,
-    force: bool = False,
-    queue: DeliveryQueue | None = None,
-) -> Report:
-    """Send every reminder whose time has come (`force`: every pending one), once each."""
-    now = services.clock.now()
-    horizon = now + timedelta(days=8) if force else now
-    queue = queue or queue_of(services, client)
-    try:
-        for row in await delivery.due_scheduled(
-            sessions=services.sessions, kind=REMINDER, now=horizon
-        ):
-            claimed = await delivery.claim_due(
-                sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
-            )
-            if claimed is not None:
-                await queue.send_claimed(_reminder_outgoing(services, queue, claimed), claimed)
-    finally:
-        await queue.close()
-    return queue.report
-
-
-def _reminder_outgoing(services: Services, queue: DeliveryQueue, row: Delivery) -> Outgoing:
-    key = DeliveryKey(row.kind, row.contract_id, row.recipient_id, row.period_key)
-
-    async def build(_: Delivery) -> Message | None:
-        from bot.checkins.blocks import build_reminder_message
-
-        await ensure_reachable(services=services, client=queue.client, user_id=row.recipient_id)
-        async with services.sessions() as session:
-            contract = await session.get(Contract, row.contract_id)
-            if contract is None or contract.status != ContractStatus.active:
-                return None
-            zone = await zone_for(
-                session=session, contract=contract, default=services.settings.default_timezone
-            )
-            if current_period(services.clock.now(), zone) != row.period_key:
-                return None  # its week is over
-            plan = await load_plan(
-                session=session, contract=contract, period=row.period_key, zone=zone
-            )
-        if plan.checkin is not None:
-            return None
-        return build_reminder_message(plan)
-
-    async def undeliverable(failed: Delivery, error: str) -> None:
-        async with services.sessions() as session:
-            contract = await session.get(Contract, row.contract_id)
-        if contract is not None:
-            what = f"the check-in reminder for {row.period_key}"
-            await tell_owner(services, queue, contract, what)(failed, error)
-
-    return Outgoing(key=key, build=build, on_undeliverable=undeliverable)
-
-
-@job("checkins", every_seconds=60)
-async def checkins_job(run: JobRun) -> Report:
-    return await send_prompts(services=run.services, client=run.client, force=run.force)
-
-
-@job("reminders", every_seconds=60)
-async def reminders_job(run: JobRun) -> Report:
-    return await send_reminders(services=run.services, client=run.client, force=run.force)
-
-
-# --- after an answer, a skip or a snooze ---------------------------------------------------
-
-
 async def reload_plan(*, services: Services, plan: Plan) -> Plan:
     async with services.sessions() as session:
         contract = await session.get(Contract, plan.contract_id)
@@ -1441,69 +759,3 @@ async def reload_plan(*, services: Services, plan: Plan) -> Plan:
         return await load_plan(
             session=session, contract=contract, period=plan.period, zone=plan.zone
         )
-
-
-async def show_state(
-    *, services: Services, client: AsyncWebClient, plan: Plan, notice: str | None = None
-) -> int:
-    """Bring the period's prompt and reminder up to date in place; how many were updated.
-
-    An answered period with no message yet (answered from `/checkin` before its prompt)
-    gets its message now, as the period's one prompt, so it has an "Edit" button too.
-    After an answer (saved and committed) the contract's milestones are evaluated.
-    """
-    from bot.checkins.blocks import build_period_message, build_submitted
-
-    plan = await reload_plan(services=services, plan=plan)
-    queue = queue_of(services, client)
-    async with services.sessions() as session:
-        sent = await period_messages(session=session, plan=plan)
-    updated = 0
-    try:
-        for row in sent:
-            message = build_period_message(plan, notice=notice if row.kind == PROMPT else None)
-            if await queue.update(row.slack_channel or "", row.slack_ts or "", message):
-                updated += 1
-        if plan.answered and not any(row.kind == PROMPT for row in sent):
-            receipt = build_submitted(plan)
-
-            async def build(_: Delivery) -> Message:
-                return receipt
-
-            await queue.deliver(Outgoing(key=prompt_key(plan.contract, plan.period), build=build))
-    finally:
-        await queue.close()
-    if plan.answered:  # saved and committed: its values may meet (or settle) a milestone
-        from bot.milestones.service import after_checkin
-
-        await after_checkin(services=services, client=client, contract_id=plan.contract_id)
-    return updated
-
-
-async def ask_sponsor_for_help(
-    *, services: Services, client: AsyncWebClient, plan: Plan, risks: Sequence[Risk]
-) -> Report:
-    """DM the sponsor at once about each risk that newly needs their help (once per risk)."""
-    from bot.checkins.blocks import build_sponsor_help
-
-    queue = queue_of(services, client)
-    sponsor = plan.contract.sponsor_id
-    try:
-        for risk in risks:
-            message = build_sponsor_help(plan, risk.text)
-
-            async def build(_: Delivery, message: Message = message) -> Message:
-                return message
-
-            await queue.deliver(
-                Outgoing(
-                    key=DeliveryKey(SPONSOR_HELP, plan.contract_id, sponsor, f"risk:{risk.id}"),
-                    build=build,
-                    on_undeliverable=tell_owner(
-                        services, queue, plan.contract, "a request for sponsor help"
-                    ),
-                )
-            )
-    finally:
-        await queue.close()
-    return queue.report

@@ -8,8 +8,8 @@ from typing import Literal
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import create_client
 from bot.cli.output import write_output
+from bot.client import create_client
 from bot.contracts.io import (
     ImportResult,
     dump_documents,

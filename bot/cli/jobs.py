@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import bot.app  # noqa: F401  (importing the app registers every feature's jobs)
-from bot.app import create_client
+from bot.client import create_client
 from bot.core.clock import SystemClock
-from bot.scheduler import JOBS, JobRun
+from bot.jobs import JOBS
+from bot.scheduler import JobRun
 from bot.services import Services
 from bot.settings import Settings
 from storage.db import database

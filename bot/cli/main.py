@@ -152,7 +152,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return asyncio.run(run_jobs_command(args, settings))
     if args.command == "privacy":
-        from bot.privacy.service import run_privacy_command
+        from bot.cli.privacy import run_privacy_command
 
         return _current_schema(lambda: asyncio.run(run_privacy_command(args, settings)))
     if args.command == "report":

@@ -6,6 +6,8 @@ import math
 import re
 from datetime import date
 
+from storage.models import SuccessIndicator
+
 TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 EXPECTATION_KINDS = ("impact", "behavior", "decision")
@@ -68,3 +70,14 @@ def date_problem(value: date, start: date, end: date) -> str | None:
 
 def period_problem(start: date, end: date) -> str | None:
     return None if end > start else "must be after the period start"
+
+
+def value_range(indicator: SuccessIndicator) -> tuple[float | None, float | None]:
+    """What a new value may be: never negative where baseline and target are not;
+    within 0..100 for a percentage whose baseline and target are."""
+    low, high = sorted((indicator.baseline, indicator.target))
+    if indicator.unit.strip() == "%" and low >= 0 and high <= 100:
+        return 0.0, 100.0
+    if low >= 0:
+        return 0.0, None
+    return None, None

@@ -16,10 +16,10 @@ from slack_sdk.models.blocks import (
 
 from bot.amendments.blocks import APPROVE, REJECT, pending_lines
 from bot.amendments.service import AmendmentState, change_lines
-from bot.checkins.service import period_label
+from bot.core.calendar import period_label
 from bot.core.progress import TREND_MARK, format_number, trend
 from bot.delivery.queue import Message
-from bot.digest.service import ContractDigest, Digest, Move
+from bot.digest.model import ContractDigest, Digest, Move
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.blocks import (
     MESSAGE_BLOCKS,

@@ -31,55 +31,57 @@ further one, the progress of a few and counts the rest, with a link to App Home,
 messages at most (bot/digest_blocks.py). A deactivated recipient gets none; the owners of their
 contracts are told once.
 
-Splitting. The digest is built when its delivery (kind `digest`) is claimed. When it needs
-more than one message (50 blocks and `MESSAGE_TEXT_BUDGET` characters of block text each:
-Slack refuses more text with `msg_blocks_too_long`), the rest is stored with the first one's
-`sent` mark, in the same transaction, as a `digest_part` delivery (`<period>#2`) carrying the
-remaining messages; each part schedules the next as it is marked sent. So the parts go in order, and
-after a crash the next run resumes with the part that had not gone, never rebuilding (so never
-doubling or losing) what the first part began. A message Slack still refuses as too long is
-cut smaller on each later try, never sent again as it was. Sending goes through the delivery
-queue, paced with the check-ins.
+Splitting (`bot.digest.jobs`). The digest is built when its delivery (kind `digest`) is
+claimed. When it needs more than one message (50 blocks and `MESSAGE_TEXT_BUDGET` characters
+of block text each: Slack refuses more text with `msg_blocks_too_long`), the rest is stored
+with the first one's `sent` mark, in the same transaction, as a `digest_part` delivery
+(`<period>#2`) carrying the remaining messages; each part schedules the next as it is marked
+sent. So the parts go in order, and after a crash the next run resumes with the part that
+had not gone, never rebuilding (so never doubling or losing) what the first part began. A
+message Slack still refuses as too long is cut smaller on each later try, never sent again
+as it was. Sending goes through the delivery queue, paced with the check-ins.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments.service import AmendmentState, pending_states
-from bot.checkins.service import (
-    cached_zones,
+from bot.core.calendar import (
+    CadencePeriod,
+    cadence_period,
     current_period,
-    ensure_reachable,
     in_contract,
     local_instant,
+    monday,
     period_ends_at,
     prompt_due_at,
-    refresh_zones,
     shift_period,
-    tell_owner,
     zone_of,
-    zones_of,
 )
-from bot.core.calendar import period_key
-from bot.core.progress import IndicatorProgress, indicator_progress, progress
-from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.scheduler import JobRun, job
+from bot.core.progress import indicator_progress
+from bot.digest.model import (
+    CADENCES,
+    DIGEST,
+    FINAL,
+    MAX_WEEKS_BACK,
+    ContractDigest,
+    Digest,
+    DueDigest,
+    FeedbackVolume,
+    Move,
+    Schedule,
+)
+from bot.people.service import cached_zones, zones_of
 from bot.services import Services
 from bot.summary.blocks import headline
-from bot.ui.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
 from storage.db import read_only
 from storage.models import (
     ActivityStatus,
@@ -87,46 +89,15 @@ from storage.models import (
     ContractStatus,
     Delivery,
     DeliveryStatus,
-    DevelopmentActivity,
     Feedback,
-    Milestone,
     MilestoneStatus,
     Risk,
-    SuccessIndicator,
 )
 from storage.queries.contracts import ContractBundle, load_bundle
-
-logger = logging.getLogger(__name__)
-
-DIGEST = "digest"
-DIGEST_PART = "digest_part"
-CADENCES = ("weekly", "biweekly", "monthly")  # most frequent first
-FINAL = (DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled)
-MAX_PARTS_PER_RUN = 500
-MAX_WEEKS_BACK = 60
-TOO_LONG = "msg_blocks_too_long"
-MIN_TEXT_BUDGET = 1_000
-
-
-# --- cadence and periods --------------------------------------------------------------------
-
-
-def monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 def cadence_of(contract: Contract) -> str:
     return contract.digest_cadence if contract.digest_cadence in CADENCES else "monthly"
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """When one recipient's digests fall: cadence, weekday (0 = Monday), time, biweekly start."""
-
-    cadence: str
-    weekday: int
-    time: str
-    anchor: date  # the Monday biweekly periods are counted from
 
 
 def schedule_of(contracts: Sequence[Contract]) -> Schedule:
@@ -140,43 +111,9 @@ def schedule_of(contracts: Sequence[Contract]) -> Schedule:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
-    """One digest period: `start` to `end` (exclusive), its key, and the day it is due."""
-
-    key: str
-    start: date
-    end: date
-    due_day: date
-
-
-def period_of(schedule: Schedule, day: date) -> Period:
-    """The digest period `day` falls in."""
-    if schedule.cadence == "weekly":
-        first = monday(day)
-        return Period(
-            f"weekly:{period_key(first)}",
-            first,
-            first + timedelta(days=7),
-            first + timedelta(days=schedule.weekday),
-        )
-    if schedule.cadence == "biweekly":
-        weeks = (monday(day) - schedule.anchor).days // 7
-        first = monday(day) - timedelta(weeks=weeks % 2)
-        return Period(
-            f"biweekly:{period_key(first)}",
-            first,
-            first + timedelta(days=14),
-            first + timedelta(days=schedule.weekday),
-        )
-    first = day.replace(day=1)
-    after = (first + timedelta(days=32)).replace(day=1)
-    return Period(
-        f"monthly:{first:%Y-%m}",
-        first,
-        after,
-        first + timedelta(days=(schedule.weekday - first.weekday()) % 7),
-    )
+def period_of(schedule: Schedule, day: date) -> CadencePeriod:
+    """The digest period `day` falls in (biweekly counted from the schedule's anchor)."""
+    return cadence_period(schedule.cadence, day, weekday=schedule.weekday, anchor=schedule.anchor)
 
 
 def is_digest_day(cadence: str, day: date, period_start: date) -> bool:
@@ -186,30 +123,13 @@ def is_digest_day(cadence: str, day: date, period_start: date) -> bool:
     return period_of(schedule, day).due_day == day
 
 
-def previous_start(schedule: Schedule, period: Period) -> date:
+def previous_start(schedule: Schedule, period: CadencePeriod) -> date:
     """The first day of the period before `period` (what a first digest reaches back to)."""
     return period_of(schedule, period.start - timedelta(days=1)).start
 
 
-def due_at(schedule: Schedule, period: Period, zone: ZoneInfo) -> datetime:
+def due_at(schedule: Schedule, period: CadencePeriod, zone: ZoneInfo) -> datetime:
     return local_instant(period.due_day, schedule.time, zone)
-
-
-# --- who is due -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DueDigest:
-    recipient: str
-    contract_ids: tuple[int, ...]
-    schedule: Schedule
-    period: Period
-    zone: ZoneInfo
-    due_at: datetime
-
-    @property
-    def key(self) -> DeliveryKey:
-        return DeliveryKey(DIGEST, 0, self.recipient, self.period.key)
 
 
 def recipients_of(contracts: Sequence[Contract]) -> dict[str, list[Contract]]:
@@ -284,97 +204,6 @@ async def due_digests(
         (d for d in candidates if (d.recipient, d.period.key) not in done),
         key=lambda d: (d.due_at, d.recipient),
     )
-
-
-# --- what a digest holds --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Move:
-    """An indicator that got values since the last digest: where it was, where it is."""
-
-    indicator: SuccessIndicator
-    before: float | None  # its last value before the window, if any
-    latest: float
-    overall: IndicatorProgress  # from baseline toward target, for the bar
-
-    @property
-    def reference(self) -> float:
-        return self.indicator.baseline if self.before is None else self.before
-
-    @property
-    def wrong_way(self) -> bool:
-        """Moved away from the target since the last digest (or from the baseline)."""
-        i = self.indicator
-        return progress(i.baseline, i.target, self.latest) < progress(
-            i.baseline, i.target, self.reference
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackVolume:
-    """Feedback that reached the leader since the last digest: counts, never content."""
-
-    named: int = 0
-    anonymous: int = 0  # released anonymous entries (held ones are not counted)
-
-    @property
-    def total(self) -> int:
-        return self.named + self.anonymous
-
-
-@dataclass
-class ContractDigest:
-    """One contract's part of a digest."""
-
-    bundle: ContractBundle
-    headline: str
-    missed_milestones: list[Milestone] = field(default_factory=list)
-    missed_checkins: list[str] = field(default_factory=list)  # period keys, oldest first
-    help_risks: list[Risk] = field(default_factory=list)
-    pending: list[AmendmentState] = field(default_factory=list)
-    wrong_way: list[Move] = field(default_factory=list)
-    met: list[Milestone] = field(default_factory=list)
-    moved: list[Move] = field(default_factory=list)
-    completed: list[DevelopmentActivity] = field(default_factory=list)
-    feedback: FeedbackVolume = field(default_factory=FeedbackVolume)
-
-    @property
-    def contract(self) -> Contract:
-        return self.bundle.contract
-
-    @property
-    def needs_attention(self) -> bool:
-        return bool(
-            self.missed_milestones
-            or self.missed_checkins
-            or self.help_risks
-            or self.pending
-            or self.wrong_way
-        )
-
-    @property
-    def has_progress(self) -> bool:
-        return bool(self.met or self.moved or self.completed or self.feedback.total)
-
-
-@dataclass
-class Digest:
-    recipient: str
-    schedule: Schedule
-    period: Period
-    zone: ZoneInfo
-    since: datetime
-    now: datetime
-    contracts: list[ContractDigest]
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(self.zone).date()
-
-    @property
-    def since_day(self) -> date:
-        return self.since.astimezone(self.zone).date()
 
 
 def moves(bundle: ContractBundle, since: datetime) -> list[Move]:
@@ -549,246 +378,3 @@ async def feedback_volume(
         cid: FeedbackVolume(named=found.get(False, 0), anonymous=found.get(True, 0))
         for cid, found in counts.items()
     }
-
-
-# --- sending ------------------------------------------------------------------------------
-
-
-def part_key(recipient: str, period: str, number: int) -> DeliveryKey:
-    return DeliveryKey(DIGEST_PART, 0, recipient, f"{period}#{number}")
-
-
-def _stored(message: Message) -> dict[str, Any]:
-    return {
-        "text": message.text,
-        "blocks": [b.to_dict() for b in message.blocks or []],
-    }
-
-
-def _restored(data: dict[str, Any]) -> Message:
-    blocks = [Block.parse(b) for b in data.get("blocks") or []]
-    return Message(text=str(data.get("text") or ""), blocks=[b for b in blocks if b is not None])
-
-
-def _rest_after(
-    recipient: str, period: str, number: int, rest: Sequence[dict[str, Any]]
-) -> delivery.AfterSent:
-    """An `after_sent` that schedules part `number` carrying `rest`, when there is any."""
-
-    async def after_sent(session: AsyncSession, sent: Delivery) -> None:
-        if rest:
-            await delivery.schedule(
-                session=session,
-                key=part_key(recipient, period, number),
-                due_at=sent.sent_at or sent.claimed_at,
-                payload={"parts": list(rest), "number": number},
-            )
-
-    return after_sent
-
-
-def _undeliverable(what: str) -> delivery.OnUndeliverable:
-    async def log(failed: Delivery, error: str) -> None:
-        logger.warning("Could not deliver %s to %s: %s", what, failed.recipient_id, error)
-
-    return log
-
-
-def _tell_owners(
-    services: Services, queue: DeliveryQueue, due: DueDigest
-) -> delivery.OnUndeliverable:
-    """A recipient who can't be reached: each of their contracts' owner is told, once."""
-
-    async def notify(failed: Delivery, error: str) -> None:
-        await _undeliverable(f"the digest {due.period.key}")(failed, error)
-        async with services.sessions() as session:
-            contracts = [await session.get(Contract, cid) for cid in due.contract_ids]
-        for contract in contracts:
-            if contract is not None:
-                await tell_owner(services, queue, contract, "the sponsor's digest")(failed, error)
-
-    return notify
-
-
-def text_budget(row: Delivery) -> int:
-    """The block text a message may carry: less each time Slack refused it as too long,
-    so a refused message is never sent again as it was."""
-    if row.last_error != TOO_LONG:
-        return MESSAGE_TEXT_BUDGET
-    return max(MIN_TEXT_BUDGET, MESSAGE_TEXT_BUDGET >> max(1, row.attempts - 1))
-
-
-def digest_outgoing(
-    services: Services, due: DueDigest, queue: DeliveryQueue, *, home: str | None = None
-) -> Outgoing:
-    """The digest's first message; building it stores the rest for after it is sent."""
-    from bot.digest.blocks import build_digest
-
-    rest: list[dict[str, Any]] = []
-
-    async def build(row: Delivery) -> Message | None:
-        await ensure_reachable(services=services, client=queue.client, user_id=due.recipient)
-        digest = await load_digest(services=services, due=due)
-        if not digest.contracts:
-            return None
-        messages = build_digest(digest, home=home, text_budget=text_budget(row))
-        rest[:] = [_stored(m) for m in messages[1:]]
-        return messages[0]
-
-    async def after_sent(session: AsyncSession, sent: Delivery) -> None:
-        await _rest_after(due.recipient, due.period.key, 2, rest)(session, sent)
-
-    return Outgoing(
-        key=due.key,
-        build=build,
-        after_sent=after_sent,
-        on_undeliverable=_tell_owners(services, queue, due),
-    )
-
-
-def part_outgoing(row: Delivery) -> Outgoing:
-    """A stored later part of a digest: sent as stored, then the next one is scheduled.
-
-    A part Slack refused as too long is cut smaller when it is tried again; the pieces
-    after the first go ahead of the parts still to come.
-    """
-    payload = row.payload or {}
-    parts = list(payload.get("parts") or [])
-    number = int(payload.get("number") or 2)
-    period = row.period_key.rsplit("#", 1)[0]
-    rest = parts[1:]
-
-    async def build(claimed: Delivery) -> Message | None:
-        if not parts:
-            return None
-        message = _restored(parts[0])
-        if claimed.last_error == TOO_LONG:
-            pieces = split_messages(
-                list(message.blocks or []), MESSAGE_BLOCKS, text_budget(claimed)
-            )
-            rest[:0] = [_stored(Message(message.text, piece)) for piece in pieces[1:]]
-            message = Message(message.text, pieces[0] if pieces else [])
-        return message
-
-    return Outgoing(
-        key=DeliveryKey(row.kind, row.contract_id, row.recipient_id, row.period_key),
-        build=build,
-        after_sent=_rest_after(row.recipient_id, period, number + 1, rest),
-        on_undeliverable=_undeliverable(f"part {number} of the digest {period}"),
-    )
-
-
-async def send_parts(*, services: Services, queue: DeliveryQueue) -> int:
-    """Send every later part of a digest that is due, in order; how many were sent.
-
-    A part whose sender crashed (claimed, lease over) or that failed is taken over as
-    `claim` allows.
-    """
-    sent = 0
-    for _ in range(MAX_PARTS_PER_RUN):
-        now = services.clock.now()
-        async with services.sessions() as session:
-            rows = list(
-                (
-                    await session.exec(
-                        select(Delivery)
-                        .where(
-                            Delivery.kind == DIGEST_PART,
-                            or_(
-                                and_(
-                                    col(Delivery.status) == DeliveryStatus.scheduled,
-                                    col(Delivery.due_at) <= now,
-                                ),
-                                col(Delivery.status).in_(
-                                    [DeliveryStatus.claimed, DeliveryStatus.failed]
-                                ),
-                            ),
-                        )
-                        .order_by(col(Delivery.id))
-                    )
-                ).all()
-            )
-        progressed = False
-        for row in rows:
-            if row.status == DeliveryStatus.scheduled:
-                claimed = await delivery.claim_due(
-                    sessions=services.sessions, delivery_id=row.id or 0, now=now, owner=queue.owner
-                )
-            else:
-                claimed = await delivery.claim(
-                    sessions=services.sessions,
-                    key=DeliveryKey(row.kind, row.contract_id, row.recipient_id, row.period_key),
-                    now=now,
-                    owner=queue.owner,
-                )
-            if claimed is None:
-                continue
-            result = await queue.send_claimed(part_outgoing(claimed), claimed)
-            if result.outcome == delivery.Outcome.sent:
-                sent += 1
-                progressed = True
-        if not progressed:
-            break
-    return sent
-
-
-async def send_digests(
-    *,
-    services: Services,
-    client: AsyncWebClient,
-    force: bool = False,
-    queue: DeliveryQueue | None = None,
-) -> Report:
-    """Send every due digest once (and any part still to go), paced; what came of it.
-
-    The digests of recipients whose zone is known go first; then a few recipients Slack
-    was not asked about yet (or long ago) are looked up, and theirs go if due.
-    """
-    now = services.clock.now()
-    queue = queue or queue_of(services, client)
-
-    async def send() -> None:
-        due = await due_digests(services=services, client=client, now=now, force=force)
-        home = await app_home_link(queue.client) if due else None
-        for one in due:
-            await queue.deliver(digest_outgoing(services, one, queue, home=home))
-            await send_parts(services=services, queue=queue)
-
-    try:
-        await send()
-        async with services.sessions() as session:
-            recipients = list(recipients_of(await active_contracts(session)))
-        if queue.stopped is None and await refresh_zones(
-            sessions=services.sessions, client=client, user_ids=recipients, now=now
-        ):
-            await send()
-        await send_parts(services=services, queue=queue)
-    finally:
-        await queue.close()
-    return queue.report
-
-
-_HOME_LINKS: dict[tuple[str, str | None], str] = {}
-
-
-async def app_home_link(client: AsyncWebClient) -> str | None:
-    """`slack://app?team=…&id=…&tab=home`, which opens the bot's App Home; the team and app
-    ids come from `auth.test` and `bots.info` once per process. None if Slack won't say."""
-    key = (client.base_url, client.token)
-    if key not in _HOME_LINKS:
-        try:
-            me = await client.auth_test()
-            bot = (await client.bots_info(bot=str(me.get("bot_id") or ""))).get("bot") or {}
-        except Exception:
-            logger.warning("Could not learn the app's id for its App Home link", exc_info=True)
-            return None
-        team, app = me.get("team_id"), bot.get("app_id")
-        if not team or not app:
-            return None
-        _HOME_LINKS[key] = f"slack://app?team={team}&id={app}&tab=home"
-    return _HOME_LINKS[key]
-
-
-@job("digests", every_seconds=60)
-async def digests_job(run: JobRun) -> Report:
-    return await send_digests(services=run.services, client=run.client, force=run.force)

@@ -74,7 +74,7 @@ from bot.feedback.blocks import (
 )
 from bot.people.service import check_people
 from bot.privacy.service import Gone, author_hash, authored_feedback, feedback_key
-from bot.scheduler import JobRun, job
+from bot.scheduler import JobRun
 from bot.services import Services
 from bot.ui.blocks import escape, truncate
 from storage.db import read_only
@@ -1168,7 +1168,6 @@ async def send_reminders(
     return queue.report
 
 
-@job("feedback", every_seconds=600)
 async def feedback_job(run: JobRun) -> str:
     """Release anonymous feedback that is due, ask reviewers on cadence, send reminders."""
     released = await release_all(services=run.services, client=run.client, force=run.force)

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 
 from bot.core.progress import format_number
 from bot.delivery.queue import Message
-from bot.milestones.service import (
+from bot.milestones.model import (
     ESCALATION,
     MET,
     MET_NOTE,

@@ -14,23 +14,22 @@ second replica racing decide a milestone once. `missed_count` counts misses acro
 recalibrations: an amendment that moves a missed milestone's date makes it pending again, and
 its next miss is the second, which the escalation contacts hear about.
 
-Telling. Every notice of a decision is a delivery (bot/delivery.py) keyed by its kind, the
-contract, the recipient and the decision (`M1:met:2027-03-12`, `M1:missed2`), so it goes once
-whatever runs twice; a notice that failed is tried again by later runs for `NOTICE_WINDOW`.
-Met: the leader's recognition DM, a note to the sponsor, and a post in the contract's
-recognition channel when it has one (a channel the bot cannot post in is logged and skipped).
-Missed: the leader's recalibration DM with "Propose a new date or target" and "Ask my sponsor
-for support" (handlers/milestones.py), a note to the sponsor, and from the second miss a DM to
-each escalation contact. Old news is recorded but not announced (`worth_telling`): a milestone
-already over when its contract was imported, or decided weeks after its due day.
+Telling (`bot.milestones.jobs`). Every notice of a decision is a delivery (`bot.delivery`)
+keyed by its kind, the contract, the recipient and the decision (`M1:met:2027-03-12`,
+`M1:missed2`), so it goes once whatever runs twice; a notice that failed is tried again by
+later runs for `NOTICE_WINDOW`. Met: the leader's recognition DM, a note to the sponsor, and
+a post in the contract's recognition channel when it has one (a channel the bot cannot post
+in is logged and skipped). Missed: the leader's recalibration DM with "Propose a new date or
+target" and "Ask my sponsor for support" (handlers/milestones.py), a note to the sponsor,
+and from the second miss a DM to each escalation contact. Old news is recorded but not
+announced (`worth_telling`): a milestone already over when its contract was imported, or
+decided weeks after its due day.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -38,17 +37,30 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.checkins.service import local_instant, zones_of
+from bot.core.calendar import local_instant
 from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.scheduler import JobRun, job
+from bot.delivery.queue import DeliveryKey
+from bot.milestones.model import (
+    ESCALATE_AT,
+    ESCALATION,
+    MET,
+    MET_NOTE,
+    MET_POST,
+    MISSED,
+    MISSED_NOTE,
+    NOTICE_WINDOW,
+    SUPPORT,
+    Basis,
+    Decided,
+    threshold_of,
+)
+from bot.people.service import zones_of
 from bot.services import Services
 from storage.models import (
     ActivityStatus,
     Contract,
     ContractPerson,
     ContractStatus,
-    Delivery,
     DeliveryStatus,
     DevelopmentActivity,
     Measurement,
@@ -59,31 +71,10 @@ from storage.models import (
 )
 from storage.queries.contracts import audit
 
-logger = logging.getLogger(__name__)
-
-MET = "milestone_met"  # the leader's recognition DM
-MET_NOTE = "milestone_met_note"  # the sponsor's note
-MET_POST = "milestone_met_post"  # the recognition channel's post (recipient: the channel)
-MISSED = "milestone_missed"  # the leader's recalibration DM
-MISSED_NOTE = "milestone_missed_note"  # the sponsor's note
-ESCALATION = "milestone_escalation"  # each escalation contact, from the second miss on
-SUPPORT = "milestone_support"  # the leader asked the sponsor for support, once per miss
-NOTICE_KINDS = (MET, MET_NOTE, MET_POST, MISSED, MISSED_NOTE, ESCALATION)
-NOTICE_WINDOW = timedelta(days=7)
-ESCALATE_AT = 2
-FINAL = (DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled)
-
-
-# --- deciding -------------------------------------------------------------------------------
-
 
 def due_ends_at(milestone: Milestone, zone: ZoneInfo) -> datetime:
     """The instant the milestone's due day ends on the leader's wall clock."""
     return local_instant(milestone.due + timedelta(days=1), "00:00", zone)
-
-
-def threshold_of(milestone: Milestone, indicator: SuccessIndicator) -> float:
-    return milestone.threshold if milestone.threshold is not None else indicator.target
 
 
 def decreasing(indicator: SuccessIndicator) -> bool:
@@ -95,20 +86,6 @@ def decreasing(indicator: SuccessIndicator) -> bool:
 def reaches(indicator: SuccessIndicator, threshold: float, value: float) -> bool:
     """Whether `value` is at or past `threshold` in the indicator's direction."""
     return value <= threshold if decreasing(indicator) else value >= threshold
-
-
-@dataclass(frozen=True, slots=True)
-class Basis:
-    """What one milestone is decided on: its indicator and values, or its activity."""
-
-    indicator: SuccessIndicator | None = None
-    values: Sequence[Measurement] = ()
-    activity: DevelopmentActivity | None = None
-
-    def latest(self, until: datetime) -> float | None:
-        """The latest value measured at or before `until`."""
-        kept = [m for m in self.values if m.measured_at <= until]
-        return kept[-1].value if kept else None
 
 
 def is_reached(milestone: Milestone, basis: Basis, until: datetime) -> bool:
@@ -275,37 +252,6 @@ async def decide_milestones(
     return decided
 
 
-# --- telling --------------------------------------------------------------------------------
-
-
-def decision_period(milestone: Milestone) -> str:
-    """What names a decision in its deliveries: `M1:met:2027-03-12`, `M1:missed2`."""
-    if milestone.status == MilestoneStatus.met:
-        decided = milestone.decided_at.date() if milestone.decided_at else date.min
-        return f"{milestone.key}:met:{decided.isoformat()}"
-    return f"{milestone.key}:missed{milestone.missed_count}"
-
-
-@dataclass
-class Decided:
-    """A decided milestone with what its notices show."""
-
-    contract: Contract
-    milestone: Milestone
-    indicator: SuccessIndicator | None
-    value: float | None
-    activity: DevelopmentActivity | None
-    escalation: list[str]
-
-    @property
-    def period(self) -> str:
-        return decision_period(self.milestone)
-
-    @property
-    def met(self) -> bool:
-        return self.milestone.status == MilestoneStatus.met
-
-
 def notices_of(decided: Decided) -> list[tuple[str, str, str | None]]:
     """(kind, recipient, channel) of every notice a decision calls for."""
     c = decided.contract
@@ -409,128 +355,6 @@ def worth_telling(decided: Decided) -> bool:
     return m.decided_at - ended <= NOTICE_WINDOW
 
 
-def _still(services: Services, decided: Decided, message: Message) -> delivery.Build:
-    """The notice, unless the decision it tells of has been undone (a recalibration) since."""
-    expected = (decided.milestone.status, decided.milestone.missed_count)
-
-    async def build(_: Delivery) -> Message | None:
-        async with services.sessions() as session:
-            now = await session.get(Milestone, decided.milestone.id)
-        if now is None or (now.status, now.missed_count) != expected:
-            return None
-        return message
-
-    return build
-
-
-def _logged(what: str) -> delivery.OnUndeliverable:
-    async def log(failed: Delivery, error: str) -> None:
-        logger.warning("Could not deliver %s to %s: %s", what, failed.recipient_id, error)
-
-    return log
-
-
-def outgoing(services: Services, decided: Decided, kind: str, recipient: str) -> Outgoing:
-    """One notice of a decision as a delivery."""
-    from bot.milestones.blocks import build_notice
-
-    channel = decided.contract.recognition_channel if kind == MET_POST else None
-    return Outgoing(
-        key=DeliveryKey(kind, decided.contract.id or 0, recipient, decided.period),
-        build=_still(services, decided, build_notice(kind, decided, recipient=recipient)),
-        channel=channel,
-        on_undeliverable=_logged(
-            f"the {kind.replace('_', ' ')} notice of {decided.milestone.key} "
-            f"(contract {decided.contract.id})"
-        ),
-    )
-
-
-async def notify(
-    *,
-    services: Services,
-    client: AsyncWebClient,
-    contract_ids: Sequence[int] | None = None,
-    queue: DeliveryQueue | None = None,
-) -> Report:
-    """Send every notice of the recent decisions that has not gone yet, once each."""
-    now = services.clock.now()
-    own = queue is None
-    queue = queue or queue_of(services, client)
-    try:
-        async with services.sessions() as session:
-            decided = [
-                d
-                for d in await load_decided(
-                    session=session, since=now - NOTICE_WINDOW, contract_ids=contract_ids
-                )
-                if worth_telling(d)
-            ]
-            if not decided:
-                return queue.report
-            done = set(
-                (
-                    await session.exec(
-                        select(
-                            Delivery.kind,
-                            Delivery.contract_id,
-                            Delivery.recipient_id,
-                            Delivery.period_key,
-                        ).where(
-                            col(Delivery.kind).in_(NOTICE_KINDS),
-                            col(Delivery.contract_id).in_(
-                                sorted({d.contract.id or 0 for d in decided})
-                            ),
-                            col(Delivery.status).in_(FINAL),
-                        )
-                    )
-                ).all()
-            )
-        for item in decided:
-            for kind, recipient, _ in notices_of(item):
-                if (kind, item.contract.id, recipient, item.period) in done:
-                    continue
-                await queue.deliver(outgoing(services, item, kind, recipient))
-    finally:
-        if own:
-            await queue.close()
-    return queue.report
-
-
-async def evaluate(
-    *,
-    services: Services,
-    client: AsyncWebClient,
-    contract_ids: Sequence[int] | None = None,
-    refresh_zones: bool = False,
-) -> Report:
-    """Decide what can be decided, then tell everyone concerned what has not been told."""
-    await decide_milestones(
-        services=services, client=client if refresh_zones else None, contract_ids=contract_ids
-    )
-    return await notify(services=services, client=client, contract_ids=contract_ids)
-
-
-async def after_checkin(*, services: Services, client: AsyncWebClient, contract_id: int) -> None:
-    """A check-in saved values or activity changes: evaluate its contract's milestones.
-
-    Never fails the check-in: a problem is logged, and the hourly job decides it anyway.
-    """
-    try:
-        await evaluate(services=services, client=client, contract_ids=[contract_id])
-    except Exception:
-        logger.exception("Evaluating the milestones of contract %s failed", contract_id)
-
-
-@job("milestones", every_seconds=3600)
-async def milestones_job(run: JobRun) -> Report:
-    """Hourly, so a milestone whose due day ended in any zone is decided within the hour."""
-    return await evaluate(services=run.services, client=run.client, refresh_zones=True)
-
-
-# --- support from the sponsor ---------------------------------------------------------------
-
-
 def miss_period(milestone: Milestone, miss: int) -> str:
     return f"{milestone.key}:missed{miss}"
 
@@ -545,46 +369,6 @@ def missed_key(decided: Decided, miss: int) -> DeliveryKey:
     """The leader's recalibration DM for one miss (updated in place once support is asked)."""
     c = decided.contract
     return DeliveryKey(MISSED, c.id or 0, c.leader_id, miss_period(decided.milestone, miss))
-
-
-async def ask_sponsor(
-    *, services: Services, client: AsyncWebClient, decided: Decided, miss: int, user: str
-) -> delivery.Result:
-    """DM the sponsor the leader's request for support with a missed milestone, once."""
-    from bot.milestones.blocks import build_recalibration, build_support_request
-
-    queue = queue_of(services, client)
-    try:
-        result = await queue.deliver(
-            Outgoing(
-                key=support_key(decided, miss),
-                build=delivery.fixed(build_support_request(decided)),
-                on_undeliverable=_logged(f"the support request on {decided.milestone.key}"),
-            )
-        )
-        if result.outcome == delivery.Outcome.sent:
-            async with services.sessions() as session:
-                audit(
-                    session,
-                    action="milestone.support_requested",
-                    contract_id=decided.contract.id,
-                    actor_id=user,
-                    detail={"milestone": decided.milestone.key, "missed_count": miss},
-                    at=services.clock.now(),
-                )
-                await session.commit()
-        async with services.sessions() as session:
-            shown = await delivery.find(session=session, key=missed_key(decided, miss))
-        if shown is not None and shown.slack_channel and shown.slack_ts:
-            asked = await support_asked(services=services, decided=decided, miss=miss)
-            await queue.update(
-                shown.slack_channel,
-                shown.slack_ts,
-                build_recalibration(decided, asked=asked),
-            )
-    finally:
-        await queue.close()
-    return result
 
 
 async def support_asked(*, services: Services, decided: Decided, miss: int) -> bool:

@@ -28,7 +28,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import create_app, create_client
+from bot.app import create_app
+from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.privacy.service import announce_key
 from bot.sandbox import timeline
@@ -36,6 +37,7 @@ from bot.sandbox.demo import DEMO_NOW, add_people, seed_demo
 from bot.sandbox.driver import SlackDriver
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.manifest import AppManifest, load_manifest
+from bot.sandbox.server import create_page_app
 from bot.server import EVENTS_PATH, create_web_app
 from bot.services import Services
 from bot.settings import Settings
@@ -201,8 +203,6 @@ class Sandbox:
             )
             self.seeded = True
         self.save_state()
-
-        from bot.sandbox.server import create_page_app
 
         page_runner = web.AppRunner(create_page_app(self), access_log=None)
         self._runners.append(page_runner)

@@ -13,19 +13,18 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.sandbox.driver import DriverResponse, NotPossibleInSlack
-from bot.sandbox.fake_slack import JSON, PERMALINK_HOST, FakeSlackError
-from bot.sandbox.manifest import escape_command_text, message_text
-from bot.sandbox.timeline import STEPS
-from bot.scheduler import JOBS
-
-if TYPE_CHECKING:
-    from bot.sandbox.runtime import Sandbox
+from bot.core.clock import ManualClock
+from bot.jobs import JOBS
+from bot.sandbox.driver import DriverResponse, NotPossibleInSlack, SlackDriver
+from bot.sandbox.fake_slack import JSON, PERMALINK_HOST, FakeSlack, FakeSlackError
+from bot.sandbox.manifest import AppManifest, escape_command_text, message_text
+from bot.sandbox.timeline import STEPS, Advance
+from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +39,30 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class Refused(Exception):
     """Something the Slack client would not do; shown to the person, answered with 400."""
+
+
+class Sandbox(Protocol):
+    """What the page needs of a running sandbox (bot.sandbox.runtime.Sandbox is one)."""
+
+    @property
+    def fake(self) -> FakeSlack: ...
+
+    @property
+    def manifest(self) -> AppManifest: ...
+
+    @property
+    def clock(self) -> ManualClock: ...
+
+    @property
+    def services(self) -> Services: ...
+
+    @property
+    def driver(self) -> SlackDriver: ...
+
+    @property
+    def events_url(self) -> str: ...
+
+    async def advance(self, step: str) -> Advance: ...
 
 
 def create_page_app(sandbox: Sandbox) -> web.Application:

@@ -2,7 +2,7 @@
 
 `northstar run` lets APScheduler call every registered job on its interval; the sandbox
 instead moves its ManualClock from moment to moment (each check-in, reminder, digest and
-morning on the way) and runs every job of `bot.scheduler.JOBS` at each, so a week's loop
+morning on the way) and runs every job of `bot.jobs.JOBS` at each, so a week's loop
 takes a click. Which contracts are due is still each job's decision; the moments here are
 only where to stop and look.
 """
@@ -23,7 +23,8 @@ from sqlmodel import select
 from bot.core.clock import ManualClock
 from bot.delivery import queue as delivery
 from bot.digest.service import is_digest_day
-from bot.scheduler import JOBS, JobRun
+from bot.jobs import JOBS
+from bot.scheduler import JobRun
 from bot.services import Services
 from storage.models import Contract, ContractStatus
 

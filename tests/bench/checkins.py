@@ -31,8 +31,9 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import select
 
-from bot.app import create_client
-from bot.checkins.service import PROMPT, send_prompts
+from bot.checkins.jobs import send_prompts
+from bot.checkins.model import PROMPT
+from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.delivery.queue import DeliveryQueue, Pacer
 from bot.services import Services

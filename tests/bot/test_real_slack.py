@@ -18,21 +18,15 @@ import pytest
 from slack_sdk.models.blocks import Block, DividerBlock
 from sqlalchemy import update
 
-from bot.checkins.service import (
-    DEACTIVATED,
-    IS_BOT,
-    PROMPT,
-    REMINDER,
-    UNDELIVERABLE_NOTICE,
-    fixed_offset_zone,
-    zone_of,
-)
+from bot.checkins.model import PROMPT, REMINDER, UNDELIVERABLE_NOTICE
+from bot.core.calendar import CadencePeriod, fixed_offset_zone, zone_of
 from bot.delivery.queue import DeliveryKey, Message, Outcome, Outgoing, fixed, queue_of
 from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN, build_digest
-from bot.digest.service import DIGEST, DIGEST_PART, ContractDigest, Digest, Period, Schedule
+from bot.digest.model import DIGEST, DIGEST_PART, ContractDigest, Digest, Schedule
+from bot.people.model import DEACTIVATED, IS_BOT
 from bot.sandbox.fake_slack import MESSAGE_BLOCKS_TEXT_LIMIT, validate_message_blocks
 from bot.ui.blocks import MESSAGE_TEXT_BUDGET, section, split_messages, text_length
-from handlers.contract import RESPONSE_URL_USES, reply_blocks
+from handlers.common import RESPONSE_URL_USES, reply_blocks
 from storage.models import (
     Amendment,
     Contract,
@@ -292,7 +286,7 @@ async def test_a_message_refused_as_too_long_is_cut_smaller_not_sent_again(bot: 
 async def test_a_later_part_refused_as_too_long_is_cut_smaller(
     bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.digest import service as digest_module
+    from bot.digest import jobs as digest_module
 
     async def crashed(**_: Any) -> int:
         return 0
@@ -337,7 +331,9 @@ def portfolio(size: int, needing: int) -> Digest:
             item.missed_checkins = ["2027-W10"]
         items.append(item)
     schedule = Schedule("weekly", 0, "09:00", datetime(2027, 1, 4).date())
-    period = Period("weekly:2027-W11", now.date(), now.date() + timedelta(days=7), now.date())
+    period = CadencePeriod(
+        "weekly:2027-W11", now.date(), now.date() + timedelta(days=7), now.date()
+    )
     return Digest(SPONSOR, schedule, period, ZoneInfo("Europe/Berlin"), now, now, items)
 
 

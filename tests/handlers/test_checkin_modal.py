@@ -380,7 +380,6 @@ async def test_outside_the_contracts_dates_there_is_no_checkin(bot: Bot) -> None
 
 
 def test_both_jobs_are_registered_for_the_scheduler_and_the_cli() -> None:
-    import bot.app  # noqa: F401
-    from bot.scheduler import JOBS
+    from bot.jobs import JOBS
 
     assert (JOBS["checkins"].every_seconds, JOBS["reminders"].every_seconds) == (60, 60)

@@ -14,11 +14,10 @@ import aiohttp
 import pytest
 from sqlmodel import select
 
-import bot.app
+from bot.jobs import JOBS
 from bot.sandbox.demo import DEMO_NOW, GENERAL
 from bot.sandbox.driver import VERIFICATION_TOKEN
 from bot.sandbox.runtime import Sandbox
-from bot.scheduler import JOBS
 from storage.models import Contract
 from tests.sandbox.conftest import Page, StartSandbox, texts
 
@@ -183,10 +182,6 @@ async def test_a_person_writes_in_a_channel(page: Page) -> None:
     assert last["text"] == "Great review <@U0LEAD001|dana>: <https://x.example>"
 
 
-@pytest.mark.skipif(
-    not hasattr(bot.app, "evidence"),
-    reason="the evidence feature (handlers/evidence.py) is not wired",
-)
 async def test_add_as_evidence_from_a_message_menu(page: Page) -> None:
     message = (await page.state(LEADER, GENERAL))["messages"][1]
     await page.do(

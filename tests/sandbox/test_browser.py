@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-import bot.app
+from bot.jobs import JOBS
 from bot.sandbox.demo import GENERAL
 from bot.sandbox.runtime import Sandbox
-from bot.scheduler import JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("SANDBOX_SCREENSHOTS") or ROOT / "docs" / "screenshots")
@@ -129,7 +128,6 @@ async def test_leader_reads_the_summary_and_app_home(page: Page) -> None:
     await shoot(page, "home-leader")
 
 
-@pytest.mark.skipif(not hasattr(bot.app, "checkins"), reason="the check-in handlers are not wired")
 async def test_leader_checks_in_and_the_prompt_updates(page: Page) -> None:
     await be(page, LEADER)
     await go(page, "D0LEAD001")
@@ -186,7 +184,6 @@ async def test_a_draft_contract_with_field_errors_and_a_pushed_modal(page: Page)
     await shoot(page, "draft-editor")
 
 
-@pytest.mark.skipif(not hasattr(bot.app, "feedback"), reason="the feedback handlers are not wired")
 async def test_a_peer_gives_feedback(page: Page) -> None:
     await be(page, PEER)
     await go(page, "D0PEER001")
@@ -219,7 +216,6 @@ async def test_a_peer_gives_feedback(page: Page) -> None:
     await expect(modal(page)).not_to_contain_text("Dana put each trade-off")
 
 
-@pytest.mark.skipif(not hasattr(bot.app, "evidence"), reason="the evidence handlers are not wired")
 async def test_add_as_evidence_from_a_message(page: Page) -> None:
     await be(page, LEADER)
     await go(page, GENERAL)

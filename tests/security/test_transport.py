@@ -33,7 +33,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import select
 
-from bot.app import create_app, create_client
+from bot.app import create_app
+from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.feedback.blocks import GIVE_FEEDBACK
 from bot.server import EVENTS_PATH, SlackSignature, create_web_app

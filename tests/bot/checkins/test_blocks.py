@@ -21,12 +21,10 @@ from bot.checkins.blocks import (
     build_submitted,
     build_undeliverable_notice,
     paginate,
-    parse_page,
-    target_of,
-    url_problem,
-    value_range,
 )
-from bot.checkins.service import IndicatorAsk, PeriodStatus, Plan
+from bot.checkins.forms import parse_page, target_of, url_problem
+from bot.checkins.model import IndicatorAsk, PeriodStatus, Plan
+from bot.core.rules import value_range
 from storage.models import CheckIn, Contract, DevelopmentActivity, Expectation, SuccessIndicator
 from tests.fakes.slack_api import validate_message_blocks, validate_view
 
@@ -217,7 +215,7 @@ def test_answers_survive_a_round_trip_through_json() -> None:
             },
         ),
     )
-    from bot.checkins.service import Answers
+    from bot.checkins.model import Answers
 
     again = Answers.from_json(json.loads(json.dumps(answers.to_json())))
     assert again == answers

@@ -13,19 +13,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.app import create_client
-from bot.checkins.service import (
-    DEACTIVATED,
-    LOOKUPS_PER_RUN,
-    PROMPT,
-    REMINDER,
-    UNDELIVERABLE_NOTICE,
-    current_period,
-    prompt_due_at,
-    send_prompts,
-)
+from bot.checkins.jobs import send_prompts
+from bot.checkins.model import PROMPT, REMINDER, UNDELIVERABLE_NOTICE
+from bot.client import create_client
+from bot.core.calendar import current_period, prompt_due_at
 from bot.core.clock import ManualClock
 from bot.delivery.queue import DeliveryQueue, Outcome, Pacer, Report
+from bot.people.model import DEACTIVATED
+from bot.people.service import LOOKUPS_PER_RUN
 from bot.services import Services
 from storage.db import create_engine, session_factory
 from storage.models import CheckIn, Contract, SlackUser

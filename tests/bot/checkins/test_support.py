@@ -13,11 +13,11 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
 
-import bot.checkins.service  # noqa: F401  (registers the jobs)
 from bot.core.clock import ManualClock
 from bot.delivery import queue as delivery
 from bot.delivery.queue import Pacer, Report
-from bot.scheduler import JOBS, JobRun
+from bot.jobs import JOBS
+from bot.scheduler import JobRun
 from bot.services import Services
 from storage.db import SessionFactory
 from storage.models import (

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.checkins.service import (
+from bot.core.calendar import (
     current_period,
     cycle_start,
     first_period,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import create_client
+from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.delivery import queue as delivery
 from bot.delivery.queue import (

@@ -16,20 +16,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.app import create_client
+from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.delivery.queue import DeliveryQueue, Outcome, Pacer, Report
-from bot.digest import service as digest_module
+from bot.digest import jobs as digest_module
 from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN
-from bot.digest.service import (
-    DIGEST,
-    DIGEST_PART,
-    Schedule,
-    is_digest_day,
-    period_of,
-    schedule_of,
-    send_digests,
-)
+from bot.digest.jobs import send_digests
+from bot.digest.model import DIGEST, DIGEST_PART, Schedule
+from bot.digest.service import is_digest_day, period_of, schedule_of
 from bot.sandbox.timeline import Schedule as SandboxSchedule
 from bot.sandbox.timeline import next_digest
 from bot.services import Services
@@ -601,7 +595,7 @@ async def test_a_rate_limit_is_waited_out_and_the_digest_sent_once(bot: Bot) -> 
 
 
 async def test_the_job_is_registered_for_the_cli(bot: Bot) -> None:
-    from bot.scheduler import JOBS
+    from bot.jobs import JOBS
     from tests.bot.checkins.test_support import run_job
 
     virtual_time(bot.services)

@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot.app import create_client
+from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.delivery.queue import DeliveryQueue, Pacer
+from bot.milestones.jobs import evaluate, notify
+from bot.milestones.model import Basis
 from bot.milestones.service import (
     ESCALATION,
     MET,
@@ -25,10 +27,7 @@ from bot.milestones.service import (
     MET_POST,
     MISSED,
     MISSED_NOTE,
-    Basis,
     decision,
-    evaluate,
-    notify,
 )
 from bot.services import Services
 from storage.db import SessionFactory, create_engine, session_factory

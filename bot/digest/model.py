@@ -1,0 +1,142 @@
+"""Digest types: a recipient's schedule, a due digest, and what one holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from bot.amendments.service import AmendmentState
+from bot.core.calendar import CadencePeriod
+from bot.core.progress import IndicatorProgress, progress
+from bot.delivery.queue import DeliveryKey
+from storage.models import (
+    Contract,
+    DeliveryStatus,
+    DevelopmentActivity,
+    Milestone,
+    Risk,
+    SuccessIndicator,
+)
+from storage.queries.contracts import ContractBundle
+
+DIGEST = "digest"
+DIGEST_PART = "digest_part"
+CADENCES = ("weekly", "biweekly", "monthly")  # most frequent first
+FINAL = (DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled)
+MAX_PARTS_PER_RUN = 500
+MAX_WEEKS_BACK = 60
+TOO_LONG = "msg_blocks_too_long"
+MIN_TEXT_BUDGET = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When one recipient's digests fall: cadence, weekday (0 = Monday), time, biweekly start."""
+
+    cadence: str
+    weekday: int
+    time: str
+    anchor: date  # the Monday biweekly periods are counted from
+
+
+@dataclass(frozen=True, slots=True)
+class DueDigest:
+    recipient: str
+    contract_ids: tuple[int, ...]
+    schedule: Schedule
+    period: CadencePeriod
+    zone: ZoneInfo
+    due_at: datetime
+
+    @property
+    def key(self) -> DeliveryKey:
+        return DeliveryKey(DIGEST, 0, self.recipient, self.period.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """An indicator that got values since the last digest: where it was, where it is."""
+
+    indicator: SuccessIndicator
+    before: float | None  # its last value before the window, if any
+    latest: float
+    overall: IndicatorProgress  # from baseline toward target, for the bar
+
+    @property
+    def reference(self) -> float:
+        return self.indicator.baseline if self.before is None else self.before
+
+    @property
+    def wrong_way(self) -> bool:
+        """Moved away from the target since the last digest (or from the baseline)."""
+        i = self.indicator
+        return progress(i.baseline, i.target, self.latest) < progress(
+            i.baseline, i.target, self.reference
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackVolume:
+    """Feedback that reached the leader since the last digest: counts, never content."""
+
+    named: int = 0
+    anonymous: int = 0  # released anonymous entries (held ones are not counted)
+
+    @property
+    def total(self) -> int:
+        return self.named + self.anonymous
+
+
+@dataclass
+class ContractDigest:
+    """One contract's part of a digest."""
+
+    bundle: ContractBundle
+    headline: str
+    missed_milestones: list[Milestone] = field(default_factory=list)
+    missed_checkins: list[str] = field(default_factory=list)  # period keys, oldest first
+    help_risks: list[Risk] = field(default_factory=list)
+    pending: list[AmendmentState] = field(default_factory=list)
+    wrong_way: list[Move] = field(default_factory=list)
+    met: list[Milestone] = field(default_factory=list)
+    moved: list[Move] = field(default_factory=list)
+    completed: list[DevelopmentActivity] = field(default_factory=list)
+    feedback: FeedbackVolume = field(default_factory=FeedbackVolume)
+
+    @property
+    def contract(self) -> Contract:
+        return self.bundle.contract
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(
+            self.missed_milestones
+            or self.missed_checkins
+            or self.help_risks
+            or self.pending
+            or self.wrong_way
+        )
+
+    @property
+    def has_progress(self) -> bool:
+        return bool(self.met or self.moved or self.completed or self.feedback.total)
+
+
+@dataclass
+class Digest:
+    recipient: str
+    schedule: Schedule
+    period: CadencePeriod
+    zone: ZoneInfo
+    since: datetime
+    now: datetime
+    contracts: list[ContractDigest]
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.zone).date()
+
+    @property
+    def since_day(self) -> date:
+        return self.since.astimezone(self.zone).date()

@@ -1,0 +1,23 @@
+"""The scheduled jobs, listed here and only here: what `northstar run` schedules and
+`northstar jobs run NAME` runs once. The order is the order the sandbox's clock runs them."""
+
+from __future__ import annotations
+
+from bot.checkins.jobs import checkins_job, reminders_job
+from bot.digest.jobs import digests_job
+from bot.feedback.service import feedback_job
+from bot.idempotency import forget_old_requests
+from bot.milestones.jobs import milestones_job
+from bot.scheduler import Job
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job("checkins", checkins_job, every_seconds=60),
+        Job("reminders", reminders_job, every_seconds=60),
+        Job("digests", digests_job, every_seconds=60),
+        Job("requests", forget_old_requests, every_seconds=3600),
+        Job("feedback", feedback_job, every_seconds=600),
+        Job("milestones", milestones_job, every_seconds=3600),
+    )
+}

@@ -1,0 +1,81 @@
+"""What every handler module shares: a `/contract` subcommand's request, and ephemeral replies."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from slack_bolt.async_app import AsyncRespond
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.contracts.service import Refusal
+from bot.core.mentions import user_id_of
+from bot.services import Services
+from bot.ui.blocks import MESSAGE_BLOCKS, context, escape, split_messages, truncate
+
+# Slack takes at most five posts to one response_url, within 30 minutes of the command.
+RESPONSE_URL_USES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """One `/contract VERB ARGS` call, already acknowledged."""
+
+    viewer: str
+    args: list[str]
+    command: dict[str, str]
+    respond: AsyncRespond
+    client: AsyncWebClient
+    services: Services
+
+    @property
+    def trigger_id(self) -> str:
+        return self.command["trigger_id"]
+
+    async def reply(self, text: str) -> None:
+        await reply(self.respond, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    """`/contract VERB`: what runs it, and its line in the help (`usage`: `summary`)."""
+
+    verb: str
+    run: Callable[[CommandRequest], Awaitable[None]]
+    usage: str
+    summary: str
+
+
+async def reply(respond: AsyncRespond, text: str) -> None:
+    await respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+async def reply_blocks(respond: AsyncRespond, blocks: list[Block], text: str) -> None:
+    """Ephemeral reply, split into several messages where Slack's limits ask; at most
+    `RESPONSE_URL_USES` of them, the last saying where the rest is."""
+    parts = split_messages(blocks)
+    if len(parts) > RESPONSE_URL_USES:
+        last = parts[RESPONSE_URL_USES - 1][: MESSAGE_BLOCKS - 1]
+        more = context("_There is more than fits here: App Home shows all of it._")
+        parts = [*parts[: RESPONSE_URL_USES - 1], [*last, more]]
+    for part in parts:
+        await respond(
+            text=text,
+            blocks=[b.to_dict() for b in part],
+            response_type="ephemeral",
+            replace_original=False,
+        )
+
+
+def target_of(args: list[str], *, example: str = "/contract summary @dana") -> str | Refusal | None:
+    """The person named first in the arguments: None if nobody, a Refusal if unreadable."""
+    if not args:
+        return None
+    user_id = user_id_of(args[0])
+    if user_id is None:
+        return Refusal(
+            f"I couldn't find a Slack user in “{escape(truncate(args[0], 80))}”. "
+            f"Mention them, like `{example}`."
+        )
+    return user_id
