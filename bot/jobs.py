@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.checkins.jobs import checkins_job, reminders_job
 from bot.digest.jobs import digests_job
-from bot.feedback.service import feedback_job
+from bot.feedback.jobs import feedback_job
 from bot.idempotency import forget_old_requests
 from bot.milestones.jobs import milestones_job
 from bot.scheduler import Job

@@ -14,7 +14,7 @@ from bot.app import create_app
 from bot.client import create_client
 from bot.core.clock import SystemClock
 from bot.jobs import JOBS
-from bot.privacy.service import KeyUnavailable, announce_key
+from bot.privacy.keys import KeyUnavailable, announce_key
 from bot.scheduler import build_scheduler
 from bot.server import create_web_app
 from bot.services import Services

@@ -1,21 +1,16 @@
 """`/contract amend` and `/contract history`; the approvers' Approve and Reject, their modals.
 
-The approvers' DMs go through the delivery table (bot/delivery.py): one per approver and
-amendment, whatever retries happen, and each remembers its channel and ts so every decision
-updates all of them in place. The proposer hears the outcome once, the same way.
+The approvers' DMs and the proposer's outcome are sent by `bot.amendments.jobs`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments.blocks import (
@@ -31,51 +26,48 @@ from bot.amendments.blocks import (
     build_amend_form,
     build_amend_sent,
     build_history,
-    build_outcome,
     build_reject_modal,
-    build_request,
-    field_errors,
-    read_fields,
     status_line,
 )
-from bot.amendments.service import (
+from bot.amendments.forms import field_errors, read_fields
+from bot.amendments.jobs import sync_requests, tell_proposer
+from bot.amendments.model import (
     KINDS,
     AmendmentState,
     Decision,
     Outcome,
     approvers_of,
-    check_proposal,
-    contract_to_amend,
-    decide,
     find_item,
     fingerprint,
-    history,
-    load_state,
-    may_propose,
-    new_key,
-    pending_on_item,
-    propose,
     proposed_item,
     refusal_to_amend,
 )
-from bot.contracts.blocks import Form, contract_id_of, metadata_of
-from bot.contracts.io import snapshot
-from bot.contracts.service import Refusal, contract_to_show
-from bot.delivery.queue import DeliveryKey, Message, Outgoing, fixed, queue_of
+from bot.amendments.service import (
+    check_proposal,
+    contract_to_amend,
+    decide,
+    history,
+    load_state,
+    new_key,
+    pending_on_item,
+    propose,
+)
+from bot.contracts.document import snapshot
+from bot.contracts.service import contract_to_show
+from bot.core.permissions import Refusal, may_propose, may_read
+from bot.core.text import escape
 from bot.services import Services, services_of
-from bot.ui.blocks import escape, mention
-from bot.ui.metadata import OUT_OF_DATE, record_id, refuse_submission
+from bot.ui.blocks import mention
+from bot.ui.forms import Form
+from bot.ui.metadata import AmendmentForm, AmendmentRef, ContractRef, record_id
+from bot.ui.views import OUT_OF_DATE, refuse_submission
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks, target_of
 from storage.db import read_only
-from storage.models import Delivery, DeliveryStatus
 from storage.queries.contracts import ContractBundle, load_bundle
 
 logger = logging.getLogger(__name__)
 
-REQUEST_KIND = "amendment_request"
-OUTCOME_KIND = "amendment_outcome"
 KEY_MAX = 16  # an item's key, as its column holds it
-IN_FLIGHT_WAIT = 3.0  # seconds to wait for a request DM that is being sent
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -145,7 +137,8 @@ async def handle_choose_submission(
     chosen = None if handle == NEW else handle
     async with services.sessions() as session:
         await read_only(session)
-        found = await load_bundle(session=session, contract_id=contract_id_of(view) or 0)
+        ref = ContractRef.of_view(view)
+        found = await load_bundle(session=session, contract_id=ref.contract_id if ref else 0)
         bundle = _amendable(found, user)
         if isinstance(bundle, Refusal):
             await ack(response_action="errors", errors={"item": bundle.text})
@@ -191,11 +184,11 @@ async def handle_item_submission(
     """Step two submitted: check the change with the import rules, store it, tell approvers."""
     services = services_of(context)
     user = body["user"]["id"]
-    meta = metadata_of(view)
-    kind = KINDS.get(str(meta.get("kind")))
-    handle = meta.get("handle")
-    remove = bool(meta.get("remove"))
-    contract_id = record_id(meta.get("contract_id"))
+    meta = AmendmentForm.of_view(view) or AmendmentForm()
+    kind = KINDS.get(meta.kind or "")
+    handle = meta.handle
+    remove = meta.remove
+    contract_id = meta.contract_id
     if (
         kind is None
         or contract_id is None
@@ -218,7 +211,7 @@ async def handle_item_submission(
             await ack(response_action="errors", errors={RATIONALE: bundle.text})
             return
         current = find_item(snapshot(bundle), kind, handle) if handle else None
-        if fingerprint(current) != meta.get("fingerprint"):
+        if fingerprint(current) != meta.fingerprint:
             await ack(
                 response_action="errors",
                 errors={
@@ -254,10 +247,6 @@ async def handle_item_submission(
 # --- deciding -------------------------------------------------------------------------------
 
 
-def _amendment_id(value: Any) -> int | None:
-    return record_id(value)
-
-
 async def handle_approve(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -267,7 +256,7 @@ async def handle_approve(
 ) -> None:
     await ack()
     services = services_of(context)
-    amendment_id = _amendment_id(body["actions"][0].get("value"))
+    amendment_id = record_id(body["actions"][0].get("value"))
     if amendment_id is None:
         await reply(respond, OUT_OF_DATE)
         return
@@ -294,7 +283,7 @@ async def handle_reject(
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
-    amendment_id = _amendment_id(body["actions"][0].get("value"))
+    amendment_id = record_id(body["actions"][0].get("value"))
     if amendment_id is None:
         await reply(respond, OUT_OF_DATE)
         return
@@ -324,7 +313,7 @@ def not_an_approver(amendment_id: int, approvers: Sequence[str] | None = None) -
 async def _reads(session: AsyncSession, contract_id: int, user: str) -> bool:
     """Whether `user` may read the contract (and so hear who its approvers are)."""
     bundle = await load_bundle(session=session, contract_id=contract_id)
-    return bundle is not None and bundle.may_read(user)
+    return bundle is not None and may_read(bundle, user)
 
 
 def _not_yours(state: AmendmentState | None, user: str, *, reader: bool) -> str | None:
@@ -346,7 +335,8 @@ async def handle_reject_submission(
     context: AsyncBoltContext,
 ) -> None:
     services = services_of(context)
-    amendment_id = _amendment_id(metadata_of(view).get("amendment_id"))
+    ref = AmendmentRef.of_view(view)
+    amendment_id = ref.amendment_id if ref is not None else None
     reason = Form(view).text(REASON)
     if amendment_id is None:
         await refuse_submission(ack, view, "This form is out of date.")
@@ -414,98 +404,6 @@ async def announce(
         await reply(respond, decision.why)
     elif outcome == Outcome.stale:
         await reply(respond, status_line(state))
-
-
-# --- telling people -------------------------------------------------------------------------
-
-
-def _period(amendment_id: int) -> str:
-    return f"amendment-{amendment_id}"
-
-
-async def _requests(
-    services: Services, amendment_id: int
-) -> tuple[AmendmentState | None, list[Delivery]]:
-    """The amendment and its request DMs, once none is still being sent (for a moment:
-    a click can come before the sender has recorded the ts to update)."""
-    deadline = asyncio.get_running_loop().time() + IN_FLIGHT_WAIT
-    while True:
-        async with services.sessions() as session:
-            await read_only(session)
-            state = await load_state(session=session, amendment_id=amendment_id)
-            rows = list(
-                (
-                    await session.exec(
-                        select(Delivery).where(
-                            Delivery.kind == REQUEST_KIND,
-                            Delivery.period_key == _period(amendment_id),
-                        )
-                    )
-                ).all()
-            )
-        in_flight = any(row.status == DeliveryStatus.claimed for row in rows)
-        if not in_flight or asyncio.get_running_loop().time() > deadline:
-            return state, rows
-        await asyncio.sleep(0.05)
-
-
-async def sync_requests(services: Services, client: AsyncWebClient, amendment_id: int) -> None:
-    """Every approver's DM as the amendment now stands: sent once to each approver while it
-    is pending, and updated in place (chat.update) after every decision."""
-    state, rows = await _requests(services, amendment_id)
-    if state is None:
-        return
-    sent = {
-        row.recipient_id: row
-        for row in rows
-        if row.status == DeliveryStatus.sent and row.slack_channel and row.slack_ts
-    }
-    if state.pending:
-        async with queue_of(services, client) as queue:
-            for approver in state.approvers:
-                if approver in sent or any(row.recipient_id == approver for row in rows):
-                    continue
-                text, blocks = build_request(state, recipient=approver)
-                result = await queue.deliver(
-                    Outgoing(
-                        key=DeliveryKey(
-                            REQUEST_KIND, state.contract.id or 0, approver, _period(state.id)
-                        ),
-                        build=fixed(Message(text=text, blocks=blocks)),
-                    )
-                )
-                logger.info("Amendment #%s to %s: %s", state.id, approver, result.outcome)
-    for recipient, row in sent.items():
-        text, blocks = build_request(state, recipient=recipient)
-        try:
-            await client.chat_update(
-                channel=row.slack_channel or "",
-                ts=row.slack_ts or "",
-                text=text,
-                blocks=[b.to_dict() for b in blocks],
-            )
-        except SlackApiError as error:
-            logger.warning(
-                "Could not update amendment #%s's DM to %s: %s",
-                state.id,
-                recipient,
-                error.response.get("error"),
-            )
-
-
-async def tell_proposer(services: Services, client: AsyncWebClient, state: AmendmentState) -> None:
-    """The proposer's DM with the outcome, once."""
-    proposer = state.amendment.proposer_id
-    if proposer is None:
-        return
-    text, blocks = build_outcome(state)
-    async with queue_of(services, client) as queue:
-        await queue.deliver(
-            Outgoing(
-                key=DeliveryKey(OUTCOME_KIND, state.contract.id or 0, proposer, _period(state.id)),
-                build=fixed(Message(text=text, blocks=blocks)),
-            )
-        )
 
 
 SUBCOMMANDS = (

@@ -24,9 +24,9 @@ from bot.checkins.jobs import ask_sponsor_for_help, show_state
 from bot.checkins.model import SKIP_REASONS, NotYours, Plan
 from bot.core.calendar import period_label
 from bot.core.mentions import split_command
+from bot.core.text import escape, truncate
 from bot.services import Services, services_of
-from bot.ui.blocks import escape, truncate
-from bot.ui.metadata import OUT_OF_DATE
+from bot.ui.views import OUT_OF_DATE
 from handlers.common import reply
 
 logger = logging.getLogger(__name__)

@@ -9,10 +9,11 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.contracts.service import Refusal
 from bot.core.mentions import user_id_of
+from bot.core.permissions import Refusal
+from bot.core.text import escape, truncate
 from bot.services import Services
-from bot.ui.blocks import MESSAGE_BLOCKS, context, escape, split_messages, truncate
+from bot.ui.blocks import MESSAGE_BLOCKS, context, split_messages
 
 # Slack takes at most five posts to one response_url, within 30 minutes of the command.
 RESPONSE_URL_USES = 5

@@ -14,12 +14,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.amendments.blocks import build_contract_summary
-from bot.amendments.service import SummaryView, summary_view, version_argument
+from bot.amendments.model import SummaryView, version_argument
+from bot.amendments.service import summary_view
 from bot.contracts.blocks import build_draft_editor, build_new_contract_modal
-from bot.contracts.service import Refusal, activate_draft, contract_to_show, editable_draft
+from bot.contracts.service import activate_draft, contract_to_show, editable_draft
 from bot.core.mentions import split_command
+from bot.core.permissions import Refusal
+from bot.core.text import escape, truncate
 from bot.services import services_of
-from bot.ui.blocks import escape, truncate
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks, target_of
 from storage.db import read_only
 

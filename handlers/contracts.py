@@ -18,17 +18,21 @@ from bot.contracts.blocks import (
     build_draft_editor,
     build_item_modal,
     build_new_contract_modal,
-    contract_id_in,
-    contract_id_of,
 )
-from bot.contracts.service import Refusal, activate_draft
+from bot.contracts.service import activate_draft
+from bot.core.permissions import Refusal, may_edit, may_read
 from bot.services import services_of
 from bot.summary.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON, OPEN_SUMMARY, build_summary_modal
-from bot.ui.metadata import OUT_OF_DATE, update_view
+from bot.ui.metadata import ContractRef
+from bot.ui.views import OUT_OF_DATE, update_view
 from storage.db import read_only
 from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
+
+
+def _contract_of(ref: ContractRef | None) -> int | None:
+    return ref.contract_id if ref is not None else None
 
 
 async def _notify(client: AsyncWebClient, user: str, text: str) -> None:
@@ -44,13 +48,13 @@ async def handle_add_item(
     services = services_of(context)
     kind = body["actions"][0].get("value", "")
     user = body["user"]["id"]
-    contract_id = contract_id_of(body.get("view") or {})
+    contract_id = _contract_of(ContractRef.of_view(body.get("view") or {}))
     if kind not in ITEM_KINDS or contract_id is None:
         await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         bundle = await load_bundle(session=session, contract_id=contract_id)
-    if bundle is None or not bundle.may_edit(user) or bundle.contract.status != "draft":
+    if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
         await _notify(client, user, "Only the leader, sponsor or owner can change this draft.")
         return
     await client.views_push(trigger_id=body["trigger_id"], view=build_item_modal(kind, bundle))
@@ -63,7 +67,7 @@ async def handle_activate(
     services = services_of(context)
     user = body["user"]["id"]
     view = body.get("view") or {}
-    contract_id = contract_id_of(view)
+    contract_id = _contract_of(ContractRef.of_view(view))
     if contract_id is None:
         await _notify(client, user, OUT_OF_DATE)
         return
@@ -77,7 +81,7 @@ async def handle_activate(
             else activated
         )
     if isinstance(activated, Refusal):
-        if bundle is None or not bundle.may_edit(user):
+        if bundle is None or not may_edit(bundle, user):
             await _notify(client, user, activated.text)
             return
         notice = activated.text  # shown in the editor, where the click came from
@@ -99,14 +103,14 @@ async def handle_open_summary(
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
-    contract_id = contract_id_in(body["actions"][0].get("value"))
+    contract_id = _contract_of(ContractRef.read(body["actions"][0].get("value")))
     if contract_id is None:
         await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
-        if bundle is None or not bundle.may_read(user):
+        if bundle is None or not may_read(bundle, user):
             await _notify(client, user, "You can't read that contract.")
             return
         shown = await summary_view(session=session, bundle=bundle, version=None)
@@ -126,13 +130,13 @@ async def handle_edit_draft(
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
-    contract_id = contract_id_in(body["actions"][0].get("value"))
+    contract_id = _contract_of(ContractRef.read(body["actions"][0].get("value")))
     if contract_id is None:
         await _notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         bundle = await load_bundle(session=session, contract_id=contract_id)
-    if bundle is None or not bundle.may_edit(user) or bundle.contract.status != "draft":
+    if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
         await _notify(client, user, "That contract is not a draft you can edit.")
         return
     await client.views_open(

@@ -14,21 +14,19 @@ from bot.evidence.blocks import (
     EVIDENCE_MODAL,
     build_evidence_done,
     build_evidence_modal,
-    parse_evidence,
-    read_metadata,
 )
+from bot.evidence.forms import parse_evidence, read_metadata, source_of
+from bot.evidence.model import NewEvidence, SourceMessage
 from bot.evidence.service import (
-    NewEvidence,
-    SourceMessage,
     add_evidence,
     contracts_for_evidence,
     kept_source,
     remember_source,
     set_permalink,
-    source_of,
 )
 from bot.services import services_of
-from bot.ui.metadata import record_id, update_view
+from bot.ui.metadata import record_id
+from bot.ui.views import update_view
 from handlers.common import CommandRequest, Subcommand, reply
 from storage.queries.contracts import load_bundle, set_evidence_source_permalink
 

@@ -13,8 +13,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.contracts.service import Refusal
 from bot.core.mentions import user_id_of
+from bot.core.permissions import Refusal
+from bot.core.text import escape, truncate
 from bot.feedback.blocks import (
     DELETE_MINE,
     GIVE_FEEDBACK,
@@ -24,24 +25,19 @@ from bot.feedback.blocks import (
     build_mine_modal,
     build_received,
     build_thanks,
-    read_metadata,
-    request_id_of,
     status_lines,
 )
+from bot.feedback.forms import parse_feedback, parse_request_args
+from bot.feedback.jobs import notify_leader, retract_posted, send_requests
+from bot.feedback.model import Given
 from bot.feedback.service import (
-    Given,
     ask_for_feedback,
     feedback_for,
     give_feedback,
     hash_key,
     my_feedback,
-    notify_leader,
-    parse_feedback,
-    parse_request_args,
     request_status,
     request_to_answer,
-    retract_posted,
-    send_requests,
     skipped_text,
     target_for,
     target_of,
@@ -49,8 +45,8 @@ from bot.feedback.service import (
 )
 from bot.privacy.service import installation_team
 from bot.services import services_of
-from bot.ui.blocks import escape, truncate
-from bot.ui.metadata import OUT_OF_DATE, record_id, update_view
+from bot.ui.metadata import FeedbackModal, FeedbackRequestRef, record_id
+from bot.ui.views import OUT_OF_DATE, update_view
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks
 
 logger = logging.getLogger(__name__)
@@ -179,7 +175,8 @@ async def handle_feedback_submission(
     context: AsyncBoltContext,
 ) -> None:
     services = services_of(context)
-    contract_id, request_id = read_metadata(view)
+    meta = FeedbackModal.of_view(view) or FeedbackModal()
+    contract_id, request_id = meta.contract_id, meta.request_id
     async with services.sessions() as session:
         target = await target_of(session=session, contract_id=contract_id or 0)
         if target is None:
@@ -221,10 +218,11 @@ async def handle_request_give(
 ) -> None:
     """The "Give feedback" button of a request DM: the modal for that leader and expectation."""
     await ack()
-    request_id = request_id_of(body["actions"][0].get("value"))
-    if request_id is None:
+    ref = FeedbackRequestRef.read(body["actions"][0].get("value"))
+    if ref is None:
         await reply(respond, OUT_OF_DATE)
         return
+    request_id = ref.request_id
     services = services_of(context)
     async with services.sessions() as session:
         found = await request_to_answer(

@@ -9,23 +9,18 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.amendments.blocks import build_amend_form
-from bot.amendments.service import (
-    KINDS,
-    approvers_of,
-    find_item,
-    fingerprint,
-    may_propose,
-    pending_on_item,
-    refusal_to_amend,
-)
-from bot.contracts.io import snapshot
+from bot.amendments.model import KINDS, approvers_of, find_item, fingerprint, refusal_to_amend
+from bot.amendments.service import pending_on_item
+from bot.contracts.document import snapshot
+from bot.core.permissions import may_propose
 from bot.delivery import queue as delivery
-from bot.milestones.blocks import ASK_SUPPORT, PROPOSE, parse_value
+from bot.milestones.blocks import ASK_SUPPORT, PROPOSE
 from bot.milestones.jobs import ask_sponsor
 from bot.milestones.service import decided_one
 from bot.services import services_of
 from bot.ui.blocks import mention
-from bot.ui.metadata import OUT_OF_DATE
+from bot.ui.metadata import MissRef
+from bot.ui.views import OUT_OF_DATE
 from handlers.common import reply
 from storage.db import read_only
 from storage.models import MilestoneStatus
@@ -47,14 +42,14 @@ async def handle_propose(
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
-    target = parse_value(body["actions"][0].get("value"))
+    target = MissRef.read(body["actions"][0].get("value"))
     if target is None:
         await reply(respond, OUT_OF_DATE)
         return
     kind = KINDS["milestone"]
     async with services.sessions() as session:
         await read_only(session)
-        decided = await decided_one(session=session, milestone_id=target[0])
+        decided = await decided_one(session=session, milestone_id=target.milestone)
         bundle = (
             await load_bundle(session=session, contract_id=decided.contract.id or 0)
             if decided is not None
@@ -108,11 +103,11 @@ async def handle_ask_support(
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
-    target = parse_value(body["actions"][0].get("value"))
+    target = MissRef.read(body["actions"][0].get("value"))
     if target is None:
         await reply(respond, OUT_OF_DATE)
         return
-    milestone_id, miss = target
+    milestone_id, miss = target.milestone, target.miss
     async with services.sessions() as session:
         await read_only(session)
         decided = await decided_one(session=session, milestone_id=milestone_id)

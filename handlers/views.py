@@ -15,14 +15,14 @@ from bot.contracts.blocks import (
     ITEM_LABEL,
     NEW_CONTRACT,
     build_draft_editor,
-    contract_id_of,
-    parse_item,
-    parse_new_contract,
 )
+from bot.contracts.forms import parse_item, parse_new_contract
 from bot.contracts.service import add_item, create_draft, title_taken
+from bot.core.permissions import may_edit
 from bot.people.service import check_people_quickly, field_errors
 from bot.services import services_of
-from bot.ui.metadata import OUT_OF_DATE, refuse_submission, update_view
+from bot.ui.metadata import ContractRef
+from bot.ui.views import OUT_OF_DATE, refuse_submission, update_view
 from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
@@ -80,13 +80,14 @@ async def handle_add_item_submission(
     services = services_of(context)
     user = body["user"]["id"]
     kind = view["callback_id"].split(":", 1)[1]
-    contract_id = contract_id_of(view)
+    ref = ContractRef.of_view(view)
+    contract_id = ref.contract_id if ref is not None else None
     if kind not in ITEM_KINDS or contract_id is None:
         await refuse_submission(ack, view, OUT_OF_DATE)
         return
     async with services.sessions() as session:
         bundle = await load_bundle(session=session, contract_id=contract_id)
-        if bundle is None or not bundle.may_edit(user) or bundle.contract.status != "draft":
+        if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
             await refuse_submission(ack, view, "This contract is no longer a draft you can edit.")
             return
         parsed = parse_item(kind, view, bundle)

@@ -6,7 +6,6 @@ find at `success_indicators[I2].target` becomes a field error on the `target` bl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,25 +25,24 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.amendments.service import (
+from bot.amendments.model import (
     KINDS,
     AmendmentState,
     AmendmentStatus,
     History,
     Item,
     ItemKind,
-    Problem,
     SummaryView,
     change_of,
     describe_change,
     item_title,
     items_in,
 )
-from bot.contracts.blocks import Form, _date, _option, _select, _text_input, _title
-from bot.contracts.io import snapshot
+from bot.contracts.document import snapshot
 from bot.contracts.schema import LONG_TEXT
 from bot.core import rules
 from bot.core.progress import format_number
+from bot.core.text import escape, truncate
 from bot.summary.blocks import build_summary
 from bot.ui.blocks import (
     LIST_CAP,
@@ -52,14 +50,14 @@ from bot.ui.blocks import (
     capped,
     context,
     day,
-    escape,
     fit_view,
     header,
     mention,
     section,
     sections,
-    truncate,
 )
+from bot.ui.forms import date_input, modal_title, option, select, text_input
+from bot.ui.metadata import AmendmentForm, AmendmentRef, ContractRef
 from storage.models import AuditEvent, Contract, ContractVersion
 from storage.queries.contracts import ContractBundle
 
@@ -164,7 +162,7 @@ def item_label(kind: ItemKind, handle: str | None, item: Item | None) -> str:
 def _references(bundle: ContractBundle, kind_name: str) -> list[Option]:
     """Options naming the contract's items of one kind (a milestone's indicator...)."""
     found = items_in(snapshot(bundle), KINDS[kind_name])
-    return [_option(key, f"{key} {item_title(item)}") for key, item in found][:100]
+    return [option(key, f"{key} {item_title(item)}") for key, item in found][:100]
 
 
 def _number_input(spec: FieldSpec, value: Any) -> InputBlock:
@@ -183,7 +181,7 @@ def _number_input(spec: FieldSpec, value: Any) -> InputBlock:
 def _field_input(spec: FieldSpec, value: Any, bundle: ContractBundle) -> InputBlock:
     if spec.type in ("text", "long"):
         limit = LONG_TEXT if spec.type == "long" else spec.max_length
-        return _text_input(
+        return text_input(
             spec.name,
             spec.label,
             max_length=limit,
@@ -195,75 +193,22 @@ def _field_input(spec: FieldSpec, value: Any, bundle: ContractBundle) -> InputBl
         return _number_input(spec, value)
     if spec.type == "date":
         initial = date.fromisoformat(value) if isinstance(value, str) else None
-        return _date(spec.name, spec.label, initial, optional=spec.optional)
+        return date_input(spec.name, spec.label, initial, optional=spec.optional)
     if spec.type == "choice":
-        options = [_option(choice) for choice in spec.choices]
+        options = [option(choice) for choice in spec.choices]
     else:
         options = _references(bundle, spec.type)
     if spec.optional:
         # A picked option cannot be cleared in Slack: "none" lets a milestone switch from
         # an indicator to an activity.
-        options = [_option(NONE, "(none)"), *options][:100]
-    return _select(
+        options = [option(NONE, "(none)"), *options][:100]
+    return select(
         spec.name,
         spec.label,
         options,
         initial=value if isinstance(value, str) else None,
         optional=spec.optional,
     )
-
-
-def read_fields(kind: ItemKind, view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The import-format fields a submitted item form holds, and errors keyed by block id."""
-    form = Form(view)
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for spec in FIELDS[kind.name]:
-        if spec.type in ("text", "long"):
-            text = form.text(spec.name)
-            if not text and not spec.optional:
-                errors[spec.name] = "Please fill this in."
-            values[spec.name] = text
-        elif spec.type == "number":
-            raw = form.text(spec.name)
-            values[spec.name] = None
-            if raw:
-                try:
-                    values[spec.name] = rules.parse_number(raw)
-                except ValueError as problem:
-                    errors[spec.name] = str(problem)
-            elif not spec.optional:
-                errors[spec.name] = "Enter a number."
-        elif spec.type == "date":
-            values[spec.name] = form.date(spec.name)
-            if values[spec.name] is None and not spec.optional:
-                errors[spec.name] = "Pick a date."
-        else:
-            picked = form.option(spec.name)
-            values[spec.name] = None if picked == NONE else picked
-            if values[spec.name] is None and not spec.optional:
-                errors[spec.name] = "Choose one of the options."
-    return values, errors
-
-
-def field_errors(problems: Sequence[Problem], view: dict[str, Any]) -> dict[str, str]:
-    """Problems as `response_action: errors`, each on its field's block where it has one."""
-    inputs = [str(b.get("block_id")) for b in view.get("blocks", []) if b.get("type") == "input"]
-    fields = [block for block in inputs if block != RATIONALE]
-    fallback = (["indicator"] if "indicator" in fields else []) + fields + [RATIONALE]
-    errors: dict[str, str] = {}
-    for problem in problems:
-        block = problem.field if problem.field and problem.field in inputs else fallback[0]
-        message = _sentence(problem.message)
-        errors[block] = f"{errors[block]} {message}" if block in errors else message
-    return {block: truncate(text, 2000) for block, text in errors.items()}
-
-
-def _sentence(message: str) -> str:
-    if message == "required":
-        return "Please fill this in."
-    message = message[:1].upper() + message[1:]
-    return message if message.endswith((".", "?", "!")) else message + "."
 
 
 # --- the modals -----------------------------------------------------------------------------
@@ -291,10 +236,10 @@ def build_amend_chooser(bundle: ContractBundle, *, approvers: Sequence[str]) -> 
     return View(
         type="modal",
         callback_id=AMEND_CHOOSE,
-        title=_title("Propose an amendment"),
+        title=modal_title("Propose an amendment"),
         submit="Next",
         close="Cancel",
-        private_metadata=json.dumps({"contract_id": c.id}),
+        private_metadata=ContractRef.write(contract_id=c.id),
         blocks=[
             section(
                 f"*{escape(truncate(c.title, 200))}* · version {c.version}\n"
@@ -350,7 +295,7 @@ def build_amend_form(
         listed = ", ".join(f"#{n}" for n in pending)
         blocks.append(context(f"⚠️ Already waiting for approval on this item: {listed}."))
     blocks += [
-        _text_input(
+        text_input(
             RATIONALE,
             "Why? (the approvers read this)",
             max_length=REASON_MAX,
@@ -359,20 +304,16 @@ def build_amend_form(
         ),
         context(f"Approvers: {_mentions(approvers)}. Each gets a DM to approve or reject it."),
     ]
-    metadata = {
-        "contract_id": c.id,
-        "kind": kind.name,
-        "handle": handle,
-        "remove": remove,
-        "fingerprint": fingerprint,
-    }
+    metadata = AmendmentForm.write(
+        contract_id=c.id, kind=kind.name, handle=handle, remove=remove, fingerprint=fingerprint
+    )
     return View(
         type="modal",
         callback_id=AMEND_ITEM,
-        title=_title(title),
+        title=modal_title(title),
         submit="Propose",
         close="Cancel",
-        private_metadata=json.dumps(metadata),
+        private_metadata=metadata,
         blocks=fit_view(blocks),
     )
 
@@ -381,7 +322,7 @@ def build_amend_sent(state: AmendmentState) -> View:
     """What the form turns into once the amendment is stored."""
     return View(
         type="modal",
-        title=_title("Amendment proposed"),
+        title=modal_title("Amendment proposed"),
         close="Done",
         blocks=[
             section(
@@ -400,16 +341,16 @@ def build_reject_modal(state: AmendmentState) -> View:
     return View(
         type="modal",
         callback_id=AMEND_REJECT,
-        title=_title(f"Reject #{state.id}"),
+        title=modal_title(f"Reject #{state.id}"),
         submit="Reject",
         close="Cancel",
-        private_metadata=json.dumps({"amendment_id": state.id}),
+        private_metadata=AmendmentRef.write(amendment_id=state.id),
         blocks=[
             section(
                 f"Reject amendment *#{state.id}*: {escape(describe_change(state.amendment))}, "
                 f"proposed by {mention(state.amendment.proposer_id)}?"
             ),
-            _text_input(
+            text_input(
                 REASON,
                 "Why? (the proposer reads this)",
                 max_length=REASON_MAX,

@@ -9,7 +9,6 @@ stack); the closing questions are on the last page. `private_metadata` holds ids
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,6 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     NumberInputElement,
     Option,
-    PlainTextInputElement,
     RadioButtonsElement,
     StaticSelectElement,
     UrlInputElement,
@@ -37,6 +35,7 @@ from bot.checkins.model import SKIP_REASONS, Answers, PeriodStatus, Plan
 from bot.core.calendar import period_label
 from bot.core.progress import format_number
 from bot.core.rules import value_range
+from bot.core.text import escape, truncate
 from bot.delivery.queue import Message
 from bot.people.model import DEACTIVATED, IS_BOT
 from bot.summary.blocks import ACTIVITY_MARK
@@ -45,16 +44,17 @@ from bot.ui.blocks import (
     MODAL_TITLE,
     OPTION_TEXT,
     VIEW_BLOCKS,
+    VIEW_STACK,
     capped,
     context,
     day,
-    escape,
     header,
     mention,
     section,
     sections,
-    truncate,
 )
+from bot.ui.forms import text_input
+from bot.ui.metadata import CheckinPage, CheckinRef, ContractRef
 from storage.models import ActivityStatus, Contract, SuccessIndicator
 
 CHECKIN_MODAL = "checkin"
@@ -63,7 +63,7 @@ EDIT = "checkin_edit"
 SNOOZE = "checkin_snooze"
 SKIP = "checkin_skip"
 ACTIONS_BLOCK = "checkin_actions"
-MAX_PAGES = 3
+MAX_PAGES = VIEW_STACK
 PAGE_BLOCKS = VIEW_BLOCKS - 4
 EVIDENCE_SLOTS = 1
 RISK_SLOTS = 2
@@ -90,7 +90,7 @@ SKIPPED_MARK = "⏭️"
 
 def target_value(contract_id: int, period: str) -> str:
     """A button's value: the check-in it is about, as ids."""
-    return json.dumps({"contract_id": contract_id, "period": period})
+    return CheckinRef.write(contract_id=contract_id, period=period)
 
 
 # --- messages -----------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def build_submitted(plan: Plan) -> Message:
                 ButtonElement(
                     text="View summary",
                     action_id=OPEN_SUMMARY,
-                    value=json.dumps({"contract_id": plan.contract_id}),
+                    value=ContractRef.write(contract_id=plan.contract_id),
                 ),
             ],
         ),
@@ -266,7 +266,7 @@ def build_sponsor_help(plan: Plan, risk_text: str) -> Message:
                 ButtonElement(
                     text="View summary",
                     action_id=OPEN_SUMMARY,
-                    value=json.dumps({"contract_id": plan.contract_id}),
+                    value=ContractRef.write(contract_id=plan.contract_id),
                 )
             ],
         ),
@@ -441,29 +441,6 @@ def _activity_inputs(plan: Plan, key: str, answers: Answers | None) -> list[Bloc
     ]
 
 
-def _text(
-    block_id: str,
-    label: str,
-    *,
-    initial: str | None,
-    max_length: int,
-    multiline: bool = True,
-    placeholder: str | None = None,
-) -> InputBlock:
-    return InputBlock(
-        block_id=block_id,
-        label=label,
-        optional=True,
-        element=PlainTextInputElement(
-            action_id=block_id,
-            multiline=multiline,
-            max_length=max_length,
-            initial_value=initial or None,
-            placeholder=placeholder,
-        ),
-    )
-
-
 def _evidence_options(plan: Plan) -> list[Option]:
     options = [
         Option(value=f"indicator:{i.key}", label=truncate(f"{i.key} {i.name}", OPTION_TEXT))
@@ -516,27 +493,34 @@ def _closing_blocks(plan: Plan) -> list[Block]:
             )
         )
         blocks.append(
-            _text(
+            text_input(
                 f"ev{slot}_note",
                 "Evidence note",
                 initial=saved.note if saved else None,
                 max_length=NOTE_MAX,
-                multiline=False,
+                optional=True,
             )
         )
     blocks.append(
-        _text(
-            "wins", "Wins this week", initial=checkin.wins if checkin else None, max_length=TEXT_MAX
+        text_input(
+            "wins",
+            "Wins this week",
+            initial=checkin.wins if checkin else None,
+            max_length=TEXT_MAX,
+            multiline=True,
+            optional=True,
         )
     )
     for slot in range(1, RISK_SLOTS + 1):
         saved_risk = plan.risks[slot - 1] if len(plan.risks) >= slot else None
         blocks.append(
-            _text(
+            text_input(
                 f"risk{slot}",
                 "Risk or blocker" if slot == 1 else "Another risk or blocker",
                 initial=saved_risk.text if saved_risk else None,
                 max_length=RISK_MAX,
+                multiline=True,
+                optional=True,
             )
         )
         help_option = Option(value="help", label="Needs sponsor help")
@@ -555,11 +539,13 @@ def _closing_blocks(plan: Plan) -> list[Block]:
             )
         )
     blocks.append(
-        _text(
+        text_input(
             "reflection",
             "Reflection",
             initial=checkin.reflection if checkin else None,
             max_length=TEXT_MAX,
+            multiline=True,
+            optional=True,
             placeholder="What did you learn, what will you try next?",
         )
     )
@@ -619,13 +605,8 @@ def build_checkin_modal(plan: Plan, *, page: int = 1, page_blocks: int = PAGE_BL
         title=truncate(title, MODAL_TITLE),
         submit="Save" if last else "Next",
         close="Back" if page > 1 else "Cancel",
-        private_metadata=json.dumps(
-            {
-                "contract_id": plan.contract_id,
-                "period": plan.period,
-                "page": page,
-                "pages": len(pages),
-            }
+        private_metadata=CheckinPage.write(
+            contract_id=plan.contract_id, period=plan.period, page=page, pages=len(pages)
         ),
         blocks=blocks,
     )

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from bot.checkins.blocks import (
     ACTIONS_BLOCK,
     EVIDENCE_SLOTS,
-    MAX_PAGES,
     NOTE_MAX,
     RISK_MAX,
     RISK_SLOTS,
@@ -18,45 +16,17 @@ from bot.checkins.blocks import (
     unit_suffix,
 )
 from bot.checkins.model import Answers, EvidenceAnswer, Plan, RiskAnswer
-from bot.contracts.blocks import Form
 from bot.core import rules
-from bot.core.calendar import valid_period
 from bot.core.progress import format_number
 from bot.core.rules import value_range
-from bot.ui.metadata import json_object, record_id, small_number
+from bot.ui.forms import Form, input_block_ids
+from bot.ui.metadata import CheckinPage, CheckinRef
 from storage.models import ActivityStatus, SuccessIndicator
 
 
-@dataclass(frozen=True, slots=True)
-class ModalTarget:
-    contract_id: int
-    period: str
-    page: int
-    pages: int
-
-
-def modal_target(view: dict[str, Any]) -> ModalTarget | None:
-    data = json_object(view.get("private_metadata"))
-    contract_id, period = record_id(data.get("contract_id")), valid_period(data.get("period"))
-    pages = small_number(data.get("pages"), low=1, high=MAX_PAGES)
-    page = small_number(data.get("page"), low=1, high=pages or 1)
-    if contract_id is None or period is None or pages is None or page is None:
-        return None
-    return ModalTarget(contract_id, period, page, pages)
-
-
-class CheckinForm(Form):
-    def options(self, block_id: str) -> list[str]:
-        chosen = self._element(block_id).get("selected_options") or []
-        return [str(o.get("value")) for o in chosen if isinstance(o, dict)]
-
-
-def input_block_ids(view: dict[str, Any]) -> list[str]:
-    return [
-        str(b.get("block_id"))
-        for b in view.get("blocks") or []
-        if isinstance(b, dict) and b.get("type") == "input"
-    ]
+def modal_target(view: dict[str, Any]) -> CheckinPage | None:
+    """The check-in period and page a modal's private_metadata names, or None."""
+    return CheckinPage.of_view(view)
 
 
 def url_problem(url: str) -> str | None:
@@ -69,7 +39,7 @@ def url_problem(url: str) -> str | None:
 
 
 def _value(
-    form: CheckinForm, errors: dict[str, str], block_id: str, indicator: SuccessIndicator
+    form: Form, errors: dict[str, str], block_id: str, indicator: SuccessIndicator
 ) -> float | None:
     raw = form.text(block_id)
     if not raw:
@@ -93,7 +63,7 @@ def _value(
 
 def parse_page(plan: Plan, view: dict[str, Any]) -> tuple[Answers, dict[str, str]]:
     """One page's answers, or field errors keyed by block id."""
-    form = CheckinForm(view)
+    form = Form(view)
     errors: dict[str, str] = {}
     answers = Answers()
     ids = input_block_ids(view)
@@ -138,7 +108,7 @@ def parse_page(plan: Plan, view: dict[str, Any]) -> tuple[Answers, dict[str, str
 
 
 def _parse_closing(
-    plan: Plan, form: CheckinForm, errors: dict[str, str], answers: Answers, ids: list[str]
+    plan: Plan, form: Form, errors: dict[str, str], answers: Answers, ids: list[str]
 ) -> None:
     items = plan.item_keys()
     for slot in range(1, EVIDENCE_SLOTS + 1):
@@ -191,10 +161,11 @@ def first_input(view: dict[str, Any]) -> str:
 
 def target_of(action: dict[str, Any]) -> tuple[int, str] | None:
     """(contract id, period) from a button's value or, for the skip menu, its block id."""
-    data = json_object(action.get("value"))
-    if "value" not in action:  # the skip menu: its option is the reason, its block the week
+    if "value" in action:
+        found = CheckinRef.read(action.get("value"))
+    else:  # the skip menu: its option is the reason, its block the week
         parts = str(action.get("block_id") or "").split(":")
+        found = None
         if len(parts) == 3 and parts[0] == ACTIONS_BLOCK:
-            data = {"contract_id": parts[1], "period": parts[2]}
-    contract_id, period = record_id(data.get("contract_id")), valid_period(data.get("period"))
-    return (contract_id, period) if contract_id is not None and period is not None else None
+            found = CheckinRef.parse({"contract_id": parts[1], "period": parts[2]})
+    return (found.contract_id, found.period) if found is not None else None

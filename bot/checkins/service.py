@@ -63,11 +63,11 @@ from bot.core.calendar import (
     prompt_due_at,
     shift_period,
 )
+from bot.core.text import escape, truncate
 from bot.delivery import queue as delivery
 from bot.delivery.queue import DeliveryKey
 from bot.people.service import known_zones, zone_for
 from bot.services import Services
-from bot.ui.blocks import escape, truncate
 from storage.db import SessionFactory
 from storage.models import (
     ActivityStatus,

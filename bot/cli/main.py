@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _period(text: str) -> object:
     """`--period`, read by bot.report (imported only when a report is asked for)."""
-    from bot.report.service import period_argument
+    from bot.cli.report import period_argument
 
     return period_argument(text)
 
@@ -156,7 +156,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return _current_schema(lambda: asyncio.run(run_privacy_command(args, settings)))
     if args.command == "report":
-        from bot.report.service import run_report_command
+        from bot.cli.report import run_report_command
 
         return _current_schema(lambda: asyncio.run(run_report_command(args, settings)))
     from bot.cli.contract import run_contract_command

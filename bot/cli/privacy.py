@@ -14,10 +14,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli.output import write_output
 from bot.client import create_client
-from bot.contracts.service import Refusal
 from bot.core.clock import SystemClock
-from bot.feedback.service import retract_posted
-from bot.privacy.service import Gone, KeyUnavailable, erase_person, export_person, feedback_key
+from bot.core.permissions import Refusal
+from bot.feedback.jobs import retract_posted
+from bot.privacy.keys import KeyUnavailable, feedback_key
+from bot.privacy.model import Gone
+from bot.privacy.service import erase_person, export_person
 from bot.services import Services
 from bot.settings import Settings
 from storage.db import SessionFactory, database, is_sqlite, sqlite_path

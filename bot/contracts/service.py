@@ -1,9 +1,7 @@
-"""Contract services: who may read what, drafts built in Slack, activation."""
+"""Contract services: which contract a person may see or edit, drafts built in Slack, activation."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,20 +9,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.contracts.io import snapshot
-from bot.ui.blocks import escape
-from storage.models import (
-    Barrier,
-    Contract,
-    ContractStatus,
-    ContractVersion,
-    DevelopmentActivity,
-    Expectation,
-    Milestone,
-    Resource,
-    Role,
-    SuccessIndicator,
+from bot.contracts.document import snapshot
+from bot.contracts.model import (
+    ITEM_MODELS,
+    NO_CONTRACT_OF_YOUR_OWN,
+    DraftFields,
+    already_active,
+    items_of,
+    missing_for_activation,
+    next_key,
 )
+from bot.core.permissions import Refusal, may_edit, may_read
+from bot.core.text import escape
+from storage.models import Contract, ContractStatus, ContractVersion, Role
 from storage.queries.contracts import (
     ContractBundle,
     active_contract_for_leader,
@@ -36,18 +33,6 @@ from storage.queries.contracts import (
     load_bundle,
     replace_people,
 )
-
-NO_CONTRACT_OF_YOUR_OWN = (
-    "You don't have a contract yet. Start one with `/contract new`, "
-    "or ask your sponsor or HR partner to import one."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A short sentence telling the person why they get nothing."""
-
-    text: str
 
 
 async def contract_to_show(
@@ -74,7 +59,7 @@ async def contract_to_show(
     if contract is None:
         return Refusal(f"<@{leader}> has no contract in North Star.")
     bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-    if bundle is None or not bundle.may_read(viewer):
+    if bundle is None or not may_read(bundle, viewer):
         return Refusal(
             f"Only <@{leader}>, their sponsor and the contract's governance can read "
             "this contract. You can read the feedback you wrote with `/feedback mine`."
@@ -99,7 +84,7 @@ async def editable_draft(
         drafts = [
             b
             for b in await bundles_for(session=session, viewer=viewer)
-            if b.contract.status == ContractStatus.draft and b.may_edit(viewer)
+            if b.contract.status == ContractStatus.draft and may_edit(b, viewer)
         ]
         if not drafts:
             return Refusal("You have no draft contract. Start one with `/contract new`.")
@@ -113,7 +98,7 @@ async def editable_draft(
     mine = []
     for draft in await drafts_of_leader(session=session, leader_id=leader):
         found = await load_bundle(session=session, contract_id=draft.id or 0)
-        if found is not None and found.may_edit(viewer):
+        if found is not None and may_edit(found, viewer):
             mine.append(found)
     if len(mine) == 1:
         return mine[0]
@@ -126,25 +111,13 @@ async def editable_draft(
     if contract is None:
         return Refusal(f"<@{leader}> has no contract in North Star.")
     bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-    if bundle is None or not bundle.may_edit(viewer):
+    if bundle is None or not may_edit(bundle, viewer):
         return Refusal("Only the leader, sponsor or owner of a contract can change it.")
     if bundle.contract.status != ContractStatus.draft:
         return Refusal(
             "This contract is active: it changes only through amendments the approvers accept."
         )
     return bundle
-
-
-@dataclass(frozen=True, slots=True)
-class DraftFields:
-    title: str
-    leader_id: str
-    sponsor_id: str
-    period_start: Any
-    period_end: Any
-    mission: str
-    checkin_weekday: int
-    checkin_time: str
 
 
 async def create_draft(
@@ -177,42 +150,6 @@ async def create_draft(
 
 async def title_taken(*, session: AsyncSession, leader_id: str, title: str) -> bool:
     return await find_contract(session=session, leader_id=leader_id, title=title) is not None
-
-
-ITEM_MODELS: dict[str, type[SQLModel]] = {
-    "expectation": Expectation,
-    "activity": DevelopmentActivity,
-    "indicator": SuccessIndicator,
-    "milestone": Milestone,
-    "resource": Resource,
-    "barrier": Barrier,
-}
-KEY_PREFIX = {"expectation": "E", "activity": "D", "indicator": "I", "milestone": "M"}
-
-
-def items_of(bundle: ContractBundle, kind: str) -> Sequence[Any]:
-    lists: dict[str, Sequence[Any]] = {
-        "expectation": bundle.expectations,
-        "activity": bundle.activities,
-        "indicator": bundle.indicators,
-        "milestone": bundle.milestones,
-        "resource": bundle.resources,
-        "barrier": bundle.barriers,
-    }
-    return lists[kind]
-
-
-def next_key(bundle: ContractBundle, kind: str) -> str | None:
-    """The next free handle for an item (E4 after E1..E3), or None for keyless items."""
-    prefix = KEY_PREFIX.get(kind)
-    if prefix is None:
-        return None
-    existing = items_of(bundle, kind)
-    taken = {item.key for item in existing}
-    number = len(existing) + 1
-    while f"{prefix}{number}" in taken:
-        number += 1
-    return f"{prefix}{number}"
 
 
 async def add_item(
@@ -248,28 +185,6 @@ async def add_item(
     return item
 
 
-def missing_for_activation(bundle: ContractBundle) -> list[str]:
-    """What a draft still lacks before its loops can run."""
-    needs = []
-    if not bundle.expectations:
-        needs.append("an expectation")
-    if not bundle.activities:
-        needs.append("a development activity")
-    if not bundle.indicators:
-        needs.append("a success indicator")
-    if not bundle.milestones:
-        needs.append("a milestone")
-    return needs
-
-
-def already_active(leader_id: str) -> Refusal:
-    """A second contract for a leader: it stays a draft (names no detail of the active one)."""
-    return Refusal(
-        f"<@{leader_id}> already has an active contract, and a leader has one active contract "
-        "at a time: this draft stays a draft."
-    )
-
-
 async def activate_draft(
     *, session: AsyncSession, contract_id: int, actor: str, now: datetime
 ) -> ContractBundle | Refusal:
@@ -291,7 +206,7 @@ async def activate_draft(
         )
     ).first()
     bundle = await load_bundle(session=session, contract_id=contract_id) if contract else None
-    if bundle is None or not bundle.may_edit(actor):
+    if bundle is None or not may_edit(bundle, actor):
         return Refusal("Only the leader, sponsor or owner of a contract can activate it.")
     c = bundle.contract
     if c.status == ContractStatus.active:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from slack_sdk.models.blocks import (
@@ -15,9 +14,10 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.amendments.blocks import APPROVE, REJECT, pending_lines
-from bot.amendments.service import AmendmentState, change_lines
+from bot.amendments.model import AmendmentState, change_lines
 from bot.core.calendar import period_label
 from bot.core.progress import TREND_MARK, format_number, trend
+from bot.core.text import escape, truncate
 from bot.delivery.queue import Message
 from bot.digest.model import ContractDigest, Digest, Move
 from bot.summary.home import OPEN_SUMMARY
@@ -26,14 +26,13 @@ from bot.ui.blocks import (
     MESSAGE_TEXT_BUDGET,
     context,
     day,
-    escape,
     header,
     mention,
     section,
     sections,
     split_messages,
-    truncate,
 )
+from bot.ui.metadata import ContractRef
 
 CHANGE_LINES = 6
 RISK_TEXT = 300
@@ -82,7 +81,7 @@ def _with_summary(lines: Sequence[str], item: ContractDigest) -> list[Block]:
         accessory=ButtonElement(
             text="Open summary",
             action_id=OPEN_SUMMARY,
-            value=json.dumps({"contract_id": item.contract.id}),
+            value=ContractRef.write(contract_id=item.contract.id),
         ),
     )
     return blocks

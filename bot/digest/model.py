@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.amendments.service import AmendmentState
+from bot.amendments.model import AmendmentState
 from bot.core.calendar import CadencePeriod
 from bot.core.progress import IndicatorProgress, progress
 from bot.delivery.queue import DeliveryKey

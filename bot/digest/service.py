@@ -53,7 +53,8 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.amendments.service import AmendmentState, pending_states
+from bot.amendments.model import AmendmentState
+from bot.amendments.service import pending_states
 from bot.core.calendar import (
     CadencePeriod,
     cadence_period,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
-from typing import Any
+from datetime import date
 
 from slack_sdk.models.blocks import (
     Block,
@@ -19,29 +17,25 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.contracts.blocks import Form, metadata_of
-from bot.evidence.service import (
+from bot.core.text import escape, truncate
+from bot.evidence.model import (
     ITEM_LABEL,
     ITEM_TYPES,
+    LATEST_SHOWN,
     NOTE_MAX,
     URL,
-    URL_MAX,
     SourceMessage,
     item_value,
     items_of,
-    parse_item,
+    stale_items,
 )
-from bot.ui.blocks import MODAL_TITLE, OPTION_TEXT, context, escape, section, truncate
-from bot.ui.metadata import record_id
+from bot.ui.blocks import MODAL_TITLE, capped, context, day, section
+from bot.ui.forms import option
+from bot.ui.metadata import EvidenceModal
 from storage.queries.contracts import ContractBundle
 
-TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 EVIDENCE_MODAL = "evidence_add"
 CONTRACT_PICK = "evidence_contract"
-
-
-def _option(value: str, label: str) -> Option:
-    return Option(value=value, label=truncate(label, OPTION_TEXT))
 
 
 def contract_label(bundle: ContractBundle, viewer: str) -> str:
@@ -50,20 +44,12 @@ def contract_label(bundle: ContractBundle, viewer: str) -> str:
 
 
 def _contract_option(bundle: ContractBundle, viewer: str) -> Option:
-    return _option(str(bundle.contract.id), contract_label(bundle, viewer))
+    return option(str(bundle.contract.id), contract_label(bundle, viewer))
 
 
 def metadata(contract_id: int, source: str | None) -> str:
     """Ids only: the contract shown and the server's token for a shortcut's message."""
-    return json.dumps({"contract_id": contract_id, "source": source})
-
-
-def read_metadata(view: dict[str, Any]) -> tuple[int | None, str | None]:
-    """(contract id, source token) from the modal's private_metadata; None where absent."""
-    data = metadata_of(view)
-    source = data.get("source")
-    token = source if isinstance(source, str) and TOKEN.fullmatch(source) else None
-    return record_id(data.get("contract_id")), token
+    return EvidenceModal.write(contract_id=contract_id, source=source)
 
 
 def build_evidence_modal(
@@ -100,7 +86,7 @@ def build_evidence_modal(
     budget = 100
     for item_type in ITEM_TYPES:
         options = [
-            _option(item_value(item_type, key), f"{key} · {name}")
+            option(item_value(item_type, key), f"{key} · {name}")
             for key, name in items[item_type][:budget]
         ]
         budget -= len(options)
@@ -142,29 +128,6 @@ def build_evidence_modal(
     )
 
 
-def parse_evidence(
-    view: dict[str, Any], *, has_message: bool
-) -> tuple[tuple[int | None, str, str, str, str | None] | None, dict[str, str]]:
-    """(contract id or None, item type, item key, note, link) or field errors."""
-    form = Form(view)
-    errors: dict[str, str] = {}
-    contract_id = record_id(form.option(CONTRACT_PICK))
-    item = parse_item(form.option("item"))
-    if item is None:
-        errors["item"] = "Choose the indicator, activity or expectation it supports."
-    note = form.text("note")
-    if len(note) > NOTE_MAX:
-        errors["note"] = f"Keep it to {NOTE_MAX} characters (this is {len(note)})."
-    link = None if has_message else form.text("link") or None
-    if link is not None and (len(link) > URL_MAX or not URL.match(link)):
-        errors["link"] = "Give a web address starting with https://"
-    if not has_message and not note and "note" not in errors:
-        errors["note"] = "Say what it shows: evidence without a message needs a note."
-    if errors or item is None:
-        return None, errors
-    return (contract_id, item[0], item[1], note, link), {}
-
-
 def build_evidence_done(bundle: ContractBundle, item_type: str, key: str) -> View:
     c = bundle.contract
     return View(
@@ -179,3 +142,55 @@ def build_evidence_done(bundle: ContractBundle, item_type: str, key: str) -> Vie
             )
         ],
     )
+
+
+# --- evidence in a summary ------------------------------------------------------------------
+
+
+def _latest_line(bundle: ContractBundle, index: int) -> str:
+    e = bundle.recent_evidence[index]
+    where = f"<{e.url}|message>" if e.url and URL.match(e.url) else ""
+    text = escape(truncate(e.note or e.excerpt, 120))
+    parts = [
+        f"*{escape(e.item_key)}*",
+        where,
+        text,
+        f"by {'<@' + e.added_by + '>' if e.added_by else 'someone'}",
+        day(e.created_at.date()),
+    ]
+    return "• " + " · ".join(p for p in parts if p)
+
+
+def evidence_lines(bundle: ContractBundle, today: date) -> list[str]:
+    """The summary's evidence section: counts per item, the latest pieces, stale items."""
+    if not bundle.evidence_counts and not bundle.indicators and not bundle.expectations:
+        return []
+    order = {t: i for i, t in enumerate(ITEM_TYPES)}
+    counts = sorted(
+        bundle.evidence_counts.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])
+    )
+    lines = []
+    total = sum(bundle.evidence_counts.values())
+    if counts:
+        per_item = " · ".join(f"{escape(key)} {n}" for (_, key), n in counts)
+        lines.append(f"{total} piece{'s' if total != 1 else ''}: {per_item}")
+    else:
+        lines.append("_None yet: add some with the “Add as evidence” message shortcut._")
+    lines += capped(
+        [_latest_line(bundle, i) for i in range(min(LATEST_SHOWN, len(bundle.recent_evidence)))]
+    )
+    stale = stale_items(bundle, today)
+    if stale:
+        keys = ", ".join(escape(key) for _, key in sorted(stale, key=lambda t: (order[t[0]], t[1])))
+        lines.append(f"🕸️ No evidence in 30 days: {keys}")
+    return lines
+
+
+def evidence_headline(bundle: ContractBundle, today: date) -> str:
+    """One line for App Home: how much evidence, and how many items are stale."""
+    total = sum(bundle.evidence_counts.values())
+    stale = stale_items(bundle, today)
+    text = f"{total} piece{'s' if total != 1 else ''} of evidence"
+    if stale:
+        text += f" · {len(stale)} item{'s' if len(stale) != 1 else ''} with none in 30 days"
+    return text

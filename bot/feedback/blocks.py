@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
-from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -18,28 +14,37 @@ from slack_sdk.models.blocks import (
     InputBlock,
     MarkdownTextObject,
     Option,
-    PlainTextInputElement,
-    PlainTextObject,
     RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
+from bot.core.text import escape, truncate
+from bot.feedback.model import (
+    ANONYMOUS,
+    ATTRIBUTED,
+    BEHAVIOUR_MAX,
+    IMPACT_MAX,
+    POLARITIES,
+    SITUATION_MAX,
+    BatchStatus,
+    Entry,
+    MineRow,
+    Shown,
+    Target,
+)
 from bot.ui.blocks import (
     MESSAGE_BLOCKS,
-    MODAL_TITLE,
-    OPTION_TEXT,
     VIEW_BLOCKS,
     capped,
     context,
     day,
-    escape,
     section,
     sections,
-    truncate,
 )
-from bot.ui.metadata import id_in, json_object, record_id
+from bot.ui.forms import modal_title, option, text_input
+from bot.ui.metadata import FeedbackModal, FeedbackRequestRef
 from storage.queries.contracts import ContractBundle
 
 GIVE_FEEDBACK = "feedback_give"
@@ -47,93 +52,15 @@ REQUEST_GIVE = "feedback_request_give"
 DELETE_MINE = "feedback_delete_mine"
 MINE_VIEW = "feedback_mine"
 
-POLARITIES = ("strength", "development")
 POLARITY_LABEL = {"strength": "💪 A strength", "development": "🌱 A development area"}
 POLARITY_SHORT = {"strength": "💪 strength", "development": "🌱 development area"}
-ATTRIBUTED, ANONYMOUS = "attributed", "anonymous"
 
-SITUATION_MAX = 1000
-BEHAVIOUR_MAX = 2000
-IMPACT_MAX = 1000
-BEHAVIOUR_MIN = 20
 MINE_LISTED = 40
 RECEIVED_LISTED = 20
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The contract feedback is given on, as much as the modal needs."""
-
-    contract_id: int
-    leader_id: str
-    title: str
-    threshold: int
-    expectations: tuple[tuple[str, str], ...]
-
-    def expectation_text(self, key: str | None) -> str:
-        return next((text for k, text in self.expectations if k == key), "")
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What the modal submitted, checked."""
-
-    expectation_key: str | None
-    polarity: str
-    situation: str
-    behaviour: str
-    impact: str
-    anonymous: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Shown:
-    """One feedback entry as a reader may see it: no author unless attributed, no hash."""
-
-    expectation_key: str | None
-    polarity: str
-    situation: str
-    behaviour: str
-    impact: str
-    author_id: str | None = None
-    given_on: date | None = None
-
-
-def _title(text: str) -> PlainTextObject:
-    return PlainTextObject(text=truncate(text, MODAL_TITLE))
-
-
-def _option(value: str, label: str) -> Option:
-    return Option(value=value, label=truncate(label, OPTION_TEXT))
-
-
-def _text_input(
-    block_id: str, label: str, *, limit: int, initial: str | None = None, hint: str | None = None
-) -> InputBlock:
-    return InputBlock(
-        block_id=block_id,
-        label=label,
-        hint=hint,
-        element=PlainTextInputElement(
-            action_id=block_id,
-            multiline=True,
-            max_length=limit,
-            initial_value=truncate(initial, limit) if initial else None,
-        ),
-    )
-
-
 def metadata(contract_id: int, request_id: int | None = None) -> str:
-    return json.dumps({"contract_id": contract_id, "request_id": request_id})
-
-
-def read_metadata(view: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(contract id, request id) from a feedback modal's private_metadata."""
-    data = json_object(view.get("private_metadata"))
-    contract_id = record_id(data.get("contract_id"))
-    if contract_id is None:
-        return None, None
-    return contract_id, record_id(data.get("request_id"))
+    return FeedbackModal.write(contract_id=contract_id, request_id=request_id)
 
 
 def build_feedback_modal(
@@ -144,9 +71,9 @@ def build_feedback_modal(
     request_id: int | None = None,
 ) -> View:
     """Situation, behaviour, impact; strength or development; expectation; attributed or not."""
-    options = [_option(key, f"{key} · {text}") for key, text in target.expectations[:100]]
+    options = [option(key, f"{key} · {text}") for key, text in target.expectations[:100]]
     chosen = next((o for o in options if o.value == expectation_key), None)
-    polarity = [_option(p, POLARITY_LABEL[p]) for p in POLARITIES]
+    polarity = [option(p, POLARITY_LABEL[p]) for p in POLARITIES]
     anonymity = [
         Option(
             value=ATTRIBUTED,
@@ -177,17 +104,22 @@ def build_feedback_modal(
             label="It shows",
             element=RadioButtonsElement(action_id="polarity", options=polarity),
         ),
-        _text_input(
-            "situation", "Situation: when and where", limit=SITUATION_MAX, hint="e.g. Q2 review"
+        text_input(
+            "situation",
+            "Situation: when and where",
+            max_length=SITUATION_MAX,
+            multiline=True,
+            hint="e.g. Q2 review",
         ),
-        _text_input(
+        text_input(
             "behaviour",
             "Behaviour: what they did or said",
-            limit=BEHAVIOUR_MAX,
+            max_length=BEHAVIOUR_MAX,
+            multiline=True,
             initial=first_words,
             hint="Something observable they can repeat or change.",
         ),
-        _text_input("impact", "Impact: what it led to", limit=IMPACT_MAX),
+        text_input("impact", "Impact: what it led to", max_length=IMPACT_MAX, multiline=True),
         InputBlock(
             block_id="anonymity",
             label="Give it",
@@ -199,7 +131,7 @@ def build_feedback_modal(
     return View(
         type="modal",
         callback_id=GIVE_FEEDBACK,
-        title=_title("Give feedback"),
+        title=modal_title("Give feedback"),
         submit="Send",
         close="Cancel",
         private_metadata=metadata(target.contract_id, request_id),
@@ -224,7 +156,7 @@ def build_thanks(target: Target, *, anonymous: bool) -> View:
     return View(
         type="modal",
         callback_id=f"{GIVE_FEEDBACK}_done",
-        title=_title("Feedback sent" if not anonymous else "Feedback held"),
+        title=modal_title("Feedback sent" if not anonymous else "Feedback held"),
         close="Done",
         blocks=[section(text)],
     )
@@ -352,20 +284,6 @@ def build_received(
     return blocks
 
 
-@dataclass(frozen=True, slots=True)
-class MineRow:
-    """One entry in `/feedback mine`: the author's own view of it."""
-
-    feedback_id: int
-    leader_id: str
-    expectation_key: str | None
-    polarity: str
-    behaviour: str
-    anonymous: bool
-    released: bool
-    given_on: date
-
-
 def build_mine_modal(rows: Sequence[MineRow], *, notice: str | None = None) -> View:
     blocks: list[Block] = []
     if notice:
@@ -417,18 +335,14 @@ def build_mine_modal(rows: Sequence[MineRow], *, notice: str | None = None) -> V
     return View(
         type="modal",
         callback_id=MINE_VIEW,
-        title=_title("Your feedback"),
+        title=modal_title("Your feedback"),
         close="Close",
         blocks=blocks[:VIEW_BLOCKS],
     )
 
 
 def request_value(request_id: int) -> str:
-    return json.dumps({"request_id": request_id})
-
-
-def request_id_of(value: str | None) -> int | None:
-    return id_in(value, "request_id")
+    return FeedbackRequestRef.write(request_id=request_id)
 
 
 def build_request_message(
@@ -471,17 +385,6 @@ def build_request_message(
             context("If you already answered anonymously, thank you: you can ignore this.")
         )
     return blocks
-
-
-@dataclass(frozen=True, slots=True)
-class BatchStatus:
-    """One request for feedback, as its requester sees it: who answered by name, no more."""
-
-    leader_id: str
-    expectation_key: str | None
-    asked_on: date
-    asked: int
-    answered: tuple[str, ...]
 
 
 def status_lines(batches: Sequence[BatchStatus]) -> list[str]:

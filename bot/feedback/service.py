@@ -21,26 +21,22 @@ on a later day than the last of them arrived (the leader cannot tell whose submi
 it). The leader gets them in one DM, grouped by expectation, shuffled within a group, without
 dates; sponsor and owner read released entries with `/feedback received @leader`.
 
-Requests. `/contract request-feedback` and the contract's cadence send each reviewer a DM
+Requests (`bot.feedback.jobs`). `/contract request-feedback` and the contract's cadence send
+each reviewer a DM
 with a "Give feedback" button through the delivery queue (claimed once per request or per
 reviewer and window); one reminder follows after `REMINDER_AFTER`, to everyone who has not
 answered with their name (an anonymous answer cannot be told apart, so the reminder says so).
 
 Deleted words. When an entry is withdrawn or its author erased, the messages the bot posted
 with it (the leader's DM of a named entry, the DM that released an anonymous group) are
-redacted or rebuilt without it (`retract_posted`).
+redacted or rebuilt without it (`bot.feedback.jobs.retract_posted`).
 """
 
 from __future__ import annotations
 
-import logging
-import random
-import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -48,45 +44,45 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.contracts.blocks import Form, _required_text
-from bot.contracts.service import Refusal
-from bot.core.mentions import user_id_of
+from bot.core.calendar import feedback_window
+from bot.core.permissions import Refusal, may_read_feedback, may_request_feedback
+from bot.core.text import escape
 from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.feedback.blocks import (
-    ANONYMOUS,
-    ATTRIBUTED,
-    BEHAVIOUR_MAX,
-    BEHAVIOUR_MIN,
-    IMPACT_MAX,
-    POLARITIES,
-    SITUATION_MAX,
+from bot.feedback.model import (
+    ANONYMOUS_WEEKLY_CAP,
+    ANSWERED,
+    CADENCE_HOUR,
+    DAILY_REQUEST_LIMIT,
+    MAX_REVIEWERS,
+    OPEN,
+    REQUEST_LIMIT_WINDOW,
+    STATUS_BATCHES,
+    STATUS_DAYS,
+    Asked,
     BatchStatus,
+    CadenceAsk,
     Entry,
+    Given,
     MineRow,
+    Received,
+    RequestArgs,
     Shown,
     Target,
-    build_attributed_message,
-    build_release_message,
-    build_removed_message,
-    build_request_message,
-    fit_message,
+    midnight,
+    reminder_key,
 )
 from bot.people.service import check_people
-from bot.privacy.service import Gone, author_hash, authored_feedback, feedback_key
-from bot.scheduler import JobRun
+from bot.privacy.keys import author_hash, feedback_key
+from bot.privacy.model import Gone
+from bot.privacy.service import authored_feedback
 from bot.services import Services
-from bot.ui.blocks import escape, truncate
 from storage.db import read_only
 from storage.models import (
     Contract,
     ContractStatus,
-    Delivery,
-    DeliveryStatus,
     Expectation,
     Feedback,
     FeedbackRequest,
-    Role,
     random_row_id,
 )
 from storage.queries.contracts import (
@@ -97,54 +93,6 @@ from storage.queries.contracts import (
     load_bundle,
     lock_requester,
 )
-
-logger = logging.getLogger(__name__)
-
-ATTRIBUTED_NOTICE = "feedback_given"
-RELEASE = "feedback_release"
-REQUEST = "feedback_request"
-CADENCE = "feedback_cadence"
-REMINDER = "feedback_reminder"
-
-ANONYMOUS_WEEKLY_CAP = 3
-REMINDER_AFTER = timedelta(days=3)
-REQUEST_OPEN_FOR = timedelta(days=14)
-MAX_REVIEWERS = 20
-# However many commands, one person asks at most this many people in any 24 hours.
-DAILY_REQUEST_LIMIT = 20
-REQUEST_LIMIT_WINDOW = timedelta(hours=24)
-STATUS_DAYS = 60
-STATUS_BATCHES = 10
-CADENCE_HOUR = 9
-RELEASE_RESEND_DAYS = 7
-READERS = frozenset({Role.leader, Role.sponsor, Role.owner})
-REQUESTERS = frozenset({Role.leader, Role.sponsor})
-OPEN, ANSWERED, EXPIRED = "open", "answered", "expired"
-EXPECTATION_KEY = re.compile(r"^[A-Za-z]\d{1,3}$")
-
-
-# --- time --------------------------------------------------------------------------------
-
-
-def midnight(moment: datetime) -> datetime:
-    """The UTC day `moment` falls in, as its first instant: all an anonymous entry keeps."""
-    utc = moment.astimezone(UTC)
-    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
-
-
-def feedback_window(cadence: str | None, day: date) -> str:
-    """The feedback window (cadence period) `day` falls in: 2027-W10, 2027-03, 2027-Q1."""
-    year, week, _ = day.isocalendar()
-    if cadence == "weekly":
-        return f"{year}-W{week:02d}"
-    if cadence == "biweekly":
-        return f"{year}-W{week - (week - 1) % 2:02d}"
-    if cadence == "monthly":
-        return f"{day.year}-{day.month:02d}"
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-
-
-# --- giving ------------------------------------------------------------------------------
 
 
 async def _target(session: AsyncSession, contract: Contract) -> Target:
@@ -184,26 +132,12 @@ async def target_of(*, session: AsyncSession, contract_id: int) -> Target | None
     return await _target(session, contract)
 
 
-@dataclass(frozen=True, slots=True)
-class Given:
-    """Stored feedback; `giver` is None for an anonymous entry and goes nowhere further."""
-
-    feedback_id: int
-    target: Target
-    entry: Entry
-    giver: str | None
-
-
 async def _unused_id(session: AsyncSession) -> int:
     """A random feedback id not yet taken: ids carry no order, so no submission time."""
     while True:
         candidate = random_row_id()
         if await session.get(Feedback, candidate) is None:
             return candidate
-
-
-def reminder_key(request: FeedbackRequest) -> DeliveryKey:
-    return DeliveryKey(REMINDER, request.contract_id, request.reviewer_id, f"request-{request.id}")
 
 
 async def give_feedback(
@@ -294,72 +228,6 @@ async def give_feedback(
     return Given(feedback_id=row.id or 0, target=target, entry=entry, giver=giver)
 
 
-def parse_feedback(view: dict[str, Any], target: Target) -> tuple[Entry | None, dict[str, str]]:
-    """The entry, or field errors keyed by block id."""
-    form = Form(view)
-    errors: dict[str, str] = {}
-    expectation = form.option("expectation")
-    if expectation not in {key for key, _ in target.expectations}:
-        errors["expectation"] = "Choose one of the leader's expectations."
-    polarity = form.option("polarity")
-    if polarity not in POLARITIES:
-        errors["polarity"] = "Choose a strength or a development area."
-    situation = _required_text(form, errors, "situation", SITUATION_MAX)
-    behaviour = _required_text(form, errors, "behaviour", BEHAVIOUR_MAX)
-    if behaviour and "behaviour" not in errors and len(behaviour) < BEHAVIOUR_MIN:
-        errors["behaviour"] = (
-            "Too short to act on: describe what they did or said, in a sentence or two."
-        )
-    impact = _required_text(form, errors, "impact", IMPACT_MAX)
-    anonymity = form.option("anonymity")
-    if anonymity not in (ATTRIBUTED, ANONYMOUS):
-        errors["anonymity"] = "Choose whether your name goes with it."
-    if errors:
-        return None, errors
-    return (
-        Entry(
-            expectation_key=expectation,
-            polarity=polarity or "",
-            situation=situation,
-            behaviour=behaviour,
-            impact=impact,
-            anonymous=anonymity == ANONYMOUS,
-        ),
-        {},
-    )
-
-
-async def _skip(_: Delivery, __: str) -> None:
-    return None
-
-
-def notice_period(feedback_id: int) -> str:
-    """The period key of the leader's DM about one named entry: how it is found again."""
-    return f"feedback-{feedback_id}"
-
-
-async def notify_leader(services: Services, client: AsyncWebClient, given: Given) -> None:
-    """Attributed feedback reaches the leader at once, with the giver's name."""
-    if given.giver is None:
-        return
-    blocks = build_attributed_message(given.entry, giver=given.giver, target=given.target)
-
-    async def build(_: Delivery) -> Message:
-        return Message(text=f"New feedback from <@{given.giver}>", blocks=blocks)
-
-    key = DeliveryKey(
-        ATTRIBUTED_NOTICE,
-        given.target.contract_id,
-        given.target.leader_id,
-        notice_period(given.feedback_id),
-    )
-    async with queue_of(services, client) as queue:
-        await queue.deliver(Outgoing(key=key, build=build, on_undeliverable=_skip))
-
-
-# --- reading what one wrote, and withdrawing it -------------------------------------------
-
-
 async def my_feedback(
     *, session: AsyncSession, user: str, key: bytes, team: str | None = None
 ) -> list[MineRow]:
@@ -417,73 +285,6 @@ async def withdraw(
     return gone
 
 
-async def retract_posted(
-    services: Services, client: AsyncWebClient | None, gone: Sequence[Gone]
-) -> list[str]:
-    """Take deleted entries out of what the bot posted; the messages it could not ("C/ts").
-
-    A named entry's DM to the leader is redacted. A released anonymous entry's group DM is
-    rebuilt from the entries of that release still kept, or redacted when none is left.
-    Without a client (no Slack token) nothing is changed and every message is returned.
-    """
-    named = [notice_period(g.feedback_id) for g in gone if not g.anonymous]
-    releases = {
-        (g.contract_id, released) for g in gone if g.anonymous and (released := g.released_at)
-    }
-    edits: list[tuple[str, str, Message]] = []
-    async with services.sessions() as session:
-        if named:
-            notices = await session.exec(
-                select(Delivery).where(
-                    Delivery.kind == ATTRIBUTED_NOTICE, col(Delivery.period_key).in_(named)
-                )
-            )
-            edits += [
-                (d.slack_channel, d.slack_ts, removed_message())
-                for d in notices.all()
-                if d.slack_channel and d.slack_ts
-            ]
-        for contract_id, released_at in sorted(releases):
-            sent = (
-                await session.exec(
-                    select(Delivery).where(
-                        Delivery.kind == RELEASE,
-                        Delivery.contract_id == contract_id,
-                        Delivery.period_key == release_period(released_at),
-                    )
-                )
-            ).first()
-            contract = await session.get(Contract, contract_id)
-            if sent is None or not sent.slack_channel or not sent.slack_ts or contract is None:
-                continue
-            rebuilt = await release_message(session, contract, released_at)
-            edits.append((sent.slack_channel, sent.slack_ts, rebuilt or removed_message()))
-    if client is None:
-        return [f"{channel}/{ts}" for channel, ts, _ in edits]
-    async with queue_of(services, client) as queue:
-        return [
-            f"{channel}/{ts}"
-            for channel, ts, message in edits
-            if not await queue.update(channel, ts, message)
-        ]
-
-
-def removed_message() -> Message:
-    return Message(text="Feedback removed", blocks=build_removed_message())
-
-
-# --- reading what others wrote about a leader ---------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    leader_id: str
-    attributed: list[Shown]
-    released: list[Shown]
-    expectations: tuple[tuple[str, str], ...]
-    threshold: int
-
-
 async def feedback_for(
     *, session: AsyncSession, viewer: str, leader: str | None
 ) -> Received | Refusal:
@@ -498,7 +299,7 @@ async def feedback_for(
             )
         return Refusal(f"<@{leader}> has no contract in North Star.")
     bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-    if bundle is None or not bundle.roles_of(viewer) & READERS:
+    if bundle is None or not may_read_feedback(bundle, viewer):
         return Refusal(
             f"Only <@{about}>, their sponsor and the contract's owner read feedback about them. "
             "You can read what you wrote with `/feedback mine`."
@@ -540,9 +341,6 @@ async def feedback_for(
         expectations=tuple((e.key, e.text) for e in bundle.expectations),
         threshold=contract.anonymity_threshold,
     )
-
-
-# --- releasing anonymous entries -----------------------------------------------------------
 
 
 async def release_held(
@@ -600,146 +398,6 @@ async def release_held(
     return now
 
 
-def release_period(released_at: datetime) -> str:
-    return released_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-async def release_message(
-    session: AsyncSession, contract: Contract, released_at: datetime
-) -> Message | None:
-    """The leader's DM for one release: its entries still kept, or None when none is."""
-    rows = await session.exec(
-        select(Feedback).where(
-            Feedback.contract_id == contract.id,
-            col(Feedback.anonymous).is_(True),
-            Feedback.released_at == released_at,
-        )
-    )
-    entries = [
-        Shown(
-            expectation_key=f.expectation_key,
-            polarity=f.polarity,
-            situation=f.situation,
-            behaviour=f.behaviour,
-            impact=f.impact,
-        )
-        for f in rows.all()
-    ]
-    if not entries:
-        return None
-    target = await _target(session, contract)
-    blocks = build_release_message(
-        entries,
-        expectations=target.expectations,
-        threshold=contract.anonymity_threshold,
-        rng=random.SystemRandom(),
-    )
-    return Message(
-        text=f"Anonymous feedback for you: {len(entries)} entries",
-        blocks=fit_message(blocks, "More than fits here: `/feedback received` shows all."),
-    )
-
-
-def release_outgoing(services: Services, contract: Contract, released_at: datetime) -> Outgoing:
-    async def build(_: Delivery) -> Message | None:
-        async with services.sessions() as session:
-            return await release_message(session, contract, released_at)
-
-    key = DeliveryKey(RELEASE, contract.id or 0, contract.leader_id, release_period(released_at))
-    return Outgoing(key=key, build=build, on_undeliverable=_skip)
-
-
-async def release_all(*, services: Services, client: AsyncWebClient, force: bool = False) -> Report:
-    """Release whatever is due on every active contract and tell each leader, once."""
-    now = services.clock.now()
-    async with services.sessions() as session:
-        contracts = list(
-            (
-                await session.exec(select(Contract).where(Contract.status == ContractStatus.active))
-            ).all()
-        )
-    async with queue_of(services, client) as queue:
-        for contract in contracts:
-            await _release(services, queue, contract, now=now, force=force)
-    return queue.report
-
-
-async def _release(
-    services: Services, queue: DeliveryQueue, contract: Contract, *, now: datetime, force: bool
-) -> None:
-    """Release what is due on one contract and tell its leader of each release not told yet."""
-    async with services.sessions() as session:
-        await release_held(session=session, contract=contract, now=now, force=force)
-        stamps = (
-            await session.exec(
-                select(Feedback.released_at)
-                .where(
-                    Feedback.contract_id == contract.id,
-                    col(Feedback.released_at) >= now - timedelta(days=RELEASE_RESEND_DAYS),
-                )
-                .distinct()
-            )
-        ).all()
-        done = set(
-            (
-                await session.exec(
-                    select(Delivery.period_key).where(
-                        Delivery.kind == RELEASE,
-                        Delivery.contract_id == contract.id,
-                        col(Delivery.status).in_(
-                            [DeliveryStatus.sent, DeliveryStatus.undeliverable]
-                        ),
-                    )
-                )
-            ).all()
-        )
-    for stamp in sorted(s for s in stamps if s is not None):
-        if release_period(stamp) not in done:
-            await queue.deliver(release_outgoing(services, contract, stamp))
-
-
-# --- requests ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RequestArgs:
-    reviewers: list[str]
-    expectation_key: str | None
-    leader: str | None
-
-
-def parse_request_args(args: Sequence[str]) -> RequestArgs | Refusal:
-    """`@a @b [E2] [for @leader]` from the words after `request-feedback`."""
-    reviewers: list[str] = []
-    expectation: str | None = None
-    leader: str | None = None
-    words = list(args)
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word.lower() == "for" and index + 1 < len(words):
-            leader = user_id_of(words[index + 1])
-            if leader is None:
-                return Refusal(
-                    f"“{escape(truncate(words[index + 1], 80))}” is not a mention: write "
-                    "`for @leader` with the name Slack offers as you type."
-                )
-            index += 2
-            continue
-        mentioned = user_id_of(word)
-        if mentioned is not None:
-            reviewers.append(mentioned)
-        elif EXPECTATION_KEY.match(word):
-            expectation = word.upper()
-        else:
-            return Refusal(
-                f"I couldn't read “{escape(truncate(word, 80))}”: mention each person, e.g. "
-                "`/contract request-feedback @ana @raj E2`."
-            )
-        index += 1
-    return RequestArgs(list(dict.fromkeys(reviewers)), expectation, leader)
-
-
 async def requestable(
     *, session: AsyncSession, requester: str, leader: str | None
 ) -> ContractBundle | Refusal:
@@ -774,7 +432,7 @@ async def requestable(
                 )
             contract = sponsored[0]
     bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-    if bundle is None or not bundle.roles_of(requester) & REQUESTERS:
+    if bundle is None or not may_request_feedback(bundle, requester):
         return Refusal("Only the leader or the sponsor of a contract can ask for feedback on it.")
     return bundle
 
@@ -844,15 +502,6 @@ def over_the_bound(asked: int) -> Refusal:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Asked:
-    """The requests a `/contract request-feedback` made, and whom it left out, and why."""
-
-    bundle: ContractBundle
-    requests: list[FeedbackRequest]
-    skipped: dict[str, str]
-
-
 async def ask_for_feedback(
     *,
     services: Services,
@@ -903,60 +552,6 @@ def skipped_text(skipped: dict[str, str]) -> str:
     return "; ".join(f"<@{user}> {problem}" for user, problem in skipped.items()) + "."
 
 
-def request_outgoing(
-    services: Services, key: DeliveryKey, request_for: RequestFor, *, reminder: bool = False
-) -> Outgoing:
-    """A request DM (or its reminder); built when sent, from the request as it then is."""
-    created: list[FeedbackRequest] = []
-
-    async def build(_: Delivery) -> Message | None:
-        async with services.sessions() as session:
-            request = await request_for(session)
-            if request is None:
-                return None
-            contract = await session.get(Contract, request.contract_id)
-            if contract is None or contract.status != ContractStatus.active:
-                return None
-            expectation = None
-            if request.expectation_key:
-                found = (
-                    await session.exec(
-                        select(Expectation).where(
-                            Expectation.contract_id == contract.id,
-                            Expectation.key == request.expectation_key,
-                        )
-                    )
-                ).first()
-                expectation = (request.expectation_key, found.text if found else "")
-        created.append(request)
-        return Message(
-            text=f"{'Reminder: ' if reminder else ''}feedback asked on <@{contract.leader_id}>",
-            blocks=build_request_message(
-                request_id=request.id or 0,
-                leader=contract.leader_id,
-                requester=request.requester_id,
-                expectation=expectation,
-                reminder=reminder,
-            ),
-        )
-
-    async def after_sent(session: AsyncSession, sent: Delivery) -> None:
-        if not created or sent.sent_at is None:
-            return
-        request = await session.get(FeedbackRequest, created[-1].id)
-        if request is None:
-            return
-        if reminder:
-            request.reminded_at = sent.sent_at
-            session.add(request)
-        else:
-            await delivery.schedule(
-                session=session, key=reminder_key(request), due_at=sent.sent_at + REMINDER_AFTER
-            )
-
-    return Outgoing(key=key, build=build, after_sent=after_sent, on_undeliverable=_skip)
-
-
 class RequestFor:
     """Finds (or, for the cadence, makes) the request a DM is about, at sending time."""
 
@@ -990,26 +585,6 @@ class RequestFor:
         session.add(request)
         await session.commit()
         return request
-
-
-@dataclass(frozen=True, slots=True)
-class CadenceAsk:
-    contract_id: int
-    reviewer: str
-    batch: str
-    now: datetime
-
-
-async def send_requests(
-    services: Services, client: AsyncWebClient, requests: Sequence[FeedbackRequest]
-) -> Report:
-    async with queue_of(services, client) as queue:
-        for request in requests:
-            key = DeliveryKey(
-                REQUEST, request.contract_id, request.reviewer_id, f"request-{request.id}"
-            )
-            await queue.deliver(request_outgoing(services, key, RequestFor(request.id)))
-    return queue.report
 
 
 async def request_to_answer(
@@ -1061,9 +636,6 @@ async def request_status(*, session: AsyncSession, viewer: str, now: datetime) -
     return statuses
 
 
-# --- the cadence and reminders --------------------------------------------------------------
-
-
 def cadence_due(contract: Contract, now: datetime, zone: ZoneInfo, *, force: bool) -> str | None:
     """The feedback window to ask the reviewers for now, or None (not yet, or outside)."""
     if not contract.feedback_cadence:
@@ -1074,106 +646,6 @@ def cadence_due(contract: Contract, now: datetime, zone: ZoneInfo, *, force: boo
     if not force and (local.weekday() >= 5 or local.hour < CADENCE_HOUR):
         return None
     return feedback_window(contract.feedback_cadence, now.astimezone(UTC).date())
-
-
-async def ask_on_cadence(
-    *, services: Services, client: AsyncWebClient, force: bool = False
-) -> Report:
-    """Ask each active contract's reviewers once per feedback window."""
-    now = services.clock.now()
-    zone = ZoneInfo(services.settings.default_timezone)
-    async with services.sessions() as session:
-        contracts = (
-            await session.exec(
-                select(Contract)
-                .where(
-                    Contract.status == ContractStatus.active,
-                    col(Contract.feedback_cadence).is_not(None),
-                )
-                .order_by(col(Contract.id))
-            )
-        ).all()
-        due: list[tuple[Contract, str, list[str]]] = []
-        for contract in contracts:
-            window = cadence_due(contract, now, zone, force=force)
-            if window is None:
-                continue
-            bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-            reviewers = [r for r in (bundle.reviewers if bundle else []) if r != contract.leader_id]
-            done = set(
-                (
-                    await session.exec(
-                        select(Delivery.recipient_id).where(
-                            Delivery.kind == CADENCE,
-                            Delivery.contract_id == contract.id,
-                            Delivery.period_key == window,
-                            col(Delivery.status).in_(
-                                [
-                                    DeliveryStatus.sent,
-                                    DeliveryStatus.undeliverable,
-                                    DeliveryStatus.cancelled,
-                                ]
-                            ),
-                        )
-                    )
-                ).all()
-            )
-            waiting = [r for r in reviewers if r not in done]
-            if waiting:
-                due.append((contract, window, waiting))
-    async with queue_of(services, client) as queue:
-        for contract, window, reviewers in due:
-            for reviewer in reviewers:
-                ask = CadenceAsk(
-                    contract_id=contract.id or 0,
-                    reviewer=reviewer,
-                    batch=f"cadence:{contract.id}:{window}",
-                    now=now,
-                )
-                key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
-                await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
-    return queue.report
-
-
-async def send_reminders(
-    *, services: Services, client: AsyncWebClient, force: bool = False
-) -> Report:
-    """One reminder per open request, once it is due (`force`: every pending one)."""
-    now = services.clock.now()
-    async with services.sessions() as session:
-        await session.exec(
-            update(FeedbackRequest)
-            .where(
-                col(FeedbackRequest.status) == OPEN,
-                col(FeedbackRequest.created_at) < now - REQUEST_OPEN_FOR,
-            )
-            .values(status=EXPIRED, closed_at=now)
-        )
-        await session.commit()
-    horizon = now + REMINDER_AFTER if force else now
-    due = await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon)
-    async with queue_of(services, client) as queue:
-        for row in due:
-            claimed = await delivery.claim_due(
-                sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
-            )
-            if claimed is None:
-                continue
-            request_id = int(claimed.period_key.removeprefix("request-") or 0)
-            key = DeliveryKey(
-                claimed.kind, claimed.contract_id, claimed.recipient_id, claimed.period_key
-            )
-            outgoing = request_outgoing(services, key, RequestFor(request_id), reminder=True)
-            await queue.send_claimed(outgoing, claimed)
-    return queue.report
-
-
-async def feedback_job(run: JobRun) -> str:
-    """Release anonymous feedback that is due, ask reviewers on cadence, send reminders."""
-    released = await release_all(services=run.services, client=run.client, force=run.force)
-    asked = await ask_on_cadence(services=run.services, client=run.client, force=run.force)
-    reminded = await send_reminders(services=run.services, client=run.client, force=run.force)
-    return f"releases: {released}; requests: {asked}; reminders: {reminded}"
 
 
 def hash_key(services: Services) -> bytes:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -14,6 +11,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.progress import format_number
+from bot.core.text import escape, truncate
 from bot.delivery.queue import Message
 from bot.milestones.model import (
     ESCALATION,
@@ -26,8 +24,8 @@ from bot.milestones.model import (
     threshold_of,
 )
 from bot.summary.home import OPEN_SUMMARY
-from bot.ui.blocks import SECTION_TEXT, context, day, escape, mention, section, truncate
-from bot.ui.metadata import json_object, record_id, small_number
+from bot.ui.blocks import SECTION_TEXT, context, day, mention, section
+from bot.ui.metadata import ContractRef, MissRef
 from storage.models import ActivityStatus
 
 PROPOSE = "milestone_propose"
@@ -44,14 +42,7 @@ ACTIVITY_STATE = {
 def button_value(decided: Decided) -> str:
     """What the recalibration buttons carry: the milestone and which miss they answer."""
     m = decided.milestone
-    return json.dumps({"milestone": m.id, "miss": m.missed_count})
-
-
-def parse_value(value: Any) -> tuple[int, int] | None:
-    """(milestone id, miss) from a recalibration button's value, or None if it is not one."""
-    data = json_object(value)
-    milestone, miss = record_id(data.get("milestone")), small_number(data.get("miss"), low=1)
-    return (milestone, miss) if milestone is not None and miss is not None else None
+    return MissRef.write(milestone=m.id, miss=m.missed_count)
 
 
 def named(decided: Decided) -> str:
@@ -100,7 +91,7 @@ def _summary_button(decided: Decided) -> ButtonElement:
     return ButtonElement(
         text="Open summary",
         action_id=OPEN_SUMMARY,
-        value=json.dumps({"contract_id": decided.contract.id}),
+        value=ContractRef.write(contract_id=decided.contract.id),
     )
 
 

@@ -1,34 +1,17 @@
-"""Privacy: the key behind anonymous authors, and what `northstar privacy export|erase` do.
+"""What is kept about a person: finding it, exporting it (`northstar privacy export`) and
+erasing it (`northstar privacy erase`), and the anonymous entries a person wrote.
 
-An anonymous feedback entry keeps no author id. It keeps a keyed hash (HMAC-SHA256) of the
-person and the contract instead: enough for the weekly cap, the anonymity threshold and
-`/feedback mine`, useless without the key. The hash is keyed on the person's user id, never
-on the workspace a request came from: with Enterprise Grid or Slack Connect one person's
-requests carry several team ids, and a hash per team would count them as several authors.
-Hashing per contract keeps one author's entries to different leaders unlinkable.
-
-Slack user ids are few and guessable, so the key must not travel with the data: an HMAC over
-the workspace's member list would name every anonymous author. It is `FEEDBACK_HASH_KEY`
-(a secret store, the same on every replica; required with PostgreSQL) or, when unset, a
-generated file in the operator's configuration folder, `$XDG_CONFIG_HOME/northstar/` (else
-`~/.config/northstar/`): outside the data folder, so neither a copy of `data/` nor
-`northstar db backup` nor `pg_dump` carries it. Versions before this one kept it beside the
-SQLite file; the bot moves it out at start-up, once, and says so.
+An anonymous feedback entry keeps no author id, only a keyed hash (`bot.privacy.keys`), so a
+person's own anonymous entries are found by hashing them again with the key.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import os
 import re
-import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -39,209 +22,15 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (every table on SQLModel.metadata)
-from bot.contracts.service import Refusal
-from bot.settings import Settings
-from storage.db import is_sqlite, sqlite_path
+from bot.core.permissions import Refusal, may_read
+from bot.privacy.keys import author_hash, erasure_mark, legacy_author_hash
+from bot.privacy.model import Erasure, Found, Gone
 from storage.models import AuditEvent, Contract, Evidence, Feedback
 from storage.queries.contracts import audit, load_bundle
 
 logger = logging.getLogger(__name__)
 
-KEY_FILE_NAME = "feedback_hash.key"
-CONFIG_FOLDER = "northstar"
-HASH_VERSION = "v1"
-AUTHOR_HASH_VERSION = "v2"  # v1 also hashed the team id of the request
 ERASED = "[erased user]"
-
-
-class KeyUnavailable(Exception):
-    """No usable key: anonymous authors cannot be matched (or the key cannot be kept)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedKey:
-    key: bytes
-    path: Path | None  # None: FEEDBACK_HASH_KEY
-
-
-_keys: dict[tuple[str, str, bool], LoadedKey] = {}
-
-
-def config_folder() -> Path:
-    """The operator's configuration folder for North Star, never the data folder."""
-    base = os.environ.get("XDG_CONFIG_HOME", "").strip()
-    if base and Path(base).is_absolute():
-        return Path(base) / CONFIG_FOLDER
-    try:
-        home = Path.home()
-    except RuntimeError:
-        home = Path("~")
-    if not home.is_absolute():
-        raise KeyUnavailable(
-            "FEEDBACK_HASH_KEY is not set and there is no home folder to keep a generated key "
-            "in: set FEEDBACK_HASH_KEY (or XDG_CONFIG_HOME)."
-        )
-    return home / ".config" / CONFIG_FOLDER
-
-
-def key_file() -> Path:
-    """Where a generated key lives: `$XDG_CONFIG_HOME/northstar/feedback_hash.key`."""
-    return config_folder() / KEY_FILE_NAME
-
-
-def legacy_key_file(settings: Settings) -> Path | None:
-    """Where earlier versions generated the key: beside the SQLite database."""
-    database = sqlite_path(settings.database_url) if is_sqlite(settings.database_url) else None
-    return None if database is None else database.parent / KEY_FILE_NAME
-
-
-def feedback_key(settings: Settings, *, create: bool = True) -> bytes:
-    """The secret keying author hashes; generated and kept in a file when not configured.
-
-    `create=False` (the CLI) never makes a new key, nor moves an old one: a fresh key would
-    match no entry, and the CLI may run as another user than the bot.
-    """
-    return load_key(settings, create=create).key
-
-
-def load_key(settings: Settings, *, create: bool = True) -> LoadedKey:
-    """The key and where it came from (see `feedback_key`), once per process."""
-    if settings.feedback_hash_key:
-        return LoadedKey(settings.feedback_hash_key.encode(), None)
-    if not is_sqlite(settings.database_url):
-        raise KeyUnavailable(
-            "FEEDBACK_HASH_KEY is not set: with PostgreSQL every replica needs the same key, "
-            "so it must be configured."
-        )
-    path = key_file()
-    legacy = legacy_key_file(settings)
-    cache_key = (str(path), str(legacy.resolve()) if legacy is not None else "", create)
-    if cache_key not in _keys:
-        found = None
-        if legacy is not None and legacy.exists():
-            found = _legacy_key(legacy, path, move=create)
-        _keys[cache_key] = found or LoadedKey(_key_from_file(path, create=create), path)
-    return _keys[cache_key]
-
-
-def announce_key(settings: Settings) -> None:
-    """At start-up: load (or make) the key and say where it is kept, never what it is."""
-    loaded = load_key(settings)
-    if loaded.path is None:
-        logger.info("Anonymous feedback authors are hashed with the key in FEEDBACK_HASH_KEY.")
-    else:
-        logger.info(
-            "Anonymous feedback authors are hashed with the key in %s; back it up apart from "
-            "the database (db backup does not copy it).",
-            loaded.path,
-        )
-
-
-def _read_key(path: Path) -> bytes:
-    try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except ValueError:
-        raise KeyUnavailable(f"The key file {path} is not hexadecimal; restore it.") from None
-
-
-def _legacy_key(legacy: Path, path: Path, *, move: bool) -> LoadedKey:
-    """The key an earlier version left beside the database: moved out, once, when it can be."""
-    old = _read_key(legacy)
-    current = _read_key(path) if path.exists() else None
-    if current is None and move:
-        try:
-            _write_key(path, old.hex())
-        except FileExistsError:  # another process moved it meanwhile
-            current = _read_key(path)
-        else:
-            legacy.unlink()
-            logger.warning(
-                "Moved the key for anonymous feedback hashes out of the data folder, from %s "
-                "to %s. Back it up apart from the database.",
-                legacy,
-                path,
-            )
-            return LoadedKey(old, path)
-    if current is None:
-        logger.warning(
-            "Reading the key for anonymous feedback hashes from %s, in the data folder; the "
-            "bot moves it to %s when it next starts.",
-            legacy,
-            path,
-        )
-        return LoadedKey(old, legacy)
-    if current == old:
-        if move:
-            legacy.unlink()
-            logger.warning("Removed %s from the data folder: the same key is in %s.", legacy, path)
-        return LoadedKey(old, path)
-    logger.warning(
-        "%s, in the data folder, holds this database's key for anonymous feedback hashes and "
-        "differs from the key in %s, so it is still used. To move it out, give this bot a "
-        "configuration folder of its own (XDG_CONFIG_HOME) and restart it.",
-        legacy,
-        path,
-    )
-    return LoadedKey(old, legacy)
-
-
-def _write_key(path: Path, hex_key: str) -> None:
-    """Create the key file, readable by its owner only, in a folder only they can enter."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path.parent, 0o700)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(hex_key + "\n")
-
-
-def _key_from_file(path: Path, *, create: bool) -> bytes:
-    if path.exists():
-        return _read_key(path)
-    if not create:
-        raise KeyUnavailable(
-            f"FEEDBACK_HASH_KEY is not set and there is no key file at {path}: "
-            "anonymous feedback authors cannot be matched. Run this as the user the bot runs "
-            "as, or set FEEDBACK_HASH_KEY to the bot's key."
-        )
-    generated = secrets.token_hex(32)
-    try:
-        _write_key(path, generated)
-    except FileExistsError:  # another process won the race: use its key
-        return _read_key(path)
-    except OSError as error:
-        raise KeyUnavailable(
-            f"FEEDBACK_HASH_KEY is not set and the key file {path} cannot be written "
-            f"({error.strerror}): set FEEDBACK_HASH_KEY, or XDG_CONFIG_HOME to a writable folder."
-        ) from None
-    logger.warning(
-        "FEEDBACK_HASH_KEY is not set: generated the key for anonymous feedback hashes in %s. "
-        "Back it up apart from the database; losing or changing it unlinks authors from their "
-        "anonymous entries.",
-        path,
-    )
-    return bytes.fromhex(generated)
-
-
-def keyed(key: bytes, purpose: str, *parts: object, version: str = HASH_VERSION) -> str:
-    """HMAC-SHA256 of `parts` for one `purpose`, so hashes of different uses never match."""
-    message = "\x1f".join([purpose, *(str(p) for p in parts)]).encode()
-    return f"{version}:{hmac.new(key, message, hashlib.sha256).hexdigest()}"
-
-
-def author_hash(key: bytes, *, user: str, contract_id: int) -> str:
-    """What an anonymous entry keeps instead of its author: the person, whatever team they
-    wrote from."""
-    return keyed(key, "author", user, contract_id, version=AUTHOR_HASH_VERSION)
-
-
-def legacy_author_hash(key: bytes, *, team: str, user: str, contract_id: int) -> str:
-    """The v1 hash, which also keyed on a team id; only to find and rehash old entries."""
-    return keyed(key, "author", team, user, contract_id)
-
-
-def erasure_mark(key: bytes, *, team: str, user: str) -> str:
-    """Lets an operator confirm that one given person was erased, without listing anyone."""
-    return keyed(key, "erased", team, user)
 
 
 _teams: dict[tuple[str, str], str] = {}
@@ -341,18 +130,6 @@ def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:
     if isinstance(value, list):
         return [_scrub(v, pattern) for v in value]
     return value
-
-
-@dataclass
-class Found:
-    """One row of some table that holds the person's id somewhere."""
-
-    table: Table
-    row: dict[str, Any]
-    columns: list[Column[Any]]
-
-    def primary_key(self) -> Any:
-        return [column == self.row[column.name] for column in self.table.primary_key.columns]
 
 
 async def rows_holding(
@@ -458,7 +235,7 @@ async def _records(session: AsyncSession, user: str) -> dict[str, list[dict[str,
         contract_id = _contract_of(found)
         if contract_id is not None and contract_id not in readable:
             bundle = await load_bundle(session=session, contract_id=contract_id)
-            readable[contract_id] = bundle is not None and bundle.may_read(user)
+            readable[contract_id] = bundle is not None and may_read(bundle, user)
     records: dict[str, list[dict[str, Any]]] = {}
     for found in found_rows:
         contract_id = _contract_of(found)
@@ -526,33 +303,6 @@ async def export_person(
             "`mentions_you_in` names the fields that mention you."
         ),
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Gone:
-    """A deleted entry whose words the bot may have posted: a named one (the leader's DM) or
-    a released anonymous one (the DM that released its group)."""
-
-    feedback_id: int
-    contract_id: int
-    anonymous: bool
-    released_at: datetime | None
-
-    @classmethod
-    def of(cls, entry: Feedback) -> Gone:
-        return cls(entry.id or 0, entry.contract_id, entry.anonymous, entry.released_at)
-
-
-@dataclass
-class Erasure:
-    deleted: dict[str, int] = field(default_factory=dict)
-    anonymised: dict[str, int] = field(default_factory=dict)
-    previously: list[datetime] = field(default_factory=list)
-    # Deleted entries whose words the bot may have posted: named ones, released ones.
-    posted: list[Gone] = field(default_factory=list)
-
-    def count(self, bucket: dict[str, int], table: str) -> None:
-        bucket[table] = bucket.get(table, 0) + 1
 
 
 async def erase_person(

@@ -1,4 +1,4 @@
-"""`northstar report --period 2027Q2`: what each contract came to in a period, for executives.
+"""The period report: what each contract came to in a period, for executives.
 
 Per contract: its status, the indicators measured in the period (first and last value there,
 against baseline and target), the milestones met and missed in it, check-in completion in it
@@ -8,73 +8,23 @@ amendments proposed and decided in it. Days are read in the workspace's default 
 
 from __future__ import annotations
 
-import argparse
-import calendar
-import csv
-import io
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.amendments.service import AmendmentStatus
-from bot.cli.output import write_output
+from bot.amendments.model import AmendmentStatus
 from bot.contracts.io import AMENDMENT_REASON
-from bot.core.calendar import elapsed_periods
-from bot.core.clock import SystemClock
-from bot.core.csv_cells import safe_row
-from bot.core.progress import TREND_MARK, format_number, percent, progress, trend
-from bot.settings import Settings
-from bot.summary.blocks import STATUS_LABEL, CheckinCompletion
-from storage.db import database
-from storage.migrate import require_current
-from storage.models import (
-    Amendment,
-    ContractStatus,
-    ContractVersion,
-    MilestoneStatus,
-)
+from bot.core.calendar import elapsed_periods, month_end, quarter_end, quarter_start
+from bot.report.model import ContractReport, IndicatorMove, Period
+from bot.summary.blocks import STATUS_LABEL
+from bot.summary.model import CheckinCompletion
+from storage.models import Amendment, ContractStatus, ContractVersion, MilestoneStatus
 from storage.queries.contracts import ContractBundle, list_contracts, load_bundle
 
 PERIOD_HELP = "a quarter (2027Q2), a month (2027-05) or a year (2027)"
-CSV_COLUMNS = (
-    "period",
-    "contract_id",
-    "title",
-    "leader",
-    "sponsor",
-    "status",
-    "version",
-    "indicators_measured",
-    "indicator_moves",
-    "milestones_met",
-    "milestones_missed",
-    "checkins_answered",
-    "checkins_expected",
-    "checkin_completion",
-    "amendments_proposed",
-    "amendments_applied",
-    "amendments_rejected",
-    "amendments_lapsed",
-    "import_amendments",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """A reporting period: whole days from `start` to `end`, both included."""
-
-    key: str
-    label: str
-    start: date
-    end: date
-
-    def holds(self, day: date) -> bool:
-        return self.start <= day <= self.end
 
 
 def parse_period(text: str) -> Period:
@@ -82,69 +32,17 @@ def parse_period(text: str) -> Period:
     value = text.strip()
     if match := re.fullmatch(r"(\d{4})-?[Qq]([1-4])", value):
         year, quarter = int(match[1]), int(match[2])
-        first = 3 * quarter - 2
-        end = date(year, first + 2, calendar.monthrange(year, first + 2)[1])
-        return Period(f"{year}Q{quarter}", f"{year} Q{quarter}", date(year, first, 1), end)
+        start, end = quarter_start(year, quarter), quarter_end(year, quarter)
+        return Period(f"{year}Q{quarter}", f"{year} Q{quarter}", start, end)
     if match := re.fullmatch(r"(\d{4})-(\d{2})", value):
         year, month = int(match[1]), int(match[2])
         if 1 <= month <= 12:
-            start = date(year, month, 1)
-            end = date(year, month, calendar.monthrange(year, month)[1])
+            start, end = date(year, month, 1), month_end(year, month)
             return Period(f"{year}-{month:02d}", start.strftime("%B %Y"), start, end)
     elif match := re.fullmatch(r"(\d{4})", value):
         year = int(match[1])
         return Period(str(year), str(year), date(year, 1, 1), date(year, 12, 31))
     raise ValueError(f"the period must be {PERIOD_HELP}, got {text!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class IndicatorMove:
-    """An indicator's first and last value within the period, against baseline and target."""
-
-    key: str
-    name: str
-    unit: str
-    baseline: float
-    target: float
-    first: float
-    last: float
-    count: int
-
-    @property
-    def progress(self) -> float:
-        return progress(self.baseline, self.target, self.last)
-
-    @property
-    def trend_mark(self) -> str:
-        return TREND_MARK.get(trend(self.baseline, self.target, [self.first, self.last]), "")
-
-    def text(self) -> str:
-        n = format_number
-        values = f"{self.count} value{'s' if self.count != 1 else ''}"
-        return (
-            f"{self.key}: {n(self.first)} -> {n(self.last)} ({values}; baseline "
-            f"{n(self.baseline)}, target {n(self.target)}, {percent(self.progress)} of the way)"
-        )
-
-
-@dataclass
-class ContractReport:
-    contract_id: int
-    title: str
-    leader: str
-    sponsor: str
-    status: str
-    version: int
-    moves: list[IndicatorMove] = field(default_factory=list)
-    unmeasured: list[str] = field(default_factory=list)
-    met: list[str] = field(default_factory=list)
-    missed: list[str] = field(default_factory=list)
-    checkins: CheckinCompletion = field(default_factory=lambda: CheckinCompletion(0, 0))
-    proposed: int = 0
-    applied: int = 0
-    rejected: int = 0
-    lapsed: int = 0
-    imports: int = 0
 
 
 def _local(at: datetime | None, zone: ZoneInfo) -> date | None:
@@ -235,129 +133,3 @@ async def build_report(
         if bundle is not None:
             reports.append(await contract_report(session, bundle, period, today=today, zone=zone))
     return sorted(reports, key=lambda r: (r.title.lower(), r.contract_id))
-
-
-# --- output ---------------------------------------------------------------------------------
-
-
-def _day(value: date) -> str:
-    return f"{value.day} {value.strftime('%b %Y')}"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _amendments(r: ContractReport) -> str:
-    parts = [f"{r.proposed} proposed", f"{r.applied} applied", f"{r.rejected} rejected"]
-    if r.lapsed:
-        parts.append(f"{r.lapsed} out of date")
-    text = " · ".join(parts)
-    if r.imports:
-        text += f"; {r.imports} administrative amendment{'s' if r.imports != 1 else ''} by import"
-    return text
-
-
-def render_markdown(period: Period, reports: Sequence[ContractReport], *, today: date) -> str:
-    if today < period.start:
-        counted = "the period has not begun: no check-in or milestone is due yet"
-    else:
-        counted = f"check-ins and missed milestones counted up to {_day(min(today, period.end))}"
-    lines = [
-        f"# North Star report: {period.label} ({_day(period.start)} – {_day(period.end)})",
-        "",
-        f"{len(reports)} contract{'s' if len(reports) != 1 else ''} · generated {_day(today)}"
-        f" · {counted}.",
-    ]
-    if not reports:
-        lines += ["", "No active or closed contract overlaps this period."]
-    for r in reports:
-        lines += [
-            "",
-            f"## {r.title}",
-            "",
-            f"Leader {r.leader} · sponsor {r.sponsor} · {r.status} · version {r.version}",
-            "",
-        ]
-        if r.moves:
-            lines += [
-                "| Indicator | Baseline | First → last in the period | Target | Progress |",
-                "| --- | --- | --- | --- | --- |",
-            ]
-            for m in r.moves:
-                unit = f" ({m.unit})" if m.unit else ""
-                values = f"{m.count} value{'s' if m.count != 1 else ''}"
-                moved = f"{percent(m.progress)} {m.trend_mark}".strip()
-                lines.append(
-                    f"| {_cell(f'{m.key} {m.name}{unit}')} | {format_number(m.baseline)} | "
-                    f"{format_number(m.first)} → {format_number(m.last)} ({values}) | "
-                    f"{format_number(m.target)} | {moved} |"
-                )
-            lines.append("")
-        if r.unmeasured:
-            lines += [f"No value recorded in the period: {', '.join(r.unmeasured)}.", ""]
-        lines += [
-            f"- Milestones met: {'; '.join(r.met) or 'none'}",
-            f"- Milestones missed: {'; '.join(r.missed) or 'none'}",
-            f"- Check-ins: {r.checkins.text}",
-            f"- Amendments: {_amendments(r)}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def render_csv(period: Period, reports: Sequence[ContractReport]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in reports:
-        share = (
-            round(100 * r.checkins.answered / r.checkins.expected) if r.checkins.expected else ""
-        )
-        row = [
-            period.key,
-            r.contract_id,
-            r.title,
-            r.leader,
-            r.sponsor,
-            r.status,
-            r.version,
-            len(r.moves),
-            "; ".join(m.text() for m in r.moves),
-            "; ".join(r.met),
-            "; ".join(r.missed),
-            r.checkins.answered,
-            r.checkins.expected,
-            share,
-            r.proposed,
-            r.applied,
-            r.rejected,
-            r.lapsed,
-            r.imports,
-        ]
-        writer.writerow(safe_row(row))
-    return out.getvalue()
-
-
-# --- the command ----------------------------------------------------------------------------
-
-
-def period_argument(text: str) -> Period:
-    """argparse's `type` for --period: a bad period exits 2 with the sentence."""
-    try:
-        return parse_period(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-async def run_report_command(args: argparse.Namespace, settings: Settings) -> int:
-    zone = ZoneInfo(settings.default_timezone)
-    today = SystemClock().now().astimezone(zone).date()
-    await require_current(settings.database_url)
-    async with database(settings.database_url) as (_engine, sessions), sessions() as session:
-        reports = await build_report(session=session, period=args.period, today=today, zone=zone)
-    if args.format == "csv":
-        output = render_csv(args.period, reports)
-    else:
-        output = render_markdown(args.period, reports, today=today)
-    write_output(output, args.out)
-    return 0

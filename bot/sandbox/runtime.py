@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import create_app
 from bot.client import create_client
 from bot.core.clock import ManualClock
-from bot.privacy.service import announce_key
+from bot.privacy.keys import announce_key
 from bot.sandbox import timeline
 from bot.sandbox.demo import DEMO_NOW, add_people, seed_demo
 from bot.sandbox.driver import SlackDriver

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
-from bot.core.calendar import elapsed_periods
-from bot.core.progress import TREND_MARK, IndicatorProgress, format_number, indicator_progress
-from bot.evidence.service import STALE_MARK, evidence_lines, is_stale
+from bot.core.progress import TREND_MARK, format_number
+from bot.core.text import escape, truncate
+from bot.evidence.blocks import evidence_lines
+from bot.evidence.model import STALE_MARK, is_stale
 from bot.feedback.blocks import theme_lines
-from bot.ui.blocks import capped, context, day, escape, header, mention, section, sections, truncate
+from bot.summary.model import checkin_completion, missed_milestones, overall_progress, progress_of
+from bot.ui.blocks import capped, context, day, header, mention, section, sections
 from storage.models import ActivityStatus, ContractStatus, MilestoneStatus, SuccessIndicator
 from storage.queries.contracts import ContractBundle
 
@@ -29,47 +30,6 @@ STATUS_LABEL = {
     ContractStatus.closed: "Closed",
 }
 UPCOMING_MILESTONES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class CheckinCompletion:
-    answered: int
-    expected: int
-
-    @property
-    def text(self) -> str:
-        if self.expected == 0:
-            return "no check-in due yet"
-        share = round(100 * self.answered / self.expected)
-        return f"{self.answered} of {self.expected} weekly check-ins answered ({share}%)"
-
-
-def progress_of(bundle: ContractBundle, indicator: SuccessIndicator) -> IndicatorProgress:
-    values = [m.value for m in bundle.measurements.get(indicator.id or 0, [])]
-    return indicator_progress(indicator.baseline, indicator.target, values)
-
-
-def overall_progress(bundle: ContractBundle) -> float | None:
-    """Mean indicator progress, each clamped to 0..100%, or None without indicators."""
-    if not bundle.indicators:
-        return None
-    shares = [min(max(progress_of(bundle, i).fraction, 0.0), 1.0) for i in bundle.indicators]
-    return sum(shares) / len(shares)
-
-
-def checkin_completion(bundle: ContractBundle, today: date) -> CheckinCompletion:
-    c = bundle.contract
-    due = set(elapsed_periods(c.period_start, c.period_end, c.checkin_weekday, today))
-    answered = {k.period_key for k in bundle.checkins if k.status == "answered"}
-    return CheckinCompletion(answered=len(due & answered), expected=len(due))
-
-
-def missed_milestones(bundle: ContractBundle, today: date) -> list[str]:
-    return [
-        m.key
-        for m in bundle.milestones
-        if m.status == MilestoneStatus.missed or (m.status == "pending" and m.due < today)
-    ]
 
 
 def indicator_line(

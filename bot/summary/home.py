@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 from slack_sdk.models.views import View
 
-from bot.evidence.service import evidence_headline
+from bot.core.permissions import may_read
+from bot.core.text import escape, truncate
+from bot.evidence.blocks import evidence_headline
 from bot.summary.blocks import STATUS_LABEL, headline, indicator_line
-from bot.ui.blocks import LIST_CAP, context, escape, fit_view, header, section, truncate
+from bot.ui.blocks import LIST_CAP, context, fit_view, header, section
+from bot.ui.metadata import ContractRef
 from storage.models import ContractStatus, Role
 from storage.queries.contracts import ContractBundle
 
@@ -26,7 +28,7 @@ ROLE_LABEL = {
 
 
 def _buttons(bundle: ContractBundle, block_id: str) -> ActionsBlock:
-    value = json.dumps({"contract_id": bundle.contract.id})
+    value = ContractRef.write(contract_id=bundle.contract.id)
     elements = [ButtonElement(text="Open summary", action_id=OPEN_SUMMARY, value=value)]
     if bundle.contract.status == ContractStatus.draft:
         elements.append(ButtonElement(text="Continue editing", action_id=EDIT_DRAFT, value=value))
@@ -39,7 +41,7 @@ def _status(bundle: ContractBundle) -> str:
 
 def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> View:
     led = [b for b in bundles if b.contract.leader_id == viewer]
-    governed = [b for b in bundles if b.contract.leader_id != viewer and b.may_read(viewer)]
+    governed = [b for b in bundles if b.contract.leader_id != viewer and may_read(b, viewer)]
     blocks: list[Block] = [header("North Star")]
     if not led and not governed:
         blocks += [

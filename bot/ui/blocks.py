@@ -16,6 +16,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.core.text import truncate
+
 MESSAGE_BLOCKS = 50
 # Slack refuses a message whose blocks carry too much text in all (`msg_blocks_too_long`).
 # The limit is not documented: posts were refused from about 13,200 characters of block
@@ -24,23 +26,13 @@ MESSAGE_BLOCKS = 50
 # clear of all three; a message is also cut when its blocks pass it.
 MESSAGE_TEXT_BUDGET = 10_000
 VIEW_BLOCKS = 100
+VIEW_STACK = 3  # modals a view stack holds: a modal and two pushed on it
 SECTION_TEXT = 3000
 HEADER_TEXT = 150
 CONTEXT_ELEMENTS = 10
 MODAL_TITLE = 24
 OPTION_TEXT = 75
 LIST_CAP = 12
-ELLIPSIS = "…"
-
-
-def truncate(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, marked with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
-
-
-def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mention(user_id: str | None) -> str:

@@ -1,32 +1,28 @@
-"""Readers of what comes back from Slack's clients: ids in button values and private_metadata.
+"""What the bot writes into button values and `private_metadata`, and reads back: one model each.
 
 A button's value and a view's private_metadata are what the app wrote, but they come back
-in a request, and nothing but these readers turns them into ids: a value that is not a
+in a request, and nothing but these models turns them into ids: a value that is not a
 positive whole number a database id column holds (PostgreSQL INTEGER) is no id at all, so
-`10**30`, `2**31`, `-1`, `"abc"`, `1.5` or a nested object never reach a query.
+`10**30`, `2**31`, `-1`, `"abc"`, `1.5` or a nested object never reach a query. A model is
+written with `write()` and read with `read()` (a button's value, a JSON object) or `of_view()`
+(a view's private_metadata); anything that is not one reads as None.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from typing import Any
+import re
+from typing import Annotated, Any, Self
 
-from slack_bolt.async_app import AsyncAck
-from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
-from slack_sdk.models.views import View
-from slack_sdk.web.async_client import AsyncWebClient
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
-logger = logging.getLogger(__name__)
+from bot.core.calendar import valid_period
+from bot.ui.blocks import VIEW_STACK
 
 MAX_ID = 2**31 - 1  # the largest value of a PostgreSQL INTEGER column, every id's type
 MAX_ENCODED = 3000  # private_metadata's limit; a button's value is shorter still
-STALE_VIEW_ERRORS = frozenset({"hash_conflict", "not_found", "view_not_found"})
-OUT_OF_DATE = (
-    "That button or form is out of date (or was changed on the way), so nothing was done. "
-    "Open it again from a recent message, App Home or `/contract`."
-)
+MAX_SMALL = 1000
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def record_id(value: Any) -> int | None:
@@ -42,16 +38,11 @@ def record_id(value: Any) -> int | None:
     return value if 1 <= value <= MAX_ID else None
 
 
-def small_number(value: Any, *, low: int = 0, high: int = 1000) -> int | None:
+def small_number(value: Any, *, low: int = 0, high: int = MAX_SMALL) -> int | None:
     """A small whole number (a page, a count of misses) from `low` to `high`; else None."""
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value if low <= value <= high else None
-
-
-def clean_text(text: str) -> str:
-    """Typed text without NUL characters, which PostgreSQL's text columns refuse."""
-    return text.replace("\x00", "")
 
 
 def json_object(text: Any) -> dict[str, Any]:
@@ -66,50 +57,138 @@ def json_object(text: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def id_in(text: Any, key: str) -> int | None:
-    """The id under `key` in a JSON object (a button's value, a view's private_metadata)."""
-    return record_id(json_object(text).get(key))
+def _required(read: Any) -> Any:
+    def check(value: Any) -> Any:
+        found = read(value)
+        if found is None:
+            raise ValueError("not one")
+        return found
+
+    return check
 
 
-async def update_view(
-    client: AsyncWebClient, *, view_id: str, view: View | dict[str, Any], hash: str | None = None
-) -> bool:
-    """`views.update`; False when the view changed or closed meanwhile (a double click, a
-    second tab): that answer is someone else's newer update, not a failure."""
-    try:
-        await client.views_update(view_id=view_id, hash=hash, view=view)
-    except SlackApiError as error:
-        reason = error.response.get("error")
-        if reason not in STALE_VIEW_ERRORS:
-            raise
-        logger.info("View %s not updated: %s", view_id, reason)
-        return False
-    return True
+def _token(value: Any) -> str | None:
+    return value if isinstance(value, str) and TOKEN.fullmatch(value) else None
 
 
-def input_blocks(view: Any) -> list[str]:
-    """The block ids of a submitted view's input blocks, in order."""
-    blocks = view.get("blocks") if isinstance(view, dict) else None
-    return [
-        str(b["block_id"])
-        for b in blocks or []
-        if isinstance(b, dict) and b.get("type") == "input" and b.get("block_id")
-    ]
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
-async def refuse_submission(ack: AsyncAck, view: Any, text: str) -> None:
-    """Answer a view submission that cannot be taken: a field error on its first input, or,
-    with no input to put it on, the modal replaced by `text`."""
-    inputs = input_blocks(view)
-    if inputs:
-        await ack(response_action="errors", errors={inputs[0]: text})
-        return
-    await ack(
-        response_action="update",
-        view=View(
-            type="modal",
-            title="North Star",
-            close="Close",
-            blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
-        ),
-    )
+# The fields: required ones make the whole reading None when they are not what they claim;
+# `Maybe…` ones read as None on their own.
+RecordId = Annotated[int, BeforeValidator(_required(record_id))]
+MaybeRecordId = Annotated[int | None, BeforeValidator(record_id)]
+Period = Annotated[str, BeforeValidator(_required(valid_period))]
+Page = Annotated[int, BeforeValidator(_required(lambda v: small_number(v, low=1)))]
+Pages = Annotated[
+    int, BeforeValidator(_required(lambda v: small_number(v, low=1, high=VIEW_STACK)))
+]
+Miss = Annotated[int, BeforeValidator(_required(lambda v: small_number(v, low=1)))]
+MaybeToken = Annotated[str | None, BeforeValidator(_token)]
+MaybeText = Annotated[str | None, BeforeValidator(_text)]
+Truthy = Annotated[bool, BeforeValidator(bool)]
+
+
+class Metadata(BaseModel):
+    """A JSON object the bot writes into Slack and reads back; unknown keys are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    def dump(self) -> str:
+        """The JSON text to write (keys in the fields' order)."""
+        return json.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def write(cls, **values: Any) -> str:
+        """The JSON text of `values` as the bot writes them: from its own rows, so unchecked."""
+        return cls.model_construct(**values).dump()
+
+    @classmethod
+    def read(cls, text: Any) -> Self | None:
+        """The model in `text` (a button's value, private_metadata), or None."""
+        return cls.parse(json_object(text))
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Self | None:
+        try:
+            return cls.model_validate(data)
+        except ValidationError:
+            return None
+
+    @classmethod
+    def of_view(cls, view: Any) -> Self | None:
+        """The model in a view's private_metadata, or None."""
+        return cls.read(view.get("private_metadata") if isinstance(view, dict) else None)
+
+
+class ContractRef(Metadata):
+    """A contract: the draft editor and its item modals, Open summary, Continue editing."""
+
+    contract_id: RecordId
+
+
+class CheckinRef(Metadata):
+    """One check-in period of a contract: the prompt's buttons (and the skip menu's block)."""
+
+    contract_id: RecordId
+    period: Period
+
+
+class CheckinPage(Metadata):
+    """The check-in modal: which period, and which of its pages this is."""
+
+    contract_id: RecordId
+    period: Period
+    page: Page
+    pages: Pages
+
+    @model_validator(mode="after")
+    def _page_within(self) -> Self:
+        if self.page > self.pages:
+            raise ValueError("page past the last")
+        return self
+
+
+class EvidenceModal(Metadata):
+    """The evidence modal: the contract shown and the server's token for a shortcut's message."""
+
+    contract_id: MaybeRecordId = None
+    source: MaybeToken = None
+
+
+class FeedbackModal(Metadata):
+    """The feedback modal: the contract, and the request it answers, if any."""
+
+    contract_id: MaybeRecordId = None
+    request_id: MaybeRecordId = None
+
+
+class FeedbackRequestRef(Metadata):
+    """A request DM's Give feedback button."""
+
+    request_id: RecordId
+
+
+class MissRef(Metadata):
+    """The recalibration buttons: the milestone, and which of its misses they answer."""
+
+    milestone: RecordId
+    miss: Miss
+
+
+class AmendmentForm(Metadata):
+    """The amendment form: the contract, the item (`handle`; None for a new one), whether it is
+    removed, and a fingerprint of the item as the form showed it."""
+
+    contract_id: MaybeRecordId = None
+    kind: MaybeText = None
+    handle: Any = None
+    remove: Truthy = False
+    fingerprint: MaybeText = None
+
+
+class AmendmentRef(Metadata):
+    """The reject modal: the amendment rejected."""
+
+    amendment_id: RecordId

@@ -34,7 +34,6 @@ from storage.types import utcnow
 
 RECENT_EVIDENCE = 5
 EVIDENCE_SOURCE_TTL = timedelta(days=1)
-READER_ROLES = frozenset({Role.leader, Role.sponsor, Role.owner, Role.approver, Role.escalation})
 
 
 @dataclass
@@ -83,14 +82,6 @@ class ContractBundle:
         if c.owner_id == user_id:
             roles.add(Role.owner)
         return roles
-
-    def may_read(self, user_id: str) -> bool:
-        return bool(self.roles_of(user_id) & READER_ROLES)
-
-    def may_edit(self, user_id: str) -> bool:
-        """Who may change a draft directly: its leader, sponsor, owner and creator."""
-        c = self.contract
-        return user_id in {c.leader_id, c.sponsor_id, c.owner_id, c.created_by}
 
     def indicator(self, key: str) -> SuccessIndicator | None:
         return next((i for i in self.indicators if i.key == key), None)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import SQLModel, select
 
 from bot.delivery import queue as delivery
-from bot.feedback.service import feedback_job
+from bot.feedback.jobs import feedback_job
 from bot.scheduler import JobRun
 from storage.db import SessionFactory
 from storage.models import Delivery

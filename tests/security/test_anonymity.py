@@ -27,19 +27,19 @@ from sqlalchemy import inspect
 from sqlmodel import select
 
 from bot.contracts.io import import_file
-from bot.contracts.service import Refusal
-from bot.feedback.blocks import Entry
-from bot.feedback.service import feedback_job, give_feedback, hash_key, retract_posted, target_of
-from bot.privacy.service import (
+from bot.core.permissions import Refusal
+from bot.feedback.jobs import feedback_job, retract_posted
+from bot.feedback.model import Entry
+from bot.feedback.service import give_feedback, hash_key, target_of
+from bot.privacy.keys import (
     KeyUnavailable,
     announce_key,
     author_hash,
-    erase_person,
-    export_person,
     feedback_key,
     key_file,
     legacy_author_hash,
 )
+from bot.privacy.service import erase_person, export_person
 from bot.scheduler import JobRun
 from bot.settings import SettingsError, load_settings
 from storage.db import SessionFactory, create_engine, session_factory

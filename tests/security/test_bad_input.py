@@ -32,7 +32,7 @@ from bot.feedback.blocks import DELETE_MINE, REQUEST_GIVE
 from bot.milestones.blocks import ASK_SUPPORT, PROPOSE
 from bot.sandbox.demo import DEMO_CONTRACT
 from bot.summary.home import EDIT_DRAFT, OPEN_SUMMARY
-from bot.ui.metadata import OUT_OF_DATE
+from bot.ui.views import OUT_OF_DATE
 from storage.models import CheckIn, Contract, Evidence, Expectation, Feedback
 from tests.bot.checkins.test_support import virtual_time
 from tests.bot.cli.test_main import northstar

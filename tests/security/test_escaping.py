@@ -25,7 +25,9 @@ from bot.amendments.blocks import APPROVE, REJECT
 from bot.checkins.blocks import START
 from bot.contracts.io import export_csv, import_text
 from bot.milestones.blocks import ASK_SUPPORT
-from bot.report.service import ContractReport, parse_period, render_csv
+from bot.report.model import ContractReport
+from bot.report.render import render_csv
+from bot.report.service import parse_period
 from bot.sandbox.demo import DEMO_CONTRACT
 from tests.bot.checkins.test_support import at, run_job, virtual_time
 from tests.handlers.test_feedback_support import fast_sending, settled

@@ -9,23 +9,26 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.amendments.service import (
+from bot.amendments.model import (
     KINDS,
     Outcome,
     Problem,
     changed_document,
-    check_proposal,
-    decide,
     find_item,
     items_in,
+    version_argument,
+)
+from bot.amendments.service import (
+    check_proposal,
+    decide,
     proposal_problems,
     propose,
-    version_argument,
     version_to_show,
 )
-from bot.contracts.io import import_text, snapshot
+from bot.contracts.document import snapshot
+from bot.contracts.io import import_text
 from bot.contracts.schema import normalised, parse_documents, validate_document
-from bot.contracts.service import Refusal
+from bot.core.permissions import Refusal
 from bot.summary.blocks import build_summary
 from storage.db import SessionFactory
 from storage.models import (

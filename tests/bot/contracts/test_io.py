@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
+from bot.contracts.document import snapshot
 from bot.contracts.io import (
     CSV_COLUMNS,
     ImportResult,
@@ -31,7 +32,6 @@ from bot.contracts.io import (
     import_file,
     import_text,
     resolve_people,
-    snapshot,
     validate_file,
 )
 from bot.contracts.schema import DocumentError, normalised, parse_documents, validate_document

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
-from bot.evidence.blocks import build_evidence_modal, read_metadata
-from bot.evidence.service import SourceMessage, evidence_lines, excerpt_of, parse_item, stale_items
+from bot.evidence.blocks import build_evidence_modal, evidence_lines
+from bot.evidence.forms import excerpt_of, read_metadata
+from bot.evidence.model import SourceMessage, parse_item, stale_items
 from storage.models import (
     Contract,
     DevelopmentActivity,

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.contracts.service import Refusal
+from bot.core.calendar import feedback_window
+from bot.core.permissions import Refusal
 from bot.feedback.blocks import (
     Entry,
     Shown,
@@ -20,18 +21,10 @@ from bot.feedback.blocks import (
     fit_message,
     grouped,
 )
-from bot.feedback.service import (
-    ANONYMOUS_WEEKLY_CAP,
-    RequestArgs,
-    feedback_window,
-    give_feedback,
-    midnight,
-    parse_request_args,
-    release_held,
-    target_of,
-    withdraw,
-)
-from bot.privacy.service import author_hash
+from bot.feedback.forms import parse_request_args
+from bot.feedback.model import ANONYMOUS_WEEKLY_CAP, RequestArgs, midnight
+from bot.feedback.service import give_feedback, release_held, target_of, withdraw
+from bot.privacy.keys import author_hash
 from storage.db import SessionFactory
 from storage.models import AuditEvent, Contract, Expectation, Feedback
 

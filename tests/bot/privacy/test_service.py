@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.contracts.service import Refusal
-from bot.privacy.service import (
+from bot.core.permissions import Refusal
+from bot.privacy.keys import (
     KeyUnavailable,
     author_hash,
-    erase_person,
     erasure_mark,
-    export_person,
     feedback_key,
     key_file,
     legacy_author_hash,
 )
+from bot.privacy.service import erase_person, export_person
 from bot.settings import SettingsError, load_settings
 from storage.db import SessionFactory
 from storage.models import (

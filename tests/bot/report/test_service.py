@@ -11,17 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.amendments.service import KINDS, Outcome, decide, find_item, propose
-from bot.contracts.io import import_text, snapshot
+from bot.amendments.model import KINDS, Outcome, find_item
+from bot.amendments.service import decide, propose
+from bot.contracts.document import snapshot
+from bot.contracts.io import import_text
 from bot.core.calendar import period_key
-from bot.report.service import (
-    CSV_COLUMNS,
-    ContractReport,
-    build_report,
-    parse_period,
-    render_csv,
-    render_markdown,
-)
+from bot.report.model import ContractReport
+from bot.report.render import CSV_COLUMNS, render_csv, render_markdown
+from bot.report.service import build_report, parse_period
 from storage.db import SessionFactory
 from storage.models import CheckIn, Measurement, Milestone, SuccessIndicator
 from storage.queries.contracts import load_bundle

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, DividerBlock, SectionBlock
 
+from bot.core.text import truncate
 from bot.ui.blocks import (
     MESSAGE_BLOCKS,
     SECTION_TEXT,
@@ -12,7 +13,6 @@ from bot.ui.blocks import (
     section,
     sections,
     split_messages,
-    truncate,
 )
 
 

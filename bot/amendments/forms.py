@@ -1,0 +1,65 @@
+"""What the amendment forms submit: an item's fields in the import format, and field errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.amendments.blocks import FIELDS, NONE, RATIONALE
+from bot.amendments.model import ItemKind, Problem
+from bot.core import rules
+from bot.core.text import truncate
+from bot.ui.forms import Form, input_block_ids
+
+
+def read_fields(kind: ItemKind, view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The import-format fields a submitted item form holds, and errors keyed by block id."""
+    form = Form(view)
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for spec in FIELDS[kind.name]:
+        if spec.type in ("text", "long"):
+            text = form.text(spec.name)
+            if not text and not spec.optional:
+                errors[spec.name] = "Please fill this in."
+            values[spec.name] = text
+        elif spec.type == "number":
+            raw = form.text(spec.name)
+            values[spec.name] = None
+            if raw:
+                try:
+                    values[spec.name] = rules.parse_number(raw)
+                except ValueError as problem:
+                    errors[spec.name] = str(problem)
+            elif not spec.optional:
+                errors[spec.name] = "Enter a number."
+        elif spec.type == "date":
+            values[spec.name] = form.date(spec.name)
+            if values[spec.name] is None and not spec.optional:
+                errors[spec.name] = "Pick a date."
+        else:
+            picked = form.option(spec.name)
+            values[spec.name] = None if picked == NONE else picked
+            if values[spec.name] is None and not spec.optional:
+                errors[spec.name] = "Choose one of the options."
+    return values, errors
+
+
+def field_errors(problems: Sequence[Problem], view: dict[str, Any]) -> dict[str, str]:
+    """Problems as `response_action: errors`, each on its field's block where it has one."""
+    inputs = input_block_ids(view)
+    fields = [block for block in inputs if block != RATIONALE]
+    fallback = (["indicator"] if "indicator" in fields else []) + fields + [RATIONALE]
+    errors: dict[str, str] = {}
+    for problem in problems:
+        block = problem.field if problem.field and problem.field in inputs else fallback[0]
+        message = _sentence(problem.message)
+        errors[block] = f"{errors[block]} {message}" if block in errors else message
+    return {block: truncate(text, 2000) for block, text in errors.items()}
+
+
+def _sentence(message: str) -> str:
+    if message == "required":
+        return "Please fill this in."
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "?", "!")) else message + "."

@@ -1,0 +1,328 @@
+"""Amendment types and the rules on them: the kinds of item, an item in the import format,
+who decides, an amendment's state and a decision's outcome."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from bot.contracts.document import ITEM_LISTS, diff_documents
+from bot.contracts.schema import (
+    ActivityItem,
+    BarrierItem,
+    ExpectationItem,
+    IndicatorItem,
+    MilestoneItem,
+    ResourceItem,
+    canonical,
+)
+from bot.core.permissions import Refusal
+from bot.core.text import escape
+from storage.models import (
+    Amendment,
+    AmendmentApproval,
+    AuditEvent,
+    Contract,
+    ContractStatus,
+    ContractVersion,
+)
+from storage.queries.contracts import ContractBundle
+
+
+class AmendmentStatus(StrEnum):
+    pending = "pending"
+    applied = "applied"
+    rejected = "rejected"
+    stale = "stale"
+
+
+APPROVED, REJECTED = "approved", "rejected"  # AmendmentApproval.decision
+
+
+@dataclass(frozen=True, slots=True)
+class ItemKind:
+    """One kind of contract item as amendments see it: its list in the import format."""
+
+    name: str  # as bot.contracts and Evidence.item_type name it
+    list_name: str
+    label: str
+    model: type[BaseModel]
+    prefix: str  # keys (E1) or, for keyless items, their handles (R1) start with it
+
+    @property
+    def plural(self) -> str:
+        return self.label[:-1] + "ies" if self.label.endswith("y") else self.label + "s"
+
+    @property
+    def keyed(self) -> bool:
+        return ITEM_LISTS[self.list_name].keyed
+
+
+KINDS: dict[str, ItemKind] = {
+    kind.name: kind
+    for kind in (
+        ItemKind("expectation", "expectations", "expectation", ExpectationItem, "E"),
+        ItemKind("activity", "development_activities", "development activity", ActivityItem, "D"),
+        ItemKind("indicator", "success_indicators", "success indicator", IndicatorItem, "I"),
+        ItemKind("milestone", "milestones", "milestone", MilestoneItem, "M"),
+        ItemKind("resource", "resources", "resource", ResourceItem, "R"),
+        ItemKind("barrier", "barriers", "barrier", BarrierItem, "B"),
+    )
+}
+
+
+REQUIRED_LISTS = frozenset(
+    {"expectations", "development_activities", "success_indicators", "milestones"}
+)
+
+
+Item = dict[str, Any]
+
+
+def items_in(doc: dict[str, Any], kind: ItemKind) -> list[tuple[str, Item]]:
+    """(handle, item) of each item of `kind` in an import-format document, in order.
+
+    A keyed item's handle is its key; a resource or barrier, which has none, is named by
+    its place (R2 is the second resource).
+    """
+    found = [item for item in doc.get(kind.list_name) or [] if isinstance(item, dict)]
+    if kind.keyed:
+        return [(str(item.get("key")), item) for item in found]
+    return [(f"{kind.prefix}{number}", item) for number, item in enumerate(found, 1)]
+
+
+def find_item(doc: dict[str, Any], kind: ItemKind, handle: str | None) -> Item | None:
+    return next((item for h, item in items_in(doc, kind) if h == handle), None)
+
+
+def item_title(item: Item | None) -> str:
+    """The words that name an item: its name, title, text or risk."""
+    if not item:
+        return ""
+    for name in ("name", "title", "text", "risk"):
+        if item.get(name):
+            return str(item[name])
+    return ""
+
+
+def fingerprint(item: Item | None) -> str:
+    """A short digest of an item, to notice it changed while a form was open."""
+    text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def proposed_item(kind: ItemKind, fields: dict[str, Any], *, key: str | None) -> Item:
+    """The canonical import-format item of a form's fields (None values dropped)."""
+    item: Item = canonical({"key": key, **fields} if kind.keyed else dict(fields))
+    return item
+
+
+def changed_document(
+    doc: dict[str, Any], kind: ItemKind, handle: str | None, after: Item | None
+) -> dict[str, Any]:
+    """The document with the item `handle` replaced by `after` (removed when None), or with
+    `after` appended when `handle` is None."""
+    result = copy.copy(doc)
+    items = list(doc.get(kind.list_name) or [])
+    index = next((i for i, (h, _) in enumerate(items_in(doc, kind)) if h == handle), None)
+    if handle is None or index is None:
+        if after is not None:
+            items.append(after)
+    elif after is None:
+        del items[index]
+    else:
+        items[index] = after
+    result[kind.list_name] = items
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a change cannot be made: at one of the item's fields, the item, or elsewhere."""
+
+    field: str | None
+    message: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+def deciders(
+    approvers: Sequence[str], *, proposer: str | None, owner: str | None, escalation: Sequence[str]
+) -> list[str]:
+    """Who must approve an amendment by `proposer`: never the proposer alone.
+
+    The contract's approvers other than the proposer (proposing is their own approval). When
+    the proposer is the only approver, the owner decides instead, failing that the escalation
+    contacts; an empty list means nobody but the proposer could, so it cannot be proposed.
+    """
+    others = [a for a in approvers if a != proposer]
+    if others:
+        return others
+    if owner and owner != proposer:
+        return [owner]
+    return [e for e in dict.fromkeys(escalation) if e != proposer]
+
+
+def approvers_of(bundle: ContractBundle, proposer: str | None) -> list[str]:
+    """Who must approve an amendment `proposer` makes to the contract."""
+    c = bundle.contract
+    return deciders(
+        bundle.approvers or [c.sponsor_id],
+        proposer=proposer,
+        owner=c.owner_id,
+        escalation=bundle.escalation,
+    )
+
+
+NOBODY_ELSE_APPROVES = (
+    "Nobody but you could approve a change you propose to this contract: you are its only "
+    "approver, and it has no other owner or escalation contact. Ask the leader or sponsor to "
+    "propose it, or have an administrator add an approver with `northstar contract import`."
+)
+
+
+def refusal_to_amend(bundle: ContractBundle, *, proposer: str | None = None) -> Refusal | None:
+    """Why no amendment can be proposed (by `proposer`, when given) to the contract now."""
+    c = bundle.contract
+    if c.status == ContractStatus.draft:
+        return Refusal(
+            f"“{escape(c.title)}” is still a draft: change it directly with `/contract edit`. "
+            "Amendments are for active contracts."
+        )
+    if c.status != ContractStatus.active:
+        return Refusal(f"“{escape(c.title)}” is closed and no longer changes.")
+    if proposer is not None and not approvers_of(bundle, proposer):
+        return Refusal(NOBODY_ELSE_APPROVES)
+    return None
+
+
+def change_of(amendment: Amendment) -> str:
+    """add, change or remove."""
+    if amendment.before is None:
+        return "add"
+    return "remove" if amendment.after is None else "change"
+
+
+def change_lines(
+    kind: ItemKind, handle: str | None, before: Item | None, after: Item | None
+) -> list[str]:
+    """The change as `diff_documents` paths: `success_indicators[I2].target: 30 -> 28`."""
+
+    def listed(item: Item | None) -> list[Item]:
+        return [] if item is None else [{"key": handle or "new", **item}]
+
+    return diff_documents({kind.list_name: listed(before)}, {kind.list_name: listed(after)})
+
+
+@dataclass
+class AmendmentState:
+    """An amendment with what its messages show: contract, approvers, decisions, version."""
+
+    amendment: Amendment
+    contract: Contract
+    approvers: list[str]
+    approvals: list[AmendmentApproval]
+    version: int | None = None  # the version it made, once applied
+
+    @property
+    def id(self) -> int:
+        return self.amendment.id or 0
+
+    @property
+    def kind(self) -> ItemKind:
+        return KINDS[self.amendment.item_type]
+
+    @property
+    def status(self) -> str:
+        return self.amendment.status
+
+    @property
+    def pending(self) -> bool:
+        return self.amendment.status == AmendmentStatus.pending
+
+    def decision_of(self, user: str) -> AmendmentApproval | None:
+        return next((a for a in self.approvals if a.approver_id == user), None)
+
+    @property
+    def approved_by(self) -> list[str]:
+        return [a.approver_id for a in self.approvals if a.decision == APPROVED]
+
+    @property
+    def rejection(self) -> AmendmentApproval | None:
+        return next((a for a in self.approvals if a.decision == REJECTED), None)
+
+    @property
+    def awaiting(self) -> list[str]:
+        approved = set(self.approved_by)
+        return [a for a in self.approvers if a not in approved]
+
+
+class Outcome(StrEnum):
+    waiting = "waiting"  # approved; other approvers have yet to
+    applied = "applied"
+    rejected = "rejected"
+    stale = "stale"  # refused at this approval: the item changed since it was proposed
+    already = "already"  # this approver had decided already (a double click)
+    closed = "closed"  # decided before this click
+    not_approver = "not_approver"
+    missing = "missing"
+    conflict = "conflict"  # another change was saved at the same moment; nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    amendment_id: int
+    why: str = ""
+    approvers: tuple[str, ...] = ()
+
+
+def describe_change(amendment: Amendment) -> str:
+    """`change success indicator I2`, `add milestone M4`, `remove resource R2`."""
+    kind = KINDS[amendment.item_type]
+    key = f" {amendment.item_key}" if amendment.item_key else ""
+    return f"{change_of(amendment)} {kind.label}{key}"
+
+
+def version_reason(amendment: Amendment) -> str:
+    return f"amendment #{amendment.id}: {describe_change(amendment)}"
+
+
+@dataclass
+class History:
+    versions: list[ContractVersion]  # newest first
+    amendments: dict[int, Amendment]  # those the versions came from, by id
+    events: list[AuditEvent]  # newest first
+
+
+VERSION_ARGUMENT = re.compile(r"^[vV](\d{1,9})$")
+
+
+def version_argument(args: Sequence[str]) -> tuple[int | None, list[str]]:
+    """(3, the other arguments) from `["<@U1>", "v3"]`; (None, args) without a version."""
+    for index, arg in enumerate(args):
+        match = VERSION_ARGUMENT.match(arg)
+        if match:
+            return int(match[1]), [*args[:index], *args[index + 1 :]]
+    return None, list(args)
+
+
+@dataclass
+class SummaryView:
+    """What `/contract summary` shows: the contract and its pending amendments, or an old
+    version (`version` set) from its snapshot."""
+
+    bundle: ContractBundle
+    pending: list[AmendmentState]
+    version: ContractVersion | None = None
+    latest: int = 0

@@ -1,0 +1,59 @@
+"""Who may do what with a contract: every permission rule, read from the contract's roles,
+and the `Refusal` a person gets when they may not (or when there is nothing to give them).
+
+Leader, sponsor, owner, approvers and escalation contacts read a contract; its leader,
+sponsor, owner and creator change a draft; its leader, sponsor and owner propose amendments
+and add evidence; its leader, sponsor and owner read the feedback about the leader, and its
+leader and sponsor ask for feedback. A peer reads only what they wrote (`bot.feedback`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.models import Role
+from storage.queries.contracts import ContractBundle
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A short sentence telling the person why they get nothing."""
+
+    text: str
+
+
+READERS = frozenset({Role.leader, Role.sponsor, Role.owner, Role.approver, Role.escalation})
+PROPOSERS = frozenset({Role.leader, Role.sponsor, Role.owner})
+EVIDENCE_ADDERS = frozenset({Role.leader, Role.sponsor, Role.owner})
+FEEDBACK_READERS = frozenset({Role.leader, Role.sponsor, Role.owner})
+FEEDBACK_REQUESTERS = frozenset({Role.leader, Role.sponsor})
+
+
+def may_read(bundle: ContractBundle, user_id: str) -> bool:
+    """Whether `user_id` reads the contract: its summary, history and App Home entry."""
+    return bool(bundle.roles_of(user_id) & READERS)
+
+
+def may_edit(bundle: ContractBundle, user_id: str) -> bool:
+    """Who may change a draft directly: its leader, sponsor, owner and creator."""
+    c = bundle.contract
+    return user_id in {c.leader_id, c.sponsor_id, c.owner_id, c.created_by}
+
+
+def may_propose(bundle: ContractBundle, user_id: str) -> bool:
+    """Who may propose an amendment (its approvers decide on it)."""
+    c = bundle.contract
+    return user_id in {c.leader_id, c.sponsor_id, c.owner_id}
+
+
+def may_add_evidence(bundle: ContractBundle, user_id: str) -> bool:
+    return bool(bundle.roles_of(user_id) & EVIDENCE_ADDERS)
+
+
+def may_read_feedback(bundle: ContractBundle, user_id: str) -> bool:
+    """Feedback about a leader: the leader, their sponsor and the contract's owner."""
+    return bool(bundle.roles_of(user_id) & FEEDBACK_READERS)
+
+
+def may_request_feedback(bundle: ContractBundle, user_id: str) -> bool:
+    return bool(bundle.roles_of(user_id) & FEEDBACK_REQUESTERS)

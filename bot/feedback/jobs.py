@@ -1,0 +1,397 @@
+"""Feedback deliveries: the leader's DM of a named entry, releases of anonymous groups, requests
+and their reminders, the `feedback` job, and taking deleted words out of what was posted."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.delivery import queue as delivery
+from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot.feedback.blocks import (
+    build_attributed_message,
+    build_release_message,
+    build_removed_message,
+    build_request_message,
+    fit_message,
+)
+from bot.feedback.model import (
+    ATTRIBUTED_NOTICE,
+    CADENCE,
+    EXPIRED,
+    OPEN,
+    RELEASE,
+    RELEASE_RESEND_DAYS,
+    REMINDER,
+    REMINDER_AFTER,
+    REQUEST,
+    REQUEST_OPEN_FOR,
+    CadenceAsk,
+    Given,
+    Shown,
+    notice_period,
+    release_period,
+    reminder_key,
+)
+from bot.feedback.service import RequestFor, _target, cadence_due, release_held
+from bot.privacy.model import Gone
+from bot.scheduler import JobRun
+from bot.services import Services
+from storage.models import (
+    Contract,
+    ContractStatus,
+    Delivery,
+    DeliveryStatus,
+    Expectation,
+    Feedback,
+    FeedbackRequest,
+)
+from storage.queries.contracts import load_bundle
+
+logger = logging.getLogger(__name__)
+
+
+async def _skip(_: Delivery, __: str) -> None:
+    return None
+
+
+async def notify_leader(services: Services, client: AsyncWebClient, given: Given) -> None:
+    """Attributed feedback reaches the leader at once, with the giver's name."""
+    if given.giver is None:
+        return
+    blocks = build_attributed_message(given.entry, giver=given.giver, target=given.target)
+
+    async def build(_: Delivery) -> Message:
+        return Message(text=f"New feedback from <@{given.giver}>", blocks=blocks)
+
+    key = DeliveryKey(
+        ATTRIBUTED_NOTICE,
+        given.target.contract_id,
+        given.target.leader_id,
+        notice_period(given.feedback_id),
+    )
+    async with queue_of(services, client) as queue:
+        await queue.deliver(Outgoing(key=key, build=build, on_undeliverable=_skip))
+
+
+async def retract_posted(
+    services: Services, client: AsyncWebClient | None, gone: Sequence[Gone]
+) -> list[str]:
+    """Take deleted entries out of what the bot posted; the messages it could not ("C/ts").
+
+    A named entry's DM to the leader is redacted. A released anonymous entry's group DM is
+    rebuilt from the entries of that release still kept, or redacted when none is left.
+    Without a client (no Slack token) nothing is changed and every message is returned.
+    """
+    named = [notice_period(g.feedback_id) for g in gone if not g.anonymous]
+    releases = {
+        (g.contract_id, released) for g in gone if g.anonymous and (released := g.released_at)
+    }
+    edits: list[tuple[str, str, Message]] = []
+    async with services.sessions() as session:
+        if named:
+            notices = await session.exec(
+                select(Delivery).where(
+                    Delivery.kind == ATTRIBUTED_NOTICE, col(Delivery.period_key).in_(named)
+                )
+            )
+            edits += [
+                (d.slack_channel, d.slack_ts, removed_message())
+                for d in notices.all()
+                if d.slack_channel and d.slack_ts
+            ]
+        for contract_id, released_at in sorted(releases):
+            sent = (
+                await session.exec(
+                    select(Delivery).where(
+                        Delivery.kind == RELEASE,
+                        Delivery.contract_id == contract_id,
+                        Delivery.period_key == release_period(released_at),
+                    )
+                )
+            ).first()
+            contract = await session.get(Contract, contract_id)
+            if sent is None or not sent.slack_channel or not sent.slack_ts or contract is None:
+                continue
+            rebuilt = await release_message(session, contract, released_at)
+            edits.append((sent.slack_channel, sent.slack_ts, rebuilt or removed_message()))
+    if client is None:
+        return [f"{channel}/{ts}" for channel, ts, _ in edits]
+    async with queue_of(services, client) as queue:
+        return [
+            f"{channel}/{ts}"
+            for channel, ts, message in edits
+            if not await queue.update(channel, ts, message)
+        ]
+
+
+def removed_message() -> Message:
+    return Message(text="Feedback removed", blocks=build_removed_message())
+
+
+async def release_message(
+    session: AsyncSession, contract: Contract, released_at: datetime
+) -> Message | None:
+    """The leader's DM for one release: its entries still kept, or None when none is."""
+    rows = await session.exec(
+        select(Feedback).where(
+            Feedback.contract_id == contract.id,
+            col(Feedback.anonymous).is_(True),
+            Feedback.released_at == released_at,
+        )
+    )
+    entries = [
+        Shown(
+            expectation_key=f.expectation_key,
+            polarity=f.polarity,
+            situation=f.situation,
+            behaviour=f.behaviour,
+            impact=f.impact,
+        )
+        for f in rows.all()
+    ]
+    if not entries:
+        return None
+    target = await _target(session, contract)
+    blocks = build_release_message(
+        entries,
+        expectations=target.expectations,
+        threshold=contract.anonymity_threshold,
+        rng=random.SystemRandom(),
+    )
+    return Message(
+        text=f"Anonymous feedback for you: {len(entries)} entries",
+        blocks=fit_message(blocks, "More than fits here: `/feedback received` shows all."),
+    )
+
+
+def release_outgoing(services: Services, contract: Contract, released_at: datetime) -> Outgoing:
+    async def build(_: Delivery) -> Message | None:
+        async with services.sessions() as session:
+            return await release_message(session, contract, released_at)
+
+    key = DeliveryKey(RELEASE, contract.id or 0, contract.leader_id, release_period(released_at))
+    return Outgoing(key=key, build=build, on_undeliverable=_skip)
+
+
+async def release_all(*, services: Services, client: AsyncWebClient, force: bool = False) -> Report:
+    """Release whatever is due on every active contract and tell each leader, once."""
+    now = services.clock.now()
+    async with services.sessions() as session:
+        contracts = list(
+            (
+                await session.exec(select(Contract).where(Contract.status == ContractStatus.active))
+            ).all()
+        )
+    async with queue_of(services, client) as queue:
+        for contract in contracts:
+            await _release(services, queue, contract, now=now, force=force)
+    return queue.report
+
+
+async def _release(
+    services: Services, queue: DeliveryQueue, contract: Contract, *, now: datetime, force: bool
+) -> None:
+    """Release what is due on one contract and tell its leader of each release not told yet."""
+    async with services.sessions() as session:
+        await release_held(session=session, contract=contract, now=now, force=force)
+        stamps = (
+            await session.exec(
+                select(Feedback.released_at)
+                .where(
+                    Feedback.contract_id == contract.id,
+                    col(Feedback.released_at) >= now - timedelta(days=RELEASE_RESEND_DAYS),
+                )
+                .distinct()
+            )
+        ).all()
+        done = set(
+            (
+                await session.exec(
+                    select(Delivery.period_key).where(
+                        Delivery.kind == RELEASE,
+                        Delivery.contract_id == contract.id,
+                        col(Delivery.status).in_(
+                            [DeliveryStatus.sent, DeliveryStatus.undeliverable]
+                        ),
+                    )
+                )
+            ).all()
+        )
+    for stamp in sorted(s for s in stamps if s is not None):
+        if release_period(stamp) not in done:
+            await queue.deliver(release_outgoing(services, contract, stamp))
+
+
+def request_outgoing(
+    services: Services, key: DeliveryKey, request_for: RequestFor, *, reminder: bool = False
+) -> Outgoing:
+    """A request DM (or its reminder); built when sent, from the request as it then is."""
+    created: list[FeedbackRequest] = []
+
+    async def build(_: Delivery) -> Message | None:
+        async with services.sessions() as session:
+            request = await request_for(session)
+            if request is None:
+                return None
+            contract = await session.get(Contract, request.contract_id)
+            if contract is None or contract.status != ContractStatus.active:
+                return None
+            expectation = None
+            if request.expectation_key:
+                found = (
+                    await session.exec(
+                        select(Expectation).where(
+                            Expectation.contract_id == contract.id,
+                            Expectation.key == request.expectation_key,
+                        )
+                    )
+                ).first()
+                expectation = (request.expectation_key, found.text if found else "")
+        created.append(request)
+        return Message(
+            text=f"{'Reminder: ' if reminder else ''}feedback asked on <@{contract.leader_id}>",
+            blocks=build_request_message(
+                request_id=request.id or 0,
+                leader=contract.leader_id,
+                requester=request.requester_id,
+                expectation=expectation,
+                reminder=reminder,
+            ),
+        )
+
+    async def after_sent(session: AsyncSession, sent: Delivery) -> None:
+        if not created or sent.sent_at is None:
+            return
+        request = await session.get(FeedbackRequest, created[-1].id)
+        if request is None:
+            return
+        if reminder:
+            request.reminded_at = sent.sent_at
+            session.add(request)
+        else:
+            await delivery.schedule(
+                session=session, key=reminder_key(request), due_at=sent.sent_at + REMINDER_AFTER
+            )
+
+    return Outgoing(key=key, build=build, after_sent=after_sent, on_undeliverable=_skip)
+
+
+async def send_requests(
+    services: Services, client: AsyncWebClient, requests: Sequence[FeedbackRequest]
+) -> Report:
+    async with queue_of(services, client) as queue:
+        for request in requests:
+            key = DeliveryKey(
+                REQUEST, request.contract_id, request.reviewer_id, f"request-{request.id}"
+            )
+            await queue.deliver(request_outgoing(services, key, RequestFor(request.id)))
+    return queue.report
+
+
+async def ask_on_cadence(
+    *, services: Services, client: AsyncWebClient, force: bool = False
+) -> Report:
+    """Ask each active contract's reviewers once per feedback window."""
+    now = services.clock.now()
+    zone = ZoneInfo(services.settings.default_timezone)
+    async with services.sessions() as session:
+        contracts = (
+            await session.exec(
+                select(Contract)
+                .where(
+                    Contract.status == ContractStatus.active,
+                    col(Contract.feedback_cadence).is_not(None),
+                )
+                .order_by(col(Contract.id))
+            )
+        ).all()
+        due: list[tuple[Contract, str, list[str]]] = []
+        for contract in contracts:
+            window = cadence_due(contract, now, zone, force=force)
+            if window is None:
+                continue
+            bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+            reviewers = [r for r in (bundle.reviewers if bundle else []) if r != contract.leader_id]
+            done = set(
+                (
+                    await session.exec(
+                        select(Delivery.recipient_id).where(
+                            Delivery.kind == CADENCE,
+                            Delivery.contract_id == contract.id,
+                            Delivery.period_key == window,
+                            col(Delivery.status).in_(
+                                [
+                                    DeliveryStatus.sent,
+                                    DeliveryStatus.undeliverable,
+                                    DeliveryStatus.cancelled,
+                                ]
+                            ),
+                        )
+                    )
+                ).all()
+            )
+            waiting = [r for r in reviewers if r not in done]
+            if waiting:
+                due.append((contract, window, waiting))
+    async with queue_of(services, client) as queue:
+        for contract, window, reviewers in due:
+            for reviewer in reviewers:
+                ask = CadenceAsk(
+                    contract_id=contract.id or 0,
+                    reviewer=reviewer,
+                    batch=f"cadence:{contract.id}:{window}",
+                    now=now,
+                )
+                key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
+                await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
+    return queue.report
+
+
+async def send_reminders(
+    *, services: Services, client: AsyncWebClient, force: bool = False
+) -> Report:
+    """One reminder per open request, once it is due (`force`: every pending one)."""
+    now = services.clock.now()
+    async with services.sessions() as session:
+        await session.exec(
+            update(FeedbackRequest)
+            .where(
+                col(FeedbackRequest.status) == OPEN,
+                col(FeedbackRequest.created_at) < now - REQUEST_OPEN_FOR,
+            )
+            .values(status=EXPIRED, closed_at=now)
+        )
+        await session.commit()
+    horizon = now + REMINDER_AFTER if force else now
+    due = await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon)
+    async with queue_of(services, client) as queue:
+        for row in due:
+            claimed = await delivery.claim_due(
+                sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
+            )
+            if claimed is None:
+                continue
+            request_id = int(claimed.period_key.removeprefix("request-") or 0)
+            key = DeliveryKey(
+                claimed.kind, claimed.contract_id, claimed.recipient_id, claimed.period_key
+            )
+            outgoing = request_outgoing(services, key, RequestFor(request_id), reminder=True)
+            await queue.send_claimed(outgoing, claimed)
+    return queue.report
+
+
+async def feedback_job(run: JobRun) -> str:
+    """Release anonymous feedback that is due, ask reviewers on cadence, send reminders."""
+    released = await release_all(services=run.services, client=run.client, force=run.force)
+    asked = await ask_on_cadence(services=run.services, client=run.client, force=run.force)
+    reminded = await send_reminders(services=run.services, client=run.client, force=run.force)
+    return f"releases: {released}; requests: {asked}; reminders: {reminded}"

@@ -1,0 +1,163 @@
+"""Feedback types and the rules on them: an entry as given and as a reader sees it, the
+contract it is given on, requests, and the windows, caps and keys that govern them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from bot.delivery.queue import DeliveryKey
+from storage.models import FeedbackRequest
+from storage.queries.contracts import ContractBundle
+
+ATTRIBUTED_NOTICE = "feedback_given"
+RELEASE = "feedback_release"
+REQUEST = "feedback_request"
+CADENCE = "feedback_cadence"
+REMINDER = "feedback_reminder"
+ANONYMOUS_WEEKLY_CAP = 3
+REMINDER_AFTER = timedelta(days=3)
+REQUEST_OPEN_FOR = timedelta(days=14)
+MAX_REVIEWERS = 20
+DAILY_REQUEST_LIMIT = 20
+REQUEST_LIMIT_WINDOW = timedelta(hours=24)
+STATUS_DAYS = 60
+STATUS_BATCHES = 10
+CADENCE_HOUR = 9
+RELEASE_RESEND_DAYS = 7
+OPEN, ANSWERED, EXPIRED = "open", "answered", "expired"
+EXPECTATION_KEY = re.compile(r"^[A-Za-z]\d{1,3}$")
+
+POLARITIES = ("strength", "development")
+ATTRIBUTED, ANONYMOUS = "attributed", "anonymous"
+SITUATION_MAX = 1000
+BEHAVIOUR_MAX = 2000
+IMPACT_MAX = 1000
+BEHAVIOUR_MIN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The contract feedback is given on, as much as the modal needs."""
+
+    contract_id: int
+    leader_id: str
+    title: str
+    threshold: int
+    expectations: tuple[tuple[str, str], ...]
+
+    def expectation_text(self, key: str | None) -> str:
+        return next((text for k, text in self.expectations if k == key), "")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the modal submitted, checked."""
+
+    expectation_key: str | None
+    polarity: str
+    situation: str
+    behaviour: str
+    impact: str
+    anonymous: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One feedback entry as a reader may see it: no author unless attributed, no hash."""
+
+    expectation_key: str | None
+    polarity: str
+    situation: str
+    behaviour: str
+    impact: str
+    author_id: str | None = None
+    given_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MineRow:
+    """One entry in `/feedback mine`: the author's own view of it."""
+
+    feedback_id: int
+    leader_id: str
+    expectation_key: str | None
+    polarity: str
+    behaviour: str
+    anonymous: bool
+    released: bool
+    given_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    """One request for feedback, as its requester sees it: who answered by name, no more."""
+
+    leader_id: str
+    expectation_key: str | None
+    asked_on: date
+    asked: int
+    answered: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Given:
+    """Stored feedback; `giver` is None for an anonymous entry and goes nowhere further."""
+
+    feedback_id: int
+    target: Target
+    entry: Entry
+    giver: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    leader_id: str
+    attributed: list[Shown]
+    released: list[Shown]
+    expectations: tuple[tuple[str, str], ...]
+    threshold: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestArgs:
+    reviewers: list[str]
+    expectation_key: str | None
+    leader: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The requests a `/contract request-feedback` made, and whom it left out, and why."""
+
+    bundle: ContractBundle
+    requests: list[FeedbackRequest]
+    skipped: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CadenceAsk:
+    contract_id: int
+    reviewer: str
+    batch: str
+    now: datetime
+
+
+def midnight(moment: datetime) -> datetime:
+    """The UTC day `moment` falls in, as its first instant: all an anonymous entry keeps."""
+    utc = moment.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
+
+
+def reminder_key(request: FeedbackRequest) -> DeliveryKey:
+    return DeliveryKey(REMINDER, request.contract_id, request.reviewer_id, f"request-{request.id}")
+
+
+def notice_period(feedback_id: int) -> str:
+    """The period key of the leader's DM about one named entry: how it is found again."""
+    return f"feedback-{feedback_id}"
+
+
+def release_period(released_at: datetime) -> str:
+    return released_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")

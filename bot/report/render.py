@@ -1,0 +1,132 @@
+"""The report as text: Markdown for people, CSV (safe for spreadsheets) for the rest."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date
+
+from bot.core.csv_cells import safe_row
+from bot.core.progress import format_number, percent
+from bot.report.model import ContractReport, Period
+
+CSV_COLUMNS = (
+    "period",
+    "contract_id",
+    "title",
+    "leader",
+    "sponsor",
+    "status",
+    "version",
+    "indicators_measured",
+    "indicator_moves",
+    "milestones_met",
+    "milestones_missed",
+    "checkins_answered",
+    "checkins_expected",
+    "checkin_completion",
+    "amendments_proposed",
+    "amendments_applied",
+    "amendments_rejected",
+    "amendments_lapsed",
+    "import_amendments",
+)
+
+
+def _day(value: date) -> str:
+    return f"{value.day} {value.strftime('%b %Y')}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _amendments(r: ContractReport) -> str:
+    parts = [f"{r.proposed} proposed", f"{r.applied} applied", f"{r.rejected} rejected"]
+    if r.lapsed:
+        parts.append(f"{r.lapsed} out of date")
+    text = " · ".join(parts)
+    if r.imports:
+        text += f"; {r.imports} administrative amendment{'s' if r.imports != 1 else ''} by import"
+    return text
+
+
+def render_markdown(period: Period, reports: Sequence[ContractReport], *, today: date) -> str:
+    if today < period.start:
+        counted = "the period has not begun: no check-in or milestone is due yet"
+    else:
+        counted = f"check-ins and missed milestones counted up to {_day(min(today, period.end))}"
+    lines = [
+        f"# North Star report: {period.label} ({_day(period.start)} – {_day(period.end)})",
+        "",
+        f"{len(reports)} contract{'s' if len(reports) != 1 else ''} · generated {_day(today)}"
+        f" · {counted}.",
+    ]
+    if not reports:
+        lines += ["", "No active or closed contract overlaps this period."]
+    for r in reports:
+        lines += [
+            "",
+            f"## {r.title}",
+            "",
+            f"Leader {r.leader} · sponsor {r.sponsor} · {r.status} · version {r.version}",
+            "",
+        ]
+        if r.moves:
+            lines += [
+                "| Indicator | Baseline | First → last in the period | Target | Progress |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            for m in r.moves:
+                unit = f" ({m.unit})" if m.unit else ""
+                values = f"{m.count} value{'s' if m.count != 1 else ''}"
+                moved = f"{percent(m.progress)} {m.trend_mark}".strip()
+                lines.append(
+                    f"| {_cell(f'{m.key} {m.name}{unit}')} | {format_number(m.baseline)} | "
+                    f"{format_number(m.first)} → {format_number(m.last)} ({values}) | "
+                    f"{format_number(m.target)} | {moved} |"
+                )
+            lines.append("")
+        if r.unmeasured:
+            lines += [f"No value recorded in the period: {', '.join(r.unmeasured)}.", ""]
+        lines += [
+            f"- Milestones met: {'; '.join(r.met) or 'none'}",
+            f"- Milestones missed: {'; '.join(r.missed) or 'none'}",
+            f"- Check-ins: {r.checkins.text}",
+            f"- Amendments: {_amendments(r)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(period: Period, reports: Sequence[ContractReport]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in reports:
+        share = (
+            round(100 * r.checkins.answered / r.checkins.expected) if r.checkins.expected else ""
+        )
+        row = [
+            period.key,
+            r.contract_id,
+            r.title,
+            r.leader,
+            r.sponsor,
+            r.status,
+            r.version,
+            len(r.moves),
+            "; ".join(m.text() for m in r.moves),
+            "; ".join(r.met),
+            "; ".join(r.missed),
+            r.checkins.answered,
+            r.checkins.expected,
+            share,
+            r.proposed,
+            r.applied,
+            r.rejected,
+            r.lapsed,
+            r.imports,
+        ]
+        writer.writerow(safe_row(row))
+    return out.getvalue()
