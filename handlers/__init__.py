@@ -11,9 +11,8 @@ from handlers import (
     contracts,
     evidence,
     feedback,
-    home,
     milestones,
-    views,
+    summary,
 )
 
 
@@ -22,11 +21,12 @@ def register_all(app: AsyncApp) -> None:
     contract.register(
         app,
         [
-            *contract.SUBCOMMANDS,
+            *summary.SUBCOMMANDS,
+            *contracts.SUBCOMMANDS,
             *amendments.SUBCOMMANDS,
             *evidence.SUBCOMMANDS,
             *feedback.SUBCOMMANDS,
         ],
     )
-    for module in (contracts, views, home, checkins, feedback, evidence, amendments, milestones):
+    for module in (contracts, summary, checkins, feedback, evidence, amendments, milestones):
         module.register(app)

@@ -80,3 +80,9 @@ def target_of(args: list[str], *, example: str = "/contract summary @dana") -> s
             f"Mention them, like `{example}`."
         )
     return user_id
+
+
+async def notify(client: AsyncWebClient, user: str, text: str) -> None:
+    """A refusal for a click: a DM is the only channel a modal or App Home click has."""
+    opened = await client.conversations_open(users=user)
+    await client.chat_postMessage(channel=opened["channel"]["id"], text=text)

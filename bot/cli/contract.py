@@ -8,7 +8,7 @@ from typing import Literal
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cli.output import write_output
+from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, write_output
 from bot.client import create_client
 from bot.contracts.io import (
     ImportResult,
@@ -23,7 +23,6 @@ from bot.settings import Settings
 from storage.db import database
 from storage.migrate import require_current, upgrade
 
-EXIT_OK, EXIT_PROBLEMS = 0, 1
 MAX_PRINTED = 100  # problems listed; the count says how many there are
 
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bot.cli.output import EXIT_CONFIG, EXIT_OK
 from bot.settings import Settings, SettingsError, configure_logging, load_settings
-from storage.db import create_private_file, is_sqlite, sqlite_path
-
-EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,17 +133,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(run_bot(settings))
         return EXIT_OK
     if args.command == "db":
-        if args.db_command == "upgrade":
-            from storage.migrate import MigrationError, upgrade
+        from bot.cli.db import run_db_command
 
-            try:
-                asyncio.run(upgrade(settings.database_url))
-            except MigrationError as error:
-                print(f"northstar: {error}.", file=sys.stderr)
-                return EXIT_PROBLEMS
-            print("Database is up to date.")
-            return EXIT_OK
-        return backup(settings, args.path)
+        return run_db_command(args, settings)
     if args.command == "jobs":
         from bot.cli.jobs import run_jobs_command
 
@@ -185,27 +174,6 @@ def any_slack_setting(settings: Settings) -> bool:
             settings.slack_app_token,
         )
     )
-
-
-def backup(settings: Settings, target: Path) -> int:
-    """SQLite's online backup: a consistent copy while the bot keeps writing."""
-    source = sqlite_path(settings.database_url) if is_sqlite(settings.database_url) else None
-    if source is None:
-        print(
-            "northstar: db backup copies a SQLite file; back PostgreSQL up with pg_dump.",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    if not source.exists():
-        print(f"northstar: no database at {source}.", file=sys.stderr)
-        return EXIT_PROBLEMS
-    create_private_file(target)  # a copy of everything people wrote: for this user only
-    with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
-        live.backup(copy)
-    copy.close()
-    live.close()
-    print(f"Backed up {source} to {target}.")
-    return EXIT_OK
 
 
 if __name__ == "__main__":

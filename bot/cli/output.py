@@ -1,9 +1,13 @@
-"""Where a command's output goes: standard output, or a file named with --out."""
+"""What every command gives back: its output, to standard output or a file (--out), and its
+exit status."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+# Exit statuses: done; problems with the input or the data; the configuration is wrong.
+EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
 
 
 def write_output(text: str, out: Path | None) -> None:

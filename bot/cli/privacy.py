@@ -12,7 +12,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.cli.output import write_output
+from bot.cli.output import EXIT_CONFIG, EXIT_OK, EXIT_PROBLEMS, write_output
 from bot.client import create_client
 from bot.core.clock import SystemClock
 from bot.core.permissions import Refusal
@@ -26,8 +26,6 @@ from storage.db import SessionFactory, database, is_sqlite, sqlite_path
 from storage.migrate import require_current, upgrade
 
 logger = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
 
 
 async def _team_of(args: argparse.Namespace, settings: Settings) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from zoneinfo import ZoneInfo
 
-from bot.cli.output import write_output
+from bot.cli.output import EXIT_OK, write_output
 from bot.core.clock import SystemClock
 from bot.report.model import Period
 from bot.report.render import render_csv, render_markdown
@@ -34,4 +34,4 @@ async def run_report_command(args: argparse.Namespace, settings: Settings) -> in
     else:
         output = render_markdown(args.period, reports, today=today)
     write_output(output, args.out)
-    return 0
+    return EXIT_OK

@@ -1,0 +1,106 @@
+"""What a reader sees of a contract: `/contract summary`, Open summary, App Home."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.amendments.blocks import build_contract_summary
+from bot.amendments.model import SummaryView, version_argument
+from bot.amendments.service import summary_view
+from bot.contracts.service import bundles_for, contract_to_show
+from bot.core.permissions import Refusal, may_read
+from bot.core.text import escape
+from bot.services import services_of
+from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
+from bot.ui.metadata import ContractRef
+from bot.ui.views import OUT_OF_DATE
+from handlers.common import CommandRequest, Subcommand, notify, reply_blocks, target_of
+from storage.db import read_only
+from storage.queries.contracts import load_bundle
+
+logger = logging.getLogger(__name__)
+
+
+async def summary_command(request: CommandRequest) -> None:
+    version, args = version_argument(request.args)
+    target = target_of(args)
+    if isinstance(target, Refusal):
+        await request.reply(target.text)
+        return
+    async with request.services.sessions() as session:
+        await read_only(session)
+        found = await contract_to_show(session=session, viewer=request.viewer, leader=target)
+        shown: SummaryView | Refusal = (
+            found
+            if isinstance(found, Refusal)
+            else await summary_view(session=session, bundle=found, version=version)
+        )
+    if isinstance(shown, Refusal):
+        await request.reply(shown.text)
+        return
+    blocks = build_contract_summary(shown, today=request.services.today())
+    title = escape(shown.bundle.contract.title)
+    await reply_blocks(request.respond, blocks, text=f"Summary of {title}")
+
+
+async def handle_open_summary(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = ContractRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await notify(client, user, OUT_OF_DATE)
+        return
+    contract_id = ref.contract_id
+    async with services.sessions() as session:
+        await read_only(session)
+        bundle = await load_bundle(session=session, contract_id=contract_id)
+        if bundle is None or not may_read(bundle, user):
+            await notify(client, user, "You can't read that contract.")
+            return
+        shown = await summary_view(session=session, bundle=bundle, version=None)
+    if isinstance(shown, Refusal):
+        await notify(client, user, shown.text)
+        return
+    blocks = build_contract_summary(shown, today=services.today())
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=build_summary_modal(blocks, title="Contract summary"),
+    )
+
+
+async def handle_app_home_opened(
+    event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    if event.get("tab", "home") != "home":
+        return
+    services = services_of(context)
+    user = event["user"]
+    async with services.sessions() as session:
+        await read_only(session)
+        bundles = await bundles_for(session=session, viewer=user)
+    await client.views_publish(
+        user_id=user, view=build_home(viewer=user, bundles=bundles, today=services.today())
+    )
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "summary",
+        summary_command,
+        usage="summary [@leader] [v3]",
+        summary="a contract's indicators, activities, milestones and governance "
+        "(yours when nobody is named); `v3`: its version 3",
+    ),
+)
+
+
+def register(app: AsyncApp) -> None:
+    app.action(OPEN_SUMMARY)(handle_open_summary)
+    app.event("app_home_opened")(handle_app_home_opened)
