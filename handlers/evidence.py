@@ -28,7 +28,8 @@ from bot.services import services_of
 from bot.ui.metadata import record_id
 from bot.ui.views import update_view
 from handlers.common import CommandRequest, Subcommand, reply
-from storage.queries.contracts import load_bundle, set_evidence_source_permalink
+from storage.queries.contracts import load_bundle
+from storage.queries.evidence import set_evidence_source_permalink
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ import-linter's own contracts keep the layers and forbid cycles, but they see mo
 names: `from sqlmodel import select` and `from sqlmodel import col` are one import of
 `sqlmodel`. This contract reads each module's imports and refuses, outside the packages
 allowed, every import of a statement builder: `select`, `insert`, `update`, `delete` (and
-their classes) from SQLAlchemy or SQLModel, and any dialect's module (`insert` for upserts).
+their classes) and `text` from SQLAlchemy or SQLModel, and any dialect's module (`insert`
+for upserts).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from importlinter.domain.contract import Contract, ContractCheck
 
 LIBRARIES = ("sqlalchemy", "sqlmodel")
 BUILDERS = frozenset(
-    {"select", "insert", "update", "delete", "Select", "Insert", "Update", "Delete"}
+    {"select", "insert", "update", "delete", "Select", "Insert", "Update", "Delete", "text"}
 )
 
 

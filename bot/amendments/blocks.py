@@ -56,7 +56,7 @@ from bot.ui.blocks import (
     section,
     sections,
 )
-from bot.ui.forms import date_input, modal_title, option, select, text_input
+from bot.ui.forms import date_input, modal_title, option, select_input, text_input
 from bot.ui.metadata import AmendmentForm, AmendmentRef, ContractRef
 from storage.models import AuditEvent, Contract, ContractVersion
 from storage.queries.contracts import ContractBundle
@@ -202,7 +202,7 @@ def _field_input(spec: FieldSpec, value: Any, bundle: ContractBundle) -> InputBl
         # A picked option cannot be cleared in Slack: "none" lets a milestone switch from
         # an indicator to an activity.
         options = [option(NONE, "(none)"), *options][:100]
-    return select(
+    return select_input(
         spec.name,
         spec.label,
         options,

@@ -13,7 +13,6 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import select
 
 from bot.amendments.blocks import build_outcome, build_request
 from bot.amendments.model import AmendmentState
@@ -22,6 +21,7 @@ from bot.delivery.queue import DeliveryKey, Message, Outgoing, fixed, queue_of
 from bot.services import Services
 from storage.db import read_only
 from storage.models import Delivery, DeliveryStatus
+from storage.queries.amendments import request_messages
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +44,8 @@ async def _requests(
         async with services.sessions() as session:
             await read_only(session)
             state = await load_state(session=session, amendment_id=amendment_id)
-            rows = list(
-                (
-                    await session.exec(
-                        select(Delivery).where(
-                            Delivery.kind == REQUEST_KIND,
-                            Delivery.period_key == _period(amendment_id),
-                        )
-                    )
-                ).all()
+            rows = await request_messages(
+                session=session, kind=REQUEST_KIND, period=_period(amendment_id)
             )
         in_flight = any(row.status == DeliveryStatus.claimed for row in rows)
         if not in_flight or asyncio.get_running_loop().time() > deadline:

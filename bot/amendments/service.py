@@ -32,7 +32,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments.model import (
@@ -76,6 +75,18 @@ from storage.models import (
     MilestoneStatus,
     Role,
 )
+from storage.queries.amendments import (
+    amendments_by_id,
+    approval_by,
+    approvals_of,
+    deciding_people,
+    find_version,
+    lock_amendment,
+    pending_amendments,
+    version_made_by,
+    version_numbers,
+    versions_of,
+)
 from storage.queries.contracts import (
     ContractBundle,
     audit,
@@ -83,6 +94,7 @@ from storage.queries.contracts import (
     contracts_for_user,
     find_contract_for_leader,
     load_bundle,
+    lock_contract,
 )
 
 _INDEXED = re.compile(
@@ -229,15 +241,9 @@ async def _amendable(
 
 async def pending_keys(session: AsyncSession, contract_id: int, kind: ItemKind) -> set[str]:
     """Keys that pending amendments of `kind` will add: a new proposal must not take them."""
-    rows = await session.exec(
-        select(Amendment).where(
-            Amendment.contract_id == contract_id,
-            Amendment.item_type == kind.name,
-            Amendment.status == AmendmentStatus.pending,
-        )
-    )
+    rows = await pending_amendments(session=session, contract_id=contract_id, item_type=kind.name)
     # `before` is JSON: a stored None is JSON null, not SQL NULL, so it is tested here.
-    return {a.item_key for a in rows.all() if a.before is None and a.item_key}
+    return {a.item_key for a in rows if a.before is None and a.item_key}
 
 
 async def new_key(session: AsyncSession, bundle: ContractBundle, kind: ItemKind) -> str:
@@ -298,15 +304,7 @@ async def propose(
 
 async def _approvers(session: AsyncSession, contract: Contract, proposer: str | None) -> list[str]:
     """Who must approve an amendment by `proposer` to the contract as it now stands."""
-    rows = await session.exec(
-        select(ContractPerson.role, ContractPerson.user_id)
-        .where(
-            ContractPerson.contract_id == contract.id,
-            col(ContractPerson.role).in_([Role.approver, Role.escalation]),
-        )
-        .order_by(col(ContractPerson.position), col(ContractPerson.id))
-    )
-    people = rows.all()
+    people = await deciding_people(session=session, contract_id=contract.id)
     approvers = [user for role, user in people if role == Role.approver]
     return deciders(
         approvers or [contract.sponsor_id],
@@ -317,14 +315,7 @@ async def _approvers(session: AsyncSession, contract: Contract, proposer: str | 
 
 
 async def _approvals(session: AsyncSession, ids: Sequence[int]) -> list[AmendmentApproval]:
-    if not ids:
-        return []
-    rows = await session.exec(
-        select(AmendmentApproval)
-        .where(col(AmendmentApproval.amendment_id).in_(ids))
-        .order_by(col(AmendmentApproval.decided_at), col(AmendmentApproval.id))
-    )
-    return list(rows.all())
+    return await approvals_of(session=session, amendment_ids=ids)
 
 
 async def load_state(*, session: AsyncSession, amendment_id: int) -> AmendmentState | None:
@@ -336,11 +327,7 @@ async def load_state(*, session: AsyncSession, amendment_id: int) -> AmendmentSt
         return None
     version = None
     if amendment.status == AmendmentStatus.applied:
-        version = (
-            await session.exec(
-                select(ContractVersion.version).where(ContractVersion.amendment_id == amendment_id)
-            )
-        ).first()
+        version = await version_made_by(session=session, amendment_id=amendment_id)
     return AmendmentState(
         amendment=amendment,
         contract=contract,
@@ -352,12 +339,7 @@ async def load_state(*, session: AsyncSession, amendment_id: int) -> AmendmentSt
 
 async def pending_states(*, session: AsyncSession, contract: Contract) -> list[AmendmentState]:
     """The contract's pending amendments, oldest first."""
-    rows = await session.exec(
-        select(Amendment)
-        .where(Amendment.contract_id == contract.id, Amendment.status == AmendmentStatus.pending)
-        .order_by(col(Amendment.created_at), col(Amendment.id))
-    )
-    amendments = list(rows.all())
+    amendments = await pending_amendments(session=session, contract_id=contract.id)
     if not amendments:
         return []
     approvers = {
@@ -409,14 +391,7 @@ async def decide(
         except IntegrityError:
             await session.rollback()
     async with sessions() as session:
-        mine = (
-            await session.exec(
-                select(AmendmentApproval).where(
-                    AmendmentApproval.amendment_id == amendment_id,
-                    AmendmentApproval.approver_id == user,
-                )
-            )
-        ).first()
+        mine = await approval_by(session=session, amendment_id=amendment_id, approver_id=user)
     if mine is not None:
         return Decision(Outcome.already, amendment_id)
     return Decision(
@@ -435,24 +410,10 @@ async def _decide(
     reason: str,
     now: datetime,
 ) -> Decision:
-    amendment = (
-        await session.exec(
-            select(Amendment)
-            .where(col(Amendment.id) == amendment_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    amendment = await lock_amendment(session=session, amendment_id=amendment_id)
     if amendment is None:
         return Decision(Outcome.missing, amendment_id)
-    contract = (
-        await session.exec(
-            select(Contract)
-            .where(col(Contract.id) == amendment.contract_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    contract = await lock_contract(session=session, contract_id=amendment.contract_id)
     if contract is None:
         return Decision(Outcome.missing, amendment_id)
     approvers = await _approvers(session, contract, amendment.proposer_id)
@@ -620,20 +581,9 @@ async def _apply(
 
 
 async def history(*, session: AsyncSession, contract_id: int) -> History:
-    versions = list(
-        (
-            await session.exec(
-                select(ContractVersion)
-                .where(ContractVersion.contract_id == contract_id)
-                .order_by(col(ContractVersion.version).desc())
-            )
-        ).all()
-    )
+    versions = await versions_of(session=session, contract_id=contract_id)
     ids = [v.amendment_id for v in versions if v.amendment_id is not None]
-    amendments = {}
-    if ids:
-        rows = await session.exec(select(Amendment).where(col(Amendment.id).in_(ids)))
-        amendments = {a.id or 0: a for a in rows.all()}
+    amendments = await amendments_by_id(session=session, ids=ids)
     events = await audit_events(session=session, contract_id=contract_id)
     return History(versions=versions, amendments=amendments, events=events[::-1])
 
@@ -643,21 +593,9 @@ async def version_to_show(
 ) -> tuple[ContractBundle, ContractVersion] | Refusal:
     """The contract as version `version` had it, with today's recorded figures, or why not."""
     c = bundle.contract
-    stored = (
-        await session.exec(
-            select(ContractVersion).where(
-                ContractVersion.contract_id == c.id, ContractVersion.version == version
-            )
-        )
-    ).first()
+    stored = await find_version(session=session, contract_id=c.id, version=version)
     if stored is None:
-        numbers = (
-            await session.exec(
-                select(ContractVersion.version)
-                .where(ContractVersion.contract_id == c.id)
-                .order_by(col(ContractVersion.version))
-            )
-        ).all()
+        numbers = await version_numbers(session=session, contract_id=c.id)
         if not numbers:
             return Refusal(
                 f"“{escape(c.title)}” has no versions yet: a contract gets version 1 when it is "

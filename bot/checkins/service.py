@@ -24,9 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.checkins.model import (
@@ -86,7 +84,21 @@ from storage.models import (
     Risk,
     SuccessIndicator,
 )
-from storage.queries.contracts import audit
+from storage.queries.checkins import (
+    active_contract_of,
+    checked_in,
+    checkin_evidence,
+    checkin_risks,
+    checkin_value,
+    checkins_of,
+    delete_drafts,
+    find_checkin,
+    find_draft,
+    period_rows,
+    prompted,
+    sent_to_leader,
+)
+from storage.queries.contracts import active_contracts, audit
 
 
 async def load_plan(
@@ -101,79 +113,29 @@ async def load_plans(
     """The plans of many contracts (each for its period), with one query per table."""
     if not wanted:
         return []
-    ids = [c.id or 0 for c, _, _ in wanted]
-
-    async def rows(model: Any, *order: Any) -> dict[int, list[Any]]:
-        found: dict[int, list[Any]] = {}
-        result = await session.exec(
-            select(model).where(col(model.contract_id).in_(ids)).order_by(*order, model.id)
-        )
-        for row in result.all():
-            found.setdefault(row.contract_id, []).append(row)
-        return found
-
-    indicators = await rows(SuccessIndicator, col(SuccessIndicator.position))
-    activities = await rows(DevelopmentActivity, col(DevelopmentActivity.position))
-    expectations = await rows(Expectation, col(Expectation.position))
-    milestones = await rows(Milestone, col(Milestone.due))
-    checkins = {
-        (c.contract_id, c.period_key): c
-        for c in (
-            await session.exec(
-                select(CheckIn).where(
-                    col(CheckIn.contract_id).in_(ids),
-                    col(CheckIn.period_key).in_({p for _, p, _ in wanted}),
-                )
-            )
-        ).all()
-    }
-    indicator_ids = [i.id for found in indicators.values() for i in found]
-    series: dict[int, list[Measurement]] = {}
-    if indicator_ids:
-        result = await session.exec(
-            select(Measurement)
-            .where(col(Measurement.indicator_id).in_(indicator_ids))
-            .order_by(col(Measurement.measured_at), col(Measurement.id))
-        )
-        for m in result.all():
-            series.setdefault(m.indicator_id, []).append(m)
-    checkin_ids = [c.id for c in checkins.values()]
-    risks: dict[int, list[Risk]] = {}
-    evidence: dict[int, list[Evidence]] = {}
-    if checkin_ids:
-        for risk in (
-            await session.exec(
-                select(Risk).where(col(Risk.checkin_id).in_(checkin_ids)).order_by(col(Risk.id))
-            )
-        ).all():
-            risks.setdefault(risk.checkin_id or 0, []).append(risk)
-        for item in (
-            await session.exec(
-                select(Evidence)
-                .where(col(Evidence.checkin_id).in_(checkin_ids))
-                .order_by(col(Evidence.id))
-            )
-        ).all():
-            evidence.setdefault(item.checkin_id or 0, []).append(item)
-
+    rows = await period_rows(
+        session=session,
+        contract_ids=[c.id or 0 for c, _, _ in wanted],
+        periods={p for _, p, _ in wanted},
+    )
     plans = []
     for contract, period, zone in wanted:
         cid = contract.id or 0
-        checkin = checkins.get((cid, period))
+        checkin = rows.checkins.get((cid, period))
         plan = _plan(
             contract,
             period,
             zone,
-            indicators.get(cid, []),
-            series,
-            activities.get(cid, []),
-            milestones.get(cid, []),
-            expectations.get(cid, []),
+            rows.indicators.get(cid, []),
+            rows.series,
+            rows.activities.get(cid, []),
+            rows.milestones.get(cid, []),
+            rows.expectations.get(cid, []),
             checkin,
         )
         if checkin is not None:
-            plan.risks = risks.get(checkin.id or 0, [])
-            plan.evidence = evidence.get(checkin.id or 0, [])
+            plan.risks = rows.risks.get(checkin.id or 0, [])
+            plan.evidence = rows.evidence.get(checkin.id or 0, [])
         plans.append(plan)
     return plans
 
@@ -221,15 +183,6 @@ def _plan(
         all_indicators=indicators,
         checkin=checkin,
     )
-
-
-async def active_contract_of(*, session: AsyncSession, leader_id: str) -> Contract | None:
-    rows = await session.exec(
-        select(Contract)
-        .where(Contract.leader_id == leader_id, Contract.status == ContractStatus.active)
-        .order_by(col(Contract.updated_at).desc(), col(Contract.id).desc())
-    )
-    return rows.first()
 
 
 async def plan_for_leader(
@@ -286,15 +239,9 @@ async def keep_page(
 ) -> None:
     """Keep an earlier page's answers until the last page is submitted."""
     async with sessions() as session:
-        draft = (
-            await session.exec(
-                select(CheckInDraft).where(
-                    CheckInDraft.contract_id == plan.contract_id,
-                    CheckInDraft.period_key == plan.period,
-                    CheckInDraft.user_id == user_id,
-                )
-            )
-        ).first()
+        draft = await find_draft(
+            session=session, contract_id=plan.contract_id, period=plan.period, user_id=user_id
+        )
         if draft is None:
             draft = CheckInDraft(
                 contract_id=plan.contract_id, period_key=plan.period, user_id=user_id
@@ -314,15 +261,9 @@ async def kept_pages(
     if before <= 1:
         return Answers()
     async with sessions() as session:
-        draft = (
-            await session.exec(
-                select(CheckInDraft).where(
-                    CheckInDraft.contract_id == plan.contract_id,
-                    CheckInDraft.period_key == plan.period,
-                    CheckInDraft.user_id == user_id,
-                )
-            )
-        ).first()
+        draft = await find_draft(
+            session=session, contract_id=plan.contract_id, period=plan.period, user_id=user_id
+        )
     merged = Answers()
     for page in range(1, before):
         stored = draft.answers.get(str(page)) if draft is not None else None
@@ -380,13 +321,9 @@ async def _save(
     before = _checkin_state(plan)
     edited = plan.answered
     async with sessions() as session:
-        checkin = (
-            await session.exec(
-                select(CheckIn).where(
-                    CheckIn.contract_id == plan.contract_id, CheckIn.period_key == plan.period
-                )
-            )
-        ).first() or CheckIn(contract_id=plan.contract_id, period_key=plan.period, created_at=now)
+        checkin = await find_checkin(
+            session=session, contract_id=plan.contract_id, period=plan.period
+        ) or CheckIn(contract_id=plan.contract_id, period_key=plan.period, created_at=now)
         checkin.status, checkin.skip_reason = ANSWERED, None
         checkin.confidence, checkin.wins = answers.confidence, answers.wins
         checkin.reflection, checkin.submitted_by = answers.reflection, user_id
@@ -398,12 +335,7 @@ async def _save(
         changed = await recorded.activities(answers.activities)
         await recorded.evidence(answers.evidence)
         help_risks = await recorded.risks(answers.risks)
-        await session.exec(
-            delete(CheckInDraft).where(
-                col(CheckInDraft.contract_id) == plan.contract_id,
-                col(CheckInDraft.period_key) == plan.period,
-            )
-        )
+        await delete_drafts(session=session, contract_id=plan.contract_id, period=plan.period)
         await delivery.cancel(session=session, key=reminder_key(plan.contract, plan.period))
         detail: dict[str, Any] = {"period": plan.period, "after": _answers_state(answers)}
         if edited:
@@ -460,14 +392,9 @@ class Recorded:
             ask = by_key.get(key)
             if ask is None:
                 continue
-            mine = (
-                await self.session.exec(
-                    select(Measurement).where(
-                        Measurement.checkin_id == self.checkin_id,
-                        Measurement.indicator_id == ask.indicator.id,
-                    )
-                )
-            ).first()
+            mine = await checkin_value(
+                session=self.session, checkin_id=self.checkin_id, indicator_id=ask.indicator.id
+            )
             if value is None:
                 if mine is not None:
                     await self.session.delete(mine)
@@ -502,15 +429,7 @@ class Recorded:
 
     async def evidence(self, slots: list[EvidenceAnswer | None]) -> None:
         """Slot i of the modal is the check-in's i-th evidence; an emptied slot removes it."""
-        existing = list(
-            (
-                await self.session.exec(
-                    select(Evidence)
-                    .where(Evidence.checkin_id == self.checkin_id)
-                    .order_by(col(Evidence.id))
-                )
-            ).all()
-        )
+        existing = await checkin_evidence(session=self.session, checkin_id=self.checkin_id)
         for slot, given in enumerate(slots):
             row = existing[slot] if slot < len(existing) else None
             if given is None:
@@ -532,13 +451,7 @@ class Recorded:
 
     async def risks(self, slots: list[RiskAnswer | None]) -> list[Risk]:
         """Slot i is the check-in's i-th risk; the risks that newly need the sponsor's help."""
-        existing = list(
-            (
-                await self.session.exec(
-                    select(Risk).where(Risk.checkin_id == self.checkin_id).order_by(col(Risk.id))
-                )
-            ).all()
-        )
+        existing = await checkin_risks(session=self.session, checkin_id=self.checkin_id)
         newly: list[Risk] = []
         for slot, given in enumerate(slots):
             risk = existing[slot] if slot < len(existing) else None
@@ -574,13 +487,9 @@ async def skip(
             "use “Edit check-in” to change it."
         )
     async with sessions() as session:
-        checkin = (
-            await session.exec(
-                select(CheckIn).where(
-                    CheckIn.contract_id == plan.contract_id, CheckIn.period_key == plan.period
-                )
-            )
-        ).first() or CheckIn(contract_id=plan.contract_id, period_key=plan.period, created_at=now)
+        checkin = await find_checkin(
+            session=session, contract_id=plan.contract_id, period=plan.period
+        ) or CheckIn(contract_id=plan.contract_id, period_key=plan.period, created_at=now)
         checkin.status, checkin.skip_reason = SKIPPED, reason
         checkin.submitted_by, checkin.updated_at = user_id, now
         session.add(checkin)
@@ -642,8 +551,9 @@ async def history(*, services: Services, leader_id: str) -> list[PeriodStatus] |
         zone = await zone_for(
             session=session, contract=contract, default=services.settings.default_timezone
         )
-        rows = await session.exec(select(CheckIn).where(CheckIn.contract_id == contract.id))
-        checkins = {c.period_key: c for c in rows.all()}
+        checkins = {
+            c.period_key: c for c in await checkins_of(session=session, contract_id=contract.id)
+        }
     now = services.clock.now()
     current = current_period(now, zone)
     periods: list[PeriodStatus] = []
@@ -674,16 +584,13 @@ def reminder_key(contract: Contract, period: str) -> DeliveryKey:
 
 async def period_messages(*, session: AsyncSession, plan: Plan) -> list[Delivery]:
     """The prompt and reminder sent to the leader for this period (to update in place)."""
-    rows = await session.exec(
-        select(Delivery).where(
-            col(Delivery.kind).in_([PROMPT, REMINDER]),
-            Delivery.contract_id == plan.contract_id,
-            Delivery.recipient_id == plan.contract.leader_id,
-            Delivery.period_key == plan.period,
-            Delivery.status == DeliveryStatus.sent,
-        )
+    return await sent_to_leader(
+        session=session,
+        kinds=[PROMPT, REMINDER],
+        contract_id=plan.contract_id,
+        leader_id=plan.contract.leader_id,
+        period=plan.period,
     )
-    return [d for d in rows.all() if d.slack_channel and d.slack_ts]
 
 
 async def due_prompts(
@@ -715,22 +622,8 @@ async def due_prompts(
         return []
     periods = sorted({p.period for p in candidates})
     async with services.sessions() as session:
-        done = await session.exec(
-            select(Delivery.contract_id, Delivery.recipient_id, Delivery.period_key).where(
-                Delivery.kind == PROMPT,
-                col(Delivery.period_key).in_(periods),
-                col(Delivery.status).in_(
-                    [DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled]
-                ),
-            )
-        )
-        delivered = set(done.all())
-        answered = await session.exec(
-            select(CheckIn.contract_id, CheckIn.period_key).where(
-                col(CheckIn.period_key).in_(periods)
-            )
-        )
-        settled = set(answered.all())
+        delivered = await prompted(session=session, kind=PROMPT, periods=periods)
+        settled = await checked_in(session=session, periods=periods)
     return sorted(
         (
             p
@@ -744,12 +637,7 @@ async def due_prompts(
 
 async def _active_contracts(services: Services) -> list[Contract]:
     async with services.sessions() as session:
-        rows = await session.exec(
-            select(Contract)
-            .where(Contract.status == ContractStatus.active)
-            .order_by(col(Contract.id))
-        )
-        return list(rows.all())
+        return await active_contracts(session=session)
 
 
 async def reload_plan(*, services: Services, plan: Plan) -> Plan:

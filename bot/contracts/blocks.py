@@ -20,7 +20,7 @@ from bot.core import rules
 from bot.core.text import escape
 from bot.summary.blocks import WEEKDAYS, activity_lines, indicator_line
 from bot.ui.blocks import capped, context, fit_view, sections
-from bot.ui.forms import date_input, modal_title, number_input, option, select, text_input
+from bot.ui.forms import date_input, modal_title, number_input, option, select_input, text_input
 from bot.ui.metadata import ContractRef
 from storage.queries.contracts import ContractBundle
 
@@ -75,7 +75,7 @@ def build_new_contract_modal(*, viewer: str, today: date) -> View:
                 optional=True,
                 placeholder="The north star this contract serves",
             ),
-            select(
+            select_input(
                 "checkin_weekday",
                 "Weekly check-in day",
                 [option(str(i), name) for i, name in enumerate(WEEKDAYS)],
@@ -157,13 +157,13 @@ def build_item_modal(kind: str, bundle: ContractBundle) -> View:
     blocks: list[Block]
     if kind == "expectation":
         blocks = [
-            select("kind", "Kind", [option(k) for k in rules.EXPECTATION_KINDS]),
+            select_input("kind", "Kind", [option(k) for k in rules.EXPECTATION_KINDS]),
             text_input("text", "What is expected", max_length=TEXT_MAX, multiline=True),
         ]
     elif kind == "activity":
         blocks = [
             text_input("title", "Activity", max_length=300),
-            select("modality", "Modality", [option(m) for m in rules.MODALITIES]),
+            select_input("modality", "Modality", [option(m) for m in rules.MODALITIES]),
             date_input("start", "Starts", None, optional=True),
             date_input("due", "Due", None),
             text_input(
@@ -176,7 +176,7 @@ def build_item_modal(kind: str, bundle: ContractBundle) -> View:
         if expectation_options:
             blocks.insert(
                 2,
-                select(
+                select_input(
                     "expectation", "Expectation it serves", expectation_options[:100], optional=True
                 ),
             )
@@ -186,9 +186,9 @@ def build_item_modal(kind: str, bundle: ContractBundle) -> View:
             text_input("unit", "Unit", max_length=32, optional=True, placeholder="%, days, points"),
             number_input("baseline", "Baseline"),
             number_input("target", "Target"),
-            select("direction", "Better is", [option(d) for d in rules.DIRECTIONS]),
+            select_input("direction", "Better is", [option(d) for d in rules.DIRECTIONS]),
             text_input("source", "Data source", max_length=200, optional=True),
-            select(
+            select_input(
                 "cadence",
                 "Asked for",
                 [option(c) for c in rules.INDICATOR_CADENCES],
@@ -203,7 +203,7 @@ def build_item_modal(kind: str, bundle: ContractBundle) -> View:
         ]
         if bundle.indicators:
             blocks += [
-                select(
+                select_input(
                     "indicator",
                     "Indicator",
                     [option(i.key, f"{i.key} {i.name}") for i in bundle.indicators[:100]],
@@ -213,7 +213,7 @@ def build_item_modal(kind: str, bundle: ContractBundle) -> View:
             ]
         if bundle.activities:
             blocks.append(
-                select(
+                select_input(
                     "activity",
                     "Or activity",
                     [option(a.key, f"{a.key} {a.title}") for a in bundle.activities[:100]],
@@ -222,7 +222,7 @@ def build_item_modal(kind: str, bundle: ContractBundle) -> View:
             )
     elif kind == "resource":
         blocks = [
-            select("kind", "Kind", [option(k) for k in rules.RESOURCE_KINDS]),
+            select_input("kind", "Kind", [option(k) for k in rules.RESOURCE_KINDS]),
             text_input("text", "What is committed", max_length=TEXT_MAX, multiline=True),
         ]
     elif kind == "barrier":

@@ -28,9 +28,7 @@ import aiohttp
 from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.contracts.document import ITEM_LISTS, diff_documents, snapshot
@@ -56,7 +54,6 @@ from storage.models import (
     ContractStatus,
     ContractVersion,
     DevelopmentActivity,
-    Feedback,
     MilestoneStatus,
     Role,
 )
@@ -64,6 +61,7 @@ from storage.queries.contracts import (
     ContractBundle,
     active_contract_for_leader,
     audit,
+    feedback_per_expectation,
     find_contract,
     list_contracts,
     load_bundle,
@@ -671,15 +669,11 @@ async def recorded_data(
     """(list name, row, what it carries) for each of these stored keyed items with data."""
     feedback: dict[str, int] = {}
     if rows.get("expectations"):
-        counted = await session.exec(
-            select(Feedback.expectation_key, func.count())
-            .where(
-                Feedback.contract_id == bundle.contract.id,
-                col(Feedback.expectation_key).in_([e.key for e in rows["expectations"]]),
-            )
-            .group_by(col(Feedback.expectation_key))
+        feedback = await feedback_per_expectation(
+            session=session,
+            contract_id=bundle.contract.id,
+            keys=[e.key for e in rows["expectations"]],
         )
-        feedback = {key: count for key, count in counted.all() if key is not None}
     return [
         (name, row, reason)
         for name, found in rows.items()

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.contracts.document import snapshot
@@ -31,6 +31,7 @@ from storage.queries.contracts import (
     find_contract,
     find_contract_for_leader,
     load_bundle,
+    lock_contract,
     replace_people,
 )
 
@@ -197,14 +198,7 @@ async def activate_draft(
     double click) comes back as it is. The version 1 snapshot and the audit event are written
     in the same transaction as the status.
     """
-    contract = (
-        await session.exec(
-            select(Contract)
-            .where(col(Contract.id) == contract_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    contract = await lock_contract(session=session, contract_id=contract_id)
     bundle = await load_bundle(session=session, contract_id=contract_id) if contract else None
     if bundle is None or not may_edit(bundle, actor):
         return Refusal("Only the leader, sponsor or owner of a contract can activate it.")

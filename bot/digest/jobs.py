@@ -16,8 +16,6 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, or_
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.checkins.jobs import tell_owner
@@ -25,12 +23,14 @@ from bot.delivery import queue as delivery
 from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.digest.blocks import build_digest
 from bot.digest.model import DIGEST_PART, MAX_PARTS_PER_RUN, MIN_TEXT_BUDGET, TOO_LONG, DueDigest
-from bot.digest.service import active_contracts, due_digests, load_digest, recipients_of
+from bot.digest.service import due_digests, load_digest, recipients_of
 from bot.people.service import ensure_reachable, refresh_zones
 from bot.scheduler import JobRun
 from bot.services import Services
 from bot.ui.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
 from storage.models import Contract, Delivery, DeliveryStatus
+from storage.queries.contracts import active_contracts
+from storage.queries.digest import parts_to_send
 
 logger = logging.getLogger(__name__)
 
@@ -167,26 +167,7 @@ async def send_parts(*, services: Services, queue: DeliveryQueue) -> int:
     for _ in range(MAX_PARTS_PER_RUN):
         now = services.clock.now()
         async with services.sessions() as session:
-            rows = list(
-                (
-                    await session.exec(
-                        select(Delivery)
-                        .where(
-                            Delivery.kind == DIGEST_PART,
-                            or_(
-                                and_(
-                                    col(Delivery.status) == DeliveryStatus.scheduled,
-                                    col(Delivery.due_at) <= now,
-                                ),
-                                col(Delivery.status).in_(
-                                    [DeliveryStatus.claimed, DeliveryStatus.failed]
-                                ),
-                            ),
-                        )
-                        .order_by(col(Delivery.id))
-                    )
-                ).all()
-            )
+            rows = await parts_to_send(session=session, kind=DIGEST_PART, now=now)
         progressed = False
         for row in rows:
             if row.status == DeliveryStatus.scheduled:
@@ -236,7 +217,7 @@ async def send_digests(
     try:
         await send()
         async with services.sessions() as session:
-            recipients = list(recipients_of(await active_contracts(session)))
+            recipients = list(recipients_of(await active_contracts(session=session)))
         if queue.stopped is None and await refresh_zones(
             sessions=services.sessions, client=client, user_ids=recipients, now=now
         ):

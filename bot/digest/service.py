@@ -49,8 +49,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, func, or_
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments.model import AmendmentState
@@ -88,13 +86,16 @@ from storage.models import (
     ActivityStatus,
     Contract,
     ContractStatus,
-    Delivery,
-    DeliveryStatus,
-    Feedback,
     MilestoneStatus,
     Risk,
 )
-from storage.queries.contracts import ContractBundle, load_bundle
+from storage.queries.contracts import ContractBundle, active_contracts, load_bundle
+from storage.queries.digest import (
+    digests_settled,
+    feedback_counts,
+    last_digest_sent,
+    risks_needing_help,
+)
 
 
 def cadence_of(contract: Contract) -> str:
@@ -143,13 +144,6 @@ def recipients_of(contracts: Sequence[Contract]) -> dict[str, list[Contract]]:
     return found
 
 
-async def active_contracts(session: AsyncSession) -> list[Contract]:
-    rows = await session.exec(
-        select(Contract).where(Contract.status == ContractStatus.active).order_by(col(Contract.id))
-    )
-    return list(rows.all())
-
-
 async def recipient_zones(
     *, services: Services, users: Sequence[str]
 ) -> dict[str, ZoneInfo | None]:
@@ -171,7 +165,7 @@ async def due_digests(
     `force`: due regardless of the day and time (still once per period).
     """
     async with services.sessions() as session:
-        contracts = await active_contracts(session)
+        contracts = await active_contracts(session=session)
     recipients = recipients_of(contracts)
     zones = await recipient_zones(services=services, users=list(recipients))
     default = ZoneInfo(services.settings.default_timezone)
@@ -189,17 +183,11 @@ async def due_digests(
     if not candidates:
         return []
     async with services.sessions() as session:
-        done = set(
-            (
-                await session.exec(
-                    select(Delivery.recipient_id, Delivery.period_key).where(
-                        Delivery.kind == DIGEST,
-                        Delivery.contract_id == 0,
-                        col(Delivery.period_key).in_(sorted({d.period.key for d in candidates})),
-                        col(Delivery.status).in_(FINAL),
-                    )
-                )
-            ).all()
+        done = await digests_settled(
+            session=session,
+            kind=DIGEST,
+            periods=sorted({d.period.key for d in candidates}),
+            final=FINAL,
         )
     return sorted(
         (d for d in candidates if (d.recipient, d.period.key) not in done),
@@ -290,17 +278,7 @@ def contract_digest(
 
 async def last_sent(*, session: AsyncSession, recipient: str, before: str) -> datetime | None:
     """When the recipient's last digest (of another period) was sent."""
-    found = await session.exec(
-        select(func.max(col(Delivery.sent_at))).where(
-            Delivery.kind == DIGEST,
-            Delivery.contract_id == 0,
-            Delivery.recipient_id == recipient,
-            Delivery.status == DeliveryStatus.sent,
-            Delivery.period_key != before,
-        )
-    )
-    value = found.one()
-    return value if isinstance(value, datetime) else None
+    return await last_digest_sent(session=session, kind=DIGEST, recipient=recipient, before=before)
 
 
 async def load_digest(*, services: Services, due: DueDigest) -> Digest:
@@ -321,20 +299,7 @@ async def load_digest(*, services: Services, due: DueDigest) -> Digest:
             b.contract.id or 0: await pending_states(session=session, contract=b.contract)
             for b in bundles
         }
-        risks: dict[int, list[Risk]] = {}
-        for risk in (
-            await session.exec(
-                select(Risk)
-                .where(
-                    col(Risk.contract_id).in_(ids),
-                    col(Risk.needs_sponsor_help).is_(True),
-                    Risk.status == "open",
-                    col(Risk.created_at) >= since,
-                )
-                .order_by(col(Risk.created_at), col(Risk.id))
-            )
-        ).all():
-            risks.setdefault(risk.contract_id, []).append(risk)
+        risks = await risks_needing_help(session=session, contract_ids=ids, since=since)
         volume = await feedback_volume(session=session, contract_ids=ids, since=since)
     zones = await zones_of(
         services=services, client=None, contracts=[b.contract for b in bundles], now=now
@@ -361,20 +326,7 @@ async def feedback_volume(
     """Named entries given since `since`, and anonymous ones released since then: counts."""
     if not contract_ids:
         return {}
-    rows = await session.exec(
-        select(Feedback.contract_id, Feedback.anonymous, func.count(col(Feedback.id)))
-        .where(
-            col(Feedback.contract_id).in_(list(contract_ids)),
-            or_(
-                and_(col(Feedback.anonymous).is_(False), col(Feedback.created_at) >= since),
-                and_(col(Feedback.anonymous).is_(True), col(Feedback.released_at) >= since),
-            ),
-        )
-        .group_by(col(Feedback.contract_id), col(Feedback.anonymous))
-    )
-    counts: dict[int, dict[bool, int]] = {}
-    for contract_id, anonymous, count in rows.all():
-        counts.setdefault(contract_id, {})[bool(anonymous)] = int(count)
+    counts = await feedback_counts(session=session, contract_ids=contract_ids, since=since)
     return {
         cid: FeedbackVolume(named=found.get(False, 0), anonymous=found.get(True, 0))
         for cid, found in counts.items()

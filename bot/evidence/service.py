@@ -13,7 +13,6 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.permissions import may_add_evidence
@@ -25,14 +24,13 @@ from bot.evidence.model import (
     item_value,
     items_of,
 )
-from storage.models import Contract, ContractStatus, Evidence
-from storage.queries.contracts import (
-    ContractBundle,
+from storage.models import ContractStatus, Evidence
+from storage.queries.contracts import ContractBundle, audit, load_bundle
+from storage.queries.evidence import (
     add_evidence_source,
-    audit,
     claim_evidence_source,
+    evidence_contracts,
     find_evidence_source,
-    load_bundle,
 )
 
 
@@ -69,20 +67,8 @@ async def kept_source(
 async def contracts_for_evidence(*, session: AsyncSession, user: str) -> list[ContractBundle]:
     """Active contracts `user` may add evidence to: their own first, then those they
     sponsor or own."""
-    rows = await session.exec(
-        select(Contract)
-        .where(
-            Contract.status == ContractStatus.active,
-            or_(
-                col(Contract.leader_id) == user,
-                col(Contract.sponsor_id) == user,
-                col(Contract.owner_id) == user,
-            ),
-        )
-        .order_by(col(Contract.leader_id) != user, col(Contract.title), col(Contract.id))
-    )
     bundles = []
-    for contract in rows.all():
+    for contract in await evidence_contracts(session=session, user=user):
         bundle = await load_bundle(session=session, contract_id=contract.id or 0)
         if bundle is not None:
             bundles.append(bundle)

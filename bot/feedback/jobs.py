@@ -10,8 +10,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import update
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import queue as delivery
@@ -50,11 +48,19 @@ from storage.models import (
     ContractStatus,
     Delivery,
     DeliveryStatus,
-    Expectation,
-    Feedback,
     FeedbackRequest,
 )
-from storage.queries.contracts import load_bundle
+from storage.queries.contracts import active_contracts, load_bundle
+from storage.queries.feedback import (
+    cadence_contracts,
+    deliveries_of,
+    expire_requests,
+    find_expectation,
+    periods_told,
+    recipients_told,
+    released_together,
+    releases_since,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,26 +104,20 @@ async def retract_posted(
     edits: list[tuple[str, str, Message]] = []
     async with services.sessions() as session:
         if named:
-            notices = await session.exec(
-                select(Delivery).where(
-                    Delivery.kind == ATTRIBUTED_NOTICE, col(Delivery.period_key).in_(named)
-                )
-            )
+            notices = await deliveries_of(session=session, kind=ATTRIBUTED_NOTICE, periods=named)
             edits += [
                 (d.slack_channel, d.slack_ts, removed_message())
-                for d in notices.all()
+                for d in notices
                 if d.slack_channel and d.slack_ts
             ]
         for contract_id, released_at in sorted(releases):
-            sent = (
-                await session.exec(
-                    select(Delivery).where(
-                        Delivery.kind == RELEASE,
-                        Delivery.contract_id == contract_id,
-                        Delivery.period_key == release_period(released_at),
-                    )
-                )
-            ).first()
+            found = await deliveries_of(
+                session=session,
+                kind=RELEASE,
+                periods=[release_period(released_at)],
+                contract_id=contract_id,
+            )
+            sent = found[0] if found else None
             contract = await session.get(Contract, contract_id)
             if sent is None or not sent.slack_channel or not sent.slack_ts or contract is None:
                 continue
@@ -141,12 +141,8 @@ async def release_message(
     session: AsyncSession, contract: Contract, released_at: datetime
 ) -> Message | None:
     """The leader's DM for one release: its entries still kept, or None when none is."""
-    rows = await session.exec(
-        select(Feedback).where(
-            Feedback.contract_id == contract.id,
-            col(Feedback.anonymous).is_(True),
-            Feedback.released_at == released_at,
-        )
+    rows = await released_together(
+        session=session, contract_id=contract.id, released_at=released_at
     )
     entries = [
         Shown(
@@ -156,7 +152,7 @@ async def release_message(
             behaviour=f.behaviour,
             impact=f.impact,
         )
-        for f in rows.all()
+        for f in rows
     ]
     if not entries:
         return None
@@ -186,11 +182,7 @@ async def release_all(*, services: Services, client: AsyncWebClient, force: bool
     """Release whatever is due on every active contract and tell each leader, once."""
     now = services.clock.now()
     async with services.sessions() as session:
-        contracts = list(
-            (
-                await session.exec(select(Contract).where(Contract.status == ContractStatus.active))
-            ).all()
-        )
+        contracts = await active_contracts(session=session)
     async with queue_of(services, client) as queue:
         for contract in contracts:
             await _release(services, queue, contract, now=now, force=force)
@@ -203,30 +195,18 @@ async def _release(
     """Release what is due on one contract and tell its leader of each release not told yet."""
     async with services.sessions() as session:
         await release_held(session=session, contract=contract, now=now, force=force)
-        stamps = (
-            await session.exec(
-                select(Feedback.released_at)
-                .where(
-                    Feedback.contract_id == contract.id,
-                    col(Feedback.released_at) >= now - timedelta(days=RELEASE_RESEND_DAYS),
-                )
-                .distinct()
-            )
-        ).all()
-        done = set(
-            (
-                await session.exec(
-                    select(Delivery.period_key).where(
-                        Delivery.kind == RELEASE,
-                        Delivery.contract_id == contract.id,
-                        col(Delivery.status).in_(
-                            [DeliveryStatus.sent, DeliveryStatus.undeliverable]
-                        ),
-                    )
-                )
-            ).all()
+        stamps = await releases_since(
+            session=session,
+            contract_id=contract.id,
+            since=now - timedelta(days=RELEASE_RESEND_DAYS),
         )
-    for stamp in sorted(s for s in stamps if s is not None):
+        done = await periods_told(
+            session=session,
+            kind=RELEASE,
+            contract_id=contract.id,
+            statuses=[DeliveryStatus.sent, DeliveryStatus.undeliverable],
+        )
+    for stamp in sorted(stamps):
         if release_period(stamp) not in done:
             await queue.deliver(release_outgoing(services, contract, stamp))
 
@@ -247,14 +227,9 @@ def request_outgoing(
                 return None
             expectation = None
             if request.expectation_key:
-                found = (
-                    await session.exec(
-                        select(Expectation).where(
-                            Expectation.contract_id == contract.id,
-                            Expectation.key == request.expectation_key,
-                        )
-                    )
-                ).first()
+                found = await find_expectation(
+                    session=session, contract_id=contract.id, key=request.expectation_key
+                )
                 expectation = (request.expectation_key, found.text if found else "")
         created.append(request)
         return Message(
@@ -304,16 +279,7 @@ async def ask_on_cadence(
     now = services.clock.now()
     zone = ZoneInfo(services.settings.default_timezone)
     async with services.sessions() as session:
-        contracts = (
-            await session.exec(
-                select(Contract)
-                .where(
-                    Contract.status == ContractStatus.active,
-                    col(Contract.feedback_cadence).is_not(None),
-                )
-                .order_by(col(Contract.id))
-            )
-        ).all()
+        contracts = await cadence_contracts(session=session)
         due: list[tuple[Contract, str, list[str]]] = []
         for contract in contracts:
             window = cadence_due(contract, now, zone, force=force)
@@ -321,23 +287,16 @@ async def ask_on_cadence(
                 continue
             bundle = await load_bundle(session=session, contract_id=contract.id or 0)
             reviewers = [r for r in (bundle.reviewers if bundle else []) if r != contract.leader_id]
-            done = set(
-                (
-                    await session.exec(
-                        select(Delivery.recipient_id).where(
-                            Delivery.kind == CADENCE,
-                            Delivery.contract_id == contract.id,
-                            Delivery.period_key == window,
-                            col(Delivery.status).in_(
-                                [
-                                    DeliveryStatus.sent,
-                                    DeliveryStatus.undeliverable,
-                                    DeliveryStatus.cancelled,
-                                ]
-                            ),
-                        )
-                    )
-                ).all()
+            done = await recipients_told(
+                session=session,
+                kind=CADENCE,
+                contract_id=contract.id,
+                period=window,
+                statuses=[
+                    DeliveryStatus.sent,
+                    DeliveryStatus.undeliverable,
+                    DeliveryStatus.cancelled,
+                ],
             )
             waiting = [r for r in reviewers if r not in done]
             if waiting:
@@ -362,13 +321,8 @@ async def send_reminders(
     """One reminder per open request, once it is due (`force`: every pending one)."""
     now = services.clock.now()
     async with services.sessions() as session:
-        await session.exec(
-            update(FeedbackRequest)
-            .where(
-                col(FeedbackRequest.status) == OPEN,
-                col(FeedbackRequest.created_at) < now - REQUEST_OPEN_FOR,
-            )
-            .values(status=EXPIRED, closed_at=now)
+        await expire_requests(
+            session=session, status=OPEN, expired=EXPIRED, before=now - REQUEST_OPEN_FOR, now=now
         )
         await session.commit()
     horizon = now + REMINDER_AFTER if force else now

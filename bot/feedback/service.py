@@ -40,8 +40,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, update
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.calendar import feedback_window
@@ -80,33 +78,34 @@ from storage.db import read_only
 from storage.models import (
     Contract,
     ContractStatus,
-    Expectation,
     Feedback,
     FeedbackRequest,
     random_row_id,
 )
-from storage.queries.contracts import (
-    ContractBundle,
-    audit,
+from storage.queries.contracts import ContractBundle, audit, find_contract_for_leader, load_bundle
+from storage.queries.feedback import (
+    anonymous_given_since,
+    contract_leaders,
+    entries_about,
+    expectations_of,
     feedback_requests_since,
-    find_contract_for_leader,
-    load_bundle,
+    find_batch_request,
+    held_entries,
     lock_requester,
+    release_entries,
+    requests_seen_by,
+    sponsored_active,
 )
 
 
 async def _target(session: AsyncSession, contract: Contract) -> Target:
-    rows = await session.exec(
-        select(Expectation)
-        .where(Expectation.contract_id == contract.id)
-        .order_by(col(Expectation.position), col(Expectation.id))
-    )
+    expectations = await expectations_of(session=session, contract_id=contract.id)
     return Target(
         contract_id=contract.id or 0,
         leader_id=contract.leader_id,
         title=contract.title,
         threshold=contract.anonymity_threshold,
-        expectations=tuple((e.key, e.text) for e in rows.all()),
+        expectations=tuple((e.key, e.text) for e in expectations),
     )
 
 
@@ -162,14 +161,10 @@ async def give_feedback(
     if entry.anonymous:
         hashed = author_hash(key, user=giver, contract_id=contract.id or 0)
         week_start = midnight(now) - timedelta(days=midnight(now).weekday())
-        given = await session.exec(
-            select(func.count(col(Feedback.id))).where(
-                Feedback.contract_id == contract.id,
-                Feedback.author_hash == hashed,
-                col(Feedback.created_at) >= week_start,
-            )
+        given = await anonymous_given_since(
+            session=session, contract_id=contract.id, author_hash=hashed, since=week_start
         )
-        if given.one() >= ANONYMOUS_WEEKLY_CAP:
+        if given >= ANONYMOUS_WEEKLY_CAP:
             return {
                 "anonymity": f"You have given this leader {ANONYMOUS_WEEKLY_CAP} anonymous entries "
                 "this week, the most North Star takes. Send it with your name, or next week."
@@ -236,7 +231,7 @@ async def my_feedback(
     `team` is the installation's (auth.test): it finds entries an earlier version hashed with it.
     """
     entries = await authored_feedback(session=session, user=user, key=key, team=team)
-    leaders = dict((await session.exec(select(Contract.id, Contract.leader_id))).all())
+    leaders = await contract_leaders(session=session)
     rows = [
         MineRow(
             feedback_id=e.id or 0,
@@ -304,14 +299,9 @@ async def feedback_for(
             f"Only <@{about}>, their sponsor and the contract's owner read feedback about them. "
             "You can read what you wrote with `/feedback mine`."
         )
-    rows = await session.exec(
-        select(Feedback)
-        .where(Feedback.contract_id == contract.id)
-        .order_by(col(Feedback.created_at).desc(), col(Feedback.id).desc())
-    )
     attributed: list[Shown] = []
     released: list[Shown] = []
-    for f in rows.all():
+    for f in await entries_about(session=session, contract_id=contract.id):
         if not f.anonymous:
             attributed.append(
                 Shown(
@@ -351,17 +341,7 @@ async def release_held(
     Not on the day the last of them arrived (unless `force`), so the release time says
     nothing about whose entry completed the set.
     """
-    held = list(
-        (
-            await session.exec(
-                select(Feedback).where(
-                    Feedback.contract_id == contract.id,
-                    col(Feedback.anonymous).is_(True),
-                    col(Feedback.released_at).is_(None),
-                )
-            )
-        ).all()
-    )
+    held = await held_entries(session=session, contract_id=contract.id)
     if not held:
         return None
     window = feedback_window(contract.feedback_cadence, now.astimezone(UTC).date())
@@ -377,13 +357,8 @@ async def release_held(
         await session.commit()
         return None
     ids = [entry.id for entry in held]
-    result = await session.exec(
-        update(Feedback)
-        .where(col(Feedback.id).in_(ids), col(Feedback.released_at).is_(None))
-        .values(released_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != len(ids):  # another replica released some of them meanwhile
+    released = await release_entries(session=session, ids=ids, now=now)
+    if released != len(ids):  # another replica released some of them meanwhile
         await session.rollback()
         return None
     audit(
@@ -409,16 +384,7 @@ async def requestable(
     else:
         contract = await find_contract_for_leader(session=session, leader_id=requester)
         if contract is None or contract.status != ContractStatus.active:
-            sponsored = list(
-                (
-                    await session.exec(
-                        select(Contract).where(
-                            Contract.sponsor_id == requester,
-                            Contract.status == ContractStatus.active,
-                        )
-                    )
-                ).all()
-            )
+            sponsored = await sponsored_active(session=session, sponsor_id=requester)
             if not sponsored:
                 return Refusal(
                     "You have no active contract to ask feedback for: only a contract's leader "
@@ -565,14 +531,7 @@ class RequestFor:
             return request if request is not None and request.status == OPEN else None
         assert self.cadence is not None
         ask = self.cadence
-        found = (
-            await session.exec(
-                select(FeedbackRequest).where(
-                    FeedbackRequest.batch == ask.batch,
-                    FeedbackRequest.reviewer_id == ask.reviewer,
-                )
-            )
-        ).first()
+        found = await find_batch_request(session=session, batch=ask.batch, reviewer_id=ask.reviewer)
         if found is not None:
             return found if found.status == OPEN else None
         request = FeedbackRequest(
@@ -607,18 +566,8 @@ async def request_status(*, session: AsyncSession, viewer: str, now: datetime) -
     per request or batch can point at the one reviewer who did not answer by name.
     """
     since = now - timedelta(days=STATUS_DAYS)
-    rows = await session.exec(
-        select(FeedbackRequest, Contract)
-        .join(Contract, col(Contract.id) == col(FeedbackRequest.contract_id))
-        .where(
-            col(FeedbackRequest.created_at) >= since,
-            (col(FeedbackRequest.requester_id) == viewer)
-            | (col(FeedbackRequest.requester_id).is_(None) & (col(Contract.leader_id) == viewer)),
-        )
-        .order_by(col(FeedbackRequest.created_at).desc(), col(FeedbackRequest.id))
-    )
     batches: dict[str, list[tuple[FeedbackRequest, Contract]]] = {}
-    for request, contract in rows.all():
+    for request, contract in await requests_seen_by(session=session, viewer=viewer, since=since):
         batches.setdefault(request.batch or f"request-{request.id}", []).append((request, contract))
     statuses = []
     for members in list(batches.values())[:STATUS_BATCHES]:

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import col, select
 
 from bot.delivery import queue as delivery
 from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
@@ -31,6 +30,7 @@ from bot.scheduler import JobRun
 from bot.services import Services
 from storage.models import Delivery, Milestone
 from storage.queries.contracts import audit
+from storage.queries.milestones import notices_given
 
 logger = logging.getLogger(__name__)
 
@@ -92,23 +92,11 @@ async def notify(
             ]
             if not decided:
                 return queue.report
-            done = set(
-                (
-                    await session.exec(
-                        select(
-                            Delivery.kind,
-                            Delivery.contract_id,
-                            Delivery.recipient_id,
-                            Delivery.period_key,
-                        ).where(
-                            col(Delivery.kind).in_(NOTICE_KINDS),
-                            col(Delivery.contract_id).in_(
-                                sorted({d.contract.id or 0 for d in decided})
-                            ),
-                            col(Delivery.status).in_(FINAL),
-                        )
-                    )
-                ).all()
+            done = await notices_given(
+                session=session,
+                kinds=NOTICE_KINDS,
+                contract_ids={d.contract.id or 0 for d in decided},
+                final=FINAL,
             )
         for item in decided:
             for kind, recipient, _ in notices_of(item):

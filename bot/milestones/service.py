@@ -33,8 +33,6 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import update
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.calendar import local_instant
@@ -59,17 +57,19 @@ from bot.services import Services
 from storage.models import (
     ActivityStatus,
     Contract,
-    ContractPerson,
-    ContractStatus,
     DeliveryStatus,
-    DevelopmentActivity,
-    Measurement,
     Milestone,
     MilestoneStatus,
-    Role,
     SuccessIndicator,
 )
-from storage.queries.contracts import audit
+from storage.queries.contracts import active_contracts, audit
+from storage.queries.milestones import (
+    decide,
+    decided_since,
+    escalation_contacts,
+    milestone_bases,
+    pending_milestones,
+)
 
 
 def due_ends_at(milestone: Milestone, zone: ZoneInfo) -> datetime:
@@ -118,53 +118,20 @@ def decision(
 
 
 async def _active(session: AsyncSession, contract_ids: Sequence[int] | None) -> dict[int, Contract]:
-    query = select(Contract).where(Contract.status == ContractStatus.active)
-    if contract_ids is not None:
-        query = query.where(col(Contract.id).in_(list(contract_ids)))
-    return {c.id or 0: c for c in (await session.exec(query.order_by(col(Contract.id)))).all()}
+    found = await active_contracts(session=session, contract_ids=contract_ids)
+    return {c.id or 0: c for c in found}
 
 
 async def _bases(session: AsyncSession, milestones: Sequence[Milestone]) -> dict[int, Basis]:
-    """Each milestone's indicator with its values, or its activity, in three queries."""
-    ids = sorted({m.contract_id for m in milestones})
-    indicators = {
-        (i.contract_id, i.key): i
-        for i in (
-            await session.exec(
-                select(SuccessIndicator).where(col(SuccessIndicator.contract_id).in_(ids))
-            )
-        ).all()
-    }
-    activities = {
-        (a.contract_id, a.key): a
-        for a in (
-            await session.exec(
-                select(DevelopmentActivity).where(col(DevelopmentActivity.contract_id).in_(ids))
-            )
-        ).all()
-    }
-    wanted = {
-        indicators[(m.contract_id, m.indicator_key)].id
-        for m in milestones
-        if m.indicator_key and (m.contract_id, m.indicator_key) in indicators
-    }
-    series: dict[int, list[Measurement]] = {}
-    if wanted:
-        for value in (
-            await session.exec(
-                select(Measurement)
-                .where(col(Measurement.indicator_id).in_(wanted))
-                .order_by(col(Measurement.measured_at), col(Measurement.id))
-            )
-        ).all():
-            series.setdefault(value.indicator_id, []).append(value)
+    """Each milestone's indicator with its values, or its activity."""
+    rows = await milestone_bases(session=session, milestones=milestones)
     found = {}
     for m in milestones:
-        indicator = indicators.get((m.contract_id, m.indicator_key or ""))
+        indicator = rows.indicators.get((m.contract_id, m.indicator_key or ""))
         found[m.id or 0] = Basis(
             indicator=indicator,
-            values=series.get(indicator.id or 0, []) if indicator is not None else [],
-            activity=activities.get((m.contract_id, m.activity_key or "")),
+            values=rows.series.get(indicator.id or 0, []) if indicator is not None else [],
+            activity=rows.activities.get((m.contract_id, m.activity_key or "")),
         )
     return found
 
@@ -180,18 +147,7 @@ async def decide_milestones(
     now = services.clock.now()
     async with services.sessions() as session:
         contracts = await _active(session, contract_ids)
-        pending = list(
-            (
-                await session.exec(
-                    select(Milestone)
-                    .where(
-                        col(Milestone.contract_id).in_(list(contracts)),
-                        Milestone.status == MilestoneStatus.pending,
-                    )
-                    .order_by(col(Milestone.contract_id), col(Milestone.due), col(Milestone.id))
-                )
-            ).all()
-        )
+        pending = await pending_milestones(session=session, contract_ids=list(contracts))
         if not pending:
             return []
         bases = await _bases(session, pending)
@@ -207,29 +163,7 @@ async def decide_milestones(
             outcome = decision(m, bases[m.id or 0], now=now, zone=zones[m.contract_id])
             if outcome is None:
                 continue
-            missed = outcome == MilestoneStatus.missed
-            same_threshold = (
-                col(Milestone.threshold).is_(None)
-                if m.threshold is None
-                else col(Milestone.threshold) == m.threshold
-            )
-            changed = await session.exec(
-                update(Milestone)
-                .where(
-                    col(Milestone.id) == m.id,
-                    col(Milestone.status) == MilestoneStatus.pending,
-                    # not recalibrated by an amendment since it was read
-                    col(Milestone.due) == m.due,
-                    same_threshold,
-                )
-                .values(
-                    status=outcome,
-                    decided_at=now,
-                    missed_count=col(Milestone.missed_count) + (1 if missed else 0),
-                )
-                .returning(col(Milestone.missed_count))
-            )
-            count = changed.scalar_one_or_none()
+            count = await decide(session=session, milestone=m, outcome=outcome, now=now)
             if count is None:
                 continue  # decided, or recalibrated, by someone else meanwhile
             until = min(now, due_ends_at(m, zones[m.contract_id]))
@@ -280,19 +214,7 @@ async def load_decided(
 ) -> list[Decided]:
     """Milestones of active contracts decided since `since`, with what their notices show."""
     contracts = await _active(session, contract_ids)
-    rows = list(
-        (
-            await session.exec(
-                select(Milestone)
-                .where(
-                    col(Milestone.contract_id).in_(list(contracts)),
-                    col(Milestone.status).in_([MilestoneStatus.met, MilestoneStatus.missed]),
-                    col(Milestone.decided_at) >= since,
-                )
-                .order_by(col(Milestone.decided_at), col(Milestone.id))
-            )
-        ).all()
-    )
+    rows = await decided_since(session=session, contract_ids=list(contracts), since=since)
     return await _decided(session, rows, contracts)
 
 
@@ -312,19 +234,9 @@ async def _decided(
     if not rows:
         return []
     bases = await _bases(session, rows)
-    people = (
-        await session.exec(
-            select(ContractPerson)
-            .where(
-                col(ContractPerson.contract_id).in_(sorted({m.contract_id for m in rows})),
-                ContractPerson.role == Role.escalation,
-            )
-            .order_by(col(ContractPerson.position), col(ContractPerson.id))
-        )
-    ).all()
-    escalation: dict[int, list[str]] = {}
-    for person in people:
-        escalation.setdefault(person.contract_id, []).append(person.user_id)
+    escalation = await escalation_contacts(
+        session=session, contract_ids={m.contract_id for m in rows}
+    )
     found = []
     for m in rows:
         basis = bases[m.id or 0]

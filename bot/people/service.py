@@ -25,9 +25,6 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.calendar import zone_named, zone_of
@@ -44,6 +41,7 @@ from bot.people.model import (
 from bot.services import Services
 from storage.db import SessionFactory
 from storage.models import Contract, SlackUser
+from storage.queries.people import cached_people, store_people
 
 logger = logging.getLogger(__name__)
 
@@ -162,11 +160,7 @@ def unreachable_reason(person: SlackUser | None) -> str | None:
 
 
 async def cached_zones(*, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, SlackUser]:
-    ids = list(set(user_ids))
-    if not ids:
-        return {}
-    rows = await session.exec(select(SlackUser).where(col(SlackUser.user_id).in_(ids)))
-    return {row.user_id: row for row in rows.all()}
+    return await cached_people(session=session, user_ids=user_ids)
 
 
 async def zone_for(*, session: AsyncSession, contract: Contract, default: str) -> ZoneInfo:
@@ -212,7 +206,7 @@ async def refresh_zones(
         found[user_id] = facts
     if found:
         async with sessions() as session:
-            await _store_people(session, found, now)
+            await store_people(session=session, people=found, now=now)
             await session.commit()
     return len(found)
 
@@ -230,7 +224,7 @@ async def person(
     if facts is None:
         return cached
     async with sessions() as session:
-        await _store_people(session, {user_id: facts}, now)
+        await store_people(session=session, people={user_id: facts}, now=now)
         await session.commit()
         return await session.get(SlackUser, user_id, populate_existing=True)
 
@@ -274,17 +268,6 @@ async def _lookup(client: AsyncWebClient, user_id: str) -> dict[str, Any] | None
         "deleted": bool(user.get("deleted")),
         "is_bot": bool(user.get("is_bot")),
     }
-
-
-async def _store_people(
-    session: AsyncSession, people: dict[str, dict[str, Any]], now: datetime
-) -> None:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    for user_id, facts in people.items():
-        values = {**facts, "fetched_at": now}
-        statement = insert(SlackUser).values(user_id=user_id, **values)
-        await session.exec(statement.on_conflict_do_update(index_elements=["user_id"], set_=values))
 
 
 async def known_zones(

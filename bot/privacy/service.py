@@ -17,16 +17,28 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import JSON, Column, String, Table, Text, TypeDecorator, cast, delete, or_, update
-from sqlmodel import SQLModel, col, select
+from sqlalchemy import JSON, Column, String, Table, Text, TypeDecorator
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (every table on SQLModel.metadata)
 from bot.core.permissions import Refusal, may_read
 from bot.privacy.keys import author_hash, erasure_mark, legacy_author_hash
 from bot.privacy.model import Erasure, Found, Gone
-from storage.models import AuditEvent, Contract, Evidence, Feedback
-from storage.queries.contracts import audit, load_bundle
+from storage.models import Feedback
+from storage.queries.contracts import audit, list_contracts, load_bundle
+from storage.queries.privacy import (
+    contract_ids,
+    delete_row,
+    erasures,
+    evidence_added_by,
+    feedback_by,
+    feedback_hashed,
+    feedback_readable_in,
+    led_or_sponsored,
+    rows_containing,
+    update_row,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +74,7 @@ async def _rehash_legacy(
         )
         for cid in contract_ids
     }
-    found = (
-        await session.exec(select(Feedback).where(col(Feedback.author_hash).in_(list(legacy))))
-    ).all()
+    found = await feedback_hashed(session=session, hashes=list(legacy))
     for entry in found:
         entry.author_hash = legacy[entry.author_hash or ""]
         session.add(entry)
@@ -80,17 +90,11 @@ async def authored_feedback(
     `team`, the installation's (auth.test), also finds the entries an earlier version hashed
     with it, and rehashes them on the person alone.
     """
-    contract_ids = [cid for cid in (await session.exec(select(Contract.id))).all() if cid]
-    if team and contract_ids:
-        await _rehash_legacy(session, user=user, team=team, key=key, contract_ids=contract_ids)
-    hashes = [author_hash(key, user=user, contract_id=cid) for cid in contract_ids]
-    condition = col(Feedback.author_id) == user
-    if hashes:
-        condition = or_(condition, col(Feedback.author_hash).in_(hashes))
-    rows = await session.exec(
-        select(Feedback).where(condition).order_by(col(Feedback.created_at), col(Feedback.id))
-    )
-    return list(rows.all())
+    ids = await contract_ids(session=session)
+    if team and ids:
+        await _rehash_legacy(session, user=user, team=team, key=key, contract_ids=ids)
+    hashes = [author_hash(key, user=user, contract_id=cid) for cid in ids]
+    return await feedback_by(session=session, user=user, hashes=hashes)
 
 
 # --- what is stored about a person ----------------------------------------------------------
@@ -144,12 +148,7 @@ async def rows_holding(
         columns = _text_columns(table)
         if not columns:
             continue
-        query = table.select().where(
-            or_(*(cast(column, Text).contains(user, autoescape=True) for column in columns))
-        )
-        connection = await session.connection()
-        for mapping in (await connection.execute(query)).mappings():
-            row = dict(mapping)
+        for row in await rows_containing(session=session, table=table, columns=columns, text=user):
             holding = [c for c in columns if _holds(row[c.name], user)]
             if holding:
                 found.append(Found(table=table, row=row, columns=holding))
@@ -256,19 +255,14 @@ async def export_person(
     Never an anonymous author's name, and of a contract they may not read in Slack (a peer's,
     say) only the rows that name them, without the contract's content.
     """
-    contracts = list((await session.exec(select(Contract))).all())
+    contracts = await list_contracts(session=session)
     leaders = {c.id or 0: (c.leader_id, c.title) for c in contracts}
     written = await authored_feedback(session=session, user=user, team=team, key=key)
     led = [c.id for c in contracts if c.leader_id == user]
-    received_rows = await session.exec(
-        select(Feedback).where(
-            col(Feedback.contract_id).in_(led),
-            or_(col(Feedback.anonymous).is_(False), col(Feedback.released_at).is_not(None)),
-        )
-    )
+    received_rows = await feedback_readable_in(session=session, contract_ids=led)
     named: list[tuple[datetime, dict[str, Any]]] = []
     anonymous: list[dict[str, Any]] = []
-    for entry in received_rows.all():
+    for entry in received_rows:
         item: dict[str, Any] = {
             "contract_id": entry.contract_id,
             "expectation": entry.expectation_key,
@@ -313,13 +307,7 @@ async def erase_person(
     A person who still leads or sponsors a contract is refused: those contracts need a new
     leader or sponsor first (a changed file through `northstar contract import`).
     """
-    holding = (
-        await session.exec(
-            select(Contract).where(
-                or_(col(Contract.leader_id) == user, col(Contract.sponsor_id) == user)
-            )
-        )
-    ).all()
+    holding = await led_or_sponsored(session=session, user=user)
     if holding:
         names = "; ".join(f"#{c.id} “{c.title}”" for c in holding)
         return Refusal(
@@ -328,38 +316,32 @@ async def erase_person(
         )
     result = Erasure()
     mark = erasure_mark(key, team=team, user=user)
-    earlier = await session.exec(
-        select(AuditEvent).where(
-            AuditEvent.action == "privacy.erased", col(AuditEvent.contract_id).is_(None)
-        )
-    )
-    result.previously = [e.created_at for e in earlier.all() if e.detail.get("subject") == mark]
+    earlier = await erasures(session=session)
+    result.previously = [e.created_at for e in earlier if e.detail.get("subject") == mark]
 
     for entry in await authored_feedback(session=session, user=user, team=team, key=key):
         if not entry.anonymous or entry.released_at is not None:
             result.posted.append(Gone.of(entry))
         await session.delete(entry)
         result.count(result.deleted, "feedback")
-    added = await session.exec(select(Evidence).where(Evidence.added_by == user))
-    for evidence in added.all():
+    for evidence in await evidence_added_by(session=session, user=user):
         await session.delete(evidence)
         result.count(result.deleted, "evidence")
     await session.flush()
 
     pattern = _mention_pattern(user)
-    connection = await session.connection()
     for found in await rows_holding(session, user):
         exact = [c for c in found.columns if found.row[c.name] == user]
         if any(not c.nullable for c in exact):
             # The row is about them and means nothing without them (a role, a delivery).
-            await connection.execute(delete(found.table).where(*found.primary_key()))
+            await delete_row(session=session, table=found.table, key=found.primary_key())
             result.count(result.deleted, found.table.name)
             continue
         values = {c.name: None for c in exact}
         for column in found.columns:
             if column.name not in values:
                 values[column.name] = _scrub(found.row[column.name], pattern)
-        await connection.execute(update(found.table).where(*found.primary_key()).values(**values))
+        await update_row(session=session, table=found.table, key=found.primary_key(), values=values)
         result.count(result.anonymised, found.table.name)
 
     audit(

@@ -12,7 +12,6 @@ import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments.model import AmendmentStatus
@@ -21,8 +20,9 @@ from bot.core.calendar import elapsed_periods, month_end, quarter_end, quarter_s
 from bot.report.model import ContractReport, IndicatorMove, Period
 from bot.summary.blocks import STATUS_LABEL
 from bot.summary.model import CheckinCompletion
-from storage.models import Amendment, ContractStatus, ContractVersion, MilestoneStatus
+from storage.models import ContractStatus, MilestoneStatus
 from storage.queries.contracts import ContractBundle, list_contracts, load_bundle
+from storage.queries.report import amendments_of, versions_made
 
 PERIOD_HELP = "a quarter (2027Q2), a month (2027-05) or a year (2027)"
 
@@ -101,20 +101,14 @@ async def contract_report(
             report.missed.append(f"{m.key} {m.title}")
     report.checkins = checkins_in(bundle, period, today)
 
-    amendments = (await session.exec(select(Amendment).where(Amendment.contract_id == c.id))).all()
+    amendments = await amendments_of(session=session, contract_id=c.id)
     for a in amendments:
         report.proposed += period.holds(_local(a.created_at, zone) or date.min)
         if period.holds(_local(a.decided_at, zone) or date.min):
             report.applied += a.status == AmendmentStatus.applied
             report.rejected += a.status == AmendmentStatus.rejected
             report.lapsed += a.status == AmendmentStatus.stale
-    versions = (
-        await session.exec(
-            select(ContractVersion.created_at).where(
-                ContractVersion.contract_id == c.id, ContractVersion.reason == AMENDMENT_REASON
-            )
-        )
-    ).all()
+    versions = await versions_made(session=session, contract_id=c.id, reason=AMENDMENT_REASON)
     report.imports = sum(period.holds(_local(at, zone) or date.min) for at in versions)
     return report
 

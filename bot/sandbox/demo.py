@@ -14,7 +14,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import select
 
 from bot.contracts.io import import_file
 from bot.core.calendar import period_key
@@ -25,13 +24,12 @@ from storage.db import SessionFactory
 from storage.models import (
     ActivityStatus,
     CheckIn,
-    DevelopmentActivity,
     Evidence,
     Feedback,
     Measurement,
     Risk,
-    SuccessIndicator,
 )
+from storage.queries.sandbox import activities_of, indicators_of
 
 DEMO_CONTRACT = Path(__file__).with_name("demo_contract.yml")
 # Imported as of the contract's first day; the sandbox's clock then starts on a Wednesday
@@ -150,12 +148,7 @@ async def seed_demo(
 async def _write_history(sessions: SessionFactory, contract_id: int) -> None:
     async with sessions() as session:
         indicators = {
-            i.key: i
-            for i in (
-                await session.exec(
-                    select(SuccessIndicator).where(SuccessIndicator.contract_id == contract_id)
-                )
-            ).all()
+            i.key: i for i in await indicators_of(session=session, contract_id=contract_id)
         }
         for week, confidence, wins, reflection in CHECKINS:
             at = checkin_moment(week)
@@ -213,11 +206,7 @@ async def _write_history(sessions: SessionFactory, contract_id: int) -> None:
                         created_at=at,
                     )
                 )
-        activities = (
-            await session.exec(
-                select(DevelopmentActivity).where(DevelopmentActivity.contract_id == contract_id)
-            )
-        ).all()
+        activities = await activities_of(session=session, contract_id=contract_id)
         for activity in activities:
             if activity.key == "D1":
                 activity.status, activity.progress = ActivityStatus.in_progress, 40

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
-from sqlalchemy import text
 
 from bot.core.clock import ManualClock
 from bot.jobs import JOBS
@@ -25,6 +24,7 @@ from bot.sandbox.fake_slack import JSON, PERMALINK_HOST, FakeSlack, FakeSlackErr
 from bot.sandbox.manifest import AppManifest, escape_command_text, message_text
 from bot.sandbox.timeline import STEPS, Advance
 from bot.services import Services
+from storage.queries.health import database_answers
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Page:
     async def healthz(self, _request: web.Request) -> web.Response:
         try:
             async with self.sandbox.services.sessions() as session:
-                await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+                await database_answers(session=session)
         except Exception as error:  # the check reports any failure, whatever its kind
             return web.json_response(
                 {"status": "unavailable", "database": type(error).__name__}, status=503

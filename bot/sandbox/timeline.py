@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import select
 
 from bot.core.clock import ManualClock
 from bot.delivery import queue as delivery
@@ -26,7 +25,7 @@ from bot.digest.service import is_digest_day
 from bot.jobs import JOBS
 from bot.scheduler import JobRun
 from bot.services import Services
-from storage.models import Contract, ContractStatus
+from storage.queries.contracts import active_contracts
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +146,7 @@ async def schedules(services: Services, user_tz: dict[str, str]) -> list[Schedul
     """The schedule of every active contract; time zones from the contract or the person."""
     default = services.settings.default_timezone
     async with services.sessions() as session:
-        rows = await session.exec(select(Contract).where(Contract.status == ContractStatus.active))
-        contracts = list(rows.all())
+        contracts = await active_contracts(session=session)
     return [
         Schedule(
             checkin_weekday=c.checkin_weekday,

@@ -69,7 +69,7 @@ def text_input(
     )
 
 
-def select(
+def select_input(
     block_id: str,
     label: str,
     options: Sequence[Option],

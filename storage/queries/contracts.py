@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,10 +20,8 @@ from storage.models import (
     ContractStatus,
     DevelopmentActivity,
     Evidence,
-    EvidenceSource,
     Expectation,
     Feedback,
-    FeedbackRequest,
     Measurement,
     Milestone,
     Resource,
@@ -33,7 +31,6 @@ from storage.models import (
 from storage.types import utcnow
 
 RECENT_EVIDENCE = 5
-EVIDENCE_SOURCE_TTL = timedelta(days=1)
 
 
 @dataclass
@@ -188,29 +185,6 @@ async def drafts_of_leader(*, session: AsyncSession, leader_id: str) -> list[Con
     return list(rows.all())
 
 
-async def feedback_requests_since(
-    *, session: AsyncSession, requester_id: str, since: datetime
-) -> int:
-    """How many people `requester_id` asked for feedback since `since` (the daily bound)."""
-    rows = await session.exec(
-        select(func.count(col(FeedbackRequest.id))).where(
-            FeedbackRequest.requester_id == requester_id,
-            col(FeedbackRequest.created_at) >= since,
-        )
-    )
-    return rows.one()
-
-
-async def lock_requester(session: AsyncSession, requester_id: str) -> None:
-    """Serialise the requests of one person until the transaction ends, so a bound counted
-    in it holds under concurrent commands (SQLite's write transactions are serial already)."""
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
-        await session.exec(
-            select(func.pg_advisory_xact_lock(func.hashtext("feedback_request:" + requester_id)))
-        )
-
-
 async def find_contract(*, session: AsyncSession, leader_id: str, title: str) -> Contract | None:
     rows = await session.exec(
         select(Contract).where(Contract.leader_id == leader_id, Contract.title == title)
@@ -303,63 +277,35 @@ async def audit_events(*, session: AsyncSession, contract_id: int) -> list[Audit
     return list(rows.all())
 
 
-# --- the messages of "Add as evidence" shortcuts, until their modal is submitted ----------
+async def active_contracts(
+    *, session: AsyncSession, contract_ids: Sequence[int] | None = None
+) -> list[Contract]:
+    """The active contracts (of `contract_ids`, when given), by id."""
+    query = select(Contract).where(Contract.status == ContractStatus.active)
+    if contract_ids is not None:
+        query = query.where(col(Contract.id).in_(list(contract_ids)))
+    return list((await session.exec(query.order_by(col(Contract.id)))).all())
 
 
-async def add_evidence_source(
-    *,
-    session: AsyncSession,
-    token: str,
-    user_id: str,
-    channel: str,
-    message_ts: str,
-    excerpt: str,
-    now: datetime,
-) -> None:
-    """Keep a shortcut's message under `token`; forget those older than a day."""
-    await session.exec(
-        delete(EvidenceSource).where(col(EvidenceSource.created_at) < now - EVIDENCE_SOURCE_TTL)
+async def lock_contract(*, session: AsyncSession, contract_id: int) -> Contract | None:
+    """The contract's row, locked until the transaction ends (SELECT ... FOR UPDATE on
+    PostgreSQL; SQLite's write transactions are serial already), read afresh."""
+    rows = await session.exec(
+        select(Contract)
+        .where(col(Contract.id) == contract_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    session.add(
-        EvidenceSource(
-            token=token,
-            user_id=user_id,
-            channel=channel,
-            message_ts=message_ts,
-            excerpt=excerpt,
-            created_at=now,
-        )
+    return rows.first()
+
+
+async def feedback_per_expectation(
+    *, session: AsyncSession, contract_id: int | None, keys: Sequence[str]
+) -> dict[str, int]:
+    """How many feedback entries each of the contract's expectations `keys` has."""
+    counted = await session.exec(
+        select(Feedback.expectation_key, func.count())
+        .where(Feedback.contract_id == contract_id, col(Feedback.expectation_key).in_(keys))
+        .group_by(col(Feedback.expectation_key))
     )
-    await session.commit()
-
-
-async def find_evidence_source(
-    *, session: AsyncSession, token: str, user_id: str, now: datetime
-) -> EvidenceSource | None:
-    """The unused message `user_id`'s shortcut kept under `token`, if it is not too old."""
-    found = await session.exec(
-        select(EvidenceSource).where(
-            EvidenceSource.token == token,
-            EvidenceSource.user_id == user_id,
-            col(EvidenceSource.used_at).is_(None),
-            col(EvidenceSource.created_at) >= now - EVIDENCE_SOURCE_TTL,
-        )
-    )
-    return found.first()
-
-
-async def set_evidence_source_permalink(*, session: AsyncSession, token: str, url: str) -> None:
-    await session.exec(
-        update(EvidenceSource).where(col(EvidenceSource.token) == token).values(permalink=url)
-    )
-    await session.commit()
-
-
-async def claim_evidence_source(*, session: AsyncSession, source_id: int, now: datetime) -> bool:
-    """Mark the message used, in the caller's transaction; False if it was used already."""
-    claimed = await session.exec(
-        update(EvidenceSource)
-        .where(col(EvidenceSource.id) == source_id, col(EvidenceSource.used_at).is_(None))
-        .values(used_at=now)
-    )
-    return bool(claimed.rowcount)
+    return {key: count for key, count in counted.all() if key is not None}
