@@ -10,14 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, write_output
 from bot.client import create_client
-from bot.contracts.io import (
-    ImportResult,
-    dump_documents,
-    export_contracts,
-    export_csv,
-    import_file,
-    validate_file,
-)
+from bot.contracts.export import dump_documents, export_contracts, export_csv
+from bot.contracts.io import ImportResult, import_file, validate_file
 from bot.core.clock import SystemClock
 from bot.settings import Settings
 from storage.db import database

@@ -23,7 +23,8 @@ import yaml
 
 from bot.amendments.blocks import APPROVE, REJECT
 from bot.checkins.blocks import START
-from bot.contracts.io import export_csv, import_text
+from bot.contracts.export import export_csv
+from bot.contracts.io import import_text
 from bot.milestones.blocks import ASK_SUPPORT
 from bot.report.model import ContractReport
 from bot.report.render import render_csv

@@ -23,17 +23,8 @@ from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
 from bot.contracts.document import snapshot
-from bot.contracts.io import (
-    CSV_COLUMNS,
-    ImportResult,
-    dump_documents,
-    export_contracts,
-    export_csv,
-    import_file,
-    import_text,
-    resolve_people,
-    validate_file,
-)
+from bot.contracts.export import CSV_COLUMNS, dump_documents, export_contracts, export_csv
+from bot.contracts.io import ImportResult, import_file, import_text, resolve_people, validate_file
 from bot.contracts.schema import DocumentError, normalised, parse_documents, validate_document
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import (
