@@ -58,7 +58,7 @@ class Settings:
     default_timezone: str
     delivery_rate_per_minute: int = DELIVERY_RATE_DEFAULT
     # Keys the hashes that stand in for anonymous feedback authors; unset (SQLite only): a
-    # generated key in the operator's config folder, never the data folder (bot/privacy.py).
+    # generated key in the operator's config folder, never the data folder (bot/privacy/keys.py).
     feedback_hash_key: str | None = field(default=None, repr=False)
     # The page of `northstar sandbox` (and of `northstar run` without Slack tokens).
     sandbox_port: int = SANDBOX_PORT_DEFAULT

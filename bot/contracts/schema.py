@@ -3,7 +3,7 @@
 `parse_documents` reads a YAML or JSON file into plain documents; `validate_document` checks
 one and reports every problem as `path: message`, with paths such as
 `success_indicators[1].target`. `normalised` gives the canonical dict of a valid document:
-the same shape `bot.contract_io.snapshot` builds from the database, so the two compare equal
+the same shape `bot.contracts.document.snapshot` builds from the database, so the two compare equal
 exactly when nothing changed.
 """
 

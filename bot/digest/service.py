@@ -20,7 +20,7 @@ sendable until its period ends: after downtime it goes once the bot is back, onc
 bot slept through entirely is not sent late; the next digest covers it, since its "progress"
 reaches back to the last digest sent (the first one reaches back one period).
 
-Content, exception-first (bot/digest_blocks.py): what needs the recipient (missed milestones,
+Content, exception-first (bot/digest/blocks.py): what needs the recipient (missed milestones,
 missed check-ins, risks that ask for the sponsor's help, pending amendments with Approve and
 Reject for those who approve, indicators that moved the wrong way), then progress since the last
 digest (milestones met, indicators moved from baseline to latest to target with bar and trend,
@@ -28,7 +28,7 @@ activities completed, feedback volume as counts, anonymous entries only once rel
 
 Size. A large portfolio shows the exceptions of its first contracts in full, a line for each
 further one, the progress of a few and counts the rest, with a link to App Home, in a few
-messages at most (bot/digest_blocks.py). A deactivated recipient gets none; the owners of their
+messages at most (bot/digest/blocks.py). A deactivated recipient gets none; the owners of their
 contracts are told once.
 
 Splitting (`bot.digest.jobs`). The digest is built when its delivery (kind `digest`) is

@@ -106,7 +106,7 @@ def next_digest(schedule: Schedule, after: datetime) -> datetime:
     """The next digest of the contract by the `digests` job's reading of the cadence.
 
     weekly: every digest weekday; biweekly: every other one from the Monday of the contract's
-    first week; monthly: the first digest weekday of a month (`bot.digest.is_digest_day`).
+    first week; monthly: the first digest weekday of a month (`bot.digest.service.is_digest_day`).
     """
     moment = after
     for _ in range(10):

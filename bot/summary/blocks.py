@@ -93,7 +93,7 @@ def build_summary(
 ) -> list[Block]:
     """Every section of a contract a reader may see, in Block Kit, ready to split.
 
-    `pending`: a line per pending amendment (bot.amendment_blocks.pending_lines).
+    `pending`: a line per pending amendment (bot.amendments.blocks.pending_lines).
     """
     c = bundle.contract
     blocks: list[Block] = [

@@ -1,1 +1,1 @@
-"""Data access, one module per feature: every SQL statement the bot runs is built here."""
+"""Data access, one module per feature: the SQL statements the bot runs are built here."""
