@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.permissions import Refusal
 from bot.evidence.blocks import (
     CONTRACT_PICK,
     EVIDENCE_MODAL,
@@ -175,8 +176,8 @@ async def handle_evidence_submission(
             now=now,
             source_id=kept.id if kept is not None else None,
         )
-        if isinstance(added, dict):
-            await ack(response_action="errors", errors=added)
+        if isinstance(added, Refusal):
+            await ack(response_action="errors", errors={added.field or "item": added.text})
             return
         bundle = await load_bundle(session=session, contract_id=new.contract_id)
     assert bundle is not None

@@ -29,7 +29,6 @@ from bot.feedback.blocks import (
 )
 from bot.feedback.forms import parse_feedback, parse_request_args
 from bot.feedback.jobs import notify_leader, retract_posted, send_requests
-from bot.feedback.model import Given
 from bot.feedback.service import (
     ask_for_feedback,
     feedback_for,
@@ -198,8 +197,8 @@ async def handle_feedback_submission(
             request_id=request_id,
             now=services.clock.now(),
         )
-    if not isinstance(given, Given):
-        await ack(response_action="errors", errors=given)
+    if isinstance(given, Refusal):
+        await ack(response_action="errors", errors={given.field or "behaviour": given.text})
         return
     await ack(response_action="update", view=build_thanks(target, anonymous=entry.anonymous))
     if given.giver is not None:

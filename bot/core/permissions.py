@@ -17,9 +17,11 @@ from storage.queries.contracts import ContractBundle
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A short sentence telling the person why they get nothing."""
+    """A short sentence telling the person why they get nothing; `field` names what it is
+    about when it answers a form (the form's surface puts it by that field)."""
 
     text: str
+    field: str | None = None
 
 
 READERS = frozenset({Role.leader, Role.sponsor, Role.owner, Role.approver, Role.escalation})

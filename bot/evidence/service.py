@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.permissions import may_add_evidence
+from bot.core.permissions import Refusal, may_add_evidence
 from bot.evidence.model import (
     SOURCE_TOKEN_BYTES,
     KeptSource,
@@ -82,8 +82,8 @@ async def add_evidence(
     new: NewEvidence,
     now: datetime,
     source_id: int | None = None,
-) -> Evidence | dict[str, str]:
-    """Store one piece of evidence; field errors when the contract or item won't take it.
+) -> Evidence | Refusal:
+    """Store one piece of evidence, or why the contract or the item won't take it.
 
     `source_id`, a kept shortcut message, is marked used in the same transaction: the same
     message is added once, however often its modal is submitted."""
@@ -93,13 +93,16 @@ async def add_evidence(
         or bundle.contract.status != ContractStatus.active
         or not may_add_evidence(bundle, user)
     ):
-        return {"item": "You can add evidence only to an active contract you lead, sponsor or own."}
+        return Refusal(
+            "You can add evidence only to an active contract you lead, sponsor or own.",
+            field="item",
+        )
     if new.item_key not in {key for key, _ in items_of(bundle).get(new.item_type, [])}:
-        return {"item": "Choose an item of this contract."}
+        return Refusal("Choose an item of this contract.", field="item")
     if source_id is not None and not await claim_evidence_source(
         session=session, source_id=source_id, now=now
     ):
-        return {"item": "This message has been added as evidence already."}
+        return Refusal("This message has been added as evidence already.", field="item")
     row = Evidence(
         contract_id=new.contract_id,
         item_type=new.item_type,

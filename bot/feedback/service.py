@@ -148,13 +148,17 @@ async def give_feedback(
     key: bytes,
     request_id: int | None,
     now: datetime,
-) -> Given | dict[str, str]:
-    """Store one entry; field errors (keyed by block id) when it cannot be taken."""
+) -> Given | Refusal:
+    """Store one entry, or why it cannot be taken (about its behaviour or its anonymity)."""
     contract = await session.get(Contract, target.contract_id)
     if contract is None or contract.status != ContractStatus.active:
-        return {"behaviour": "This contract is no longer active, so the feedback was not sent."}
+        return Refusal(
+            "This contract is no longer active, so the feedback was not sent.", field="behaviour"
+        )
     if giver == contract.leader_id:
-        return {"behaviour": "Feedback to yourself belongs in your check-in reflection."}
+        return Refusal(
+            "Feedback to yourself belongs in your check-in reflection.", field="behaviour"
+        )
     request = await session.get(FeedbackRequest, request_id) if request_id else None
     if request is not None and (request.reviewer_id != giver or request.contract_id != contract.id):
         request = None
@@ -165,10 +169,11 @@ async def give_feedback(
             session=session, contract_id=contract.id, author_hash=hashed, since=week_start
         )
         if given >= ANONYMOUS_WEEKLY_CAP:
-            return {
-                "anonymity": f"You have given this leader {ANONYMOUS_WEEKLY_CAP} anonymous entries "
-                "this week, the most North Star takes. Send it with your name, or next week."
-            }
+            return Refusal(
+                f"You have given this leader {ANONYMOUS_WEEKLY_CAP} anonymous entries this week, "
+                "the most North Star takes. Send it with your name, or next week.",
+                field="anonymity",
+            )
         row = Feedback(
             id=await _unused_id(session),
             contract_id=contract.id or 0,

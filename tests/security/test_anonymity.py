@@ -405,7 +405,7 @@ async def test_ids_do_not_tell_when_an_anonymous_entry_came(sessions: SessionFac
                 request_id=None,
                 now=now + timedelta(minutes=n),
             )
-        assert not isinstance(done, dict)
+        assert not isinstance(done, Refusal)
         given.append((anonymous, done.feedback_id))
     ids = [i for _, i in given]
     assert ids != sorted(ids) and ids != sorted(ids, reverse=True)

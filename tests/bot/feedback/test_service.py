@@ -248,12 +248,12 @@ async def test_the_weekly_cap_counts_one_author_on_one_contract(
 ) -> None:
     contract_id = await contract(sessions)
     for _ in range(ANONYMOUS_WEEKLY_CAP):
-        assert not isinstance(await give(sessions, contract_id, "U1"), dict)
+        assert not isinstance(await give(sessions, contract_id, "U1"), Refusal)
     refused = await give(sessions, contract_id, "U1")
-    assert isinstance(refused, dict) and "anonymity" in refused
-    assert not isinstance(await give(sessions, contract_id, "U2"), dict)
+    assert isinstance(refused, Refusal) and refused.field == "anonymity"
+    assert not isinstance(await give(sessions, contract_id, "U2"), Refusal)
     monday = datetime(2027, 3, 15, 0, 1, tzinfo=UTC)
-    assert not isinstance(await give(sessions, contract_id, "U1", now=monday), dict)
+    assert not isinstance(await give(sessions, contract_id, "U1", now=monday), Refusal)
 
 
 async def test_only_the_author_withdraws_an_entry(sessions: SessionFactory) -> None:
