@@ -144,16 +144,7 @@ async def release_message(
     rows = await released_together(
         session=session, contract_id=contract.id, released_at=released_at
     )
-    entries = [
-        Shown(
-            expectation_key=f.expectation_key,
-            polarity=f.polarity,
-            situation=f.situation,
-            behaviour=f.behaviour,
-            impact=f.impact,
-        )
-        for f in rows
-    ]
+    entries = [Shown.of(f) for f in rows]
     if not entries:
         return None
     target = await _target(session, contract)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bot.delivery.queue import DeliveryKey
-from storage.models import FeedbackRequest
+from storage.models import Feedback, FeedbackRequest
 from storage.queries.contracts import ContractBundle
 
 ATTRIBUTED_NOTICE = "feedback_given"
@@ -74,6 +74,27 @@ class Shown:
     impact: str
     author_id: str | None = None
     given_on: date | None = None
+
+    @classmethod
+    def of(cls, entry: Feedback) -> Shown:
+        """An entry as shown: with its author and date when it is attributed, else without."""
+        if entry.anonymous:
+            return cls(
+                entry.expectation_key,
+                entry.polarity,
+                entry.situation,
+                entry.behaviour,
+                entry.impact,
+            )
+        return cls(
+            entry.expectation_key,
+            entry.polarity,
+            entry.situation,
+            entry.behaviour,
+            entry.impact,
+            author_id=entry.author_id,
+            given_on=entry.created_at.date(),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -308,27 +308,9 @@ async def feedback_for(
     released: list[Shown] = []
     for f in await entries_about(session=session, contract_id=contract.id):
         if not f.anonymous:
-            attributed.append(
-                Shown(
-                    expectation_key=f.expectation_key,
-                    polarity=f.polarity,
-                    situation=f.situation,
-                    behaviour=f.behaviour,
-                    impact=f.impact,
-                    author_id=f.author_id,
-                    given_on=f.created_at.date(),
-                )
-            )
+            attributed.append(Shown.of(f))
         elif f.released_at is not None:
-            released.append(
-                Shown(
-                    expectation_key=f.expectation_key,
-                    polarity=f.polarity,
-                    situation=f.situation,
-                    behaviour=f.behaviour,
-                    impact=f.impact,
-                )
-            )
+            released.append(Shown.of(f))
     return Received(
         leader_id=about,
         attributed=attributed,
