@@ -39,7 +39,7 @@ from bot.feedback.model import (
     release_period,
     reminder_key,
 )
-from bot.feedback.service import RequestFor, _target, cadence_due, release_held
+from bot.feedback.service import RequestFor, cadence_due, feedback_target, release_held
 from bot.privacy.model import Gone
 from bot.scheduler import JobRun
 from bot.services import Services
@@ -147,7 +147,7 @@ async def release_message(
     entries = [Shown.of(f) for f in rows]
     if not entries:
         return None
-    target = await _target(session, contract)
+    target = await feedback_target(session, contract)
     blocks = build_release_message(
         entries,
         expectations=target.expectations,

@@ -98,7 +98,7 @@ from storage.queries.feedback import (
 )
 
 
-async def _target(session: AsyncSession, contract: Contract) -> Target:
+async def feedback_target(session: AsyncSession, contract: Contract) -> Target:
     expectations = await expectations_of(session=session, contract_id=contract.id)
     return Target(
         contract_id=contract.id or 0,
@@ -121,14 +121,14 @@ async def target_for(*, session: AsyncSession, leader: str) -> Target | Refusal:
     contract = await find_contract_for_leader(session=session, leader_id=leader)
     if contract is None or contract.status != ContractStatus.active:
         return no_contract(leader)
-    return await _target(session, contract)
+    return await feedback_target(session, contract)
 
 
 async def target_of(*, session: AsyncSession, contract_id: int) -> Target | None:
     contract = await session.get(Contract, contract_id)
     if contract is None or contract.status != ContractStatus.active:
         return None
-    return await _target(session, contract)
+    return await feedback_target(session, contract)
 
 
 async def _unused_id(session: AsyncSession) -> int:
@@ -543,7 +543,7 @@ async def request_to_answer(
     contract = await session.get(Contract, request.contract_id)
     if contract is None or contract.status != ContractStatus.active:
         return Refusal("That contract is no longer active, so it takes no more feedback.")
-    return await _target(session, contract), request
+    return await feedback_target(session, contract), request
 
 
 async def request_status(*, session: AsyncSession, viewer: str, now: datetime) -> list[BatchStatus]:
