@@ -13,6 +13,10 @@ from bot.settings import Settings, SettingsError, configure_logging, load_settin
 from storage.db import create_private_file, is_sqlite, sqlite_path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
+SANDBOX_HINT = (
+    "No Slack workspace yet? `northstar sandbox` (or `make run` with no Slack token set) runs "
+    "the bot with a local Slack in your browser."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
-        "run", help="start the bot with its scheduler (the sandbox when no Slack token is set)"
+        "run", help="start the bot with its scheduler (needs the Slack tokens; see `sandbox`)"
     )
     sandbox = commands.add_parser(
         "sandbox", help="the bot in a local Slack in your browser: no workspace or token needed"
@@ -111,16 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "sandbox" or (args.command == "run" and not any_slack_setting(settings)):
+    if args.command == "sandbox":
         from bot.sandbox.runtime import SandboxOptions, run_sandbox
 
-        if args.command == "run":
-            print(
-                "northstar: no Slack tokens are configured, so this is the sandbox: the bot "
-                "with a local Slack in your browser. Set SLACK_BOT_TOKEN and the rest in .env "
-                "to run it in your workspace (README, Create the Slack app).",
-                file=sys.stderr,
-            )
         port = getattr(args, "port", None)
         return run_sandbox(
             settings,
@@ -133,6 +130,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         from bot.runner import run_bot
 
+        # A deploy whose secrets did not load must fail, not come up talking to a fake Slack.
+        try:
+            settings.require_slack()
+        except SettingsError as error:
+            raise SettingsError([*error.problems, SANDBOX_HINT]) from None
         asyncio.run(run_bot(settings))
         return EXIT_OK
     if args.command == "db":
@@ -173,18 +175,6 @@ def _current_schema(command: Callable[[], int]) -> int:
     except SchemaNotCurrent as error:
         print(f"northstar: {error}.", file=sys.stderr)
         return EXIT_CONFIG
-
-
-def any_slack_setting(settings: Settings) -> bool:
-    """Whether any Slack credential is set: then `run` means Slack, and says what is missing."""
-    return any(
-        value is not None
-        for value in (
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-        )
-    )
 
 
 def backup(settings: Settings, target: Path) -> int:

@@ -17,6 +17,7 @@ SLACK_API_URL_DEFAULT = "https://slack.com/api/"
 DATABASE_URL_DEFAULT = "sqlite+aiosqlite:///./data/northstar.db"
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 SANDBOX_PORT_DEFAULT = 8080
+SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 DELIVERY_RATE_DEFAULT = 120
 DELIVERY_RATE_MAX = 100_000
 FEEDBACK_HASH_KEY_MIN = 32
@@ -60,7 +61,7 @@ class Settings:
     # Keys the hashes that stand in for anonymous feedback authors; unset (SQLite only): a
     # generated key in the operator's config folder, never the data folder (bot/privacy.py).
     feedback_hash_key: str | None = field(default=None, repr=False)
-    # The page of `northstar sandbox` (and of `northstar run` without Slack tokens).
+    # The page of `northstar sandbox` (and of `make run` without Slack tokens).
     sandbox_port: int = SANDBOX_PORT_DEFAULT
     # The address the HTTP server binds; unset: `bind_host`'s default for the mode.
     host: str | None = None
@@ -142,14 +143,28 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
-) -> Settings:
-    """Read and validate the settings; raise SettingsError listing every problem."""
+def _read(environ: Mapping[str, str] | None, env_file: str | Path | None) -> dict[str, str | None]:
+    """`.env`'s values overridden by the environment's."""
     values: dict[str, str | None] = {}
     if env_file is not None and Path(env_file).is_file():
         values.update(dotenv_values(env_file))
     values.update(os.environ if environ is None else environ)
+    return values
+
+
+def slack_variables_set(
+    environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> list[str]:
+    """The Slack credentials given a value: with none, `make run` starts the sandbox."""
+    values = _read(environ, env_file)
+    return [name for name in SLACK_VARIABLES if _clean(values.get(name)) is not None]
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read and validate the settings; raise SettingsError listing every problem."""
+    values = _read(environ, env_file)
 
     def get(name: str) -> str | None:
         return _clean(values.get(name))

@@ -78,12 +78,24 @@ async def test_bad_configuration_is_one_line_each_and_exit_2(tmp_path: Path) -> 
 
 
 async def test_run_without_slack_says_what_to_set(tmp_path: Path) -> None:
-    # With no Slack setting at all `run` starts the sandbox (tests/sandbox/test_cli.py);
-    # with some but not enough it names what is missing.
     run = await northstar("run", cwd=tmp_path, env={"SLACK_SIGNING_SECRET": "half-configured"})
     assert run.code == 2
     assert "SLACK_BOT_TOKEN" in run.err and "manifest.yml" in run.err
     assert "Traceback" not in run.err
+
+
+async def test_run_with_no_slack_variable_fails_instead_of_starting_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    # A deploy whose secrets did not load must not come up "healthy" against a fake Slack.
+    run = await northstar("run", cwd=tmp_path)
+    assert run.code == 2
+    lines = run.err.strip().splitlines()
+    assert lines[0].startswith("northstar: SLACK_BOT_TOKEN is not set")
+    assert lines[1].startswith("northstar: SLACK_SIGNING_SECRET is not set")
+    assert "`northstar sandbox`" in lines[-1]
+    assert run.out == "" and "Traceback" not in run.err
+    assert not (tmp_path / "data").exists()  # nothing was started, nothing was created
 
 
 async def test_the_env_file_is_read(tmp_path: Path) -> None:
