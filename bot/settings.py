@@ -273,6 +273,17 @@ def load_settings(
     )
 
 
+class _MigrationsRun(logging.Filter):
+    """Alembic's INFO lines only for a migration that runs, one line each: it also names the
+    dialect and DDL mode on every connection, which would print on every command."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or record.getMessage().startswith("Running ")
+
+
+_MIGRATIONS_RUN = _MigrationsRun()
+
+
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level,
@@ -281,3 +292,4 @@ def configure_logging(settings: Settings) -> None:
     # Alembic announces each of its plugins at INFO on every start; the migrations it runs
     # are what an operator wants to read.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").addFilter(_MIGRATIONS_RUN)

@@ -195,3 +195,20 @@ async def test_imported_contract_is_summarised_for_the_sponsor(
     ):
         assert indicator in text
         assert f"`{baseline}` → _no value yet_ → `{target}`" in text
+
+
+async def test_alembic_speaks_only_when_a_migration_runs(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    revisions = len(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'quiet.db'}"}  # LOG_LEVEL: INFO
+    first = await northstar("db", "upgrade", cwd=tmp_path, env=env)
+    assert first.code == 0, first.err
+    said = [line for line in first.err.splitlines() if "alembic" in line]
+    assert len(said) == revisions and all("Running upgrade" in line for line in said)
+    for command in (("db", "upgrade"), ("contract", "export", "--format", "csv"), ("report",)):
+        args = (*command, "--period", "2027Q2") if command == ("report",) else command
+        run = await northstar(*args, cwd=tmp_path, env=env)
+        assert "alembic" not in run.err, (command, run.err)
