@@ -13,6 +13,7 @@ from bot.clock import SystemClock
 from bot.contract_io import (
     ImportResult,
     dump_documents,
+    emails_to_look_up,
     export_contracts,
     export_csv,
     import_file,
@@ -48,6 +49,10 @@ def _report_problems(problems: list[str]) -> int:
     return EXIT_PROBLEMS
 
 
+def _count_of(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def _describe(result: ImportResult) -> str:
     line = f"{result.title} (leader {result.leader_id}): {result.outcome}, version {result.version}"
     details = [f"  {change}" for change in result.changes + result.notes]
@@ -58,11 +63,21 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
     if args.contract_command in ("validate", "import") and not settings.slack_bot_token:
         print(UNCHECKED_NOTE, file=sys.stderr)
     if args.contract_command == "validate":
-        docs, problems = await validate_file(args.file, client=_client(settings))
+        # Offline, the form is checked and e-mail addresses are left for the import to look up.
+        docs, problems = await validate_file(
+            args.file, client=_client(settings), defer_lookups=True
+        )
         if problems:
             return _report_problems(problems)
         for valid in docs:
             print(f"{args.file}: “{valid.title}” for {valid.leader} is valid.")
+            emails = emails_to_look_up(valid)
+            if emails:
+                print(
+                    f"  {_count_of(len(emails), 'e-mail address', 'e-mail addresses')} will be "
+                    "looked up in Slack at import (which needs SLACK_BOT_TOKEN): "
+                    + ", ".join(f"{email} ({path})" for path, email in emails)
+                )
         return EXIT_OK
 
     if args.contract_command == "import":

@@ -110,6 +110,31 @@ async def test_validate_the_example(example: Path, env: dict[str, str], tmp_path
     assert "is valid" in run.out
 
 
+async def test_validate_offline_checks_the_form_and_lists_the_emails_to_look_up(
+    example: Path, tmp_path: Path
+) -> None:
+    run = await northstar("contract", "validate", str(example), cwd=tmp_path)  # no token
+    assert run.code == 0, run.err
+    assert f"{example}: “Head of Platform: FY2027 leadership contract” for U0LEAD001 is valid." in (
+        run.out
+    )
+    assert (
+        "1 e-mail address will be looked up in Slack at import (which needs SLACK_BOT_TOKEN): "
+        "peer.three@example.com (feedback.reviewers[2])"
+    ) in run.out
+    assert "nobody was checked with Slack" in run.err
+
+    data = yaml.safe_load(example.read_text())
+    data["sponsor"] = "not a person"
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump(data))
+    run = await northstar("contract", "validate", str(bad), cwd=tmp_path)
+    assert run.code == 1 and "sponsor" in run.err  # the form is still checked offline
+    run = await northstar("contract", "import", str(example), cwd=tmp_path)
+    assert run.code == 1  # an import cannot store an address it could not look up
+    assert "peer.three@example.com is an e-mail address: looking it up" in run.err
+
+
 async def test_validate_reports_every_problem_with_its_path(
     tmp_path: Path, env: dict[str, str], example: Path
 ) -> None:
