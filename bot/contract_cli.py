@@ -12,6 +12,7 @@ from bot.app import create_client
 from bot.clock import SystemClock
 from bot.contract_io import (
     ImportResult,
+    count_contracts,
     dump_documents,
     emails_to_look_up,
     export_contracts,
@@ -51,6 +52,17 @@ def _report_problems(problems: list[str]) -> int:
 
 def _count_of(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+def _nothing_to_export(args: argparse.Namespace) -> str:
+    filters = [f"--contract {n}" for n in args.contract_ids or []]
+    filters += [f"--leader {args.leader}"] if args.leader else []
+    if filters:
+        return f"northstar: no contract matches {' '.join(filters)}; nothing was exported."
+    return (
+        "northstar: no contracts: this database holds none, so nothing was exported "
+        "(check DATABASE_URL; `northstar contract import FILE` stores one)."
+    )
 
 
 def _describe(result: ImportResult) -> str:
@@ -101,6 +113,13 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
 
         fmt: Literal["yaml", "json", "csv"] = args.format
         async with sessions() as session:
+            if not await count_contracts(
+                session=session, contract_ids=args.contract_ids, leader_id=args.leader
+            ):
+                # Not a header alone and status 0: an empty export is most often the wrong
+                # database or filter, and --out would replace a good file with nothing.
+                print(_nothing_to_export(args), file=sys.stderr)
+                return EXIT_PROBLEMS
             if fmt == "csv":
                 output = await export_csv(
                     session=session, contract_ids=args.contract_ids, leader_id=args.leader
@@ -109,9 +128,6 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
                 exported = await export_contracts(
                     session=session, contract_ids=args.contract_ids, leader_id=args.leader
                 )
-                if not exported:
-                    print("No contract matches.", file=sys.stderr)
-                    return EXIT_PROBLEMS
                 output = dump_documents(exported, fmt)
     write_output(output, args.out)
     return EXIT_OK

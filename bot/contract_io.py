@@ -898,13 +898,25 @@ def snapshot(bundle: ContractBundle) -> dict[str, Any]:
     return result
 
 
+async def count_contracts(
+    *, session: AsyncSession, contract_ids: Sequence[int] | None, leader_id: str | None
+) -> int:
+    """How many contracts an export with these filters covers (all when both are None)."""
+    return len(await _chosen(session, contract_ids, leader_id))
+
+
+async def _chosen(
+    session: AsyncSession, contract_ids: Sequence[int] | None, leader_id: str | None
+) -> list[Contract]:
+    found = await list_contracts(session=session, contract_ids=contract_ids)
+    return [c for c in found if leader_id is None or c.leader_id == leader_id]
+
+
 async def _bundles(
     session: AsyncSession, contract_ids: Sequence[int] | None, leader_id: str | None
 ) -> list[ContractBundle]:
     bundles = []
-    for contract in await list_contracts(session=session, contract_ids=contract_ids):
-        if leader_id is not None and contract.leader_id != leader_id:
-            continue
+    for contract in await _chosen(session, contract_ids, leader_id):
         bundle = await load_bundle(session=session, contract_id=contract.id or 0)
         if bundle is not None:
             bundles.append(bundle)

@@ -237,3 +237,26 @@ async def test_alembic_speaks_only_when_a_migration_runs(tmp_path: Path) -> None
         args = (*command, "--period", "2027Q2") if command == ("report",) else command
         run = await northstar(*args, cwd=tmp_path, env=env)
         assert "alembic" not in run.err, (command, run.err)
+
+
+async def test_an_export_with_no_contract_says_so_and_writes_nothing(
+    example: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    assert (await northstar("db", "upgrade", cwd=tmp_path, env=env)).code == 0
+    out = tmp_path / "export.csv"
+    out.write_text("yesterday's good export\n")
+    for fmt in ("csv", "yaml", "json"):
+        run = await northstar(
+            "contract", "export", "--format", fmt, "--out", str(out), cwd=tmp_path, env=env
+        )
+        assert run.code == 1 and run.out == ""
+        assert "northstar: no contracts: this database holds none" in run.err
+    assert out.read_text() == "yesterday's good export\n"
+
+    assert (await northstar("contract", "import", str(example), cwd=tmp_path, env=env)).code == 0
+    run = await northstar("contract", "export", "--leader", "U0NOBODY1", cwd=tmp_path, env=env)
+    assert run.code == 1 and run.out == ""
+    assert "no contract matches --leader U0NOBODY1; nothing was exported" in run.err
+    # A contract with no measurement yet is a real, empty CSV: the header, and status 0.
+    run = await northstar("contract", "export", "--format", "csv", cwd=tmp_path, env=env)
+    assert run.code == 0 and run.out.startswith("contract_id,") and len(run.out.splitlines()) == 1
