@@ -4,6 +4,9 @@ Per contract: its status, the indicators measured in the period (first and last 
 against baseline and target), the milestones met and missed in it, check-in completion in it
 (answered of the weekly check-ins due, counted as `/contract summary` counts them), and the
 amendments proposed and decided in it. Days are read in the workspace's default time zone.
+People are named as Slack names them (`users.info`, with SLACK_BOT_TOKEN), or by their user
+ids, said so, without it. Against a sandbox's database, "today" is the sandbox's clock and
+the names are its people's (`bot.sandbox.state`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import calendar
 import csv
 import io
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -22,12 +26,15 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments import AmendmentStatus
+from bot.app import create_client
 from bot.clock import SystemClock
 from bot.contract_io import AMENDMENT_REASON
 from bot.csv_cells import safe_row
 from bot.output import write_output
+from bot.people import real_names
 from bot.periods import elapsed_periods
 from bot.progress import TREND_MARK, format_number, percent, progress, trend
+from bot.sandbox.state import SavedSandbox, saved_beside
 from bot.settings import Settings
 from bot.summary import STATUS_LABEL, CheckinCompletion
 from storage.db import database
@@ -46,7 +53,9 @@ CSV_COLUMNS = (
     "contract_id",
     "title",
     "leader",
+    "leader_name",
     "sponsor",
+    "sponsor_name",
     "status",
     "version",
     "indicators_measured",
@@ -258,7 +267,23 @@ def _amendments(r: ContractReport) -> str:
     return text
 
 
-def render_markdown(period: Period, reports: Sequence[ContractReport], *, today: date) -> str:
+# Names by user id; None: nobody could be asked (no token), and people appear by id.
+Names = Mapping[str, str] | None
+UNNAMED = (
+    "People appear as Slack user ids: names are looked up in Slack only with SLACK_BOT_TOKEN set."
+)
+
+
+def _person(user_id: str, names: Names) -> str:
+    if names is None:
+        return user_id
+    name = names.get(user_id)
+    return f"{name} ({user_id})" if name else f"{user_id} (no name from Slack)"
+
+
+def render_markdown(
+    period: Period, reports: Sequence[ContractReport], *, today: date, names: Names = None
+) -> str:
     if today < period.start:
         counted = "the period has not begun: no check-in or milestone is due yet"
     else:
@@ -269,6 +294,8 @@ def render_markdown(period: Period, reports: Sequence[ContractReport], *, today:
         f"{len(reports)} contract{'s' if len(reports) != 1 else ''} · generated {_day(today)}"
         f" · {counted}.",
     ]
+    if reports and names is None:
+        lines += ["", UNNAMED]
     if not reports:
         lines += ["", "No active or closed contract overlaps this period."]
     for r in reports:
@@ -276,7 +303,8 @@ def render_markdown(period: Period, reports: Sequence[ContractReport], *, today:
             "",
             f"## {r.title}",
             "",
-            f"Leader {r.leader} · sponsor {r.sponsor} · {r.status} · version {r.version}",
+            f"Leader {_person(r.leader, names)} · sponsor {_person(r.sponsor, names)} · "
+            f"{r.status} · version {r.version}",
             "",
         ]
         if r.moves:
@@ -305,7 +333,7 @@ def render_markdown(period: Period, reports: Sequence[ContractReport], *, today:
     return "\n".join(lines) + "\n"
 
 
-def render_csv(period: Period, reports: Sequence[ContractReport]) -> str:
+def render_csv(period: Period, reports: Sequence[ContractReport], names: Names = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -318,7 +346,9 @@ def render_csv(period: Period, reports: Sequence[ContractReport]) -> str:
             r.contract_id,
             r.title,
             r.leader,
+            (names or {}).get(r.leader, ""),
             r.sponsor,
+            (names or {}).get(r.sponsor, ""),
             r.status,
             r.version,
             len(r.moves),
@@ -349,15 +379,35 @@ def period_argument(text: str) -> Period:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+async def people_names(
+    reports: Sequence[ContractReport], settings: Settings, sandbox: SavedSandbox | None
+) -> Names:
+    """The names of the reports' people: the sandbox's, Slack's, or None without a token."""
+    if sandbox is not None:
+        return sandbox.names
+    if settings.slack_bot_token is None:
+        return None
+    people = sorted({r.leader for r in reports} | {r.sponsor for r in reports})
+    return await real_names(create_client(settings), people)
+
+
 async def run_report_command(args: argparse.Namespace, settings: Settings) -> int:
     zone = ZoneInfo(settings.default_timezone)
-    today = SystemClock().now().astimezone(zone).date()
+    sandbox = saved_beside(settings.database_url)
+    today = (sandbox.clock if sandbox else SystemClock().now()).astimezone(zone).date()
+    if sandbox is not None:
+        print(
+            f"northstar: this is the sandbox's database: today is {_day(today)} by its clock, "
+            f"and its people are named from {sandbox.path}.",
+            file=sys.stderr,
+        )
     await require_current(settings.database_url)
     async with database(settings.database_url) as (_engine, sessions), sessions() as session:
         reports = await build_report(session=session, period=args.period, today=today, zone=zone)
+    names = await people_names(reports, settings, sandbox)
     if args.format == "csv":
-        output = render_csv(args.period, reports)
+        output = render_csv(args.period, reports, names)
     else:
-        output = render_markdown(args.period, reports, today=today)
+        output = render_markdown(args.period, reports, today=today, names=names)
     write_output(output, args.out)
     return 0

@@ -240,9 +240,12 @@ async def test_the_command(fake_slack: FakeSlack, sqlite_url: str, tmp_path: Pat
     contract.write_text(example_text(), encoding="utf-8")
     assert (await northstar("contract", "import", str(contract), cwd=tmp_path, env=env)).code == 0
 
+    asked = len(fake_slack.calls_to("users.info"))
     run = await northstar("report", "--period", "2027Q2", cwd=tmp_path, env=env)
     assert run.code == 0, run.err
     assert "## Head of Platform: FY2027 leadership contract" in run.out
+    assert "Leader Dana Leader (U0LEAD001) · sponsor Sam Sponsor (U0SPON001) · Active" in run.out
+    assert len(fake_slack.calls_to("users.info")) == asked + 2  # each person asked once
     out = tmp_path / "q2.csv"
     run = await northstar(
         "report", "--period", "2027-05", "--format", "csv", "--out", str(out), cwd=tmp_path, env=env
@@ -250,6 +253,18 @@ async def test_the_command(fake_slack: FakeSlack, sqlite_url: str, tmp_path: Pat
     assert run.code == 0, run.err
     (row,) = csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))
     assert (row["period"], row["status"], row["indicators_measured"]) == ("2027-05", "Active", "0")
+    assert (row["leader"], row["leader_name"]) == ("U0LEAD001", "Dana Leader")
+
+    offline = {key: value for key, value in env.items() if key != "SLACK_BOT_TOKEN"}
+    run = await northstar("report", "--period", "2027Q2", cwd=tmp_path, env=offline)
+    assert run.code == 0, run.err
+    assert "Leader U0LEAD001 · sponsor U0SPON001 · Active" in run.out
+    assert "People appear as Slack user ids: names are looked up in Slack only with" in run.out
+    run = await northstar(
+        "report", "--period", "2027Q2", "--format", "csv", cwd=tmp_path, env=offline
+    )
+    (row,) = csv.DictReader(io.StringIO(run.out))
+    assert (row["leader"], row["leader_name"], row["sponsor_name"]) == ("U0LEAD001", "", "")
 
     run = await northstar("report", "--period", "Q2", cwd=tmp_path, env=env)
     assert run.code == 2 and run.out == ""

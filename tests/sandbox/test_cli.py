@@ -14,6 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.bot.test_cli import northstar
+from tests.sandbox.conftest import StartSandbox
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -169,3 +172,17 @@ async def test_ctrl_c_stops_the_sandbox_while_a_page_is_listening(tmp_path: Path
             await process.wait()
     assert process.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_a_report_on_the_sandbox_database_reads_its_clock_and_people(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    sandbox = await start_sandbox(data=tmp_path / "data")
+    await sandbox.advance("day")  # the sandbox's clock: 11 March 2027, 09:00 UTC
+    await sandbox.stop()
+    env = {"DATABASE_URL": f"sqlite:///{sandbox.db_path}", "LOG_LEVEL": "WARNING"}
+    run = await northstar("report", "--period", "2027Q1", cwd=tmp_path, env=env)  # no token
+    assert run.code == 0, run.err
+    assert "generated 11 Mar 2027 · check-ins and missed milestones counted up to 11 Mar" in run.out
+    assert "Leader Dana Leader (U0LEAD001) · sponsor Sam Sponsor (U0SPON001)" in run.out
+    assert "this is the sandbox's database: today is 11 Mar 2027 by its clock" in run.err
