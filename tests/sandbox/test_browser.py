@@ -186,6 +186,49 @@ async def test_a_draft_contract_with_field_errors_and_a_pushed_modal(page: Page)
     await shoot(page, "draft-editor")
 
 
+async def test_a_modal_stays_with_the_person_who_opened_it(page: Page) -> None:
+    """Switching *You are* takes the modal away with its person, typed text and all."""
+    await be(page, "U0PEER002")
+    await go(page, "D0PEER002")
+    await type_command(page, "/contract new")
+    await expect(modal(page)).to_contain_text("New contract")
+    await field(page, "title").locator("input").fill("Head of Sales: FY2027")
+    await field(page, "sponsor").locator("select").select_option(SPONSOR)
+
+    await be(page, SPONSOR)
+    await expect(modal(page)).to_have_count(0)
+    await expect(page.locator("#modal-layer")).to_be_hidden()
+    await type_command(page, "/contract help")  # Sam's own page works as Sam's
+    await expect(page.locator(".msg.ephemeral", has_text="/contract summary")).to_be_visible()
+
+    await be(page, "U0PEER002")
+    await expect(modal(page)).to_contain_text("New contract")
+    await expect(field(page, "title").locator("input")).to_have_value("Head of Sales: FY2027")
+    await expect(field(page, "sponsor").locator("select")).to_have_value(SPONSOR)
+    await field(page, "period_start").locator("input").fill("2027-06-07")
+    await field(page, "period_end").locator("input").fill("2027-12-17")
+    await modal(page).get_by_role("button", name="Create draft").click()
+    await expect(modal(page)).to_contain_text("Draft created")
+    await expect(modal(page).locator(".modal-problem")).to_be_hidden()
+
+
+async def test_the_message_menu_opens_inside_the_window(page: Page) -> None:
+    await be(page, LEADER)
+    await go(page, GENERAL)
+    message = page.locator(".msg", has_text="delivery dashboard")
+    await message.hover()
+    toggle = message.get_by_role("button", name="More actions")
+    await toggle.click()
+    menu = message.locator(".msg-menu")
+    await expect(menu).to_be_visible()
+    box, anchor = await menu.bounding_box(), await toggle.bounding_box()
+    assert box is not None and anchor is not None
+    width = await page.evaluate("document.documentElement.clientWidth")
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, (box, width)
+    # It opens leftwards, its right edge under the ⋮ (as Slack's does).
+    assert abs((box["x"] + box["width"]) - (anchor["x"] + anchor["width"])) <= 2, (box, anchor)
+
+
 @pytest.mark.skipif(not hasattr(bot.app, "feedback"), reason="the feedback handlers are not wired")
 async def test_a_peer_gives_feedback(page: Page) -> None:
     await be(page, PEER)
