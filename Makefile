@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run sandbox test lint bench clean
+.PHONY: run sandbox test lint bench screenshots clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "North Star needs Python 3.11 or newer on PATH." >&2; exit 2; }
@@ -44,6 +44,14 @@ test: lint
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.bench
+
+# The README's pictures: the sandbox's browser tests, writing into docs/screenshots/ (a plain
+# test run writes them to a temporary folder). Needs Chromium (apt-get install chromium).
+screenshots: $(VENV)/.installed-dev
+	@command -v "$${CHROMIUM:-chromium}" >/dev/null 2>&1 || { \
+		echo "make screenshots needs Chromium: apt-get install chromium, or set CHROMIUM." >&2; \
+		exit 2; }
+	SANDBOX_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/sandbox/test_browser.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

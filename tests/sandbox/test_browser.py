@@ -1,15 +1,15 @@
 """A real browser drives the sandbox's page as a person would, and photographs each screen.
 
 Headless Chromium is Debian's (`/usr/bin/chromium`, or $CHROMIUM), driven by Playwright's
-Python package; no browser is downloaded. Screenshots go to docs/screenshots/ (or
-$SANDBOX_SCREENSHOTS), where the README shows them.
+Python package; no browser is downloaded. Screenshots go to a temporary folder, and to
+docs/screenshots/ (where the README shows them) only under `make screenshots`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,6 @@ from bot.sandbox.demo import GENERAL
 from bot.sandbox.runtime import Sandbox
 from bot.scheduler import JOBS
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("SANDBOX_SCREENSHOTS") or ROOT / "docs" / "screenshots")
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 try:
@@ -68,10 +66,25 @@ async def page(browser: Browser, sandbox: Sandbox) -> AsyncIterator[Page]:
     assert problems == [], f"the page threw: {problems}"
 
 
-async def shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.wait_for_timeout(150)  # let the last render settle
-    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+Shoot = Callable[["Page", str], Awaitable[None]]
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """docs/screenshots/ under `make screenshots` (it sets $SANDBOX_SCREENSHOTS), else a
+    temporary folder: a test run never rewrites the pictures the README shows."""
+    chosen = os.environ.get("SANDBOX_SCREENSHOTS")
+    return Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def shoot(screenshots: Path) -> Shoot:
+    async def take(page: Page, name: str) -> None:
+        screenshots.mkdir(parents=True, exist_ok=True)
+        await page.wait_for_timeout(150)  # let the last render settle
+        await page.screenshot(path=str(screenshots / f"{name}.png"))
+
+    return take
 
 
 async def be(page: Page, user: str) -> None:
@@ -110,7 +123,7 @@ def field(page: Page, block_id: str) -> Any:
     return page.locator(f'.modal .bk-input[data-block-id="{block_id}"]')
 
 
-async def test_leader_reads_the_summary_and_app_home(page: Page) -> None:
+async def test_leader_reads_the_summary_and_app_home(page: Page, shoot: Shoot) -> None:
     await be(page, LEADER)
     await go(page, "D0LEAD001")
     await type_command(page, "/cont", pick="/contract")  # `/contract` alone: the help
@@ -130,7 +143,7 @@ async def test_leader_reads_the_summary_and_app_home(page: Page) -> None:
 
 
 @pytest.mark.skipif(not hasattr(bot.app, "checkins"), reason="the check-in handlers are not wired")
-async def test_leader_checks_in_and_the_prompt_updates(page: Page) -> None:
+async def test_leader_checks_in_and_the_prompt_updates(page: Page, shoot: Shoot) -> None:
     await be(page, LEADER)
     await go(page, "D0LEAD001")
     await page.click('.clock-buttons button[data-step="checkin"]')
@@ -158,7 +171,9 @@ async def test_leader_checks_in_and_the_prompt_updates(page: Page) -> None:
     await shoot(page, "checkin-done")
 
 
-async def test_a_draft_contract_with_field_errors_and_a_pushed_modal(page: Page) -> None:
+async def test_a_draft_contract_with_field_errors_and_a_pushed_modal(
+    page: Page, shoot: Shoot
+) -> None:
     await be(page, "U0PEER002")
     await go(page, "D0PEER002")
     await type_command(page, "/contract new")
@@ -230,7 +245,7 @@ async def test_the_message_menu_opens_inside_the_window(page: Page) -> None:
 
 
 @pytest.mark.skipif(not hasattr(bot.app, "feedback"), reason="the feedback handlers are not wired")
-async def test_a_peer_gives_feedback(page: Page) -> None:
+async def test_a_peer_gives_feedback(page: Page, shoot: Shoot) -> None:
     await be(page, PEER)
     await go(page, "D0PEER001")
     await type_command(page, "/feedback @da", pick="Dana Leader")
@@ -263,7 +278,7 @@ async def test_a_peer_gives_feedback(page: Page) -> None:
 
 
 @pytest.mark.skipif(not hasattr(bot.app, "evidence"), reason="the evidence handlers are not wired")
-async def test_add_as_evidence_from_a_message(page: Page) -> None:
+async def test_add_as_evidence_from_a_message(page: Page, shoot: Shoot) -> None:
     await be(page, LEADER)
     await go(page, GENERAL)
     message = page.locator(".msg", has_text="delivery dashboard")
@@ -281,7 +296,7 @@ async def test_add_as_evidence_from_a_message(page: Page) -> None:
     await expect(modal(page).locator("h2")).to_have_text("Evidence added")
 
 
-async def test_the_sponsor_opens_app_home_and_a_summary(page: Page) -> None:
+async def test_the_sponsor_opens_app_home_and_a_summary(page: Page, shoot: Shoot) -> None:
     await be(page, SPONSOR)
     await go(page, "D0SPON001")
     await open_home(page)
@@ -391,7 +406,7 @@ async def test_block_kit_is_rendered_and_sends_what_slack_would(page: Page) -> N
 
 
 @pytest.mark.skipif("digests" not in JOBS, reason="no digests job is registered yet")
-async def test_the_sponsor_gets_the_digest_when_the_clock_moves(page: Page) -> None:
+async def test_the_sponsor_gets_the_digest_when_the_clock_moves(page: Page, shoot: Shoot) -> None:
     await be(page, SPONSOR)
     await go(page, "D0SPON001")
     await page.click('.clock-buttons button[data-step="digest"]')
