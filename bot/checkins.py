@@ -1338,6 +1338,8 @@ async def send_prompts(
 
     async def send(due: Sequence[DuePrompt]) -> None:
         for start in range(0, len(due), batch):
+            if services.stopping.is_set():
+                return
             chunk = due[start : start + batch]
             async with services.sessions() as session:
                 plans = await load_plans(
@@ -1354,8 +1356,12 @@ async def send_prompts(
             for c in await _active_contracts(services)
             if zone_named(c.checkin_timezone) is None
         ]
-        if queue.stopped is None and await refresh_zones(
-            sessions=services.sessions, client=client, user_ids=implicit, now=now
+        if (
+            queue.stopped is None
+            and not services.stopping.is_set()
+            and await refresh_zones(
+                sessions=services.sessions, client=client, user_ids=implicit, now=now
+            )
         ):
             await send(await due_prompts(services=services, client=client, now=now, force=force))
     finally:
@@ -1378,6 +1384,8 @@ async def send_reminders(
         for row in await delivery.due_scheduled(
             sessions=services.sessions, kind=REMINDER, now=horizon
         ):
+            if services.stopping.is_set():
+                break
             claimed = await delivery.claim_due(
                 sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
             )
