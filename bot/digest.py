@@ -61,12 +61,12 @@ from bot import delivery
 from bot.amendments import AmendmentState, pending_states
 from bot.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
 from bot.checkins import (
+    answerable_until,
     cached_zones,
     current_period,
     ensure_reachable,
     in_contract,
     local_instant,
-    period_ends_at,
     prompt_due_at,
     refresh_zones,
     shift_period,
@@ -402,11 +402,12 @@ def moves(bundle: ContractBundle, since: datetime) -> list[Move]:
 def missed_checkins(
     contract: Contract, answered: set[str], *, zone: ZoneInfo, since: datetime, now: datetime
 ) -> list[str]:
-    """Check-in weeks that closed since `since` with neither an answer nor a skip."""
+    """Check-in weeks that closed since `since` with neither an answer nor a skip (a week
+    closes once it can no longer be answered, `answerable_until`)."""
     found = []
-    period = current_period(since, zone)
+    period = shift_period(current_period(since, zone), -1)
     for _ in range(MAX_WEEKS_BACK):
-        ends = period_ends_at(period, zone)
+        ends = answerable_until(period, zone)
         if ends > now:
             break
         if (
