@@ -5,10 +5,12 @@ after, never twice, not even across a restart. The answer is stored against that
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import pytest_asyncio
 from sqlmodel import col, select
 
 from bot.app import create_client
@@ -28,9 +30,17 @@ from tests.bot.test_checkins_support import (
     virtual_time,
 )
 from tests.conftest import response_texts
-from tests.harness import Bot
+from tests.fakes import FakeSlack
+from tests.harness import Bot, running_bot
 
 LEADER = "U0LEAD001"
+
+
+@pytest_asyncio.fixture
+async def any_bot(fake_slack: FakeSlack, database_url: str) -> AsyncIterator[Bot]:
+    """The real app on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set."""
+    async with running_bot(fake_slack, database_url) as bot:
+        yield bot
 
 
 # --- the window, in one function ----------------------------------------------------------
@@ -123,7 +133,8 @@ async def test_a_prompt_missed_while_down_goes_once_while_the_week_can_be_answer
     assert header.startswith("Last week's check-in · week ")
 
 
-async def test_the_examples_words_and_never_twice_across_a_restart(bot: Bot) -> None:
+async def test_the_examples_words_and_never_twice_across_a_restart(any_bot: Bot) -> None:
+    bot = any_bot
     virtual_time(bot.services)
     await add_contract(bot.sessions, leader=LEADER)  # Fridays 15:00, Berlin
     bot.clock.set(at("2027-03-12 14:57", "Europe/Berlin"))
@@ -200,8 +211,9 @@ async def late_prompt(bot: Bot) -> dict[str, object]:
 
 
 async def test_an_answer_for_last_week_within_the_window_is_stored_for_last_week(
-    bot: Bot,
+    any_bot: Bot,
 ) -> None:
+    bot = any_bot
     message = await late_prompt(bot)
     await bot.driver.block_action(user=LEADER, action_id=START, message=message)
     (opened,) = await bot.fake.wait_for("views.open")
@@ -220,10 +232,8 @@ async def test_an_answer_for_last_week_within_the_window_is_stored_for_last_week
     # The value counts for the week it answers: measured within week 10, not on Tuesday.
     assert value.value == 66
     assert value.measured_at.astimezone(ZoneInfo("Europe/Berlin")).date() == date(2027, 3, 14)
-    updated = bot.fake.calls_to("chat.update")
-    assert updated and "Check-in for week 10 (8–14 Mar 2027) submitted" in str(
-        updated[-1].args["blocks"]
-    )
+    updated = await bot.fake.wait_for("chat.update")  # the prompt, after the answer
+    assert "Check-in for week 10 (8–14 Mar 2027) submitted" in str(updated[-1].args["blocks"])
 
 
 async def test_an_answer_for_last_week_after_the_window_is_refused_clearly(bot: Bot) -> None:

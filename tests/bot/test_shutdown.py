@@ -34,7 +34,7 @@ from storage.models import Contract, Delivery, DeliveryStatus
 from tests.bot.test_runner import ROOT, free_port
 from tests.conftest import EXAMPLE_CONTRACT
 from tests.fakes import FakeSlack
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, make_settings
+from tests.harness import BOT_TOKEN, POSTGRES_FEEDBACK_KEY, SIGNING_SECRET, make_settings
 
 LEADER = "U0LEAD001"
 STOP_LINE = re.compile(r"Stopped: (\d+) jobs? finished, (\d+) cancelled(?: \(([^)]*)\))? in ")
@@ -94,12 +94,10 @@ async def proxy(fake_slack: FakeSlack) -> AsyncIterator[HoldingProxy]:
 
 
 @pytest_asyncio.fixture
-async def due_now(fake_slack: FakeSlack, tmp_path: Path) -> str:
-    """A database whose one contract's check-in prompt is due now: its URL."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'run.db'}"
-    from storage.migrate import upgrade
-
-    await upgrade(url)
+async def due_now(fake_slack: FakeSlack, database_url: str) -> str:
+    """A database (SQLite, and PostgreSQL when TEST_DATABASE_URL is set) whose one
+    contract's check-in prompt is due now: its URL."""
+    url = database_url
     engine = create_engine(url)
     sessions = session_factory(engine)
     now = datetime.now(UTC)
@@ -142,6 +140,8 @@ async def start_bot(
         PORT=str(free_port()),
         **extra,
     )
+    if not url.startswith("sqlite"):
+        env["FEEDBACK_HASH_KEY"] = POSTGRES_FEEDBACK_KEY
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
