@@ -25,16 +25,25 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
+from bot.checkins import PROMPT, send_prompts
 from bot.clock import SystemClock
 from bot.contract_io import import_file
-from bot.scheduler import Job, JobRun, Scheduler
+from bot.delivery import Outcome, Pacer, install_pacer
+from bot.scheduler import JOBS, Job, JobRun, Scheduler
 from bot.services import Services
 from storage.db import create_engine, session_factory
 from storage.models import Contract, Delivery, DeliveryStatus
+from tests.bot.test_checkins_support import (
+    VirtualTime,
+    add_contract,
+    at,
+    deliveries,
+    virtual_time,
+)
 from tests.bot.test_runner import ROOT, free_port
 from tests.conftest import EXAMPLE_CONTRACT
 from tests.fakes import FakeSlack
-from tests.harness import BOT_TOKEN, POSTGRES_FEEDBACK_KEY, SIGNING_SECRET, make_settings
+from tests.harness import BOT_TOKEN, POSTGRES_FEEDBACK_KEY, SIGNING_SECRET, Bot, make_settings
 
 LEADER = "U0LEAD001"
 STOP_LINE = re.compile(r"Stopped: (\d+) jobs? finished, (\d+) cancelled(?: \(([^)]*)\))? in ")
@@ -154,7 +163,7 @@ async def start_bot(
     )
 
 
-async def deliveries(url: str) -> list[Delivery]:
+async def rows_in(url: str) -> list[Delivery]:
     engine = create_engine(url)
     try:
         async with session_factory(engine)() as session:
@@ -197,7 +206,7 @@ async def test_sigterm_mid_send_lets_the_job_finish(
     assert int(lines[0][1]) >= 1 and lines[0][2] == "0", err
     assert "Shutting down" not in err
     assert prompts_to_leader(fake_slack) == 1
-    rows = await deliveries(due_now)
+    rows = await rows_in(due_now)
     assert [r.status for r in rows if r.recipient_id == LEADER and r.kind == "checkin_prompt"] == [
         DeliveryStatus.sent
     ]
@@ -330,3 +339,43 @@ async def test_a_failing_job_is_logged_and_a_stopped_one_is_not(
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert [r.getMessage() for r in errors] == ["Job broken failed; it runs again on its next tick"]
     assert not any("CancelledError" in (r.exc_text or "") for r in caplog.records)
+
+
+# --- jobs honour the stop between contracts -------------------------------------------------
+
+
+async def test_a_job_stops_claiming_within_one_contract_of_the_stop(bot: Bot) -> None:
+    """The stop comes while the second prompt waits for its slot: that one goes (it is
+    claimed and on its way), the third is never claimed."""
+    leaders = [LEADER, "U0VP00001", "U0PEER002"]
+    for leader in leaders:
+        await add_contract(bot.sessions, leader=leader, owner=None)
+    time = VirtualTime(bot.clock)
+
+    async def sleep_then_stop(seconds: float) -> None:
+        bot.services.stopping.set()
+        await time.sleep(seconds)
+
+    install_pacer(
+        bot.services.settings,
+        Pacer(per_minute=120, monotonic=time.monotonic, sleep=sleep_then_stop),
+    )
+    bot.clock.set(at("2027-03-12 16:00", "Europe/Berlin"))
+    report = await send_prompts(services=bot.services, client=bot.app.client, batch=1)
+    assert report.count(Outcome.sent) == 2
+    rows = await deliveries(bot.sessions, PROMPT)
+    assert [(r.recipient_id, r.status) for r in rows] == [
+        (leaders[0], DeliveryStatus.sent),
+        (leaders[1], DeliveryStatus.sent),
+    ]
+
+
+async def test_jobs_started_after_the_stop_claim_nothing(bot: Bot) -> None:
+    virtual_time(bot.services)
+    await add_contract(bot.sessions, leader=LEADER)
+    bot.clock.set(at("2027-03-15 15:00", "Europe/Berlin"))  # a prompt and a digest are due
+    bot.services.stopping.set()
+    for name in ("checkins", "reminders", "digests", "feedback", "milestones"):
+        await JOBS[name].run(JobRun(services=bot.services, client=bot.app.client, force=True))
+    assert bot.fake.calls_to("chat.postMessage") == []
+    assert await deliveries(bot.sessions) == []
