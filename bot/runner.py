@@ -46,7 +46,12 @@ async def run_bot(settings: Settings) -> None:
         announce_key(settings)
     except KeyUnavailable as problem:
         raise SettingsError([str(problem)]) from None
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
     await upgrade(settings.database_url)
+    if stop.is_set():  # asked to stop while migrating: nothing started yet
+        logger.info("Stopped before starting")
+        return
     engine = create_engine(settings.database_url)
     services = Services(settings=settings, sessions=session_factory(engine), clock=SystemClock())
     client = create_client(settings)
@@ -65,18 +70,6 @@ async def run_bot(settings: Settings) -> None:
     await runner.setup()
     host = settings.bind_host
     await web.TCPSite(runner, host, settings.port).start()
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        if stop.is_set():
-            exit_now(f"a second {signal.Signals(signum).name}", 128 + signum)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, on_signal, sig)
 
     socket_handler = None
     connecting: asyncio.Task[None] | None = None
@@ -114,6 +107,20 @@ async def run_bot(settings: Settings) -> None:
         await _closing("the HTTP server", runner.cleanup())
         await _closing("the database", engine.dispose())
         logger.info("Stopped: %s in %.1f s", stopped, time.monotonic() - started)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set `stop`; a second one ends the process at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            exit_now(f"a second {signal.Signals(signum).name}", 128 + signum)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, on_signal, sig)
 
 
 async def _closing(what: str, closing: Awaitable[None]) -> None:
