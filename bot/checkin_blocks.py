@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +58,7 @@ from bot.checkins import (
     PeriodStatus,
     Plan,
     RiskAnswer,
+    period_dates,
     period_label,
 )
 from bot.delivery import Message
@@ -144,7 +145,8 @@ def _due_lines(plan: Plan) -> list[Block]:
     ]
     blocks: list[Block] = []
     blocks += sections(
-        "Indicators due this week", capped(indicators, 8) or ["_No values due this week._"]
+        f"Indicators due {which_week(plan)}",
+        capped(indicators, 8) or [f"_No values due {which_week(plan)}._"],
     )
     if activities:
         blocks += sections("Activities in progress", capped(activities, 8))
@@ -153,10 +155,10 @@ def _due_lines(plan: Plan) -> list[Block]:
     return blocks
 
 
-def _skip_menu() -> StaticSelectElement:
+def _skip_menu(plan: Plan) -> StaticSelectElement:
     return StaticSelectElement(
         action_id=SKIP,
-        placeholder="Skip this week…",
+        placeholder="Skip last week…" if plan.open_until else "Skip this week…",
         options=[Option(value=r, label=SKIP_LABEL[r]) for r in SKIP_REASONS],
     )
 
@@ -168,30 +170,55 @@ def _open_actions(plan: Plan, *, start_text: str, snooze: bool) -> ActionsBlock:
     ]
     if snooze:
         elements.append(ButtonElement(text="Snooze until tomorrow", action_id=SNOOZE, value=value))
-    elements.append(_skip_menu())
+    elements.append(_skip_menu(plan))
     return ActionsBlock(
         block_id=f"{ACTIONS_BLOCK}:{plan.contract_id}:{plan.period}", elements=elements
     )
 
 
+def which_week(plan: Plan) -> str:
+    """`this week`, or `last week` for a week that is over but still open."""
+    return "this week" if plan.open_until is None else "last week"
+
+
+def closing_day(plan: Plan) -> str:
+    """The weekday the check-in closes at the end of, on the leader's clock: `Tuesday`."""
+    if plan.open_until is None:
+        return "Sunday"
+    return f"{(plan.open_until - timedelta(microseconds=1)).astimezone(plan.zone):%A}"
+
+
 def build_prompt(plan: Plan, *, notice: str | None = None) -> Message:
-    """The weekly DM: the period, what is due, and Start, Snooze and Skip."""
-    blocks: list[Block] = [header(f"Weekly check-in · {period_label(plan.period)}")]
+    """The weekly DM: the period, what is due, and Start, Snooze and Skip; for a week that is
+    over but still open (a prompt missed while the bot was down), worded for last week."""
+    if plan.open_until is None:
+        title = f"Weekly check-in · {period_label(plan.period)}"
+        text = f"Your weekly check-in for {period_label(plan.period)} is open."
+    else:
+        title = f"Last week's check-in · {period_label(plan.period)}"
+        text = (
+            f"Your check-in for last week ({period_dates(plan.period)}) is still open "
+            f"until {closing_day(plan)}."
+        )
+    blocks: list[Block] = [header(title)]
     blocks.append(context(f"“{escape(truncate(plan.contract.title, 200))}”"))
+    if plan.open_until is not None:
+        blocks.append(section(f"{text} Its values count for that week."))
     if notice:
         blocks.append(context(notice))
     blocks += _due_lines(plan)
     blocks.append(_open_actions(plan, start_text="Start check-in", snooze=True))
-    return Message(
-        text=f"Your weekly check-in for {period_label(plan.period)} is open.", blocks=blocks
-    )
+    return Message(text=text, blocks=blocks)
 
 
 def build_reminder_message(plan: Plan) -> Message:
     label = period_label(plan.period)
     blocks: list[Block] = [
         section(f"⏰ *Reminder:* your check-in for {label} is still open."),
-        context(f"“{escape(truncate(plan.contract.title, 200))}” · it closes on Sunday night."),
+        context(
+            f"“{escape(truncate(plan.contract.title, 200))}” · "
+            f"it closes on {closing_day(plan)} night."
+        ),
         _open_actions(plan, start_text="Start check-in", snooze=False),
     ]
     return Message(text=f"Reminder: your check-in for {label} is still open.", blocks=blocks)
@@ -560,7 +587,10 @@ def _closing_blocks(plan: Plan) -> list[Block]:
         )
     blocks.append(
         _text(
-            "wins", "Wins this week", initial=checkin.wins if checkin else None, max_length=TEXT_MAX
+            "wins",
+            f"Wins {which_week(plan)}",
+            initial=checkin.wins if checkin else None,
+            max_length=TEXT_MAX,
         )
     )
     for slot in range(1, RISK_SLOTS + 1):
@@ -631,10 +661,12 @@ def build_checkin_modal(plan: Plan, *, page: int = 1, page_blocks: int = PAGE_BL
     lead = f"*{escape(truncate(plan.contract.title, 200))}* · {period_label(plan.period)}"
     if plan.answered and page == 1:
         lead += " · editing what you submitted"
+    if plan.open_until is not None and page == 1:
+        lead += f" · last week's, open until the end of {closing_day(plan)}"
     blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=truncate(lead, 3000))])]
     items = pages[page - 1]
     if not plan.indicators and page == 1:
-        blocks.append(context("No indicator values are due this week."))
+        blocks.append(context(f"No indicator values are due {which_week(plan)}."))
     for item in items:
         if item.kind == "indicator":
             blocks.append(_indicator_input(plan, item.key))

@@ -4,12 +4,19 @@ Periods. A check-in period is the ISO week (`2027-W10`) in the leader's time zon
 contract's `checkin_timezone`, else the leader's Slack `tz` (from `users.info`, cached in
 `slack_user` and refreshed after `TZ_MAX_AGE`) or, when Slack has none, a fixed zone at
 their `tz_offset`, else `DEFAULT_TIMEZONE`. Leaders Slack was not asked about yet are looked
-up a few a run, after the prompts already known went out. Its prompt is due
-at the contract's weekday and time, local wall-clock time, and stays sendable until the
-week ends. Local times are turned into instants with zoneinfo: a time the spring-forward
-gap skips (02:30) is read with the offset before the change, so it exists (03:30 summer
-time), and a time that happens twice in autumn is the first of the two. The period key,
-not the instant, decides what was sent, so a DST week never skips or doubles a prompt.
+up a few a run, after the prompts already known went out. Its prompt is due at the
+contract's weekday and time, local wall-clock time. Local times are turned into instants
+with zoneinfo: a time the spring-forward gap skips (02:30) is read with the offset before
+the change, so it exists (03:30 summer time), and a time that happens twice in autumn is the
+first of the two. The period key, not the instant, decides what was sent, so a DST week
+never skips or doubles a prompt.
+
+Late answers. A period can be answered until the end of the Tuesday after its week, on the
+leader's wall clock (`answerable_until`, the one rule for it). A prompt missed while the bot
+was down (or still unsent when its week ended) is sent once when the bot is back inside that
+window, worded for last week; after it, it is not sent, and the modal refuses the period.
+A prompt is owed only if it fell due after the contract was created. A late answer's values
+are dated within the week they answer.
 
 What the modal asks for. An indicator is asked for when its cadence falls due:
 weekly every period; biweekly every second week counted from the contract's first week;
@@ -91,6 +98,7 @@ HISTORY_PERIODS = 8
 MILESTONE_DAYS = 14
 CHECKIN_SOURCE = "check-in"
 PROMPT_BATCH = 50
+ANSWER_GRACE_DAYS = 2  # a week can still be answered on the Monday and Tuesday after it
 
 
 # --- periods ------------------------------------------------------------------------------
@@ -121,8 +129,23 @@ def prompt_due_at(contract: Contract, period: str, zone: ZoneInfo) -> datetime:
 
 
 def period_ends_at(period: str, zone: ZoneInfo) -> datetime:
-    """The instant the period closes: the next Monday's local midnight."""
+    """The instant the period's week is over: the next Monday's local midnight."""
     return local_instant(monday_of(period) + timedelta(days=7), "00:00", zone)
+
+
+def answerable_until(period: str, zone: ZoneInfo) -> datetime:
+    """The instant the period can no longer be answered: the end of the Tuesday after its
+    week (Wednesday's local midnight), so a prompt missed at the end of a week, or a
+    weekend away, still leaves the leader two days to answer for it."""
+    return local_instant(monday_of(period) + timedelta(days=7 + ANSWER_GRACE_DAYS), "00:00", zone)
+
+
+def late_until(period: str, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """`answerable_until(period)` if its week is over at `now` but it can still be answered;
+    else None (its week is still on, or it has closed)."""
+    if period_ends_at(period, zone) <= now < answerable_until(period, zone):
+        return answerable_until(period, zone)
+    return None
 
 
 def current_period(now: datetime, zone: ZoneInfo) -> str:
@@ -142,11 +165,16 @@ def first_period(contract: Contract) -> str:
 
 def period_label(period: str) -> str:
     """`week 10 (8–14 Mar 2027)`."""
+    week = int(period.split("-W")[1])
+    return f"week {week} ({period_dates(period)} {monday_of(period) + timedelta(days=6):%Y})"
+
+
+def period_dates(period: str) -> str:
+    """`8–14 Mar`, `28 Feb–6 Mar`: the period's Monday to Sunday."""
     monday = monday_of(period)
     sunday = monday + timedelta(days=6)
-    week = int(period.split("-W")[1])
     left = f"{monday.day}" if monday.month == sunday.month else f"{monday.day} {monday:%b}"
-    return f"week {week} ({left}–{sunday.day} {sunday:%b %Y})"
+    return f"{left}–{sunday.day} {sunday:%b}"
 
 
 # --- indicator cadence --------------------------------------------------------------------
@@ -431,6 +459,8 @@ class Plan:
     checkin: CheckIn | None = None
     risks: list[Risk] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
+    # Set when the period's week is over but it can still be answered: until when.
+    open_until: datetime | None = None
 
     @property
     def contract_id(self) -> int:
@@ -651,17 +681,28 @@ async def _open_plan(
     zone = await zone_for(
         session=session, contract=contract, default=services.settings.default_timezone
     )
-    current = current_period(services.clock.now(), zone)
-    if period is not None and period != current:
+    now = services.clock.now()
+    current = current_period(now, zone)
+    period = period or current
+    late = None if period == current else late_until(period, zone, now)
+    if period != current and late is None:
+        if monday_of(period) > monday_of(current):
+            return NotYours(f"The check-in for {period_label(period)} is not open yet.")
+        closed = (answerable_until(period, zone) - timedelta(microseconds=1)).astimezone(zone)
         return NotYours(
-            f"The check-in for {period_label(period)} has closed; `/checkin` opens this week's."
+            f"The check-in for {period_label(period)} closed at the end of "
+            f"{closed:%A %-d %b}; `/checkin` opens this week's."
         )
-    if not in_contract(contract, current):
+    if not in_contract(contract, period):
+        if late is not None:
+            return NotYours(f"Your contract had no check-in in {period_label(period)}.")
         return NotYours(
             f"Your contract's check-ins run from {contract.period_start:%-d %b %Y} "
             f"to {contract.period_end:%-d %b %Y}, so there is none this week."
         )
-    return await load_plan(session=session, contract=contract, period=current, zone=zone)
+    plan = await load_plan(session=session, contract=contract, period=period, zone=zone)
+    plan.open_until = late
+    return plan
 
 
 # --- answers ------------------------------------------------------------------------------
@@ -919,6 +960,13 @@ class Recorded:
     user_id: str
     now: datetime
 
+    @property
+    def measured_at(self) -> datetime:
+        """When a value answered now counts as measured: now, or for a late answer the
+        period's last moment, so it belongs to the week (and month, quarter) it answers."""
+        ends = period_ends_at(self.plan.period, self.plan.zone)
+        return min(self.now, ends - timedelta(microseconds=1))
+
     async def values(self, values: dict[str, float | None]) -> None:
         """One measurement per indicator and check-in; an emptied value is removed."""
         by_key = {i.indicator.key: i for i in self.plan.indicators}
@@ -942,7 +990,7 @@ class Recorded:
                     Measurement(
                         indicator_id=ask.indicator.id or 0,
                         value=value,
-                        measured_at=self.now,
+                        measured_at=self.measured_at,
                         source=CHECKIN_SOURCE,
                         recorded_by=self.user_id,
                         checkin_id=self.checkin_id,
@@ -1075,9 +1123,10 @@ async def snooze(
         return NotYours("This week's check-in is already done, so there is nothing to snooze.")
     local = now.astimezone(plan.zone)
     until = local_instant(local.date() + timedelta(days=1), f"{local:%H:%M}", plan.zone)
-    if until >= period_ends_at(plan.period, plan.zone):
+    if until >= (plan.open_until or period_ends_at(plan.period, plan.zone)):
+        which = "Last week's" if plan.open_until else "This week's"
         return NotYours(
-            "This week's check-in closes at midnight, so I can't remind you tomorrow; "
+            f"{which} check-in closes at midnight, so I can't remind you tomorrow; "
             "answer or skip it today."
         )
     key = reminder_key(plan.contract, plan.period)
@@ -1135,8 +1184,10 @@ async def history(*, services: Services, leader_id: str) -> list[PeriodStatus] |
                 periods.append(
                     PeriodStatus(period, found.status, found.confidence, found.skip_reason)
                 )
-            elif period != current:
+            elif period != current and now >= answerable_until(period, zone):
                 periods.append(PeriodStatus(period, "missed"))
+            elif period != current:
+                periods.append(PeriodStatus(period, "open"))  # late, still answerable
             else:
                 due = now >= prompt_due_at(contract, period, zone)
                 periods.append(PeriodStatus(period, "open" if due else "upcoming"))
@@ -1213,7 +1264,8 @@ class DuePrompt:
 async def due_prompts(
     *, services: Services, client: AsyncWebClient | None, now: datetime, force: bool = False
 ) -> list[DuePrompt]:
-    """Active contracts whose prompt for their current period is due and not yet done.
+    """Active contracts whose prompt for their current period is due and not yet done, and
+    those whose prompt for last week was missed while it can still be answered.
 
     Zones come from the database only. With a `client`, a leader Slack was never asked
     about is left for `send_prompts` to look up after the known prompts went out; without
@@ -1229,12 +1281,17 @@ async def due_prompts(
         if zone is None and client is not None:
             continue
         zone = zone or default
-        period = current_period(now, zone)
-        if not in_contract(contract, period):
-            continue
-        due_at = prompt_due_at(contract, period, zone)
-        if force or now >= due_at:
-            candidates.append(DuePrompt(contract, period, zone, due_at))
+        current = current_period(now, zone)
+        for period in (shift_period(current, -1), current):
+            if not in_contract(contract, period):
+                continue
+            due_at = prompt_due_at(contract, period, zone)
+            if period != current and (
+                late_until(period, zone, now) is None or due_at < contract.created_at
+            ):
+                continue  # closed, or never owed: it fell due before the contract existed
+            if force or now >= due_at:
+                candidates.append(DuePrompt(contract, period, zone, due_at))
     if not candidates:
         return []
     periods = sorted({p.period for p in candidates})
@@ -1285,6 +1342,9 @@ def prompt_outgoing(
     async def build(_: Delivery) -> Message | None:
         from bot.checkin_blocks import build_period_message
 
+        now = services.clock.now()
+        if now >= answerable_until(period, due.zone):
+            return None  # it can no longer be answered
         await ensure_reachable(services=services, client=queue.client, user_id=contract.leader_id)
         current = plan
         if current is None:
@@ -1297,6 +1357,7 @@ def prompt_outgoing(
                 )
         if current.skipped:
             return None
+        current.open_until = late_until(period, due.zone, now)
         return build_period_message(current)
 
     async def after_sent(session: AsyncSession, sent: Delivery) -> None:
@@ -1338,6 +1399,8 @@ async def send_prompts(
 
     async def send(due: Sequence[DuePrompt]) -> None:
         for start in range(0, len(due), batch):
+            if services.stopping.is_set():
+                return
             chunk = due[start : start + batch]
             async with services.sessions() as session:
                 plans = await load_plans(
@@ -1354,8 +1417,12 @@ async def send_prompts(
             for c in await _active_contracts(services)
             if zone_named(c.checkin_timezone) is None
         ]
-        if queue.stopped is None and await refresh_zones(
-            sessions=services.sessions, client=client, user_ids=implicit, now=now
+        if (
+            queue.stopped is None
+            and not services.stopping.is_set()
+            and await refresh_zones(
+                sessions=services.sessions, client=client, user_ids=implicit, now=now
+            )
         ):
             await send(await due_prompts(services=services, client=client, now=now, force=force))
     finally:
@@ -1378,6 +1445,8 @@ async def send_reminders(
         for row in await delivery.due_scheduled(
             sessions=services.sessions, kind=REMINDER, now=horizon
         ):
+            if services.stopping.is_set():
+                break
             claimed = await delivery.claim_due(
                 sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
             )
@@ -1402,13 +1471,15 @@ def _reminder_outgoing(services: Services, queue: DeliveryQueue, row: Delivery) 
             zone = await zone_for(
                 session=session, contract=contract, default=services.settings.default_timezone
             )
-            if current_period(services.clock.now(), zone) != row.period_key:
-                return None  # its week is over
+            now = services.clock.now()
+            if now >= answerable_until(row.period_key, zone):
+                return None  # it can no longer be answered
             plan = await load_plan(
                 session=session, contract=contract, period=row.period_key, zone=zone
             )
         if plan.checkin is not None:
             return None
+        plan.open_until = late_until(row.period_key, zone, now)
         return build_reminder_message(plan)
 
     async def undeliverable(failed: Delivery, error: str) -> None:
@@ -1438,9 +1509,11 @@ async def reload_plan(*, services: Services, plan: Plan) -> Plan:
     async with services.sessions() as session:
         contract = await session.get(Contract, plan.contract_id)
         assert contract is not None
-        return await load_plan(
+        fresh = await load_plan(
             session=session, contract=contract, period=plan.period, zone=plan.zone
         )
+    fresh.open_until = late_until(plan.period, plan.zone, services.clock.now())
+    return fresh
 
 
 async def show_state(

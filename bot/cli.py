@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError, configure_logging, load_settings
-from storage.db import create_private_file, is_sqlite, sqlite_path
+from storage.db import DatabaseNotWritable, create_private_file, is_sqlite, sqlite_path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
 SANDBOX_HINT = (
@@ -109,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         for problem in error.problems:
             print(f"northstar: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseNotWritable as error:
+        print(f"northstar: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK

@@ -61,12 +61,12 @@ from bot import delivery
 from bot.amendments import AmendmentState, pending_states
 from bot.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
 from bot.checkins import (
+    answerable_until,
     cached_zones,
     current_period,
     ensure_reachable,
     in_contract,
     local_instant,
-    period_ends_at,
     prompt_due_at,
     refresh_zones,
     shift_period,
@@ -402,11 +402,12 @@ def moves(bundle: ContractBundle, since: datetime) -> list[Move]:
 def missed_checkins(
     contract: Contract, answered: set[str], *, zone: ZoneInfo, since: datetime, now: datetime
 ) -> list[str]:
-    """Check-in weeks that closed since `since` with neither an answer nor a skip."""
+    """Check-in weeks that closed since `since` with neither an answer nor a skip (a week
+    closes once it can no longer be answered, `answerable_until`)."""
     found = []
-    period = current_period(since, zone)
+    period = shift_period(current_period(since, zone), -1)
     for _ in range(MAX_WEEKS_BACK):
-        ends = period_ends_at(period, zone)
+        ends = answerable_until(period, zone)
         if ends > now:
             break
         if (
@@ -686,6 +687,8 @@ async def send_parts(*, services: Services, queue: DeliveryQueue) -> int:
     """
     sent = 0
     for _ in range(MAX_PARTS_PER_RUN):
+        if services.stopping.is_set():
+            break
         now = services.clock.now()
         async with services.sessions() as session:
             rows = list(
@@ -710,6 +713,8 @@ async def send_parts(*, services: Services, queue: DeliveryQueue) -> int:
             )
         progressed = False
         for row in rows:
+            if services.stopping.is_set():
+                break
             if row.status == DeliveryStatus.scheduled:
                 claimed = await delivery.claim_due(
                     sessions=services.sessions, delivery_id=row.id or 0, now=now, owner=queue.owner
@@ -751,6 +756,8 @@ async def send_digests(
         due = await due_digests(services=services, client=client, now=now, force=force)
         home = await app_home_link(queue.client) if due else None
         for one in due:
+            if services.stopping.is_set():
+                return
             await queue.deliver(digest_outgoing(services, one, queue, home=home))
             await send_parts(services=services, queue=queue)
 
@@ -758,8 +765,12 @@ async def send_digests(
         await send()
         async with services.sessions() as session:
             recipients = list(recipients_of(await active_contracts(session)))
-        if queue.stopped is None and await refresh_zones(
-            sessions=services.sessions, client=client, user_ids=recipients, now=now
+        if (
+            queue.stopped is None
+            and not services.stopping.is_set()
+            and await refresh_zones(
+                sessions=services.sessions, client=client, user_ids=recipients, now=now
+            )
         ):
             await send()
         await send_parts(services=services, queue=queue)

@@ -660,6 +660,8 @@ async def release_all(*, services: Services, client: AsyncWebClient, force: bool
         )
     async with queue_of(services, client) as queue:
         for contract in contracts:
+            if services.stopping.is_set():
+                break
             await _release(services, queue, contract, now=now, force=force)
     return queue.report
 
@@ -694,6 +696,8 @@ async def _release(
             ).all()
         )
     for stamp in sorted(s for s in stamps if s is not None):
+        if services.stopping.is_set():
+            return
         if release_period(stamp) not in done:
             await queue.deliver(release_outgoing(services, contract, stamp))
 
@@ -1124,6 +1128,8 @@ async def ask_on_cadence(
     async with queue_of(services, client) as queue:
         for contract, window, reviewers in due:
             for reviewer in reviewers:
+                if services.stopping.is_set():
+                    return queue.report
                 ask = CadenceAsk(
                     contract_id=contract.id or 0,
                     reviewer=reviewer,
@@ -1154,6 +1160,8 @@ async def send_reminders(
     due = await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon)
     async with queue_of(services, client) as queue:
         for row in due:
+            if services.stopping.is_set():
+                break
             claimed = await delivery.claim_due(
                 sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
             )

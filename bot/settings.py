@@ -21,6 +21,8 @@ SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 DELIVERY_RATE_DEFAULT = 120
 DELIVERY_RATE_MAX = 100_000
 FEEDBACK_HASH_KEY_MIN = 32
+SHUTDOWN_GRACE_DEFAULT = 5.0
+SHUTDOWN_GRACE_MAX = 60.0
 # Where the HTTP server listens unless HOST says: in HTTP mode Slack must reach it; in
 # Socket Mode it serves only /healthz, for this machine.
 HTTP_MODE_HOST = "0.0.0.0"
@@ -65,6 +67,9 @@ class Settings:
     sandbox_port: int = SANDBOX_PORT_DEFAULT
     # The address the HTTP server binds; unset: `bind_host`'s default for the mode.
     host: str | None = None
+    # On SIGTERM or SIGINT, how long the jobs running may take to finish before they are
+    # cancelled (they stop claiming new work at once).
+    shutdown_grace_seconds: float = SHUTDOWN_GRACE_DEFAULT
 
     @property
     def socket_mode(self) -> bool:
@@ -243,6 +248,18 @@ def load_settings(
             f"got {rate_text!r}."
         )
 
+    grace_text = get("SHUTDOWN_GRACE_SECONDS") or str(SHUTDOWN_GRACE_DEFAULT)
+    grace = SHUTDOWN_GRACE_DEFAULT
+    try:
+        grace = float(grace_text)
+        if not 0 <= grace <= SHUTDOWN_GRACE_MAX:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"SHUTDOWN_GRACE_SECONDS must be a number of seconds from 0 to "
+            f"{SHUTDOWN_GRACE_MAX:g}, got {grace_text!r}."
+        )
+
     hash_key = get("FEEDBACK_HASH_KEY")
     if hash_key is not None and len(hash_key) < FEEDBACK_HASH_KEY_MIN:
         problems.append(
@@ -270,6 +287,7 @@ def load_settings(
         feedback_hash_key=hash_key,
         sandbox_port=sandbox_port,
         host=host,
+        shutdown_grace_seconds=grace,
     )
 
 
@@ -293,3 +311,6 @@ def configure_logging(settings: Settings) -> None:
     # are what an operator wants to read.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.migration").addFilter(_MIGRATIONS_RUN)
+    # APScheduler says at INFO that each job runs and ran, every minute; the jobs log what
+    # they did, and its warnings (a run missed) still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

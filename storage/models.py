@@ -488,3 +488,11 @@ class Delivery(SQLModel, table=True):
     slack_ts: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, max_length=200)
     payload: dict[str, Any] | None = _json()
+
+
+class Heartbeat(SQLModel, table=True):
+    """One row that `/healthz` writes, so a health check proves the database takes writes
+    (not only that it answers a read)."""
+
+    id: int = Field(primary_key=True)
+    beat_at: datetime = _ts()
