@@ -1,0 +1,184 @@
+"""Numbers that mean what they say, through signed requests and the fake Slack: a check-in
+records only what the leader entered (or confirmed), named feedback answers requests, no
+surface double-bolds, and the summary labels its figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest_asyncio
+from sqlmodel import col, select
+
+from storage.models import AuditEvent, Measurement, SuccessIndicator
+from tests.bot.test_checkins_support import at, virtual_time
+from tests.conftest import Bot, import_example
+from tests.fakes import FakeSlack
+from tests.handlers.test_checkin_modal import open_checkin, submit
+from tests.handlers.test_feedback_support import LEADER, SPONSOR, fast_sending, say
+from tests.harness import running_bot
+
+
+@pytest_asyncio.fixture
+async def bot(fake_slack: FakeSlack, database_url: str) -> AsyncIterator[Bot]:
+    """The app on SQLite, and on PostgreSQL where a server answers."""
+    async with running_bot(fake_slack, database_url) as harness:
+        fast_sending(harness)
+        yield harness
+
+
+async def series(bot: Bot) -> dict[str, list[tuple[float, bool, datetime]]]:
+    """Each indicator's measurements: (value, confirmed, when), oldest first."""
+    async with bot.sessions() as session:
+        rows = await session.exec(
+            select(SuccessIndicator.key, Measurement)
+            .join(SuccessIndicator, col(SuccessIndicator.id) == col(Measurement.indicator_id))
+            .order_by(col(Measurement.measured_at), col(Measurement.id))
+        )
+        found: dict[str, list[tuple[float, bool, datetime]]] = {}
+        for key, m in rows.all():
+            found.setdefault(key, []).append((m.value, m.confirmed, m.measured_at))
+    return found
+
+
+def block(view: dict[str, Any], block_id: str) -> dict[str, Any]:
+    return next(b for b in view["blocks"] if b.get("block_id") == block_id)
+
+
+# --- 1. a check-in records what the leader entered -------------------------------------------
+
+
+async def test_a_checkin_records_only_what_was_entered_or_confirmed(bot: Bot) -> None:
+    virtual_time(bot.services)
+    bot.clock.set(at("2027-02-12 15:30", "Europe/Berlin"))  # week 6: every indicator is due
+    await import_example(bot)
+    february = await open_checkin(bot)
+    response = await submit(
+        bot, february, {"ind:I1": "65", "ind:I2": "43", "ind:I3": "52", "confidence": "4"}
+    )
+    assert response.json == {"response_action": "clear"}
+
+    # April's first week: I1 (quarterly), I2 and I3 (monthly) are due again.
+    bot.clock.set(at("2027-04-09 15:30", "Europe/Berlin"))
+    april = await open_checkin(bot)
+    i1 = block(april, "ind:I1")
+    assert i1["element"].get("initial_value") is None  # shown, never pre-filled
+    assert i1["element"]["placeholder"]["text"] == "Last 65 points on 12 Feb 2027"
+    assert "last 65 points on 12 Feb 2027" in i1["hint"]["text"]
+    assert block(april, "same:I1")["element"]["options"][0]["text"]["text"] == (
+        "No change: still 65 points"
+    )
+    # A bad number, or a number beside "no change", is a field error; nothing is saved.
+    response = await submit(bot, april, {"ind:I2": "soon", "confidence": "4"})
+    assert response.json["errors"] == {"ind:I2": "“soon” is not a number."}
+    response = await submit(bot, april, {"ind:I3": "60", "same:I3": ["same"], "confidence": "4"})
+    assert "You ticked “no change” (52 %)" in response.json["errors"]["ind:I3"]
+    assert len((await series(bot))["I2"]) == 1
+
+    # Only I2 changed; I3 is confirmed unchanged; I1 is left alone.
+    response = await submit(bot, april, {"ind:I2": "40", "same:I3": ["same"], "confidence": "4"})
+    assert response.json == {"response_action": "clear"}
+    values = await series(bot)
+    assert [v for v, _, _ in values["I1"]] == [65]  # February's value is not April's
+    assert [(v, c) for v, c, _ in values["I2"]] == [(43, False), (40, False)]
+    assert [(v, c) for v, c, _ in values["I3"]] == [(52, False), (52, True)]
+    async with bot.sessions() as session:
+        submitted = (
+            await session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.action == "checkin.submitted")
+                .order_by(col(AuditEvent.id).desc())
+            )
+        ).first()
+    assert submitted is not None
+    assert submitted.detail["after"]["values"] == {"I2": 40, "I3": 52}
+    assert submitted.detail["after"]["confirmed"] == ["I3"]
+
+    # The edit shows what was recorded: I2 typed, I3 ticked, I1 still empty.
+    edit = await open_checkin(bot)
+    assert block(edit, "ind:I2")["element"]["initial_value"] == "40"
+    assert block(edit, "ind:I3")["element"].get("initial_value") is None
+    assert block(edit, "same:I3")["element"]["initial_options"][0]["value"] == "same"
+    assert block(edit, "ind:I1")["element"].get("initial_value") is None
+    # Unticking "no change" and leaving the value empty takes the confirmation back.
+    response = await submit(bot, edit, {"same:I3": [], "confidence": "4"})
+    assert response.json == {"response_action": "clear"}
+    assert [(v, c) for v, c, _ in (await series(bot))["I3"]] == [(52, False)]
+
+    said = await say(bot, "/contract", "summary", user=LEADER)
+    assert "↘ down 3 days since 12 Feb 2027 · improving" in said
+    bot.clock.advance(timedelta(hours=1))
+    await submit(bot, await open_checkin(bot), {"same:I3": ["same"], "confidence": "4"})
+    said = await say(bot, "/contract", f"summary <@{LEADER}>", user=SPONSOR)
+    assert "→ no change, confirmed 9 Apr 2027" in said
+
+
+# --- 4. the summary says what its numbers are --------------------------------------------------
+
+
+async def record(bot: Bot, contract_id: int, values: dict[str, list[tuple[str, float]]]) -> None:
+    """Measurements as check-ins would have stored them: {key: [(UTC day, value), ...]}."""
+    async with bot.sessions() as session:
+        ids = {
+            i.key: i.id or 0
+            for i in (
+                await session.exec(
+                    select(SuccessIndicator).where(SuccessIndicator.contract_id == contract_id)
+                )
+            ).all()
+        }
+        for key, points in values.items():
+            for when, value in points:
+                moment = datetime.fromisoformat(when).replace(tzinfo=UTC)
+                session.add(Measurement(indicator_id=ids[key], value=value, measured_at=moment))
+        await session.commit()
+
+
+def section_of(said: str, title: str, next_title: str) -> str:
+    return said[said.index(f"*{title}*") : said.index(f"*{next_title}*")]
+
+
+async def test_the_summary_lists_expectations_and_labels_every_number(bot: Bot) -> None:
+    contract_id = await import_example(bot)
+    # Engagement fell (worse), cycle time fell (better): the arrow follows the value, the
+    # word the target.
+    await record(
+        bot,
+        contract_id,
+        {
+            "I1": [("2027-02-12", 66), ("2027-03-05", 63)],
+            "I2": [("2027-02-12", 43), ("2027-03-05", 39)],
+        },
+    )
+    said = await say(bot, "/contract", f"summary <@{LEADER}>", user=SPONSOR)
+
+    expectations = section_of(said, "Expectations", "Success indicators")
+    assert "*E1* Own the platform reliability roadmap" in expectations
+    assert "*E2* Grow two engineering managers able to run their teams" in expectations
+    assert "*E3* Decide build-versus-buy for the observability stack" in expectations
+
+    indicators = section_of(said, "Success indicators", "Development activities")
+    assert "`" not in indicators  # no red code styling on numbers
+    assert (
+        "baseline 62 → latest *63* → target 75 points · ▓░░░░░░░░░ 8% of the way · "
+        "↘ down 3 points since 12 Feb 2027 · slipping"
+    ) in indicators
+    assert (
+        "baseline 45 → latest *39* → target 30 days · ▓▓▓▓░░░░░░ 40% of the way · "
+        "↘ down 4 days since 12 Feb 2027 · improving"
+    ) in indicators
+    assert "baseline 40 → latest _no value yet_ → target 90 %" in indicators
+    # 10 March is 65 of the period's 347 days (19%); the mean progress is 16%.
+    assert "_Overall: 16% toward targets, 19% of the period gone: on pace._" in indicators
+
+    before = len(bot.fake.calls_to("views.publish"))
+    await bot.driver.app_home_opened(SPONSOR)
+    await bot.fake.wait_for("views.publish", count=before + 1)
+    home = json.dumps(bot.fake.home_views[SPONSOR], ensure_ascii=False)
+    assert "16% toward targets, 19% of the period gone: on pace" in home
+
+    bot.clock.set(datetime(2027, 7, 1, 9, 0, tzinfo=UTC))  # half the period gone, no new values
+    said = await say(bot, "/contract", f"summary <@{LEADER}>", user=SPONSOR)
+    assert "16% toward targets, 51% of the period gone: behind pace" in said
