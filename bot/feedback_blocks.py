@@ -285,7 +285,8 @@ def _anonymous_lines(
         lines: list[str] = []
         for entry in group:
             lines += [f"\n{POLARITY_SHORT[entry.polarity]}", *_sbi_lines(entry)]
-        blocks += sections(_expectation_label(key, texts.get(key or "", "")), lines)
+        # The label is mrkdwn already (`*E2* Grow two…`): a line, not a title to bold again.
+        blocks += sections(None, [_expectation_label(key, texts.get(key or "", "")), *lines])
     return blocks
 
 

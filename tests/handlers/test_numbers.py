@@ -5,6 +5,7 @@ surface double-bolds, and the summary labels its figures."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,11 +14,28 @@ import pytest_asyncio
 from sqlmodel import col, select
 
 from storage.models import AuditEvent, Measurement, SuccessIndicator
-from tests.bot.test_checkins_support import at, virtual_time
+from tests.bot.test_checkins_support import at, run_job, virtual_time
 from tests.conftest import Bot, import_example
 from tests.fakes import FakeSlack
+from tests.handlers.test_amendments import OWNER, propose
 from tests.handlers.test_checkin_modal import open_checkin, submit
-from tests.handlers.test_feedback_support import LEADER, SPONSOR, fast_sending, say
+from tests.handlers.test_feedback_support import (
+    DANA,
+    LEADER,
+    OUTSIDER,
+    PEER1,
+    PEER2,
+    PEER3,
+    SPONSOR,
+    dms,
+    fast_sending,
+    give,
+    open_modal,
+    say,
+    settled,
+    text_of,
+)
+from tests.handlers.test_feedback_support import run_job as run_feedback_job
 from tests.harness import running_bot
 
 
@@ -182,3 +200,116 @@ async def test_the_summary_lists_expectations_and_labels_every_number(bot: Bot) 
     bot.clock.set(datetime(2027, 7, 1, 9, 0, tzinfo=UTC))  # half the period gone, no new values
     said = await say(bot, "/contract", f"summary <@{LEADER}>", user=SPONSOR)
     assert "16% toward targets, 51% of the period gone: behind pace" in said
+
+
+# --- 3. no surface doubles or nests its mrkdwn markers --------------------------------------
+
+CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+ANGLED = re.compile(r"<[^<>\n]*>")  # mentions, links, dates: Slack reads them whole
+
+
+def marker_problems(text: str) -> list[str]:
+    """Where `text` doubles (`**`) or nests (`*a *b* c*`) a bold, italic or strike marker,
+    or leaves one open: Slack shows such markup broken, with stray asterisks."""
+    problems = []
+    for line in ANGLED.sub("x", CODE.sub("x", text)).split("\n"):
+        for marker in "*_~":
+            if marker * 2 in line:
+                problems.append(f"doubled {marker}: {line!r}")
+                continue
+            inside = False
+            for index, char in enumerate(line):
+                if char != marker:
+                    continue
+                before = line[index - 1] if index else " "
+                after = line[index + 1] if index + 1 < len(line) else " "
+                opens = not after.isspace() and not before.isalnum()
+                closes = not before.isspace() and not after.isalnum()
+                if inside and closes:
+                    inside = False
+                elif inside and opens:
+                    problems.append(f"nested {marker}: {line!r}")
+                elif opens:
+                    inside = True
+            if inside:
+                problems.append(f"unclosed {marker}: {line!r}")
+    return problems
+
+
+def mrkdwn_texts(node: Any) -> list[str]:
+    """Every mrkdwn text in a message, view or call: text objects of type mrkdwn, and a
+    message's own `text` (mrkdwn unless it says otherwise). Plain text shows `*` as is."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+            found.append(node["text"])
+        for key, value in node.items():
+            if key == "text" and isinstance(value, str) and "type" not in node:
+                found.append(value)
+            else:
+                found += mrkdwn_texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += mrkdwn_texts(item)
+    return found
+
+
+def test_the_marker_check_finds_what_slack_shows_broken() -> None:
+    assert marker_problems("*E2* Grow two managers · _behavior_") == []
+    assert marker_problems("`**not markup**` and <https://x.example/a_b*c|a link>") == []
+    assert marker_problems("feedback_request and 2*3 and *_bold italic_*") == []
+    assert marker_problems("**E2* Grow two…*")  # the release DM's title, bolded twice
+    assert marker_problems("*Feedback on *E2* today*")
+    assert marker_problems("*Mission")
+    assert mrkdwn_texts({"text": "*a*", "blocks": [{"type": "plain_text", "text": "**"}]}) == [
+        "*a*"
+    ]
+
+
+async def test_no_surface_doubles_or_nests_its_mrkdwn_markers(bot: Bot) -> None:
+    """Every message and view a busy month produces, read for broken markup."""
+    virtual_time(bot.services)
+    contract_id = await import_example(bot)
+    await record(bot, contract_id, {"I2": [("2027-02-12", 43)], "I1": [("2027-02-12", 65)]})
+    modal = await open_checkin(bot)
+    values = {
+        "ind:I3": "55",
+        "same:I2": ["same"],
+        "act:D1:status": "in_progress",
+        "ev1_item": "expectation:E2",
+        "ev1_url": "https://wiki.example.com/e2",
+        "wins": "Marta chaired the review.",
+        "risk1": "Two engineers move to the launch team.",
+        "risk1_help": ["help"],
+        "confidence": "4",
+    }
+    assert (await submit(bot, modal, values)).json == {"response_action": "clear"}
+    await say(bot, "/checkin", "history", user=LEADER)
+
+    await say(bot, "/contract", f"request-feedback <@{PEER1}> <@{PEER3}> E2", user=LEADER)
+    await give(bot, user=PEER1, expectation="E2")  # by name, with /feedback
+    for peer in (PEER2, PEER3, OUTSIDER):
+        await give(bot, user=peer, anonymous=True, expectation="E2")
+    bot.clock.advance(timedelta(days=4))
+    await run_feedback_job(bot)  # the release (a later day) and the reminders
+    assert [m for m in dms(bot, LEADER) if "Anonymous feedback for you" in text_of(m)]
+    await propose(bot, values={"target": "28"})
+    await bot.fake.wait_for("chat.postMessage", where=lambda c: c.args["channel"] == SPONSOR)
+    await run_job(bot, "digests", force=True)
+    await run_job(bot, "milestones", force=True)
+
+    for user, about in ((LEADER, ""), (SPONSOR, f" <@{LEADER}>"), (OWNER, f" <@{LEADER}>")):
+        for text in (f"summary{about}", f"history{about}", "help", "request-feedback"):
+            await say(bot, "/contract", text, user=user)
+        await bot.driver.app_home_opened(user)
+    await say(bot, "/feedback", "received", user=LEADER)
+    await open_modal(bot, "/feedback", "mine", user=PEER1)
+    await open_modal(bot, "/feedback", DANA, user=PEER2)
+    await settled(bot)
+
+    calls = [c.args for c in bot.fake.calls]
+    stored = [bot.fake.messages, bot.fake.views, bot.fake.home_views]
+    texts = mrkdwn_texts([calls, stored])
+    assert len(texts) > 200 and any("Anonymous feedback for you" in t for t in texts)
+    broken = sorted({problem for text in texts for problem in marker_problems(text)})
+    assert broken == []
