@@ -4,21 +4,23 @@ surface double-bolds, and the summary labels its figures."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest_asyncio
 from sqlmodel import col, select
 
-from storage.models import AuditEvent, Measurement, SuccessIndicator
+from storage.models import AuditEvent, Delivery, FeedbackRequest, Measurement, SuccessIndicator
 from tests.bot.test_checkins_support import at, run_job, virtual_time
 from tests.conftest import Bot, import_example
 from tests.fakes import FakeSlack
 from tests.handlers.test_amendments import OWNER, propose
 from tests.handlers.test_checkin_modal import open_checkin, submit
+from tests.handlers.test_feedback_requests import request_dm
 from tests.handlers.test_feedback_support import (
     DANA,
     LEADER,
@@ -36,7 +38,7 @@ from tests.handlers.test_feedback_support import (
     text_of,
 )
 from tests.handlers.test_feedback_support import run_job as run_feedback_job
-from tests.harness import running_bot
+from tests.harness import START, running_bot
 
 
 @pytest_asyncio.fixture
@@ -313,3 +315,100 @@ async def test_no_surface_doubles_or_nests_its_mrkdwn_markers(bot: Bot) -> None:
     assert len(texts) > 200 and any("Anonymous feedback for you" in t for t in texts)
     broken = sorted({problem for text in texts for problem in marker_problems(text)})
     assert broken == []
+
+
+# --- 2. named feedback answers requests; one reminder per request; each reviewer's zone ---------
+
+
+def reminders_in(messages: list[dict[str, Any]]) -> int:
+    return sum("Reminder" in text_of(m) for m in messages)
+
+
+async def test_named_feedback_answers_the_requests_and_each_gets_one_reminder(bot: Bot) -> None:
+    """Pia's month: asked on the cadence, by Dana and by Sam; she answers once with
+    `/feedback @dana` and hears nothing more. Raj answers anonymously, which marks nothing."""
+    await import_example(bot)  # Wednesday 10 March; reviewers Pia, Raj, Paul; monthly
+    await run_feedback_job(bot)  # March's cadence requests
+    await say(bot, "/contract", f"request-feedback <@{PEER1}> <@{PEER2}> E2", user=LEADER)
+    await say(bot, "/contract", f"request-feedback <@{PEER1}> for {DANA}", user=SPONSOR)
+    await request_dm(bot, PEER1, count=3)
+    await request_dm(bot, PEER2, count=2)
+    await settled(bot)
+    assert [len(dms(bot, p)) for p in (PEER1, PEER2, PEER3)] == [3, 2, 1]
+
+    await give(bot, user=PEER1, expectation="E2")  # by name, not from a request's button
+    await give(bot, user=PEER2, anonymous=True, expectation="E2")
+    async with bot.sessions() as session:
+        requests = (await session.exec(select(FeedbackRequest))).all()
+    assert {r.status for r in requests if r.reviewer_id == PEER1} == {"answered"}
+    assert {r.status for r in requests if r.reviewer_id != PEER1} == {"open"}
+    said = await say(bot, "/contract", "request-feedback", user=LEADER)
+    assert f"answered by name: <@{PEER1}>" in said and PEER2 not in said
+
+    # Three and a half weeks of the job, twice at once each day: on 1 April, before the
+    # cadence's hour in Berlin, Pia gives feedback by name again, which answers April's.
+    for days in range(1, 25):
+        today = START + timedelta(days=days)
+        if today.date() == date(2027, 4, 1):
+            bot.clock.set(today.replace(hour=5))  # 07:00 in Berlin
+            await give(bot, user=PEER1, expectation="E1")
+        bot.clock.set(today.replace(hour=10))
+        await asyncio.gather(run_feedback_job(bot), run_feedback_job(bot))
+        await settled(bot)
+
+    pia, raj, paul = (dms(bot, p) for p in (PEER1, PEER2, PEER3))
+    assert (len(pia), reminders_in(pia)) == (3, 0)  # six before
+    assert (len(raj), reminders_in(raj)) == (5, 2)  # 2 in March, a reminder each, April's
+    assert (len(paul), reminders_in(paul)) == (3, 1)
+    async with bot.sessions() as session:
+        sent = (
+            await session.exec(
+                select(Delivery.period_key).where(
+                    Delivery.kind == "feedback_reminder", Delivery.status == "sent"
+                )
+            )
+        ).all()
+        april = (
+            await session.exec(
+                select(FeedbackRequest).where(FeedbackRequest.batch == "cadence:1:2027-04")
+            )
+        ).all()
+    assert len(sent) == len(set(sent)) == 3  # one per request, however many runs
+    assert {r.reviewer_id: r.status for r in april} == {
+        PEER1: "answered",
+        PEER2: "open",
+        PEER3: "open",
+    }
+
+
+async def test_requests_are_timed_and_worded_in_each_reviewers_own_zone(bot: Bot) -> None:
+    bot.clock.set(datetime(2027, 3, 1, 3, 45, tzinfo=UTC))  # Monday: 09:15 in Kolkata, 04:45 Berlin
+    await import_example(bot)
+    await run_feedback_job(bot)
+    await settled(bot)
+    [raj] = dms(bot, PEER2)
+    assert "Open until Mon 15 Mar 2027, 09:15 (your time)." in text_of(raj)
+    assert dms(bot, PEER1) == [] == dms(bot, PEER3)  # still night in Berlin
+
+    bot.clock.set(datetime(2027, 3, 1, 8, 5, tzinfo=UTC))  # 09:05 in Berlin
+    await run_feedback_job(bot)
+    await settled(bot)
+    [pia] = dms(bot, PEER1)
+    assert "Open until Mon 15 Mar 2027, 09:05 (your time)." in text_of(pia)
+
+    # Dana asks Raj at 20:00 his time on a Wednesday: three days on is a Saturday evening
+    # in Kolkata, so the reminder waits for Monday morning there.
+    bot.clock.set(datetime(2027, 3, 10, 14, 30, tzinfo=UTC))
+    await say(bot, "/contract", f"request-feedback <@{PEER2}>", user=LEADER)
+    asked = await request_dm(bot, PEER2, count=2)
+    await settled(bot)
+    assert "Open until Wed 24 Mar 2027, 20:00 (your time)." in text_of(asked)
+    async with bot.sessions() as session:
+        due = (
+            await session.exec(
+                select(Delivery.due_at).where(
+                    Delivery.kind == "feedback_reminder", Delivery.recipient_id == PEER2
+                )
+            )
+        ).all()
+    assert sorted(d for d in due if d is not None)[-1] == datetime(2027, 3, 15, 3, 30, tzinfo=UTC)
