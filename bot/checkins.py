@@ -320,6 +320,16 @@ async def person(
         return await session.get(SlackUser, user_id, populate_existing=True)
 
 
+async def viewer_zone(
+    *, services: Services, client: AsyncWebClient | None, user_id: str
+) -> ZoneInfo:
+    """The zone to show a person times in: their own (`users.info`), else the default."""
+    found = await person(
+        sessions=services.sessions, client=client, user_id=user_id, now=services.clock.now()
+    )
+    return zone_of(found) or ZoneInfo(services.settings.default_timezone)
+
+
 async def ensure_reachable(
     *, services: Services, client: AsyncWebClient | None, user_id: str
 ) -> None:

@@ -18,7 +18,7 @@ from storage.models import AuditEvent, Delivery, FeedbackRequest, Measurement, S
 from tests.bot.test_checkins_support import at, run_job, virtual_time
 from tests.conftest import Bot, import_example
 from tests.fakes import FakeSlack
-from tests.handlers.test_amendments import OWNER, propose
+from tests.handlers.test_amendments import ESCALATION, OWNER, propose
 from tests.handlers.test_checkin_modal import open_checkin, submit
 from tests.handlers.test_feedback_requests import request_dm
 from tests.handlers.test_feedback_support import (
@@ -412,3 +412,96 @@ async def test_requests_are_timed_and_worded_in_each_reviewers_own_zone(bot: Bot
             )
         ).all()
     assert sorted(d for d in due if d is not None)[-1] == datetime(2027, 3, 15, 3, 30, tzinfo=UTC)
+
+
+# --- the audit log reads as sentences, at the reader's own time ---------------------------------
+
+
+async def test_the_history_says_what_happened_in_the_readers_own_zone(bot: Bot) -> None:
+    virtual_time(bot.services)
+    await import_example(bot)  # 09:00 UTC on 10 March: 10:00 in Berlin, 04:00 in New York
+    await submit(bot, await open_checkin(bot), {"ind:I2": "41", "confidence": "4"})
+    await say(bot, "/contract", f"request-feedback <@{PEER1}> E2", user=LEADER)
+    await give(bot, user=PEER1, expectation="E2")
+    await say(bot, "/checkin", "skip leave", user=LEADER)
+
+    dana = await say(bot, "/contract", "history", user=LEADER)
+    log = dana[dana.index("*Audit log*") :]
+    for line in (
+        "|10 Mar 2027 10:00 CET> · <@U0LEAD001> submitted the check-in for week 10 (8–14 Mar 2027)",
+        "|10 Mar 2027 10:00 CET> · <@U0LEAD001> asked 1 person for feedback on E2",
+        "|10 Mar 2027 10:00 CET> · Feedback was given by name on E2",
+        "|10 Mar 2027 10:00 CET> · _the command line_ imported the contract",
+    ):
+        assert line in log
+    assert "`" not in log and PEER1 not in log  # no raw codes; feedback names nobody
+
+    victor = await say(bot, "/contract", f"history <@{LEADER}>", user=ESCALATION)
+    assert "|10 Mar 2027 04:00 EST> · <@U0LEAD001> submitted the check-in" in victor
+    assert "CET" not in victor and "UTC" not in victor
+
+
+ACTIONS_WRITTEN: dict[str, dict[str, Any]] = {
+    "checkin.submitted": {"period": "2027-W10"},
+    "checkin.edited": {"period": "2027-W10"},
+    "checkin.skipped": {"period": "2027-W10", "reason": "leave"},
+    "checkin.snoozed": {"period": "2027-W10", "until": "2027-03-11T14:00:00+00:00"},
+    "evidence.added": {"evidence_id": 3, "item": "indicator:I2"},
+    "feedback.requested": {"batch": "b", "reviewers": 3, "expectation": None},
+    "feedback.given": {"feedback_id": 1, "expectation": "E2", "polarity": "strength"},
+    "feedback.withdrawn": {"anonymous": False},
+    "feedback.released": {"entries": 4},
+    "milestone.met": {"milestone": "M1", "due": "2027-04-01", "value": 69, "missed_count": 0},
+    "milestone.missed": {"milestone": "M3", "due": "2027-09-30", "value": 40, "missed_count": 1},
+    "milestone.support_requested": {"milestone": "M3", "missed_count": 1},
+    "contract.returned_to_draft": {"reason": "one active", "active_contract": 2},
+}
+
+
+UNNAMED = {
+    "feedback.given",
+    "feedback.withdrawn",
+    "feedback.released",
+    "milestone.met",
+    "milestone.missed",
+    "contract.returned_to_draft",
+}
+
+
+def test_every_event_the_bot_writes_reads_as_words() -> None:
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from bot.amendment_blocks import audit_line
+
+    root = Path(__file__).resolve().parents[2]
+    written = set()
+    for path in [*(root / "bot").rglob("*.py"), *(root / "storage").rglob("*.py")]:
+        written |= set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', path.read_text()))
+    written |= {"milestone.met", "milestone.missed"}  # written as f"milestone.{outcome}"
+    assert written - {"privacy.erased"} <= set(ACTIONS_WRITTEN) | {
+        "contract.drafted",
+        "contract.activated",
+        "contract.imported",
+        "contract.amended",
+        "amendment.proposed",
+        "amendment.approved",
+        "amendment.rejected",
+        "amendment.stale",
+        "amendment.applied",
+    }  # privacy.erased belongs to no contract, so no contract's history shows it
+    zone = ZoneInfo("Asia/Kolkata")
+    for action, detail in ACTIONS_WRITTEN.items():
+        event = AuditEvent(
+            contract_id=1,
+            actor_id="U0LEAD001",
+            action=action,
+            detail=detail,
+            created_at=datetime(2027, 3, 10, 9, 0, tzinfo=UTC),
+        )
+        line = audit_line(event, zone)
+        assert "`" not in line and action not in line, line
+        assert "|10 Mar 2027 14:30 IST>" in line
+        # Who gave or withdrew feedback stays with the feedback's own rules; the bot's own
+        # decisions have nobody to name.
+        assert ("U0LEAD001" in line) is (action not in UNNAMED), line
