@@ -5,6 +5,8 @@ surface double-bolds, and the summary labels its figures."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import re
 from collections.abc import AsyncIterator
@@ -14,6 +16,7 @@ from typing import Any
 import pytest_asyncio
 from sqlmodel import col, select
 
+from bot.contract_io import export_csv
 from storage.models import AuditEvent, Delivery, FeedbackRequest, Measurement, SuccessIndicator
 from tests.bot.test_checkins_support import at, run_job, virtual_time
 from tests.conftest import Bot, import_example
@@ -115,6 +118,19 @@ async def test_a_checkin_records_only_what_was_entered_or_confirmed(bot: Bot) ->
     assert submitted is not None
     assert submitted.detail["after"]["values"] == {"I2": 40, "I3": 52}
     assert submitted.detail["after"]["confirmed"] == ["I3"]
+    async with bot.sessions() as session:
+        exported = list(
+            csv.DictReader(
+                io.StringIO(await export_csv(session=session, contract_ids=None, leader_id=None))
+            )
+        )
+    assert [(r["indicator_key"], r["value"], r["confirmed"]) for r in exported] == [
+        ("I1", "65", ""),
+        ("I2", "43", ""),
+        ("I2", "40", ""),
+        ("I3", "52", ""),
+        ("I3", "52", "yes"),
+    ]
 
     # The edit shows what was recorded: I2 typed, I3 ticked, I1 still empty.
     edit = await open_checkin(bot)
