@@ -1,6 +1,7 @@
 """Check-in surfaces in Block Kit: the prompt, its reminder and states, the modal and its parsing.
 
-The modal's block ids are the parsing's keys: `ind:I1` an indicator value,
+The modal's block ids are the parsing's keys: `ind:I1` an indicator value (empty unless
+typed: the last value is its placeholder), `same:I1` its "no change" checkbox,
 `act:D1:status` / `act:D1:progress` an activity, `ev1_item` / `ev1_url` / `ev1_note`
 evidence, `wins`, `risk1` / `risk1_help`, `reflection` and `confidence`. A contract whose
 items do not fit one modal continues on pushed pages (at most `MAX_PAGES`, Slack's view
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -55,6 +57,7 @@ from bot.checkins import (
     SKIP_REASONS,
     Answers,
     EvidenceAnswer,
+    IndicatorAsk,
     PeriodStatus,
     Plan,
     RiskAnswer,
@@ -99,6 +102,8 @@ STATUS_LABEL = {
     ActivityStatus.blocked: "Blocked",
 }
 SKIPPED_MARK = "⏭️"
+CONFIRM_PREFIX = "same:"
+CONFIRM_VALUE = "same"
 
 
 def target_value(contract_id: int, period: str) -> str:
@@ -231,6 +236,7 @@ def build_submitted(plan: Plan) -> Message:
     confidence = f" · confidence {checkin.confidence}/5" if checkin and checkin.confidence else ""
     values = [
         f"{a.indicator.key} {format_number(a.answered.value)}{escape(_unit(a.indicator))}"
+        + (" (no change)" if a.answered.confirmed else "")
         for a in plan.indicators
         if a.answered is not None
     ]
@@ -380,10 +386,11 @@ def build_history(periods: Sequence[PeriodStatus], contract_title: str) -> list[
 class Item:
     kind: str  # indicator | activity
     key: str
+    confirmable: bool = False  # an indicator with a last value gets a "no change" checkbox
 
     @property
     def blocks(self) -> int:
-        return 1 if self.kind == "indicator" else 2
+        return 1 + self.confirmable if self.kind == "indicator" else 2
 
 
 def closing_block_count() -> int:
@@ -395,9 +402,9 @@ def paginate(plan: Plan, page_blocks: int = PAGE_BLOCKS) -> list[list[Item]]:
 
     At most `MAX_PAGES` (Slack's view stack); what does not fit waits for next week.
     """
-    items = [Item("indicator", a.indicator.key) for a in plan.indicators] + [
-        Item("activity", a.key) for a in plan.activities
-    ]
+    items = [
+        Item("indicator", a.indicator.key, a.previous is not None) for a in plan.indicators
+    ] + [Item("activity", a.key) for a in plan.activities]
     budget = page_blocks - 2  # the context line and a notice
     closing = closing_block_count()
     pages: list[list[Item]] = [[]]
@@ -447,12 +454,16 @@ def _indicator_input(plan: Plan, key: str) -> InputBlock:
     indicator = ask.indicator
     low, high = value_range(indicator)
     unit = f" ({indicator.unit})" if indicator.unit else ""
-    initial = ask.answered.value if ask.answered is not None else ask.last
+    # Only what the leader typed comes back: a last value is shown, never pre-filled.
+    typed = ask.answered is not None and not ask.answered.confirmed
+    initial = ask.answered.value if ask.answered is not None and typed else None
+    last = _last_text(ask, plan.zone)
     hint = (
         f"{indicator.cadence.capitalize()} · baseline {format_number(indicator.baseline)} → "
         f"target {format_number(indicator.target)}{_unit(indicator)}"
-        + (f" · last {format_number(ask.last)}" if ask.last is not None else "")
-        + ". Clear it if there is no new value."
+        + (f" · {last}" if last else "")
+        + ". Leave it empty if you have no new value"
+        + (", or tick “no change” below." if last else ".")
     )
     return InputBlock(
         block_id=f"ind:{key}",
@@ -465,6 +476,37 @@ def _indicator_input(plan: Plan, key: str) -> InputBlock:
             initial_value=_number_text(initial),
             min_value=_number_text(low),
             max_value=_number_text(high),
+            placeholder=truncate(last[0].upper() + last[1:], 150) if last else "No value yet",
+        ),
+    )
+
+
+def _last_text(ask: IndicatorAsk, zone: ZoneInfo) -> str | None:
+    """`last 65 points on 12 Feb 2027`: the value before this check-in, with its date."""
+    before = ask.previous
+    if before is None:
+        return None
+    when = day(before.measured_at.astimezone(zone).date())
+    return f"last {format_number(before.value)}{_unit(ask.indicator)} on {when}"
+
+
+def _confirm_input(plan: Plan, key: str) -> InputBlock | None:
+    """The explicit "no change" for an indicator with a last value: it records that value
+    again, flagged as confirmed, so a value nobody typed is never a silent measurement."""
+    ask = plan.indicator(key)
+    if ask is None or ask.previous is None:
+        return None
+    value = f"{format_number(ask.previous.value)}{_unit(ask.indicator)}"
+    option = Option(value=CONFIRM_VALUE, label=truncate(f"No change: still {value}", OPTION_TEXT))
+    ticked = ask.answered is not None and ask.answered.confirmed
+    return InputBlock(
+        block_id=f"{CONFIRM_PREFIX}{key}",
+        label=truncate(f"{key} unchanged?", 2000),
+        optional=True,
+        element=CheckboxesElement(
+            action_id=f"{CONFIRM_PREFIX}{key}",
+            options=[option],
+            initial_options=[option] if ticked else None,
         ),
     )
 
@@ -670,6 +712,8 @@ def build_checkin_modal(plan: Plan, *, page: int = 1, page_blocks: int = PAGE_BL
     for item in items:
         if item.kind == "indicator":
             blocks.append(_indicator_input(plan, item.key))
+            if (confirm := _confirm_input(plan, item.key)) is not None:
+                blocks.append(confirm)
         else:
             blocks += _activity_inputs(plan, item.key, None)
     if last:
@@ -764,6 +808,35 @@ def _value(
     return value
 
 
+def _confirmation(
+    form: CheckinForm,
+    errors: dict[str, str],
+    answers: Answers,
+    ask: IndicatorAsk,
+    ids: list[str],
+) -> None:
+    """A ticked "no change" records the last value again, flagged; a different number typed
+    beside it is a contradiction the leader resolves."""
+    key = ask.indicator.key
+    block_id = f"{CONFIRM_PREFIX}{key}"
+    if block_id not in ids or CONFIRM_VALUE not in form.options(block_id):
+        return
+    if ask.previous is None:
+        errors[block_id] = f"{key} has no earlier value to confirm: type its value."
+        return
+    typed = answers.values.get(key)
+    if f"ind:{key}" in errors:
+        return
+    if typed is not None and typed != ask.previous.value:
+        errors[f"ind:{key}"] = (
+            f"You ticked “no change” ({format_number(ask.previous.value)}{_unit(ask.indicator)}): "
+            "clear this value, or untick it."
+        )
+        return
+    answers.values[key] = ask.previous.value
+    answers.confirmed.append(key)
+
+
 def parse_page(plan: Plan, view: dict[str, Any]) -> tuple[Answers, dict[str, str]]:
     """One page's answers, or field errors keyed by block id."""
     form = CheckinForm(view)
@@ -778,6 +851,7 @@ def parse_page(plan: Plan, view: dict[str, Any]) -> tuple[Answers, dict[str, str
                 errors[block_id] = "This indicator is no longer part of your contract."
                 continue
             answers.values[key] = _value(form, errors, block_id, ask.indicator)
+            _confirmation(form, errors, answers, ask, ids)
         elif block_id.startswith("act:") and block_id.endswith(":status"):
             key = block_id[4:-7]
             activity = plan.activity(key)

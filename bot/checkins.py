@@ -348,6 +348,16 @@ async def person(
         return await session.get(SlackUser, user_id, populate_existing=True)
 
 
+async def viewer_zone(
+    *, services: Services, client: AsyncWebClient | None, user_id: str
+) -> ZoneInfo:
+    """The zone to show a person times in: their own (`users.info`), else the default."""
+    found = await person(
+        sessions=services.sessions, client=client, user_id=user_id, now=services.clock.now()
+    )
+    return zone_of(found) or ZoneInfo(services.settings.default_timezone)
+
+
 async def ensure_reachable(
     *, services: Services, client: AsyncWebClient | None, user_id: str
 ) -> None:
@@ -442,6 +452,9 @@ class IndicatorAsk:
     indicator: SuccessIndicator
     last: float | None
     answered: Measurement | None = None
+    # The latest value from before this check-in: shown beside the input, and what
+    # "no change" confirms. None when the indicator has no value yet.
+    previous: Measurement | None = None
 
 
 @dataclass
@@ -603,7 +616,7 @@ def _plan(
         last_date = others[-1].measured_at.astimezone(zone).date() if others else None
         if mine is not None or indicator_due(indicator.cadence, day, first_day, last_date):
             last = values[-1].value if values else None
-            asks.append(IndicatorAsk(indicator, last, mine))
+            asks.append(IndicatorAsk(indicator, last, mine, others[-1] if others else None))
     return Plan(
         contract=contract,
         period=period,
@@ -734,11 +747,13 @@ class Answers:
     reflection: str = ""
     confidence: int | None = None
     closing: bool = False  # the page with wins, risks, reflection and confidence was answered
+    confirmed: list[str] = field(default_factory=list)  # indicators ticked "no change"
 
     def merge(self, other: Answers) -> Answers:
         merged = Answers(
             values={**self.values, **other.values},
             activities={**self.activities, **other.activities},
+            confirmed=[k for k in self.confirmed if k not in other.values] + other.confirmed,
         )
         closing = other if other.closing else self
         merged.evidence, merged.wins, merged.risks = closing.evidence, closing.wins, closing.risks
@@ -756,6 +771,7 @@ class Answers:
             "reflection": self.reflection,
             "confidence": self.confidence,
             "closing": self.closing,
+            "confirmed": self.confirmed,
         }
 
     @classmethod
@@ -769,6 +785,7 @@ class Answers:
             reflection=data["reflection"],
             confidence=data["confidence"],
             closing=data["closing"],
+            confirmed=[str(k) for k in data.get("confirmed") or []],
         )
 
 
@@ -849,6 +866,9 @@ def _checkin_state(plan: Plan) -> dict[str, Any]:
         "values": {
             i.indicator.key: i.answered.value for i in plan.indicators if i.answered is not None
         },
+        "confirmed": [
+            i.indicator.key for i in plan.indicators if i.answered and i.answered.confirmed
+        ],
         "risks": [{"text": r.text, "needs_sponsor_help": r.needs_sponsor_help} for r in plan.risks],
         "evidence": [
             {"item": f"{e.item_type}:{e.item_key}", "url": e.url, "note": e.note}
@@ -901,7 +921,7 @@ async def _save(
         session.add(checkin)
         await session.flush()
         recorded = Recorded(session, plan, checkin.id or 0, user_id, now)
-        await recorded.values(answers.values)
+        await recorded.values(answers.values, confirmed=set(answers.confirmed))
         changed = await recorded.activities(answers.activities)
         await recorded.evidence(answers.evidence)
         help_risks = await recorded.risks(answers.risks)
@@ -937,6 +957,7 @@ def _answers_state(answers: Answers) -> dict[str, Any]:
         "wins": answers.wins,
         "reflection": answers.reflection,
         "values": {k: v for k, v in answers.values.items() if v is not None},
+        "confirmed": [k for k in answers.confirmed if answers.values.get(k) is not None],
         "risks": [
             {"text": r.text, "needs_sponsor_help": r.needs_help}
             for r in answers.risks
@@ -967,8 +988,13 @@ class Recorded:
         ends = period_ends_at(self.plan.period, self.plan.zone)
         return min(self.now, ends - timedelta(microseconds=1))
 
-    async def values(self, values: dict[str, float | None]) -> None:
-        """One measurement per indicator and check-in; an emptied value is removed."""
+    async def values(
+        self, values: dict[str, float | None], *, confirmed: set[str] | None = None
+    ) -> None:
+        """One measurement per indicator and check-in; an emptied value is removed.
+
+        `confirmed`: the keys whose value is the last one, confirmed unchanged (flagged so)."""
+        confirmed = confirmed or set()
         by_key = {i.indicator.key: i for i in self.plan.indicators}
         for key, value in values.items():
             ask = by_key.get(key)
@@ -995,10 +1021,11 @@ class Recorded:
                         recorded_by=self.user_id,
                         checkin_id=self.checkin_id,
                         created_at=self.now,
+                        confirmed=key in confirmed,
                     )
                 )
-            elif mine.value != value:
-                mine.value = value
+            elif (mine.value, mine.confirmed) != (value, key in confirmed):
+                mine.value, mine.confirmed = value, key in confirmed
                 self.session.add(mine)
 
     async def activities(self, answers: dict[str, tuple[str, int]]) -> dict[str, Any]:

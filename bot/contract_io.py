@@ -92,6 +92,7 @@ CSV_COLUMNS = (
     "value",
     "source",
     "recorded_by",
+    "confirmed",  # "yes": the leader confirmed the last value unchanged, typed no new one
 )
 
 
@@ -989,6 +990,7 @@ async def export_csv(
                     number(m.value),
                     m.source,
                     m.recorded_by or "",
+                    "yes" if m.confirmed else "",
                 ]
                 writer.writerow(safe_row(row))
     return out.getvalue()

@@ -23,8 +23,12 @@ dates; sponsor and owner read released entries with `/feedback received @leader`
 
 Requests. `/contract request-feedback` and the contract's cadence send each reviewer a DM
 with a "Give feedback" button through the delivery queue (claimed once per request or per
-reviewer and window); one reminder follows after `REMINDER_AFTER`, to everyone who has not
-answered with their name (an anonymous answer cannot be told apart, so the reminder says so).
+reviewer and window); one reminder follows after `REMINDER_AFTER` (at most one per request:
+its delivery key holds the request), to everyone who has not answered with their name (an
+anonymous answer cannot be told apart, so the reminder says so). Feedback given by name, with
+the button or with `/feedback @leader`, answers every request its giver has open on the
+contract, and a cadence request of a window in which they already gave it is never sent.
+Each reviewer is asked, reminded and told until when in their own zone (`users.info`).
 
 Deleted words. When an entry is withdrawn or its author erased, the messages the bot posted
 with it (the leader's DM of a named entry, the DM that released an anonymous group) are
@@ -39,7 +43,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,7 +53,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
-from bot.blocks import escape, truncate
+from bot.blocks import day, escape, truncate
+from bot.checkins import cached_zones, refresh_zones, zone_of
 from bot.contracts import Refusal
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.feedback_blocks import (
@@ -80,6 +85,7 @@ from bot.services import Services
 from storage.db import read_only
 from storage.models import (
     Contract,
+    ContractPerson,
     ContractStatus,
     Delivery,
     DeliveryStatus,
@@ -116,6 +122,7 @@ REQUEST_LIMIT_WINDOW = timedelta(hours=24)
 STATUS_DAYS = 60
 STATUS_BATCHES = 10
 CADENCE_HOUR = 9
+WORKDAY_END = 18  # a reminder due later in a reviewer's day waits for their next working morning
 RELEASE_RESEND_DAYS = 7
 READERS = frozenset({Role.leader, Role.sponsor, Role.owner})
 REQUESTERS = frozenset({Role.leader, Role.sponsor})
@@ -142,6 +149,42 @@ def feedback_window(cadence: str | None, day: date) -> str:
     if cadence == "monthly":
         return f"{day.year}-{day.month:02d}"
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def window_start(cadence: str | None, day: date) -> date:
+    """The first day of the feedback window `day` falls in (as `feedback_window` names it)."""
+    if cadence == "weekly":
+        return day - timedelta(days=day.weekday())
+    if cadence == "biweekly":
+        year, week, _ = day.isocalendar()
+        return date.fromisocalendar(year, week - (week - 1) % 2, 1)
+    if cadence == "monthly":
+        return day.replace(day=1)
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def working_moment(moment: datetime, zone: ZoneInfo) -> datetime:
+    """`moment` if it falls in a working day's hours in `zone` (from `CADENCE_HOUR` to
+    `WORKDAY_END`, Monday to Friday), else the next working morning there."""
+    local = moment.astimezone(zone)
+    if local.weekday() < 5 and CADENCE_HOUR <= local.hour < WORKDAY_END:
+        return moment
+    morning = local.date() + timedelta(days=0 if local.hour < CADENCE_HOUR else 1)
+    while morning.weekday() >= 5:
+        morning += timedelta(days=1)
+    return datetime.combine(morning, time(CADENCE_HOUR), tzinfo=zone).astimezone(UTC)
+
+
+async def reviewer_zone(session: AsyncSession, user: str, default: ZoneInfo) -> ZoneInfo:
+    """A reviewer's own zone as Slack last told it (`users.info`), else `default`."""
+    cached = (await cached_zones(session=session, user_ids=[user])).get(user)
+    return zone_of(cached) or default
+
+
+def open_until(request: FeedbackRequest, zone: ZoneInfo) -> str:
+    """`Wed 24 Mar 2027, 20:00`: when the request closes, in the reviewer's zone."""
+    until = (request.created_at + REQUEST_OPEN_FOR).astimezone(zone)
+    return f"{until:%a} {day(until.date())}, {until:%H:%M}"
 
 
 # --- giving ------------------------------------------------------------------------------
@@ -278,6 +321,7 @@ async def give_feedback(
         request.status, request.closed_at = ANSWERED, now
         session.add(request)
         await delivery.cancel(session=session, key=reminder_key(request))
+    await answer_open_requests(session=session, contract_id=row.contract_id, giver=giver, now=now)
     audit(
         session,
         action="feedback.given",
@@ -292,6 +336,45 @@ async def give_feedback(
     )
     await session.commit()
     return Given(feedback_id=row.id or 0, target=target, entry=entry, giver=giver)
+
+
+async def answer_open_requests(
+    *, session: AsyncSession, contract_id: int, giver: str, now: datetime
+) -> None:
+    """Feedback given by name answers every request its giver has open on the contract,
+    however it was given (`/feedback @leader` as well as the request's button), and cancels
+    their reminders. Only ever called for named feedback: an anonymous entry marks nothing.
+    The caller commits."""
+    rows = await session.exec(
+        select(FeedbackRequest).where(
+            FeedbackRequest.contract_id == contract_id,
+            FeedbackRequest.reviewer_id == giver,
+            FeedbackRequest.status == OPEN,
+            col(FeedbackRequest.created_at) <= now,
+            col(FeedbackRequest.created_at) >= now - REQUEST_OPEN_FOR,
+        )
+    )
+    for request in rows.all():
+        request.status, request.closed_at = ANSWERED, now
+        session.add(request)
+        await delivery.cancel(session=session, key=reminder_key(request))
+
+
+async def named_since(
+    *, session: AsyncSession, contract_id: int, giver: str, since: datetime
+) -> bool:
+    """Whether `giver` gave this contract feedback by name since `since`."""
+    found = await session.exec(
+        select(Feedback.id)
+        .where(
+            Feedback.contract_id == contract_id,
+            Feedback.author_id == giver,
+            col(Feedback.anonymous).is_(False),
+            col(Feedback.created_at) >= since,
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 def parse_feedback(view: dict[str, Any], target: Target) -> tuple[Entry | None, dict[str, str]]:
@@ -910,8 +993,10 @@ def skipped_text(skipped: dict[str, str]) -> str:
 def request_outgoing(
     services: Services, key: DeliveryKey, request_for: RequestFor, *, reminder: bool = False
 ) -> Outgoing:
-    """A request DM (or its reminder); built when sent, from the request as it then is."""
+    """A request DM (or its reminder); built when sent, from the request as it then is,
+    worded in the reviewer's zone; its reminder falls in their working hours."""
     created: list[FeedbackRequest] = []
+    default = ZoneInfo(services.settings.default_timezone)
 
     async def build(_: Delivery) -> Message | None:
         async with services.sessions() as session:
@@ -932,6 +1017,7 @@ def request_outgoing(
                     )
                 ).first()
                 expectation = (request.expectation_key, found.text if found else "")
+            zone = await reviewer_zone(session, request.reviewer_id, default)
         created.append(request)
         return Message(
             text=f"{'Reminder: ' if reminder else ''}feedback asked on <@{contract.leader_id}>",
@@ -941,6 +1027,7 @@ def request_outgoing(
                 requester=request.requester_id,
                 expectation=expectation,
                 reminder=reminder,
+                open_until=open_until(request, zone),
             ),
         )
 
@@ -954,9 +1041,9 @@ def request_outgoing(
             request.reminded_at = sent.sent_at
             session.add(request)
         else:
-            await delivery.schedule(
-                session=session, key=reminder_key(request), due_at=sent.sent_at + REMINDER_AFTER
-            )
+            zone = await reviewer_zone(session, request.reviewer_id, default)
+            due_at = working_moment(sent.sent_at + REMINDER_AFTER, zone)
+            await delivery.schedule(session=session, key=reminder_key(request), due_at=due_at)
 
     return Outgoing(key=key, build=build, after_sent=after_sent, on_undeliverable=_skip)
 
@@ -984,16 +1071,22 @@ class RequestFor:
         ).first()
         if found is not None:
             return found if found.status == OPEN else None
+        # Feedback by name earlier in this window answers the request before it is sent.
+        answered = ask.since is not None and await named_since(
+            session=session, contract_id=ask.contract_id, giver=ask.reviewer, since=ask.since
+        )
         request = FeedbackRequest(
             contract_id=ask.contract_id,
             requester_id=None,
             reviewer_id=ask.reviewer,
             batch=ask.batch,
             created_at=ask.now,
+            status=ANSWERED if answered else OPEN,
+            closed_at=ask.now if answered else None,
         )
         session.add(request)
         await session.commit()
-        return request
+        return None if answered else request
 
 
 @dataclass(frozen=True, slots=True)
@@ -1002,11 +1095,18 @@ class CadenceAsk:
     reviewer: str
     batch: str
     now: datetime
+    since: datetime | None = None  # the window's first instant in the reviewer's zone
 
 
 async def send_requests(
     services: Services, client: AsyncWebClient, requests: Sequence[FeedbackRequest]
 ) -> Report:
+    await refresh_zones(
+        sessions=services.sessions,
+        client=client,
+        user_ids=[r.reviewer_id for r in requests],
+        now=services.clock.now(),
+    )
     async with queue_of(services, client) as queue:
         for request in requests:
             key = DeliveryKey(
@@ -1077,15 +1177,17 @@ def cadence_due(contract: Contract, now: datetime, zone: ZoneInfo, *, force: boo
         return None
     if not force and (local.weekday() >= 5 or local.hour < CADENCE_HOUR):
         return None
-    return feedback_window(contract.feedback_cadence, now.astimezone(UTC).date())
+    return feedback_window(contract.feedback_cadence, local.date())
 
 
 async def ask_on_cadence(
     *, services: Services, client: AsyncWebClient, force: bool = False
 ) -> Report:
-    """Ask each active contract's reviewers once per feedback window."""
+    """Ask each active contract's reviewers once per feedback window, each in their own zone
+    (`users.info`): on a working day from `CADENCE_HOUR`, the window read on their calendar.
+    Someone Slack was never asked about waits for a later run (`force`: the default zone)."""
     now = services.clock.now()
-    zone = ZoneInfo(services.settings.default_timezone)
+    default = ZoneInfo(services.settings.default_timezone)
     async with services.sessions() as session:
         contracts = (
             await session.exec(
@@ -1097,48 +1199,78 @@ async def ask_on_cadence(
                 .order_by(col(Contract.id))
             )
         ).all()
-        due: list[tuple[Contract, str, list[str]]] = []
+        reviewers = await _reviewers_of(session, contracts)
+    everyone = {r for people in reviewers.values() for r in people}
+    await refresh_zones(sessions=services.sessions, client=client, user_ids=everyone, now=now)
+    due: list[tuple[Contract, str, str, datetime]] = []
+    async with services.sessions() as session:
+        cached = await cached_zones(session=session, user_ids=everyone)
         for contract in contracts:
-            window = cadence_due(contract, now, zone, force=force)
-            if window is None:
-                continue
-            bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-            reviewers = [r for r in (bundle.reviewers if bundle else []) if r != contract.leader_id]
-            done = set(
-                (
-                    await session.exec(
-                        select(Delivery.recipient_id).where(
-                            Delivery.kind == CADENCE,
-                            Delivery.contract_id == contract.id,
-                            Delivery.period_key == window,
-                            col(Delivery.status).in_(
-                                [
-                                    DeliveryStatus.sent,
-                                    DeliveryStatus.undeliverable,
-                                    DeliveryStatus.cancelled,
-                                ]
-                            ),
-                        )
-                    )
-                ).all()
-            )
-            waiting = [r for r in reviewers if r not in done]
-            if waiting:
-                due.append((contract, window, waiting))
+            windows: dict[str, tuple[str, datetime]] = {}
+            for reviewer in reviewers.get(contract.id or 0, []):
+                known = cached.get(reviewer)
+                zone = (zone_of(known) or default) if known else (default if force else None)
+                window = cadence_due(contract, now, zone, force=force) if zone else None
+                if zone is None or window is None:
+                    continue
+                first = window_start(contract.feedback_cadence, now.astimezone(zone).date())
+                since = datetime.combine(first, time(0), tzinfo=zone).astimezone(UTC)
+                windows[reviewer] = (window, since)
+            done = await _asked_already(session, contract, windows)
+            due += [(contract, r, w, since) for r, (w, since) in windows.items() if r not in done]
     async with queue_of(services, client) as queue:
-        for contract, window, reviewers in due:
-            for reviewer in reviewers:
-                if services.stopping.is_set():
-                    return queue.report
-                ask = CadenceAsk(
-                    contract_id=contract.id or 0,
-                    reviewer=reviewer,
-                    batch=f"cadence:{contract.id}:{window}",
-                    now=now,
-                )
-                key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
-                await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
+        for contract, reviewer, window, since in due:
+            if services.stopping.is_set():
+                return queue.report
+            ask = CadenceAsk(
+                contract_id=contract.id or 0,
+                reviewer=reviewer,
+                batch=f"cadence:{contract.id}:{window}",
+                now=now,
+                since=since,
+            )
+            key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
+            await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
     return queue.report
+
+
+async def _reviewers_of(
+    session: AsyncSession, contracts: Sequence[Contract]
+) -> dict[int, list[str]]:
+    """Each contract's reviewers, its leader left out, in the contract's order."""
+    leaders = {c.id or 0: c.leader_id for c in contracts}
+    rows = await session.exec(
+        select(ContractPerson)
+        .where(
+            col(ContractPerson.contract_id).in_(list(leaders)),
+            ContractPerson.role == Role.reviewer,
+        )
+        .order_by(col(ContractPerson.contract_id), col(ContractPerson.position))
+    )
+    found: dict[int, list[str]] = {}
+    for person in rows.all():
+        if person.user_id != leaders[person.contract_id]:
+            found.setdefault(person.contract_id, []).append(person.user_id)
+    return found
+
+
+async def _asked_already(
+    session: AsyncSession, contract: Contract, windows: dict[str, tuple[str, datetime]]
+) -> set[str]:
+    """The reviewers whose request for their window was sent, given up or cancelled."""
+    if not windows:
+        return set()
+    rows = await session.exec(
+        select(Delivery.recipient_id, Delivery.period_key).where(
+            Delivery.kind == CADENCE,
+            Delivery.contract_id == contract.id,
+            col(Delivery.recipient_id).in_(list(windows)),
+            col(Delivery.status).in_(
+                [DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled]
+            ),
+        )
+    )
+    return {user for user, period in rows.all() if windows[user][0] == period}
 
 
 async def send_reminders(
@@ -1156,7 +1288,7 @@ async def send_reminders(
             .values(status=EXPIRED, closed_at=now)
         )
         await session.commit()
-    horizon = now + REMINDER_AFTER if force else now
+    horizon = now + REQUEST_OPEN_FOR if force else now
     due = await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon)
     async with queue_of(services, client) as queue:
         for row in due:

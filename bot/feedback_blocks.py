@@ -285,7 +285,8 @@ def _anonymous_lines(
         lines: list[str] = []
         for entry in group:
             lines += [f"\n{POLARITY_SHORT[entry.polarity]}", *_sbi_lines(entry)]
-        blocks += sections(_expectation_label(key, texts.get(key or "", "")), lines)
+        # The label is mrkdwn already (`*E2* Grow two…`): a line, not a title to bold again.
+        blocks += sections(None, [_expectation_label(key, texts.get(key or "", "")), *lines])
     return blocks
 
 
@@ -438,8 +439,10 @@ def build_request_message(
     requester: str | None,
     expectation: tuple[str, str] | None,
     reminder: bool = False,
+    open_until: str | None = None,
 ) -> list[Block]:
-    """The reviewer's DM: who asks, about what, and the button that opens the modal."""
+    """The reviewer's DM: who asks, about what, until when (`open_until`, in the reviewer's
+    own zone), and the button that opens the modal."""
     asker = (
         f"<@{requester}> asks for your feedback on <@{leader}>"
         if requester
@@ -463,7 +466,8 @@ def build_request_message(
         ),
         context(
             "With your name or anonymously: you choose in the form. Anonymous feedback is shown "
-            "only together with other people's."
+            "only together with other people's.",
+            f"Open until {open_until} (your time)." if open_until else "",
         ),
     ]
     if reminder:

@@ -33,7 +33,7 @@ from bot.csv_cells import safe_row
 from bot.output import write_output
 from bot.people import real_names
 from bot.periods import elapsed_periods
-from bot.progress import TREND_MARK, format_number, percent, progress, trend
+from bot.progress import change_text, format_number, percent, progress
 from bot.sandbox.state import SavedSandbox, saved_beside
 from bot.settings import Settings
 from bot.summary import STATUS_LABEL, CheckinCompletion
@@ -125,7 +125,10 @@ class IndicatorMove:
 
     @property
     def trend_mark(self) -> str:
-        return TREND_MARK.get(trend(self.baseline, self.target, [self.first, self.last]), "")
+        if self.count < 2:
+            return ""  # one value in the period: no change to tell
+        unit = f" {self.unit}" if self.unit else ""
+        return change_text(self.baseline, self.target, self.first, self.last, unit)
 
     def text(self) -> str:
         n = format_number

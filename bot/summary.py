@@ -12,7 +12,14 @@ from bot.blocks import capped, context, day, escape, header, mention, section, s
 from bot.evidence import STALE_MARK, evidence_lines, is_stale
 from bot.feedback_blocks import theme_lines
 from bot.periods import elapsed_periods
-from bot.progress import TREND_MARK, IndicatorProgress, format_number, indicator_progress
+from bot.progress import (
+    IndicatorProgress,
+    change_text,
+    figures_text,
+    format_number,
+    indicator_progress,
+    percent,
+)
 from storage.models import ActivityStatus, ContractStatus, MilestoneStatus, SuccessIndicator
 from storage.queries import ContractBundle
 
@@ -29,6 +36,8 @@ STATUS_LABEL = {
     ContractStatus.closed: "Closed",
 }
 UPCOMING_MILESTONES = 3
+# Progress within this many points of the share of the period gone is on pace.
+PACE_MARGIN = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,52 @@ def overall_progress(bundle: ContractBundle) -> float | None:
     return sum(shares) / len(shares)
 
 
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """Mean progress toward the targets against the share of the contract's period gone."""
+
+    progress: float
+    elapsed: float
+
+    @property
+    def verdict(self) -> str:
+        if self.progress < self.elapsed - PACE_MARGIN:
+            return "behind pace"
+        if self.progress > self.elapsed + PACE_MARGIN:
+            return "ahead of pace"
+        return "on pace"
+
+    @property
+    def text(self) -> str:
+        """`37% toward targets, 45% of the period gone: behind pace`."""
+        return (
+            f"{percent(self.progress)} toward targets, {percent(self.elapsed)} of the period "
+            f"gone: {self.verdict}"
+        )
+
+
+def pace(bundle: ContractBundle, today: date) -> Pace | None:
+    """How far along the targets are against how far along the period is; None without
+    indicators."""
+    overall = overall_progress(bundle)
+    if overall is None:
+        return None
+    c = bundle.contract
+    span = (c.period_end - c.period_start).days
+    gone = (today - c.period_start).days
+    elapsed = min(max(gone / span, 0.0), 1.0) if span > 0 else 1.0
+    return Pace(progress=overall, elapsed=elapsed)
+
+
+def expectation_lines(bundle: ContractBundle) -> list[str]:
+    """`*E1* Own the platform reliability roadmap… · _impact_`: what the other sections'
+    E1, E2… stand for."""
+    return [
+        f"*{escape(e.key)}* {escape(truncate(e.text, 280))} · _{escape(e.kind)}_"
+        for e in bundle.expectations
+    ]
+
+
 def checkin_completion(bundle: ContractBundle, today: date) -> CheckinCompletion:
     c = bundle.contract
     due = set(elapsed_periods(c.period_start, c.period_end, c.checkin_weekday, today))
@@ -78,7 +133,7 @@ def indicator_line(
     p = progress_of(bundle, indicator)
     unit = f" {escape(indicator.unit)}" if indicator.unit else ""
     latest = f"*{format_number(p.latest)}*" if p.latest is not None else "_no value yet_"
-    trend = TREND_MARK.get(p.trend, "")
+    trend = latest_change(bundle, indicator)
     evidence = bundle.evidence_counts.get(("indicator", indicator.key), 0)
     facts = " · ".join(
         part
@@ -90,11 +145,25 @@ def indicator_line(
         )
         if part
     )
-    return (
-        f"*{indicator.key} · {escape(truncate(indicator.name, 120))}*  _{facts}_\n"
-        f"`{format_number(indicator.baseline)}` → {latest} → `{format_number(indicator.target)}`"
-        f"{unit}   {p.bar} {p.percent} {trend}".rstrip()
+    figures = figures_text(indicator.baseline, latest, indicator.target, unit)
+    way = f"{p.bar} {p.percent} of the way" if p.latest is not None else ""
+    return f"*{indicator.key} · {escape(truncate(indicator.name, 120))}*  _{facts}_\n" + " · ".join(
+        part for part in (figures, way, trend) if part
     )
+
+
+def latest_change(bundle: ContractBundle, indicator: SuccessIndicator) -> str:
+    """The last change of an indicator, said so that arrow, word and numbers agree:
+    `↘ down 3 days since 12 Feb 2027 · improving`, or `→ no change, confirmed 9 Apr 2027`."""
+    series = bundle.measurements.get(indicator.id or 0, [])
+    if len(series) < 2:
+        return ""
+    before, after = series[-2], series[-1]
+    if after.confirmed and after.value == before.value:
+        return f"→ no change, confirmed {day(after.measured_at.date())}"
+    unit = f" {escape(indicator.unit)}" if indicator.unit else ""
+    since = f" since {day(before.measured_at.date())}"
+    return change_text(indicator.baseline, indicator.target, before.value, after.value, unit, since)
 
 
 def activity_lines(bundle: ContractBundle, today: date) -> list[str]:
@@ -147,9 +216,13 @@ def build_summary(
     ]
     if c.mission:
         blocks.append(section(f"*Mission*\n{escape(c.mission)}"))
+    blocks += sections("Expectations", capped(expectation_lines(bundle)) or ["_None yet._"])
 
     blocks.append(DividerBlock())
     indicator_lines = [indicator_line(bundle, i, today) for i in bundle.indicators]
+    overall = pace(bundle, today)
+    if overall is not None:
+        indicator_lines.insert(0, f"_Overall: {overall.text}._")
     blocks += sections("Success indicators", capped(indicator_lines) or ["_None yet._"])
 
     blocks.append(DividerBlock())
@@ -208,8 +281,8 @@ def build_summary(
 
 def headline(bundle: ContractBundle, *, today: date) -> str:
     """One line of figures for lists: progress, next milestone, check-ins."""
-    overall = overall_progress(bundle)
-    parts = [f"{round(overall * 100)}% toward targets" if overall is not None else "no indicators"]
+    overall = pace(bundle, today)
+    parts = [overall.text if overall is not None else "no indicators"]
     _, missed = milestone_lines(bundle, today)
     if missed:
         parts.append(f"{len(missed)} missed milestone{'s' if len(missed) > 1 else ''}")

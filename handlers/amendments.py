@@ -59,6 +59,7 @@ from bot.amendments import (
     refusal_to_amend,
 )
 from bot.blocks import escape, mention
+from bot.checkins import viewer_zone
 from bot.contract_io import snapshot
 from bot.contracts import Refusal, contract_to_show
 from bot.delivery import DeliveryKey, Message, Outgoing, fixed, queue_of
@@ -120,9 +121,12 @@ async def history_command(request: CommandRequest) -> None:
             await request.reply(found.text)
             return
         past = await history(session=session, contract_id=found.contract.id or 0)
+    zone = await viewer_zone(
+        services=request.services, client=request.client, user_id=request.viewer
+    )
     await reply_blocks(
         request.respond,
-        build_history(found.contract, past),
+        build_history(found.contract, past, zone),
         text=f"History of {escape(found.contract.title)}",
     )
 

@@ -200,6 +200,8 @@ class Measurement(SQLModel, table=True):
     recorded_by: str | None = Field(default=None, max_length=32)
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id", ondelete="SET NULL")
     created_at: datetime = _ts()
+    # The leader ticked "no change": the last value confirmed, not a new reading typed in.
+    confirmed: bool = False
 
 
 class Milestone(SQLModel, table=True):

@@ -219,7 +219,7 @@ async def test_imported_contract_is_summarised_for_the_sponsor(
         ("Risks surfaced within 48 hours", 40, 90),
     ):
         assert indicator in text
-        assert f"`{baseline}` → _no value yet_ → `{target}`" in text
+        assert f"baseline {baseline} → latest _no value yet_ → target {target}" in text
 
 
 async def test_alembic_speaks_only_when_a_migration_runs(tmp_path: Path) -> None:

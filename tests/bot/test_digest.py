@@ -398,8 +398,10 @@ async def test_the_digest_puts_what_needs_the_sponsor_first(bot: Bot) -> None:
     assert positions == sorted(positions)
     assert "SECRET" not in text and "Not for the sponsor" not in text
     assert "Old win" not in text  # met before the window
-    assert "`45` → *43* → `30` days" in text and "(was 40)" in text and "↘ slipping" in text
-    assert "`62` → *66* → `75` points" in text and "(was 64)" in text and "↗ improving" in text
+    assert "baseline 45 → latest *43* → target 30 days" in text
+    assert "↗ up 3 days from 40 · slipping" in text  # a cycle time that rose: worse
+    assert "baseline 62 → latest *66* → target 75 points" in text
+    assert "↗ up 2 points from 64 · improving" in text
     actions = [
         (e["action_id"], e["value"])
         for b in json.loads(json.dumps(digest.args["blocks"]))
