@@ -1,11 +1,23 @@
-"""`northstar run`: the bot, its HTTP server and its scheduler in one event loop."""
+"""`northstar run`: the bot, its HTTP server and its scheduler in one event loop.
+
+SIGTERM or SIGINT stops it in a few seconds, with one log line: `services.stopping` is set
+(jobs and queues claim nothing more and hand back what they hold), the scheduler starts no
+new run, the runs in flight get `SHUTDOWN_GRACE_SECONDS` to finish and are cancelled after,
+then Socket Mode, the HTTP server and the database engine are closed. A second signal ends
+the process at once, and so does a stop that has not finished `STOP_DEADLINE` seconds past
+the grace (something hung): claims left behind are taken over once their lease runs out.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
+import time
+from collections.abc import Awaitable
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -15,7 +27,7 @@ from bot.client import create_client
 from bot.core.clock import SystemClock
 from bot.jobs import JOBS
 from bot.privacy.keys import KeyUnavailable, announce_key
-from bot.scheduler import build_scheduler
+from bot.scheduler import CANCEL_WAIT, Scheduler
 from bot.server import create_web_app
 from bot.services import Services
 from bot.settings import Settings, SettingsError
@@ -24,6 +36,11 @@ from storage.migrate import upgrade
 
 logger = logging.getLogger(__name__)
 
+# Closing Socket Mode, the HTTP server (its requests in flight) or the engine: this long, each.
+CLOSE_TIMEOUT = 3.0
+# After the grace: the most the rest of a stop may take before the process exits anyway.
+STOP_DEADLINE = CANCEL_WAIT + 3 * CLOSE_TIMEOUT + 3.0
+
 
 async def run_bot(settings: Settings) -> None:
     settings.require_slack()
@@ -31,28 +48,30 @@ async def run_bot(settings: Settings) -> None:
         announce_key(settings)
     except KeyUnavailable as problem:
         raise SettingsError([str(problem)]) from None
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
     await upgrade(settings.database_url)
+    if stop.is_set():  # asked to stop while migrating: nothing started yet
+        logger.info("Stopped before starting")
+        return
     engine = create_engine(settings.database_url)
     services = Services(settings=settings, sessions=session_factory(engine), clock=SystemClock())
     client = create_client(settings)
     app = create_app(services, client)
-    scheduler = build_scheduler(services, client, JOBS.values())
+    scheduler = Scheduler(services, client, JOBS.values())
+    grace = settings.shutdown_grace_seconds
     # Socket Mode: Slack talks over the socket, so HTTP serves /healthz only.
     signing_secret = None if settings.socket_mode else settings.slack_signing_secret
     # No access log: a refused request gets its one line from bot/server.py, and health
     # probes would fill the log.
     runner = web.AppRunner(
-        create_web_app(app, services.sessions, signing_secret=signing_secret), access_log=None
+        create_web_app(app, services.sessions, signing_secret=signing_secret),
+        access_log=None,
+        shutdown_timeout=CLOSE_TIMEOUT - 0.5,
     )
     await runner.setup()
     host = settings.bind_host
     await web.TCPSite(runner, host, settings.port).start()
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
 
     socket_handler = None
     connecting: asyncio.Task[None] | None = None
@@ -71,13 +90,55 @@ async def run_bot(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        logger.info("Shutting down")
-        scheduler.shutdown(wait=False)
+        started = time.monotonic()
+        services.stopping.set()
+        watchdog = threading.Timer(
+            grace + STOP_DEADLINE,
+            exit_now,
+            args=(f"a stop still unfinished after {grace + STOP_DEADLINE:g} s", 1),
+        )
+        watchdog.daemon = True
+        watchdog.start()
+        stopped = await scheduler.stop(grace)
         if connecting is not None:
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await connecting
         if socket_handler is not None:
-            await socket_handler.close_async()
-        await runner.cleanup()
-        await engine.dispose()
+            await _closing("Socket Mode", socket_handler.close_async())
+        await _closing("the HTTP server", runner.cleanup())
+        await _closing("the database", engine.dispose())
+        logger.info("Stopped: %s in %.1f s", stopped, time.monotonic() - started)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set `stop`; a second one ends the process at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            exit_now(f"a second {signal.Signals(signum).name}", 128 + signum)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, on_signal, sig)
+
+
+async def _closing(what: str, closing: Awaitable[None]) -> None:
+    """Await a close for at most `CLOSE_TIMEOUT` seconds; a hang or a failure is logged."""
+    try:
+        await asyncio.wait_for(closing, timeout=CLOSE_TIMEOUT)
+    except TimeoutError:
+        logger.warning("Closing %s took too long; going on without it", what)
+    except Exception:
+        logger.warning("Closing %s failed", what, exc_info=True)
+
+
+def exit_now(why: str, status: int) -> None:
+    """End the process without waiting for anything (a second signal, a hung stop)."""
+    logger.warning("Exiting at once on %s", why)
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(status)

@@ -6,9 +6,12 @@ another replica finds the same state; the scheduler only decides when to look.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -17,6 +20,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
+
+# How long a cancelled run may take to hand back what it holds before the process goes on.
+CANCEL_WAIT = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +34,7 @@ class JobRun:
     force: bool = False
 
 
-JobFunction = Callable[[JobRun], Awaitable[object]]
+JobFunction = Callable[[JobRun], Coroutine[Any, Any, object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,31 +46,102 @@ class Job:
     every_seconds: int
 
 
-def build_scheduler(
-    services: Services, client: AsyncWebClient, jobs: Iterable[Job]
-) -> AsyncIOScheduler:
-    """An AsyncIOScheduler with `jobs` (bot.jobs lists them); start it inside the running loop."""
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    for registered in jobs:
-        scheduler.add_job(
-            _guarded(registered, services, client),
-            IntervalTrigger(seconds=registered.every_seconds),
-            id=registered.name,
-            name=registered.name,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=registered.every_seconds,
-        )
-    return scheduler
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """What a stop came to: the runs in flight that finished within the grace, and the
+    names of those that were cancelled."""
+
+    finished: int
+    cancelled: tuple[str, ...]
+
+    def __str__(self) -> str:
+        jobs = "job" if self.finished == 1 else "jobs"
+        named = f" ({', '.join(sorted(self.cancelled))})" if self.cancelled else ""
+        return f"{self.finished} {jobs} finished, {len(self.cancelled)} cancelled{named}"
 
 
-def _guarded(
-    registered: Job, services: Services, client: AsyncWebClient
-) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        try:
-            await registered.run(JobRun(services=services, client=client))
-        except Exception:
-            logger.exception("Job %s failed; it runs again on its next tick", registered.name)
+class Scheduler:
+    """APScheduler driving `jobs` (bot.jobs lists them), and the runs in flight, so a stop
+    can wait.
 
-    return run
+    Every job runs once at start (a restarted bot catches up at once, not a tick later),
+    then every `every_seconds`. A run is a task of its own, so a stop can cancel it without
+    touching the scheduler's; its cancellation is a stop, not an error.
+    """
+
+    def __init__(self, services: Services, client: AsyncWebClient, jobs: Iterable[Job]) -> None:
+        self.services = services
+        self.client = client
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        # The scheduler's task of each run in flight, and the run's own task inside it.
+        self._running: dict[asyncio.Task[Any], tuple[str, asyncio.Task[object]]] = {}
+        first = datetime.now(UTC)
+        for registered in jobs:
+            self._scheduler.add_job(
+                self._guarded(registered),
+                IntervalTrigger(seconds=registered.every_seconds),
+                id=registered.name,
+                name=registered.name,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=registered.every_seconds,
+                next_run_time=first,
+            )
+
+    def start(self) -> None:
+        """Start scheduling; call inside the running loop."""
+        self._scheduler.start()
+
+    @property
+    def running(self) -> int:
+        """How many runs are in flight."""
+        return len(self._running)
+
+    async def stop(self, grace: float) -> Stopped:
+        """Start no new run, give the runs in flight `grace` seconds, then cancel the rest.
+
+        Call once `services.stopping` is set, so the runs stop claiming work and hand back
+        what they hold; a cancelled run gets `CANCEL_WAIT` seconds more to do so.
+        """
+        self._scheduler.pause()
+        await asyncio.sleep(0)  # a run the scheduler started just now sees the stop and returns
+        finished: set[asyncio.Task[Any]] = set()
+        late: set[asyncio.Task[Any]] = set()
+        if self._running:
+            finished, late = await asyncio.wait(set(self._running), timeout=max(0.0, grace))
+        cancelled = []
+        for outer in late:
+            name, inner = self._running.get(outer, (None, None))
+            if inner is not None:
+                cancelled.append(name or "")
+                inner.cancel()
+        if late:
+            await asyncio.wait(late, timeout=CANCEL_WAIT)
+        self._scheduler.shutdown(wait=False)
+        return Stopped(finished=len(finished), cancelled=tuple(cancelled))
+
+    def _guarded(self, registered: Job) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if self.services.stopping.is_set():
+                return
+            outer = asyncio.current_task()
+            inner: asyncio.Task[object] = asyncio.create_task(
+                registered.run(JobRun(services=self.services, client=self.client)),
+                name=f"job {registered.name}",
+            )
+            if outer is not None:
+                self._running[outer] = (registered.name, inner)
+            try:
+                await inner
+            except asyncio.CancelledError:
+                if outer is not None and outer.cancelling():
+                    raise  # the scheduler's own task is being cancelled: let it end
+                # The stop's one log line names it.
+                logger.debug("Job %s was stopped mid-run", registered.name)
+            except Exception:
+                logger.exception("Job %s failed; it runs again on its next tick", registered.name)
+            finally:
+                if outer is not None:
+                    self._running.pop(outer, None)
+
+        return run

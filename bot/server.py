@@ -6,13 +6,19 @@ signature of 64 hex digits, and that signature matching the HMAC of the exact by
 received. Anything else is a 401 and one log line, and Bolt never sees it; Bolt's own check
 then runs on the body already verified. In Socket Mode Slack never posts here, so the
 server answers /healthz only.
+
+/healthz answers 200 only when the database took a write within `HEALTH_TIMEOUT` seconds
+(`storage.queries.health`), else 503 with a short reason; a locked database never hangs the
+probe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from datetime import UTC, datetime
 
 from aiohttp import web
 from multidict import CIMultiDictProxy
@@ -20,9 +26,9 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import text
 
 from storage.db import SessionFactory
+from storage.queries.health import write_failure, write_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +40,8 @@ SIGNATURE_HEADER = "X-Slack-Signature"
 # ASCII digits only: int() also takes "+1", " 1", "1_000" and other scripts' digits.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+# A health check answers within this many seconds, whatever the database does.
+HEALTH_TIMEOUT = 3.0
 
 
 class SlackSignature:
@@ -71,14 +79,73 @@ class SlackSignature:
         return None
 
 
+class DatabaseProbe:
+    """Checks that the database takes a write, in bounded time, one write at a time.
+
+    A write that outlives the timeout (a lock held elsewhere, a server that does not answer)
+    is not abandoned: the probes that come meanwhile wait for it instead of piling up more.
+    A change between healthy and not is logged once, with the database's own words.
+    """
+
+    def __init__(self, sessions: SessionFactory, *, timeout: float = HEALTH_TIMEOUT) -> None:
+        self.sessions = sessions
+        self.timeout = timeout
+        self._write: asyncio.Task[None] | None = None
+        self._failing: str | None = None
+
+    async def problem(self) -> str | None:
+        """None when the database took a write; else a short reason for a 503."""
+        if self._write is None or self._write.done():
+            self._write = asyncio.create_task(
+                write_heartbeat(sessions=self.sessions, now=datetime.now(UTC))
+            )
+            self._write.add_done_callback(_retrieved)
+        write = self._write
+        done, _ = await asyncio.wait({write}, timeout=self.timeout)
+        if write.cancelled():
+            return "stopping"
+        error: BaseException | None = TimeoutError() if not done else write.exception()
+        if error is None:
+            if self._failing is not None:
+                logger.warning("The database takes writes again")
+            self._failing = None
+            return None
+        reason = write_failure(error)
+        if self._failing != reason:
+            logger.warning(
+                "The database cannot be written (%s): /healthz answers 503 until it can; %s",
+                reason,
+                f"no write within {self.timeout:g} s" if not done else _said(error),
+            )
+        self._failing = reason
+        return reason
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """Mark a write's outcome as seen, so asyncio never reports it as unhandled."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _said(error: BaseException) -> str:
+    """What the database said, without the statement (SQLAlchemy adds it to its message)."""
+    original = getattr(error, "orig", None) or error
+    return f"{type(original).__name__}: {str(original).splitlines()[0] if str(original) else ''}"
+
+
 def create_web_app(
-    app: AsyncApp, sessions: SessionFactory, *, signing_secret: str | None
+    app: AsyncApp,
+    sessions: SessionFactory,
+    *,
+    signing_secret: str | None,
+    health_timeout: float = HEALTH_TIMEOUT,
 ) -> web.Application:
     """/healthz, and /slack/events checked with `signing_secret`.
 
     With no secret (Socket Mode, where Slack never posts to us) it serves /healthz only.
     """
     signature = None if signing_secret is None else SlackSignature(signing_secret)
+    probe = DatabaseProbe(sessions, timeout=health_timeout)
 
     async def slack_events(request: web.Request) -> web.Response:
         assert signature is not None
@@ -100,13 +167,9 @@ def create_web_app(
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     async def healthz(_request: web.Request) -> web.Response:
-        try:
-            async with sessions() as session:
-                await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-        except Exception as error:  # the check reports any failure, whatever its kind
-            return web.json_response(
-                {"status": "unavailable", "database": type(error).__name__}, status=503
-            )
+        problem = await probe.problem()
+        if problem is not None:
+            return web.json_response({"status": "unavailable", "database": problem}, status=503)
         return web.json_response({"status": "ok", "database": "ok"})
 
     routes = [web.get("/healthz", healthz)]

@@ -17,9 +17,12 @@ SLACK_API_URL_DEFAULT = "https://slack.com/api/"
 DATABASE_URL_DEFAULT = "sqlite+aiosqlite:///./data/northstar.db"
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 SANDBOX_PORT_DEFAULT = 8080
+SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 DELIVERY_RATE_DEFAULT = 120
 DELIVERY_RATE_MAX = 100_000
 FEEDBACK_HASH_KEY_MIN = 32
+SHUTDOWN_GRACE_DEFAULT = 5.0
+SHUTDOWN_GRACE_MAX = 60.0
 # Where the HTTP server listens unless HOST says: in HTTP mode Slack must reach it; in
 # Socket Mode it serves only /healthz, for this machine.
 HTTP_MODE_HOST = "0.0.0.0"
@@ -60,10 +63,13 @@ class Settings:
     # Keys the hashes that stand in for anonymous feedback authors; unset (SQLite only): a
     # generated key in the operator's config folder, never the data folder (bot/privacy/keys.py).
     feedback_hash_key: str | None = field(default=None, repr=False)
-    # The page of `northstar sandbox` (and of `northstar run` without Slack tokens).
+    # The page of `northstar sandbox` (and of `make run` without Slack tokens).
     sandbox_port: int = SANDBOX_PORT_DEFAULT
     # The address the HTTP server binds; unset: `bind_host`'s default for the mode.
     host: str | None = None
+    # On SIGTERM or SIGINT, how long the jobs running may take to finish before they are
+    # cancelled (they stop claiming new work at once).
+    shutdown_grace_seconds: float = SHUTDOWN_GRACE_DEFAULT
 
     @property
     def socket_mode(self) -> bool:
@@ -142,14 +148,28 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
-) -> Settings:
-    """Read and validate the settings; raise SettingsError listing every problem."""
+def _read(environ: Mapping[str, str] | None, env_file: str | Path | None) -> dict[str, str | None]:
+    """`.env`'s values overridden by the environment's."""
     values: dict[str, str | None] = {}
     if env_file is not None and Path(env_file).is_file():
         values.update(dotenv_values(env_file))
     values.update(os.environ if environ is None else environ)
+    return values
+
+
+def slack_variables_set(
+    environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> list[str]:
+    """The Slack credentials given a value: with none, `make run` starts the sandbox."""
+    values = _read(environ, env_file)
+    return [name for name in SLACK_VARIABLES if _clean(values.get(name)) is not None]
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read and validate the settings; raise SettingsError listing every problem."""
+    values = _read(environ, env_file)
 
     def get(name: str) -> str | None:
         return _clean(values.get(name))
@@ -228,6 +248,18 @@ def load_settings(
             f"got {rate_text!r}."
         )
 
+    grace_text = get("SHUTDOWN_GRACE_SECONDS") or str(SHUTDOWN_GRACE_DEFAULT)
+    grace = SHUTDOWN_GRACE_DEFAULT
+    try:
+        grace = float(grace_text)
+        if not 0 <= grace <= SHUTDOWN_GRACE_MAX:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"SHUTDOWN_GRACE_SECONDS must be a number of seconds from 0 to "
+            f"{SHUTDOWN_GRACE_MAX:g}, got {grace_text!r}."
+        )
+
     hash_key = get("FEEDBACK_HASH_KEY")
     if hash_key is not None and len(hash_key) < FEEDBACK_HASH_KEY_MIN:
         problems.append(
@@ -255,7 +287,19 @@ def load_settings(
         feedback_hash_key=hash_key,
         sandbox_port=sandbox_port,
         host=host,
+        shutdown_grace_seconds=grace,
     )
+
+
+class _MigrationsRun(logging.Filter):
+    """Alembic's INFO lines only for a migration that runs, one line each: it also names the
+    dialect and DDL mode on every connection, which would print on every command."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or record.getMessage().startswith("Running ")
+
+
+_MIGRATIONS_RUN = _MigrationsRun()
 
 
 def configure_logging(settings: Settings) -> None:
@@ -266,3 +310,7 @@ def configure_logging(settings: Settings) -> None:
     # Alembic announces each of its plugins at INFO on every start; the migrations it runs
     # are what an operator wants to read.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").addFilter(_MIGRATIONS_RUN)
+    # APScheduler says at INFO that each job runs and ran, every minute; the jobs log what
+    # they did, and its warnings (a run missed) still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

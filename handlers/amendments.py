@@ -56,6 +56,7 @@ from bot.contracts.document import snapshot
 from bot.contracts.service import contract_to_show
 from bot.core.permissions import Refusal, may_propose, may_read
 from bot.core.text import escape
+from bot.people.service import viewer_zone
 from bot.services import Services, services_of
 from bot.ui.blocks import mention
 from bot.ui.forms import Form
@@ -102,9 +103,12 @@ async def history_command(request: CommandRequest) -> None:
             await request.reply(found.text)
             return
         past = await history(session=session, contract_id=found.contract.id or 0)
+    zone = await viewer_zone(
+        services=request.services, client=request.client, user_id=request.viewer
+    )
     await reply_blocks(
         request.respond,
-        build_history(found.contract, past),
+        build_history(found.contract, past, zone),
         text=f"History of {escape(found.contract.title)}",
     )
 

@@ -10,10 +10,12 @@ concurrent writer made stale, which the busy timeout cannot resolve. Read-only u
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -33,10 +35,20 @@ def is_sqlite(url: str) -> bool:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The database file of a SQLite URL, or None for an in-memory database."""
-    database = make_url(url).database
+    """The database file of a SQLite URL, or None for an in-memory database.
+
+    With `?uri=true` the database is a `file:` URI (`file:/srv/northstar.db`, with
+    parameters such as `mode=ro` among the URL's own): its path is the file.
+    """
+    parsed = make_url(url)
+    database = parsed.database
     if not database or database == ":memory:":
         return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1") and database.startswith("file:"):
+        if str(parsed.query.get("mode", "")) == "memory":
+            return None
+        location = unquote(urlsplit(database).path)
+        return Path(location) if location and location != ":memory:" else None
     return Path(database)
 
 
@@ -67,6 +79,49 @@ def create_private_file(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+class DatabaseNotWritable(Exception):
+    """The SQLite database's folder or files cannot be written by this process."""
+
+
+def ensure_writable(url: str) -> None:
+    """Raise DatabaseNotWritable unless this process can write a SQLite database's folder,
+    its file and its -wal and -shm files (those that exist); nothing for PostgreSQL.
+
+    SQLite maps the -shm file into memory: one it cannot write kills the process with
+    SIGBUS at its first read, with no word in the log. So the files are opened for writing
+    here, at start-up, as the bot's own user, and a folder is proven writable by creating a
+    file in it: permission bits, ACLs, owners and read-only mounts all count, as they will.
+    """
+    path = sqlite_path(url) if is_sqlite(url) else None
+    if path is None:
+        return
+    try:
+        create_private_file(path)
+    except OSError as error:
+        raise DatabaseNotWritable(
+            f"cannot create the SQLite database {path}: {error.strerror or error}"
+        ) from None
+    problems = []
+    try:
+        with tempfile.TemporaryFile(dir=path.parent, prefix=".northstar-write-check-"):
+            pass
+    except OSError as error:
+        problems.append(f"its folder {path.parent} ({error.strerror or error})")
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if not file.exists():
+            continue
+        try:
+            os.close(os.open(file, os.O_RDWR))
+        except OSError as error:
+            problems.append(f"{file} ({error.strerror or error})")
+    if problems:
+        raise DatabaseNotWritable(
+            f"the SQLite database {path} cannot be written: {'; '.join(problems)}. Give the "
+            f"user running North Star (uid {os.getuid()}) write access to them, or point "
+            "DATABASE_URL elsewhere."
+        )
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
-from storage.db import BEGIN_OPTION, create_engine, is_sqlite, sqlite_path
+from storage.db import BEGIN_OPTION, create_engine, ensure_writable, is_sqlite, sqlite_path
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -69,6 +69,7 @@ async def _migrate(url: str, step: Callable[[Config, str], None], revision: str)
         config.attributes["connection"] = connection
         step(config, revision)
 
+    ensure_writable(url)  # before SQLite maps an -shm file it could not write
     engine = migration_engine(url)
     try:
         async with engine.begin() as connection:

@@ -200,6 +200,8 @@ class Measurement(SQLModel, table=True):
     recorded_by: str | None = Field(default=None, max_length=32)
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id", ondelete="SET NULL")
     created_at: datetime = _ts()
+    # The leader ticked "no change": the last value confirmed, not a new reading typed in.
+    confirmed: bool = False
 
 
 class Milestone(SQLModel, table=True):
@@ -488,3 +490,11 @@ class Delivery(SQLModel, table=True):
     slack_ts: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, max_length=200)
     payload: dict[str, Any] | None = _json()
+
+
+class Heartbeat(SQLModel, table=True):
+    """One row that `/healthz` writes, so a health check proves the database takes writes
+    (not only that it answers a read)."""
+
+    id: int = Field(primary_key=True)
+    beat_at: datetime = _ts()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -41,6 +42,7 @@ from bot.amendments.model import (
 from bot.contracts.document import snapshot
 from bot.contracts.schema import LONG_TEXT
 from bot.core import rules
+from bot.core.calendar import period_label, valid_period
 from bot.core.progress import format_number
 from bot.core.text import escape, truncate
 from bot.summary.blocks import build_summary
@@ -520,9 +522,11 @@ def pending_lines(states: Sequence[AmendmentState]) -> list[str]:
     return lines
 
 
-def _when(at: datetime) -> str:
-    """A time each reader sees in their own time zone."""
-    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+def _when(at: datetime, zone: ZoneInfo | None = None) -> str:
+    """A time each reader sees in their own time zone: Slack renders the token in the
+    reader's; the fallback text (for clients that do not) is in `zone`, the viewer's."""
+    local = at.astimezone(zone or UTC)
+    fallback = f"{day(local.date())} {local:%H:%M} {local.tzname() or 'UTC'}"
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
@@ -538,7 +542,7 @@ _AUDIT_LABEL = {
 }
 
 
-def audit_line(event: AuditEvent) -> str:
+def audit_line(event: AuditEvent, zone: ZoneInfo | None = None) -> str:
     """One audit event as a line. Only the contract's own actions name their actor: events
     other features write may concern people a reader must not see (anonymous feedback)."""
     detail = event.detail or {}
@@ -559,12 +563,66 @@ def audit_line(event: AuditEvent) -> str:
         if action in ("amendment.rejected", "amendment.stale") and detail.get("reason"):
             label += f": {escape(truncate(str(detail['reason']), 200))}"
     else:
-        return f"{_when(event.created_at)} · `{escape(action)}`"
+        described = describe_event(event, zone)
+        if described is None:
+            return f"{_when(event.created_at, zone)} · `{escape(action)}`"
+        text, by_actor = described
+        if not (by_actor and event.actor_id):
+            return f"{_when(event.created_at, zone)} · {text[:1].upper()}{text[1:]}"
+        return f"{_when(event.created_at, zone)} · {mention(event.actor_id)} {text}"
     actor = mention(event.actor_id) if event.actor_id else "_the command line_"
-    return f"{_when(event.created_at)} · {actor} {label}"
+    return f"{_when(event.created_at, zone)} · {actor} {label}"
 
 
-def version_line(version: ContractVersion, history: History) -> str:
+def describe_event(event: AuditEvent, zone: ZoneInfo | None = None) -> tuple[str, bool] | None:
+    """What an event of the check-ins, evidence, feedback and milestones did, in words, and
+    whether its actor may be named (never for feedback: who gave it stays with the
+    feedback's own rules); None for an action this does not know."""
+    detail = event.detail or {}
+    action = event.action
+    period = valid_period(detail.get("period"))
+    week = period_label(period) if period else "a week"
+    count = detail.get("reviewers") or detail.get("entries") or 0
+    about = f" on {escape(str(detail['expectation']))}" if detail.get("expectation") else ""
+    milestone = escape(str(detail.get("milestone") or ""))
+    if action in ("checkin.submitted", "checkin.edited"):
+        return f"{action.removeprefix('checkin.')} the check-in for {week}", True
+    if action == "checkin.skipped":
+        why = f" ({escape(str(detail['reason']))})" if detail.get("reason") else ""
+        return f"skipped the check-in for {week}{why}", True
+    if action == "checkin.snoozed":
+        until = _instant(detail.get("until"))
+        return f"snoozed the reminder for {week}" + (
+            f" until {_when(until, zone)}" if until else ""
+        ), True
+    if action == "evidence.added":
+        item = escape(str(detail.get("item") or "").partition(":")[2]) or "an item"
+        return f"added evidence for {item}", True
+    if action == "feedback.requested":
+        return f"asked {count} {'person' if count == 1 else 'people'} for feedback{about}", True
+    if action == "feedback.given":
+        return f"feedback was given by name{about}", False
+    if action == "feedback.withdrawn":
+        return "feedback given by name was withdrawn", False
+    if action == "feedback.released":
+        return f"{count} anonymous feedback entries were released to the leader together", False
+    if action in ("milestone.met", "milestone.missed"):
+        return f"milestone {milestone} was {action.removeprefix('milestone.')}", False
+    if action == "milestone.support_requested":
+        return f"asked for support after milestone {milestone} was missed", True
+    if action == "contract.returned_to_draft":
+        return "the contract went back to draft: a leader has one active contract at a time", False
+    return None
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def version_line(version: ContractVersion, history: History, zone: ZoneInfo | None = None) -> str:
     amendment = history.amendments.get(version.amendment_id or 0)
     if amendment is not None:
         who = f"proposed by {mention(amendment.proposer_id)}"
@@ -573,11 +631,13 @@ def version_line(version: ContractVersion, history: History) -> str:
         who = f"by {mention(version.created_by)}" if version.created_by else ""
         reason = version.reason or "—"
     who = f" · {who}" if who else ""
-    return f"*v{version.version}* · {_when(version.created_at)} · {escape(reason)}{who}"
+    return f"*v{version.version}* · {_when(version.created_at, zone)} · {escape(reason)}{who}"
 
 
-def build_history(contract: Contract, history: History) -> list[Block]:
-    """Versions and the audit log of a contract, newest first."""
+def build_history(
+    contract: Contract, history: History, zone: ZoneInfo | None = None
+) -> list[Block]:
+    """Versions and the audit log of a contract, newest first; times in `zone`, the viewer's."""
     blocks: list[Block] = [
         header(f"History: {contract.title}"),
         context(
@@ -585,12 +645,12 @@ def build_history(contract: Contract, history: History) -> list[Block]:
             "See an old version with `/contract summary @leader v1`.",
         ),
     ]
-    versions = [version_line(v, history) for v in history.versions]
+    versions = [version_line(v, history, zone) for v in history.versions]
     blocks += sections(
         "Versions", capped(versions, LIST_CAP) or ["_None yet: drafts get versions once active._"]
     )
     blocks.append(DividerBlock())
-    events = [audit_line(e) for e in history.events]
+    events = [audit_line(e, zone) for e in history.events]
     blocks += sections("Audit log", capped(events, AUDIT_CAP) or ["_Nothing recorded._"])
     return blocks
 

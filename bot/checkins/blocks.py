@@ -1,6 +1,7 @@
 """Check-in surfaces in Block Kit: the prompt, its reminder and states, and the modal.
 
-The modal's block ids are the keys `bot.checkins.forms` reads: `ind:I1` an indicator value,
+The modal's block ids are the keys `bot.checkins.forms` reads: `ind:I1` an indicator value
+(empty unless typed: the last value is its placeholder), `same:I1` its "no change" checkbox,
 `act:D1:status` / `act:D1:progress` an activity, `ev1_item` / `ev1_url` / `ev1_note`
 evidence, `wins`, `risk1` / `risk1_help`, `reflection` and `confidence`. A contract whose
 items do not fit one modal continues on pushed pages (at most `MAX_PAGES`, Slack's view
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -31,8 +33,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.checkins.model import SKIP_REASONS, Answers, PeriodStatus, Plan
-from bot.core.calendar import period_label
+from bot.checkins.model import SKIP_REASONS, Answers, IndicatorAsk, PeriodStatus, Plan
+from bot.core.calendar import period_dates, period_label
 from bot.core.progress import format_number
 from bot.core.rules import value_range
 from bot.core.text import escape, truncate
@@ -86,6 +88,8 @@ STATUS_LABEL = {
     ActivityStatus.blocked: "Blocked",
 }
 SKIPPED_MARK = "⏭️"
+CONFIRM_PREFIX = "same:"
+CONFIRM_VALUE = "same"
 
 
 def target_value(contract_id: int, period: str) -> str:
@@ -121,7 +125,8 @@ def _due_lines(plan: Plan) -> list[Block]:
     ]
     blocks: list[Block] = []
     blocks += sections(
-        "Indicators due this week", capped(indicators, 8) or ["_No values due this week._"]
+        f"Indicators due {which_week(plan)}",
+        capped(indicators, 8) or [f"_No values due {which_week(plan)}._"],
     )
     if activities:
         blocks += sections("Activities in progress", capped(activities, 8))
@@ -130,10 +135,10 @@ def _due_lines(plan: Plan) -> list[Block]:
     return blocks
 
 
-def _skip_menu() -> StaticSelectElement:
+def _skip_menu(plan: Plan) -> StaticSelectElement:
     return StaticSelectElement(
         action_id=SKIP,
-        placeholder="Skip this week…",
+        placeholder="Skip last week…" if plan.open_until else "Skip this week…",
         options=[Option(value=r, label=SKIP_LABEL[r]) for r in SKIP_REASONS],
     )
 
@@ -145,30 +150,55 @@ def _open_actions(plan: Plan, *, start_text: str, snooze: bool) -> ActionsBlock:
     ]
     if snooze:
         elements.append(ButtonElement(text="Snooze until tomorrow", action_id=SNOOZE, value=value))
-    elements.append(_skip_menu())
+    elements.append(_skip_menu(plan))
     return ActionsBlock(
         block_id=f"{ACTIONS_BLOCK}:{plan.contract_id}:{plan.period}", elements=elements
     )
 
 
+def which_week(plan: Plan) -> str:
+    """`this week`, or `last week` for a week that is over but still open."""
+    return "this week" if plan.open_until is None else "last week"
+
+
+def closing_day(plan: Plan) -> str:
+    """The weekday the check-in closes at the end of, on the leader's clock: `Tuesday`."""
+    if plan.open_until is None:
+        return "Sunday"
+    return f"{(plan.open_until - timedelta(microseconds=1)).astimezone(plan.zone):%A}"
+
+
 def build_prompt(plan: Plan, *, notice: str | None = None) -> Message:
-    """The weekly DM: the period, what is due, and Start, Snooze and Skip."""
-    blocks: list[Block] = [header(f"Weekly check-in · {period_label(plan.period)}")]
+    """The weekly DM: the period, what is due, and Start, Snooze and Skip; for a week that is
+    over but still open (a prompt missed while the bot was down), worded for last week."""
+    if plan.open_until is None:
+        title = f"Weekly check-in · {period_label(plan.period)}"
+        text = f"Your weekly check-in for {period_label(plan.period)} is open."
+    else:
+        title = f"Last week's check-in · {period_label(plan.period)}"
+        text = (
+            f"Your check-in for last week ({period_dates(plan.period)}) is still open "
+            f"until {closing_day(plan)}."
+        )
+    blocks: list[Block] = [header(title)]
     blocks.append(context(f"“{escape(truncate(plan.contract.title, 200))}”"))
+    if plan.open_until is not None:
+        blocks.append(section(f"{text} Its values count for that week."))
     if notice:
         blocks.append(context(notice))
     blocks += _due_lines(plan)
     blocks.append(_open_actions(plan, start_text="Start check-in", snooze=True))
-    return Message(
-        text=f"Your weekly check-in for {period_label(plan.period)} is open.", blocks=blocks
-    )
+    return Message(text=text, blocks=blocks)
 
 
 def build_reminder_message(plan: Plan) -> Message:
     label = period_label(plan.period)
     blocks: list[Block] = [
         section(f"⏰ *Reminder:* your check-in for {label} is still open."),
-        context(f"“{escape(truncate(plan.contract.title, 200))}” · it closes on Sunday night."),
+        context(
+            f"“{escape(truncate(plan.contract.title, 200))}” · "
+            f"it closes on {closing_day(plan)} night."
+        ),
         _open_actions(plan, start_text="Start check-in", snooze=False),
     ]
     return Message(text=f"Reminder: your check-in for {label} is still open.", blocks=blocks)
@@ -181,6 +211,7 @@ def build_submitted(plan: Plan) -> Message:
     confidence = f" · confidence {checkin.confidence}/5" if checkin and checkin.confidence else ""
     values = [
         f"{a.indicator.key} {format_number(a.answered.value)}{escape(unit_suffix(a.indicator))}"
+        + (" (no change)" if a.answered.confirmed else "")
         for a in plan.indicators
         if a.answered is not None
     ]
@@ -330,10 +361,11 @@ def build_history(periods: Sequence[PeriodStatus], contract_title: str) -> list[
 class Item:
     kind: str  # indicator | activity
     key: str
+    confirmable: bool = False  # an indicator with a last value gets a "no change" checkbox
 
     @property
     def blocks(self) -> int:
-        return 1 if self.kind == "indicator" else 2
+        return 1 + self.confirmable if self.kind == "indicator" else 2
 
 
 def closing_block_count() -> int:
@@ -345,9 +377,9 @@ def paginate(plan: Plan, page_blocks: int = PAGE_BLOCKS) -> list[list[Item]]:
 
     At most `MAX_PAGES` (Slack's view stack); what does not fit waits for next week.
     """
-    items = [Item("indicator", a.indicator.key) for a in plan.indicators] + [
-        Item("activity", a.key) for a in plan.activities
-    ]
+    items = [
+        Item("indicator", a.indicator.key, a.previous is not None) for a in plan.indicators
+    ] + [Item("activity", a.key) for a in plan.activities]
     budget = page_blocks - 2  # the context line and a notice
     closing = closing_block_count()
     pages: list[list[Item]] = [[]]
@@ -386,12 +418,16 @@ def _indicator_input(plan: Plan, key: str) -> InputBlock:
     indicator = ask.indicator
     low, high = value_range(indicator)
     unit = f" ({indicator.unit})" if indicator.unit else ""
-    initial = ask.answered.value if ask.answered is not None else ask.last
+    # Only what the leader typed comes back: a last value is shown, never pre-filled.
+    typed = ask.answered is not None and not ask.answered.confirmed
+    initial = ask.answered.value if ask.answered is not None and typed else None
+    last = _last_text(ask, plan.zone)
     hint = (
         f"{indicator.cadence.capitalize()} · baseline {format_number(indicator.baseline)} → "
         f"target {format_number(indicator.target)}{unit_suffix(indicator)}"
-        + (f" · last {format_number(ask.last)}" if ask.last is not None else "")
-        + ". Clear it if there is no new value."
+        + (f" · {last}" if last else "")
+        + ". Leave it empty if you have no new value"
+        + (", or tick “no change” below." if last else ".")
     )
     return InputBlock(
         block_id=f"ind:{key}",
@@ -404,6 +440,37 @@ def _indicator_input(plan: Plan, key: str) -> InputBlock:
             initial_value=_number_text(initial),
             min_value=_number_text(low),
             max_value=_number_text(high),
+            placeholder=truncate(last[0].upper() + last[1:], 150) if last else "No value yet",
+        ),
+    )
+
+
+def _last_text(ask: IndicatorAsk, zone: ZoneInfo) -> str | None:
+    """`last 65 points on 12 Feb 2027`: the value before this check-in, with its date."""
+    before = ask.previous
+    if before is None:
+        return None
+    when = day(before.measured_at.astimezone(zone).date())
+    return f"last {format_number(before.value)}{unit_suffix(ask.indicator)} on {when}"
+
+
+def _confirm_input(plan: Plan, key: str) -> InputBlock | None:
+    """The explicit "no change" for an indicator with a last value: it records that value
+    again, flagged as confirmed, so a value nobody typed is never a silent measurement."""
+    ask = plan.indicator(key)
+    if ask is None or ask.previous is None:
+        return None
+    value = f"{format_number(ask.previous.value)}{unit_suffix(ask.indicator)}"
+    option = Option(value=CONFIRM_VALUE, label=truncate(f"No change: still {value}", OPTION_TEXT))
+    ticked = ask.answered is not None and ask.answered.confirmed
+    return InputBlock(
+        block_id=f"{CONFIRM_PREFIX}{key}",
+        label=truncate(f"{key} unchanged?", 2000),
+        optional=True,
+        element=CheckboxesElement(
+            action_id=f"{CONFIRM_PREFIX}{key}",
+            options=[option],
+            initial_options=[option] if ticked else None,
         ),
     )
 
@@ -504,7 +571,7 @@ def _closing_blocks(plan: Plan) -> list[Block]:
     blocks.append(
         text_input(
             "wins",
-            "Wins this week",
+            f"Wins {which_week(plan)}",
             initial=checkin.wins if checkin else None,
             max_length=TEXT_MAX,
             multiline=True,
@@ -583,13 +650,17 @@ def build_checkin_modal(plan: Plan, *, page: int = 1, page_blocks: int = PAGE_BL
     lead = f"*{escape(truncate(plan.contract.title, 200))}* · {period_label(plan.period)}"
     if plan.answered and page == 1:
         lead += " · editing what you submitted"
+    if plan.open_until is not None and page == 1:
+        lead += f" · last week's, open until the end of {closing_day(plan)}"
     blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=truncate(lead, 3000))])]
     items = pages[page - 1]
     if not plan.indicators and page == 1:
-        blocks.append(context("No indicator values are due this week."))
+        blocks.append(context(f"No indicator values are due {which_week(plan)}."))
     for item in items:
         if item.kind == "indicator":
             blocks.append(_indicator_input(plan, item.key))
+            if (confirm := _confirm_input(plan, item.key)) is not None:
+                blocks.append(confirm)
         else:
             blocks += _activity_inputs(plan, item.key, None)
     if last:

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from bot.checkins.blocks import (
     ACTIONS_BLOCK,
+    CONFIRM_PREFIX,
+    CONFIRM_VALUE,
     EVIDENCE_SLOTS,
     NOTE_MAX,
     RISK_MAX,
@@ -15,7 +17,7 @@ from bot.checkins.blocks import (
     URL_MAX,
     unit_suffix,
 )
-from bot.checkins.model import Answers, EvidenceAnswer, Plan, RiskAnswer
+from bot.checkins.model import Answers, EvidenceAnswer, IndicatorAsk, Plan, RiskAnswer
 from bot.core import rules
 from bot.core.progress import format_number
 from bot.core.rules import value_range
@@ -61,6 +63,35 @@ def _value(
     return value
 
 
+def _confirmation(
+    form: Form,
+    errors: dict[str, str],
+    answers: Answers,
+    ask: IndicatorAsk,
+    ids: list[str],
+) -> None:
+    """A ticked "no change" records the last value again, flagged; a different number typed
+    beside it is a contradiction the leader resolves."""
+    key = ask.indicator.key
+    block_id = f"{CONFIRM_PREFIX}{key}"
+    if block_id not in ids or CONFIRM_VALUE not in form.options(block_id):
+        return
+    if ask.previous is None:
+        errors[block_id] = f"{key} has no earlier value to confirm: type its value."
+        return
+    typed = answers.values.get(key)
+    if f"ind:{key}" in errors:
+        return
+    if typed is not None and typed != ask.previous.value:
+        errors[f"ind:{key}"] = (
+            f"You ticked “no change” ({format_number(ask.previous.value)}"
+            f"{unit_suffix(ask.indicator)}): clear this value, or untick it."
+        )
+        return
+    answers.values[key] = ask.previous.value
+    answers.confirmed.append(key)
+
+
 def parse_page(plan: Plan, view: dict[str, Any]) -> tuple[Answers, dict[str, str]]:
     """One page's answers, or field errors keyed by block id."""
     form = Form(view)
@@ -75,6 +106,7 @@ def parse_page(plan: Plan, view: dict[str, Any]) -> tuple[Answers, dict[str, str
                 errors[block_id] = "This indicator is no longer part of your contract."
                 continue
             answers.values[key] = _value(form, errors, block_id, ask.indicator)
+            _confirmation(form, errors, answers, ask, ids)
         elif block_id.startswith("act:") and block_id.endswith(":status"):
             key = block_id[4:-7]
             activity = plan.activity(key)

@@ -35,7 +35,7 @@ from bot.checkins.service import (
     reload_plan,
     reminder_key,
 )
-from bot.core.calendar import current_period, zone_named
+from bot.core.calendar import answerable_until, late_until, zone_named
 from bot.delivery import queue as delivery
 from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.milestones.jobs import after_checkin
@@ -85,6 +85,9 @@ def prompt_outgoing(
     contract, period = due.contract, due.period
 
     async def build(_: Delivery) -> Message | None:
+        now = services.clock.now()
+        if now >= answerable_until(period, due.zone):
+            return None  # it can no longer be answered
         await ensure_reachable(services=services, client=queue.client, user_id=contract.leader_id)
         current = plan
         if current is None:
@@ -97,6 +100,7 @@ def prompt_outgoing(
                 )
         if current.skipped:
             return None
+        current.open_until = late_until(period, due.zone, now)
         return build_period_message(current)
 
     async def after_sent(session: AsyncSession, sent: Delivery) -> None:
@@ -138,6 +142,8 @@ async def send_prompts(
 
     async def send(due: Sequence[DuePrompt]) -> None:
         for start in range(0, len(due), batch):
+            if services.stopping.is_set():
+                return
             chunk = due[start : start + batch]
             async with services.sessions() as session:
                 plans = await load_plans(
@@ -154,8 +160,12 @@ async def send_prompts(
             for c in await _active_contracts(services)
             if zone_named(c.checkin_timezone) is None
         ]
-        if queue.stopped is None and await refresh_zones(
-            sessions=services.sessions, client=client, user_ids=implicit, now=now
+        if (
+            queue.stopped is None
+            and not services.stopping.is_set()
+            and await refresh_zones(
+                sessions=services.sessions, client=client, user_ids=implicit, now=now
+            )
         ):
             await send(await due_prompts(services=services, client=client, now=now, force=force))
     finally:
@@ -178,6 +188,8 @@ async def send_reminders(
         for row in await delivery.due_scheduled(
             sessions=services.sessions, kind=REMINDER, now=horizon
         ):
+            if services.stopping.is_set():
+                break
             claimed = await delivery.claim_due(
                 sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
             )
@@ -200,13 +212,15 @@ def _reminder_outgoing(services: Services, queue: DeliveryQueue, row: Delivery) 
             zone = await zone_for(
                 session=session, contract=contract, default=services.settings.default_timezone
             )
-            if current_period(services.clock.now(), zone) != row.period_key:
-                return None  # its week is over
+            now = services.clock.now()
+            if now >= answerable_until(row.period_key, zone):
+                return None  # it can no longer be answered
             plan = await load_plan(
                 session=session, contract=contract, period=row.period_key, zone=zone
             )
         if plan.checkin is not None:
             return None
+        plan.open_until = late_until(row.period_key, zone, now)
         return build_reminder_message(plan)
 
     async def undeliverable(failed: Delivery, error: str) -> None:

@@ -36,6 +36,9 @@ class IndicatorAsk:
     indicator: SuccessIndicator
     last: float | None
     answered: Measurement | None = None
+    # The latest value from before this check-in: shown beside the input, and what
+    # "no change" confirms. None when the indicator has no value yet.
+    previous: Measurement | None = None
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Plan:
     checkin: CheckIn | None = None
     risks: list[Risk] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
+    # Set when the period's week is over but it can still be answered: until when.
+    open_until: datetime | None = None
 
     @property
     def contract_id(self) -> int:
@@ -123,11 +128,13 @@ class Answers:
     reflection: str = ""
     confidence: int | None = None
     closing: bool = False  # the page with wins, risks, reflection and confidence was answered
+    confirmed: list[str] = field(default_factory=list)  # indicators ticked "no change"
 
     def merge(self, other: Answers) -> Answers:
         merged = Answers(
             values={**self.values, **other.values},
             activities={**self.activities, **other.activities},
+            confirmed=[k for k in self.confirmed if k not in other.values] + other.confirmed,
         )
         closing = other if other.closing else self
         merged.evidence, merged.wins, merged.risks = closing.evidence, closing.wins, closing.risks
@@ -145,6 +152,7 @@ class Answers:
             "reflection": self.reflection,
             "confidence": self.confidence,
             "closing": self.closing,
+            "confirmed": self.confirmed,
         }
 
     @classmethod
@@ -158,6 +166,7 @@ class Answers:
             reflection=data["reflection"],
             confidence=data["confidence"],
             closing=data["closing"],
+            confirmed=[str(k) for k in data.get("confirmed") or []],
         )
 
 

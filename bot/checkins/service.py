@@ -11,8 +11,14 @@ the 14 days from the check-in day are listed in the prompt.
 
 Whose period. A check-in period is the ISO week in the leader's time zone (`bot.people`):
 the contract's `checkin_timezone`, else the leader's Slack zone, else `DEFAULT_TIMEZONE`.
-Its prompt is due at the contract's weekday and time, local wall-clock time, and the period
-stays open until the week ends.
+Its prompt is due at the contract's weekday and time, local wall-clock time.
+
+Late answers. A period can be answered until the end of the Tuesday after its week, on the
+leader's wall clock (`bot.core.calendar.answerable_until`, the one rule for it). A prompt
+missed while the bot was down (or still unsent when its week ended) is sent once when the
+bot is back inside that window, worded for last week; after it, it is not sent, and the
+modal refuses the period. A prompt is owed only if it fell due after the contract was
+created. A late answer's values are dated within the week they answer.
 """
 
 from __future__ import annotations
@@ -48,11 +54,13 @@ from bot.checkins.model import (
     Saved,
 )
 from bot.core.calendar import (
+    answerable_until,
     checkin_day,
     current_period,
     first_period,
     in_contract,
     indicator_due,
+    late_until,
     local_instant,
     monday,
     monday_of,
@@ -161,7 +169,7 @@ def _plan(
         last_date = others[-1].measured_at.astimezone(zone).date() if others else None
         if mine is not None or indicator_due(indicator.cadence, day, first_day, last_date):
             last = values[-1].value if values else None
-            asks.append(IndicatorAsk(indicator, last, mine))
+            asks.append(IndicatorAsk(indicator, last, mine, others[-1] if others else None))
     return Plan(
         contract=contract,
         period=period,
@@ -215,17 +223,28 @@ async def _open_plan(
     zone = await zone_for(
         session=session, contract=contract, default=services.settings.default_timezone
     )
-    current = current_period(services.clock.now(), zone)
-    if period is not None and period != current:
+    now = services.clock.now()
+    current = current_period(now, zone)
+    period = period or current
+    late = None if period == current else late_until(period, zone, now)
+    if period != current and late is None:
+        if monday_of(period) > monday_of(current):
+            return NotYours(f"The check-in for {period_label(period)} is not open yet.")
+        closed = (answerable_until(period, zone) - timedelta(microseconds=1)).astimezone(zone)
         return NotYours(
-            f"The check-in for {period_label(period)} has closed; `/checkin` opens this week's."
+            f"The check-in for {period_label(period)} closed at the end of "
+            f"{closed:%A %-d %b}; `/checkin` opens this week's."
         )
-    if not in_contract(contract, current):
+    if not in_contract(contract, period):
+        if late is not None:
+            return NotYours(f"Your contract had no check-in in {period_label(period)}.")
         return NotYours(
             f"Your contract's check-ins run from {contract.period_start:%-d %b %Y} "
             f"to {contract.period_end:%-d %b %Y}, so there is none this week."
         )
-    return await load_plan(session=session, contract=contract, period=current, zone=zone)
+    plan = await load_plan(session=session, contract=contract, period=period, zone=zone)
+    plan.open_until = late
+    return plan
 
 
 async def keep_page(
@@ -283,6 +302,9 @@ def _checkin_state(plan: Plan) -> dict[str, Any]:
         "values": {
             i.indicator.key: i.answered.value for i in plan.indicators if i.answered is not None
         },
+        "confirmed": [
+            i.indicator.key for i in plan.indicators if i.answered and i.answered.confirmed
+        ],
         "risks": [{"text": r.text, "needs_sponsor_help": r.needs_sponsor_help} for r in plan.risks],
         "evidence": [
             {"item": f"{e.item_type}:{e.item_key}", "url": e.url, "note": e.note}
@@ -331,7 +353,7 @@ async def _save(
         session.add(checkin)
         await session.flush()
         recorded = Recorded(session, plan, checkin.id or 0, user_id, now)
-        await recorded.values(answers.values)
+        await recorded.values(answers.values, confirmed=set(answers.confirmed))
         changed = await recorded.activities(answers.activities)
         await recorded.evidence(answers.evidence)
         help_risks = await recorded.risks(answers.risks)
@@ -362,6 +384,7 @@ def _answers_state(answers: Answers) -> dict[str, Any]:
         "wins": answers.wins,
         "reflection": answers.reflection,
         "values": {k: v for k, v in answers.values.items() if v is not None},
+        "confirmed": [k for k in answers.confirmed if answers.values.get(k) is not None],
         "risks": [
             {"text": r.text, "needs_sponsor_help": r.needs_help}
             for r in answers.risks
@@ -385,8 +408,20 @@ class Recorded:
     user_id: str
     now: datetime
 
-    async def values(self, values: dict[str, float | None]) -> None:
-        """One measurement per indicator and check-in; an emptied value is removed."""
+    @property
+    def measured_at(self) -> datetime:
+        """When a value answered now counts as measured: now, or for a late answer the
+        period's last moment, so it belongs to the week (and month, quarter) it answers."""
+        ends = period_ends_at(self.plan.period, self.plan.zone)
+        return min(self.now, ends - timedelta(microseconds=1))
+
+    async def values(
+        self, values: dict[str, float | None], *, confirmed: set[str] | None = None
+    ) -> None:
+        """One measurement per indicator and check-in; an emptied value is removed.
+
+        `confirmed`: the keys whose value is the last one, confirmed unchanged (flagged so)."""
+        confirmed = confirmed or set()
         by_key = {i.indicator.key: i for i in self.plan.indicators}
         for key, value in values.items():
             ask = by_key.get(key)
@@ -403,15 +438,16 @@ class Recorded:
                     Measurement(
                         indicator_id=ask.indicator.id or 0,
                         value=value,
-                        measured_at=self.now,
+                        measured_at=self.measured_at,
                         source=CHECKIN_SOURCE,
                         recorded_by=self.user_id,
                         checkin_id=self.checkin_id,
                         created_at=self.now,
+                        confirmed=key in confirmed,
                     )
                 )
-            elif mine.value != value:
-                mine.value = value
+            elif (mine.value, mine.confirmed) != (value, key in confirmed):
+                mine.value, mine.confirmed = value, key in confirmed
                 self.session.add(mine)
 
     async def activities(self, answers: dict[str, tuple[str, int]]) -> dict[str, Any]:
@@ -515,9 +551,10 @@ async def snooze(
         return NotYours("This week's check-in is already done, so there is nothing to snooze.")
     local = now.astimezone(plan.zone)
     until = local_instant(local.date() + timedelta(days=1), f"{local:%H:%M}", plan.zone)
-    if until >= period_ends_at(plan.period, plan.zone):
+    if until >= (plan.open_until or period_ends_at(plan.period, plan.zone)):
+        which = "Last week's" if plan.open_until else "This week's"
         return NotYours(
-            "This week's check-in closes at midnight, so I can't remind you tomorrow; "
+            f"{which} check-in closes at midnight, so I can't remind you tomorrow; "
             "answer or skip it today."
         )
     key = reminder_key(plan.contract, plan.period)
@@ -565,8 +602,10 @@ async def history(*, services: Services, leader_id: str) -> list[PeriodStatus] |
                 periods.append(
                     PeriodStatus(period, found.status, found.confidence, found.skip_reason)
                 )
-            elif period != current:
+            elif period != current and now >= answerable_until(period, zone):
                 periods.append(PeriodStatus(period, "missed"))
+            elif period != current:
+                periods.append(PeriodStatus(period, "open"))  # late, still answerable
             else:
                 due = now >= prompt_due_at(contract, period, zone)
                 periods.append(PeriodStatus(period, "open" if due else "upcoming"))
@@ -596,7 +635,8 @@ async def period_messages(*, session: AsyncSession, plan: Plan) -> list[Delivery
 async def due_prompts(
     *, services: Services, client: AsyncWebClient | None, now: datetime, force: bool = False
 ) -> list[DuePrompt]:
-    """Active contracts whose prompt for their current period is due and not yet done.
+    """Active contracts whose prompt for their current period is due and not yet done, and
+    those whose prompt for last week was missed while it can still be answered.
 
     Zones come from the database only. With a `client`, a leader Slack was never asked
     about is left for `send_prompts` to look up after the known prompts went out; without
@@ -612,12 +652,17 @@ async def due_prompts(
         if zone is None and client is not None:
             continue
         zone = zone or default
-        period = current_period(now, zone)
-        if not in_contract(contract, period):
-            continue
-        due_at = prompt_due_at(contract, period, zone)
-        if force or now >= due_at:
-            candidates.append(DuePrompt(contract, period, zone, due_at))
+        current = current_period(now, zone)
+        for period in (shift_period(current, -1), current):
+            if not in_contract(contract, period):
+                continue
+            due_at = prompt_due_at(contract, period, zone)
+            if period != current and (
+                late_until(period, zone, now) is None or due_at < contract.created_at
+            ):
+                continue  # closed, or never owed: it fell due before the contract existed
+            if force or now >= due_at:
+                candidates.append(DuePrompt(contract, period, zone, due_at))
     if not candidates:
         return []
     periods = sorted({p.period for p in candidates})
@@ -644,6 +689,8 @@ async def reload_plan(*, services: Services, plan: Plan) -> Plan:
     async with services.sessions() as session:
         contract = await session.get(Contract, plan.contract_id)
         assert contract is not None
-        return await load_plan(
+        fresh = await load_plan(
             session=session, contract=contract, period=plan.period, zone=plan.zone
         )
+    fresh.open_until = late_until(plan.period, plan.zone, services.clock.now())
+    return fresh

@@ -10,8 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, write_output
 from bot.client import create_client
-from bot.contracts.export import dump_documents, export_contracts, export_csv
-from bot.contracts.io import ImportResult, import_file, validate_file
+from bot.contracts.export import count_contracts, dump_documents, export_contracts, export_csv
+from bot.contracts.io import ImportResult, emails_to_look_up, import_file, validate_file
 from bot.core.clock import SystemClock
 from bot.settings import Settings
 from storage.db import database
@@ -41,6 +41,21 @@ def _report_problems(problems: list[str]) -> int:
     return EXIT_PROBLEMS
 
 
+def _count_of(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _nothing_to_export(args: argparse.Namespace) -> str:
+    filters = [f"--contract {n}" for n in args.contract_ids or []]
+    filters += [f"--leader {args.leader}"] if args.leader else []
+    if filters:
+        return f"northstar: no contract matches {' '.join(filters)}; nothing was exported."
+    return (
+        "northstar: no contracts: this database holds none, so nothing was exported "
+        "(check DATABASE_URL; `northstar contract import FILE` stores one)."
+    )
+
+
 def _describe(result: ImportResult) -> str:
     line = f"{result.title} (leader {result.leader_id}): {result.outcome}, version {result.version}"
     details = [f"  {change}" for change in result.changes + result.notes]
@@ -51,11 +66,21 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
     if args.contract_command in ("validate", "import") and not settings.slack_bot_token:
         print(UNCHECKED_NOTE, file=sys.stderr)
     if args.contract_command == "validate":
-        docs, problems = await validate_file(args.file, client=_client(settings))
+        # Offline, the form is checked and e-mail addresses are left for the import to look up.
+        docs, problems = await validate_file(
+            args.file, client=_client(settings), defer_lookups=True
+        )
         if problems:
             return _report_problems(problems)
         for valid in docs:
             print(f"{args.file}: “{valid.title}” for {valid.leader} is valid.")
+            emails = emails_to_look_up(valid)
+            if emails:
+                print(
+                    f"  {_count_of(len(emails), 'e-mail address', 'e-mail addresses')} will be "
+                    "looked up in Slack at import (which needs SLACK_BOT_TOKEN): "
+                    + ", ".join(f"{email} ({path})" for path, email in emails)
+                )
         return EXIT_OK
 
     if args.contract_command == "import":
@@ -79,6 +104,13 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
 
         fmt: Literal["yaml", "json", "csv"] = args.format
         async with sessions() as session:
+            if not await count_contracts(
+                session=session, contract_ids=args.contract_ids, leader_id=args.leader
+            ):
+                # Not a header alone and status 0: an empty export is most often the wrong
+                # database or filter, and --out would replace a good file with nothing.
+                print(_nothing_to_export(args), file=sys.stderr)
+                return EXIT_PROBLEMS
             if fmt == "csv":
                 output = await export_csv(
                     session=session, contract_ids=args.contract_ids, leader_id=args.leader
@@ -87,9 +119,6 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
                 exported = await export_contracts(
                     session=session, contract_ids=args.contract_ids, leader_id=args.leader
                 )
-                if not exported:
-                    print("No contract matches.", file=sys.stderr)
-                    return EXIT_PROBLEMS
                 output = dump_documents(exported, fmt)
     write_output(output, args.out)
     return EXIT_OK

@@ -10,6 +10,12 @@ from pathlib import Path
 
 from bot.cli.output import EXIT_CONFIG, EXIT_OK
 from bot.settings import Settings, SettingsError, configure_logging, load_settings
+from storage.db import DatabaseNotWritable
+
+SANDBOX_HINT = (
+    "No Slack workspace yet? `northstar sandbox` (or `make run` with no Slack token set) runs "
+    "the bot with a local Slack in your browser."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
-        "run", help="start the bot with its scheduler (the sandbox when no Slack token is set)"
+        "run", help="start the bot with its scheduler (needs the Slack tokens; see `sandbox`)"
     )
     sandbox = commands.add_parser(
         "sandbox", help="the bot in a local Slack in your browser: no workspace or token needed"
@@ -103,21 +109,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             print(f"northstar: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    except DatabaseNotWritable as error:
+        print(f"northstar: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "sandbox" or (args.command == "run" and not any_slack_setting(settings)):
+    if args.command == "sandbox":
         from bot.sandbox.runtime import SandboxOptions, run_sandbox
 
-        if args.command == "run":
-            print(
-                "northstar: no Slack tokens are configured, so this is the sandbox: the bot "
-                "with a local Slack in your browser. Set SLACK_BOT_TOKEN and the rest in .env "
-                "to run it in your workspace (README, Create the Slack app).",
-                file=sys.stderr,
-            )
         port = getattr(args, "port", None)
         return run_sandbox(
             settings,
@@ -130,6 +132,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         from bot.runtime import run_bot
 
+        # A deploy whose secrets did not load must fail, not come up talking to a fake Slack.
+        try:
+            settings.require_slack()
+        except SettingsError as error:
+            raise SettingsError([*error.problems, SANDBOX_HINT]) from None
         asyncio.run(run_bot(settings))
         return EXIT_OK
     if args.command == "db":
@@ -162,18 +169,6 @@ def _current_schema(command: Callable[[], int]) -> int:
     except SchemaNotCurrent as error:
         print(f"northstar: {error}.", file=sys.stderr)
         return EXIT_CONFIG
-
-
-def any_slack_setting(settings: Settings) -> bool:
-    """Whether any Slack credential is set: then `run` means Slack, and says what is missing."""
-    return any(
-        value is not None
-        for value in (
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-        )
-    )
 
 
 if __name__ == "__main__":

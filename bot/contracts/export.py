@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.contracts.document import snapshot
 from bot.contracts.schema import number, yaml_dump
 from bot.core.csv_cells import safe_row
+from storage.models import Contract
 from storage.queries.contracts import ContractBundle, list_contracts, load_bundle
 
 CSV_COLUMNS = (
@@ -30,16 +31,29 @@ CSV_COLUMNS = (
     "value",
     "source",
     "recorded_by",
+    "confirmed",  # "yes": the leader confirmed the last value unchanged, typed no new one
 )
+
+
+async def count_contracts(
+    *, session: AsyncSession, contract_ids: Sequence[int] | None, leader_id: str | None
+) -> int:
+    """How many contracts an export with these filters covers (all when both are None)."""
+    return len(await _chosen(session, contract_ids, leader_id))
+
+
+async def _chosen(
+    session: AsyncSession, contract_ids: Sequence[int] | None, leader_id: str | None
+) -> list[Contract]:
+    found = await list_contracts(session=session, contract_ids=contract_ids)
+    return [c for c in found if leader_id is None or c.leader_id == leader_id]
 
 
 async def _bundles(
     session: AsyncSession, contract_ids: Sequence[int] | None, leader_id: str | None
 ) -> list[ContractBundle]:
     bundles = []
-    for contract in await list_contracts(session=session, contract_ids=contract_ids):
-        if leader_id is not None and contract.leader_id != leader_id:
-            continue
+    for contract in await _chosen(session, contract_ids, leader_id):
         bundle = await load_bundle(session=session, contract_id=contract.id or 0)
         if bundle is not None:
             bundles.append(bundle)
@@ -112,6 +126,7 @@ async def export_csv(
                     number(m.value),
                     m.source,
                     m.recorded_by or "",
+                    "yes" if m.confirmed else "",
                 ]
                 writer.writerow(safe_row(row))
     return out.getvalue()

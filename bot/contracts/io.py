@@ -190,12 +190,25 @@ async def resolve_people(
     return (resolved, []) if resolved is not None else (doc, problems)
 
 
-async def _resolve(data: Any, directory: _Directory) -> tuple[Any, list[str]]:
+def emails_to_look_up(doc: ContractDocument) -> list[tuple[str, str]]:
+    """(path, address) of each e-mail address a valid document still holds: an import looks
+    them up in Slack (`users.lookupByEmail`)."""
+    return _emails_in(normalised(doc))
+
+
+async def _resolve(
+    data: Any, directory: _Directory, *, defer_lookups: bool = False
+) -> tuple[Any, list[str]]:
     """A copy of a document dict with its e-mail addresses replaced by Slack user ids, and a
-    problem for each address that does not resolve, at the first place it is written."""
+    problem for each address that does not resolve, at the first place it is written.
+
+    `defer_lookups` without a Slack client leaves the addresses as they are, for an import
+    to look up (validating offline)."""
     resolved = copy.deepcopy(data)
     problems: list[str] = []
     reported: set[str] = set()
+    if defer_lookups and directory.client is None:
+        return resolved, problems
     for path, box, at in _person_slots(resolved):
         if not is_email(box[at]):
             continue
@@ -252,11 +265,13 @@ async def read_contract_file(path: str | Path) -> str:
 
 
 async def validate_text(
-    text: str, *, filename: str, client: AsyncWebClient | None
+    text: str, *, filename: str, client: AsyncWebClient | None, defer_lookups: bool = False
 ) -> tuple[list[ContractDocument], list[str]]:
     """Parse, validate and resolve every document; the documents only when all are clean.
 
-    Problems of the n-th document of a file with several start with `[n] `.
+    Problems of the n-th document of a file with several start with `[n] `. Without a client
+    and with `defer_lookups`, e-mail addresses stay in the documents unresolved
+    (`emails_to_look_up`) instead of being problems: the form is checked offline.
     """
     try:
         found = parse_documents(text, filename=filename)
@@ -269,7 +284,7 @@ async def validate_text(
     first_of: dict[tuple[str, str], int] = {}
     for index, data in enumerate(found, 1):
         tag = f"[{index}] " if several else ""
-        resolved, unknown = await _resolve(data, directory)
+        resolved, unknown = await _resolve(data, directory, defer_lookups=defer_lookups)
         doc, own = validate_document(resolved)
         own += unknown
         own += await _people_problems(resolved, directory)
@@ -294,14 +309,14 @@ def truncate_problem(problem: str, limit: int = MAX_PROBLEM_CHARS) -> str:
 
 
 async def validate_file(
-    path: str | Path, *, client: AsyncWebClient | None
+    path: str | Path, *, client: AsyncWebClient | None, defer_lookups: bool = False
 ) -> tuple[list[ContractDocument], list[str]]:
     """`validate_text` for a file on disk."""
     try:
         text = await read_contract_file(path)
     except DocumentError as error:
         return [], [str(error)]
-    return await validate_text(text, filename=str(path), client=client)
+    return await validate_text(text, filename=str(path), client=client, defer_lookups=defer_lookups)
 
 
 async def import_text(

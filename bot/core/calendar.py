@@ -13,6 +13,9 @@ spring-forward gap skips (02:30) is read with the offset before the change, so i
 (03:30 summer time), and a time that happens twice in autumn is the first of the two. The
 period key, not the instant, decides what was sent, so a DST week never skips or doubles one.
 
+Late answers. A week can be answered until the end of the Tuesday after it, on the
+leader's wall clock (`answerable_until`, the one rule for it).
+
 Zones. A person's zone is their Slack `tz`, else a fixed zone at their `tz_offset`.
 """
 
@@ -32,6 +35,7 @@ from storage.models import Contract, SlackUser
 
 PERIOD = re.compile(r"(\d{4})-W(\d{2})")
 QUARTER_MONTHS = 3
+ANSWER_GRACE_DAYS = 2  # a week can still be answered on the Monday and Tuesday after it
 
 # --- weeks ----------------------------------------------------------------------------------
 
@@ -71,11 +75,16 @@ def shift_period(period: str, weeks: int) -> str:
 
 def period_label(period: str) -> str:
     """`week 10 (8–14 Mar 2027)`."""
+    week = int(period.split("-W")[1])
+    return f"week {week} ({period_dates(period)} {monday_of(period) + timedelta(days=6):%Y})"
+
+
+def period_dates(period: str) -> str:
+    """`8–14 Mar`, `28 Feb–6 Mar`: the period's Monday to Sunday."""
     first = monday_of(period)
     sunday = first + timedelta(days=6)
-    week = int(period.split("-W")[1])
     left = f"{first.day}" if first.month == sunday.month else f"{first.day} {first:%b}"
-    return f"week {week} ({left}–{sunday.day} {sunday:%b %Y})"
+    return f"{left}–{sunday.day} {sunday:%b}"
 
 
 # --- cycles longer than a week ----------------------------------------------------------------
@@ -136,8 +145,23 @@ def current_period(now: datetime, zone: ZoneInfo) -> str:
 
 
 def period_ends_at(period: str, zone: ZoneInfo) -> datetime:
-    """The instant the period closes: the next Monday's local midnight."""
+    """The instant the period's week is over: the next Monday's local midnight."""
     return local_instant(monday_of(period) + timedelta(days=7), "00:00", zone)
+
+
+def answerable_until(period: str, zone: ZoneInfo) -> datetime:
+    """The instant the period can no longer be answered: the end of the Tuesday after its
+    week (Wednesday's local midnight), so a prompt missed at the end of a week, or a
+    weekend away, still leaves the leader two days to answer for it."""
+    return local_instant(monday_of(period) + timedelta(days=7 + ANSWER_GRACE_DAYS), "00:00", zone)
+
+
+def late_until(period: str, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """`answerable_until(period)` if its week is over at `now` but it can still be answered;
+    else None (its week is still on, or it has closed)."""
+    if period_ends_at(period, zone) <= now < answerable_until(period, zone):
+        return answerable_until(period, zone)
+    return None
 
 
 # --- a contract's check-in weeks --------------------------------------------------------------
@@ -225,6 +249,17 @@ def feedback_window(cadence: str | None, day: date) -> str:
     if cadence == "monthly":
         return f"{day.year}-{day.month:02d}"
     return f"{day.year}-Q{quarter_of(day)}"
+
+
+def feedback_window_start(cadence: str | None, day: date) -> date:
+    """The first day of the feedback window `day` falls in (as `feedback_window` names it)."""
+    if cadence == "weekly":
+        return monday(day)
+    if cadence == "biweekly":
+        return biweekly_start(day, iso_year_start(day))
+    if cadence == "monthly":
+        return month_start(day)
+    return quarter_start(day.year, quarter_of(day))
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,33 @@ def trend(baseline: float, target: float, values: Sequence[float]) -> Trend:
 
 
 TREND_MARK = {Trend.better: "↗ improving", Trend.worse: "↘ slipping", Trend.flat: "→ flat"}
+TREND_WORD = {Trend.better: "improving", Trend.worse: "slipping"}
+
+
+def change_text(
+    baseline: float, target: float, before: float, after: float, unit: str = "", since: str = ""
+) -> str:
+    """`↘ down 3 days · improving`: the arrow follows the value, the word the target.
+
+    A cycle time that falls points down and improves; an engagement score that falls
+    points down and slips. `unit` is shown after the number as given (" days"), `since`
+    after it (" since 12 Feb 2027")."""
+    delta = after - before
+    if delta == 0:
+        return f"→ no change{since}"
+    arrow, verb = ("↗", "up") if delta > 0 else ("↘", "down")
+    word = TREND_WORD[trend(baseline, target, [before, after])]
+    return f"{arrow} {verb} {format_number(abs(delta))}{unit}{since} · {word}"
+
+
+def figures_text(baseline: float, latest: str, target: float, unit: str = "") -> str:
+    """`baseline 45 → latest *40* → target 30 days`: every number says what it is.
+
+    `latest` is already formatted (bold, or "_no value yet_"); `unit` as in `change_text`."""
+    return (
+        f"baseline {format_number(baseline)} → latest {latest} → "
+        f"target {format_number(target)}{unit}"
+    )
 
 
 def format_number(value: float) -> str:

@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import (
 from bot.amendments.blocks import APPROVE, REJECT, pending_lines
 from bot.amendments.model import AmendmentState, change_lines
 from bot.core.calendar import period_label
-from bot.core.progress import TREND_MARK, format_number, trend
+from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.delivery.queue import Message
 from bot.digest.model import ContractDigest, Digest, Move
@@ -52,17 +52,17 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
 
 
 def move_line(move: Move) -> str:
-    """`*I1 · Engagement* `62` → *66* → `75` points ▓▓▓░ 31% ↗ improving (was 64)`."""
+    """`*I1 · Engagement* baseline 62 → latest *66* → target 75 points ·
+    ▓▓▓░ 31% of the way · ↗ up 2 points from 64 · improving` (64: at the last digest)."""
     i = move.indicator
     unit = f" {escape(i.unit)}" if i.unit else ""
-    mark = TREND_MARK.get(trend(i.baseline, i.target, [move.reference, move.latest]), "")
-    was = f" (was {format_number(move.before)})" if move.before is not None else ""
+    was = f" from {format_number(move.before)}" if move.before is not None else " from baseline"
+    change = change_text(i.baseline, i.target, move.reference, move.latest, unit, was)
+    figures = figures_text(i.baseline, f"*{format_number(move.latest)}*", i.target, unit)
     return (
-        f"*{escape(i.key)} · {escape(truncate(i.name, 120))}* "
-        f"`{format_number(i.baseline)}` → *{format_number(move.latest)}* → "
-        f"`{format_number(i.target)}`{unit}   {move.overall.bar} {move.overall.percent} "
-        f"{mark}{was}"
-    ).rstrip()
+        f"*{escape(i.key)} · {escape(truncate(i.name, 120))}* {figures} · "
+        f"{move.overall.bar} {move.overall.percent} of the way · {change}"
+    )
 
 
 def _title(item: ContractDigest) -> str:

@@ -165,11 +165,15 @@ async def send_parts(*, services: Services, queue: DeliveryQueue) -> int:
     """
     sent = 0
     for _ in range(MAX_PARTS_PER_RUN):
+        if services.stopping.is_set():
+            break
         now = services.clock.now()
         async with services.sessions() as session:
             rows = await parts_to_send(session=session, kind=DIGEST_PART, now=now)
         progressed = False
         for row in rows:
+            if services.stopping.is_set():
+                break
             if row.status == DeliveryStatus.scheduled:
                 claimed = await delivery.claim_due(
                     sessions=services.sessions, delivery_id=row.id or 0, now=now, owner=queue.owner
@@ -211,6 +215,8 @@ async def send_digests(
         due = await due_digests(services=services, client=client, now=now, force=force)
         home = await app_home_link(queue.client) if due else None
         for one in due:
+            if services.stopping.is_set():
+                return
             await queue.deliver(digest_outgoing(services, one, queue, home=home))
             await send_parts(services=services, queue=queue)
 
@@ -218,8 +224,12 @@ async def send_digests(
         await send()
         async with services.sessions() as session:
             recipients = list(recipients_of(await active_contracts(session=session)))
-        if queue.stopped is None and await refresh_zones(
-            sessions=services.sessions, client=client, user_ids=recipients, now=now
+        if (
+            queue.stopped is None
+            and not services.stopping.is_set()
+            and await refresh_zones(
+                sessions=services.sessions, client=client, user_ids=recipients, now=now
+            )
         ):
             await send()
         await send_parts(services=services, queue=queue)

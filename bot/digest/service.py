@@ -55,12 +55,12 @@ from bot.amendments.model import AmendmentState
 from bot.amendments.service import pending_states
 from bot.core.calendar import (
     CadencePeriod,
+    answerable_until,
     cadence_period,
     current_period,
     in_contract,
     local_instant,
     monday,
-    period_ends_at,
     prompt_due_at,
     shift_period,
     zone_of,
@@ -220,11 +220,12 @@ def moves(bundle: ContractBundle, since: datetime) -> list[Move]:
 def missed_checkins(
     contract: Contract, answered: set[str], *, zone: ZoneInfo, since: datetime, now: datetime
 ) -> list[str]:
-    """Check-in weeks that closed since `since` with neither an answer nor a skip."""
+    """Check-in weeks that closed since `since` with neither an answer nor a skip (a week
+    closes once it can no longer be answered, `answerable_until`)."""
     found = []
-    period = current_period(since, zone)
+    period = shift_period(current_period(since, zone), -1)
     for _ in range(MAX_WEEKS_BACK):
-        ends = period_ends_at(period, zone)
+        ends = answerable_until(period, zone)
         if ends > now:
             break
         if (

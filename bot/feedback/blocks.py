@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from datetime import datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -217,7 +218,8 @@ def _anonymous_lines(
         lines: list[str] = []
         for entry in group:
             lines += [f"\n{POLARITY_SHORT[entry.polarity]}", *_sbi_lines(entry)]
-        blocks += sections(_expectation_label(key, texts.get(key or "", "")), lines)
+        # The label is mrkdwn already (`*E2* Grow two…`): a line, not a title to bold again.
+        blocks += sections(None, [_expectation_label(key, texts.get(key or "", "")), *lines])
     return blocks
 
 
@@ -352,8 +354,10 @@ def build_request_message(
     requester: str | None,
     expectation: tuple[str, str] | None,
     reminder: bool = False,
+    open_until: datetime | None = None,
 ) -> list[Block]:
-    """The reviewer's DM: who asks, about what, and the button that opens the modal."""
+    """The reviewer's DM: who asks, about what, until when (`open_until`, shown on the
+    reviewer's own wall clock: give it in their zone), and the button that opens the modal."""
     asker = (
         f"<@{requester}> asks for your feedback on <@{leader}>"
         if requester
@@ -377,7 +381,10 @@ def build_request_message(
         ),
         context(
             "With your name or anonymously: you choose in the form. Anonymous feedback is shown "
-            "only together with other people's."
+            "only together with other people's.",
+            f"Open until {open_until:%a} {day(open_until.date())}, {open_until:%H:%M} (your time)."
+            if open_until
+            else "",
         ),
     ]
     if reminder:

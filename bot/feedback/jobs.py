@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.calendar import feedback_window_start, zone_of
 from bot.delivery import queue as delivery
 from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.feedback.blocks import (
@@ -35,11 +36,20 @@ from bot.feedback.model import (
     CadenceAsk,
     Given,
     Shown,
+    closes_at,
     notice_period,
     release_period,
     reminder_key,
+    working_moment,
 )
-from bot.feedback.service import RequestFor, cadence_due, feedback_target, release_held
+from bot.feedback.service import (
+    RequestFor,
+    cadence_due,
+    feedback_target,
+    release_held,
+    reviewer_zone,
+)
+from bot.people.service import cached_zones, refresh_zones
 from bot.privacy.model import Gone
 from bot.scheduler import JobRun
 from bot.services import Services
@@ -50,7 +60,7 @@ from storage.models import (
     DeliveryStatus,
     FeedbackRequest,
 )
-from storage.queries.contracts import active_contracts, load_bundle
+from storage.queries.contracts import active_contracts
 from storage.queries.feedback import (
     cadence_contracts,
     deliveries_of,
@@ -60,6 +70,7 @@ from storage.queries.feedback import (
     recipients_told,
     released_together,
     releases_since,
+    reviewers_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -176,6 +187,8 @@ async def release_all(*, services: Services, client: AsyncWebClient, force: bool
         contracts = await active_contracts(session=session)
     async with queue_of(services, client) as queue:
         for contract in contracts:
+            if services.stopping.is_set():
+                break
             await _release(services, queue, contract, now=now, force=force)
     return queue.report
 
@@ -198,6 +211,8 @@ async def _release(
             statuses=[DeliveryStatus.sent, DeliveryStatus.undeliverable],
         )
     for stamp in sorted(stamps):
+        if services.stopping.is_set():
+            return
         if release_period(stamp) not in done:
             await queue.deliver(release_outgoing(services, contract, stamp))
 
@@ -205,8 +220,10 @@ async def _release(
 def request_outgoing(
     services: Services, key: DeliveryKey, request_for: RequestFor, *, reminder: bool = False
 ) -> Outgoing:
-    """A request DM (or its reminder); built when sent, from the request as it then is."""
+    """A request DM (or its reminder); built when sent, from the request as it then is,
+    worded in the reviewer's zone; its reminder falls in their working hours."""
     created: list[FeedbackRequest] = []
+    default = ZoneInfo(services.settings.default_timezone)
 
     async def build(_: Delivery) -> Message | None:
         async with services.sessions() as session:
@@ -222,6 +239,7 @@ def request_outgoing(
                     session=session, contract_id=contract.id, key=request.expectation_key
                 )
                 expectation = (request.expectation_key, found.text if found else "")
+            zone = await reviewer_zone(session, request.reviewer_id, default)
         created.append(request)
         return Message(
             text=f"{'Reminder: ' if reminder else ''}feedback asked on <@{contract.leader_id}>",
@@ -231,6 +249,7 @@ def request_outgoing(
                 requester=request.requester_id,
                 expectation=expectation,
                 reminder=reminder,
+                open_until=closes_at(request).astimezone(zone),
             ),
         )
 
@@ -244,9 +263,9 @@ def request_outgoing(
             request.reminded_at = sent.sent_at
             session.add(request)
         else:
-            await delivery.schedule(
-                session=session, key=reminder_key(request), due_at=sent.sent_at + REMINDER_AFTER
-            )
+            zone = await reviewer_zone(session, request.reviewer_id, default)
+            due_at = working_moment(sent.sent_at + REMINDER_AFTER, zone)
+            await delivery.schedule(session=session, key=reminder_key(request), due_at=due_at)
 
     return Outgoing(key=key, build=build, after_sent=after_sent, on_undeliverable=_skip)
 
@@ -254,6 +273,12 @@ def request_outgoing(
 async def send_requests(
     services: Services, client: AsyncWebClient, requests: Sequence[FeedbackRequest]
 ) -> Report:
+    await refresh_zones(
+        sessions=services.sessions,
+        client=client,
+        user_ids=[r.reviewer_id for r in requests],
+        now=services.clock.now(),
+    )
     async with queue_of(services, client) as queue:
         for request in requests:
             key = DeliveryKey(
@@ -266,44 +291,67 @@ async def send_requests(
 async def ask_on_cadence(
     *, services: Services, client: AsyncWebClient, force: bool = False
 ) -> Report:
-    """Ask each active contract's reviewers once per feedback window."""
+    """Ask each active contract's reviewers once per feedback window, each in their own zone
+    (`users.info`): on a working day from `CADENCE_HOUR`, the window read on their calendar.
+    Someone Slack was never asked about waits for a later run (`force`: the default zone)."""
     now = services.clock.now()
-    zone = ZoneInfo(services.settings.default_timezone)
+    default = ZoneInfo(services.settings.default_timezone)
     async with services.sessions() as session:
         contracts = await cadence_contracts(session=session)
-        due: list[tuple[Contract, str, list[str]]] = []
+        listed = await reviewers_of(session=session, contract_ids=[c.id or 0 for c in contracts])
+    reviewers = {
+        c.id or 0: [r for r in listed.get(c.id or 0, []) if r != c.leader_id] for c in contracts
+    }
+    everyone = {r for people in reviewers.values() for r in people}
+    await refresh_zones(sessions=services.sessions, client=client, user_ids=everyone, now=now)
+    due: list[tuple[Contract, str, str, datetime]] = []
+    async with services.sessions() as session:
+        cached = await cached_zones(session=session, user_ids=everyone)
         for contract in contracts:
-            window = cadence_due(contract, now, zone, force=force)
-            if window is None:
-                continue
-            bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-            reviewers = [r for r in (bundle.reviewers if bundle else []) if r != contract.leader_id]
-            done = await recipients_told(
-                session=session,
-                kind=CADENCE,
-                contract_id=contract.id,
-                period=window,
-                statuses=[
-                    DeliveryStatus.sent,
-                    DeliveryStatus.undeliverable,
-                    DeliveryStatus.cancelled,
-                ],
-            )
-            waiting = [r for r in reviewers if r not in done]
-            if waiting:
-                due.append((contract, window, waiting))
-    async with queue_of(services, client) as queue:
-        for contract, window, reviewers in due:
-            for reviewer in reviewers:
-                ask = CadenceAsk(
-                    contract_id=contract.id or 0,
-                    reviewer=reviewer,
-                    batch=f"cadence:{contract.id}:{window}",
-                    now=now,
+            windows: dict[str, tuple[str, datetime]] = {}
+            for reviewer in reviewers[contract.id or 0]:
+                known = cached.get(reviewer)
+                zone = (zone_of(known) or default) if known else (default if force else None)
+                window = cadence_due(contract, now, zone, force=force) if zone else None
+                if zone is None or window is None:
+                    continue
+                first = feedback_window_start(
+                    contract.feedback_cadence, now.astimezone(zone).date()
                 )
-                key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
-                await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
+                since = datetime.combine(first, time(0), tzinfo=zone).astimezone(UTC)
+                windows[reviewer] = (window, since)
+            done = await _asked_already(session, contract, windows)
+            due += [(contract, r, w, since) for r, (w, since) in windows.items() if r not in done]
+    async with queue_of(services, client) as queue:
+        for contract, reviewer, window, since in due:
+            if services.stopping.is_set():
+                return queue.report
+            ask = CadenceAsk(
+                contract_id=contract.id or 0,
+                reviewer=reviewer,
+                batch=f"cadence:{contract.id}:{window}",
+                now=now,
+                since=since,
+            )
+            key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
+            await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
     return queue.report
+
+
+async def _asked_already(
+    session: AsyncSession, contract: Contract, windows: dict[str, tuple[str, datetime]]
+) -> set[str]:
+    """The reviewers whose request for their window was sent, given up or cancelled."""
+    if not windows:
+        return set()
+    told = await recipients_told(
+        session=session,
+        kind=CADENCE,
+        contract_id=contract.id,
+        recipients=list(windows),
+        statuses=[DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled],
+    )
+    return {user for user, period in told if windows[user][0] == period}
 
 
 async def send_reminders(
@@ -316,10 +364,12 @@ async def send_reminders(
             session=session, status=OPEN, expired=EXPIRED, before=now - REQUEST_OPEN_FOR, now=now
         )
         await session.commit()
-    horizon = now + REMINDER_AFTER if force else now
+    horizon = now + REQUEST_OPEN_FOR if force else now
     due = await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon)
     async with queue_of(services, client) as queue:
         for row in due:
+            if services.stopping.is_set():
+                break
             claimed = await delivery.claim_due(
                 sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
             )

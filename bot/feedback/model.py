@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.delivery.queue import DeliveryKey
 from storage.models import Feedback, FeedbackRequest
@@ -25,6 +26,7 @@ REQUEST_LIMIT_WINDOW = timedelta(hours=24)
 STATUS_DAYS = 60
 STATUS_BATCHES = 10
 CADENCE_HOUR = 9
+WORKDAY_END = 18  # a reminder due later in a reviewer's day waits for their next working morning
 RELEASE_RESEND_DAYS = 7
 OPEN, ANSWERED, EXPIRED = "open", "answered", "expired"
 EXPECTATION_KEY = re.compile(r"^[A-Za-z]\d{1,3}$")
@@ -163,12 +165,30 @@ class CadenceAsk:
     reviewer: str
     batch: str
     now: datetime
+    since: datetime | None = None  # the window's first instant in the reviewer's zone
 
 
 def midnight(moment: datetime) -> datetime:
     """The UTC day `moment` falls in, as its first instant: all an anonymous entry keeps."""
     utc = moment.astimezone(UTC)
     return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
+
+
+def working_moment(moment: datetime, zone: ZoneInfo) -> datetime:
+    """`moment` if it falls in a working day's hours in `zone` (from `CADENCE_HOUR` to
+    `WORKDAY_END`, Monday to Friday), else the next working morning there."""
+    local = moment.astimezone(zone)
+    if local.weekday() < 5 and CADENCE_HOUR <= local.hour < WORKDAY_END:
+        return moment
+    morning = local.date() + timedelta(days=0 if local.hour < CADENCE_HOUR else 1)
+    while morning.weekday() >= 5:
+        morning += timedelta(days=1)
+    return datetime.combine(morning, time(CADENCE_HOUR), tzinfo=zone).astimezone(UTC)
+
+
+def closes_at(request: FeedbackRequest) -> datetime:
+    """When a request stops taking answers (and is expired)."""
+    return request.created_at + REQUEST_OPEN_FOR
 
 
 def reminder_key(request: FeedbackRequest) -> DeliveryKey:

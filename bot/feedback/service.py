@@ -24,8 +24,12 @@ dates; sponsor and owner read released entries with `/feedback received @leader`
 Requests (`bot.feedback.jobs`). `/contract request-feedback` and the contract's cadence send
 each reviewer a DM
 with a "Give feedback" button through the delivery queue (claimed once per request or per
-reviewer and window); one reminder follows after `REMINDER_AFTER`, to everyone who has not
-answered with their name (an anonymous answer cannot be told apart, so the reminder says so).
+reviewer and window); one reminder follows after `REMINDER_AFTER` (at most one per request:
+its delivery key holds the request), to everyone who has not answered with their name (an
+anonymous answer cannot be told apart, so the reminder says so). Feedback given by name, with
+the button or with `/feedback @leader`, answers every request its giver has open on the
+contract, and a cadence request of a window in which they already gave it is never sent.
+Each reviewer is asked, reminded and told until when in their own zone (`users.info`).
 
 Deleted words. When an entry is withdrawn or its author erased, the messages the bot posted
 with it (the leader's DM of a named entry, the DM that released an anonymous group) are
@@ -42,7 +46,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.calendar import feedback_window
+from bot.core.calendar import feedback_window, zone_of
 from bot.core.permissions import Refusal, may_read_feedback, may_request_feedback
 from bot.core.text import escape
 from bot.delivery import queue as delivery
@@ -54,6 +58,7 @@ from bot.feedback.model import (
     MAX_REVIEWERS,
     OPEN,
     REQUEST_LIMIT_WINDOW,
+    REQUEST_OPEN_FOR,
     STATUS_BATCHES,
     STATUS_DAYS,
     Asked,
@@ -69,7 +74,7 @@ from bot.feedback.model import (
     midnight,
     reminder_key,
 )
-from bot.people.service import check_people
+from bot.people.service import cached_zones, check_people
 from bot.privacy.keys import author_hash, feedback_key
 from bot.privacy.model import Gone
 from bot.privacy.service import authored_feedback
@@ -92,6 +97,8 @@ from storage.queries.feedback import (
     find_batch_request,
     held_entries,
     lock_requester,
+    named_given_since,
+    open_requests_of,
     release_entries,
     requests_seen_by,
     sponsored_active,
@@ -212,6 +219,7 @@ async def give_feedback(
         request.status, request.closed_at = ANSWERED, now
         session.add(request)
         await delivery.cancel(session=session, key=reminder_key(request))
+    await answer_open_requests(session=session, contract_id=row.contract_id, giver=giver, now=now)
     audit(
         session,
         action="feedback.given",
@@ -226,6 +234,32 @@ async def give_feedback(
     )
     await session.commit()
     return Given(feedback_id=row.id or 0, target=target, entry=entry, giver=giver)
+
+
+async def answer_open_requests(
+    *, session: AsyncSession, contract_id: int, giver: str, now: datetime
+) -> None:
+    """Feedback given by name answers every request its giver has open on the contract,
+    however it was given (`/feedback @leader` as well as the request's button), and cancels
+    their reminders. Only ever called for named feedback: an anonymous entry marks nothing.
+    The caller commits."""
+    for request in await open_requests_of(
+        session=session,
+        contract_id=contract_id,
+        reviewer_id=giver,
+        status=OPEN,
+        since=now - REQUEST_OPEN_FOR,
+        until=now,
+    ):
+        request.status, request.closed_at = ANSWERED, now
+        session.add(request)
+        await delivery.cancel(session=session, key=reminder_key(request))
+
+
+async def reviewer_zone(session: AsyncSession, user: str, default: ZoneInfo) -> ZoneInfo:
+    """A reviewer's own zone as Slack last told it (`users.info`), else `default`."""
+    cached = (await cached_zones(session=session, user_ids=[user])).get(user)
+    return zone_of(cached) or default
 
 
 async def my_feedback(
@@ -521,16 +555,22 @@ class RequestFor:
         found = await find_batch_request(session=session, batch=ask.batch, reviewer_id=ask.reviewer)
         if found is not None:
             return found if found.status == OPEN else None
+        # Feedback by name earlier in this window answers the request before it is sent.
+        answered = ask.since is not None and await named_given_since(
+            session=session, contract_id=ask.contract_id, author_id=ask.reviewer, since=ask.since
+        )
         request = FeedbackRequest(
             contract_id=ask.contract_id,
             requester_id=None,
             reviewer_id=ask.reviewer,
             batch=ask.batch,
             created_at=ask.now,
+            status=ANSWERED if answered else OPEN,
+            closed_at=ask.now if answered else None,
         )
         session.add(request)
         await session.commit()
-        return request
+        return None if answered else request
 
 
 async def request_to_answer(
@@ -581,7 +621,7 @@ def cadence_due(contract: Contract, now: datetime, zone: ZoneInfo, *, force: boo
         return None
     if not force and (local.weekday() >= 5 or local.hour < CADENCE_HOUR):
         return None
-    return feedback_window(contract.feedback_cadence, now.astimezone(UTC).date())
+    return feedback_window(contract.feedback_cadence, local.date())
 
 
 def hash_key(services: Services) -> bytes:

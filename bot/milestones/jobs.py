@@ -100,6 +100,8 @@ async def notify(
             )
         for item in decided:
             for kind, recipient, _ in notices_of(item):
+                if services.stopping.is_set():
+                    return queue.report
                 if (kind, item.contract.id, recipient, item.period) in done:
                     continue
                 await queue.deliver(outgoing(services, item, kind, recipient))

@@ -145,6 +145,38 @@ def field_errors(chosen: dict[str, str], problems: dict[str, str | None]) -> dic
     }
 
 
+NAME_LOOKUPS_AT_ONCE = 8
+
+
+async def real_names(client: AsyncWebClient, user_ids: Iterable[str]) -> dict[str, str]:
+    """Each user id's name in Slack (`users.info`), each distinct id asked once, a few at a
+    time; whoever Slack cannot name (unknown, not answered) is left out."""
+    wanted = list(dict.fromkeys(user_ids))
+    gate = asyncio.Semaphore(NAME_LOOKUPS_AT_ONCE)
+
+    async def ask(user_id: str) -> str | None:
+        async with gate:
+            try:
+                answer = await client.users_info(user=user_id)
+            except SlackApiError as error:
+                logger.warning("users.info for %s: %s", user_id, error.response.get("error"))
+                return None
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+                logger.warning("users.info for %s failed: %s", user_id, type(error).__name__)
+                return None
+        user = answer.get("user")
+        if not isinstance(user, dict):
+            return None
+        profile = user.get("profile")
+        name = user.get("real_name") or (
+            profile.get("real_name") if isinstance(profile, dict) else None
+        )
+        return str(name or user.get("name") or "") or None
+
+    found = await asyncio.gather(*(ask(u) for u in wanted))
+    return {user_id: name for user_id, name in zip(wanted, found, strict=True) if name}
+
+
 # --- zones and reach -----------------------------------------------------------------------
 
 
@@ -227,6 +259,16 @@ async def person(
         await store_people(session=session, people={user_id: facts}, now=now)
         await session.commit()
         return await session.get(SlackUser, user_id, populate_existing=True)
+
+
+async def viewer_zone(
+    *, services: Services, client: AsyncWebClient | None, user_id: str
+) -> ZoneInfo:
+    """The zone to show a person times in: their own (`users.info`), else the default."""
+    found = await person(
+        sessions=services.sessions, client=client, user_id=user_id, now=services.clock.now()
+    )
+    return zone_of(found) or ZoneInfo(services.settings.default_timezone)
 
 
 async def ensure_reachable(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot.core.progress import TREND_MARK, format_number, percent, progress, trend
+from bot.core.progress import change_text, format_number, percent, progress
 from bot.summary.model import CheckinCompletion
 
 
@@ -41,7 +41,10 @@ class IndicatorMove:
 
     @property
     def trend_mark(self) -> str:
-        return TREND_MARK.get(trend(self.baseline, self.target, [self.first, self.last]), "")
+        if self.count < 2:
+            return ""  # one value in the period: no change to tell
+        unit = f" {self.unit}" if self.unit else ""
+        return change_text(self.baseline, self.target, self.first, self.last, unit)
 
     def text(self) -> str:
         n = format_number

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from bot.core.csv_cells import safe_row
@@ -16,7 +16,9 @@ CSV_COLUMNS = (
     "contract_id",
     "title",
     "leader",
+    "leader_name",
     "sponsor",
+    "sponsor_name",
     "status",
     "version",
     "indicators_measured",
@@ -34,7 +36,7 @@ CSV_COLUMNS = (
 )
 
 
-def _day(value: date) -> str:
+def day_text(value: date) -> str:
     return f"{value.day} {value.strftime('%b %Y')}"
 
 
@@ -52,17 +54,37 @@ def _amendments(r: ContractReport) -> str:
     return text
 
 
-def render_markdown(period: Period, reports: Sequence[ContractReport], *, today: date) -> str:
+# Names by user id; None: nobody could be asked (no token), and people appear by id.
+Names = Mapping[str, str] | None
+UNNAMED = (
+    "People appear as Slack user ids: names are looked up in Slack only with SLACK_BOT_TOKEN set."
+)
+
+
+def _person(user_id: str, names: Names) -> str:
+    if names is None:
+        return user_id
+    name = names.get(user_id)
+    return f"{name} ({user_id})" if name else f"{user_id} (no name from Slack)"
+
+
+def render_markdown(
+    period: Period, reports: Sequence[ContractReport], *, today: date, names: Names = None
+) -> str:
     if today < period.start:
         counted = "the period has not begun: no check-in or milestone is due yet"
     else:
-        counted = f"check-ins and missed milestones counted up to {_day(min(today, period.end))}"
+        counted = (
+            f"check-ins and missed milestones counted up to {day_text(min(today, period.end))}"
+        )
     lines = [
-        f"# North Star report: {period.label} ({_day(period.start)} – {_day(period.end)})",
+        f"# North Star report: {period.label} ({day_text(period.start)} – {day_text(period.end)})",
         "",
-        f"{len(reports)} contract{'s' if len(reports) != 1 else ''} · generated {_day(today)}"
+        f"{len(reports)} contract{'s' if len(reports) != 1 else ''} · generated {day_text(today)}"
         f" · {counted}.",
     ]
+    if reports and names is None:
+        lines += ["", UNNAMED]
     if not reports:
         lines += ["", "No active or closed contract overlaps this period."]
     for r in reports:
@@ -70,7 +92,8 @@ def render_markdown(period: Period, reports: Sequence[ContractReport], *, today:
             "",
             f"## {r.title}",
             "",
-            f"Leader {r.leader} · sponsor {r.sponsor} · {r.status} · version {r.version}",
+            f"Leader {_person(r.leader, names)} · sponsor {_person(r.sponsor, names)} · "
+            f"{r.status} · version {r.version}",
             "",
         ]
         if r.moves:
@@ -99,7 +122,7 @@ def render_markdown(period: Period, reports: Sequence[ContractReport], *, today:
     return "\n".join(lines) + "\n"
 
 
-def render_csv(period: Period, reports: Sequence[ContractReport]) -> str:
+def render_csv(period: Period, reports: Sequence[ContractReport], names: Names = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -112,7 +135,9 @@ def render_csv(period: Period, reports: Sequence[ContractReport]) -> str:
             r.contract_id,
             r.title,
             r.leader,
+            (names or {}).get(r.leader, ""),
             r.sponsor,
+            (names or {}).get(r.sponsor, ""),
             r.status,
             r.version,
             len(r.moves),

@@ -4,6 +4,9 @@ Per contract: its status, the indicators measured in the period (first and last 
 against baseline and target), the milestones met and missed in it, check-in completion in it
 (answered of the weekly check-ins due, counted as `/contract summary` counts them), and the
 amendments proposed and decided in it. Days are read in the workspace's default time zone.
+People are named as Slack names them (`users.info`, with SLACK_BOT_TOKEN), or by their user
+ids, said so, without it (`bot.cli.report`, which also reads a sandbox's clock and people
+when pointed at a sandbox's database).
 """
 
 from __future__ import annotations

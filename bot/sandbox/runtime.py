@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
-import os
 import secrets
 import shutil
 import signal
@@ -21,7 +19,7 @@ import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -38,6 +36,7 @@ from bot.sandbox.driver import SlackDriver
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.manifest import AppManifest, load_manifest
 from bot.sandbox.server import create_page_app
+from bot.sandbox.state import STATE_FILE, read_state, write_state
 from bot.server import EVENTS_PATH, create_web_app
 from bot.services import Services
 from bot.settings import Settings
@@ -75,7 +74,7 @@ class Sandbox:
         self.options = options
         self.manifest = manifest or load_manifest()
         self.db_path = options.home / "northstar.db"
-        self.state_path = options.home / "workspace.json"
+        self.state_path = options.home / STATE_FILE
         self.secret = secrets.token_hex(16)
         self.clock = ManualClock(DEMO_NOW)
         self.fake = FakeSlack(
@@ -153,7 +152,7 @@ class Sandbox:
         if self.options.reset:
             self._forget()
         fresh = not self.db_path.exists()
-        saved = None if fresh else self._read_state()
+        saved = None if fresh else read_state(self.state_path)
         if saved is not None and saved.get("clock"):
             self.clock.set(datetime.fromisoformat(saved["clock"]))
         elif self.options.empty:
@@ -235,17 +234,7 @@ class Sandbox:
     # -- what a restart keeps
 
     def save_state(self) -> None:
-        state = {"clock": self.clock.now().isoformat(), "slack": self.fake.dump_state()}
-        partial = self.state_path.with_suffix(".json.tmp")
-        partial.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
-        os.replace(partial, self.state_path)
-
-    def _read_state(self) -> dict[str, Any] | None:
-        try:
-            state = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return state if isinstance(state, dict) else None
+        write_state(self.state_path, clock=self.clock.now(), slack=self.fake.dump_state())
 
     def _forget(self) -> None:
         """--reset: everything in the sandbox's own folder goes."""

@@ -10,6 +10,7 @@ only where to stop and look.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -117,27 +118,36 @@ def next_digest(schedule: Schedule, after: datetime) -> datetime:
     return moment
 
 
+def every(first: datetime, days: int, tz: ZoneInfo) -> Iterator[datetime]:
+    """`first`, then the same local time every `days` calendar days in `tz`, in UTC: across a
+    daylight-saving change the local hour stays and the UTC hour moves."""
+    local = first.astimezone(tz)
+    for n in itertools.count():
+        yield (local + timedelta(days=n * days)).astimezone(UTC)
+
+
 def stops_between(
     schedules: Iterable[Schedule], start: datetime, end: datetime, default_tz: ZoneInfo
 ) -> list[datetime]:
     """Every moment in (start, end] worth running the jobs at, ending with `end`."""
     moments: set[datetime] = set()
 
-    def collect(first: datetime, step: timedelta) -> None:
-        moment = first
-        while moment <= end and len(moments) < MAX_STOPS:
+    def collect(found: Iterator[datetime], after: timedelta = timedelta(0)) -> None:
+        for moment in (m + after for m in found):
+            if moment > end or len(moments) >= MAX_STOPS:
+                return
             if moment > start:
                 moments.add(moment)
-            moment += step
 
     for s in schedules:
         checkin = weekly(start - timedelta(days=7), s.checkin_weekday, s.checkin_time, s.checkin_tz)
-        collect(checkin + SETTLE, timedelta(days=7))
-        collect(checkin + timedelta(hours=s.reminder_hours) + SETTLE, timedelta(days=7))
+        collect(every(checkin, 7, s.checkin_tz), SETTLE)
+        # A reminder is due a number of hours after its prompt went out, whatever the zone.
+        collect(every(checkin, 7, s.checkin_tz), timedelta(hours=s.reminder_hours) + SETTLE)
         digest = weekly(start, s.digest_weekday, s.digest_time, s.digest_tz)
-        collect(digest + SETTLE, timedelta(days=7))
+        collect(every(digest, 7, s.digest_tz), SETTLE)
     local = start.astimezone(default_tz)
-    collect(local.replace(hour=MORNING, minute=0, second=0, microsecond=0), timedelta(days=1))
+    collect(every(local.replace(hour=MORNING, minute=0, second=0, microsecond=0), 1, default_tz))
     moments.add(end)
     return sorted(moments)[-MAX_STOPS:]
 

@@ -7,12 +7,17 @@ from datetime import date
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
-from bot.core.progress import TREND_MARK, format_number
+from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_lines
 from bot.evidence.model import STALE_MARK, is_stale
 from bot.feedback.blocks import theme_lines
-from bot.summary.model import checkin_completion, missed_milestones, overall_progress, progress_of
+from bot.summary.model import (
+    checkin_completion,
+    missed_milestones,
+    pace,
+    progress_of,
+)
 from bot.ui.blocks import capped, context, day, header, mention, section, sections
 from storage.models import ActivityStatus, ContractStatus, MilestoneStatus, SuccessIndicator
 from storage.queries.contracts import ContractBundle
@@ -32,13 +37,22 @@ STATUS_LABEL = {
 UPCOMING_MILESTONES = 3
 
 
+def expectation_lines(bundle: ContractBundle) -> list[str]:
+    """`*E1* Own the platform reliability roadmap… · _impact_`: what the other sections'
+    E1, E2… stand for."""
+    return [
+        f"*{escape(e.key)}* {escape(truncate(e.text, 280))} · _{escape(e.kind)}_"
+        for e in bundle.expectations
+    ]
+
+
 def indicator_line(
     bundle: ContractBundle, indicator: SuccessIndicator, today: date | None = None
 ) -> str:
     p = progress_of(bundle, indicator)
     unit = f" {escape(indicator.unit)}" if indicator.unit else ""
     latest = f"*{format_number(p.latest)}*" if p.latest is not None else "_no value yet_"
-    trend = TREND_MARK.get(p.trend, "")
+    trend = latest_change(bundle, indicator)
     evidence = bundle.evidence_counts.get(("indicator", indicator.key), 0)
     facts = " · ".join(
         part
@@ -50,11 +64,25 @@ def indicator_line(
         )
         if part
     )
-    return (
-        f"*{indicator.key} · {escape(truncate(indicator.name, 120))}*  _{facts}_\n"
-        f"`{format_number(indicator.baseline)}` → {latest} → `{format_number(indicator.target)}`"
-        f"{unit}   {p.bar} {p.percent} {trend}".rstrip()
+    figures = figures_text(indicator.baseline, latest, indicator.target, unit)
+    way = f"{p.bar} {p.percent} of the way" if p.latest is not None else ""
+    return f"*{indicator.key} · {escape(truncate(indicator.name, 120))}*  _{facts}_\n" + " · ".join(
+        part for part in (figures, way, trend) if part
     )
+
+
+def latest_change(bundle: ContractBundle, indicator: SuccessIndicator) -> str:
+    """The last change of an indicator, said so that arrow, word and numbers agree:
+    `↘ down 3 days since 12 Feb 2027 · improving`, or `→ no change, confirmed 9 Apr 2027`."""
+    series = bundle.measurements.get(indicator.id or 0, [])
+    if len(series) < 2:
+        return ""
+    before, after = series[-2], series[-1]
+    if after.confirmed and after.value == before.value:
+        return f"→ no change, confirmed {day(after.measured_at.date())}"
+    unit = f" {escape(indicator.unit)}" if indicator.unit else ""
+    since = f" since {day(before.measured_at.date())}"
+    return change_text(indicator.baseline, indicator.target, before.value, after.value, unit, since)
 
 
 def activity_lines(bundle: ContractBundle, today: date) -> list[str]:
@@ -107,9 +135,13 @@ def build_summary(
     ]
     if c.mission:
         blocks.append(section(f"*Mission*\n{escape(c.mission)}"))
+    blocks += sections("Expectations", capped(expectation_lines(bundle)) or ["_None yet._"])
 
     blocks.append(DividerBlock())
     indicator_lines = [indicator_line(bundle, i, today) for i in bundle.indicators]
+    overall = pace(bundle, today)
+    if overall is not None:
+        indicator_lines.insert(0, f"_Overall: {overall.text}._")
     blocks += sections("Success indicators", capped(indicator_lines) or ["_None yet._"])
 
     blocks.append(DividerBlock())
@@ -168,8 +200,8 @@ def build_summary(
 
 def headline(bundle: ContractBundle, *, today: date) -> str:
     """One line of figures for lists: progress, next milestone, check-ins."""
-    overall = overall_progress(bundle)
-    parts = [f"{round(overall * 100)}% toward targets" if overall is not None else "no indicators"]
+    overall = pace(bundle, today)
+    parts = [overall.text if overall is not None else "no indicators"]
     _, missed = milestone_lines(bundle, today)
     if missed:
         parts.append(f"{len(missed)} missed milestone{'s' if len(missed) > 1 else ''}")

@@ -1,4 +1,4 @@
-"""Summary figures: indicator and overall progress, check-in completion, missed milestones.
+"""Summary figures: indicator and overall progress, pace, check-in completion, missed milestones.
 
 Pure functions of a loaded contract (`ContractBundle`), as summaries, App Home, digests and
 reports show them.
@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.core.calendar import elapsed_periods
-from bot.core.progress import IndicatorProgress, indicator_progress
+from bot.core.progress import IndicatorProgress, indicator_progress, percent
 from storage.models import MilestoneStatus, SuccessIndicator
 from storage.queries.contracts import ContractBundle
+
+# Progress within this many points of the share of the period gone is on pace.
+PACE_MARGIN = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,43 @@ def overall_progress(bundle: ContractBundle) -> float | None:
         return None
     shares = [min(max(progress_of(bundle, i).fraction, 0.0), 1.0) for i in bundle.indicators]
     return sum(shares) / len(shares)
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """Mean progress toward the targets against the share of the contract's period gone."""
+
+    progress: float
+    elapsed: float
+
+    @property
+    def verdict(self) -> str:
+        if self.progress < self.elapsed - PACE_MARGIN:
+            return "behind pace"
+        if self.progress > self.elapsed + PACE_MARGIN:
+            return "ahead of pace"
+        return "on pace"
+
+    @property
+    def text(self) -> str:
+        """`37% toward targets, 45% of the period gone: behind pace`."""
+        return (
+            f"{percent(self.progress)} toward targets, {percent(self.elapsed)} of the period "
+            f"gone: {self.verdict}"
+        )
+
+
+def pace(bundle: ContractBundle, today: date) -> Pace | None:
+    """How far along the targets are against how far along the period is; None without
+    indicators."""
+    overall = overall_progress(bundle)
+    if overall is None:
+        return None
+    c = bundle.contract
+    span = (c.period_end - c.period_start).days
+    gone = (today - c.period_start).days
+    elapsed = min(max(gone / span, 0.0), 1.0) if span > 0 else 1.0
+    return Pace(progress=overall, elapsed=elapsed)
 
 
 def checkin_completion(bundle: ContractBundle, today: date) -> CheckinCompletion:

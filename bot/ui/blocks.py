@@ -64,7 +64,10 @@ def capped(lines: Sequence[str], cap: int = LIST_CAP, *, noun: str = "more") -> 
 
 
 def sections(title: str | None, lines: Iterable[str]) -> list[Block]:
-    """Lines packed into as few section blocks as the 3000-character limit allows."""
+    """Lines packed into as few section blocks as the 3000-character limit allows.
+
+    `title` is text without formatting of its own (escaped where it holds user text):
+    it is bolded here, and a title already bold would reach Slack as `**E2* …*`."""
     blocks: list[Block] = []
     current = f"*{title}*" if title else ""
     for line in lines:

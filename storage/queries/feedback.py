@@ -11,11 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     Contract,
+    ContractPerson,
     ContractStatus,
     Delivery,
     Expectation,
     Feedback,
     FeedbackRequest,
+    Role,
 )
 
 
@@ -236,16 +238,74 @@ async def recipients_told(
     session: AsyncSession,
     kind: str,
     contract_id: int | None,
-    period: str,
+    recipients: Sequence[str],
     statuses: Sequence[str],
-) -> set[str]:
-    """Who got (or will never get) the contract's delivery of `kind` for `period`."""
+) -> set[tuple[str, str]]:
+    """(recipient, period) of the contract's deliveries of `kind` to any of `recipients`
+    that are `statuses`: who got (or will never get) which period's."""
     rows = await session.exec(
-        select(Delivery.recipient_id).where(
+        select(Delivery.recipient_id, Delivery.period_key).where(
             Delivery.kind == kind,
             Delivery.contract_id == contract_id,
-            Delivery.period_key == period,
+            col(Delivery.recipient_id).in_(recipients),
             col(Delivery.status).in_(statuses),
         )
     )
     return set(rows.all())
+
+
+async def reviewers_of(
+    *, session: AsyncSession, contract_ids: Sequence[int]
+) -> dict[int, list[str]]:
+    """Each contract's reviewers, in the contract's order."""
+    rows = await session.exec(
+        select(ContractPerson)
+        .where(
+            col(ContractPerson.contract_id).in_(contract_ids),
+            ContractPerson.role == Role.reviewer,
+        )
+        .order_by(col(ContractPerson.contract_id), col(ContractPerson.position))
+    )
+    found: dict[int, list[str]] = {}
+    for person in rows.all():
+        found.setdefault(person.contract_id, []).append(person.user_id)
+    return found
+
+
+async def open_requests_of(
+    *,
+    session: AsyncSession,
+    contract_id: int | None,
+    reviewer_id: str,
+    status: str,
+    since: datetime,
+    until: datetime,
+) -> list[FeedbackRequest]:
+    """The reviewer's requests on the contract still `status`, made from `since` to `until`."""
+    rows = await session.exec(
+        select(FeedbackRequest).where(
+            FeedbackRequest.contract_id == contract_id,
+            FeedbackRequest.reviewer_id == reviewer_id,
+            FeedbackRequest.status == status,
+            col(FeedbackRequest.created_at) <= until,
+            col(FeedbackRequest.created_at) >= since,
+        )
+    )
+    return list(rows.all())
+
+
+async def named_given_since(
+    *, session: AsyncSession, contract_id: int | None, author_id: str, since: datetime
+) -> bool:
+    """Whether `author_id` gave the contract feedback by name since `since`."""
+    found = await session.exec(
+        select(Feedback.id)
+        .where(
+            Feedback.contract_id == contract_id,
+            Feedback.author_id == author_id,
+            col(Feedback.anonymous).is_(False),
+            col(Feedback.created_at) >= since,
+        )
+        .limit(1)
+    )
+    return found.first() is not None

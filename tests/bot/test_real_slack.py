@@ -265,6 +265,9 @@ async def test_a_digest_of_twelve_contracts_is_cut_by_text_size_too(bot: Bot) ->
 async def test_a_message_refused_as_too_long_is_cut_smaller_not_sent_again(bot: Bot) -> None:
     virtual_time(bot.services, per_minute=6000)
     titles = await twelve(bot)
+    async with bot.sessions() as session:  # all of it fits four half-size parts
+        await session.exec(update(Risk).values(text="The launch moved. " * 8))
+        await session.commit()
     bot.clock.set(at("2027-03-15 09:00", "Europe/Berlin"))
     bot.fake.fail_next("chat.postMessage", status=200, error="msg_blocks_too_long")
     await run(bot)

@@ -557,13 +557,15 @@ async def test_an_old_version_reads_as_it_stood(bot: Bot, example_contract: int)
     await request_to(bot, LEADER)
 
     now = await ask(bot, f"summary <@{LEADER}>", user=SPONSOR)
-    assert "`45` → _no value yet_ → `28`" in now and "version 2" in now
+    assert "baseline 45 → latest _no value yet_ → target 28 days" in now
+    assert "version 2" in now
     old = await ask(bot, f"summary <@{LEADER}|dana> v1", user=SPONSOR)
-    assert "`45` → _no value yet_ → `30`" in old
+    assert "baseline 45 → latest _no value yet_ → target 30 days" in old
     assert "Version 1* of 2" in old and "The terms as they stood then" in old
     assert "Pending amendments" not in old
     mine = await ask(bot, "summary V2", user=LEADER)
-    assert "`45` → _no value yet_ → `28`" in mine and "Version 2* of 2" in mine
+    assert "baseline 45 → latest _no value yet_ → target 28 days" in mine
+    assert "Version 2* of 2" in mine
 
     said = await ask(bot, f"summary <@{LEADER}> v7", user=SPONSOR)
     assert "has no version 7. Its versions: v1, v2." in said

@@ -249,9 +249,12 @@ async def test_a_modal_left_open_past_its_week_is_refused(bot: Bot, example_cont
     from datetime import timedelta
 
     modal = await open_checkin(bot)
-    bot.clock.advance(timedelta(days=6))  # Wednesday -> next Tuesday
+    bot.clock.advance(timedelta(days=7))  # Wednesday -> next Wednesday: past the grace
     response = await submit(bot, modal, {"confidence": "3"})
-    assert "has closed" in next(iter(response.json["errors"].values()))
+    assert next(iter(response.json["errors"].values())) == (
+        "The check-in for week 10 (8–14 Mar 2027) closed at the end of Tuesday 16 Mar; "
+        "`/checkin` opens this week's."
+    )
     assert await stored(bot, CheckIn) == []
 
 

@@ -169,11 +169,12 @@ async def test_an_old_weeks_button_says_the_week_has_closed(
     bot: Bot, example_contract: int
 ) -> None:
     message = await prompt(bot)
-    bot.clock.advance(timedelta(days=4))
+    bot.clock.advance(timedelta(days=5))  # Friday -> the Wednesday after: past the grace
     await bot.driver.block_action(user=LEADER, action_id=START, message=message)
     await bot.fake.wait_for("response_url")
     assert said(bot) == [
-        "The check-in for week 10 (8–14 Mar 2027) has closed; `/checkin` opens this week's."
+        "The check-in for week 10 (8–14 Mar 2027) closed at the end of Tuesday 16 Mar; "
+        "`/checkin` opens this week's."
     ]
     assert bot.fake.calls_to("views.open") == []
 

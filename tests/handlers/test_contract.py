@@ -47,11 +47,11 @@ async def test_sponsor_reads_the_leaders_summary(bot: Bot, example_contract: int
     assert "Head of Platform: FY2027 leadership contract" in said
     for line in (
         "I1 · Team engagement score",
-        "`62` → _no value yet_ → `75`",
+        "baseline 62 → latest _no value yet_ → target 75 points",
         "I2 · Median project cycle time",
-        "`45` → _no value yet_ → `30`",
+        "baseline 45 → latest _no value yet_ → target 30 days",
         "I3 · Risks surfaced within 48 hours",
-        "`40` → _no value yet_ → `90`",
+        "baseline 40 → latest _no value yet_ → target 90 %",
     ):
         assert line in said
     for part in ("D1", "Executive influence coaching", "M1", "Coaching budget", "Escalation"):
@@ -81,8 +81,16 @@ async def test_summary_shows_latest_values_with_direction_aware_progress(
                 )
         await session.commit()
     said = await ask(bot, "summary", user=LEADER)
-    assert "`62` → *68.5* → `75` points   ▓▓▓▓▓░░░░░ 50% ↗ improving" in said
-    assert "`45` → *37.5* → `30` days   ▓▓▓▓▓░░░░░ 50% ↗ improving" in said
+    assert (
+        "baseline 62 → latest *68.5* → target 75 points · ▓▓▓▓▓░░░░░ 50% of the "
+        "way · ↗ up 4.5 points since 1 Feb 2027 · improving"
+    ) in said
+    # A cycle time that falls points down and improves: arrow, word and numbers agree.
+    assert (
+        "baseline 45 → latest *37.5* → target 30 days · ▓▓▓▓▓░░░░░ 50% of the way "
+        "· ↘ down 2.5 days since 1 Feb 2027 · improving"
+    ) in said
+    assert "`" not in said.split("Success indicators")[1].split("Development activities")[0]
 
 
 @pytest.mark.parametrize("reader", [LEADER, SPONSOR, OWNER, ESCALATION])

@@ -164,7 +164,10 @@ async def test_one_reminder_to_everyone_without_a_named_answer(
     bot.clock.advance(timedelta(days=2))
     await run_job(bot)
     assert reminders(PEER2) == []
-    bot.clock.advance(timedelta(days=1, hours=1))
+    bot.clock.advance(timedelta(days=1, hours=1))  # Saturday: reminders wait for a working day
+    await run_job(bot)
+    assert reminders(PEER2) == []
+    bot.clock.set(datetime(2027, 3, 15, 4, 0, tzinfo=UTC))  # Monday, 09:30 in Kolkata
     await run_job(bot)
     await run_job(bot)
     [reminder] = reminders(PEER2)
@@ -215,8 +218,8 @@ async def test_the_cadence_asks_each_reviewer_once_a_window(
     response = await bot.driver.submit_view(modal, answers(), user=PEER3)
     assert response.json["response_action"] == "update"
 
-    bot.clock.set(datetime(2027, 3, 14, 9, 0, tzinfo=UTC))
-    await run_job(bot)  # the reminders
+    bot.clock.set(datetime(2027, 3, 15, 9, 0, tzinfo=UTC))
+    await run_job(bot)  # the reminders, on Monday (three days on was a Saturday)
     bot.clock.set(datetime(2027, 4, 5, 9, 0, tzinfo=UTC))  # a Monday in the next window
     await run_job(bot)
     assert len(dms(bot, PEER1)) == 3  # March's request, its reminder, April's request

@@ -212,6 +212,33 @@ async def test_the_clock_moves_to_the_next_checkin_and_runs_the_jobs(page: Page)
     assert answer["sent"] >= 1
 
 
+async def test_after_a_daylight_saving_change_the_prompt_comes_at_its_local_time(
+    page: Page, sandbox: Sandbox
+) -> None:
+    """Berlin moves its clocks on 28 March 2027: Dana's 15:00 prompt stays at 15:00 local."""
+    if "checkins" not in JOBS:
+        pytest.skip("no checkins job is registered yet")
+    for _ in range(3):  # 12, 19 and 26 March: Friday 15:00 CET, 14:00 UTC
+        await page.do("clock", user=LEADER, step="checkin")
+    await page.do("clock", user=LEADER, step="digest")  # past the change, into the next week
+    while sandbox.clock.now() < datetime(2027, 4, 3, tzinfo=UTC):
+        await page.do("clock", user=LEADER, step="day")  # over Friday 2 April by whole days
+
+    prompts = [
+        call
+        for call in sandbox.fake.calls_to("chat.postMessage")
+        if call.args.get("channel") in {LEADER, "D0LEAD001"}
+        and "Weekly check-in" in json.dumps(call.args.get("blocks"))
+    ]
+    sent = [datetime.fromtimestamp(float(call.response["ts"]), UTC) for call in prompts[-4:]]
+    assert sent == [
+        datetime(2027, 3, 12, 14, 1, tzinfo=UTC),
+        datetime(2027, 3, 19, 14, 1, tzinfo=UTC),
+        datetime(2027, 3, 26, 14, 1, tzinfo=UTC),
+        datetime(2027, 4, 2, 13, 1, tzinfo=UTC),  # 15:01 CEST, not 16:01
+    ]
+
+
 async def test_without_jobs_the_clock_still_moves_and_says_so(
     page: Page, monkeypatch: pytest.MonkeyPatch
 ) -> None:

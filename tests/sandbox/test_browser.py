@@ -1,15 +1,15 @@
 """A real browser drives the sandbox's page as a person would, and photographs each screen.
 
 Headless Chromium is Debian's (`/usr/bin/chromium`, or $CHROMIUM), driven by Playwright's
-Python package; no browser is downloaded. Screenshots go to docs/screenshots/ (or
-$SANDBOX_SCREENSHOTS), where the README shows them.
+Python package; no browser is downloaded. Screenshots go to a temporary folder, and to
+docs/screenshots/ (where the README shows them) only under `make screenshots`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,6 @@ from bot.jobs import JOBS
 from bot.sandbox.demo import GENERAL
 from bot.sandbox.runtime import Sandbox
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("SANDBOX_SCREENSHOTS") or ROOT / "docs" / "screenshots")
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 try:
@@ -67,10 +65,25 @@ async def page(browser: Browser, sandbox: Sandbox) -> AsyncIterator[Page]:
     assert problems == [], f"the page threw: {problems}"
 
 
-async def shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.wait_for_timeout(150)  # let the last render settle
-    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+Shoot = Callable[["Page", str], Awaitable[None]]
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """docs/screenshots/ under `make screenshots` (it sets $SANDBOX_SCREENSHOTS), else a
+    temporary folder: a test run never rewrites the pictures the README shows."""
+    chosen = os.environ.get("SANDBOX_SCREENSHOTS")
+    return Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def shoot(screenshots: Path) -> Shoot:
+    async def take(page: Page, name: str) -> None:
+        screenshots.mkdir(parents=True, exist_ok=True)
+        await page.wait_for_timeout(150)  # let the last render settle
+        await page.screenshot(path=str(screenshots / f"{name}.png"))
+
+    return take
 
 
 async def be(page: Page, user: str) -> None:
@@ -109,7 +122,7 @@ def field(page: Page, block_id: str) -> Any:
     return page.locator(f'.modal .bk-input[data-block-id="{block_id}"]')
 
 
-async def test_leader_reads_the_summary_and_app_home(page: Page) -> None:
+async def test_leader_reads_the_summary_and_app_home(page: Page, shoot: Shoot) -> None:
     await be(page, LEADER)
     await go(page, "D0LEAD001")
     await type_command(page, "/cont", pick="/contract")  # `/contract` alone: the help
@@ -128,7 +141,7 @@ async def test_leader_reads_the_summary_and_app_home(page: Page) -> None:
     await shoot(page, "home-leader")
 
 
-async def test_leader_checks_in_and_the_prompt_updates(page: Page) -> None:
+async def test_leader_checks_in_and_the_prompt_updates(page: Page, shoot: Shoot) -> None:
     await be(page, LEADER)
     await go(page, "D0LEAD001")
     await page.click('.clock-buttons button[data-step="checkin"]')
@@ -156,7 +169,9 @@ async def test_leader_checks_in_and_the_prompt_updates(page: Page) -> None:
     await shoot(page, "checkin-done")
 
 
-async def test_a_draft_contract_with_field_errors_and_a_pushed_modal(page: Page) -> None:
+async def test_a_draft_contract_with_field_errors_and_a_pushed_modal(
+    page: Page, shoot: Shoot
+) -> None:
     await be(page, "U0PEER002")
     await go(page, "D0PEER002")
     await type_command(page, "/contract new")
@@ -184,7 +199,50 @@ async def test_a_draft_contract_with_field_errors_and_a_pushed_modal(page: Page)
     await shoot(page, "draft-editor")
 
 
-async def test_a_peer_gives_feedback(page: Page) -> None:
+async def test_a_modal_stays_with_the_person_who_opened_it(page: Page) -> None:
+    """Switching *You are* takes the modal away with its person, typed text and all."""
+    await be(page, "U0PEER002")
+    await go(page, "D0PEER002")
+    await type_command(page, "/contract new")
+    await expect(modal(page)).to_contain_text("New contract")
+    await field(page, "title").locator("input").fill("Head of Sales: FY2027")
+    await field(page, "sponsor").locator("select").select_option(SPONSOR)
+
+    await be(page, SPONSOR)
+    await expect(modal(page)).to_have_count(0)
+    await expect(page.locator("#modal-layer")).to_be_hidden()
+    await type_command(page, "/contract help")  # Sam's own page works as Sam's
+    await expect(page.locator(".msg.ephemeral", has_text="/contract summary")).to_be_visible()
+
+    await be(page, "U0PEER002")
+    await expect(modal(page)).to_contain_text("New contract")
+    await expect(field(page, "title").locator("input")).to_have_value("Head of Sales: FY2027")
+    await expect(field(page, "sponsor").locator("select")).to_have_value(SPONSOR)
+    await field(page, "period_start").locator("input").fill("2027-06-07")
+    await field(page, "period_end").locator("input").fill("2027-12-17")
+    await modal(page).get_by_role("button", name="Create draft").click()
+    await expect(modal(page)).to_contain_text("Draft created")
+    await expect(modal(page).locator(".modal-problem")).to_be_hidden()
+
+
+async def test_the_message_menu_opens_inside_the_window(page: Page) -> None:
+    await be(page, LEADER)
+    await go(page, GENERAL)
+    message = page.locator(".msg", has_text="delivery dashboard")
+    await message.hover()
+    toggle = message.get_by_role("button", name="More actions")
+    await toggle.click()
+    menu = message.locator(".msg-menu")
+    await expect(menu).to_be_visible()
+    box, anchor = await menu.bounding_box(), await toggle.bounding_box()
+    assert box is not None and anchor is not None
+    width = await page.evaluate("document.documentElement.clientWidth")
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, (box, width)
+    # It opens leftwards, its right edge under the ⋮ (as Slack's does).
+    assert abs((box["x"] + box["width"]) - (anchor["x"] + anchor["width"])) <= 2, (box, anchor)
+
+
+async def test_a_peer_gives_feedback(page: Page, shoot: Shoot) -> None:
     await be(page, PEER)
     await go(page, "D0PEER001")
     await type_command(page, "/feedback @da", pick="Dana Leader")
@@ -216,7 +274,7 @@ async def test_a_peer_gives_feedback(page: Page) -> None:
     await expect(modal(page)).not_to_contain_text("Dana put each trade-off")
 
 
-async def test_add_as_evidence_from_a_message(page: Page) -> None:
+async def test_add_as_evidence_from_a_message(page: Page, shoot: Shoot) -> None:
     await be(page, LEADER)
     await go(page, GENERAL)
     message = page.locator(".msg", has_text="delivery dashboard")
@@ -234,7 +292,7 @@ async def test_add_as_evidence_from_a_message(page: Page) -> None:
     await expect(modal(page).locator("h2")).to_have_text("Evidence added")
 
 
-async def test_the_sponsor_opens_app_home_and_a_summary(page: Page) -> None:
+async def test_the_sponsor_opens_app_home_and_a_summary(page: Page, shoot: Shoot) -> None:
     await be(page, SPONSOR)
     await go(page, "D0SPON001")
     await open_home(page)
@@ -344,7 +402,7 @@ async def test_block_kit_is_rendered_and_sends_what_slack_would(page: Page) -> N
 
 
 @pytest.mark.skipif("digests" not in JOBS, reason="no digests job is registered yet")
-async def test_the_sponsor_gets_the_digest_when_the_clock_moves(page: Page) -> None:
+async def test_the_sponsor_gets_the_digest_when_the_clock_moves(page: Page, shoot: Shoot) -> None:
     await be(page, SPONSOR)
     await go(page, "D0SPON001")
     await page.click('.clock-buttons button[data-step="digest"]')

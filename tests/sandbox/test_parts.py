@@ -119,6 +119,31 @@ def test_the_clock_stops_at_each_checkin_reminder_digest_and_morning() -> None:
     assert all(start < stop <= end for stop in stops)
 
 
+def test_the_clock_stops_at_local_times_across_daylight_saving() -> None:
+    # Berlin: summer time from 28 March 2027, winter time from 31 October 2027.
+    spring = stops_between(
+        [schedule("weekly")],
+        datetime(2027, 3, 26, 15, tzinfo=UTC),
+        datetime(2027, 4, 3, 7, tzinfo=UTC),
+        BERLIN,
+    )
+    assert datetime(2027, 4, 2, 13, 1, tzinfo=UTC) in spring  # Friday 15:01 CEST
+    assert datetime(2027, 4, 2, 14, 1, tzinfo=UTC) not in spring
+    assert datetime(2027, 3, 29, 7, 1, tzinfo=UTC) in spring  # Monday's digest, 09:01 CEST
+    assert datetime(2027, 3, 29, 7, 0, tzinfo=UTC) in spring  # and that morning, 09:00
+    assert datetime(2027, 3, 27, 8, 0, tzinfo=UTC) in spring  # Saturday morning, still CET
+    autumn = stops_between(
+        [schedule("weekly")],
+        datetime(2027, 10, 29, 15, tzinfo=UTC),
+        datetime(2027, 11, 6, 8, tzinfo=UTC),
+        BERLIN,
+    )
+    assert datetime(2027, 11, 5, 14, 1, tzinfo=UTC) in autumn  # Friday 15:01 CET
+    assert datetime(2027, 11, 5, 13, 1, tzinfo=UTC) not in autumn
+    # A reminder is a fixed number of hours after its prompt: 24 h on, whatever the zone.
+    assert datetime(2027, 10, 30, 13, 1, tzinfo=UTC) in autumn
+
+
 async def test_an_ephemeral_is_replaced_or_deleted_through_its_response_url() -> None:
     async with FakeSlack() as fake:
         fake.add_user("U0LEAD001", name="dana")

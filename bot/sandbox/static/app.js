@@ -354,18 +354,31 @@ function messageMenu(message) {
 
 // -- modals
 
+// Keep what was typed in the modal on screen, for when it is built again (an update, or its
+// person coming back to it).
+function stashModal() {
+  const current = $("#modal-layer .modal");
+  if (current) ui.viewValues[current.dataset.viewId] = readInputs(current);
+}
+
+function hideModal() {
+  const layer = $("#modal-layer");
+  ui.modalKey = "";
+  layer.hidden = true;
+  layer.replaceChildren();
+}
+
 function renderModal() {
   const layer = $("#modal-layer");
   const modal = ui.state.modal;
   if (!modal) {
-    if (ui.modalKey) { ui.modalKey = ""; layer.hidden = true; layer.replaceChildren(); }
+    if (!layer.hidden || layer.childElementCount) hideModal();
     return;
   }
   const view = modal.view;
   const key = `${ui.me}:${view.id}:${view.hash}`;
   if (ui.modalKey === key) return;
-  const current = layer.querySelector(".modal");
-  if (current) ui.viewValues[current.dataset.viewId] = readInputs(current);
+  stashModal();
   ui.modalKey = key;
   layer.replaceChildren(buildModal(view, modal.depth, {}));
   layer.hidden = false;
@@ -524,10 +537,13 @@ async function openHome() {
 }
 
 async function switchUser(id) {
+  // A modal is its person's (Slack keeps a stack per user): it goes with them, typed text
+  // and all, and comes back when you are them again.
+  stashModal();
+  hideModal();
   ui.me = id;
   ui.conv = null;
   ui.tab = "messages";
-  ui.modalKey = "";
   ui.homeKey = "";
   ui.messagesKey = "";
   ui.scrollToEnd = true;

@@ -358,4 +358,4 @@ async def test_an_old_version_has_its_terms_and_todays_figures(sessions: Session
     assert then is not None and now is not None and (then.target, now.target) == (30, 28)
     assert snapshot(old) == stored.snapshot
     text = str([b.to_dict() for b in build_summary(old, today=NOW.date() + timedelta(days=1))])
-    assert "`45` → *40* → `30`" in text  # the old target, today's value
+    assert "baseline 45 → latest *40* → target 30 days" in text  # old target, new value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,8 +25,17 @@ from bot.checkins.blocks import (
 from bot.checkins.forms import parse_page, target_of, url_problem
 from bot.checkins.model import IndicatorAsk, PeriodStatus, Plan
 from bot.core.rules import value_range
-from storage.models import CheckIn, Contract, DevelopmentActivity, Expectation, SuccessIndicator
+from storage.models import (
+    CheckIn,
+    Contract,
+    DevelopmentActivity,
+    Expectation,
+    Measurement,
+    SuccessIndicator,
+)
 from tests.fakes.slack_api import validate_message_blocks, validate_view
+
+FEB_3 = datetime(2027, 2, 3, 14, 0, tzinfo=UTC)
 
 
 def indicator(key: str, **overrides: Any) -> SuccessIndicator:
@@ -183,7 +192,7 @@ def test_the_closing_questions_need_a_confidence_from_1_to_5() -> None:
         plan(), state(view, {"confidence": "5", "ind:I1": "7,5", "act:D1:status": "done"})
     )
     assert errors == {}
-    assert answers.values == {"I1": 7.5, "I2": 40}  # I2 kept its pre-filled last value
+    assert answers.values == {"I1": 7.5, "I2": None}  # untouched: no value, nothing recorded
     assert answers.activities == {"D1": ("done", 100)}  # done means 100%
     assert answers.confidence == 5 and answers.closing
 
@@ -228,3 +237,57 @@ def test_button_targets() -> None:
     )
     assert target_of({"block_id": f"{ACTIONS_BLOCK}:3:2027-W10"}) == (3, "2027-W10")
     assert target_of({"value": "nonsense", "block_id": "x"}) is None
+
+
+def asked_with_a_last_value() -> Plan:
+    p = plan()
+    for n, ask in enumerate(p.indicators, start=1):
+        ask.previous = Measurement(
+            id=n, indicator_id=ask.indicator.id or 0, value=40.0, measured_at=FEB_3
+        )
+    return p
+
+
+def test_the_last_value_is_a_placeholder_and_no_change_a_checkbox() -> None:
+    p = asked_with_a_last_value()
+    view = build_checkin_modal(p).to_dict()
+    blocks = {b.get("block_id"): b for b in view["blocks"]}
+    i1 = blocks["ind:I1"]
+    assert "initial_value" not in i1["element"]
+    assert i1["element"]["placeholder"]["text"] == "Last 40 days on 3 Feb 2027"
+    assert "last 40 days on 3 Feb 2027" in i1["hint"]["text"]
+    same = blocks["same:I1"]
+    assert same["optional"] and same["element"]["type"] == "checkboxes"
+    assert same["element"]["options"][0]["text"]["text"] == "No change: still 40 days"
+    assert validate_view(view, kind="modal") == []
+
+    answers, errors = parse_page(p, state(view, {"confidence": "3", "same:I1": ["same"]}))
+    assert errors == {}
+    assert answers.values == {"I1": 40.0, "I2": None} and answers.confirmed == ["I1"]
+
+    answers, errors = parse_page(
+        p, state(view, {"confidence": "3", "same:I2": ["same"], "ind:I2": "40"})
+    )
+    assert errors == {} and answers.confirmed == ["I2"]  # the same number typed: still a yes
+
+
+@pytest.mark.parametrize(
+    ("values", "errors"),
+    [
+        ({"same:I1": ["same"], "ind:I1": "38"}, {"ind:I1": "You ticked “no change” (40 days)"}),
+        ({"same:I1": ["same"], "ind:I1": "soon"}, {"ind:I1": "“soon” is not a number."}),
+    ],
+)
+def test_no_change_beside_another_number_is_a_field_error(
+    values: dict[str, Any], errors: dict[str, str]
+) -> None:
+    p = asked_with_a_last_value()
+    view = build_checkin_modal(p).to_dict()
+    _, found = parse_page(p, state(view, {"confidence": "3", **values}))
+    assert set(found) == set(errors)
+    for block_id, text in errors.items():
+        assert text in found[block_id]
+
+
+def test_pages_count_the_checkbox_of_each_indicator_with_a_last_value() -> None:
+    assert [len(page) for page in paginate(asked_with_a_last_value(), page_blocks=8)] == [3, 0]

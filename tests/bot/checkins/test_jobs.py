@@ -137,14 +137,17 @@ async def test_a_prompt_missed_while_down_goes_out_once_when_back(bot: Bot) -> N
     await run_job(bot, "checkins")
     await run_job(bot, "checkins")
     assert len(posts_to(bot.fake, LEADER)) == 1
-    # Down from Friday morning to Monday: that week's prompt is gone, not sent late.
+    # Down from Friday morning to Monday: that week's prompt goes late, for last week, once.
     bot.clock.set(at("2027-03-22 08:00", "Europe/Berlin"))
     await run_job(bot, "checkins")
-    assert len(posts_to(bot.fake, LEADER)) == 1
+    await run_job(bot, "checkins")
+    assert len(posts_to(bot.fake, LEADER)) == 2
+    assert "for last week" in posts_to(bot.fake, LEADER)[-1].args["text"]
     bot.clock.set(at("2027-03-26 15:00", "Europe/Berlin"))
     await run_job(bot, "checkins")
     assert [d.period_key for d in await deliveries(bot.sessions, PROMPT)] == [
         "2027-W10",
+        "2027-W11",
         "2027-W12",
     ]
 
@@ -243,13 +246,15 @@ async def test_one_reminder_a_day_later_unless_answered(bot: Bot) -> None:
     assert statuses[quiet] == "sent" and statuses[answered] == "cancelled"
 
 
-async def test_no_reminder_when_turned_off_or_after_the_week(bot: Bot) -> None:
+async def test_no_reminder_when_turned_off_or_once_the_week_closed(bot: Bot) -> None:
     virtual_time(bot.services)
     await add_contract(bot.sessions, leader=LEADER, reminder_hours=0)
     await add_contract(bot.sessions, leader=VP, timezone="Europe/Berlin", weekday=6)
     bot.clock.set(at("2027-03-14 15:00", "Europe/Berlin"))  # Sunday: both prompted
     await run_job(bot, "checkins")
-    bot.clock.set(at("2027-03-15 15:01", "Europe/Berlin"))  # Monday: VP's week is over
+    # VP's reminder was due Monday 15:00, and the bot was down until Wednesday: the week
+    # can no longer be answered, so no reminder.
+    bot.clock.set(at("2027-03-17 00:00", "Europe/Berlin"))
     await run_job(bot, "reminders")
     assert len(bot.fake.calls_to("chat.postMessage")) == 2
     assert [d.status for d in await deliveries(bot.sessions, REMINDER)] == ["cancelled"]

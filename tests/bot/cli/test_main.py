@@ -78,12 +78,24 @@ async def test_bad_configuration_is_one_line_each_and_exit_2(tmp_path: Path) -> 
 
 
 async def test_run_without_slack_says_what_to_set(tmp_path: Path) -> None:
-    # With no Slack setting at all `run` starts the sandbox (tests/sandbox/test_cli.py);
-    # with some but not enough it names what is missing.
     run = await northstar("run", cwd=tmp_path, env={"SLACK_SIGNING_SECRET": "half-configured"})
     assert run.code == 2
     assert "SLACK_BOT_TOKEN" in run.err and "manifest.yml" in run.err
     assert "Traceback" not in run.err
+
+
+async def test_run_with_no_slack_variable_fails_instead_of_starting_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    # A deploy whose secrets did not load must not come up "healthy" against a fake Slack.
+    run = await northstar("run", cwd=tmp_path)
+    assert run.code == 2
+    lines = run.err.strip().splitlines()
+    assert lines[0].startswith("northstar: SLACK_BOT_TOKEN is not set")
+    assert lines[1].startswith("northstar: SLACK_SIGNING_SECRET is not set")
+    assert "`northstar sandbox`" in lines[-1]
+    assert run.out == "" and "Traceback" not in run.err
+    assert not (tmp_path / "data").exists()  # nothing was started, nothing was created
 
 
 async def test_the_env_file_is_read(tmp_path: Path) -> None:
@@ -96,6 +108,31 @@ async def test_validate_the_example(example: Path, env: dict[str, str], tmp_path
     run = await northstar("contract", "validate", str(example), cwd=tmp_path, env=env)
     assert run.code == 0, run.err
     assert "is valid" in run.out
+
+
+async def test_validate_offline_checks_the_form_and_lists_the_emails_to_look_up(
+    example: Path, tmp_path: Path
+) -> None:
+    run = await northstar("contract", "validate", str(example), cwd=tmp_path)  # no token
+    assert run.code == 0, run.err
+    assert f"{example}: “Head of Platform: FY2027 leadership contract” for U0LEAD001 is valid." in (
+        run.out
+    )
+    assert (
+        "1 e-mail address will be looked up in Slack at import (which needs SLACK_BOT_TOKEN): "
+        "peer.three@example.com (feedback.reviewers[2])"
+    ) in run.out
+    assert "nobody was checked with Slack" in run.err
+
+    data = yaml.safe_load(example.read_text())
+    data["sponsor"] = "not a person"
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump(data))
+    run = await northstar("contract", "validate", str(bad), cwd=tmp_path)
+    assert run.code == 1 and "sponsor" in run.err  # the form is still checked offline
+    run = await northstar("contract", "import", str(example), cwd=tmp_path)
+    assert run.code == 1  # an import cannot store an address it could not look up
+    assert "peer.three@example.com is an e-mail address: looking it up" in run.err
 
 
 async def test_validate_reports_every_problem_with_its_path(
@@ -182,4 +219,44 @@ async def test_imported_contract_is_summarised_for_the_sponsor(
         ("Risks surfaced within 48 hours", 40, 90),
     ):
         assert indicator in text
-        assert f"`{baseline}` → _no value yet_ → `{target}`" in text
+        assert f"baseline {baseline} → latest _no value yet_ → target {target}" in text
+
+
+async def test_alembic_speaks_only_when_a_migration_runs(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    revisions = len(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'quiet.db'}"}  # LOG_LEVEL: INFO
+    first = await northstar("db", "upgrade", cwd=tmp_path, env=env)
+    assert first.code == 0, first.err
+    said = [line for line in first.err.splitlines() if "alembic" in line]
+    assert len(said) == revisions and all("Running upgrade" in line for line in said)
+    for command in (("db", "upgrade"), ("contract", "export", "--format", "csv"), ("report",)):
+        args = (*command, "--period", "2027Q2") if command == ("report",) else command
+        run = await northstar(*args, cwd=tmp_path, env=env)
+        assert "alembic" not in run.err, (command, run.err)
+
+
+async def test_an_export_with_no_contract_says_so_and_writes_nothing(
+    example: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    assert (await northstar("db", "upgrade", cwd=tmp_path, env=env)).code == 0
+    out = tmp_path / "export.csv"
+    out.write_text("yesterday's good export\n")
+    for fmt in ("csv", "yaml", "json"):
+        run = await northstar(
+            "contract", "export", "--format", fmt, "--out", str(out), cwd=tmp_path, env=env
+        )
+        assert run.code == 1 and run.out == ""
+        assert "northstar: no contracts: this database holds none" in run.err
+    assert out.read_text() == "yesterday's good export\n"
+
+    assert (await northstar("contract", "import", str(example), cwd=tmp_path, env=env)).code == 0
+    run = await northstar("contract", "export", "--leader", "U0NOBODY1", cwd=tmp_path, env=env)
+    assert run.code == 1 and run.out == ""
+    assert "no contract matches --leader U0NOBODY1; nothing was exported" in run.err
+    # A contract with no measurement yet is a real, empty CSV: the header, and status 0.
+    run = await northstar("contract", "export", "--format", "csv", cwd=tmp_path, env=env)
+    assert run.code == 0 and run.out.startswith("contract_id,") and len(run.out.splitlines()) == 1

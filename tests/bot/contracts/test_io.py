@@ -809,6 +809,7 @@ async def test_csv_has_one_row_per_measurement(
         "118",
         "check-in",
         "U0PEER002",
+        "",
     ]
     assert [row[3] for row in table[1:]] == ["BACKLOG", "BACKLOG", "CSAT"]
     assert [row[10] for row in table[1:]] == ["118", "109.5", "82"]

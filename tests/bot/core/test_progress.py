@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from bot.core.progress import (
     Trend,
+    change_text,
+    figures_text,
     format_number,
     indicator_progress,
     progress,
@@ -43,6 +45,32 @@ def test_trend_is_direction_aware() -> None:
     assert trend(62, 75, [64, 66]) is Trend.better
     assert trend(62, 75, [66, 66]) is Trend.flat
     assert trend(62, 75, [66]) is Trend.none
+
+
+@given(
+    baseline=st.integers(-100, 100),
+    span=st.integers(-50, 50).filter(bool),
+    before=st.integers(-200, 200),
+    after=st.integers(-200, 200),
+)
+def test_arrow_follows_the_value_and_the_word_the_target(
+    baseline: int, span: int, before: int, after: int
+) -> None:
+    text = change_text(baseline, baseline + span, before, after, " days")
+    if after == before:
+        assert text == "→ no change"
+        return
+    assert text.startswith("↗ up" if after > before else "↘ down")
+    toward = (after - before) * span > 0  # moved toward the target
+    assert text.endswith("· improving" if toward else "· slipping")
+    assert f" {abs(after - before)} days" in text
+
+
+def test_figures_say_what_each_number_is() -> None:
+    assert figures_text(45, "*39*", 30, " days") == "baseline 45 → latest *39* → target 30 days"
+    assert change_text(45, 30, 43, 39, " days", " since 12 Feb") == (
+        "↘ down 4 days since 12 Feb · improving"
+    )
 
 
 def test_indicator_without_values_sits_at_its_baseline() -> None:

@@ -313,7 +313,10 @@ async def busy_contract(sessions: SessionFactory, *, leader: str = LEADER, title
             (i2, 43, last_week),  # a decrease indicator going up: the wrong way
         ):
             session.add(Measurement(indicator_id=indicator.id or 0, value=value, measured_at=when))
-        for week in ("2027-W08", "2027-W09"):  # week 10 (to Sunday 14 March) was missed
+        # Week 9 was missed: it closed at the end of Tuesday 9 March, after the last digest.
+        # Week 10
+        # (to Sunday 14 March) is still open until Tuesday, so not missed yet either way.
+        for week in ("2027-W08", "2027-W10"):
             session.add(CheckIn(contract_id=cid, period_key=week, confidence=3))
         d1 = (
             await session.exec(
@@ -365,7 +368,7 @@ async def busy_contract(sessions: SessionFactory, *, leader: str = LEADER, title
 ORDER = [
     "Needs you",
     "⏰ Milestone *M1*",
-    "📭 1 missed check-in: week 10",
+    "📭 1 missed check-in: week 9",
     "🆘 Asks for your help",
     "⏳ *#1* change milestone M1",
     "📉 *I2 · Cycle time*",
@@ -389,8 +392,10 @@ async def test_the_digest_puts_what_needs_the_sponsor_first(bot: Bot) -> None:
     assert positions == sorted(positions)
     assert "SECRET" not in text and "Not for the sponsor" not in text
     assert "Old win" not in text  # met before the window
-    assert "`45` → *43* → `30` days" in text and "(was 40)" in text and "↘ slipping" in text
-    assert "`62` → *66* → `75` points" in text and "(was 64)" in text and "↗ improving" in text
+    assert "baseline 45 → latest *43* → target 30 days" in text
+    assert "↗ up 3 days from 40 · slipping" in text  # a cycle time that rose: worse
+    assert "baseline 62 → latest *66* → target 75 points" in text
+    assert "↗ up 2 points from 64 · improving" in text
     actions = [
         (e["action_id"], e["value"])
         for b in json.loads(json.dumps(digest.args["blocks"]))
@@ -414,7 +419,7 @@ async def test_a_quiet_period_says_so(bot: Bot) -> None:
     virtual_time(bot.services)
     cid = await sponsored(bot.sessions, owner=None, title="Quiet one")
     async with bot.sessions() as session:
-        session.add(CheckIn(contract_id=cid, period_key="2027-W10", confidence=3))
+        session.add(CheckIn(contract_id=cid, period_key="2027-W09", confidence=3))
         await session.commit()
     bot.clock.set(at("2027-03-15 09:00", "Europe/Berlin"))
     await run(bot)

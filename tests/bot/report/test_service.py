@@ -203,12 +203,10 @@ async def test_markdown_and_csv(sessions: SessionFactory) -> None:
     assert text.startswith("# North Star report: 2027 Q2 (1 Apr 2027 – 30 Jun 2027)\n")
     assert "## Head of Platform: FY2027 leadership contract" in text
     assert (
-        "| I1 Team engagement score (points) | 62 | 64 → 68 (2 values) | 75 | 46% ↗ improving |"
-        in text
+        "| I1 Team engagement score (points) | 62 | 64 → 68 (2 values) | 75 | "
+        "46% ↗ up 4 points · improving |" in text
     )
-    assert (
-        "| I2 Median project cycle time (days) | 45 | 44 → 44 (1 value) | 28 | 6% → flat |" in text
-    )
+    assert "| I2 Median project cycle time (days) | 45 | 44 → 44 (1 value) | 28 | 6% |" in text
     assert "No value recorded in the period: I3." in text
     assert "- Check-ins: 10 of 13 weekly check-ins answered (77%)" in text
     assert (
@@ -237,9 +235,12 @@ async def test_the_command(fake_slack: FakeSlack, sqlite_url: str, tmp_path: Pat
     contract.write_text(example_text(), encoding="utf-8")
     assert (await northstar("contract", "import", str(contract), cwd=tmp_path, env=env)).code == 0
 
+    asked = len(fake_slack.calls_to("users.info"))
     run = await northstar("report", "--period", "2027Q2", cwd=tmp_path, env=env)
     assert run.code == 0, run.err
     assert "## Head of Platform: FY2027 leadership contract" in run.out
+    assert "Leader Dana Leader (U0LEAD001) · sponsor Sam Sponsor (U0SPON001) · Active" in run.out
+    assert len(fake_slack.calls_to("users.info")) == asked + 2  # each person asked once
     out = tmp_path / "q2.csv"
     run = await northstar(
         "report", "--period", "2027-05", "--format", "csv", "--out", str(out), cwd=tmp_path, env=env
@@ -247,6 +248,18 @@ async def test_the_command(fake_slack: FakeSlack, sqlite_url: str, tmp_path: Pat
     assert run.code == 0, run.err
     (row,) = csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))
     assert (row["period"], row["status"], row["indicators_measured"]) == ("2027-05", "Active", "0")
+    assert (row["leader"], row["leader_name"]) == ("U0LEAD001", "Dana Leader")
+
+    offline = {key: value for key, value in env.items() if key != "SLACK_BOT_TOKEN"}
+    run = await northstar("report", "--period", "2027Q2", cwd=tmp_path, env=offline)
+    assert run.code == 0, run.err
+    assert "Leader U0LEAD001 · sponsor U0SPON001 · Active" in run.out
+    assert "People appear as Slack user ids: names are looked up in Slack only with" in run.out
+    run = await northstar(
+        "report", "--period", "2027Q2", "--format", "csv", cwd=tmp_path, env=offline
+    )
+    (row,) = csv.DictReader(io.StringIO(run.out))
+    assert (row["leader"], row["leader_name"], row["sponsor_name"]) == ("U0LEAD001", "", "")
 
     run = await northstar("report", "--period", "Q2", cwd=tmp_path, env=env)
     assert run.code == 2 and run.out == ""
