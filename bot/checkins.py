@@ -1184,16 +1184,13 @@ def tell_owner(
         ]
         for recipient in candidates:
             message = build_undeliverable_notice(contract, failed.recipient_id, what, error)
-
-            async def build(_: Delivery, message: Message = message) -> Message:
-                return message
-
             result = await queue.deliver(
                 Outgoing(
                     key=DeliveryKey(
                         UNDELIVERABLE_NOTICE, contract.id or 0, recipient, failed.recipient_id
                     ),
-                    build=build,
+                    build=delivery.fixed(message),
+                    expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
                 )
             )
             if result.outcome != delivery.Outcome.undeliverable:
@@ -1276,6 +1273,12 @@ async def _active_contracts(services: Services) -> list[Contract]:
         return list(rows.all())
 
 
+def prompt_useful_until(period: str, zone: ZoneInfo) -> datetime:
+    """Until when a prompt for `period` is worth sending: while the leader can still answer
+    for that week, to the end of the Tuesday after it, on the leader's wall clock."""
+    return local_instant(monday_of(period) + timedelta(days=9), "00:00", zone)
+
+
 def prompt_outgoing(
     services: Services, queue: DeliveryQueue, due: DuePrompt, plan: Plan | None = None
 ) -> Outgoing:
@@ -1305,6 +1308,7 @@ def prompt_outgoing(
                 session=session,
                 key=reminder_key(contract, period),
                 due_at=sent.sent_at + timedelta(hours=contract.reminder_hours),
+                expires_at=period_ends_at(period, due.zone),
             )
 
     return Outgoing(
@@ -1312,6 +1316,7 @@ def prompt_outgoing(
         build=build,
         after_sent=after_sent,
         on_undeliverable=tell_owner(services, queue, contract, f"the check-in prompt for {period}"),
+        expires_at=prompt_useful_until(period, due.zone),
     )
 
 
@@ -1332,13 +1337,13 @@ async def send_prompts(
     """
     now = services.clock.now()
     queue = queue or queue_of(services, client)
-    # A batch must go out well within the claims' lease, at whatever pace is configured.
-    lease_minutes = delivery.CLAIM_LEASE.total_seconds() / 60
-    batch = max(1, min(batch, int(queue.pacer.per_minute * lease_minutes / 4)))
 
     async def send(due: Sequence[DuePrompt]) -> None:
-        for start in range(0, len(due), batch):
-            chunk = due[start : start + batch]
+        start = 0
+        while start < len(due):
+            # What goes out well within a claim's lease, at the pace and measured call time.
+            chunk = due[start : start + queue.batch_size(batch)]
+            start += len(chunk)
             async with services.sessions() as session:
                 plans = await load_plans(
                     session=session, wanted=[(d.contract, d.period, d.zone) for d in chunk]
@@ -1465,12 +1470,13 @@ async def show_state(
             if await queue.update(row.slack_channel or "", row.slack_ts or "", message):
                 updated += 1
         if plan.answered and not any(row.kind == PROMPT for row in sent):
-            receipt = build_submitted(plan)
-
-            async def build(_: Delivery) -> Message:
-                return receipt
-
-            await queue.deliver(Outgoing(key=prompt_key(plan.contract, plan.period), build=build))
+            await queue.deliver(
+                Outgoing(
+                    key=prompt_key(plan.contract, plan.period),
+                    build=delivery.fixed(build_submitted(plan)),
+                    expires_at=prompt_useful_until(plan.period, plan.zone),
+                )
+            )
     finally:
         await queue.close()
     if plan.answered:  # saved and committed: its values may meet (or settle) a milestone
@@ -1490,18 +1496,14 @@ async def ask_sponsor_for_help(
     sponsor = plan.contract.sponsor_id
     try:
         for risk in risks:
-            message = build_sponsor_help(plan, risk.text)
-
-            async def build(_: Delivery, message: Message = message) -> Message:
-                return message
-
             await queue.deliver(
                 Outgoing(
                     key=DeliveryKey(SPONSOR_HELP, plan.contract_id, sponsor, f"risk:{risk.id}"),
-                    build=build,
+                    build=delivery.fixed(build_sponsor_help(plan, risk.text)),
                     on_undeliverable=tell_owner(
                         services, queue, plan.contract, "a request for sponsor help"
                     ),
+                    expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
                 )
             )
     finally:
