@@ -34,7 +34,7 @@ import functools
 import io
 import logging
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -1338,7 +1338,7 @@ async def send_prompts(
     now = services.clock.now()
     queue = queue or queue_of(services, client)
 
-    async def send(due: Sequence[DuePrompt]) -> None:
+    async def batches(due: Sequence[DuePrompt]) -> AsyncIterator[list[Outgoing]]:
         start = 0
         while start < len(due):
             # What goes out well within a claim's lease, at the pace and measured call time.
@@ -1348,9 +1348,12 @@ async def send_prompts(
                 plans = await load_plans(
                     session=session, wanted=[(d.contract, d.period, d.zone) for d in chunk]
                 )
-            await queue.deliver_many(
-                [prompt_outgoing(services, queue, d, p) for d, p in zip(chunk, plans, strict=True)]
-            )
+            yield [
+                prompt_outgoing(services, queue, d, p) for d, p in zip(chunk, plans, strict=True)
+            ]
+
+    async def send(due: Sequence[DuePrompt]) -> None:
+        await queue.deliver_batches(batches(due))
 
     try:
         await send(await due_prompts(services=services, client=client, now=now, force=force))

@@ -62,7 +62,15 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -99,7 +107,8 @@ DEFAULT_USEFUL = timedelta(days=1)
 NOTICE_USEFUL = timedelta(days=7)
 FAILED_RETRY_AFTER = timedelta(minutes=5)
 PER_CHANNEL_SECONDS = 1.0
-CONCURRENCY = 8
+CONCURRENCY = 16
+BATCHES_IN_FLIGHT = 3  # a slow post (a timeout) holds its batch open; the next ones go on
 CLOCK_TOLERANCE = 1e-6  # below a microsecond a wait is no wait (and clocks tick in µs)
 EVENT_TYPE = "northstar_delivery"
 READ_BACK_SKEW = timedelta(minutes=2)  # our clock against Slack's, when reading back a DM
@@ -901,11 +910,13 @@ class _Failed:
     kind: str  # "transient", "limited", "token", "undeliverable", "refused", "lost", "db", "stop"
     maybe_posted: bool = False
     retry_after: float = 0.0
+    slow: bool = False  # a timeout: this call was slow, which says little about the others
 
 
 class _Window:
-    """At most `size` sends at once: 1 to begin with, doubling with each success up to
-    `most`, and back to 1 after a failure, so a dead Slack or token costs one call, not many."""
+    """At most `size` posts at once: 1 to begin with, doubling with each success up to
+    `most`, halved by each failure, so a dead Slack or token costs one call, not many, and a
+    slow call here and there costs little."""
 
     def __init__(self, most: int) -> None:
         self.most = max(1, most)
@@ -929,7 +940,7 @@ class _Window:
         self.size = min(self.most, self.size * 2)
 
     def narrow(self) -> None:
-        self.size = 1
+        self.size = max(1, self.size // 2)
 
 
 class DeliveryQueue:
@@ -948,9 +959,11 @@ class DeliveryQueue:
         concurrency: int = CONCURRENCY,
         lease: timedelta = CLAIM_LEASE,
         heartbeat: float | None = None,
+        timeout: float | None = None,
     ) -> None:
         """`heartbeat`: real seconds between lease renewals while claims are held (a third
-        of the lease by default); pacer waits renew too, on the queue's own clock."""
+        of the lease by default); pacer waits renew too, on the queue's own clock.
+        `timeout`: real seconds a call may take (the client's timeout by default)."""
         self.sessions = sessions
         self.client = bare_client(client)
         self.clock = clock
@@ -961,6 +974,7 @@ class DeliveryQueue:
         self.concurrency = max(1, concurrency)
         self.lease = lease
         self.heartbeat = lease.total_seconds() / 3 if heartbeat is None else heartbeat
+        self.timeout = float(self.client.timeout) if timeout is None else timeout
         self.report = Report()
         self.stopped: str | None = None  # a token error: nothing more is sent by this queue
         self._http: aiohttp.ClientSession | None = None
@@ -970,6 +984,10 @@ class DeliveryQueue:
         self._renewed = clock.now()
         self._probed = False  # while Slack is down: this queue has sent its one probe
         self._window = _Window(self.concurrency)
+        self._building = asyncio.Semaphore(2 * self.concurrency)  # messages being built
+        # The queue's own writes, one at a time: its senders never wait on each other inside
+        # the database (SQLite's busy handler sleeps up to 100 ms a turn).
+        self._writing = asyncio.Lock()
         self._unreadable_logged = False
 
     async def __aenter__(self) -> DeliveryQueue:
@@ -988,9 +1006,7 @@ class DeliveryQueue:
     def _keep_alive(self) -> None:
         """One HTTP session for all of this queue's calls, instead of a connection each."""
         if self.client.session is None:
-            self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.client.timeout)
-            )
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
             self.client.session = self._http
 
     # -- state
@@ -1003,14 +1019,14 @@ class DeliveryQueue:
         return self.pacer.failing_for() >= self.policy.outage_after
 
     def batch_size(self, wanted: int) -> int:
-        """How many to claim at a time: what can be posted in half a lease at the pace and the
+        """How many to claim at a time: what can be posted in a third of a lease at the pace and the
         measured call time (calls in flight together), at most `wanted`; one while Slack is down."""
         if self.slack_down():
             return 1
         per_second = 1.0 / self.pacer.interval
         if self.pacer.call_time > 0:
             per_second = min(per_second, self.concurrency / self.pacer.call_time)
-        fits = int(self.lease.total_seconds() / 2 * per_second)
+        fits = int(self.lease.total_seconds() / BATCHES_IN_FLIGHT * per_second)
         return max(1, min(wanted, fits))
 
     # -- delivering
@@ -1028,6 +1044,27 @@ class DeliveryQueue:
             size = self.batch_size(batch)
             await self.deliver_many(pending[start : start + size])
             start += size
+        return self.report
+
+    async def deliver_batches(self, batches: AsyncIterable[Sequence[Outgoing]]) -> Report:
+        """Deliver batch after batch (each as `deliver_many`), the next one claimed and built
+        while the last posts of the one before are under way, so the pace never waits for a
+        batch to drain: `BATCHES_IN_FLIGHT` at a time, so with `batch_size` no more is claimed
+        than can be posted within a lease."""
+        running: list[asyncio.Task[list[Result]]] = []
+        try:
+            async for items in batches:
+                running.append(asyncio.create_task(self.deliver_many(items)))
+                if len(running) == BATCHES_IN_FLIGHT:
+                    await running.pop(0)
+                if self.stopped is not None or self._stopping():
+                    break
+            while running:
+                await running.pop(0)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
         return self.report
 
     async def deliver_many(self, items: Sequence[Outgoing]) -> list[Result]:
@@ -1077,8 +1114,13 @@ class DeliveryQueue:
         async def one(item: Outgoing, row: Delivery | None) -> Result:
             if row is None:
                 return self._done(Result(item.key, Outcome.taken))
-            async with self._window.one():
-                result = await self._send(item, row)
+            async with self._building:
+                built = await self._build(item, row)
+            if isinstance(built, Result):
+                result = built
+            else:
+                async with self._window.one():
+                    result = await self._post(item, row, built)
             if result.outcome == Outcome.undeliverable and item.on_undeliverable is not None:
                 # Outside the window: telling someone is a delivery of its own.
                 try:
@@ -1146,7 +1188,8 @@ class DeliveryQueue:
             return
         self._renewed = now
         try:
-            await _renew(self.sessions, self.owner, list(self._held), now)
+            async with self._writing:
+                await _renew(self.sessions, self.owner, list(self._held), now)
         except Exception as error:
             logger.warning(
                 "Renewing %d claim(s) failed (%s)", len(self._held), type(error).__name__
@@ -1157,7 +1200,8 @@ class DeliveryQueue:
         if delivery.id is not None:
             self._held.pop(delivery.id, None)
 
-    async def _send(self, item: Outgoing, delivery: Delivery) -> Result:
+    async def _build(self, item: Outgoing, delivery: Delivery) -> Result | dict[str, Any]:
+        """The post's arguments, or what came of the delivery if there is nothing to post."""
         assert delivery.id is not None
         if self.stopped is not None or self._stopping():
             return await self._hold(item, delivery, self.stopped or STOPPING)
@@ -1174,9 +1218,8 @@ class DeliveryQueue:
         if delivery.expires_at is not None and delivery.expires_at <= self.clock.now():
             return await self._expire(item, delivery)
 
-        target = item.channel or item.key.recipient_id
-        arguments = {
-            "channel": target,
+        return {
+            "channel": item.channel or item.key.recipient_id,
             **message.arguments(),
             "metadata": {
                 "event_type": EVENT_TYPE,
@@ -1187,6 +1230,10 @@ class DeliveryQueue:
                 },
             },
         }
+
+    async def _post(self, item: Outgoing, delivery: Delivery, arguments: dict[str, Any]) -> Result:
+        """Post until it is sent, put back, given up or held (see the module doc)."""
+        target = str(arguments["channel"])
         maybe_posted = delivery.attempted_at is not None
         attempts = limited = 0
         while True:
@@ -1196,7 +1243,8 @@ class DeliveryQueue:
             if isinstance(outcome, _Posted):
                 self._window.widen()
                 return await self._sent(item, delivery, outcome)
-            self._window.narrow()
+            if not outcome.slow:
+                self._window.narrow()
             maybe_posted = maybe_posted or outcome.maybe_posted
             unposted = not maybe_posted
             if outcome.kind == "limited":
@@ -1209,7 +1257,10 @@ class DeliveryQueue:
             if outcome.kind == "transient":
                 attempts += 1
                 self.pacer.failed(self.policy.backoff)
-                if attempts >= self.policy.max_attempts or self.slack_down():
+                # While every call fails (a burst), it is Slack, not this message: it waits
+                # with everyone until Slack looks down. Failing alone, it is put back sooner.
+                alone = self.pacer.failures < attempts
+                if (alone and attempts >= self.policy.max_attempts) or self.slack_down():
                     return await self._put_back(item, delivery, outcome.error, unposted=unposted)
                 self.report.retried += 1
                 logger.warning(
@@ -1276,7 +1327,12 @@ class DeliveryQueue:
             except NEVER_SENT as error:
                 return _Failed(f"network: {type(error).__name__}", "transient")
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                return _Failed(f"network: {type(error).__name__}", "transient", maybe_posted=True)
+                return _Failed(
+                    f"network: {type(error).__name__}",
+                    "transient",
+                    maybe_posted=True,
+                    slow=isinstance(error, TimeoutError),
+                )
             finally:
                 self.pacer.observe(self.pacer.monotonic() - started)
             self.pacer.succeeded()
@@ -1304,7 +1360,7 @@ class DeliveryQueue:
         values: dict[str, Any] = {"claimed_at": now}
         if delivery.attempted_at is None:
             values["attempted_at"] = now
-        async with self.sessions() as session:
+        async with self._writing, self.sessions() as session:
             result = await session.exec(
                 update(Delivery)
                 .where(
@@ -1406,7 +1462,8 @@ class DeliveryQueue:
 
         self._let_go(delivery)
         try:
-            mine = await _finish(self.sessions, delivery.id, self.owner, values, then=then)
+            async with self._writing:
+                mine = await _finish(self.sessions, delivery.id, self.owner, values, then=then)
         except Exception as error:
             logger.warning(
                 "%s was posted but recording it failed (%s); it is read back from Slack "
@@ -1497,7 +1554,8 @@ class DeliveryQueue:
         if values.get("status") in FINAL:
             values = {**values, **_forget_kept(delivery)}
         try:
-            return await _finish(self.sessions, delivery.id, self.owner, values)
+            async with self._writing:
+                return await _finish(self.sessions, delivery.id, self.owner, values)
         except Exception as error:
             logger.warning("Recording %s failed (%s)", item.key, type(error).__name__)
             return False
@@ -1510,7 +1568,8 @@ class DeliveryQueue:
         assert delivery.id is not None
         self._let_go(delivery)
         try:
-            await _release(self.sessions, self.owner, [delivery.id], code, unposted=unposted)
+            async with self._writing:
+                await _release(self.sessions, self.owner, [delivery.id], code, unposted=unposted)
         except Exception as error:
             logger.warning("Could not give back a claim (%s)", type(error).__name__)
         return self._done(Result(item.key, Outcome.held, error=code))

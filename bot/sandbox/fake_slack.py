@@ -625,12 +625,14 @@ class FakeSlack:
             self._latency = lambda _method, wait=float(latency): wait
 
     def stall_after_accepting(
-        self, method: str = "chat.postMessage", *, seconds: float, times: int = 1
+        self, method: str = "chat.postMessage", *, seconds: float, times: int = 1, every: int = 1
     ) -> None:
-        """The next `times` successful calls to `method` do what they ask (a message is
-        posted), then answer only after `seconds`: longer than a client's timeout, the
-        client never learns that its call worked."""
-        self._stalls.setdefault(method, deque()).extend([seconds] * times)
+        """`times` successful calls to `method` (each `every`-th one from now) do what they
+        ask (a message is posted), then answer only after `seconds`: longer than a client's
+        timeout, the client never learns that its call worked."""
+        stalls = self._stalls.setdefault(method, deque())
+        for _ in range(times):
+            stalls.extend([0.0] * (every - 1) + [seconds])
 
     def reset(self) -> None:
         """Forget calls, messages, views, triggers and pending failures; keep users and channels."""
