@@ -982,7 +982,7 @@ class DeliveryQueue:
         self._holders = 0
         self._heartbeat: asyncio.Task[None] | None = None
         self._renewed = clock.now()
-        self._probed = False  # while Slack is down: this queue has sent its one probe
+        self.probed = False  # while Slack is down: this queue has sent its one probe
         self._window = _Window(self.concurrency)
         self._building = asyncio.Semaphore(2 * self.concurrency)  # messages being built
         # The queue's own writes, one at a time: its senders never wait on each other inside
@@ -1080,9 +1080,8 @@ class DeliveryQueue:
             return [self._done(Result(item.key, Outcome.held, error=reason)) for item in items]
         held: list[Outgoing] = []
         if self.slack_down():
-            if self._probed:
+            if not self.probe():
                 return [self._done(Result(i.key, Outcome.held, error=SLACK_DOWN)) for i in items]
-            self._probed = True
             items, held = items[:1], list(items[1:])
         now = self.clock.now()
         got = await claim_many(
@@ -1105,10 +1104,20 @@ class DeliveryQueue:
         return results
 
     async def send_claimed(self, item: Outgoing, delivery: Delivery) -> Result:
-        """Send a delivery this process has claimed (by `claim` or `claim_due`)."""
+        """Send a delivery this process has claimed (by `claim` or `claim_due`); given back
+        unsent (held) while Slack is down and this queue has sent its probe."""
+        if self.slack_down() and not self.probe():
+            return await self._hold(item, delivery, SLACK_DOWN)
         async with self._holding([delivery]):
             (result,) = await self._send_all([(item, delivery)])
         return result
+
+    def probe(self) -> bool:
+        """While Slack is down: whether this queue may still try one delivery (once)."""
+        if self.probed:
+            return False
+        self.probed = True
+        return True
 
     async def _send_all(self, pairs: Sequence[tuple[Outgoing, Delivery | None]]) -> list[Result]:
         async def one(item: Outgoing, row: Delivery | None) -> Result:
@@ -1697,7 +1706,9 @@ async def redeliver(*, services: Services, client: AsyncWebClient) -> Report:
             )
             stored = [r for r in rows.all() if isinstance((r.payload or {}).get("message"), dict)]
         for row in stored:
-            if queue.stopped is not None or services.stopping.is_set() or queue.slack_down():
+            if queue.stopped is not None or services.stopping.is_set():
+                break
+            if queue.slack_down() and queue.probed:
                 break
             claimed = await claim_due(
                 sessions=services.sessions,
