@@ -28,10 +28,11 @@ one clock decides every wait:
 
 - 429: everything this process sends pauses for `Retry-After`, then the message goes again;
 - 5xx, `internal_error` and kin, network errors and timeouts: every sender of this process
-  pauses, longer with each failure in a row (up to a minute), and the message is tried
-  again; after `max_attempts`, or at once while Slack has been failing for `outage_after`,
-  it is put back as `failed` with a `retry_at` (30 s doubling to 5 minutes) and the next run
-  claims it again. During an outage each run sends one probe and claims nothing else;
+  pauses, longer with each failure in a row (1 s doubling to a minute), and the message is
+  tried again. It is put back as `failed` with a `retry_at` (30 s doubling to 5 minutes),
+  for any later run to claim, after `max_attempts` if it fails while others get through, or
+  once every call has failed for `outage_after` (Slack is down): then each run sends one
+  probe and leaves the rest where they are;
 - `user_not_found`, `cannot_dm_bot` and kin: the delivery is marked undeliverable and the
   caller's `on_undeliverable` runs (the check-ins tell the contract's owner), no retry; so
   does a `build` that raises `Unreachable` (a deactivated account, which Slack accepts);
@@ -47,9 +48,11 @@ is given up: marked `expired`, logged once at WARNING, and listed by `northstar 
 The `deliveries` job does that, and sends again the one-off messages whose text was fixed
 when they were asked for (`fixed`): its producer (a click, a command) never comes back.
 
-Several posts are in flight at once (`CONCURRENCY`, opened up one success at a time), while
-the `Pacer` keeps the global pace (`DELIVERY_RATE_PER_MINUTE`), about one message a second
-per channel and never two at once in one channel, and every `Retry-After`.
+Several posts are in flight at once (up to `CONCURRENCY`: one at first, doubling with each
+success, halved by each failure), messages are built beside them, and the next batch is
+claimed while the last posts of the one before are under way, while the `Pacer` keeps the
+global pace (`DELIVERY_RATE_PER_MINUTE`), about one message a second per channel and never
+two at once in one channel, and every `Retry-After`. The queue's own writes take turns.
 """
 
 from __future__ import annotations
