@@ -44,6 +44,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (every table on SQLModel.metadata)
+from bot import delivery
 from bot.contracts import Refusal
 from bot.output import write_output
 from bot.settings import Settings
@@ -592,6 +593,8 @@ async def erase_person(
     )
     result.previously = [e.created_at for e in earlier.all() if e.detail.get("subject") == mark]
 
+    # A DM naming them that waits to be sent again (Slack was down) never goes out now.
+    await delivery.cancel_naming(session=session, user=user)
     for entry in await authored_feedback(session=session, user=user, team=team, key=key):
         if not entry.anonymous or entry.released_at is not None:
             result.posted.append(Gone.of(entry))

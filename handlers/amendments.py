@@ -62,7 +62,7 @@ from bot.blocks import escape, mention
 from bot.checkins import viewer_zone
 from bot.contract_io import snapshot
 from bot.contracts import Refusal, contract_to_show
-from bot.delivery import DeliveryKey, Message, Outgoing, fixed, queue_of
+from bot.delivery import NOTICE_USEFUL, DeliveryKey, Message, Outgoing, fixed, queue_of
 from bot.modals import Form, contract_id_of, metadata_of
 from bot.services import Services, services_of
 from bot.ui import OUT_OF_DATE, record_id, refuse_submission
@@ -486,6 +486,7 @@ async def sync_requests(services: Services, client: AsyncWebClient, amendment_id
                             REQUEST_KIND, state.contract.id or 0, approver, _period(state.id)
                         ),
                         build=fixed(Message(text=text, blocks=blocks)),
+                        expires_at=services.clock.now() + NOTICE_USEFUL,
                     )
                 )
                 logger.info("Amendment #%s to %s: %s", state.id, approver, result.outcome)
@@ -518,6 +519,7 @@ async def tell_proposer(services: Services, client: AsyncWebClient, state: Amend
             Outgoing(
                 key=DeliveryKey(OUTCOME_KIND, state.contract.id or 0, proposer, _period(state.id)),
                 build=fixed(Message(text=text, blocks=blocks)),
+                expires_at=services.clock.now() + NOTICE_USEFUL,
             )
         )
 
