@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from bot.checkins.jobs import checkins_job, reminders_job
+from bot.delivery.queue import deliveries_job
 from bot.digest.jobs import digests_job
 from bot.feedback.jobs import feedback_job
 from bot.idempotency import forget_old_requests
@@ -13,6 +14,7 @@ from bot.scheduler import Job
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
+        Job("deliveries", deliveries_job, every_seconds=60),
         Job("checkins", checkins_job, every_seconds=60),
         Job("reminders", reminders_job, every_seconds=60),
         Job("digests", digests_job, every_seconds=60),

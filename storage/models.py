@@ -54,6 +54,7 @@ class DeliveryStatus(StrEnum):
     failed = "failed"
     undeliverable = "undeliverable"
     cancelled = "cancelled"  # no longer needed (the check-in was answered or skipped)
+    expired = "expired"  # still not sent when it stopped being useful (`expires_at`): given up
 
 
 def _ts(**kwargs: Any) -> Any:
@@ -490,6 +491,13 @@ class Delivery(SQLModel, table=True):
     slack_ts: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, max_length=200)
     payload: dict[str, Any] | None = _json()
+    # Until when the message is worth sending; after it, an unsent one is given up (`expired`).
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A `failed` delivery (Slack down, a timeout) is claimed again from this time on.
+    retry_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When it was first posted without the answer being known to be "not posted": before any
+    # later post, Slack is asked whether the message is already there.
+    attempted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Heartbeat(SQLModel, table=True):

@@ -34,6 +34,7 @@ EXPECTED_BOT_SCOPES = frozenset(
         "chat:write",  # chat.postMessage, chat.postEphemeral, chat.update
         "chat:write.public",  # posting to a recognition channel the bot has not joined
         "im:write",  # conversations.open for 1:1 DMs
+        "im:history",  # conversations.history: reading a DM back before posting again
         "users:read",  # users.info (time zone)
         "users:read.email",  # users.lookupByEmail (Slack requires users:read with it)
     }

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.amendments.blocks import build_outcome, build_request
 from bot.amendments.model import AmendmentState
 from bot.amendments.service import load_state
-from bot.delivery.queue import DeliveryKey, Message, Outgoing, fixed, queue_of
+from bot.delivery.queue import NOTICE_USEFUL, DeliveryKey, Message, Outgoing, fixed, queue_of
 from bot.services import Services
 from storage.db import read_only
 from storage.models import Delivery, DeliveryStatus
@@ -76,6 +76,7 @@ async def sync_requests(services: Services, client: AsyncWebClient, amendment_id
                             REQUEST_KIND, state.contract.id or 0, approver, _period(state.id)
                         ),
                         build=fixed(Message(text=text, blocks=blocks)),
+                        expires_at=services.clock.now() + NOTICE_USEFUL,
                     )
                 )
                 logger.info("Amendment #%s to %s: %s", state.id, approver, result.outcome)
@@ -108,5 +109,6 @@ async def tell_proposer(services: Services, client: AsyncWebClient, state: Amend
             Outgoing(
                 key=DeliveryKey(OUTCOME_KIND, state.contract.id or 0, proposer, _period(state.id)),
                 build=fixed(Message(text=text, blocks=blocks)),
+                expires_at=services.clock.now() + NOTICE_USEFUL,
             )
         )

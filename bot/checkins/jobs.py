@@ -11,7 +11,7 @@ run, after the prompts already known went out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -60,16 +60,13 @@ def tell_owner(
         ]
         for recipient in candidates:
             message = build_undeliverable_notice(contract, failed.recipient_id, what, error)
-
-            async def build(_: Delivery, message: Message = message) -> Message:
-                return message
-
             result = await queue.deliver(
                 Outgoing(
                     key=DeliveryKey(
                         UNDELIVERABLE_NOTICE, contract.id or 0, recipient, failed.recipient_id
                     ),
-                    build=build,
+                    build=delivery.fixed(message),
+                    expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
                 )
             )
             if result.outcome != delivery.Outcome.undeliverable:
@@ -109,6 +106,7 @@ def prompt_outgoing(
                 session=session,
                 key=reminder_key(contract, period),
                 due_at=sent.sent_at + timedelta(hours=contract.reminder_hours),
+                expires_at=answerable_until(period, due.zone),
             )
 
     return Outgoing(
@@ -116,6 +114,7 @@ def prompt_outgoing(
         build=build,
         after_sent=after_sent,
         on_undeliverable=tell_owner(services, queue, contract, f"the check-in prompt for {period}"),
+        expires_at=answerable_until(period, due.zone),
     )
 
 
@@ -136,22 +135,23 @@ async def send_prompts(
     """
     now = services.clock.now()
     queue = queue or queue_of(services, client)
-    # A batch must go out well within the claims' lease, at whatever pace is configured.
-    lease_minutes = delivery.CLAIM_LEASE.total_seconds() / 60
-    batch = max(1, min(batch, int(queue.pacer.per_minute * lease_minutes / 4)))
 
-    async def send(due: Sequence[DuePrompt]) -> None:
-        for start in range(0, len(due), batch):
-            if services.stopping.is_set():
-                return
-            chunk = due[start : start + batch]
+    async def batches(due: Sequence[DuePrompt]) -> AsyncIterator[list[Outgoing]]:
+        start = 0
+        while start < len(due) and not services.stopping.is_set():
+            # What goes out well within a claim's lease, at the pace and measured call time.
+            chunk = due[start : start + queue.batch_size(batch)]
+            start += len(chunk)
             async with services.sessions() as session:
                 plans = await load_plans(
                     session=session, wanted=[(d.contract, d.period, d.zone) for d in chunk]
                 )
-            await queue.deliver_many(
-                [prompt_outgoing(services, queue, d, p) for d, p in zip(chunk, plans, strict=True)]
-            )
+            yield [
+                prompt_outgoing(services, queue, d, p) for d, p in zip(chunk, plans, strict=True)
+            ]
+
+    async def send(due: Sequence[DuePrompt]) -> None:
+        await queue.deliver_batches(batches(due))
 
     try:
         await send(await due_prompts(services=services, client=client, now=now, force=force))
@@ -261,12 +261,13 @@ async def show_state(
             if await queue.update(row.slack_channel or "", row.slack_ts or "", message):
                 updated += 1
         if plan.answered and not any(row.kind == PROMPT for row in sent):
-            receipt = build_submitted(plan)
-
-            async def build(_: Delivery) -> Message:
-                return receipt
-
-            await queue.deliver(Outgoing(key=prompt_key(plan.contract, plan.period), build=build))
+            await queue.deliver(
+                Outgoing(
+                    key=prompt_key(plan.contract, plan.period),
+                    build=delivery.fixed(build_submitted(plan)),
+                    expires_at=answerable_until(plan.period, plan.zone),
+                )
+            )
     finally:
         await queue.close()
     if plan.answered:  # saved and committed: its values may meet (or settle) a milestone
@@ -282,18 +283,14 @@ async def ask_sponsor_for_help(
     sponsor = plan.contract.sponsor_id
     try:
         for risk in risks:
-            message = build_sponsor_help(plan, risk.text)
-
-            async def build(_: Delivery, message: Message = message) -> Message:
-                return message
-
             await queue.deliver(
                 Outgoing(
                     key=DeliveryKey(SPONSOR_HELP, plan.contract_id, sponsor, f"risk:{risk.id}"),
-                    build=build,
+                    build=delivery.fixed(build_sponsor_help(plan, risk.text)),
                     on_undeliverable=tell_owner(
                         services, queue, plan.contract, "a request for sponsor help"
                     ),
+                    expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
                 )
             )
     finally:

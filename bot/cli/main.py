@@ -46,15 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     backup = db.add_parser("backup", help="copy a live SQLite database to PATH")
     backup.add_argument("path", type=Path)
 
-    jobs = commands.add_parser("jobs", help="run a scheduled job once").add_subparsers(
-        dest="jobs_command", required=True, metavar="ACTION"
-    )
+    jobs = commands.add_parser(
+        "jobs", help="run a scheduled job once, or see the delivery queue"
+    ).add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
     run_job = jobs.add_parser("run", help="run one job now (see `northstar jobs list`)")
     run_job.add_argument("name")
     run_job.add_argument(
         "--now", action="store_true", help="every active contract counts as due this period"
     )
     jobs.add_parser("list", help="the jobs the scheduler runs")
+    jobs.add_parser(
+        "status",
+        help="deliveries per kind and status, the oldest pending, and those given up",
+    )
 
     contract = commands.add_parser("contract", help="validate, import and export contracts")
     actions = contract.add_subparsers(dest="contract_command", required=True, metavar="ACTION")
@@ -146,7 +150,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "jobs":
         from bot.cli.jobs import run_jobs_command
 
-        return asyncio.run(run_jobs_command(args, settings))
+        return _current_schema(lambda: asyncio.run(run_jobs_command(args, settings)))
     if args.command == "privacy":
         from bot.cli.privacy import run_privacy_command
 

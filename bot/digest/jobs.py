@@ -14,11 +14,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.checkins.jobs import tell_owner
+from bot.core.calendar import local_instant
 from bot.delivery import queue as delivery
 from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.digest.blocks import build_digest
@@ -39,18 +39,6 @@ def part_key(recipient: str, period: str, number: int) -> DeliveryKey:
     return DeliveryKey(DIGEST_PART, 0, recipient, f"{period}#{number}")
 
 
-def _stored(message: Message) -> dict[str, Any]:
-    return {
-        "text": message.text,
-        "blocks": [b.to_dict() for b in message.blocks or []],
-    }
-
-
-def _restored(data: dict[str, Any]) -> Message:
-    blocks = [Block.parse(b) for b in data.get("blocks") or []]
-    return Message(text=str(data.get("text") or ""), blocks=[b for b in blocks if b is not None])
-
-
 def _rest_after(
     recipient: str, period: str, number: int, rest: Sequence[dict[str, Any]]
 ) -> delivery.AfterSent:
@@ -63,6 +51,7 @@ def _rest_after(
                 key=part_key(recipient, period, number),
                 due_at=sent.sent_at or sent.claimed_at,
                 payload={"parts": list(rest), "number": number},
+                expires_at=sent.expires_at,  # the parts are useful as long as the first
             )
 
     return after_sent
@@ -111,7 +100,7 @@ def digest_outgoing(
         if not digest.contracts:
             return None
         messages = build_digest(digest, home=home, text_budget=text_budget(row))
-        rest[:] = [_stored(m) for m in messages[1:]]
+        rest[:] = [m.stored() for m in messages[1:]]
         return messages[0]
 
     async def after_sent(session: AsyncSession, sent: Delivery) -> None:
@@ -122,6 +111,9 @@ def digest_outgoing(
         build=build,
         after_sent=after_sent,
         on_undeliverable=_tell_owners(services, queue, due),
+        # Useful until its period ends: then the next digest is due, and its progress
+        # reaches back to the last digest sent, so it covers this one's period too.
+        expires_at=local_instant(due.period.end, "00:00", due.zone),
     )
 
 
@@ -140,12 +132,12 @@ def part_outgoing(row: Delivery) -> Outgoing:
     async def build(claimed: Delivery) -> Message | None:
         if not parts:
             return None
-        message = _restored(parts[0])
+        message = Message.restored(parts[0])
         if claimed.last_error == TOO_LONG:
             pieces = split_messages(
                 list(message.blocks or []), MESSAGE_BLOCKS, text_budget(claimed)
             )
-            rest[:0] = [_stored(Message(message.text, piece)) for piece in pieces[1:]]
+            rest[:0] = [Message(message.text, piece).stored() for piece in pieces[1:]]
             message = Message(message.text, pieces[0] if pieces else [])
         return message
 

@@ -85,10 +85,7 @@ async def notify_leader(services: Services, client: AsyncWebClient, given: Given
     if given.giver is None:
         return
     blocks = build_attributed_message(given.entry, giver=given.giver, target=given.target)
-
-    async def build(_: Delivery) -> Message:
-        return Message(text=f"New feedback from <@{given.giver}>", blocks=blocks)
-
+    message = Message(text=f"New feedback from <@{given.giver}>", blocks=blocks)
     key = DeliveryKey(
         ATTRIBUTED_NOTICE,
         given.target.contract_id,
@@ -96,7 +93,14 @@ async def notify_leader(services: Services, client: AsyncWebClient, given: Given
         notice_period(given.feedback_id),
     )
     async with queue_of(services, client) as queue:
-        await queue.deliver(Outgoing(key=key, build=build, on_undeliverable=_skip))
+        await queue.deliver(
+            Outgoing(
+                key=key,
+                build=delivery.fixed(message),
+                on_undeliverable=_skip,
+                expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
+            )
+        )
 
 
 async def retract_posted(
@@ -177,7 +181,9 @@ def release_outgoing(services: Services, contract: Contract, released_at: dateti
             return await release_message(session, contract, released_at)
 
     key = DeliveryKey(RELEASE, contract.id or 0, contract.leader_id, release_period(released_at))
-    return Outgoing(key=key, build=build, on_undeliverable=_skip)
+    # As long as `_release` looks for releases not told yet.
+    until = released_at + timedelta(days=RELEASE_RESEND_DAYS)
+    return Outgoing(key=key, build=build, on_undeliverable=_skip, expires_at=until)
 
 
 async def release_all(*, services: Services, client: AsyncWebClient, force: bool = False) -> Report:
@@ -218,10 +224,17 @@ async def _release(
 
 
 def request_outgoing(
-    services: Services, key: DeliveryKey, request_for: RequestFor, *, reminder: bool = False
+    services: Services,
+    key: DeliveryKey,
+    request_for: RequestFor,
+    *,
+    reminder: bool = False,
+    expires_at: datetime | None = None,
 ) -> Outgoing:
     """A request DM (or its reminder); built when sent, from the request as it then is,
-    worded in the reviewer's zone; its reminder falls in their working hours."""
+    worded in the reviewer's zone; its reminder falls in their working hours.
+
+    Useful while the request is open (`expires_at`, `REQUEST_OPEN_FOR` after it was made)."""
     created: list[FeedbackRequest] = []
     default = ZoneInfo(services.settings.default_timezone)
 
@@ -265,9 +278,20 @@ def request_outgoing(
         else:
             zone = await reviewer_zone(session, request.reviewer_id, default)
             due_at = working_moment(sent.sent_at + REMINDER_AFTER, zone)
-            await delivery.schedule(session=session, key=reminder_key(request), due_at=due_at)
+            await delivery.schedule(
+                session=session,
+                key=reminder_key(request),
+                due_at=due_at,
+                expires_at=request.created_at + REQUEST_OPEN_FOR,
+            )
 
-    return Outgoing(key=key, build=build, after_sent=after_sent, on_undeliverable=_skip)
+    return Outgoing(
+        key=key,
+        build=build,
+        after_sent=after_sent,
+        on_undeliverable=_skip,
+        expires_at=expires_at,
+    )
 
 
 async def send_requests(
@@ -284,7 +308,10 @@ async def send_requests(
             key = DeliveryKey(
                 REQUEST, request.contract_id, request.reviewer_id, f"request-{request.id}"
             )
-            await queue.deliver(request_outgoing(services, key, RequestFor(request.id)))
+            until = request.created_at + REQUEST_OPEN_FOR
+            await queue.deliver(
+                request_outgoing(services, key, RequestFor(request.id), expires_at=until)
+            )
     return queue.report
 
 
@@ -334,7 +361,10 @@ async def ask_on_cadence(
                 since=since,
             )
             key = DeliveryKey(CADENCE, contract.id or 0, reviewer, window)
-            await queue.deliver(request_outgoing(services, key, RequestFor(cadence=ask)))
+            until = now + REQUEST_OPEN_FOR
+            await queue.deliver(
+                request_outgoing(services, key, RequestFor(cadence=ask), expires_at=until)
+            )
     return queue.report
 
 
@@ -357,7 +387,8 @@ async def _asked_already(
 async def send_reminders(
     *, services: Services, client: AsyncWebClient, force: bool = False
 ) -> Report:
-    """One reminder per open request, once it is due (`force`: every pending one)."""
+    """One reminder per open request, once it is due (`force`: every pending one); and each
+    request DM a failure or a crash left unsent, again."""
     now = services.clock.now()
     async with services.sessions() as session:
         await expire_requests(
@@ -366,12 +397,16 @@ async def send_reminders(
         await session.commit()
     horizon = now + REQUEST_OPEN_FOR if force else now
     due = await delivery.due_scheduled(sessions=services.sessions, kind=REMINDER, now=horizon)
+    due += await delivery.due_scheduled(sessions=services.sessions, kind=REQUEST, now=now)
     async with queue_of(services, client) as queue:
         for row in due:
             if services.stopping.is_set():
                 break
             claimed = await delivery.claim_due(
-                sessions=services.sessions, delivery_id=row.id or 0, now=horizon, owner=queue.owner
+                sessions=services.sessions,
+                delivery_id=row.id or 0,
+                now=horizon if row.kind == REMINDER else now,
+                owner=queue.owner,
             )
             if claimed is None:
                 continue
@@ -379,7 +414,8 @@ async def send_reminders(
             key = DeliveryKey(
                 claimed.kind, claimed.contract_id, claimed.recipient_id, claimed.period_key
             )
-            outgoing = request_outgoing(services, key, RequestFor(request_id), reminder=True)
+            reminder = claimed.kind == REMINDER
+            outgoing = request_outgoing(services, key, RequestFor(request_id), reminder=reminder)
             await queue.send_claimed(outgoing, claimed)
     return queue.report
 

@@ -67,6 +67,8 @@ def outgoing(services: Services, decided: Decided, kind: str, recipient: str) ->
             f"the {kind.replace('_', ' ')} notice of {decided.milestone.key} "
             f"(contract {decided.contract.id})"
         ),
+        # As long as a decision is announced at all (`worth_telling`).
+        expires_at=(decided.milestone.decided_at or services.clock.now()) + NOTICE_WINDOW,
     )
 
 
@@ -152,6 +154,7 @@ async def ask_sponsor(
                 key=support_key(decided, miss),
                 build=delivery.fixed(build_support_request(decided)),
                 on_undeliverable=_logged(f"the support request on {decided.milestone.key}"),
+                expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
             )
         )
         if result.outcome == delivery.Outcome.sent:

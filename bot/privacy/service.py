@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (every table on SQLModel.metadata)
 from bot.core.permissions import Refusal, may_read
+from bot.delivery import queue as delivery
 from bot.privacy.keys import author_hash, erasure_mark, legacy_author_hash
 from bot.privacy.model import Erasure, Found, Gone
 from storage.models import Feedback
@@ -319,6 +320,8 @@ async def erase_person(
     earlier = await erasures(session=session)
     result.previously = [e.created_at for e in earlier if e.detail.get("subject") == mark]
 
+    # A DM naming them that waits to be sent again (Slack was down) never goes out now.
+    await delivery.cancel_naming(session=session, user=user)
     for entry in await authored_feedback(session=session, user=user, team=team, key=key):
         if not entry.anonymous or entry.released_at is not None:
             result.posted.append(Gone.of(entry))

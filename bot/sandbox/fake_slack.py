@@ -16,7 +16,7 @@ import random
 import string
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -268,6 +268,10 @@ def _decode_json_fields(args: JSON) -> None:
                 args[key] = json.loads(args[key])
 
 
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
 def _interactive_elements(block: JSON) -> list[JSON]:
     kind = block.get("type")
     if kind == "actions":
@@ -335,6 +339,14 @@ class _Failure:
 
 
 @dataclass
+class _Outage:
+    start: float
+    end: float
+    status: int
+    methods: frozenset[str] | None
+
+
+@dataclass
 class _Trigger:
     issued_at: float
     user: str | None
@@ -371,8 +383,10 @@ class FakeSlack:
         clock: Callable[[], float] = time.monotonic,
         trigger_ttl: float = 3.0,
         wall_clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """`clock` times trigger ids; `wall_clock` (epoch seconds), when given, dates messages."""
+        """`clock` times trigger ids and outages; `wall_clock` (epoch seconds), when given,
+        dates messages; `sleep` is how the fake waits when it is told to be slow."""
         self.bot_token = bot_token
         self.team_id = team_id
         self.team_name = "North Star Test"
@@ -383,6 +397,7 @@ class FakeSlack:
         self.clock = clock
         self.trigger_ttl = trigger_ttl
         self.wall_clock = wall_clock
+        self.sleep = sleep
         self.version = 0
         self._last_ts = 0
         self.base_url = ""
@@ -399,6 +414,13 @@ class FakeSlack:
         self._triggers: dict[str, _Trigger] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._outages: list[_Outage] = []
+        self._latency: Callable[[str], float] | None = None
+        self._stalls: dict[str, deque[float]] = {}
+        self.in_flight: dict[str, int] = {}  # calls being answered, per method
+        self.most_in_flight: dict[str, int] = {}
+        self.most_in_flight_per_channel = 0
+        self._channels_in_flight: dict[str, int] = {}
         self._tier_calls: dict[str, deque[float]] = {}
         # Set to `account_inactive`, `token_revoked`...: every call with the bot's token
         # fails so, as when its user or workspace is deleted or the app uninstalled.
@@ -419,6 +441,7 @@ class FakeSlack:
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -576,6 +599,41 @@ class FakeSlack:
         queue = self._failures.setdefault(method, deque())
         queue.extend(_Failure(status, retry_after, error) for _ in range(times))
 
+    def outage(
+        self,
+        *,
+        seconds: float,
+        start: float | None = None,
+        status: int = 503,
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        """Answer every call (or every call to `methods`) with HTTP `status` for `seconds`
+        from `start` (now, by default) on the fake's `clock`: a Slack outage or 5xx burst."""
+        begin = self.clock() if start is None else start
+        chosen = frozenset(methods) if methods is not None else None
+        self._outages.append(_Outage(begin, begin + seconds, status, chosen))
+
+    def set_latency(self, latency: float | tuple[float, float] | None) -> None:
+        """Answer each call after `latency` seconds (a number, or a uniform range (low, high)),
+        waited with `sleep`; None: at once."""
+        if latency is None:
+            self._latency = None
+        elif isinstance(latency, tuple):
+            low, high = latency
+            self._latency = lambda _method: self._random.uniform(low, high)
+        else:
+            self._latency = lambda _method, wait=float(latency): wait
+
+    def stall_after_accepting(
+        self, method: str = "chat.postMessage", *, seconds: float, times: int = 1, every: int = 1
+    ) -> None:
+        """`times` successful calls to `method` (each `every`-th one from now) do what they
+        ask (a message is posted), then answer only after `seconds`: longer than a client's
+        timeout, the client never learns that its call worked."""
+        stalls = self._stalls.setdefault(method, deque())
+        for _ in range(times):
+            stalls.extend([0.0] * (every - 1) + [seconds])
+
     def reset(self) -> None:
         """Forget calls, messages, views, triggers and pending failures; keep users and channels."""
         self.calls.clear()
@@ -587,6 +645,8 @@ class FakeSlack:
         self._triggers.clear()
         self._response_urls.clear()
         self._failures.clear()
+        self._outages.clear()
+        self._stalls.clear()
         self._touched.clear()
         self._tier_calls.clear()
 
@@ -837,7 +897,34 @@ class FakeSlack:
         else:
             reply = self._dispatch(method, args, token)
         await self._record(Call(method, args, token, self.clock(), reply.status, reply.body))
+        delay = self._latency(method) if self._latency is not None else 0.0
+        stalls = self._stalls.get(method)
+        if stalls and reply.body.get("ok"):
+            delay += stalls.popleft()
+        if delay > 0:
+            channel = str(args.get("channel") or "")
+            self._enter(method, channel)
+            try:
+                await self.sleep(delay)
+            finally:
+                self._leave(method, channel)
         return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+
+    def _enter(self, method: str, channel: str) -> None:
+        self.in_flight[method] = self.in_flight.get(method, 0) + 1
+        self.most_in_flight[method] = max(
+            self.most_in_flight.get(method, 0), self.in_flight[method]
+        )
+        if channel:
+            self._channels_in_flight[channel] = self._channels_in_flight.get(channel, 0) + 1
+            self.most_in_flight_per_channel = max(
+                self.most_in_flight_per_channel, self._channels_in_flight[channel]
+            )
+
+    def _leave(self, method: str, channel: str) -> None:
+        self.in_flight[method] -= 1
+        if channel:
+            self._channels_in_flight[channel] -= 1
 
     async def _read_args(self, request: web.Request) -> tuple[JSON, str | None]:
         args: JSON = dict(request.query)
@@ -858,6 +945,9 @@ class FakeSlack:
         return args, token
 
     def _dispatch(self, method: str, args: JSON, token: str | None) -> _Reply:
+        down = self._outage_now(method)
+        if down is not None:
+            return down
         failure = self._take_failure(method)
         if failure is not None:
             return failure
@@ -873,6 +963,15 @@ class FakeSlack:
             return _Reply(200, {"ok": True, **handler(args)})
         except FakeSlackError as exc:
             return _Reply(200, {"ok": False, "error": exc.error, **exc.extra})
+
+    def _outage_now(self, method: str) -> _Reply | None:
+        now = self.clock()
+        for outage in self._outages:
+            if outage.start <= now < outage.end and (
+                outage.methods is None or method in outage.methods
+            ):
+                return _Reply(outage.status, {"ok": False, "error": "fatal_error"})
+        return None
 
     def _take_failure(self, method: str) -> _Reply | None:
         queue = self._failures.get(method)
@@ -1098,6 +1197,16 @@ class FakeSlack:
         if user["is_bot"] and user["id"] != self.bot_user_id:
             raise FakeSlackError("cannot_dm_bot")
 
+    def _check_metadata(self, metadata: Any) -> None:
+        """Message metadata is an object with an `event_type` and an `event_payload` object."""
+        if metadata is None:
+            return
+        if not isinstance(metadata, dict) or not {"event_type", "event_payload"} <= set(metadata):
+            raise FakeSlackError("invalid_metadata_format")
+        event_type, payload = metadata["event_type"], metadata["event_payload"]
+        if not isinstance(event_type, str) or not event_type or not isinstance(payload, dict):
+            raise FakeSlackError("invalid_metadata_schema")
+
     def _check_conversation_id(self, channel: Any) -> None:
         """chat.update takes the conversation id a post returned, never a user id."""
         if isinstance(channel, str) and channel[:1] in ("U", "W"):
@@ -1187,6 +1296,7 @@ class FakeSlack:
     def _chat_post_message(self, args: JSON) -> JSON:
         channel = self._channel(args.get("channel"))
         self._content(args)
+        self._check_metadata(args.get("metadata"))
         message = self._post(channel, args)
         return {"channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
 
@@ -1274,6 +1384,50 @@ class FakeSlack:
         if channel not in self.channels:
             raise FakeSlackError("channel_not_found")
         return {"channel": copy.deepcopy(self.channels[channel])}
+
+    def _conversations_history(self, args: JSON) -> JSON:
+        """A conversation's messages, newest first, between `oldest` and `latest`; a message's
+        metadata only with `include_all_metadata`. Paged with `limit` (at most 999)."""
+        channel = args.get("channel")
+        if not isinstance(channel, str) or not (channel in self._dms or channel in self.channels):
+            raise FakeSlackError("channel_not_found")
+        try:
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args.get("latest") or "inf")
+            limit = max(1, min(int(args.get("limit") or 100), 999))
+        except ValueError:
+            raise FakeSlackError("invalid_arguments") from None
+        inclusive = _truthy(args.get("inclusive"))
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        cursor = str(args.get("cursor") or "")
+        try:
+            start = int(base64.b64decode(cursor).decode().split(":")[1]) if cursor else 0
+        except (ValueError, IndexError):
+            raise FakeSlackError("invalid_cursor") from None
+
+        def within(message: JSON) -> bool:
+            ts = float(message["ts"])
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        found = [m for m in reversed(self.messages.get(channel, [])) if within(m)]
+        page = [copy.deepcopy(m) for m in found[start : start + limit]]
+        if not with_metadata:
+            for message in page:
+                message.pop("metadata", None)
+        following = start + limit
+        more = following < len(found)
+        return {
+            "messages": page,
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {
+                "next_cursor": base64.b64encode(f"offset:{following}".encode()).decode()
+                if more
+                else ""
+            },
+        }
 
     def _views_open(self, args: JSON) -> JSON:
         trigger = self._check_trigger(args.get("trigger_id"))
