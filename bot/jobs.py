@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from bot.checkins.jobs import checkins_job, reminders_job
-from bot.delivery.queue import deliveries_job
+from bot.delivery.jobs import deliveries_job
 from bot.digest.jobs import digests_job
 from bot.feedback.jobs import feedback_job
 from bot.idempotency import forget_old_requests

@@ -8,12 +8,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import delivery
 from bot.amendments.blocks import build_amend_form
 from bot.amendments.model import KINDS, approvers_of, find_item, fingerprint, refusal_to_amend
 from bot.amendments.service import pending_on_item
 from bot.contracts.document import snapshot
 from bot.core.permissions import may_propose
-from bot.delivery import queue as delivery
 from bot.milestones.blocks import ASK_SUPPORT, PROPOSE
 from bot.milestones.jobs import ask_sponsor
 from bot.milestones.service import decided_one

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.amendments.blocks import build_outcome, build_request
 from bot.amendments.model import AmendmentState
 from bot.amendments.service import load_state
-from bot.delivery.queue import NOTICE_USEFUL, DeliveryKey, Message, Outgoing, fixed, queue_of
+from bot.delivery import NOTICE_USEFUL, DeliveryKey, Message, Outgoing, fixed, queue_of
 from bot.services import Services
 from storage.db import read_only
 from storage.models import Delivery, DeliveryStatus

@@ -38,7 +38,7 @@ from bot.core.calendar import period_dates, period_label
 from bot.core.progress import format_number
 from bot.core.rules import value_range
 from bot.core.text import escape, truncate
-from bot.delivery.queue import Message
+from bot.delivery.model import Message
 from bot.people.model import DEACTIVATED, IS_BOT
 from bot.summary.blocks import ACTIVITY_MARK
 from bot.summary.home import OPEN_SUMMARY

@@ -17,6 +17,7 @@ from datetime import timedelta
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import delivery
 from bot.checkins.blocks import (
     build_period_message,
     build_reminder_message,
@@ -36,8 +37,7 @@ from bot.checkins.service import (
     reminder_key,
 )
 from bot.core.calendar import answerable_until, late_until, zone_named
-from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.milestones.jobs import after_checkin
 from bot.people.service import ensure_reachable, refresh_zones, zone_for
 from bot.scheduler import JobRun

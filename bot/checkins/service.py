@@ -33,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import delivery
 from bot.checkins.model import (
     ANSWERED,
     CHECKIN_SOURCE,
@@ -70,8 +71,7 @@ from bot.core.calendar import (
     shift_period,
 )
 from bot.core.text import escape, truncate
-from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey
+from bot.delivery import DeliveryKey
 from bot.people.service import known_zones, zone_for
 from bot.services import Services
 from storage.db import SessionFactory

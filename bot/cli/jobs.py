@@ -8,7 +8,7 @@ import sys
 
 from bot.client import create_client
 from bot.core.clock import SystemClock
-from bot.delivery.queue import QueueStatus, queue_status, waiting_since
+from bot.delivery import QueueStatus, queue_status, waiting_since
 from bot.jobs import JOBS
 from bot.scheduler import JobRun
 from bot.services import Services

@@ -18,7 +18,7 @@ from bot.amendments.model import AmendmentState, change_lines
 from bot.core.calendar import period_label
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
-from bot.delivery.queue import Message
+from bot.delivery.model import Message
 from bot.digest.model import ContractDigest, Digest, Move
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.blocks import (

@@ -17,10 +17,10 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import delivery
 from bot.checkins.jobs import tell_owner
 from bot.core.calendar import local_instant
-from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.digest.blocks import build_digest
 from bot.digest.model import DIGEST_PART, MAX_PARTS_PER_RUN, MIN_TEXT_BUDGET, TOO_LONG, DueDigest
 from bot.digest.service import due_digests, load_digest, recipients_of

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from bot.amendments.model import AmendmentState
 from bot.core.calendar import CadencePeriod
 from bot.core.progress import IndicatorProgress, progress
-from bot.delivery.queue import DeliveryKey
+from bot.delivery.model import DeliveryKey
 from storage.models import (
     Contract,
     DeliveryStatus,

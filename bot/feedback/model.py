@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.delivery.queue import DeliveryKey
+from bot.delivery.model import DeliveryKey
 from storage.models import Feedback, FeedbackRequest
 from storage.queries.contracts import ContractBundle
 

@@ -46,10 +46,10 @@ from zoneinfo import ZoneInfo
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import delivery
 from bot.core.calendar import feedback_window, zone_of
 from bot.core.permissions import Refusal, may_read_feedback, may_request_feedback
 from bot.core.text import escape
-from bot.delivery import queue as delivery
 from bot.feedback.model import (
     ANONYMOUS_WEEKLY_CAP,
     ANSWERED,

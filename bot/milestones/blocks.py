@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import (
 
 from bot.core.progress import format_number
 from bot.core.text import escape, truncate
-from bot.delivery.queue import Message
+from bot.delivery.model import Message
 from bot.milestones.model import (
     ESCALATION,
     MET,

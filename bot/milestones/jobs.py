@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot import delivery
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.milestones.blocks import build_notice, build_recalibration, build_support_request
 from bot.milestones.model import FINAL, MET_POST, NOTICE_KINDS, NOTICE_WINDOW, Decided
 from bot.milestones.service import (

@@ -35,9 +35,9 @@ from zoneinfo import ZoneInfo
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import delivery
 from bot.core.calendar import local_instant
-from bot.delivery import queue as delivery
-from bot.delivery.queue import DeliveryKey
+from bot.delivery import DeliveryKey
 from bot.milestones.model import (
     ESCALATE_AT,
     ESCALATION,

@@ -27,8 +27,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import delivery
 from bot.core.calendar import zone_named, zone_of
-from bot.delivery import queue as delivery
 from bot.people.model import (
     A_BOT,
     DEACTIVATED,

@@ -22,8 +22,8 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (every table on SQLModel.metadata)
+from bot import delivery
 from bot.core.permissions import Refusal, may_read
-from bot.delivery import queue as delivery
 from bot.privacy.keys import author_hash, erasure_mark, legacy_author_hash
 from bot.privacy.model import Erasure, Found, Gone
 from storage.models import Feedback

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import delivery
 from bot.core.clock import ManualClock
-from bot.delivery import queue as delivery
 from bot.digest.service import is_digest_day
 from bot.jobs import JOBS
 from bot.scheduler import JobRun

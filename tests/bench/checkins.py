@@ -35,7 +35,7 @@ from bot.checkins.jobs import send_prompts
 from bot.checkins.model import PROMPT
 from bot.client import create_client
 from bot.core.clock import ManualClock
-from bot.delivery.queue import DeliveryQueue, Pacer
+from bot.delivery import DeliveryQueue, Pacer
 from bot.services import Services
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade

@@ -51,7 +51,7 @@ from sqlalchemy import insert
 from bot.checkins.jobs import send_prompts
 from bot.client import create_client
 from bot.core.lifecycle import Stopping
-from bot.delivery.queue import (
+from bot.delivery import (
     CLAIM_LEASE,
     EVENT_TYPE,
     PROCESS_OWNER,

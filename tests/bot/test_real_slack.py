@@ -20,7 +20,7 @@ from sqlalchemy import update
 
 from bot.checkins.model import PROMPT, REMINDER, UNDELIVERABLE_NOTICE
 from bot.core.calendar import CadencePeriod, fixed_offset_zone, zone_of
-from bot.delivery.queue import DeliveryKey, Message, Outcome, Outgoing, fixed, queue_of
+from bot.delivery import DeliveryKey, Message, Outcome, Outgoing, fixed, queue_of
 from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN, build_digest
 from bot.digest.model import DIGEST, DIGEST_PART, ContractDigest, Digest, Schedule
 from bot.people.model import DEACTIVATED, IS_BOT

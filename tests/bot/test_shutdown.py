@@ -31,7 +31,7 @@ from bot.checkins.jobs import send_prompts
 from bot.checkins.model import PROMPT
 from bot.contracts.io import import_file
 from bot.core.clock import SystemClock
-from bot.delivery.queue import Outcome, Pacer, install_pacer
+from bot.delivery import Outcome, Pacer, install_pacer
 from bot.jobs import JOBS
 from bot.scheduler import Job, JobRun, Scheduler
 from bot.services import Services

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import SQLModel, select
 
-from bot.delivery import queue as delivery
+from bot import delivery
 from bot.feedback.jobs import feedback_job
 from bot.scheduler import JobRun
 from storage.db import SessionFactory

@@ -18,7 +18,7 @@ from bot.checkins.model import PROMPT, REMINDER, UNDELIVERABLE_NOTICE
 from bot.client import create_client
 from bot.core.calendar import current_period, prompt_due_at
 from bot.core.clock import ManualClock
-from bot.delivery.queue import DeliveryQueue, Outcome, Pacer, Report
+from bot.delivery import DeliveryQueue, Outcome, Pacer, Report
 from bot.people.model import DEACTIVATED
 from bot.people.service import LOOKUPS_PER_RUN
 from bot.services import Services

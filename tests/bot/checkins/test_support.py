@@ -13,9 +13,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import col, select
 
+from bot import delivery
 from bot.core.clock import ManualClock
-from bot.delivery import queue as delivery
-from bot.delivery.queue import Pacer, Report
+from bot.delivery import Pacer, Report
 from bot.jobs import JOBS
 from bot.scheduler import JobRun
 from bot.services import Services

@@ -22,14 +22,14 @@ from sqlalchemy import event, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import delivery
 from bot.checkins.model import PROMPT
 from bot.cli.jobs import format_status
 from bot.client import create_client
 from bot.core.calendar import answerable_until
 from bot.core.clock import ManualClock
 from bot.core.lifecycle import Stopping
-from bot.delivery import queue as delivery
-from bot.delivery.queue import (
+from bot.delivery import (
     CLAIM_LEASE,
     EVENT_TYPE,
     DeliveryKey,

@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import delivery
 from bot.client import create_client
 from bot.core.clock import ManualClock
-from bot.delivery import queue as delivery
-from bot.delivery.queue import (
+from bot.delivery import (
     CLAIM_LEASE,
     FAILED_RETRY_AFTER,
-    Delivery,
     DeliveryKey,
     DeliveryQueue,
     Message,
@@ -31,6 +30,8 @@ from bot.delivery.queue import (
 )
 from bot.settings import SettingsError, load_settings
 from storage.db import SessionFactory
+from storage.models import Delivery
+from storage.queries.delivery import finish
 from tests.bot.checkins.test_support import VirtualTime, deliveries, on_virtual_time
 from tests.fakes import FakeSlack
 from tests.fakes.slack_api import _Reply
@@ -75,7 +76,9 @@ async def test_sent_and_undeliverable_are_never_claimed_again(sessions: SessionF
     for status, n in (("sent", 1), ("undeliverable", 2), ("cancelled", 3)):
         claimed = await delivery.claim(sessions=sessions, key=key(n), now=T0, owner="a")
         assert claimed is not None
-        await delivery._finish(sessions, claimed.id or 0, "a", {"status": status})
+        await finish(
+            sessions=sessions, delivery_id=claimed.id or 0, owner="a", values={"status": status}
+        )
         far = T0 + timedelta(days=30)
         assert await delivery.claim(sessions=sessions, key=key(n), now=far, owner="b") is None
 
@@ -93,8 +96,11 @@ async def test_a_failed_delivery_is_retried_from_its_retry_time_until_it_expires
         assert claimed is not None and claimed.attempts == attempt
         assert claimed.expires_at == until
         retry_at = now + FAILED_RETRY_AFTER
-        await delivery._finish(
-            sessions, claimed.id or 0, "a", {"status": "failed", "retry_at": retry_at}
+        await finish(
+            sessions=sessions,
+            delivery_id=claimed.id or 0,
+            owner="a",
+            values={"status": "failed", "retry_at": retry_at},
         )
         almost = retry_at - timedelta(seconds=1)
         assert await delivery.claim(sessions=sessions, key=KEY, now=almost, owner="a") is None
@@ -106,7 +112,9 @@ async def test_a_failed_delivery_is_retried_from_its_retry_time_until_it_expires
 async def test_finishing_someone_elses_claim_changes_nothing(sessions: SessionFactory) -> None:
     claimed = await delivery.claim(sessions=sessions, key=KEY, now=T0, owner="a")
     assert claimed is not None
-    assert not await delivery._finish(sessions, claimed.id or 0, "b", {"status": "sent"})
+    assert not await finish(
+        sessions=sessions, delivery_id=claimed.id or 0, owner="b", values={"status": "sent"}
+    )
     assert (await deliveries(sessions))[0].status == "claimed"
 
 

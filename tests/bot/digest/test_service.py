@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from bot.client import create_client
 from bot.core.clock import ManualClock
-from bot.delivery.queue import DeliveryQueue, Outcome, Pacer, Report
+from bot.delivery import DeliveryQueue, Outcome, Pacer, Report
 from bot.digest import jobs as digest_module
 from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN
 from bot.digest.jobs import send_digests

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from bot.client import create_client
 from bot.core.clock import ManualClock
-from bot.delivery.queue import DeliveryQueue, Pacer
+from bot.delivery import DeliveryQueue, Pacer
 from bot.milestones.jobs import evaluate, notify
 from bot.milestones.model import Basis
 from bot.milestones.service import (
