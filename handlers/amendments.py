@@ -29,7 +29,7 @@ from bot.amendments.blocks import (
     build_reject_modal,
     status_line,
 )
-from bot.amendments.forms import field_errors, read_fields
+from bot.amendments.forms import field_errors, past_due_errors, read_fields
 from bot.amendments.jobs import sync_requests, tell_proposer
 from bot.amendments.model import (
     KINDS,
@@ -223,6 +223,11 @@ async def handle_item_submission(
                     "an import). Close the form and start again to see it as it is now."
                 },
             )
+            return
+        if not remove and (
+            past := past_due_errors(kind, fields, current, view, today=services.today())
+        ):
+            await ack(response_action="errors", errors=past)
             return
         after = None
         if not remove:

@@ -200,7 +200,7 @@ async def handle_new_contract(
 ) -> None:
     services = services_of(context)
     user = body["user"]["id"]
-    fields, errors = parse_new_contract(view)
+    fields, errors = parse_new_contract(view, today=services.today())
     if fields is None:
         await ack(response_action="errors", errors=errors)
         return
@@ -250,7 +250,7 @@ async def handle_add_item_submission(
         if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
             await refuse_submission(ack, view, "This contract is no longer a draft you can edit.")
             return
-        parsed = parse_item(kind, view, bundle)
+        parsed = parse_item(kind, view, bundle, today=services.today())
         if parsed.errors:
             await ack(response_action="errors", errors=parsed.errors)
             return

@@ -221,6 +221,8 @@ class Milestone(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     missed_count: int = 0
     position: int = 0
+    # When an accepted amendment last set `due` (null: set with the contract itself).
+    due_set_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Resource(SQLModel, table=True):

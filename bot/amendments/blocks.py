@@ -58,7 +58,14 @@ from bot.ui.blocks import (
     section,
     sections,
 )
-from bot.ui.forms import date_input, modal_title, option, select_input, text_input
+from bot.ui.forms import (
+    date_input,
+    modal_title,
+    option,
+    past_ok_input,
+    select_input,
+    text_input,
+)
 from bot.ui.metadata import AmendmentForm, AmendmentRef, ContractRef
 from storage.models import AuditEvent, Contract, ContractVersion
 from storage.queries.contracts import ContractBundle
@@ -293,6 +300,8 @@ def build_amend_form(
         blocks += [
             _field_input(spec, (item or {}).get(spec.name), bundle) for spec in FIELDS[kind.name]
         ]
+        if kind.name == "milestone":
+            blocks.append(past_ok_input())
     if pending:
         listed = ", ".join(f"#{n}" for n in pending)
         blocks.append(context(f"⚠️ Already waiting for approval on this item: {listed}."))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from bot.amendments.blocks import FIELDS, NONE, RATIONALE
 from bot.amendments.model import ItemKind, Problem
 from bot.core import rules
 from bot.core.text import truncate
-from bot.ui.forms import Form, input_block_ids
+from bot.ui.forms import Form, input_block_ids, past_date_error
 
 
 def read_fields(kind: ItemKind, view: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -43,6 +44,26 @@ def read_fields(kind: ItemKind, view: dict[str, Any]) -> tuple[dict[str, Any], d
             if values[spec.name] is None and not spec.optional:
                 errors[spec.name] = "Choose one of the options."
     return values, errors
+
+
+def past_due_errors(
+    kind: ItemKind,
+    fields: dict[str, Any],
+    current: dict[str, Any] | None,
+    view: dict[str, Any],
+    *,
+    today: date,
+) -> dict[str, str]:
+    """A milestone due date the change sets before `today`, unless explicitly confirmed; a
+    date the item already has is not set by the change."""
+    errors: dict[str, str] = {}
+    due = fields.get("due")
+    if kind.name != "milestone" or not isinstance(due, date):
+        return errors
+    if current is not None and str(current.get("due")) == due.isoformat():
+        return errors
+    past_date_error(Form(view), errors, "due", due, today=today, what="The due date")
+    return errors
 
 
 def field_errors(problems: Sequence[Problem], view: dict[str, Any]) -> dict[str, str]:

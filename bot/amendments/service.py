@@ -542,6 +542,10 @@ async def _apply(
         position = (
             row.position if row is not None else max((r.position for r in rows), default=-1) + 1
         )
+        extra: dict[str, Any] = {}
+        if kind.name == "milestone" and (row is None or row.due != getattr(item, "due", None)):
+            # A date set now is news from now, even if its day is over (`worth_telling`).
+            extra["due_set_at"] = now
         write_item(
             session,
             name=kind.list_name,
@@ -550,6 +554,7 @@ async def _apply(
             item=item,
             position=position,
             now=now,
+            extra=extra,
         )
         if row is not None and kind.name == "milestone" and row.status == MilestoneStatus.missed:
             # A recalibrated milestone (new date or target) is decided afresh; missed_count

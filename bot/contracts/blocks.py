@@ -20,7 +20,15 @@ from bot.core import rules
 from bot.core.text import escape
 from bot.summary.blocks import WEEKDAYS, activity_lines, indicator_line
 from bot.ui.blocks import capped, context, fit_view, sections
-from bot.ui.forms import date_input, modal_title, number_input, option, select_input, text_input
+from bot.ui.forms import (
+    date_input,
+    modal_title,
+    number_input,
+    option,
+    past_ok_input,
+    select_input,
+    text_input,
+)
 from bot.ui.metadata import ContractRef
 from storage.queries.contracts import ContractBundle
 
@@ -67,6 +75,7 @@ def build_new_contract_modal(*, viewer: str, today: date) -> View:
             ),
             date_input("period_start", "Period starts", start),
             date_input("period_end", "Period ends", start + timedelta(days=7 * 50)),
+            past_ok_input(),
             text_input(
                 "mission",
                 "Mission",
@@ -199,6 +208,7 @@ def build_item_modal(kind: str, bundle: ContractBundle) -> View:
         blocks = [
             text_input("title", "Milestone", max_length=300),
             date_input("due", "Due", None),
+            past_ok_input(),
             context("Met by an indicator reaching a threshold, or by an activity being done."),
         ]
         if bundle.indicators:

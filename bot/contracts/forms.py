@@ -9,7 +9,7 @@ from typing import Any
 from bot.contracts.blocks import TEXT_MAX, TITLE_MAX
 from bot.contracts.model import DraftFields
 from bot.core import rules
-from bot.ui.forms import Form, number_value, required_choice, required_text
+from bot.ui.forms import Form, number_value, past_date_error, required_choice, required_text
 from storage.queries.contracts import ContractBundle
 
 
@@ -34,7 +34,11 @@ def _dated(
     return value
 
 
-def parse_new_contract(view: dict[str, Any]) -> tuple[DraftFields | None, dict[str, str]]:
+def parse_new_contract(
+    view: dict[str, Any], *, today: date
+) -> tuple[DraftFields | None, dict[str, str]]:
+    """The new draft's fields, or field errors; a period starting before `today` needs the
+    explicit confirmation, an end before the start is always refused."""
     form = Form(view)
     errors: dict[str, str] = {}
     title = required_text(form, errors, "title", TITLE_MAX)
@@ -53,6 +57,8 @@ def parse_new_contract(view: dict[str, Any]) -> tuple[DraftFields | None, dict[s
         errors["period_end"] = "Pick the last day of the period."
     elif start is not None and (problem := rules.period_problem(start, end)):
         errors["period_end"] = f"The end {problem}."
+    past_date_error(form, errors, "period_start", start, today=today, what="The start")
+    past_date_error(form, errors, "period_end", end, today=today, what="The end")
     mission = form.text("mission")
     if len(mission) > 3000:
         errors["mission"] = f"Keep it to 3000 characters (this is {len(mission)})."
@@ -79,8 +85,9 @@ def parse_new_contract(view: dict[str, Any]) -> tuple[DraftFields | None, dict[s
     )
 
 
-def parse_item(kind: str, view: dict[str, Any], bundle: ContractBundle) -> Parsed:
-    """The item's column values, or field errors keyed by block id."""
+def parse_item(kind: str, view: dict[str, Any], bundle: ContractBundle, *, today: date) -> Parsed:
+    """The item's column values, or field errors keyed by block id; a milestone due before
+    `today` needs the explicit confirmation."""
     form = Form(view)
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -118,6 +125,7 @@ def parse_item(kind: str, view: dict[str, Any], bundle: ContractBundle) -> Parse
     elif kind == "milestone":
         values["title"] = required_text(form, errors, "title", 300)
         values["due"] = _dated(form, errors, "due", bundle, required=True)
+        past_date_error(form, errors, "due", values["due"], today=today, what="The due date")
         indicator_key = form.option("indicator")
         activity_key = form.option("activity")
         threshold = number_value(form, errors, "threshold", required=False)

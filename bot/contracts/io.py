@@ -626,11 +626,14 @@ def write_item(
     item: BaseModel,
     position: int,
     now: datetime,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Store one item of the document list `name`: change `row` where it differs, or add it."""
+    """Store one item of the document list `name`: change `row` where it differs, or add it;
+    `extra` holds columns outside the document to set as well."""
     items = ITEM_LISTS[name]
     values = {column: getattr(item, f) for f, column in items.columns.items()}
     values["position"] = position
+    values.update(extra or {})
     if row is None:
         new = {"updated_at": now} if items.model is DevelopmentActivity else {}
         session.add(items.model(contract_id=contract_id, **values, **new))

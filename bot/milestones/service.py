@@ -257,11 +257,14 @@ def worth_telling(decided: Decided) -> bool:
     """Whether a decision is news. A milestone whose due day was over before its contract came
     to North Star (an import in mid-year), or one decided more than `NOTICE_WINDOW` after its
     due day (a bot that was down for weeks), is recorded, shown in summaries and digests, but
-    not announced. Days are read in UTC here: a window of a week needs no finer clock."""
+    not announced. A milestone an amendment moved into the past is news from the moment it was
+    moved (`due_set_at`). Days are read in UTC here: a window of a week needs no finer clock."""
     m = decided.milestone
     if m.decided_at is None:
         return False
     ended = datetime.combine(m.due + timedelta(days=1), time(), tzinfo=UTC)
+    if m.due_set_at is not None and ended <= m.due_set_at:
+        return m.decided_at - m.due_set_at <= NOTICE_WINDOW
     if m.status == MilestoneStatus.missed and ended <= decided.contract.created_at:
         return False
     return m.decided_at - ended <= NOTICE_WINDOW

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    CheckboxesElement,
     DatePickerElement,
     InputBlock,
     NumberInputElement,
@@ -101,6 +102,22 @@ def date_input(
     )
 
 
+PAST_OK = "past_ok"
+PAST_OK_TEXT = "Yes, in the past"
+
+
+def past_ok_input() -> InputBlock:
+    """The explicit confirmation a date before today needs (`past_date_error`)."""
+    yes = Option(value="yes", text=PAST_OK_TEXT)
+    return InputBlock(
+        block_id=PAST_OK,
+        label="A date before today?",
+        optional=True,
+        hint="Tick it only to keep a date that is already over.",
+        element=CheckboxesElement(action_id=PAST_OK, options=[yes]),
+    )
+
+
 def number_input(block_id: str, label: str, *, optional: bool = False) -> InputBlock:
     return InputBlock(
         block_id=block_id,
@@ -155,6 +172,18 @@ class Form:
             return date.fromisoformat(raw) if raw else None
         except ValueError:
             return None
+
+
+def past_date_error(
+    form: Form, errors: dict[str, str], block_id: str, value: date | None, *, today: date, what: str
+) -> None:
+    """Refuse a date before `today` unless the form's `past_ok_input` is ticked."""
+    if value is None or value >= today or block_id in errors:
+        return
+    if "yes" not in form.options(PAST_OK):
+        errors[block_id] = (
+            f"{what} ({value.isoformat()}) is in the past: tick *{PAST_OK_TEXT}* to keep it."
+        )
 
 
 def required_text(form: Form, errors: dict[str, str], block_id: str, limit: int) -> str:
