@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from storage.models import Contract, ContractVersion, SuccessIndicator
+from storage.models import Contract, ContractVersion, Milestone, SuccessIndicator
 from tests.conftest import Bot, response_texts
 
 LEADER, SPONSOR = "U0PEER002", "U0SPON001"
@@ -15,8 +15,8 @@ NEW_CONTRACT = {
     "title": "VP Sales: FY2027",
     "leader": LEADER,
     "sponsor": SPONSOR,
-    "period_start": "2027-01-04",
-    "period_end": "2027-12-17",
+    "period_start": "2027-04-05",
+    "period_end": "2028-03-17",
     "mission": "Grow a sales org that forecasts honestly.",
     "checkin_weekday": "4",
     "checkin_time": "15:00",
@@ -32,14 +32,14 @@ async def open_new_modal(bot: Bot, user: str = LEADER) -> dict[str, Any]:
     return bot.fake.last_view(user)
 
 
-async def create_draft(bot: Bot, **changes: str) -> dict[str, Any]:
+async def create_draft(bot: Bot, **changes: Any) -> dict[str, Any]:
     modal = await open_new_modal(bot)
     response = await bot.driver.submit_view(modal, {**NEW_CONTRACT, **changes}, user=LEADER)
     assert response.json["response_action"] == "update", response.json
     return bot.fake.last_view(LEADER)
 
 
-async def add(bot: Bot, editor: dict[str, Any], kind: str, values: dict[str, str]) -> Any:
+async def add(bot: Bot, editor: dict[str, Any], kind: str, values: dict[str, Any]) -> Any:
     """Click "Add <kind>" in the editor, fill the pushed modal, submit it."""
     before = len(bot.fake.calls_to("views.push"))
     await bot.driver.block_action(
@@ -75,6 +75,91 @@ async def test_new_contract_field_errors(bot: Bot) -> None:
     assert set(response.json["errors"]) == {"title", "sponsor", "period_end"}
     async with bot.sessions() as session:
         assert (await session.exec(select(Contract))).all() == []
+
+
+# The harness's clock reads 2027-03-10.
+PAST_START = {"period_start": "2027-01-04", "period_end": "2027-12-17"}
+
+
+async def test_a_period_starting_in_the_past_is_refused_without_the_tick(bot: Bot) -> None:
+    modal = await open_new_modal(bot)
+    assert "past_ok" in {b.get("block_id") for b in modal["blocks"]}
+    response = await bot.driver.submit_view(modal, {**NEW_CONTRACT, **PAST_START}, user=LEADER)
+    assert response.json["response_action"] == "errors"
+    assert set(response.json["errors"]) == {"period_start"}
+    assert "2027-01-04) is in the past" in response.json["errors"]["period_start"]
+    assert "Yes, in the past" in response.json["errors"]["period_start"]
+    async with bot.sessions() as session:
+        assert (await session.exec(select(Contract))).all() == []
+
+
+async def test_a_period_ending_in_the_past_is_refused_without_the_tick(bot: Bot) -> None:
+    modal = await open_new_modal(bot)
+    values = {**NEW_CONTRACT, "period_start": "2026-01-05", "period_end": "2026-12-18"}
+    response = await bot.driver.submit_view(modal, values, user=LEADER)
+    assert set(response.json["errors"]) == {"period_start", "period_end"}
+    async with bot.sessions() as session:
+        assert (await session.exec(select(Contract))).all() == []
+
+
+async def test_a_period_in_the_past_is_kept_when_ticked(bot: Bot) -> None:
+    editor = await create_draft(bot, **PAST_START, past_ok=["yes"])
+    assert editor["callback_id"] == "contract_editor"
+    async with bot.sessions() as session:
+        contract = (await session.exec(select(Contract))).one()
+    assert (contract.period_start.isoformat(), contract.period_end.isoformat()) == (
+        "2027-01-04",
+        "2027-12-17",
+    )
+
+
+async def test_an_end_before_the_start_is_refused_even_when_ticked(bot: Bot) -> None:
+    modal = await open_new_modal(bot)
+    values = {**NEW_CONTRACT, "period_start": "2027-02-01", "period_end": "2027-01-15"}
+    response = await bot.driver.submit_view(modal, {**values, "past_ok": ["yes"]}, user=LEADER)
+    assert response.json["response_action"] == "errors"
+    assert set(response.json["errors"]) == {"period_end"}
+    async with bot.sessions() as session:
+        assert (await session.exec(select(Contract))).all() == []
+
+
+async def _draft_with_an_indicator(bot: Bot) -> dict[str, Any]:
+    editor = await create_draft(bot, **PAST_START, past_ok=["yes"])
+    await add(
+        bot,
+        editor,
+        "indicator",
+        {
+            "name": "NPS",
+            "baseline": "10",
+            "target": "40",
+            "direction": "increase",
+            "cadence": "quarterly",
+        },
+    )
+    return bot.fake.last_view(LEADER)
+
+
+MILESTONE = {"title": "NPS 20", "due": "2027-02-26", "indicator": "I1", "threshold": "20"}
+
+
+async def test_a_milestone_due_in_the_past_is_refused_without_the_tick(bot: Bot) -> None:
+    editor = await _draft_with_an_indicator(bot)
+    response = await add(bot, editor, "milestone", MILESTONE)
+    assert response.json["response_action"] == "errors"
+    assert set(response.json["errors"]) == {"due"}
+    assert "2027-02-26) is in the past" in response.json["errors"]["due"]
+    async with bot.sessions() as session:
+        assert (await session.exec(select(Milestone))).all() == []
+
+
+async def test_a_milestone_due_in_the_past_is_added_when_ticked(bot: Bot) -> None:
+    editor = await _draft_with_an_indicator(bot)
+    response = await add(bot, editor, "milestone", {**MILESTONE, "past_ok": ["yes"]})
+    assert response.status == 200 and response.json is None
+    async with bot.sessions() as session:
+        milestone = (await session.exec(select(Milestone))).one()
+    assert milestone.due.isoformat() == "2027-02-26"
 
 
 async def test_a_title_already_used_by_the_leader_is_refused(bot: Bot) -> None:
@@ -153,7 +238,7 @@ async def test_a_due_date_outside_the_period_is_a_field_error(bot: Bot) -> None:
         {
             "title": "Negotiation course",
             "modality": "formal_training",
-            "due": "2028-02-01",
+            "due": "2028-05-01",
             "demonstration": "Closes the Q3 renewal without discounting.",
         },
     )
