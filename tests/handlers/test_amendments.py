@@ -242,6 +242,40 @@ async def test_dates_must_fall_in_the_period(bot: Bot, example_contract: int) ->
     assert response.json["response_action"] == "update"
 
 
+async def test_a_due_date_moved_into_the_past_needs_the_tick(
+    bot: Bot, example_contract: int
+) -> None:
+    """The harness's clock reads 10 March 2027."""
+    response = await propose(bot, "milestone:M3", {"due": "2027-02-15"})
+    assert response.json["response_action"] == "errors"
+    (message,) = response.json["errors"].values()
+    assert "2027-02-15) is in the past: tick *Yes, in the past* to keep it" in message
+    assert "due" in response.json["errors"]
+    assert await stored(bot, Amendment) == []
+    assert bot.fake.calls_to("chat.postMessage") == []
+
+    form = bot.fake.last_view(LEADER)
+    response = await bot.driver.submit_view(
+        form, {"due": "2027-02-15", "past_ok": ["yes"], "rationale": WHY}, user=LEADER
+    )
+    assert response.json["response_action"] == "update", response.json
+    (amendment,) = await stored(bot, Amendment)
+    assert amendment.after is not None and amendment.after["due"] == "2027-02-15"
+
+
+async def test_a_new_milestone_due_in_the_past_needs_the_tick(
+    bot: Bot, example_contract: int
+) -> None:
+    values = {"title": "Survey sent", "due": "2027-03-01", "activity": "D2", "rationale": WHY}
+    form = await open_form(bot, "milestone:+")
+    response = await bot.driver.submit_view(form, values, user=LEADER)
+    assert "is in the past" in response.json["errors"]["due"]
+    assert await stored(bot, Amendment) == []
+    response = await bot.driver.submit_view(form, {**values, "past_ok": ["yes"]}, user=LEADER)
+    assert response.json["response_action"] == "update", response.json
+    assert len(await stored(bot, Amendment)) == 1
+
+
 async def test_a_change_that_breaks_another_item_is_named(bot: Bot, example_contract: int) -> None:
     """M1 is met at 68 on I1: a target of 66 would put the threshold past the target."""
     response = await propose(bot, "indicator:I1", {"target": "66"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -210,3 +211,50 @@ async def test_a_button_of_an_earlier_miss_says_so(bot: Bot, example_contract: i
     assert "has been recalibrated since" in (await last_reply(bot))["text"]
     assert await deliveries(bot.sessions, SUPPORT) == []
     assert "recalibrated" in response_texts(bot.fake)[-1]
+
+
+async def test_a_milestone_amended_into_the_past_is_decided_and_announced_once(
+    bot: Bot, example_contract: int
+) -> None:
+    """The contract came to North Star on 10 March; M1 moved to 1 March is news all the same."""
+    virtual_time(bot.services)
+    form = await _amend_m1(bot)
+    response = await bot.driver.submit_view(
+        form, {"due": "2027-03-01", "rationale": "The survey closed early."}, user=LEADER
+    )
+    assert "is in the past" in response.json["errors"]["due"]
+    response = await bot.driver.submit_view(
+        form,
+        {"due": "2027-03-01", "past_ok": ["yes"], "rationale": "The survey closed early."},
+        user=LEADER,
+    )
+    assert response.json["response_action"] == "update", response.json
+    await bot.fake.wait_for("chat.postMessage", count=1, where=to(SPONSOR))
+    request = copy.deepcopy(bot.fake.messages[bot.fake.dm_id(SPONSOR)][-1])
+    await bot.driver.block_action(user=SPONSOR, action_id=APPROVE, message=request)
+    await bot.fake.wait_for("chat.postMessage", count=1, where=to(LEADER))  # the outcome
+    assert (await m1(bot)).due_set_at is not None
+
+    bot.clock.advance(timedelta(minutes=30))
+    await run_job(bot, "milestones")
+    bot.clock.advance(timedelta(hours=1))
+    await run_job(bot, "milestones")
+    decided = await m1(bot)
+    assert (decided.status, decided.missed_count) == ("missed", 1)
+    told = [c for c in posts_to(bot.fake, LEADER) if "Let's recalibrate" in c.args["text"]]
+    assert len(told) == 1
+    assert [d.period_key for d in await deliveries(bot.sessions, "milestone_missed")] == [
+        "M1:missed1"
+    ]
+
+
+async def _amend_m1(bot: Bot) -> dict[str, Any]:
+    before = len(bot.fake.calls_to("views.open"))
+    await bot.driver.command("/contract", "amend", user=LEADER)
+    await bot.fake.wait_for("views.open", count=before + 1)
+    chooser = bot.fake.last_view(LEADER)
+    response = await bot.driver.submit_view(
+        chooser, {"item": "milestone:M1", "action": "change"}, user=LEADER
+    )
+    assert response.json["response_action"] == "update", response.json
+    return bot.fake.last_view(LEADER)
