@@ -84,8 +84,8 @@ async def new_draft(bot: Bot, *, user: str, leader: str, sponsor: str, title: st
         "title": title,
         "leader": leader,
         "sponsor": sponsor,
-        "period_start": "2027-01-04",
-        "period_end": "2027-12-17",
+        "period_start": "2027-04-05",
+        "period_end": "2028-03-17",
         "checkin_weekday": "4",
         "checkin_time": "15:00",
     }
