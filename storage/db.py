@@ -154,6 +154,15 @@ async def read_only(session: AsyncSession) -> None:
     await session.connection(execution_options={BEGIN_OPTION: "DEFERRED"})
 
 
+async def writing(session: AsyncSession) -> None:
+    """Declare a fresh session a unit of work that writes: on SQLite it takes the write lock
+    up front (`BEGIN IMMEDIATE`).
+
+    Call it before the session's first query.
+    """
+    await session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
+
+
 def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
