@@ -12,6 +12,7 @@ from handlers import (
     evidence,
     feedback,
     milestones,
+    renewal,
     summary,
 )
 
@@ -26,7 +27,17 @@ def register_all(app: AsyncApp) -> None:
             *amendments.SUBCOMMANDS,
             *evidence.SUBCOMMANDS,
             *feedback.SUBCOMMANDS,
+            *renewal.SUBCOMMANDS,
         ],
     )
-    for module in (contracts, summary, checkins, feedback, evidence, amendments, milestones):
+    for module in (
+        contracts,
+        summary,
+        checkins,
+        feedback,
+        evidence,
+        amendments,
+        milestones,
+        renewal,
+    ):
         module.register(app)

@@ -121,6 +121,13 @@ class Contract(SQLModel, table=True):
     created_by: str | None = Field(default=None, max_length=32)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+    # How a closed contract ended; the leader's closing reflection may come before it closes.
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_by: str | None = Field(default=None, max_length=32)
+    close_reason: str | None = _text(nullable=True)
+    closing_reflection: str | None = _text(nullable=True)
+    superseded_by: int | None = None  # the contract that replaced this one
+    replaces_contract_id: int | None = None  # a renewal: the contract it continues
 
 
 class ContractPerson(SQLModel, table=True):

@@ -48,6 +48,17 @@ def may_propose(bundle: ContractBundle, user_id: str) -> bool:
     return user_id in {c.leader_id, c.sponsor_id, c.owner_id}
 
 
+def may_close(bundle: ContractBundle, user_id: str) -> bool:
+    """Who closes a contract with `/contract close`: its owner."""
+    return bundle.contract.owner_id is not None and bundle.contract.owner_id == user_id
+
+
+def may_decide_end(bundle: ContractBundle, user_id: str) -> bool:
+    """Who closes or renews a contract at the end of its period: its owner or its sponsor."""
+    c = bundle.contract
+    return user_id in {c.owner_id, c.sponsor_id}
+
+
 def may_add_evidence(bundle: ContractBundle, user_id: str) -> bool:
     return bool(bundle.roles_of(user_id) & EVIDENCE_ADDERS)
 

@@ -19,7 +19,13 @@ from bot.summary.model import (
     progress_of,
 )
 from bot.ui.blocks import capped, context, day, header, mention, section, sections
-from storage.models import ActivityStatus, ContractStatus, MilestoneStatus, SuccessIndicator
+from storage.models import (
+    ActivityStatus,
+    Contract,
+    ContractStatus,
+    MilestoneStatus,
+    SuccessIndicator,
+)
 from storage.queries.contracts import ContractBundle
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -116,6 +122,28 @@ def milestone_lines(bundle: ContractBundle, today: date) -> tuple[list[str], lis
     return upcoming, missed
 
 
+def reflection_lines(contract: Contract) -> list[str]:
+    """The leader's closing reflection, or that there is none yet."""
+    text = contract.closing_reflection
+    if not text:
+        return [f"_{mention(contract.leader_id)} has not written a closing reflection yet._"]
+    return [f"*{mention(contract.leader_id)}'s closing reflection*\n>{escape(text)}"]
+
+
+def closed_lines(contract: Contract) -> list[str]:
+    """How a closed contract ended: when, by whom, why, what renewed it, the reflection."""
+    when = day(contract.closed_at.date()) if contract.closed_at else "an unknown day"
+    who = f" by {mention(contract.closed_by)}" if contract.closed_by else ""
+    lines = [f"Closed on {when}{who}."]
+    if contract.close_reason:
+        lines.append(f"Reason: {escape(contract.close_reason)}")
+    if contract.superseded_by:
+        lines.append(f"Continued by contract {contract.superseded_by}.")
+    if contract.closing_reflection:
+        lines += reflection_lines(contract)
+    return lines
+
+
 def build_summary(
     bundle: ContractBundle, *, today: date, pending: Sequence[str] = ()
 ) -> list[Block]:
@@ -133,6 +161,8 @@ def build_summary(
             f"{day(c.period_start)} – {day(c.period_end)}",
         ),
     ]
+    if c.status == ContractStatus.closed:
+        blocks += sections("Closed", closed_lines(c))
     if c.mission:
         blocks.append(section(f"*Mission*\n{escape(c.mission)}"))
     blocks += sections("Expectations", capped(expectation_lines(bundle)) or ["_None yet._"])

@@ -11,7 +11,7 @@ from bot.core.permissions import may_read
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_headline
 from bot.summary.blocks import STATUS_LABEL, headline, indicator_line
-from bot.ui.blocks import LIST_CAP, context, fit_view, header, section
+from bot.ui.blocks import LIST_CAP, context, day, fit_view, header, section
 from bot.ui.metadata import ContractRef
 from storage.models import ContractStatus, Role
 from storage.queries.contracts import ContractBundle
@@ -39,11 +39,33 @@ def _status(bundle: ContractBundle) -> str:
     return STATUS_LABEL.get(ContractStatus(bundle.contract.status), bundle.contract.status)
 
 
+def _closed_entry(bundle: ContractBundle, viewer: str, index: int) -> list[Block]:
+    c = bundle.contract
+    whose = "" if c.leader_id == viewer else f"<@{c.leader_id}> · "
+    when = f"closed {day(c.closed_at.date())}" if c.closed_at else "closed"
+    return [
+        section(f"*{escape(truncate(c.title, 200))}*\n{whose}{when} · version {c.version}"),
+        context(headline(bundle, today=c.period_end)),
+        _buttons(bundle, f"closed_{index}"),
+    ]
+
+
 def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> View:
-    led = [b for b in bundles if b.contract.leader_id == viewer]
-    governed = [b for b in bundles if b.contract.leader_id != viewer and may_read(b, viewer)]
+    """Open contracts first (led, then governed), the closed ones last under their heading."""
+    readable = [b for b in bundles if b.contract.leader_id == viewer or may_read(b, viewer)]
+    closed = [b for b in readable if b.contract.status == ContractStatus.closed]
+    led = [
+        b
+        for b in readable
+        if b.contract.leader_id == viewer and b.contract.status != ContractStatus.closed
+    ]
+    governed = [
+        b
+        for b in readable
+        if b.contract.leader_id != viewer and b.contract.status != ContractStatus.closed
+    ]
     blocks: list[Block] = [header("North Star")]
-    if not led and not governed:
+    if not led and not governed and not closed:
         blocks += [
             section(
                 "North Star keeps a leader's performance contract in Slack: expectations, "
@@ -97,6 +119,11 @@ def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> Vi
                 context(headline(bundle, today=today), evidence_headline(bundle, today)),
                 _buttons(bundle, f"governed_{index}"),
             ]
+    if closed:
+        blocks += [DividerBlock(), section("*Closed*")]
+        ordered = sorted(closed, key=lambda b: b.contract.closed_at or b.contract.updated_at)
+        for index, bundle in enumerate(reversed(ordered)):
+            blocks += _closed_entry(bundle, viewer, index)
     return View(type="home", blocks=fit_view(blocks))
 
 

@@ -1,0 +1,131 @@
+"""The `contract_ends` job: when a contract's period is over in its zone, its owner and sponsor
+get the final figures with *Close* / *Renew*, its leader a request for a closing reflection;
+a contract nobody decided on `DECIDE_WITHIN` after its end gets one reminder, never more.
+
+Each message is a delivery keyed by its kind, the contract, the recipient and the period's
+last day, so it goes once however often, late or on however many replicas the job runs. A
+message built after the contract was closed is not sent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot import delivery
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot.renewal.blocks import (
+    build_closed_notice,
+    build_end_decision,
+    build_reflection_request,
+)
+from bot.renewal.model import (
+    DECIDE_WITHIN,
+    END_DECISION,
+    END_REFLECTION,
+    END_REMINDER,
+    end_key,
+    final_figures,
+)
+from bot.renewal.service import Ended, ended_contracts
+from bot.scheduler import JobRun
+from bot.services import Services
+from storage.db import read_only
+from storage.models import Contract, ContractStatus, Delivery
+from storage.queries.contracts import load_bundle
+
+logger = logging.getLogger(__name__)
+
+CLOSED_NOTICE = "contract_closed"
+
+
+def _logged(what: str) -> delivery.OnUndeliverable:
+    async def log(failed: Delivery, error: str) -> None:
+        logger.warning("Could not deliver %s to %s: %s", what, failed.recipient_id, error)
+
+    return log
+
+
+def _while_active(services: Services, contract_id: int, kind: str) -> delivery.Build:
+    """The message of `kind`, built from the contract as it is when sent; none once closed."""
+
+    async def build(_: Delivery) -> Message | None:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=contract_id)
+        if bundle is None or bundle.contract.status != ContractStatus.active:
+            return None
+        if kind == END_REFLECTION:
+            return build_reflection_request(bundle)
+        figures = final_figures(bundle, services.today())
+        return build_end_decision(bundle, figures, reminder=kind == END_REMINDER)
+
+    return build
+
+
+def deciders(contract: Contract) -> list[str]:
+    """Who decides at the end: the owner and the sponsor (once each)."""
+    return [u for u in dict.fromkeys([contract.owner_id, contract.sponsor_id]) if u]
+
+
+async def announce(services: Services, queue: DeliveryQueue, ended: Ended) -> None:
+    c = ended.contract
+    now = services.clock.now()
+    period = end_key(c.period_end)
+    wanted = [(END_DECISION, u) for u in deciders(c)] + [(END_REFLECTION, c.leader_id)]
+    if now >= ended.ended_at + DECIDE_WITHIN:
+        wanted += [(END_REMINDER, u) for u in deciders(c)]
+    for kind, recipient in wanted:
+        if services.stopping.is_set():
+            return
+        expires = (
+            ended.ended_at + 2 * DECIDE_WITHIN
+            if kind == END_REMINDER
+            else ended.ended_at + DECIDE_WITHIN
+        )
+        await queue.deliver(
+            Outgoing(
+                key=DeliveryKey(kind, c.id or 0, recipient, period),
+                build=_while_active(services, c.id or 0, kind),
+                on_undeliverable=_logged(f"the end-of-period {kind} of contract {c.id}"),
+                expires_at=max(expires, now + delivery.DEFAULT_USEFUL),
+            )
+        )
+
+
+async def send_period_ends(*, services: Services, queue: DeliveryQueue) -> Report:
+    async with services.sessions() as session:
+        await read_only(session)
+        ended = await ended_contracts(
+            session=session,
+            now=services.clock.now(),
+            default_zone=services.settings.default_timezone,
+        )
+    for item in ended:
+        await announce(services, queue, item)
+    return queue.report
+
+
+async def contract_ends_job(run: JobRun) -> Report:
+    """Hourly: the contracts whose period ended in their zone get their end-of-period DMs."""
+    queue = queue_of(run.services, run.client)
+    try:
+        return await send_period_ends(services=run.services, queue=queue)
+    finally:
+        await queue.close()
+
+
+async def tell_closed(
+    *, services: Services, queue: DeliveryQueue, contract: Contract, by: str | None
+) -> None:
+    """Tell the leader, sponsor and owner (not the one who closed it) that it closed, once."""
+    for recipient in dict.fromkeys([contract.leader_id, contract.sponsor_id, contract.owner_id]):
+        if not recipient or recipient == by:
+            continue
+        await queue.deliver(
+            Outgoing(
+                key=DeliveryKey(CLOSED_NOTICE, contract.id or 0, recipient, "closed"),
+                build=delivery.fixed(build_closed_notice(contract, recipient)),
+                on_undeliverable=_logged(f"the closing notice of contract {contract.id}"),
+                expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
+            )
+        )

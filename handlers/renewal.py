@@ -1,0 +1,285 @@
+"""A contract's end: `/contract close`, the end-of-period *Close* / *Renew* buttons, the
+leader's closing reflection."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.mentions import user_id_of
+from bot.core.permissions import Refusal
+from bot.core.text import escape
+from bot.delivery import Message, queue_of
+from bot.renewal.blocks import (
+    CLOSE_MODAL,
+    END_CLOSE,
+    END_RENEW,
+    REASON,
+    REFLECTION,
+    REFLECTION_MODAL,
+    WRITE_REFLECTION,
+    build_close_modal,
+    build_decided,
+    build_reflection_modal,
+    build_renewed,
+)
+from bot.renewal.jobs import tell_closed
+from bot.renewal.model import final_figures
+from bot.renewal.service import Closed, closable, close_as, closed_text, record_reflection, renew
+from bot.services import Services, services_of
+from bot.ui.blocks import section
+from bot.ui.forms import Form, modal_title
+from bot.ui.metadata import ContractRef
+from bot.ui.views import OUT_OF_DATE, refuse_submission
+from handlers.common import CommandRequest, Subcommand, reply
+from storage.db import read_only, writing
+from storage.models import Contract, ContractStatus
+
+logger = logging.getLogger(__name__)
+
+END_OF_PERIOD = "Closed at the end of its period."
+
+
+async def _tell_closed(services: Services, client: AsyncWebClient, closed: Closed, by: str) -> None:
+    if closed.already:
+        return
+    queue = queue_of(services, client)
+    try:
+        await tell_closed(services=services, queue=queue, contract=closed.bundle.contract, by=by)
+    except Exception:
+        logger.exception("Telling of contract %s's closing failed", closed.bundle.contract.id)
+    finally:
+        await queue.close()
+
+
+async def _replace(respond: AsyncRespond, message: Message) -> None:
+    await respond(replace_original=True, **message.arguments())
+
+
+# --- /contract close ------------------------------------------------------------------------
+
+
+async def close_command(request: CommandRequest) -> None:
+    args = list(request.args)
+    leader = user_id_of(args[0]) if args else None
+    if leader is not None:
+        args = args[1:]
+    services = request.services
+    async with services.sessions() as session:
+        await read_only(session)
+        found = await closable(session=session, viewer=request.viewer, leader=leader)
+    if isinstance(found, Refusal):
+        await request.reply(found.text)
+        return
+    reason = " ".join(args).strip()
+    view = build_close_modal(found, final_figures(found, services.today()), reason=reason)
+    await request.client.views_open(trigger_id=request.trigger_id, view=view)
+
+
+async def handle_close_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = ContractRef.of_view(view)
+    if ref is None:
+        await refuse_submission(ack, view, OUT_OF_DATE)
+        return
+    reason = Form(view).text(REASON)
+    async with services.sessions() as session:
+        await writing(session)
+        closed = await close_as(
+            session=session,
+            contract_id=ref.contract_id,
+            user=user,
+            now=services.clock.now(),
+            reason=reason,
+            owner_only=True,
+        )
+    if isinstance(closed, Refusal):
+        await refuse_submission(ack, view, closed.text)
+        return
+    c = closed.bundle.contract
+    text = closed_text(c) + (
+        "" if closed.already else " Its check-ins, feedback and digests have stopped."
+    )
+    await ack(
+        response_action="update",
+        view=View(
+            type="modal",
+            title=modal_title("Contract closed"),
+            close="Done",
+            blocks=[section(text)],
+        ),
+    )
+    await _tell_closed(services, client, closed, user)
+
+
+# --- the end-of-period buttons --------------------------------------------------------------
+
+
+async def handle_end_close(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = ContractRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await reply(respond, OUT_OF_DATE)
+        return
+    async with services.sessions() as session:
+        await writing(session)
+        closed = await close_as(
+            session=session,
+            contract_id=ref.contract_id,
+            user=user,
+            now=services.clock.now(),
+            reason=END_OF_PERIOD,
+            owner_only=False,
+        )
+    if isinstance(closed, Refusal):
+        await reply(respond, closed.text)
+        return
+    c = closed.bundle.contract
+    if closed.already:
+        await reply(respond, closed_text(c))
+        return
+    await _replace(respond, build_decided(c, f"“{escape(c.title)}” is closed."))
+    await _tell_closed(services, client, closed, user)
+
+
+async def handle_end_renew(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = ContractRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await reply(respond, OUT_OF_DATE)
+        return
+    async with services.sessions() as session:
+        await writing(session)
+        renewed = await renew(
+            session=session, contract_id=ref.contract_id, user=user, now=services.clock.now()
+        )
+        old = (
+            await session.get(Contract, ref.contract_id)
+            if not isinstance(renewed, Refusal)
+            else None
+        )
+    if isinstance(renewed, Refusal):
+        await reply(respond, renewed.text)
+        return
+    message = build_renewed(old or renewed.old.contract, renewed.draft, already=renewed.already)
+    if renewed.already:
+        await respond(response_type="ephemeral", replace_original=False, **message.arguments())
+        return
+    await _replace(respond, message)
+    if old is not None and old.status == ContractStatus.closed:
+        await _tell_closed(services, client, Closed(renewed.old, already=False), user)
+
+
+# --- the leader's reflection ----------------------------------------------------------------
+
+
+async def handle_write_reflection(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = ContractRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await reply(respond, OUT_OF_DATE)
+        return
+    async with services.sessions() as session:
+        await read_only(session)
+        contract = await session.get(Contract, ref.contract_id)
+    if contract is None or contract.leader_id != user:
+        await reply(respond, "Only the contract's leader writes its closing reflection.")
+        return
+    await client.views_open(trigger_id=body["trigger_id"], view=build_reflection_modal(contract))
+
+
+async def handle_reflection_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    context: AsyncBoltContext,
+) -> None:
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = ContractRef.of_view(view)
+    if ref is None:
+        await refuse_submission(ack, view, OUT_OF_DATE)
+        return
+    text = Form(view).text(REFLECTION)
+    if not text:
+        await ack(response_action="errors", errors={REFLECTION: "Write a few words, or Cancel."})
+        return
+    async with services.sessions() as session:
+        await writing(session)
+        saved = await record_reflection(
+            session=session,
+            contract_id=ref.contract_id,
+            user=user,
+            text=text,
+            now=services.clock.now(),
+        )
+    if isinstance(saved, Refusal):
+        await refuse_submission(ack, view, saved.text)
+        return
+    await ack(
+        response_action="update",
+        view=View(
+            type="modal",
+            title=modal_title("Reflection saved"),
+            close="Done",
+            blocks=[
+                section(
+                    "Thank you. Your owner and sponsor see it with the final figures, and it "
+                    "stays in the contract's record."
+                )
+            ],
+        ),
+    )
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "close",
+        close_command,
+        usage="close [@leader] [reason]",
+        summary="close a contract you own, with its final figures",
+    ),
+)
+
+
+def register(app: AsyncApp) -> None:
+    app.action(END_CLOSE)(handle_end_close)
+    app.action(END_RENEW)(handle_end_renew)
+    app.action(WRITE_REFLECTION)(handle_write_reflection)
+    app.view(CLOSE_MODAL)(handle_close_submission)
+    app.view(REFLECTION_MODAL)(handle_reflection_submission)
