@@ -213,6 +213,8 @@ async def plan_for_contract(
         if contract is None or contract.leader_id != user_id:
             return NotYours("Only the contract's leader can fill in its check-in.")
         if contract.status != ContractStatus.active:
+            if contract.status == ContractStatus.closed:
+                return NotYours("This contract is closed, so it takes no more check-ins.")
             return NotYours("This contract is no longer active, so its check-ins are closed.")
         return await _open_plan(services, session, contract, period)
 

@@ -1,4 +1,4 @@
-"""`northstar contract validate|import|export`: contracts in and out of the database."""
+"""`northstar contract validate|import|export|close`: contracts in and out of the database."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, write_output
 from bot.client import create_client
+from bot.contracts.closing import close_contract
 from bot.contracts.export import count_contracts, dump_documents, export_contracts, export_csv
 from bot.contracts.io import ImportResult, emails_to_look_up, import_file, validate_file
 from bot.core.clock import SystemClock
 from bot.settings import Settings
-from storage.db import database
+from storage.db import SessionFactory, database, writing
 from storage.migrate import require_current, upgrade
+from storage.models import Contract, ContractStatus
 
 MAX_PRINTED = 100  # problems listed; the count says how many there are
 
@@ -62,6 +64,37 @@ def _describe(result: ImportResult) -> str:
     return "\n".join([line, *details])
 
 
+async def close_by_operator(sessions: SessionFactory, contract_id: int, reason: str) -> int:
+    """`northstar contract close ID --reason`: close an active contract, by no Slack user."""
+    async with sessions() as session:
+        await writing(session)
+        contract = await session.get(Contract, contract_id)
+        if contract is None:
+            print(f"northstar: there is no contract {contract_id}.", file=sys.stderr)
+            return EXIT_PROBLEMS
+        if contract.status == ContractStatus.closed:
+            when = contract.closed_at.date().isoformat() if contract.closed_at else "before"
+            print(f"“{contract.title}” (contract {contract_id}) was closed on {when} already.")
+            return EXIT_OK
+        if contract.status != ContractStatus.active:
+            print(
+                f"northstar: “{contract.title}” (contract {contract_id}) is a draft, not an "
+                "active contract; nothing was closed.",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEMS
+        await close_contract(
+            session,
+            contract=contract,
+            by=None,
+            now=SystemClock().now(),
+            reason=reason.strip() or "Closed by an operator.",
+        )
+        await session.commit()
+    print(f"“{contract.title}” (contract {contract_id}) is closed: its loops have stopped.")
+    return EXIT_OK
+
+
 async def run_contract_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.contract_command in ("validate", "import") and not settings.slack_bot_token:
         print(UNCHECKED_NOTE, file=sys.stderr)
@@ -82,6 +115,11 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
                     + ", ".join(f"{email} ({path})" for path, email in emails)
                 )
         return EXIT_OK
+
+    if args.contract_command == "close":
+        await require_current(settings.database_url)
+        async with database(settings.database_url) as (_engine, sessions):
+            return await close_by_operator(sessions, args.contract_id, args.reason)
 
     if args.contract_command == "import":
         await upgrade(settings.database_url)

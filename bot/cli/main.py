@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     exporter.add_argument("--out", type=Path, help="file to write (default: standard output)")
     exporter.add_argument("--contract", type=int, action="append", dest="contract_ids")
     exporter.add_argument("--leader", help="only this leader's contracts (Slack user id)")
+    closer = actions.add_parser("close", help="close an active contract: its loops stop")
+    closer.add_argument("contract_id", type=int, metavar="ID", help="the contract's id")
+    closer.add_argument("--reason", default="", help="why it closes (kept in its record)")
 
     privacy = commands.add_parser("privacy", help="export or erase what is stored about a person")
     steps = privacy.add_subparsers(dest="privacy_command", required=True, metavar="ACTION")

@@ -88,6 +88,8 @@ async def add_evidence(
     `source_id`, a kept shortcut message, is marked used in the same transaction: the same
     message is added once, however often its modal is submitted."""
     bundle = await load_bundle(session=session, contract_id=new.contract_id)
+    if bundle is not None and bundle.contract.status == ContractStatus.closed:
+        return Refusal("This contract is closed, so it takes no more evidence.", field="item")
     if (
         bundle is None
         or bundle.contract.status != ContractStatus.active

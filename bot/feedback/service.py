@@ -159,9 +159,7 @@ async def give_feedback(
     """Store one entry, or why it cannot be taken (about its behaviour or its anonymity)."""
     contract = await session.get(Contract, target.contract_id)
     if contract is None or contract.status != ContractStatus.active:
-        return Refusal(
-            "This contract is no longer active, so the feedback was not sent.", field="behaviour"
-        )
+        return Refusal("This contract is closed, so the feedback was not sent.", field="behaviour")
     if giver == contract.leader_id:
         return Refusal(
             "Feedback to yourself belongs in your check-in reflection.", field="behaviour"
@@ -582,7 +580,7 @@ async def request_to_answer(
         return Refusal("This feedback request is not addressed to you.")
     contract = await session.get(Contract, request.contract_id)
     if contract is None or contract.status != ContractStatus.active:
-        return Refusal("That contract is no longer active, so it takes no more feedback.")
+        return Refusal("That contract is closed, so it takes no more feedback.")
     return await feedback_target(session, contract), request
 
 

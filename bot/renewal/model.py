@@ -55,7 +55,7 @@ class IndicatorFigure:
 
     def text(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
-        latest = format_number(self.latest) if self.latest is not None else "no value"
+        latest = format_number(self.latest) if self.latest is not None else "no value yet"
         share = self.share
         way = f" · {percent(share)} of the way" if share is not None else ""
         mark = " ✅" if self.reached else ""
