@@ -113,7 +113,7 @@ async def test_the_period_end_tells_owner_sponsor_and_leader_once_across_restart
     fake_slack: FakeSlack, sqlite_url: str
 ) -> None:
     async with running_bot(fake_slack, sqlite_url) as bot:
-        results, problems = await import_file(
+        _results, problems = await import_file(
             EXAMPLE_CONTRACT,
             sessions=bot.sessions,
             client=bot.app.client,

@@ -260,3 +260,18 @@ async def test_an_export_with_no_contract_says_so_and_writes_nothing(
     # A contract with no measurement yet is a real, empty CSV: the header, and status 0.
     run = await northstar("contract", "export", "--format", "csv", cwd=tmp_path, env=env)
     assert run.code == 0 and run.out.startswith("contract_id,") and len(run.out.splitlines()) == 1
+
+
+async def test_an_operator_closes_a_contract_once(
+    example: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    assert (await northstar("contract", "import", str(example), cwd=tmp_path, env=env)).code == 0
+    run = await northstar("contract", "close", "9", cwd=tmp_path, env=env)
+    assert run.code == 1 and "no contract 9" in run.err
+    run = await northstar("contract", "close", "1", "--reason", "Role ended", cwd=tmp_path, env=env)
+    assert run.code == 0, run.err
+    assert "is closed: its loops have stopped" in run.out
+    run = await northstar("contract", "close", "1", cwd=tmp_path, env=env)
+    assert run.code == 0 and "already" in run.out
+    run = await northstar("contract", "close", "x", cwd=tmp_path, env=env)
+    assert run.code == 2 and "invalid int value" in run.err
