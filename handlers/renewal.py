@@ -27,7 +27,7 @@ from bot.renewal.blocks import (
     build_reflection_modal,
     build_renewed,
 )
-from bot.renewal.jobs import tell_closed
+from bot.renewal.jobs import show_reflection, tell_closed
 from bot.renewal.model import final_figures
 from bot.renewal.service import Closed, closable, close_as, closed_text, record_reflection, renew
 from bot.services import Services, services_of
@@ -227,6 +227,7 @@ async def handle_reflection_submission(
     ack: AsyncAck,
     body: dict[str, Any],
     view: dict[str, Any],
+    client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
     services = services_of(context)
@@ -265,6 +266,13 @@ async def handle_reflection_submission(
             ],
         ),
     )
+    queue = queue_of(services, client)
+    try:
+        await show_reflection(services=services, queue=queue, contract_id=ref.contract_id)
+    except Exception:
+        logger.exception("Showing the reflection of contract %s failed", ref.contract_id)
+    finally:
+        await queue.close()
 
 
 SUBCOMMANDS = (

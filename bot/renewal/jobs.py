@@ -129,3 +129,28 @@ async def tell_closed(
                 expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
             )
         )
+
+
+async def show_reflection(*, services: Services, queue: DeliveryQueue, contract_id: int) -> None:
+    """The leader wrote (or rewrote) the reflection: the owner's and sponsor's end-of-period
+    messages already sent show it in place, while the contract waits for their decision."""
+    async with services.sessions() as session:
+        await read_only(session)
+        bundle = await load_bundle(session=session, contract_id=contract_id)
+        if bundle is None or bundle.contract.status != ContractStatus.active:
+            return
+        c = bundle.contract
+        sent = []
+        for kind in (END_DECISION, END_REMINDER):
+            for recipient in deciders(c):
+                row = await delivery.find(
+                    session=session,
+                    key=DeliveryKey(kind, contract_id, recipient, end_key(c.period_end)),
+                )
+                if row is not None and row.slack_channel and row.slack_ts:
+                    sent.append((kind, row.slack_channel, row.slack_ts))
+    figures = final_figures(bundle, services.today())
+    for kind, channel, ts in sent:
+        await queue.update(
+            channel, ts, build_end_decision(bundle, figures, reminder=kind == END_REMINDER)
+        )
