@@ -619,6 +619,15 @@ def describe_event(event: AuditEvent, zone: ZoneInfo | None = None) -> tuple[str
         return f"milestone {milestone} was {action.removeprefix('milestone.')}", False
     if action == "milestone.support_requested":
         return f"asked for support after milestone {milestone} was missed", True
+    if action == "contract.closed":
+        text = "closed the contract"
+        if detail.get("superseded_by"):
+            text += f", superseded by contract {escape(str(detail['superseded_by']))}"
+        if detail.get("reason"):
+            text += f": {escape(truncate(str(detail['reason']), 200))}"
+        return text, True
+    if action == "contract.reflection":
+        return "wrote the closing reflection", True
     if action == "contract.returned_to_draft":
         return "the contract went back to draft: a leader has one active contract at a time", False
     return None

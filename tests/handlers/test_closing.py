@@ -167,7 +167,9 @@ async def test_a_closed_contract_gets_no_period_end_messages(
     await bot.driver.command("/contract", "close", user=OWNER)
     await bot.fake.wait_for("views.open", count=1)
     await bot.driver.submit_view(bot.fake.last_view(OWNER), {}, user=OWNER)
+    await bot.fake.wait_for("chat.postMessage", count=2)  # the leader and sponsor are told
     before = {u: len(dm(bot, u)) for u in (OWNER, SPONSOR, LEADER)}
+    assert before == {OWNER: 0, SPONSOR: 1, LEADER: 1}
     await end_period(bot)
     bot.clock.set(ENDED + timedelta(days=20))
     await run_job(bot, "contract_ends")
@@ -330,6 +332,12 @@ async def test_a_closed_contract_stops_its_loops_and_stays_readable(
     await bot.fake.wait_for("views.open", count=1)
     await bot.driver.submit_view(bot.fake.last_view(OWNER), {"reason": "Role ended"}, user=OWNER)
     assert (await contract_of(bot, example_contract)).status == ContractStatus.closed
+    await bot.fake.wait_for(
+        "chat.postMessage",
+        where=lambda c: c.response.get("channel") == bot.fake.dm_id(LEADER),
+        count=2,
+    )
+    assert "Role ended" in text_of(dm(bot, LEADER)[-1])
 
     bot.clock.set(at("2027-03-19 15:00", "Europe/Berlin"))
     sent = len(dm(bot, LEADER))
@@ -349,6 +357,8 @@ async def test_a_closed_contract_stops_its_loops_and_stays_readable(
     assert "Closed" in summary and "Role ended" in summary and "Success indicators" in summary
     summary = await say(bot, "/contract", "summary", user=LEADER)
     assert "Closed on" in summary
+    history = await say(bot, "/contract", f"history <@{LEADER}>", user=SPONSOR)
+    assert f"<@{OWNER}> closed the contract: Role ended" in history, history
     before = len(bot.fake.calls_to("views.publish"))
     await bot.driver.app_home_opened(SPONSOR)
     await bot.fake.wait_for("views.publish", count=before + 1)
@@ -409,3 +419,18 @@ async def test_renew_carries_the_latest_values_as_baselines_and_closes_the_old(
     assert response.status == 200
     await bot.fake.wait_for("views.open", count=before + 1)
     assert "renewed" in json.dumps(bot.fake.last_view(OWNER))
+
+
+async def test_only_the_leader_writes_the_reflection(bot: Bot, example_contract: int) -> None:
+    await end_period(bot)
+    ask = copy.deepcopy(dm(bot, LEADER)[-1])
+    for user in (SPONSOR, PEER):
+        answered = await click(bot, ask, WRITE_REFLECTION, user=user)
+        assert "Only the contract's leader" in answered
+    response = await bot.driver.block_action(user=LEADER, action_id=WRITE_REFLECTION, message=ask)
+    assert response.status == 200
+    await bot.fake.wait_for("views.open", count=1)
+    modal = copy.deepcopy(bot.fake.last_view(LEADER))
+    response = await bot.driver.submit_view(modal, {"reflection": "Mine."}, user=SPONSOR)
+    assert "Only the contract's leader" in json.dumps(response.json)
+    assert (await contract_of(bot, example_contract)).closing_reflection is None
