@@ -324,7 +324,7 @@ async def test_a_submission_for_a_contract_that_closed_meanwhile_is_refused(
         session.add(contract)
         await session.commit()
     response = await bot.driver.submit_view(modal, answers(), user=PEER1)
-    assert "is closed" in response.json["errors"]["behaviour"]
+    assert "no longer active" in response.json["errors"]["behaviour"]
 
 
 async def test_the_summary_counts_themes_the_leader_can_read(

@@ -471,6 +471,8 @@ ACTIONS_WRITTEN: dict[str, dict[str, Any]] = {
     "milestone.missed": {"milestone": "M3", "due": "2027-09-30", "value": 40, "missed_count": 1},
     "milestone.support_requested": {"milestone": "M3", "missed_count": 1},
     "contract.returned_to_draft": {"reason": "one active", "active_contract": 2},
+    "contract.closed": {"reason": "Role ended", "superseded_by": 7, "messages_cancelled": 2},
+    "contract.reflection": {"summary": "wrote the closing reflection"},
 }
 
 

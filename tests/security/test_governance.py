@@ -40,6 +40,7 @@ from tests.fakes import FakeSlack
 from tests.handlers.test_amendments import click, dm, propose, request_to
 from tests.handlers.test_feedback_support import fast_sending, give
 from tests.harness import BOT_TOKEN, START, running_bot
+from tests.storage.old_schema import add_old
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEADER, SPONSOR, OWNER, ESCALATION = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001"
@@ -579,7 +580,8 @@ async def test_the_upgrade_keeps_the_contract_lookups_used_and_returns_the_rest_
             for n, (leader, edited) in enumerate(
                 [(LEADER, 1), (LEADER, 3), (LEADER, 2), (PEER2, 1)], start=1
             ):
-                session.add(
+                await add_old(
+                    session,
                     Contract(
                         title=f"Contract {n}",
                         leader_id=leader,
@@ -589,7 +591,7 @@ async def test_the_upgrade_keeps_the_contract_lookups_used_and_returns_the_rest_
                         period_end=start.date() + timedelta(days=300),
                         created_at=start,
                         updated_at=start + timedelta(days=edited),
-                    )
+                    ),
                 )
             await session.commit()
         await upgrade(unmigrated_url)
