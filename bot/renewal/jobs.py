@@ -10,6 +10,7 @@ message built after the contract was closed is not sent.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from bot import delivery
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
@@ -67,13 +68,33 @@ def deciders(contract: Contract) -> list[str]:
     return [u for u in dict.fromkeys([contract.owner_id, contract.sponsor_id]) if u]
 
 
+async def _to_remind(services: Services, c: Contract, now: datetime) -> list[str]:
+    """Who has had the Close / Renew message for `DECIDE_WITHIN` without a decision: a bot
+    that was down at the period's end (or deployed long after it) waits from its message."""
+    due = []
+    async with services.sessions() as session:
+        await read_only(session)
+        for recipient in deciders(c):
+            sent = await delivery.find(
+                session=session,
+                key=DeliveryKey(END_DECISION, c.id or 0, recipient, end_key(c.period_end)),
+            )
+            if (
+                sent is not None
+                and sent.sent_at is not None
+                and now >= sent.sent_at + DECIDE_WITHIN
+            ):
+                due.append(recipient)
+    return due
+
+
 async def announce(services: Services, queue: DeliveryQueue, ended: Ended) -> None:
     c = ended.contract
     now = services.clock.now()
     period = end_key(c.period_end)
     wanted = [(END_DECISION, u) for u in deciders(c)] + [(END_REFLECTION, c.leader_id)]
     if now >= ended.ended_at + DECIDE_WITHIN:
-        wanted += [(END_REMINDER, u) for u in deciders(c)]
+        wanted += [(END_REMINDER, u) for u in await _to_remind(services, c, now)]
     for kind, recipient in wanted:
         if services.stopping.is_set():
             return

@@ -161,6 +161,21 @@ async def test_an_undecided_contract_gets_one_reminder_never_more(
     assert len(dm(bot, LEADER)) == 1
 
 
+async def test_a_bot_that_comes_late_asks_first_and_reminds_a_fortnight_later(
+    bot: Bot, example_contract: int
+) -> None:
+    virtual_time(bot.services)
+    bot.clock.set(ENDED + timedelta(days=30))  # deployed (or down) long after the end
+    await run_job(bot, "contract_ends")
+    assert [len(dm(bot, u)) for u in (OWNER, SPONSOR)] == [1, 1]
+    bot.clock.set(ENDED + timedelta(days=43))
+    await run_job(bot, "contract_ends")
+    assert [len(dm(bot, u)) for u in (OWNER, SPONSOR)] == [1, 1]
+    bot.clock.set(ENDED + timedelta(days=44, hours=1))
+    await run_job(bot, "contract_ends")
+    assert [len(dm(bot, u)) for u in (OWNER, SPONSOR)] == [2, 2]
+
+
 async def test_a_closed_contract_gets_no_period_end_messages(
     bot: Bot, example_contract: int
 ) -> None:
