@@ -119,12 +119,17 @@ async def contract_report(
 async def build_report(
     *, session: AsyncSession, period: Period, today: date, zone: ZoneInfo
 ) -> list[ContractReport]:
-    """Every contract that is not a draft and whose period overlaps the report's."""
+    """Every contract that is not a draft and whose period (until it closed, if it closed
+    early) overlaps the report's."""
     reports = []
     for contract in await list_contracts(session=session):
         if contract.status == ContractStatus.draft:
             continue
-        if contract.period_start > period.end or contract.period_end < period.start:
+        # A contract closed early runs only until its closing day.
+        last = contract.period_end
+        if contract.closed_at is not None:
+            last = min(last, contract.closed_at.astimezone(zone).date())
+        if contract.period_start > period.end or last < period.start:
             continue
         bundle = await load_bundle(session=session, contract_id=contract.id or 0)
         if bundle is not None:
