@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.amendments.blocks import APPROVE, REJECT, pending_lines
-from bot.amendments.model import AmendmentState, change_lines
+from bot.amendments.model import GOVERNANCE, AmendmentState, change_lines, governance_changes
 from bot.core.calendar import period_label
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
@@ -94,8 +94,12 @@ def may_decide(state: AmendmentState, recipient: str) -> bool:
 def amendment_blocks(state: AmendmentState, recipient: str) -> list[Block]:
     """A pending amendment the recipient approves: the change, why, Approve and Reject."""
     a = state.amendment
-    changes = change_lines(state.kind, a.item_key, a.before, a.after)
-    shown = [f"• `{escape(truncate(line, 300))}`" for line in changes[:CHANGE_LINES]]
+    if state.kind is GOVERNANCE:
+        changes = governance_changes(a.before, a.after)  # in words, values escaped
+        shown = [f"• {truncate(line, 300)}" for line in changes[:CHANGE_LINES]]
+    else:
+        changes = change_lines(state.kind, a.item_key, a.before, a.after)
+        shown = [f"• `{escape(truncate(line, 300))}`" for line in changes[:CHANGE_LINES]]
     if len(changes) > CHANGE_LINES:
         shown.append(f"_…and {len(changes) - CHANGE_LINES} more changes_")
     rationale = escape(truncate(a.rationale, RATIONALE_TEXT)).replace("\n", "\n> ")
