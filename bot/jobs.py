@@ -9,6 +9,7 @@ from bot.digest.jobs import digests_job
 from bot.feedback.jobs import feedback_job
 from bot.idempotency import forget_old_requests
 from bot.milestones.jobs import milestones_job
+from bot.reviews.jobs import reviews_job
 from bot.scheduler import Job
 
 JOBS: dict[str, Job] = {
@@ -21,5 +22,6 @@ JOBS: dict[str, Job] = {
         Job("requests", forget_old_requests, every_seconds=3600),
         Job("feedback", feedback_job, every_seconds=600),
         Job("milestones", milestones_job, every_seconds=3600),
+        Job("reviews", reviews_job, every_seconds=600),
     )
 }

@@ -12,6 +12,7 @@ from handlers import (
     evidence,
     feedback,
     milestones,
+    reviews,
     summary,
 )
 
@@ -28,5 +29,14 @@ def register_all(app: AsyncApp) -> None:
             *feedback.SUBCOMMANDS,
         ],
     )
-    for module in (contracts, summary, checkins, feedback, evidence, amendments, milestones):
+    for module in (
+        contracts,
+        summary,
+        checkins,
+        feedback,
+        evidence,
+        amendments,
+        milestones,
+        reviews,
+    ):
         module.register(app)

@@ -274,8 +274,10 @@ async def propose(
     after: Item | None,
     rationale: str,
     now: datetime,
+    commit: bool = True,
 ) -> Amendment:
-    """Store a pending amendment (checked with `check_proposal` first) and commit."""
+    """Store a pending amendment (checked with `check_proposal` first) and commit (unless
+    `commit` is false: then it is part of the caller's unit of work)."""
     before = find_item(snapshot(bundle), kind, handle) if handle is not None else None
     key = handle if handle is not None else (after or {}).get("key")
     amendment = Amendment(
@@ -306,7 +308,8 @@ async def propose(
         },
         at=now,
     )
-    await session.commit()
+    if commit:
+        await session.commit()
     return amendment
 
 
