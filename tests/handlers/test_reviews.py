@@ -5,11 +5,14 @@ retire as a removal amendment, amend as the pre-filled amendment form, and the r
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.client import create_client
 from bot.core.clock import ManualClock
+from bot.report.render import render_csv, render_markdown
+from bot.report.service import build_report, parse_period
 from bot.reviews.model import opens_on, review_period
 from bot.services import Services
 from storage.db import create_engine, session_factory
@@ -70,8 +73,6 @@ async def review(bot: Bot, user: str, values: dict[str, Any]) -> Any:
 
 
 def test_periods_and_opening_days() -> None:
-    from datetime import date
-
     q1 = review_period("quarterly", date(2027, 3, 10))
     assert (q1.key, q1.start, q1.end) == ("2027-Q1", date(2027, 1, 1), date(2027, 3, 31))
     assert opens_on("quarterly", q1) == date(2027, 3, 18)
@@ -216,3 +217,37 @@ async def test_a_review_opens_on_the_sponsors_own_morning(bot: Bot, example_cont
     assert {d.recipient_id for d in await reviews_sent(bot)} == {LEADER}
     await send_reviews(bot, at("2027-03-18 09:00", "America/New_York"))
     assert {d.recipient_id for d in await reviews_sent(bot)} == {LEADER, SPONSOR}
+
+
+async def test_the_digest_and_the_report_show_the_outcome(bot: Bot, example_contract: int) -> None:
+    await send_reviews(bot)
+    await review(
+        bot,
+        LEADER,
+        {
+            "expectation.E3": "retire",
+            "indicator.I2": "amend",
+            "note.indicator.I2": "Target <too> soft & late",
+        },
+    )
+    await run_job(bot, "digests")
+    (digest,) = [m for m in dm(bot, SPONSOR) if "North Star digest" in m["text"]]
+    shown = text_of(digest)
+    assert "Alignment review 2027-Q1 by <@U0LEAD001> (leader)" in shown
+    assert "retired E3 (amendment #1)" in shown and "to amend I2" in shown
+    assert "I2: Target &lt;too&gt; soft &amp; late" in shown
+
+    async with bot.sessions() as session:
+        reports = await build_report(
+            session=session,
+            period=parse_period("2027Q1"),
+            today=date(2027, 4, 1),
+            zone=ZoneInfo("Europe/Berlin"),
+        )
+    text = render_markdown(parse_period("2027Q1"), reports, today=date(2027, 4, 1))
+    assert (
+        "- Alignment reviews: 2027-Q1 by U0LEAD001 (leader): kept E1, E2, I1, I3; "
+        "retired E3 (amendment #1); to amend I2 (“Target <too> soft & late”)" in text
+    ), text
+    csv = render_csv(parse_period("2027Q1"), reports)
+    assert "alignment_reviews" in csv.splitlines()[0] and "retired E3" in csv
