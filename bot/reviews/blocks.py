@@ -53,7 +53,7 @@ def build_review_dm(due: DueReview) -> Message:
     text = f"Time for the alignment review of {title} ({due.period.label})"
     blocks: list[Block] = [
         section(
-            f"🧭 *Alignment review · {due.period.label}*\n{mention(c.leader_id)}'s contract "
+            f"*Alignment review · {due.period.label}*\n{mention(c.leader_id)}'s contract "
             f"*{title}*: are its expectations and indicators still the right ones? For each, "
             "choose *keep*, *amend* or *retire*, with a note if you like."
         ),
