@@ -29,9 +29,7 @@ __all__ = ["browser", "page", "pytestmark", "screenshots", "shoot"]  # the share
 
 async def send_reviews(sandbox: Sandbox) -> None:
     """The review of the demo contract's first quarter, due now (as on 18 March at 09:00)."""
-    await JOBS["reviews"].run(
-        JobRun(services=sandbox.services, client=sandbox.client, force=True)
-    )
+    await JOBS["reviews"].run(JobRun(services=sandbox.services, client=sandbox.client, force=True))
 
 
 async def test_leader_and_sponsor_review_the_alignment(
@@ -48,12 +46,16 @@ async def test_leader_and_sponsor_review_the_alignment(
     await message.get_by_role("button", name="Start the review").click()
     await expect(modal(page)).to_contain_text("Alignment review")
     await field(page, "expectation.E3").get_by_text("Retire").click()
-    await field(page, "note.expectation.E3").locator("input, textarea").first.fill(
-        "The reorganisation made it moot."
+    await (
+        field(page, "note.expectation.E3")
+        .locator("input, textarea")
+        .first.fill("The reorganisation made it moot.")
     )
     await field(page, "indicator.I2").get_by_text("Amend").click()
-    await field(page, "note.indicator.I2").locator("input, textarea").first.fill(
-        "The target is too soft now."
+    await (
+        field(page, "note.indicator.I2")
+        .locator("input, textarea")
+        .first.fill("The target is too soft now.")
     )
     await shoot(page, "review-modal")
     await modal(page).get_by_role("button", name="Record review").click()
