@@ -13,6 +13,7 @@ from sqlmodel import select
 from bot.checkins.service import due_prompts
 from bot.sandbox.driver import _state_values
 from storage.models import Amendment, AuditEvent, Contract, ContractPerson, ContractVersion, Role
+from tests.bot.checkins.test_support import run_job
 from tests.conftest import Bot
 from tests.handlers.test_amendments import (
     LEADER,
@@ -234,3 +235,19 @@ async def test_a_crafted_form_or_other_user_changes_nothing(
     response = await submit(bot, form, {"reminder_hours": "6"})
     assert "changed while the form was open" in str(response.json["errors"])
     assert await stored(bot, Amendment) == []
+
+
+async def test_the_digest_shows_a_pending_governance_change_in_words(
+    bot: Bot, example_contract: int
+) -> None:
+    _people(bot)
+    form = await open_governance(bot)
+    await submit(bot, form, {"owner": NEW_OWNER, "review_cadence": "monthly"})
+    await request_to(bot, SPONSOR)
+    await run_job(bot, "digests")
+    (digest,) = [m for m in dm(bot, SPONSOR) if "North Star digest" in m["text"]]
+    shown = text_of(digest)
+    assert "change governance" in shown
+    assert f"Owner: <@{OWNER}> → <@{NEW_OWNER}>" in shown
+    assert "Alignment review: quarterly → monthly" in shown
+    assert "amendment_approve" in shown

@@ -5,6 +5,7 @@ retire as a removal amendment, amend as the pre-filled amendment form, and the r
 from __future__ import annotations
 
 import copy
+import json
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -251,3 +252,21 @@ async def test_the_digest_and_the_report_show_the_outcome(bot: Bot, example_cont
     ), text
     csv = render_csv(parse_period("2027Q1"), reports)
     assert "alignment_reviews" in csv.splitlines()[0] and "retired E3" in csv
+
+
+async def test_a_crafted_review_records_nothing(bot: Bot, example_contract: int) -> None:
+    await send_reviews(bot)
+    modal = await start(bot, LEADER)
+    # Someone else submitting the leader's modal.
+    response = await bot.driver.submit_view(modal, {"expectation.E3": "retire"}, user=PEER)
+    assert "Only the leader and the sponsor" in str(response.json)
+    # A period that is not one of the contract's, or no period at all.
+    for metadata in (
+        {"contract_id": example_contract, "period": "2027-03"},
+        {"contract_id": example_contract, "period": "2027-Q5"},
+        {"contract_id": 99999},
+    ):
+        bot.fake.views[modal["id"]]["private_metadata"] = json.dumps(metadata)
+        response = await bot.driver.submit_view(modal, {"expectation.E3": "retire"}, user=LEADER)
+        assert response.json["response_action"] == "errors", response.json
+    assert await stored(bot, AlignmentReview) == [] and await stored(bot, Amendment) == []
