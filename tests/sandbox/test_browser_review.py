@@ -22,6 +22,7 @@ from tests.sandbox.test_browser import (
     pytestmark,
     screenshots,
     shoot,
+    type_command,
 )
 
 __all__ = ["browser", "page", "pytestmark", "screenshots", "shoot"]  # the shared fixtures
@@ -76,3 +77,22 @@ async def test_leader_and_sponsor_review_the_alignment(
     await expect(modal(page)).to_contain_text("chose Retire")
     await field(page, "expectation.E3").scroll_into_view_if_needed()
     await shoot(page, "review-sponsor")
+
+
+async def test_the_leader_proposes_a_governance_change(page: Page, shoot: Shoot) -> None:
+    await be(page, LEADER)
+    await go(page, "D0LEAD001")
+    await type_command(page, "/contract amend")
+    await expect(modal(page)).to_contain_text("Propose an amendment")
+    await field(page, "item").locator("select").select_option("governance:governance")
+    await modal(page).get_by_role("button", name="Next").click()
+    await expect(modal(page)).to_contain_text("Change governance")
+    await field(page, "checkin_time").locator("input").fill("09:30")
+    await (
+        field(page, "rationale")
+        .locator("textarea")
+        .fill("Fridays at 15:00 collide with the release review.")
+    )
+    await shoot(page, "governance-form")
+    await modal(page).get_by_role("button", name="Propose").click()
+    await expect(modal(page)).to_contain_text("Amendment proposed")
