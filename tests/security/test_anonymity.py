@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import select
 
 from bot.contracts.io import import_file
@@ -386,6 +386,41 @@ async def a_contract(sessions: SessionFactory) -> int:
         return row.id or 0
 
 
+async def an_early_contract(sessions: SessionFactory) -> int:
+    """A contract row as the schema of 0003 holds it: only the columns it had (the model
+    has gained some since), written with SQL rather than the model."""
+    now = datetime(2027, 3, 1, tzinfo=UTC)
+    columns = {
+        "title": "Head of Platform",
+        "leader_id": LEADER,
+        "sponsor_id": SPONSOR,
+        "status": "active",
+        "version": 1,
+        "mission": "",
+        "period_start": date(2027, 1, 4),
+        "period_end": date(2027, 12, 17),
+        "checkin_weekday": 4,
+        "checkin_time": "15:00",
+        "reminder_hours": 24,
+        "anonymity_threshold": 3,
+        "digest_cadence": "monthly",
+        "digest_weekday": 0,
+        "digest_time": "09:00",
+        "reporting": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+    names = ", ".join(columns)
+    values = ", ".join(f":{name}" for name in columns)
+    async with sessions() as session:
+        connection = await session.connection()
+        await connection.execute(text(f"INSERT INTO contract ({names}) VALUES ({values})"), columns)
+        cid = int((await connection.execute(text("SELECT max(id) FROM contract"))).scalar() or 0)
+        session.add(Expectation(contract_id=cid, key="E1", kind="impact", text="Own"))
+        await session.commit()
+        return cid
+
+
 async def test_ids_do_not_tell_when_an_anonymous_entry_came(sessions: SessionFactory) -> None:
     cid = await a_contract(sessions)
     now = datetime(2027, 3, 10, 9, tzinfo=UTC)
@@ -442,7 +477,7 @@ async def test_the_upgrade_renumbers_old_anonymous_entries_and_drops_their_trail
         await upgrade(url, "0003_feedback")
         engine = create_engine(url)
         sessions = session_factory(engine)
-        cid = await a_contract(sessions)
+        cid = await an_early_contract(sessions)
         async with sessions() as session:
             for n in range(1, 7):
                 session.add(
