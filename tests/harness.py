@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy import text
 
 from bot.app import create_app
 from bot.client import create_client
@@ -88,3 +90,39 @@ async def running_bot(
     finally:
         await runner.cleanup()
         await engine.dispose()
+
+
+# The contract columns of the first migrations: an upgrade test writes its rows with these
+# alone, since the model has gained columns the old schema lacks.
+EARLY_CONTRACT = {
+    "sponsor_id": "U0SPON001",
+    "status": "active",
+    "version": 1,
+    "mission": "",
+    "period_start": date(2027, 1, 4),
+    "period_end": date(2027, 12, 17),
+    "checkin_weekday": 4,
+    "checkin_time": "15:00",
+    "reminder_hours": 24,
+    "anonymity_threshold": 3,
+    "digest_cadence": "monthly",
+    "digest_weekday": 0,
+    "digest_time": "09:00",
+    "reporting": "",
+    "created_at": datetime(2027, 3, 1, tzinfo=UTC),
+    "updated_at": datetime(2027, 3, 1, tzinfo=UTC),
+}
+
+
+async def insert_early_contract(sessions: SessionFactory, **values: Any) -> int:
+    """A contract row as the early schema holds it (title and leader_id given), written with
+    SQL rather than the model; its id."""
+    row = {**EARLY_CONTRACT, **values}
+    names = ", ".join(row)
+    marks = ", ".join(f":{name}" for name in row)
+    async with sessions() as session:
+        connection = await session.connection()
+        await connection.execute(text(f"INSERT INTO contract ({names}) VALUES ({marks})"), row)
+        found = await connection.execute(text("SELECT max(id) FROM contract"))
+        await session.commit()
+        return int(found.scalar() or 0)

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlmodel import select
 
 from bot.contracts.io import import_file
@@ -68,7 +68,13 @@ from tests.handlers.test_feedback_support import (
     settled,
     text_of,
 )
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, make_settings, running_bot
+from tests.harness import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    insert_early_contract,
+    make_settings,
+    running_bot,
+)
 
 PG_KEY = "a-configured-key-for-postgresql-replicas"
 INSTALLATION_TEAM = "T0TEST001"  # what the fake Slack's auth.test answers
@@ -387,38 +393,11 @@ async def a_contract(sessions: SessionFactory) -> int:
 
 
 async def an_early_contract(sessions: SessionFactory) -> int:
-    """A contract row as the schema of 0003 holds it: only the columns it had (the model
-    has gained some since), written with SQL rather than the model."""
-    now = datetime(2027, 3, 1, tzinfo=UTC)
-    columns = {
-        "title": "Head of Platform",
-        "leader_id": LEADER,
-        "sponsor_id": SPONSOR,
-        "status": "active",
-        "version": 1,
-        "mission": "",
-        "period_start": date(2027, 1, 4),
-        "period_end": date(2027, 12, 17),
-        "checkin_weekday": 4,
-        "checkin_time": "15:00",
-        "reminder_hours": 24,
-        "anonymity_threshold": 3,
-        "digest_cadence": "monthly",
-        "digest_weekday": 0,
-        "digest_time": "09:00",
-        "reporting": "",
-        "created_at": now,
-        "updated_at": now,
-    }
-    names = ", ".join(columns)
-    values = ", ".join(f":{name}" for name in columns)
+    cid = await insert_early_contract(sessions, title="Head of Platform", leader_id=LEADER)
     async with sessions() as session:
-        connection = await session.connection()
-        await connection.execute(text(f"INSERT INTO contract ({names}) VALUES ({values})"), columns)
-        cid = int((await connection.execute(text("SELECT max(id) FROM contract"))).scalar() or 0)
         session.add(Expectation(contract_id=cid, key="E1", kind="impact", text="Own"))
         await session.commit()
-        return cid
+    return cid
 
 
 async def test_ids_do_not_tell_when_an_anonymous_entry_came(sessions: SessionFactory) -> None:

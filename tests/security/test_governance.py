@@ -39,7 +39,7 @@ from tests.conftest import EXAMPLE_CONTRACT, Bot, import_example, response_texts
 from tests.fakes import FakeSlack
 from tests.handlers.test_amendments import click, dm, propose, request_to
 from tests.handlers.test_feedback_support import fast_sending, give
-from tests.harness import BOT_TOKEN, START, running_bot
+from tests.harness import BOT_TOKEN, START, insert_early_contract, running_bot
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEADER, SPONSOR, OWNER, ESCALATION = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001"
@@ -575,23 +575,19 @@ async def test_the_upgrade_keeps_the_contract_lookups_used_and_returns_the_rest_
     sessions = session_factory(engine)
     try:
         start = START
-        async with sessions() as session:
-            for n, (leader, edited) in enumerate(
-                [(LEADER, 1), (LEADER, 3), (LEADER, 2), (PEER2, 1)], start=1
-            ):
-                session.add(
-                    Contract(
-                        title=f"Contract {n}",
-                        leader_id=leader,
-                        sponsor_id=SPONSOR,
-                        status=ContractStatus.active,
-                        period_start=start.date(),
-                        period_end=start.date() + timedelta(days=300),
-                        created_at=start,
-                        updated_at=start + timedelta(days=edited),
-                    )
-                )
-            await session.commit()
+        for n, (leader, edited) in enumerate(
+            [(LEADER, 1), (LEADER, 3), (LEADER, 2), (PEER2, 1)], start=1
+        ):
+            await insert_early_contract(
+                sessions,
+                title=f"Contract {n}",
+                leader_id=leader,
+                sponsor_id=SPONSOR,
+                period_start=start.date(),
+                period_end=start.date() + timedelta(days=300),
+                created_at=start,
+                updated_at=start + timedelta(days=edited),
+            )
         await upgrade(unmigrated_url)
         async with sessions() as session:
             rows = (await session.exec(select(Contract).order_by(col(Contract.id)))).all()
