@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -64,6 +64,7 @@ from bot.amendments.model import (
     refusal_to_amend,
     version_reason,
 )
+from bot.checkins.model import REMINDER
 from bot.contracts.document import ITEM_LISTS, snapshot
 from bot.contracts.io import add_version, recorded_data, write_item
 from bot.contracts.model import items_of
@@ -79,6 +80,7 @@ from storage.models import (
     ContractPerson,
     ContractStatus,
     ContractVersion,
+    DeliveryStatus,
     MilestoneStatus,
     Role,
 )
@@ -94,6 +96,7 @@ from storage.queries.amendments import (
     version_numbers,
     versions_of,
 )
+from storage.queries.checkins import scheduled_of
 from storage.queries.contracts import (
     ContractBundle,
     audit,
@@ -678,6 +681,19 @@ async def _apply_item(
         row.decided_at = None
 
 
+async def _replan_reminders(session: AsyncSession, contract: Contract, hours: int) -> None:
+    """Check-in reminders already scheduled follow a new reminder delay: moved by the
+    difference, or cancelled when there is to be no reminder."""
+    shift = timedelta(hours=hours - contract.reminder_hours)
+    for row in await scheduled_of(session=session, kind=REMINDER, contract_id=contract.id or 0):
+        if hours == 0:
+            row.status = DeliveryStatus.cancelled
+        elif row.due_at is not None:
+            row.due_at += shift
+            row.claimed_at = row.due_at  # a scheduled row is claimable from then
+        session.add(row)
+
+
 async def _apply_governance(
     session: AsyncSession, contract: Contract, terms: GovernanceTerms
 ) -> None:
@@ -694,6 +710,8 @@ async def _apply_governance(
     contract.checkin_weekday = rules.WEEKDAY_NAMES.index(terms.checkin_weekday)
     contract.checkin_time = terms.checkin_time
     contract.checkin_timezone = terms.checkin_timezone
+    if terms.reminder_hours != contract.reminder_hours:
+        await _replan_reminders(session, contract, terms.reminder_hours)
     contract.reminder_hours = terms.reminder_hours
     contract_id = contract.id or 0
     for role, people in (

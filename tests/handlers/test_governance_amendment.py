@@ -12,8 +12,16 @@ from sqlmodel import select
 
 from bot.checkins.service import due_prompts
 from bot.sandbox.driver import _state_values
-from storage.models import Amendment, AuditEvent, Contract, ContractPerson, ContractVersion, Role
-from tests.bot.checkins.test_support import run_job
+from storage.models import (
+    Amendment,
+    AuditEvent,
+    Contract,
+    ContractPerson,
+    ContractVersion,
+    Delivery,
+    Role,
+)
+from tests.bot.checkins.test_support import at, run_job
 from tests.conftest import Bot
 from tests.handlers.test_amendments import (
     LEADER,
@@ -251,3 +259,27 @@ async def test_the_digest_shows_a_pending_governance_change_in_words(
     assert f"Owner: <@{OWNER}> → <@{NEW_OWNER}>" in shown
     assert "Alignment review: quarterly → monthly" in shown
     assert "amendment_approve" in shown
+
+
+async def test_a_new_reminder_delay_moves_the_scheduled_reminder(
+    bot: Bot, example_contract: int
+) -> None:
+    bot.clock.set(at("2027-03-12 15:01", "Europe/Berlin"))
+    await run_job(bot, "checkins")
+    (reminder,) = [d for d in await stored(bot, Delivery) if d.kind == "checkin_reminder"]
+    (prompt,) = [d for d in await stored(bot, Delivery) if d.kind == "checkin_prompt"]
+    assert prompt.sent_at is not None
+    assert reminder.due_at == prompt.sent_at + timedelta(hours=24)
+
+    async def change(hours: str, count: int) -> Delivery:
+        form = await open_governance(bot)
+        await submit(bot, form, {"reminder_hours": hours})
+        request = await request_to(bot, SPONSOR, count=count)
+        await click(bot, request, "approve", user=SPONSOR)
+        await bot.fake.wait_for("chat.update", count=count)
+        (row,) = [d for d in await stored(bot, Delivery) if d.kind == "checkin_reminder"]
+        return row
+
+    moved = await change("6", 1)
+    assert (moved.status, moved.due_at) == ("scheduled", prompt.sent_at + timedelta(hours=6))
+    assert (await change("0", 2)).status == "cancelled"
