@@ -10,6 +10,7 @@ from bot.feedback.jobs import feedback_job
 from bot.idempotency import forget_old_requests
 from bot.milestones.jobs import milestones_job
 from bot.renewal.jobs import contract_ends_job
+from bot.reviews.jobs import reviews_job
 from bot.scheduler import Job
 
 JOBS: dict[str, Job] = {
@@ -23,5 +24,6 @@ JOBS: dict[str, Job] = {
         Job("feedback", feedback_job, every_seconds=600),
         Job("milestones", milestones_job, every_seconds=3600),
         Job("contract_ends", contract_ends_job, every_seconds=3600),
+        Job("reviews", reviews_job, every_seconds=600),
     )
 }

@@ -13,6 +13,7 @@ from handlers import (
     feedback,
     milestones,
     renewal,
+    reviews,
     summary,
 )
 
@@ -39,5 +40,6 @@ def register_all(app: AsyncApp) -> None:
         amendments,
         milestones,
         renewal,
+        reviews,
     ):
         module.register(app)

@@ -25,13 +25,16 @@ from bot.amendments.blocks import (
     build_amend_chooser,
     build_amend_form,
     build_amend_sent,
+    build_governance_form,
     build_history,
     build_reject_modal,
     status_line,
 )
-from bot.amendments.forms import field_errors, past_due_errors, read_fields
+from bot.amendments.forms import field_errors, past_due_errors, read_fields, read_governance
 from bot.amendments.jobs import sync_requests, tell_proposer
 from bot.amendments.model import (
+    GOVERNANCE,
+    GOVERNANCE_KEY,
     KINDS,
     AmendmentState,
     Decision,
@@ -39,10 +42,12 @@ from bot.amendments.model import (
     approvers_of,
     find_item,
     fingerprint,
+    governance_of,
     proposed_item,
     refusal_to_amend,
 )
 from bot.amendments.service import (
+    check_governance,
     check_proposal,
     contract_to_amend,
     decide,
@@ -51,19 +56,20 @@ from bot.amendments.service import (
     new_key,
     pending_on_item,
     propose,
+    propose_governance,
 )
 from bot.contracts.document import snapshot
 from bot.contracts.service import contract_to_show
 from bot.core.permissions import Refusal, may_propose, may_read
 from bot.core.text import escape
-from bot.people.service import viewer_zone
+from bot.people.service import check_people_quickly, field_error, viewer_zone
 from bot.services import Services, services_of
 from bot.ui.blocks import mention
 from bot.ui.forms import Form
 from bot.ui.metadata import AmendmentForm, AmendmentRef, ContractRef, record_id
 from bot.ui.views import OUT_OF_DATE, refuse_submission
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks, target_of
-from storage.db import read_only
+from storage.db import read_only, writing
 from storage.queries.contracts import ContractBundle, load_bundle
 
 logger = logging.getLogger(__name__)
@@ -135,6 +141,9 @@ async def handle_choose_submission(
     kind_name, _, handle = (form.option("item") or "").partition(":")
     kind = KINDS.get(kind_name)
     remove = form.option("action") == "remove"
+    if kind_name == GOVERNANCE.name:
+        await _open_governance(ack, view, services, user, remove=remove)
+        return
     if kind is None or not handle:
         await ack(response_action="errors", errors={"item": "Choose an item."})
         return
@@ -178,6 +187,115 @@ async def handle_choose_submission(
     )
 
 
+async def _open_governance(
+    ack: AsyncAck, view: dict[str, Any], services: Services, user: str, *, remove: bool
+) -> None:
+    """Step two for the governance: its form, pre-filled with the terms as they are."""
+    if remove:
+        await ack(
+            response_action="errors",
+            errors={"action": "The governance cannot be removed: choose “Change it”."},
+        )
+        return
+    async with services.sessions() as session:
+        await read_only(session)
+        ref = ContractRef.of_view(view)
+        found = await load_bundle(session=session, contract_id=ref.contract_id if ref else 0)
+        bundle = _amendable(found, user)
+        if isinstance(bundle, Refusal):
+            await ack(response_action="errors", errors={"item": bundle.text})
+            return
+        waiting = await pending_on_item(
+            session=session, contract=bundle.contract, kind=GOVERNANCE.name, key=GOVERNANCE_KEY
+        )
+    terms = governance_of(bundle)
+    await ack(
+        response_action="update",
+        view=build_governance_form(
+            bundle,
+            terms=terms,
+            fingerprint=fingerprint(terms),
+            approvers=approvers_of(bundle, user),
+            pending=waiting,
+        ),
+    )
+
+
+PEOPLE_CHECK_SECONDS = 2.0  # of the 3 s a view submission has
+
+
+async def handle_governance_submission(
+    ack: AsyncAck,
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    services: Services,
+    user: str,
+    contract_id: int,
+    seen: str | None,
+) -> None:
+    """The governance form submitted: check the terms and the people, store the proposal."""
+    terms, errors = read_governance(view)
+    rationale = Form(view).text(RATIONALE)
+    if not rationale:
+        errors[RATIONALE] = "Tell the approvers why."
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    async with services.sessions() as session:
+        await read_only(session)
+        found = await load_bundle(session=session, contract_id=contract_id)
+        bundle = _amendable(found, user)
+        if isinstance(bundle, Refusal):
+            await ack(response_action="errors", errors={RATIONALE: bundle.text})
+            return
+        if fingerprint(governance_of(bundle)) != seen:
+            await ack(
+                response_action="errors",
+                errors={
+                    RATIONALE: "The governance changed while the form was open (an amendment "
+                    "or an import). Close the form and start again to see it as it is now."
+                },
+            )
+            return
+    problems = check_governance(bundle, terms)
+    if problems:
+        await ack(response_action="errors", errors=field_errors(problems, view))
+        return
+    chosen = {"owner": [terms.owner or ""], "approvers": terms.approvers}
+    chosen |= {"escalation": terms.escalation, "reviewers": terms.reviewers}
+    checked = await check_people_quickly(
+        client, [u for users in chosen.values() for u in users], seconds=PEOPLE_CHECK_SECONDS
+    )
+    refused = {
+        block: field_error(problem)
+        for block, users in chosen.items()
+        for u in users
+        if (problem := checked.get(u)) is not None
+    }
+    if refused:
+        await ack(response_action="errors", errors=refused)
+        return
+    async with services.sessions() as session:
+        await writing(session)
+        found = await load_bundle(session=session, contract_id=contract_id)
+        bundle = _amendable(found, user)
+        if isinstance(bundle, Refusal) or fingerprint(governance_of(bundle)) != seen:
+            await ack(response_action="errors", errors={RATIONALE: OUT_OF_DATE})
+            return
+        amendment = await propose_governance(
+            session=session,
+            bundle=bundle,
+            proposer=user,
+            after=terms,
+            rationale=rationale,
+            now=services.clock.now(),
+        )
+        state = await load_state(session=session, amendment_id=amendment.id or 0)
+    assert state is not None
+    await ack(response_action="update", view=build_amend_sent(state))
+    await sync_requests(services, client, state.id)
+
+
 async def handle_item_submission(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -193,6 +311,11 @@ async def handle_item_submission(
     handle = meta.handle
     remove = meta.remove
     contract_id = meta.contract_id
+    if meta.kind == GOVERNANCE.name and contract_id is not None and not remove:
+        await handle_governance_submission(
+            ack, view, client, services, user, contract_id, meta.fingerprint
+        )
+        return
     if (
         kind is None
         or contract_id is None

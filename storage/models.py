@@ -117,6 +117,7 @@ class Contract(SQLModel, table=True):
     digest_weekday: int = 0
     digest_time: str = Field(default="09:00", max_length=5)
     reporting: str = _text()
+    review_cadence: str = Field(default="quarterly", max_length=16)
     recognition_channel: str | None = Field(default=None, max_length=32)
     created_by: str | None = Field(default=None, max_length=32)
     created_at: datetime = _ts()
@@ -383,6 +384,25 @@ class Amendment(SQLModel, table=True):
     created_at: datetime = _ts()
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     decision_reason: str = _text()
+
+
+class AlignmentReview(SQLModel, table=True):
+    """One person's strategic-alignment review of a contract for one review period: each
+    expectation and indicator kept, sent to amend or retired, with notes (`choices`)."""
+
+    __tablename__ = "alignment_review"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "period_key", "reviewer_id", name="uq_alignment_review"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    period_key: str = Field(max_length=16)
+    reviewer_id: str = Field(max_length=32)
+    role: str = Field(max_length=16)
+    # [{"kind": "expectation", "key": "E1", "choice": "keep", "note": "", "amendment": 4}]
+    choices: list[dict[str, Any]] = _json([])
+    submitted_at: datetime = _ts()
 
 
 class AmendmentApproval(SQLModel, table=True):

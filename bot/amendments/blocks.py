@@ -23,10 +23,16 @@ from slack_sdk.models.blocks import (
     OptionGroup,
     RadioButtonsElement,
     StaticSelectElement,
+    TimePickerElement,
+    UserMultiSelectElement,
+    UserSelectElement,
 )
 from slack_sdk.models.views import View
 
 from bot.amendments.model import (
+    GOVERNANCE,
+    GOVERNANCE_KEY,
+    GOVERNANCE_LABEL,
     KINDS,
     AmendmentState,
     AmendmentStatus,
@@ -36,6 +42,7 @@ from bot.amendments.model import (
     SummaryView,
     change_of,
     describe_change,
+    governance_changes,
     item_title,
     items_in,
 )
@@ -241,6 +248,17 @@ def build_amend_chooser(bundle: ContractBundle, *, approvers: Sequence[str]) -> 
         ][:99]
         options.append(Option(value=f"{kind.name}:{NEW}", label=f"A new {kind.label}"))
         groups.append(OptionGroup(label=kind.plural.capitalize(), options=options))
+    groups.append(
+        OptionGroup(
+            label="Governance",
+            options=[
+                Option(
+                    value=f"{GOVERNANCE.name}:{GOVERNANCE_KEY}",
+                    label="Owner, approvers, reviewers, cadences, check-in schedule",
+                )
+            ],
+        )
+    )
     c = bundle.contract
     return View(
         type="modal",
@@ -322,6 +340,126 @@ def build_amend_form(
         type="modal",
         callback_id=AMEND_ITEM,
         title=modal_title(title),
+        submit="Propose",
+        close="Cancel",
+        private_metadata=metadata,
+        blocks=fit_view(blocks),
+    )
+
+
+def _users_input(
+    block_id: str, value: Any, *, optional: bool = False, hint: str | None = None
+) -> InputBlock:
+    label = GOVERNANCE_LABEL[block_id]
+    if isinstance(value, list):
+        element: Any = UserMultiSelectElement(action_id=block_id, initial_users=value or None)
+    else:
+        element = UserSelectElement(action_id=block_id, initial_user=value or None)
+    return InputBlock(block_id=block_id, label=label, optional=optional, hint=hint, element=element)
+
+
+def _whole_number_input(block_id: str, value: int, *, low: int, high: int, hint: str) -> InputBlock:
+    return InputBlock(
+        block_id=block_id,
+        label=GOVERNANCE_LABEL[block_id],
+        hint=hint,
+        element=NumberInputElement(
+            action_id=block_id,
+            is_decimal_allowed=False,
+            initial_value=str(value),
+            min_value=str(low),
+            max_value=str(high),
+        ),
+    )
+
+
+def _choice_input(block_id: str, choices: Sequence[str], value: str | None) -> InputBlock:
+    options = [option(choice, choice.capitalize()) for choice in choices]
+    if block_id == "feedback_cadence":
+        options = [option(NONE, "Only on request"), *options]
+        value = value or NONE
+    return select_input(block_id, GOVERNANCE_LABEL[block_id], options, initial=value)
+
+
+def build_governance_form(
+    bundle: ContractBundle,
+    *,
+    terms: Item,
+    fingerprint: str,
+    approvers: Sequence[str],
+    pending: Sequence[int] = (),
+) -> View:
+    """The governance amendment: every governance field as it is now, and why."""
+    c = bundle.contract
+    blocks: list[Block] = [
+        context(
+            f"Change how *{escape(truncate(c.title, 200))}* is governed and scheduled. The "
+            "fields hold the terms as they are now; the current approvers decide."
+        ),
+        _users_input(
+            "owner", terms.get("owner") or "", hint="Answers for the contract; not the leader."
+        ),
+        _users_input("approvers", terms.get("approvers") or []),
+        _users_input("escalation", terms.get("escalation") or [], optional=True),
+        _users_input("reviewers", terms.get("reviewers") or [], optional=True),
+        _whole_number_input(
+            "anonymity_threshold",
+            int(terms.get("anonymity_threshold") or rules.ANONYMITY_MIN),
+            low=rules.ANONYMITY_MIN,
+            high=rules.ANONYMITY_MAX,
+            hint="Anonymous feedback shows once this many entries exist.",
+        ),
+        _choice_input("feedback_cadence", rules.INDICATOR_CADENCES, terms.get("feedback_cadence")),
+        _choice_input("digest_cadence", rules.DIGEST_CADENCES, terms.get("digest_cadence")),
+        _choice_input("review_cadence", rules.REVIEW_CADENCES, terms.get("review_cadence")),
+        _choice_input("checkin_weekday", rules.WEEKDAY_NAMES, terms.get("checkin_weekday")),
+        InputBlock(
+            block_id="checkin_time",
+            label=GOVERNANCE_LABEL["checkin_time"],
+            element=TimePickerElement(
+                action_id="checkin_time", initial_time=terms.get("checkin_time") or None
+            ),
+        ),
+        text_input(
+            "checkin_timezone",
+            GOVERNANCE_LABEL["checkin_timezone"],
+            max_length=64,
+            optional=True,
+            initial=terms.get("checkin_timezone"),
+            placeholder="Europe/Berlin",
+            hint="An IANA time zone; leave empty for the leader's own Slack time zone.",
+        ),
+        _whole_number_input(
+            "reminder_hours",
+            int(terms.get("reminder_hours") or 0),
+            low=0,
+            high=rules.REMINDER_HOURS_MAX,
+            hint="Hours after an unanswered check-in prompt; 0 for no reminder.",
+        ),
+    ]
+    if pending:
+        listed = ", ".join(f"#{n}" for n in pending)
+        blocks.append(context(f"⚠️ Already waiting for approval on the governance: {listed}."))
+    blocks += [
+        text_input(
+            RATIONALE,
+            "Why? (the approvers read this)",
+            max_length=REASON_MAX,
+            multiline=True,
+            placeholder="What changed, and why the contract should follow",
+        ),
+        context(
+            f"Decided by the current approvers: {_mentions(approvers)}. Each gets a DM to "
+            "approve or reject it."
+        ),
+    ]
+    metadata = AmendmentForm.write(
+        contract_id=c.id, kind=GOVERNANCE.name, handle=GOVERNANCE_KEY, fingerprint=fingerprint
+    )
+    return View(
+        type="modal",
+        callback_id=AMEND_ITEM,
+        title=modal_title("Change governance"),
         submit="Propose",
         close="Cancel",
         private_metadata=metadata,
@@ -420,6 +558,9 @@ def change_blocks(state: AmendmentState) -> list[Block]:
     """The item before and after, readably."""
     amendment, kind = state.amendment, state.kind
     before, after = amendment.before, amendment.after
+    if kind is GOVERNANCE:
+        words = [f"• {line}" for line in governance_changes(before, after)]
+        return sections("Change the governance", words or ["_Nothing changes._"])
     named = escape(item_label(kind, amendment.item_key, before or after))
     what = change_of(amendment)
     if what == "add":
@@ -569,6 +710,11 @@ def audit_line(event: AuditEvent, zone: ZoneInfo | None = None) -> str:
             label += f" ({detail['change']} {detail.get('item') or detail.get('kind') or ''})"
         if action == "amendment.applied":
             label += f": version {detail.get('version')}"
+            words = detail.get("words")
+            if isinstance(words, list) and words:
+                # Written by `governance_changes`: checked user ids as mentions, values
+                # escaped already.
+                label += " (" + truncate("; ".join(map(str, words)), 600) + ")"
         if action in ("amendment.rejected", "amendment.stale") and detail.get("reason"):
             label += f": {escape(truncate(str(detail['reason']), 200))}"
     else:
@@ -644,12 +790,14 @@ def version_line(version: ContractVersion, history: History, zone: ZoneInfo | No
     amendment = history.amendments.get(version.amendment_id or 0)
     if amendment is not None:
         who = f"proposed by {mention(amendment.proposer_id)}"
-        reason = f"amendment #{amendment.id}: {describe_change(amendment)}"
+        reason = escape(f"amendment #{amendment.id}: {describe_change(amendment)}")
+        if amendment.item_type == GOVERNANCE.name:
+            reason += " (" + "; ".join(governance_changes(amendment.before, amendment.after)) + ")"
     else:
         who = f"by {mention(version.created_by)}" if version.created_by else ""
-        reason = version.reason or "—"
+        reason = escape(version.reason or "—")
     who = f" · {who}" if who else ""
-    return f"*v{version.version}* · {_when(version.created_at, zone)} · {escape(reason)}{who}"
+    return f"*v{version.version}* · {_when(version.created_at, zone)} · {reason}{who}"
 
 
 def build_history(

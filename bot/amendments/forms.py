@@ -7,7 +7,8 @@ from datetime import date
 from typing import Any
 
 from bot.amendments.blocks import FIELDS, NONE, RATIONALE
-from bot.amendments.model import ItemKind, Problem
+from bot.amendments.model import PEOPLE_FIELDS, GovernanceTerms, ItemKind, Problem
+from bot.contracts.schema import SLACK_USER
 from bot.core import rules
 from bot.core.text import truncate
 from bot.ui.forms import Form, input_block_ids, past_date_error
@@ -84,3 +85,62 @@ def _sentence(message: str) -> str:
         return "Please fill this in."
     message = message[:1].upper() + message[1:]
     return message if message.endswith((".", "?", "!")) else message + "."
+
+
+def _whole(form: Form, errors: dict[str, str], block_id: str, low: int, high: int) -> int:
+    raw = form.text(block_id)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        errors[block_id] = f"Enter a whole number from {low} to {high}."
+        return low
+    return value
+
+
+def read_governance(view: dict[str, Any]) -> tuple[GovernanceTerms, dict[str, str]]:
+    """The governance terms a submitted governance form holds, and errors keyed by block id.
+
+    People must be Slack user ids; choices one of the options; numbers whole and in range;
+    the time HH:MM; the zone an IANA name (checked again, with the other rules, by
+    `governance_problems`).
+    """
+    form = Form(view)
+    errors: dict[str, str] = {}
+    owner = form.user("owner")
+    people = {
+        "approvers": list(dict.fromkeys(form.users("approvers"))),
+        "escalation": list(dict.fromkeys(form.users("escalation"))),
+        "reviewers": list(dict.fromkeys(form.users("reviewers"))),
+    }
+    for name in PEOPLE_FIELDS:
+        chosen = [owner] if name == "owner" and owner else people.get(name, [])
+        if any(not SLACK_USER.fullmatch(user) for user in chosen):
+            errors[name] = "Choose people from the list."
+    feedback = form.option("feedback_cadence")
+    values: dict[str, Any] = {
+        "owner": owner,
+        **people,
+        "anonymity_threshold": _whole(
+            form, errors, "anonymity_threshold", rules.ANONYMITY_MIN, rules.ANONYMITY_MAX
+        ),
+        "reminder_hours": _whole(form, errors, "reminder_hours", 0, rules.REMINDER_HOURS_MAX),
+        "feedback_cadence": None if feedback == NONE else feedback,
+        "digest_cadence": form.option("digest_cadence") or "",
+        "review_cadence": form.option("review_cadence") or "",
+        "checkin_weekday": form.option("checkin_weekday") or "",
+        "checkin_time": form.time("checkin_time") or form.text("checkin_time") or "",
+        "checkin_timezone": form.text("checkin_timezone") or None,
+    }
+    allowed = {
+        "feedback_cadence": (*rules.INDICATOR_CADENCES, None),
+        "digest_cadence": rules.DIGEST_CADENCES,
+        "review_cadence": rules.REVIEW_CADENCES,
+        "checkin_weekday": rules.WEEKDAY_NAMES,
+    }
+    for name, choices in allowed.items():
+        if values[name] not in choices or (name == "feedback_cadence" and feedback is None):
+            errors[name] = "Choose one of the options."
+    terms = GovernanceTerms.model_validate(values)
+    return terms, errors

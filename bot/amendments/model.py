@@ -24,6 +24,7 @@ from bot.contracts.schema import (
     ResourceItem,
     canonical,
 )
+from bot.core import rules
 from bot.core.permissions import Refusal
 from bot.core.text import escape
 from storage.models import (
@@ -63,7 +64,7 @@ class ItemKind:
 
     @property
     def keyed(self) -> bool:
-        return ITEM_LISTS[self.list_name].keyed
+        return self.list_name in ITEM_LISTS and ITEM_LISTS[self.list_name].keyed
 
 
 KINDS: dict[str, ItemKind] = {
@@ -77,6 +78,155 @@ KINDS: dict[str, ItemKind] = {
         ItemKind("barrier", "barriers", "barrier", BarrierItem, "B"),
     )
 }
+
+
+class GovernanceTerms(BaseModel):
+    """Who governs a contract and on what schedule it runs: what a governance amendment
+    changes, as one record (people as Slack user ids, the weekday by name)."""
+
+    owner: str | None = None
+    approvers: list[str] = []
+    escalation: list[str] = []
+    reviewers: list[str] = []
+    anonymity_threshold: int = 3
+    feedback_cadence: str | None = None
+    digest_cadence: str = "monthly"
+    review_cadence: str = "quarterly"
+    checkin_weekday: str = "friday"
+    checkin_time: str = "15:00"
+    checkin_timezone: str | None = None
+    reminder_hours: int = 24
+
+
+GOVERNANCE = ItemKind("governance", "governance", "governance", GovernanceTerms, "G")
+GOVERNANCE_KEY = "governance"  # the item key a governance amendment carries
+
+# Each governance field as people read it, in the form's order.
+GOVERNANCE_LABEL = {
+    "owner": "Owner",
+    "approvers": "Approvers",
+    "escalation": "Escalation",
+    "reviewers": "Feedback reviewers",
+    "anonymity_threshold": "Anonymity threshold",
+    "feedback_cadence": "Feedback cadence",
+    "digest_cadence": "Digest cadence",
+    "review_cadence": "Alignment review",
+    "checkin_weekday": "Check-in day",
+    "checkin_time": "Check-in time",
+    "checkin_timezone": "Check-in time zone",
+    "reminder_hours": "Reminder after (hours)",
+}
+PEOPLE_FIELDS = ("owner", "approvers", "escalation", "reviewers")
+
+
+def kind_named(name: str | None) -> ItemKind | None:
+    """The kind an amendment's `item_type` names: an item kind, or governance."""
+    if name == GOVERNANCE.name:
+        return GOVERNANCE
+    return KINDS.get(name or "")
+
+
+def governance_of(bundle: ContractBundle) -> dict[str, Any]:
+    """The contract's governance terms as a governance amendment records them."""
+    c = bundle.contract
+    return GovernanceTerms(
+        owner=c.owner_id,
+        approvers=bundle.approvers,
+        escalation=bundle.escalation,
+        reviewers=bundle.reviewers,
+        anonymity_threshold=c.anonymity_threshold,
+        feedback_cadence=c.feedback_cadence,
+        digest_cadence=c.digest_cadence,
+        review_cadence=c.review_cadence,
+        checkin_weekday=rules.WEEKDAY_NAMES[c.checkin_weekday % 7],
+        checkin_time=c.checkin_time,
+        checkin_timezone=c.checkin_timezone,
+        reminder_hours=c.reminder_hours,
+    ).model_dump(mode="json")
+
+
+def _people_words(value: Any) -> str:
+    if not value:
+        return "nobody"
+    users = value if isinstance(value, list) else [value]
+    return ", ".join(f"<@{u}>" for u in users)
+
+
+def governance_value(name: str, value: Any) -> str:
+    """One governance value in words (people as Slack mentions; nothing else is user text
+    but a time zone, which the form checks against the IANA names)."""
+    if name in PEOPLE_FIELDS:
+        return _people_words(value)
+    if value is None or value == "":
+        return "none" if name == "feedback_cadence" else "default"
+    if name == "checkin_weekday":
+        return str(value).capitalize()
+    if name == "reminder_hours" and value == 0:
+        return "no reminder"
+    return escape(str(value))
+
+
+def governance_changes(before: Item | None, after: Item | None) -> list[str]:
+    """The change in words, a line per field that changed: `Owner: <@A> → <@B>`."""
+    old, new = before or {}, after or {}
+    return [
+        f"{label}: {governance_value(name, old.get(name))} → "
+        f"{governance_value(name, new.get(name))}"
+        for name, label in GOVERNANCE_LABEL.items()
+        if old.get(name) != new.get(name)
+    ]
+
+
+def governance_problems(leader: str, terms: GovernanceTerms) -> list[Problem]:
+    """What the contract's rules say against these governance terms (field: the form's)."""
+    problems = []
+    if not terms.owner:
+        problems.append(Problem("owner", "A contract needs an owner who answers for it."))
+    elif terms.owner == leader:
+        problems.append(
+            Problem("owner", "The leader cannot own their own contract: choose another person.")
+        )
+    if not terms.approvers:
+        problems.append(Problem("approvers", "Choose at least one approver."))
+    elif leader in terms.approvers:
+        problems.append(
+            Problem("approvers", "The leader cannot approve changes to their own contract.")
+        )
+    if not rules.ANONYMITY_MIN <= terms.anonymity_threshold <= rules.ANONYMITY_MAX:
+        problems.append(
+            Problem(
+                "anonymity_threshold",
+                f"Enter a whole number from {rules.ANONYMITY_MIN} to {rules.ANONYMITY_MAX}.",
+            )
+        )
+    if not 0 <= terms.reminder_hours <= rules.REMINDER_HOURS_MAX:
+        problems.append(
+            Problem(
+                "reminder_hours",
+                f"Enter a whole number of hours from 0 (no reminder) to "
+                f"{rules.REMINDER_HOURS_MAX}.",
+            )
+        )
+    if not rules.TIME.fullmatch(terms.checkin_time):
+        problems.append(Problem("checkin_time", "Enter a time as HH:MM, such as 15:00."))
+    if terms.checkin_timezone is not None and not rules.is_time_zone(terms.checkin_timezone):
+        problems.append(
+            Problem(
+                "checkin_timezone",
+                f"“{escape(terms.checkin_timezone[:64])}” is not a time zone: use a name such "
+                "as Europe/Berlin.",
+            )
+        )
+    choices = (
+        ("feedback_cadence", terms.feedback_cadence, rules.INDICATOR_CADENCES, True),
+        ("digest_cadence", terms.digest_cadence, rules.DIGEST_CADENCES, False),
+        ("review_cadence", terms.review_cadence, rules.REVIEW_CADENCES, False),
+        ("checkin_weekday", terms.checkin_weekday, rules.WEEKDAY_NAMES, False),
+    )
+    for name, value, allowed, optional in choices:
+        if not (value in allowed or (optional and value is None)):
+            problems.append(Problem(name, "Choose one of the options."))
+    return problems
 
 
 REQUIRED_LISTS = frozenset(
@@ -216,7 +366,10 @@ def change_of(amendment: Amendment) -> str:
 def change_lines(
     kind: ItemKind, handle: str | None, before: Item | None, after: Item | None
 ) -> list[str]:
-    """The change as `diff_documents` paths: `success_indicators[I2].target: 30 -> 28`."""
+    """The change as `diff_documents` paths: `success_indicators[I2].target: 30 -> 28`
+    (a governance change: `governance.owner: U1 -> U2`)."""
+    if kind is GOVERNANCE:
+        return diff_documents({"governance": before or {}}, {"governance": after or {}})
 
     def listed(item: Item | None) -> list[Item]:
         return [] if item is None else [{"key": handle or "new", **item}]
@@ -240,7 +393,7 @@ class AmendmentState:
 
     @property
     def kind(self) -> ItemKind:
-        return KINDS[self.amendment.item_type]
+        return kind_named(self.amendment.item_type) or GOVERNANCE
 
     @property
     def status(self) -> str:
@@ -289,7 +442,9 @@ class Decision:
 
 def describe_change(amendment: Amendment) -> str:
     """`change success indicator I2`, `add milestone M4`, `remove resource R2`."""
-    kind = KINDS[amendment.item_type]
+    kind = kind_named(amendment.item_type) or GOVERNANCE
+    if kind is GOVERNANCE:
+        return "change governance"
     key = f" {amendment.item_key}" if amendment.item_key else ""
     return f"{change_of(amendment)} {kind.label}{key}"
 

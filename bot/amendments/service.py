@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -36,12 +36,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments.model import (
     APPROVED,
+    GOVERNANCE,
+    GOVERNANCE_KEY,
     KINDS,
     REJECTED,
     REQUIRED_LISTS,
     AmendmentState,
     AmendmentStatus,
     Decision,
+    GovernanceTerms,
     History,
     Item,
     ItemKind,
@@ -53,10 +56,15 @@ from bot.amendments.model import (
     changed_document,
     deciders,
     find_item,
+    governance_changes,
+    governance_of,
+    governance_problems,
     items_in,
+    kind_named,
     refusal_to_amend,
     version_reason,
 )
+from bot.checkins.model import REMINDER
 from bot.contracts.document import ITEM_LISTS, snapshot
 from bot.contracts.io import add_version, recorded_data, write_item
 from bot.contracts.model import items_of
@@ -72,6 +80,7 @@ from storage.models import (
     ContractPerson,
     ContractStatus,
     ContractVersion,
+    DeliveryStatus,
     MilestoneStatus,
     Role,
 )
@@ -87,6 +96,7 @@ from storage.queries.amendments import (
     version_numbers,
     versions_of,
 )
+from storage.queries.checkins import scheduled_of
 from storage.queries.contracts import (
     ContractBundle,
     audit,
@@ -95,6 +105,7 @@ from storage.queries.contracts import (
     find_contract_for_leader,
     load_bundle,
     lock_contract,
+    replace_people,
 )
 
 _INDEXED = re.compile(
@@ -266,8 +277,10 @@ async def propose(
     after: Item | None,
     rationale: str,
     now: datetime,
+    commit: bool = True,
 ) -> Amendment:
-    """Store a pending amendment (checked with `check_proposal` first) and commit."""
+    """Store a pending amendment (checked with `check_proposal` first) and commit (unless
+    `commit` is false: then it is part of the caller's unit of work)."""
     before = find_item(snapshot(bundle), kind, handle) if handle is not None else None
     key = handle if handle is not None else (after or {}).get("key")
     amendment = Amendment(
@@ -295,6 +308,59 @@ async def propose(
             "kind": kind.name,
             "change": change_of(amendment),
             "changes": change_lines(kind, key, before, after),
+        },
+        at=now,
+    )
+    if commit:
+        await session.commit()
+    return amendment
+
+
+def check_governance(bundle: ContractBundle, after: GovernanceTerms) -> list[Problem]:
+    """Everything against proposing these governance terms for the contract as it stands."""
+    problems = governance_problems(bundle.contract.leader_id, after)
+    if not problems and after.model_dump(mode="json") == governance_of(bundle):
+        return [Problem(None, "Nothing changed: edit a field, or close this form.")]
+    return problems
+
+
+async def propose_governance(
+    *,
+    session: AsyncSession,
+    bundle: ContractBundle,
+    proposer: str,
+    after: GovernanceTerms,
+    rationale: str,
+    now: datetime,
+) -> Amendment:
+    """Store a pending governance amendment (checked with `check_governance` first), commit."""
+    before = governance_of(bundle)
+    proposed = after.model_dump(mode="json")
+    amendment = Amendment(
+        contract_id=bundle.contract.id or 0,
+        proposer_id=proposer,
+        item_type=GOVERNANCE.name,
+        item_key=GOVERNANCE_KEY,
+        before=before,
+        after=proposed,
+        rationale=rationale,
+        status=AmendmentStatus.pending,
+        base_version=bundle.contract.version,
+        created_at=now,
+    )
+    session.add(amendment)
+    await session.flush()
+    audit(
+        session,
+        action="amendment.proposed",
+        contract_id=bundle.contract.id,
+        actor_id=proposer,
+        detail={
+            "amendment": amendment.id,
+            "item": GOVERNANCE_KEY,
+            "kind": GOVERNANCE.name,
+            "change": "change",
+            "changes": change_lines(GOVERNANCE, GOVERNANCE_KEY, before, proposed),
         },
         at=now,
     )
@@ -492,7 +558,17 @@ async def stale_reason(
     session: AsyncSession, bundle: ContractBundle, amendment: Amendment
 ) -> str | None:
     """Why the amendment can no longer apply to the contract as it now stands, or None."""
-    kind = KINDS[amendment.item_type]
+    kind = kind_named(amendment.item_type) or GOVERNANCE
+    if kind is GOVERNANCE:
+        if governance_of(bundle) != amendment.before:
+            return "the governance changed after this amendment was proposed"
+        problems = governance_problems(
+            bundle.contract.leader_id, GovernanceTerms.model_validate(amendment.after or {})
+        )
+        if problems:
+            listed = "; ".join(p.text for p in problems)
+            return f"it no longer fits the contract as it now stands ({listed})"
+        return None
     doc = snapshot(bundle)
     handle = amendment.item_key
     if amendment.before is not None:
@@ -531,41 +607,18 @@ async def _apply(
     now: datetime,
 ) -> int:
     """Write the change, the next version and its audit event into the session; the version."""
-    kind = KINDS[amendment.item_type]
+    kind = kind_named(amendment.item_type) or GOVERNANCE
     contract = bundle.contract
-    row = _row_for(bundle, kind, amendment.item_key) if amendment.before is not None else None
-    if amendment.after is None:
-        await session.delete(row)
+    if kind is GOVERNANCE:
+        await _apply_governance(session, contract, GovernanceTerms.model_validate(amendment.after))
     else:
-        item = kind.model.model_validate(amendment.after)
-        rows = items_of(bundle, kind.name)
-        position = (
-            row.position if row is not None else max((r.position for r in rows), default=-1) + 1
-        )
-        extra: dict[str, Any] = {}
-        if kind.name == "milestone" and (row is None or row.due != getattr(item, "due", None)):
-            # A date set now is news from now, even if its day is over (`worth_telling`).
-            extra["due_set_at"] = now
-        write_item(
-            session,
-            name=kind.list_name,
-            contract_id=contract.id or 0,
-            row=row,
-            item=item,
-            position=position,
-            now=now,
-            extra=extra,
-        )
-        if row is not None and kind.name == "milestone" and row.status == MilestoneStatus.missed:
-            # A recalibrated milestone (new date or target) is decided afresh; missed_count
-            # keeps the history, so a second miss still escalates.
-            row.status = MilestoneStatus.pending
-            row.decided_at = None
+        await _apply_item(session, bundle, kind, amendment, now=now)
     contract.version += 1
     contract.updated_at = now
     session.add(contract)
     _close(amendment, AmendmentStatus.applied, "", now)
     changes = change_lines(kind, amendment.item_key, amendment.before, amendment.after)
+    words = governance_changes(amendment.before, amendment.after) if kind is GOVERNANCE else []
     await add_version(
         session,
         contract,
@@ -579,10 +632,94 @@ async def _apply(
         action="amendment.applied",
         contract_id=contract.id,
         actor_id=actor,
-        detail={"amendment": amendment.id, "version": contract.version, "changes": changes},
+        detail={
+            "amendment": amendment.id,
+            "version": contract.version,
+            "changes": changes,
+            **({"words": words} if words else {}),
+        },
         at=now,
     )
     return contract.version
+
+
+async def _apply_item(
+    session: AsyncSession,
+    bundle: ContractBundle,
+    kind: ItemKind,
+    amendment: Amendment,
+    *,
+    now: datetime,
+) -> None:
+    """Write an item's change (added, changed or removed) into the session."""
+    contract = bundle.contract
+    row = _row_for(bundle, kind, amendment.item_key) if amendment.before is not None else None
+    if amendment.after is None:
+        await session.delete(row)
+        return
+    item = kind.model.model_validate(amendment.after)
+    rows = items_of(bundle, kind.name)
+    position = row.position if row is not None else max((r.position for r in rows), default=-1) + 1
+    extra: dict[str, Any] = {}
+    if kind.name == "milestone" and (row is None or row.due != getattr(item, "due", None)):
+        # A date set now is news from now, even if its day is over (`worth_telling`).
+        extra["due_set_at"] = now
+    write_item(
+        session,
+        name=kind.list_name,
+        contract_id=contract.id or 0,
+        row=row,
+        item=item,
+        position=position,
+        now=now,
+        extra=extra,
+    )
+    if row is not None and kind.name == "milestone" and row.status == MilestoneStatus.missed:
+        # A recalibrated milestone (new date or target) is decided afresh; missed_count
+        # keeps the history, so a second miss still escalates.
+        row.status = MilestoneStatus.pending
+        row.decided_at = None
+
+
+async def _replan_reminders(session: AsyncSession, contract: Contract, hours: int) -> None:
+    """Check-in reminders already scheduled follow a new reminder delay: moved by the
+    difference, or cancelled when there is to be no reminder."""
+    shift = timedelta(hours=hours - contract.reminder_hours)
+    for row in await scheduled_of(session=session, kind=REMINDER, contract_id=contract.id or 0):
+        if hours == 0:
+            row.status = DeliveryStatus.cancelled
+        elif row.due_at is not None:
+            row.due_at += shift
+            row.claimed_at = row.due_at  # a scheduled row is claimable from then
+        session.add(row)
+
+
+async def _apply_governance(
+    session: AsyncSession, contract: Contract, terms: GovernanceTerms
+) -> None:
+    """Set the contract's governance terms: its fields, and who holds each many-valued role.
+
+    The scheduled loops read these fields on every run, so the next check-in prompt, reminder,
+    digest and review follow the new schedule without anything being re-planned here.
+    """
+    contract.owner_id = terms.owner
+    contract.anonymity_threshold = terms.anonymity_threshold
+    contract.feedback_cadence = terms.feedback_cadence
+    contract.digest_cadence = terms.digest_cadence
+    contract.review_cadence = terms.review_cadence
+    contract.checkin_weekday = rules.WEEKDAY_NAMES.index(terms.checkin_weekday)
+    contract.checkin_time = terms.checkin_time
+    contract.checkin_timezone = terms.checkin_timezone
+    if terms.reminder_hours != contract.reminder_hours:
+        await _replan_reminders(session, contract, terms.reminder_hours)
+    contract.reminder_hours = terms.reminder_hours
+    contract_id = contract.id or 0
+    for role, people in (
+        (Role.approver, terms.approvers),
+        (Role.escalation, terms.escalation),
+        (Role.reviewer, terms.reviewers),
+    ):
+        await replace_people(session, contract_id=contract_id, role=role, user_ids=people)
 
 
 async def history(*, session: AsyncSession, contract_id: int) -> History:

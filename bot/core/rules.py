@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.models import SuccessIndicator
 
@@ -22,8 +23,22 @@ MODALITIES = (
 DIRECTIONS = ("increase", "decrease")
 INDICATOR_CADENCES = ("weekly", "biweekly", "monthly", "quarterly")
 DIGEST_CADENCES = ("weekly", "biweekly", "monthly")
+REVIEW_CADENCES = ("monthly", "quarterly")  # the strategic-alignment review
+ANONYMITY_MIN, ANONYMITY_MAX = 2, 100
+REMINDER_HOURS_MAX = 7 * 24  # 0: no reminder
 RESOURCE_KINDS = ("budget", "time", "expert", "platform", "other")
 MAX_NUMBER = 1e12
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone such as Europe/Berlin."""
+    if not name or len(name) > 64 or name != name.strip():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def parse_number(text: str) -> float:

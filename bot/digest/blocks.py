@@ -14,12 +14,13 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.amendments.blocks import APPROVE, REJECT, pending_lines
-from bot.amendments.model import AmendmentState, change_lines
+from bot.amendments.model import GOVERNANCE, AmendmentState, change_lines, governance_changes
 from bot.core.calendar import period_label
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
 from bot.digest.model import ContractDigest, Digest, Move
+from bot.reviews.blocks import review_summary_line
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.blocks import (
     MESSAGE_BLOCKS,
@@ -94,8 +95,12 @@ def may_decide(state: AmendmentState, recipient: str) -> bool:
 def amendment_blocks(state: AmendmentState, recipient: str) -> list[Block]:
     """A pending amendment the recipient approves: the change, why, Approve and Reject."""
     a = state.amendment
-    changes = change_lines(state.kind, a.item_key, a.before, a.after)
-    shown = [f"• `{escape(truncate(line, 300))}`" for line in changes[:CHANGE_LINES]]
+    if state.kind is GOVERNANCE:
+        changes = governance_changes(a.before, a.after)  # in words, values escaped
+        shown = [f"• {truncate(line, 300)}" for line in changes[:CHANGE_LINES]]
+    else:
+        changes = change_lines(state.kind, a.item_key, a.before, a.after)
+        shown = [f"• `{escape(truncate(line, 300))}`" for line in changes[:CHANGE_LINES]]
     if len(changes) > CHANGE_LINES:
         shown.append(f"_…and {len(changes) - CHANGE_LINES} more changes_")
     rationale = escape(truncate(a.rationale, RATIONALE_TEXT)).replace("\n", "\n> ")
@@ -179,6 +184,7 @@ def progress_blocks(item: ContractDigest, digest: Digest) -> list[Block]:
             f"💬 {_plural(volume.total, 'feedback entry', 'feedback entries')} reached "
             f"the leader ({', '.join(parts)})"
         )
+    lines += [review_summary_line(review) for review in item.reviews]
     if not item.has_progress:
         lines.append(f"_Nothing new since {day(digest.since_day)}._")
     return [*_with_summary(lines, item), DividerBlock()]

@@ -11,6 +11,7 @@ from bot.core.calendar import CadencePeriod
 from bot.core.progress import IndicatorProgress, progress
 from bot.delivery.model import DeliveryKey
 from storage.models import (
+    AlignmentReview,
     Contract,
     DeliveryStatus,
     DevelopmentActivity,
@@ -103,6 +104,7 @@ class ContractDigest:
     moved: list[Move] = field(default_factory=list)
     completed: list[DevelopmentActivity] = field(default_factory=list)
     feedback: FeedbackVolume = field(default_factory=FeedbackVolume)
+    reviews: list[AlignmentReview] = field(default_factory=list)  # alignment reviews
 
     @property
     def contract(self) -> Contract:
@@ -120,7 +122,7 @@ class ContractDigest:
 
     @property
     def has_progress(self) -> bool:
-        return bool(self.met or self.moved or self.completed or self.feedback.total)
+        return bool(self.met or self.moved or self.completed or self.feedback.total or self.reviews)
 
 
 @dataclass

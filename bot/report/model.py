@@ -73,3 +73,5 @@ class ContractReport:
     rejected: int = 0
     lapsed: int = 0
     imports: int = 0
+    # One line per alignment review submitted in the period: who, and what came of each item.
+    reviews: list[str] = field(default_factory=list)

@@ -33,6 +33,7 @@ CSV_COLUMNS = (
     "amendments_rejected",
     "amendments_lapsed",
     "import_amendments",
+    "alignment_reviews",
 )
 
 
@@ -118,6 +119,7 @@ def render_markdown(
             f"- Milestones missed: {'; '.join(r.missed) or 'none'}",
             f"- Check-ins: {r.checkins.text}",
             f"- Amendments: {_amendments(r)}",
+            f"- Alignment reviews: {'; '.join(_cell(line) for line in r.reviews) or 'none'}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -152,6 +154,7 @@ def render_csv(period: Period, reports: Sequence[ContractReport], names: Names =
             r.rejected,
             r.lapsed,
             r.imports,
+            " | ".join(r.reviews),
         ]
         writer.writerow(safe_row(row))
     return out.getvalue()

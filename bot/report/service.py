@@ -23,9 +23,10 @@ from bot.core.calendar import elapsed_periods, month_end, quarter_end, quarter_s
 from bot.report.model import ContractReport, IndicatorMove, Period
 from bot.summary.blocks import STATUS_LABEL
 from bot.summary.model import CheckinCompletion
-from storage.models import ContractStatus, MilestoneStatus
+from storage.models import AlignmentReview, ContractStatus, MilestoneStatus
 from storage.queries.contracts import ContractBundle, list_contracts, load_bundle
 from storage.queries.report import amendments_of, versions_made
+from storage.queries.reviews import reviews_between
 
 PERIOD_HELP = "a quarter (2027Q2), a month (2027-05) or a year (2027)"
 
@@ -113,7 +114,31 @@ async def contract_report(
             report.lapsed += a.status == AmendmentStatus.stale
     versions = await versions_made(session=session, contract_id=c.id, reason=AMENDMENT_REASON)
     report.imports = sum(period.holds(_local(at, zone) or date.min) for at in versions)
+    reviews = await reviews_between(session=session, contract_ids=[c.id or 0])
+    report.reviews = [
+        review_text(r) for r in reviews if period.holds(_local(r.submitted_at, zone) or date.min)
+    ]
     return report
+
+
+def review_text(review: AlignmentReview) -> str:
+    """`2027-Q1 by U0LEAD001 (leader): kept E1, E2; retired E3 (amendment #1); to amend I2
+    (“Target too soft.”)`, as plain text."""
+    groups: dict[str, list[str]] = {}
+    for entry in review.choices or []:
+        if not isinstance(entry, dict):
+            continue
+        text = str(entry.get("key") or "?")
+        if entry.get("amendment"):
+            text += f" (amendment #{entry['amendment']})"
+        if entry.get("note"):
+            text += f" (“{' '.join(str(entry['note']).split())[:200]}”)"
+        groups.setdefault(str(entry.get("choice") or "keep"), []).append(text)
+    verbs = {"keep": "kept", "amend": "to amend", "retire": "retired"}
+    parts = [f"{verbs.get(c, c)} {', '.join(keys)}" for c, keys in groups.items()]
+    return f"{review.period_key} by {review.reviewer_id} ({review.role}): " + (
+        "; ".join(parts) or "nothing reviewed"
+    )
 
 
 async def build_report(

@@ -153,6 +153,11 @@ class Form:
     def user(self, block_id: str) -> str | None:
         return self._string(block_id, "selected_user")
 
+    def users(self, block_id: str) -> list[str]:
+        """The user ids a multi_users_select holds."""
+        chosen = self._element(block_id).get("selected_users") or []
+        return [u for u in chosen if isinstance(u, str)] if isinstance(chosen, list) else []
+
     def option(self, block_id: str) -> str | None:
         selected = self._element(block_id).get("selected_option")
         value = selected.get("value") if isinstance(selected, dict) else None

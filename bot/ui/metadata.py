@@ -192,3 +192,34 @@ class AmendmentRef(Metadata):
     """The reject modal: the amendment rejected."""
 
     amendment_id: RecordId
+
+
+REVIEW_PERIOD = re.compile(r"\d{4}-(Q[1-4]|0[1-9]|1[0-2])")
+ITEM_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,15}")
+
+
+def _review_period(value: Any) -> str | None:
+    return value if isinstance(value, str) and REVIEW_PERIOD.fullmatch(value) else None
+
+
+def _item_kind(value: Any) -> str | None:
+    return value if value in ("expectation", "indicator") else None
+
+
+def _item_key(value: Any) -> str | None:
+    return value if isinstance(value, str) and ITEM_KEY.fullmatch(value) else None
+
+
+class ReviewRef(Metadata):
+    """An alignment review: the DM's Start button and the review modal."""
+
+    contract_id: RecordId
+    period: Annotated[str, BeforeValidator(_required(_review_period))]
+
+
+class ReviewItemRef(Metadata):
+    """The review's follow-up *Amend* button: the item to open the amendment form for."""
+
+    contract_id: RecordId
+    kind: Annotated[str, BeforeValidator(_required(_item_kind))]
+    key: Annotated[str, BeforeValidator(_required(_item_key))]

@@ -211,3 +211,16 @@ async def checked_in(*, session: AsyncSession, periods: Sequence[str]) -> set[tu
         select(CheckIn.contract_id, CheckIn.period_key).where(col(CheckIn.period_key).in_(periods))
     )
     return set(rows.all())
+
+
+async def scheduled_of(*, session: AsyncSession, kind: str, contract_id: int) -> list[Delivery]:
+    """The contract's deliveries of `kind` still waiting for their time (the caller may move
+    or cancel them and commits)."""
+    rows = await session.exec(
+        select(Delivery).where(
+            Delivery.kind == kind,
+            Delivery.contract_id == contract_id,
+            Delivery.status == DeliveryStatus.scheduled,
+        )
+    )
+    return list(rows.all())
