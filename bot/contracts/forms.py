@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from bot.contracts.blocks import TEXT_MAX, TITLE_MAX
-from bot.contracts.model import DraftFields
+from bot.contracts.model import DraftFields, period_outliers
 from bot.core import rules
 from bot.ui.forms import Form, number_value, past_date_error, required_choice, required_text
 from storage.queries.contracts import ContractBundle
@@ -35,21 +35,27 @@ def _dated(
 
 
 def parse_new_contract(
-    view: dict[str, Any], *, today: date
+    view: dict[str, Any], *, today: date, leader: str | None = None
 ) -> tuple[DraftFields | None, dict[str, str]]:
     """The new draft's fields, or field errors; a period starting before `today` needs the
-    explicit confirmation, an end before the start is always refused."""
+    explicit confirmation, an end before the start is always refused. `leader` is the
+    draft's own when its details are edited (the form then has no leader input)."""
     form = Form(view)
     errors: dict[str, str] = {}
     title = required_text(form, errors, "title", TITLE_MAX)
-    leader = form.user("leader")
+    leader = leader or form.user("leader")
     sponsor = form.user("sponsor")
+    owner = form.user("owner")
     if leader is None:
         errors["leader"] = "Choose the leader."
     if sponsor is None:
         errors["sponsor"] = "Choose the sponsor."
     elif sponsor == leader:
         errors["sponsor"] = "A leader cannot sponsor their own contract."
+    if owner is not None and owner == leader:
+        errors["owner"] = (
+            "A leader cannot own their own contract: choose who governs it (often the sponsor)."
+        )
     start, end = form.date("period_start"), form.date("period_end")
     if start is None:
         errors["period_start"] = "Pick the first day of the period."
@@ -80,14 +86,35 @@ def parse_new_contract(
             mission=mission,
             checkin_weekday=int(weekday or 0),
             checkin_time=time or "",
+            owner_id=owner,
         ),
         {},
     )
 
 
-def parse_item(kind: str, view: dict[str, Any], bundle: ContractBundle, *, today: date) -> Parsed:
-    """The item's column values, or field errors keyed by block id; a milestone due before
-    `today` needs the explicit confirmation."""
+def parse_details(
+    view: dict[str, Any], bundle: ContractBundle, *, today: date
+) -> tuple[DraftFields | None, dict[str, str]]:
+    """A draft's changed details (the new-contract form without the leader), or field
+    errors; the period must still hold every activity and milestone date."""
+    fields, errors = parse_new_contract(view, today=today, leader=bundle.contract.leader_id)
+    if fields is None:
+        return None, errors
+    outside = period_outliers(bundle, fields.period_start, fields.period_end)
+    if outside:
+        return None, {
+            "period_end": f"{', '.join(outside)} would fall outside this period: "
+            "move their dates first, or choose a period that holds them."
+        }
+    return fields, {}
+
+
+def parse_item(
+    kind: str, view: dict[str, Any], bundle: ContractBundle, *, today: date, item: Any = None
+) -> Parsed:
+    """The item's column values, or field errors keyed by block id; an activity or milestone
+    date before `today` needs the explicit confirmation. `item` is the row being edited:
+    an indicator's new baseline and target must still hold its milestones' thresholds."""
     form = Form(view)
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -105,6 +132,8 @@ def parse_item(kind: str, view: dict[str, Any], bundle: ContractBundle, *, today
         values["due"] = _dated(form, errors, "due", bundle, required=True)
         if values["start"] and values["due"] and values["start"] > values["due"]:
             errors["due"] = "The due date must not be before the start."
+        past_date_error(form, errors, "start", values["start"], today=today, what="The start")
+        past_date_error(form, errors, "due", values["due"], today=today, what="The due date")
         values["demonstration"] = required_text(form, errors, "demonstration", TEXT_MAX)
     elif kind == "indicator":
         values["name"] = required_text(form, errors, "name", 200)
@@ -121,6 +150,19 @@ def parse_item(kind: str, view: dict[str, Any], bundle: ContractBundle, *, today
             problem = rules.target_problem(baseline, target, values["direction"])
             if problem:
                 errors["target"] = f"The target {problem}."
+        if item is not None and baseline is not None and target is not None:
+            held = [
+                m.key
+                for m in bundle.milestones
+                if m.indicator_key == item.key
+                and m.threshold is not None
+                and rules.threshold_problem(baseline, target, m.threshold)
+            ]
+            if held and "target" not in errors:
+                errors["target"] = (
+                    f"The threshold of {', '.join(held)} would no longer lie between baseline "
+                    "and target: change the milestone first."
+                )
         values["baseline"], values["target"] = baseline, target
     elif kind == "milestone":
         values["title"] = required_text(form, errors, "title", 300)
