@@ -31,7 +31,7 @@ from bot.contracts.blocks import (
     build_notice,
 )
 from bot.contracts.forms import parse_details, parse_item, parse_new_contract
-from bot.contracts.model import find_item, item_label
+from bot.contracts.model import find_item, item_label, not_in_draft
 from bot.contracts.service import (
     ACTIVE_NOT_DISCARDED,
     activate_draft,
@@ -380,7 +380,7 @@ async def handle_edit_item(
             services=services,
             contract_id=ref.contract_id,
             bundle=bundle,
-            notice=f"That {ITEM_LABEL[ref.kind]} is no longer in this draft.",
+            notice=not_in_draft(ref.kind),
         )
         return
     await client.views_push(

@@ -40,7 +40,7 @@ DRAFT_EDITOR = "contract_editor"
 ADD_ITEM = "contract_add_item"
 ACTIVATE = "contract_activate"
 EDIT_ITEM = "contract_edit_item"  # the item modal's callback when it changes an item
-ITEM_EDIT = "contract_item_edit"  # the editor's Edit buttons (`:<item id>` keeps them unique)
+ITEM_EDIT = "contract_item_edit"  # the editor's Edit buttons (`:<kind>:<id>` keeps them unique)
 ITEM_REMOVE = "contract_item_remove"
 EDIT_DETAILS = "contract_edit_details"
 DETAILS = "contract_details"
@@ -212,10 +212,12 @@ def _item_buttons(bundle: ContractBundle, kind: str) -> list[Block]:
         words = escape(truncate(item_text(item) or ITEM_LABEL[kind], 200))
         value = DraftItemRef.write(contract_id=c.id, kind=kind, item_id=item.id)
         elements += [
-            ButtonElement(text=f"Edit {label}", action_id=f"{ITEM_EDIT}:{item.id}", value=value),
+            ButtonElement(
+                text=f"Edit {label}", action_id=f"{ITEM_EDIT}:{kind}:{item.id}", value=value
+            ),
             ButtonElement(
                 text=f"Remove {label}",
-                action_id=f"{ITEM_REMOVE}:{item.id}",
+                action_id=f"{ITEM_REMOVE}:{kind}:{item.id}",
                 value=value,
                 confirm=ConfirmObject(
                     title=f"Remove {label}?",

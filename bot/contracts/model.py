@@ -83,6 +83,11 @@ def item_text(item: Any) -> str:
     return ""
 
 
+def not_in_draft(kind: str) -> str:
+    """What a click or form naming an item the draft does not hold is answered with."""
+    return f"That {kind} is not in this draft: it was removed, or belongs to another."
+
+
 def find_item(bundle: ContractBundle, kind: str, item_id: int) -> Any | None:
     """The draft's own item of `kind` with `item_id`; None for another contract's, or a
     removed one."""

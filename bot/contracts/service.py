@@ -21,6 +21,7 @@ from bot.contracts.model import (
     items_of,
     missing_for_activation,
     next_key,
+    not_in_draft,
     referrers,
 )
 from bot.core.permissions import Refusal, may_edit, may_read
@@ -280,7 +281,7 @@ async def remove_item(
     gone already (a double click)."""
     item = find_item(bundle, kind, item_id)
     if item is None:
-        return Refusal(f"That {kind} is no longer in this draft: it was removed already.")
+        return Refusal(not_in_draft(kind))
     label = item_label(bundle, kind, item)
     using = referrers(bundle, kind, item)
     if using:
