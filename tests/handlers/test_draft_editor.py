@@ -358,7 +358,11 @@ async def test_a_milestone_edit_is_checked_like_a_new_one(bot: Bot) -> None:
 
 # --- activity dates in the past --------------------------------------------------------------
 
-PAST_PERIOD: dict[str, Any] = {"period_start": "2027-01-04", "period_end": "2027-12-17", "past_ok": ["yes"]}
+PAST_PERIOD: dict[str, Any] = {
+    "period_start": "2027-01-04",
+    "period_end": "2027-12-17",
+    "past_ok": ["yes"],
+}
 COURSE = {
     "title": "Negotiation course",
     "modality": "formal_training",
