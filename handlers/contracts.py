@@ -307,14 +307,15 @@ async def discard_command(request: CommandRequest) -> None:
         draft = await editable_draft(
             session=session, viewer=request.viewer, leader=target, active=ACTIVE_NOT_DISCARDED
         )
-        if isinstance(draft, Refusal):
-            await request.reply(draft.text)
-            return
-        discarded = await discard_draft(
-            session=session,
-            contract_id=draft.contract.id or 0,
-            actor=request.viewer,
-            now=services.clock.now(),
+        discarded = (
+            draft
+            if isinstance(draft, Refusal)
+            else await discard_draft(
+                session=session,
+                contract_id=draft.contract.id or 0,
+                actor=request.viewer,
+                now=services.clock.now(),
+            )
         )
     if isinstance(discarded, Refusal):
         await request.reply(discarded.text)
@@ -402,17 +403,21 @@ async def handle_remove_item(
         await writing(session)
         bundle = await draft_to_change(session=session, contract_id=ref.contract_id, actor=user)
         if isinstance(bundle, Refusal):
-            await notify(client, user, bundle.text)
-            return
-        removed = await remove_item(
-            session=session,
-            bundle=bundle,
-            kind=ref.kind,
-            item_id=ref.item_id,
-            actor=user,
-            now=services.clock.now(),
-        )
-        fresh = await load_bundle(session=session, contract_id=ref.contract_id)
+            removed: str | Refusal = bundle
+            fresh = None
+        else:
+            removed = await remove_item(
+                session=session,
+                bundle=bundle,
+                kind=ref.kind,
+                item_id=ref.item_id,
+                actor=user,
+                now=services.clock.now(),
+            )
+            fresh = await load_bundle(session=session, contract_id=ref.contract_id)
+    if isinstance(bundle, Refusal):
+        await notify(client, user, bundle.text)
+        return
     notice = removed.text if isinstance(removed, Refusal) else f"Removed {removed}."
     await _answer_in_editor(
         client, body, services=services, contract_id=ref.contract_id, bundle=fresh, notice=notice

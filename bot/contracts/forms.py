@@ -35,11 +35,16 @@ def _dated(
 
 
 def parse_new_contract(
-    view: dict[str, Any], *, today: date, leader: str | None = None
+    view: dict[str, Any],
+    *,
+    today: date,
+    leader: str | None = None,
+    kept: tuple[date, date] | None = None,
 ) -> tuple[DraftFields | None, dict[str, str]]:
     """The new draft's fields, or field errors; a period starting before `today` needs the
-    explicit confirmation, an end before the start is always refused. `leader` is the
-    draft's own when its details are edited (the form then has no leader input)."""
+    explicit confirmation, an end before the start is always refused. When a draft's details
+    are edited, `leader` is its own (the form has no leader input) and `kept` its period as
+    it stands (dates left as they were need no confirmation again)."""
     form = Form(view)
     errors: dict[str, str] = {}
     title = required_text(form, errors, "title", TITLE_MAX)
@@ -63,8 +68,11 @@ def parse_new_contract(
         errors["period_end"] = "Pick the last day of the period."
     elif start is not None and (problem := rules.period_problem(start, end)):
         errors["period_end"] = f"The end {problem}."
-    past_date_error(form, errors, "period_start", start, today=today, what="The start")
-    past_date_error(form, errors, "period_end", end, today=today, what="The end")
+    was_start, was_end = kept or (None, None)
+    past_date_error(
+        form, errors, "period_start", start, today=today, what="The start", kept=was_start
+    )
+    past_date_error(form, errors, "period_end", end, today=today, what="The end", kept=was_end)
     mission = form.text("mission")
     if len(mission) > 3000:
         errors["mission"] = f"Keep it to 3000 characters (this is {len(mission)})."
@@ -97,7 +105,10 @@ def parse_details(
 ) -> tuple[DraftFields | None, dict[str, str]]:
     """A draft's changed details (the new-contract form without the leader), or field
     errors; the period must still hold every activity and milestone date."""
-    fields, errors = parse_new_contract(view, today=today, leader=bundle.contract.leader_id)
+    c = bundle.contract
+    fields, errors = parse_new_contract(
+        view, today=today, leader=c.leader_id, kept=(c.period_start, c.period_end)
+    )
     if fields is None:
         return None, errors
     outside = period_outliers(bundle, fields.period_start, fields.period_end)
@@ -113,11 +124,16 @@ def parse_item(
     kind: str, view: dict[str, Any], bundle: ContractBundle, *, today: date, item: Any = None
 ) -> Parsed:
     """The item's column values, or field errors keyed by block id; an activity or milestone
-    date before `today` needs the explicit confirmation. `item` is the row being edited:
-    an indicator's new baseline and target must still hold its milestones' thresholds."""
+    date before `today` needs the explicit confirmation. `item` is the row being edited: a
+    date it keeps needs none again, and an indicator's new baseline and target must still
+    hold its milestones' thresholds."""
     form = Form(view)
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
+
+    def was(name: str) -> Any:
+        return getattr(item, name, None) if item is not None else None
+
     if kind == "expectation":
         values["kind"] = required_choice(form, errors, "kind", rules.EXPECTATION_KINDS)
         values["text"] = required_text(form, errors, "text", TEXT_MAX)
@@ -132,8 +148,10 @@ def parse_item(
         values["due"] = _dated(form, errors, "due", bundle, required=True)
         if values["start"] and values["due"] and values["start"] > values["due"]:
             errors["due"] = "The due date must not be before the start."
-        past_date_error(form, errors, "start", values["start"], today=today, what="The start")
-        past_date_error(form, errors, "due", values["due"], today=today, what="The due date")
+        for block_id, what in (("start", "The start"), ("due", "The due date")):
+            past_date_error(
+                form, errors, block_id, values[block_id], today=today, what=what, kept=was(block_id)
+            )
         values["demonstration"] = required_text(form, errors, "demonstration", TEXT_MAX)
     elif kind == "indicator":
         values["name"] = required_text(form, errors, "name", 200)
@@ -167,7 +185,9 @@ def parse_item(
     elif kind == "milestone":
         values["title"] = required_text(form, errors, "title", 300)
         values["due"] = _dated(form, errors, "due", bundle, required=True)
-        past_date_error(form, errors, "due", values["due"], today=today, what="The due date")
+        past_date_error(
+            form, errors, "due", values["due"], today=today, what="The due date", kept=was("due")
+        )
         indicator_key = form.option("indicator")
         activity_key = form.option("activity")
         threshold = number_value(form, errors, "threshold", required=False)

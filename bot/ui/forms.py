@@ -187,10 +187,18 @@ class Form:
 
 
 def past_date_error(
-    form: Form, errors: dict[str, str], block_id: str, value: date | None, *, today: date, what: str
+    form: Form,
+    errors: dict[str, str],
+    block_id: str,
+    value: date | None,
+    *,
+    today: date,
+    what: str,
+    kept: date | None = None,
 ) -> None:
-    """Refuse a date before `today` unless the form's `past_ok_input` is ticked."""
-    if value is None or value >= today or block_id in errors:
+    """Refuse a date before `today` unless the form's `past_ok_input` is ticked; a date an
+    edited form leaves as it was (`kept`) was confirmed when it was set."""
+    if value is None or value >= today or block_id in errors or value == kept:
         return
     if "yes" not in form.options(PAST_OK):
         errors[block_id] = (

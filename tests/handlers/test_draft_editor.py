@@ -419,6 +419,25 @@ async def test_editing_an_activity_into_the_past_needs_the_tick(bot: Bot) -> Non
     assert (await rows(bot, DevelopmentActivity))[0].start.isoformat() == "2027-03-01"
 
 
+async def test_a_past_date_kept_as_it_was_needs_no_second_tick(bot: Bot) -> None:
+    await full_draft(bot, **PAST_PERIOD)
+    response = await edit(bot, "D1", {"start": "2027-02-01", "past_ok": ["yes"]})
+    assert response.json is None
+    response = await edit(bot, "D1", {"title": "Renamed"})
+    assert response.json is None
+    activity = (await rows(bot, DevelopmentActivity))[0]
+    assert (activity.title, str(activity.start)) == ("Renamed", "2027-02-01")
+    response = await bot.driver.submit_view(
+        await open_details(bot), {"mission": "Only the mission."}, user=LEADER
+    )
+    assert response.json is None
+    assert (await rows(bot, Contract))[0].mission == "Only the mission."
+    response = await bot.driver.submit_view(
+        await open_details(bot), {"period_start": "2027-01-11"}, user=LEADER
+    )
+    assert set(response.json["errors"]) == {"period_start"}
+
+
 # --- removing ------------------------------------------------------------------------------
 
 
