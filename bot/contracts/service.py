@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.contracts.document import snapshot
+from bot.contracts.io import recorded_data
 from bot.contracts.model import (
     ITEM_MODELS,
     NO_CONTRACT_OF_YOUR_OWN,
@@ -267,6 +268,15 @@ async def update_item(
     await session.commit()
 
 
+# The import format's list of each keyed kind, for what an item carries (evidence, feedback).
+RECORDED_LISTS = {
+    "expectation": "expectations",
+    "activity": "development_activities",
+    "indicator": "success_indicators",
+    "milestone": "milestones",
+}
+
+
 async def remove_item(
     *,
     session: AsyncSession,
@@ -277,8 +287,9 @@ async def remove_item(
     now: datetime,
 ) -> str | Refusal:
     """Remove one item of a draft; what it was called, or why not: another item refers to it
-    (an activity to its expectation, a milestone to its indicator or activity), or it is
-    gone already (a double click)."""
+    (an activity to its expectation, a milestone to its indicator or activity), it carries
+    recorded data (evidence, feedback, as an import and an amendment refuse), or it is gone
+    already (a double click)."""
     item = find_item(bundle, kind, item_id)
     if item is None:
         return Refusal(not_in_draft(kind))
@@ -290,6 +301,11 @@ async def remove_item(
             f"{'refers' if len(using) == 1 else 'refer'} to it. Change or remove "
             f"{'it' if len(using) == 1 else 'them'} first."
         )
+    if kind in RECORDED_LISTS:
+        found = await recorded_data(session, bundle, {RECORDED_LISTS[kind]: [item]})
+        if found:
+            reasons = " and ".join(reason for _, _, reason in found)
+            return Refusal(f"{label} {reasons}, so it cannot be removed: change it instead.")
     await delete_row(session, item)
     _touch(session, bundle.contract, now)
     audit(
