@@ -401,7 +401,9 @@ async def handle_remove_item(
         return
     async with services.sessions() as session:
         await writing(session)
-        bundle = await draft_to_change(session=session, contract_id=ref.contract_id, actor=user)
+        bundle = await draft_to_change(
+            session=session, contract_id=ref.contract_id, actor=user, lock=True
+        )
         if isinstance(bundle, Refusal):
             removed: str | Refusal = bundle
             fresh = None
@@ -440,7 +442,9 @@ async def handle_edit_item_submission(
         return
     async with services.sessions() as session:
         await writing(session)
-        bundle = await draft_to_change(session=session, contract_id=ref.contract_id, actor=user)
+        bundle = await draft_to_change(
+            session=session, contract_id=ref.contract_id, actor=user, lock=True
+        )
         if isinstance(bundle, Refusal):
             await refuse_submission(ack, view, bundle.text)
             return
@@ -532,7 +536,9 @@ async def handle_details_submission(
         return
     async with services.sessions() as session:
         await writing(session)
-        bundle = await draft_to_change(session=session, contract_id=contract_id, actor=user)
+        bundle = await draft_to_change(
+            session=session, contract_id=contract_id, actor=user, lock=True
+        )
         if isinstance(bundle, Refusal):
             await refuse_submission(ack, view, bundle.text)
             return

@@ -139,11 +139,15 @@ async def editable_draft(
 
 
 async def draft_to_change(
-    *, session: AsyncSession, contract_id: int, actor: str
+    *, session: AsyncSession, contract_id: int, actor: str, lock: bool = False
 ) -> ContractBundle | Refusal:
     """The draft `contract_id` if `actor` may change it now (a button or form names it, and
     anyone can craft one): it exists, it is still a draft, and they are its leader, sponsor,
-    owner or creator."""
+    owner or creator. `lock`: hold the contract's row until the transaction ends, so that
+    changes to one draft at the same moment (a double click) run one after the other, each
+    reading what the other wrote."""
+    if lock:
+        await lock_contract(session=session, contract_id=contract_id)
     bundle = await load_bundle(session=session, contract_id=contract_id)
     if bundle is None:
         return Refusal("That draft no longer exists: it was discarded.")
@@ -306,7 +310,9 @@ async def remove_item(
         if found:
             reasons = " and ".join(reason for _, _, reason in found)
             return Refusal(f"{label} {reasons}, so it cannot be removed: change it instead.")
-    await delete_row(session, item)
+    if not await delete_row(session, item):
+        await session.rollback()
+        return Refusal(not_in_draft(kind))
     _touch(session, bundle.contract, now)
     audit(
         session,

@@ -268,9 +268,10 @@ async def replace_people(
         )
 
 
-async def delete_row(session: AsyncSession, row: Any) -> None:
-    """Delete one item row of a draft (the caller commits)."""
-    await session.exec(delete(type(row)).where(col(type(row).id) == row.id))
+async def delete_row(session: AsyncSession, row: Any) -> bool:
+    """Delete one item row of a draft (the caller commits); False if it was gone already."""
+    result = await session.exec(delete(type(row)).where(col(type(row).id) == row.id))
+    return bool(result.rowcount)
 
 
 async def delete_contract(session: AsyncSession, *, contract_id: int) -> None:

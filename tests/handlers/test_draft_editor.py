@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from sqlmodel import col, func, select
 
 from storage.models import (
@@ -26,6 +28,7 @@ from storage.models import (
 )
 from tests.conftest import Bot, import_example, response_texts
 from tests.fakes import FakeSlack
+from tests.harness import running_bot
 
 LEADER, SPONSOR, OWNER, OUTSIDER = "U0PEER002", "U0SPON001", "U0HRBP001", "U0OUTSIDE"
 DANA = "U0LEAD001"  # the leader of the imported example, an active contract
@@ -83,6 +86,13 @@ MODELS: dict[str, Any] = {
     "resource": Resource,
     "barrier": Barrier,
 }
+
+
+@pytest_asyncio.fixture
+async def bot_on(fake_slack: FakeSlack, database_url: str) -> AsyncIterator[Bot]:
+    """The real app on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set."""
+    async with running_bot(fake_slack, database_url) as harness:
+        yield harness
 
 
 @pytest.fixture(autouse=True)
@@ -310,7 +320,8 @@ async def test_an_edit_that_changes_nothing_writes_nothing(bot: Bot) -> None:
     assert await events(bot, "draft.expectation_changed") == []
 
 
-async def test_a_replayed_edit_writes_once(bot: Bot) -> None:
+async def test_a_replayed_edit_writes_once(bot_on: Bot) -> None:
+    bot = bot_on
     await full_draft(bot)
     response = await edit(bot, "B1", {"risk": "A longer freeze"})
     assert response.json is None
@@ -443,7 +454,8 @@ async def test_a_past_date_kept_as_it_was_needs_no_second_tick(bot: Bot) -> None
 # --- removing ------------------------------------------------------------------------------
 
 
-async def test_every_kind_of_item_is_removed_after_a_confirmation(bot: Bot) -> None:
+async def test_every_kind_of_item_is_removed_after_a_confirmation(bot_on: Bot) -> None:
+    bot = bot_on
     await full_draft(bot)
     editor = bot.fake.last_view(LEADER)
     confirm = button(editor, "Remove E1")["confirm"]
@@ -511,7 +523,8 @@ async def test_an_item_with_evidence_is_not_removed(bot: Bot) -> None:
     assert len(await rows(bot, SuccessIndicator)) == 1
 
 
-async def test_a_double_clicked_remove_removes_once(bot: Bot) -> None:
+async def test_a_double_clicked_remove_removes_once(bot_on: Bot) -> None:
+    bot = bot_on
     await full_draft(bot)
     editor = bot.fake.last_view(LEADER)
     element = button(editor, "Remove B1")
@@ -533,7 +546,8 @@ async def test_a_double_clicked_remove_removes_once(bot: Bot) -> None:
 # --- the draft's details ---------------------------------------------------------------------
 
 
-async def test_the_details_are_edited_in_the_new_contract_form_filled_in(bot: Bot) -> None:
+async def test_the_details_are_edited_in_the_new_contract_form_filled_in(bot_on: Bot) -> None:
+    bot = bot_on
     await full_draft(bot)
     editor = bot.fake.last_view(LEADER)
     form = await push_from(bot, editor, button(editor, "Edit details")["action_id"], LEADER)
@@ -679,7 +693,8 @@ async def test_a_new_contract_always_has_an_owner_and_never_its_leader(bot: Bot)
 # --- discarding ------------------------------------------------------------------------------
 
 
-async def test_discard_deletes_the_draft_and_frees_its_title(bot: Bot) -> None:
+async def test_discard_deletes_the_draft_and_frees_its_title(bot_on: Bot) -> None:
+    bot = bot_on
     await full_draft(bot)
     contract_id = (await rows(bot, Contract))[0].id
     confirm = button(bot.fake.last_view(LEADER), "Discard draft")["confirm"]
@@ -704,7 +719,8 @@ async def test_discard_deletes_the_draft_and_frees_its_title(bot: Bot) -> None:
     assert [c.title for c in await rows(bot, Contract)] == ["VP Sales: FY2027"]
 
 
-async def test_a_double_clicked_discard_discards_once(bot: Bot) -> None:
+async def test_a_double_clicked_discard_discards_once(bot_on: Bot) -> None:
+    bot = bot_on
     editor = await new_draft(bot)
     element = button(editor, "Discard draft")
     await asyncio.gather(  # both sent before the first one's answer
