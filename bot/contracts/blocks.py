@@ -144,7 +144,9 @@ def build_new_contract_modal(*, viewer: str, today: date) -> View:
         submit="Create draft",
         close="Cancel",
         blocks=[
-            context("A draft stays private to its leader, sponsor and you until it is activated."),
+            context(
+                "A draft stays private to its leader, sponsor, owner and you until it is activated."
+            ),
             inputs[0],
             leader,
             *inputs[1:],
@@ -203,13 +205,24 @@ def build_notice(text: str) -> View:
     )
 
 
+def quoted(text: str, budget: int) -> str:
+    """User text escaped for a confirm dialog, cut so that the escaped text stays within
+    `budget` characters (escaping makes `&` five)."""
+    limit = budget
+    words = escape(truncate(text, limit))
+    while len(words) > budget:
+        limit = max(1, min(limit - 1, limit * budget // len(words)))
+        words = escape(truncate(text, limit))
+    return words
+
+
 def _item_buttons(bundle: ContractBundle, kind: str) -> list[Block]:
     """Edit and Remove for each of a kind's first items (Remove asks first)."""
     c = bundle.contract
     elements = []
     for item in list(items_of(bundle, kind))[:ITEMS_WITH_BUTTONS]:
         label = item_label(bundle, kind, item)
-        words = escape(truncate(item_text(item) or ITEM_LABEL[kind], 200))
+        words = quoted(item_text(item) or ITEM_LABEL[kind], 250)
         value = DraftItemRef.write(contract_id=c.id, kind=kind, item_id=item.id)
         elements += [
             ButtonElement(
@@ -258,7 +271,7 @@ def build_draft_editor(bundle: ContractBundle, *, today: date, notice: str | Non
                     style="danger",
                     confirm=ConfirmObject(
                         title="Discard this draft?",
-                        text=f"“{escape(truncate(c.title, 150))}” and all its items are "
+                        text=f"“{quoted(c.title, 200)}” and all its items are "
                         "deleted. This cannot be undone.",
                         confirm="Discard",
                         deny="Keep it",
