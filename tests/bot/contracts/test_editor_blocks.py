@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from bot.contracts.blocks import ITEMS_WITH_BUTTONS, build_draft_editor, build_item_modal
 from bot.ui.metadata import DraftItemRef
@@ -102,18 +103,21 @@ def test_confirmations_quote_escaped_text_within_slacks_limit() -> None:
 
 def test_each_item_form_comes_back_filled_in_and_valid() -> None:
     bundle = big_draft(2)
-    for kind, item in [
+    items: list[tuple[str, Any]] = [
         ("expectation", bundle.expectations[1]),
         ("activity", bundle.activities[0]),
         ("indicator", bundle.indicators[0]),
         ("milestone", bundle.milestones[0]),
         ("resource", bundle.resources[0]),
         ("barrier", bundle.barriers[1]),
-    ]:
+    ]
+    for kind, item in items:
         view = build_item_modal(kind, bundle, item).to_dict()
         assert view["callback_id"] == f"contract_edit_item:{kind}"
         assert DraftItemRef.read(view["private_metadata"]) == DraftItemRef(
-            contract_id=7, kind=kind, item_id=item.id
+            contract_id=7,
+            kind=kind,
+            item_id=item.id,
         )
     view = build_item_modal("barrier", bundle, bundle.barriers[1]).to_dict()
     assert view["title"]["text"] == "Edit B2"
