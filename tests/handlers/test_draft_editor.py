@@ -589,6 +589,13 @@ async def test_the_details_are_edited_in_the_new_contract_form_filled_in(bot_on:
     assert approvers == ["U0VP00001"]  # approvers that were the sponsor follow the sponsor
     (event,) = await events(bot, "draft.details_changed")
     assert event.actor_id == LEADER and event.detail["sponsor_id"] == "U0VP00001"
+    await click(bot, "Remove B1", wait="views.update")
+    history = await ask(bot, "history", user=LEADER)
+    assert (
+        f"<@{LEADER}> changed the draft's title, sponsor, owner, period, mission, check-in day "
+        "and check-in time" in history
+    )
+    assert f"<@{LEADER}> removed B1 from the draft" in history
 
 
 async def open_details(bot: Bot, user: str = LEADER) -> dict[str, Any]:

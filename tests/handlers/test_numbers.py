@@ -471,6 +471,10 @@ ACTIONS_WRITTEN: dict[str, dict[str, Any]] = {
     "milestone.missed": {"milestone": "M3", "due": "2027-09-30", "value": 40, "missed_count": 1},
     "milestone.support_requested": {"milestone": "M3", "missed_count": 1},
     "contract.returned_to_draft": {"reason": "one active", "active_contract": 2},
+    "draft.details_changed": {"title": "New title", "sponsor_id": "U0SPON001"},
+    "draft.expectation_changed": {"item": "E2", "text": "Forecast within 3%."},
+    "draft.barrier_removed": {"item": "B1", "text": "Q4 hiring freeze"},
+    "draft.discarded": {"contract_id": 1, "title": "VP Sales", "leader": "U0LEAD001", "items": 3},
 }
 
 
