@@ -384,9 +384,11 @@ async def handle_edit_item(
             notice=not_in_draft(ref.kind),
         )
         return
-    await client.views_push(
-        trigger_id=body["trigger_id"], view=build_item_modal(ref.kind, bundle, item)
-    )
+    form = build_item_modal(ref.kind, bundle, item)
+    if body.get("view"):
+        await client.views_push(trigger_id=body["trigger_id"], view=form)
+    else:  # a click from outside the editor: the form opens on its own
+        await client.views_open(trigger_id=body["trigger_id"], view=form)
 
 
 async def handle_remove_item(
