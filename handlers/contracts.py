@@ -499,7 +499,11 @@ async def handle_edit_details(
     if isinstance(bundle, Refusal):
         await notify(client, user, bundle.text)
         return
-    await client.views_push(trigger_id=body["trigger_id"], view=build_details_modal(bundle))
+    form = build_details_modal(bundle)
+    if body.get("view"):
+        await client.views_push(trigger_id=body["trigger_id"], view=form)
+    else:  # a click from outside the editor: the form opens on its own
+        await client.views_open(trigger_id=body["trigger_id"], view=form)
 
 
 async def handle_details_submission(
