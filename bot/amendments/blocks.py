@@ -692,6 +692,24 @@ _AUDIT_LABEL = {
 }
 
 
+_DETAIL_NAMES = {
+    "title": "title",
+    "sponsor_id": "sponsor",
+    "owner_id": "owner",
+    "period_start": "period",
+    "period_end": "period",
+    "mission": "mission",
+    "checkin_weekday": "check-in day",
+    "checkin_time": "check-in time",
+}
+
+
+def _detail_names(detail: dict[str, Any]) -> str:
+    """`title, sponsor and period`: which of a draft's own fields an edit changed."""
+    names = list(dict.fromkeys(_DETAIL_NAMES.get(k, "details") for k in detail)) or ["details"]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def audit_line(event: AuditEvent, zone: ZoneInfo | None = None) -> str:
     """One audit event as a line. Only the contract's own actions name their actor: events
     other features write may concern people a reader must not see (anonymous feedback)."""
@@ -700,6 +718,14 @@ def audit_line(event: AuditEvent, zone: ZoneInfo | None = None) -> str:
     number = f" #{detail['amendment']}" if "amendment" in detail else ""
     if action.startswith("draft.") and action.endswith("_added"):
         label = f"added {detail.get('key') or 'an item'} to the draft"
+    elif action == "draft.details_changed":
+        label = f"changed the draft's {_detail_names(detail)}"
+    elif action.startswith("draft.") and action.endswith(("_changed", "_removed")):
+        item = escape(str(detail.get("item") or "an item"))
+        done = "changed" if action.endswith("_changed") else "removed"
+        label = f"{done} {item} {'in' if done == 'changed' else 'from'} the draft"
+    elif action == "draft.discarded":
+        label = f"discarded the draft “{escape(truncate(str(detail.get('title') or ''), 200))}”"
     elif action == "contract.amended":
         count = len(detail.get("changes") or [])
         label = f"amended the contract by import: version {detail.get('version')}, "

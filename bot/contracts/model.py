@@ -36,6 +36,7 @@ class DraftFields:
     mission: str
     checkin_weekday: int
     checkin_time: str
+    owner_id: str | None = None  # None: the drafter, or the sponsor when the leader drafts
 
 
 ITEM_MODELS: dict[str, type[SQLModel]] = {
@@ -59,6 +60,63 @@ def items_of(bundle: ContractBundle, kind: str) -> Sequence[Any]:
         "barrier": bundle.barriers,
     }
     return lists[kind]
+
+
+KEYLESS_PREFIX = {"resource": "R", "barrier": "B"}
+
+
+def item_label(bundle: ContractBundle, kind: str, item: Any) -> str:
+    """How a person names an item: its key (E2), or R2/B2 by its place for keyless ones."""
+    key = getattr(item, "key", None)
+    if key:
+        return str(key)
+    place = next((n for n, i in enumerate(items_of(bundle, kind), 1) if i.id == item.id), 0)
+    return f"{KEYLESS_PREFIX.get(kind, '#')}{place}"
+
+
+def item_text(item: Any) -> str:
+    """An item's own words (its text, title, name or risk), as a confirmation quotes them."""
+    for name in ("text", "title", "name", "risk"):
+        value = getattr(item, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def not_in_draft(kind: str) -> str:
+    """What a click or form naming an item the draft does not hold is answered with."""
+    return f"That {kind} is not in this draft: it was removed, or belongs to another."
+
+
+def find_item(bundle: ContractBundle, kind: str, item_id: int) -> Any | None:
+    """The draft's own item of `kind` with `item_id`; None for another contract's, or a
+    removed one."""
+    return next((i for i in items_of(bundle, kind) if i.id == item_id), None)
+
+
+def referrers(bundle: ContractBundle, kind: str, item: Any) -> list[str]:
+    """The keys of the items that refer to `item` (by its key): activities and milestones
+    name an expectation, an indicator or an activity."""
+    key = getattr(item, "key", None)
+    if not key:
+        return []
+    if kind == "expectation":
+        return [a.key for a in bundle.activities if a.expectation_key == key]
+    if kind == "indicator":
+        return [m.key for m in bundle.milestones if m.indicator_key == key]
+    if kind == "activity":
+        return [m.key for m in bundle.milestones if m.activity_key == key]
+    return []
+
+
+def period_outliers(bundle: ContractBundle, start: Any, end: Any) -> list[str]:
+    """The keys of the activities and milestones whose dates fall outside `start`..`end`."""
+    found = []
+    for a in bundle.activities:
+        if any(d is not None and not start <= d <= end for d in (a.start, a.due)):
+            found.append(a.key)
+    found += [m.key for m in bundle.milestones if not start <= m.due <= end]
+    return found
 
 
 def next_key(bundle: ContractBundle, kind: str) -> str | None:

@@ -107,7 +107,8 @@ PAST_OK_TEXT = "Yes, in the past"
 
 
 def past_ok_input() -> InputBlock:
-    """The explicit confirmation a date before today needs (`past_date_error`)."""
+    """The explicit confirmation a date before today needs (`past_date_error`); never ticked
+    in advance, also when a form is shown again to change what it holds."""
     yes = Option(value="yes", text=PAST_OK_TEXT)
     return InputBlock(
         block_id=PAST_OK,
@@ -118,13 +119,24 @@ def past_ok_input() -> InputBlock:
     )
 
 
-def number_input(block_id: str, label: str, *, optional: bool = False) -> InputBlock:
+def number_input(
+    block_id: str, label: str, *, optional: bool = False, initial: float | None = None
+) -> InputBlock:
     return InputBlock(
         block_id=block_id,
         label=label,
         optional=optional,
-        element=NumberInputElement(action_id=block_id, is_decimal_allowed=True),
+        element=NumberInputElement(
+            action_id=block_id,
+            is_decimal_allowed=True,
+            initial_value=None if initial is None else number_text(initial),
+        ),
     )
+
+
+def number_text(value: float) -> str:
+    """A stored number as a number input shows it again: 60 for 60.0, 85.5 as it was."""
+    return str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -180,10 +192,18 @@ class Form:
 
 
 def past_date_error(
-    form: Form, errors: dict[str, str], block_id: str, value: date | None, *, today: date, what: str
+    form: Form,
+    errors: dict[str, str],
+    block_id: str,
+    value: date | None,
+    *,
+    today: date,
+    what: str,
+    kept: date | None = None,
 ) -> None:
-    """Refuse a date before `today` unless the form's `past_ok_input` is ticked."""
-    if value is None or value >= today or block_id in errors:
+    """Refuse a date before `today` unless the form's `past_ok_input` is ticked; a date an
+    edited form leaves as it was (`kept`) was confirmed when it was set."""
+    if value is None or value >= today or block_id in errors or value == kept:
         return
     if "yes" not in form.options(PAST_OK):
         errors[block_id] = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
@@ -126,6 +126,17 @@ class ContractRef(Metadata):
     """A contract: the draft editor and its item modals, Open summary, Continue editing."""
 
     contract_id: RecordId
+
+
+DraftItemKind = Literal["expectation", "activity", "indicator", "milestone", "resource", "barrier"]
+
+
+class DraftItemRef(Metadata):
+    """One item of a draft: the editor's Edit and Remove buttons, and the item's edit modal."""
+
+    contract_id: RecordId
+    kind: DraftItemKind
+    item_id: RecordId
 
 
 class CheckinRef(Metadata):

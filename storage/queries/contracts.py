@@ -268,6 +268,17 @@ async def replace_people(
         )
 
 
+async def delete_row(session: AsyncSession, row: Any) -> bool:
+    """Delete one item row of a draft (the caller commits); False if it was gone already."""
+    result = await session.exec(delete(type(row)).where(col(type(row).id) == row.id))
+    return bool(result.rowcount)
+
+
+async def delete_contract(session: AsyncSession, *, contract_id: int) -> None:
+    """Delete a contract and, by the foreign keys' cascade, all it holds (the caller commits)."""
+    await session.exec(delete(Contract).where(col(Contract.id) == contract_id))
+
+
 async def audit_events(*, session: AsyncSession, contract_id: int) -> list[AuditEvent]:
     rows = await session.exec(
         select(AuditEvent)

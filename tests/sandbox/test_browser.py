@@ -199,6 +199,48 @@ async def test_a_draft_contract_with_field_errors_and_a_pushed_modal(
     await shoot(page, "draft-editor")
 
 
+async def test_a_draft_item_is_edited_and_removed_and_the_draft_discarded(
+    page: Page, shoot: Shoot
+) -> None:
+    await be(page, "U0PEER002")
+    await go(page, "D0PEER002")
+    await type_command(page, "/contract new")
+    await field(page, "title").locator("input").fill("Head of Sales: FY2027")
+    await field(page, "sponsor").locator("select").select_option(SPONSOR)
+    await field(page, "period_start").locator("input").fill("2027-06-07")
+    await field(page, "period_end").locator("input").fill("2027-12-17")
+    await modal(page).get_by_role("button", name="Create draft").click()
+    await expect(modal(page)).to_contain_text("Draft created")
+    await modal(page).get_by_role("button", name="Add expectation").click()
+    await field(page, "kind").locator("select").select_option("impact")
+    await field(page, "text").locator("textarea").fill("Build a forecast the board trusts.")
+    await modal(page).get_by_role("button", name="Add", exact=True).click()
+    await expect(modal(page)).to_contain_text("Added the expectation")
+
+    await modal(page).get_by_role("button", name="Edit E1").click()
+    await expect(modal(page).locator("h2")).to_have_text("Edit E1")
+    text = field(page, "text").locator("textarea")
+    await expect(text).to_have_value("Build a forecast the board trusts.")
+    await text.fill("Build a forecast the board trusts within 5%.")
+    await modal(page).get_by_role("button", name="Save").click()
+    await expect(modal(page)).to_contain_text("Saved E1.")
+    await expect(modal(page)).to_contain_text("within 5%.")
+    await shoot(page, "draft-item-buttons")
+
+    await modal(page).get_by_role("button", name="Remove E1").click()
+    await expect(page.locator("#confirm")).to_contain_text("Remove E1?")
+    await page.locator("#confirm").get_by_role("button", name="Keep it").click()
+    await expect(modal(page)).to_contain_text("within 5%.")
+    await modal(page).get_by_role("button", name="Remove E1").click()
+    await page.locator("#confirm").get_by_role("button", name="Remove").click()
+    await expect(modal(page)).to_contain_text("Removed E1.")
+
+    await modal(page).get_by_role("button", name="Discard draft").click()
+    await expect(page.locator("#confirm")).to_contain_text("Discard this draft?")
+    await page.locator("#confirm").get_by_role("button", name="Discard").click()
+    await expect(modal(page)).to_contain_text("is discarded")
+
+
 async def test_a_modal_stays_with_the_person_who_opened_it(page: Page) -> None:
     """Switching *You are* takes the modal away with its person, typed text and all."""
     await be(page, "U0PEER002")
