@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, inspect
+from sqlalchemy import column, insert, inspect
+from sqlalchemy import table as lightweight_table
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -24,6 +25,9 @@ async def add_old(session: AsyncSession, row: Any) -> int | None:
         for c in table.columns
         if c.name in existing and getattr(row, c.name) is not None
     }
-    result = await session.exec(insert(table).values(**values).returning(table.c.id))
+    # A lightweight table of just these columns: the model's table would add the defaults of
+    # the columns the old schema lacks.
+    old = lightweight_table(table.name, *(column(name) for name in [*values, "id"]))
+    result = await session.exec(insert(old).values(**values).returning(old.c.id))
     new_id = result.scalar_one()
     return int(new_id) if new_id is not None else None
