@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from bot.checkins.jobs import checkins_job, reminders_job
+from bot.contracts.jobs import agreements_job
 from bot.delivery.jobs import deliveries_job
 from bot.digest.jobs import digests_job
 from bot.feedback.jobs import feedback_job
@@ -21,5 +22,6 @@ JOBS: dict[str, Job] = {
         Job("requests", forget_old_requests, every_seconds=3600),
         Job("feedback", feedback_job, every_seconds=600),
         Job("milestones", milestones_job, every_seconds=3600),
+        Job("agreements", agreements_job, every_seconds=60),
     )
 }

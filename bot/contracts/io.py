@@ -7,7 +7,7 @@ contract is updated in place, item by item through their keys, so recorded measu
 evidence and progress stay attached; an import never deletes recorded data.
 
 Drafts carry no versions: a contract's first readable version is written when it becomes
-active (by an import without `draft`, or by `bot.contracts.service.activate_draft`).
+active (by an import with `--agreed`, or when its parties agree: `bot.contracts.agreement`).
 """
 
 from __future__ import annotations

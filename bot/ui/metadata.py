@@ -192,3 +192,11 @@ class AmendmentRef(Metadata):
     """The reject modal: the amendment rejected."""
 
     amendment_id: RecordId
+
+
+class AgreementRef(Metadata):
+    """Agree and Ask for a change in an agreement DM, and the change modal: the draft, and
+    the version of its terms the message showed."""
+
+    contract_id: RecordId
+    version: RecordId
