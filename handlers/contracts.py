@@ -112,38 +112,40 @@ async def _send_modal(services: Services, bundle: ContractBundle, sender: str) -
     )
 
 
-async def send_command(request: CommandRequest) -> None:
-    """`/contract send` (and `/contract activate`, its older name): the send modal."""
+async def send_command(request: CommandRequest, *, note: str = "") -> None:
+    """`/contract send` (and `/contract activate`, with `note`): the send modal."""
     target = target_of(request.args, example="/contract send @dana")
     if isinstance(target, Refusal):
-        await request.reply(target.text)
+        await request.reply(note + target.text)
         return
     services = request.services
     async with services.sessions() as session:
         await read_only(session)
         draft = await editable_draft(session=session, viewer=request.viewer, leader=target)
     if isinstance(draft, Refusal):
-        await request.reply(draft.text)
+        await request.reply(note + draft.text)
         return
     missing = missing_for_activation(draft)
     if missing:
         await request.reply(
-            f"“{escape(draft.contract.title)}” still needs {', '.join(missing)}. Add them with "
-            "`/contract edit`."
+            f"{note}“{escape(draft.contract.title)}” still needs {', '.join(missing)}. Add "
+            "them with `/contract edit`."
         )
         return
     await request.client.views_open(
         trigger_id=request.trigger_id, view=await _send_modal(services, draft, request.viewer)
     )
+    if note:
+        await request.reply(note.strip())
 
 
 async def activate_command(request: CommandRequest) -> None:
     """A contract starts only when its leader, sponsor and owner agree: say so, and send."""
-    await request.reply(
-        "A contract starts once its leader, sponsor and owner have agreed to it: "
-        "`/contract activate` now sends it for agreement (`/contract send`)."
+    await send_command(
+        request,
+        note="A contract starts once its leader, sponsor and owner have agreed to it, so "
+        "`/contract activate` sends it for agreement (as `/contract send` does). ",
     )
-    await send_command(request)
 
 
 # --- the editor's buttons ------------------------------------------------------------------
