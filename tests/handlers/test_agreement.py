@@ -127,13 +127,18 @@ async def request_to(bot: Bot, user: str, count: int = 1) -> dict[str, Any]:
     return copy.deepcopy(requests_in(bot, user)[-1])
 
 
-async def click(bot: Bot, message: dict[str, Any], action: str, *, user: str) -> str:
-    """Click Agree (`agree`) or Ask for a change (`ask_change`); what the clicker was told."""
+async def click(
+    bot: Bot, message: dict[str, Any], action: str, *, user: str, told: bool = False
+) -> str:
+    """Click Agree (`agree`) or Ask for a change (`ask_change`); what the clicker was told
+    (`told`: wait for it)."""
     before = len(bot.fake.calls_to("response_url"))
     response = await bot.driver.block_action(
         user=user, action_id=f"contract_{action}", message=message, block_id="agreement"
     )
     assert response.status == 200
+    if told:
+        await bot.fake.wait_for("response_url", count=before + 1)
     said = response_texts(bot.fake)[before:]
     return "\n".join(said)
 
@@ -288,21 +293,13 @@ async def test_an_outsider_cannot_ask_for_a_change(bot: Bot) -> None:
     contract_id = await complete_draft(bot)
     await send(bot)
     to_sponsor = await request_to(bot, SPONSOR)
-    said = await click(bot, to_sponsor, "ask_change", user=OUTSIDER)
+    said = await click(bot, to_sponsor, "ask_change", user=OUTSIDER, told=True)
     assert "Only the leader, sponsor and owner" in said
-    forged = {
-        "type": "modal",
-        "callback_id": "contract_ask_change",
-        "private_metadata": f'{{"contract_id": {contract_id}, "version": 1}}',
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "comment",
-                "label": {"type": "plain_text", "text": "Comment"},
-                "element": {"type": "plain_text_input", "action_id": "comment"},
-            }
-        ],
-    }
+    # The sponsor's modal, its submission forged by someone else.
+    before = len(bot.fake.calls_to("views.open"))
+    await click(bot, to_sponsor, "ask_change", user=SPONSOR)
+    await bot.fake.wait_for("views.open", count=before + 1)
+    forged = bot.fake.last_view(SPONSOR)
     response = await bot.driver.submit_view(forged, {"comment": "Let me in"}, user=OUTSIDER)
     assert response.json["response_action"] == "errors"
     assert "contract.change_requested" not in await actions(bot, contract_id)
@@ -319,15 +316,16 @@ async def test_a_change_after_agreement_asks_everyone_again(bot: Bot) -> None:
     assert await agreements(bot, contract_id) == [(1, OWNER, "slack"), (1, LEADER, "slack")]
 
     # Hana adds a resource in the editor: terms version 2, asked of all three again.
+    bot.fake.close_view(bot.fake.last_view(OWNER)["id"])  # Done: back to the editor
     await add(bot, OWNER, "resource", {"kind": "budget", "text": "EUR 5,000 for coaching"})
     assert (await contract(bot, contract_id)).terms_version == 2
     new = await request_to(bot, LEADER, count=2)
     assert "terms version 2" in str(new["blocks"]) and "EUR 5,000" in str(new["blocks"])
     assert "terms version 2" in str((await request_to(bot, OWNER))["blocks"])
-    assert "the terms changed" in str(bot.fake.last_view(OWNER)["blocks"]).lower()
+    await bot.fake.wait_for("views.update", where=lambda c: "The terms changed" in str(c.args))
 
     # The old message's Agree is refused, and says where the new version is.
-    said = await click(bot, old, "agree", user=LEADER)
+    said = await click(bot, old, "agree", user=LEADER, told=True)
     assert "changed after the version you clicked" in said and "terms version 2" in said
     assert await agreements(bot, contract_id) == [(1, OWNER, "slack"), (1, LEADER, "slack")]
 
@@ -382,7 +380,7 @@ async def test_clicks_that_are_not_yours_record_nothing(bot: Bot) -> None:
     to_leader = await request_to(bot, LEADER)
 
     # Someone else clicks the leader's Agree (a forwarded or crafted message).
-    said = await click(bot, to_leader, "agree", user=OUTSIDER)
+    said = await click(bot, to_leader, "agree", user=OUTSIDER, told=True)
     assert "Only the leader, sponsor and owner" in said
     # A crafted value: another contract, a version that never was, garbage.
     crafted = copy.deepcopy(to_leader)
@@ -396,7 +394,7 @@ async def test_clicks_that_are_not_yours_record_nothing(bot: Bot) -> None:
             for element in block.get("elements") or []:
                 if element.get("action_id") == "contract_agree":
                     element["value"] = value
-        said = await click(bot, crafted, "agree", user=LEADER)
+        said = await click(bot, crafted, "agree", user=LEADER, told=True)
         assert expected in said, (value, said)
     assert await agreements(bot, contract_id) == [(1, OWNER, "slack")]
 
@@ -410,7 +408,7 @@ async def test_a_double_click_agrees_once(bot: Bot) -> None:
     await send(bot)
     to_leader = await request_to(bot, LEADER)
     await click(bot, to_leader, "agree", user=LEADER)
-    said = await click(bot, to_leader, "agree", user=LEADER)
+    said = await click(bot, to_leader, "agree", user=LEADER, told=True)
     assert "agreed to terms version 1" in said and "already" in said
     assert await agreements(bot, contract_id) == [(1, OWNER, "slack"), (1, LEADER, "slack")]
 
