@@ -199,10 +199,10 @@ def _sent_text(result: AgreeResult) -> str:
     state = result.state
     if result.outcome == AgreeOutcome.activated:
         return "✅ Everyone has agreed: the contract is active."
-    if result.outcome == AgreeOutcome.superseded and result.closed is not None:
+    if result.outcome == AgreeOutcome.superseded:
         return (
-            f"✅ Everyone has agreed: the contract is active, and “"
-            f"{escape(result.closed.title)}” is closed (still readable)."
+            "✅ Everyone has agreed: the contract is active, and the one it replaces is "
+            "closed (still readable)."
         )
     if result.outcome == AgreeOutcome.waiting:
         return (
@@ -274,6 +274,11 @@ def _agree_refusal(result: AgreeResult, user: str) -> str | None:
         )
     if result.outcome == AgreeOutcome.already:
         return f"You agreed to terms version {state.version} of {title} already."
+    if result.outcome == AgreeOutcome.conflict:
+        return (
+            f"Another change to {title} or its leader's contracts was saved at the same "
+            "moment; nothing was recorded. Please click again."
+        )
     if result.outcome == AgreeOutcome.closed:
         if state.contract.status == ContractStatus.active:
             return f"{title} is active already."

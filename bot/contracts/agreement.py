@@ -182,7 +182,16 @@ async def agree(
             result = await _agree(session, contract_id, user, version, now)
             await session.commit()
         except IntegrityError:
+            # The same agreement (a double click), or another contract of the leader made
+            # active at the same moment (`uq_contract_one_active`): nothing of this is kept.
             await session.rollback()
+            result = AgreeResult(AgreeOutcome.conflict)
+    if result.outcome == AgreeOutcome.conflict:
+        async with sessions() as session:
+            mine = await agreements_of(
+                session=session, contract_id=contract_id, terms_version=version
+            )
+        if user in {a.user_id for a in mine}:
             result = AgreeResult(AgreeOutcome.already)
     if result.state is None or result.outcome == AgreeOutcome.already:
         async with sessions() as session:

@@ -246,8 +246,7 @@ def agreement_status(state: AgreementState) -> str:
     if state.current is not None:
         return (
             f"{line}. ⏸ Everyone agreed; it waits until {mention(c.leader_id)}'s current "
-            f"contract “{escape(truncate(state.current.title, 100))}” closes (or send it again "
-            "as replacing it)."
+            "contract closes (or is sent again as replacing it)."
         )
     return f"{line}."
 
@@ -262,8 +261,8 @@ def replaces_line(state: AgreementState) -> str | None:
             "active now)."
         )
     return (
-        f"🔁 *Replaces the current contract* “{escape(truncate(state.current.title, 100))}”: "
-        "when everyone agrees it closes (its history stays readable) and this one starts."
+        f"🔁 *Replaces the current contract* of {mention(c.leader_id)}: when everyone agrees "
+        "it closes (its history stays readable) and this one starts."
     )
 
 
@@ -305,11 +304,7 @@ def build_send_modal(
                     if c.replaces_current
                     else None,
                 ),
-                hint=truncate(
-                    f"The leader has an active contract, “{current.title}”. Unticked, this "
-                    "one waits until it closes.",
-                    150,
-                ),
+                hint="The leader has an active contract. Unticked, this one waits until it closes.",
             )
         )
     return View(

@@ -117,6 +117,7 @@ class AgreeOutcome(StrEnum):
     not_party = "not_party"  # only the leader, sponsor and owner agree, each for themselves
     not_sent = "not_sent"  # the draft is not (or no longer) out for agreement
     closed = "closed"  # active or closed already
+    conflict = "conflict"  # another write won at the same moment: nothing recorded
     missing = "missing"
 
 

@@ -133,12 +133,15 @@ async def click(
     """Click Agree (`agree`) or Ask for a change (`ask_change`); what the clicker was told
     (`told`: wait for it)."""
     before = len(bot.fake.calls_to("response_url"))
+    updates = len(bot.fake.calls_to("chat.update"))
     response = await bot.driver.block_action(
         user=user, action_id=f"contract_{action}", message=message, block_id="agreement"
     )
     assert response.status == 200
     if told:
         await bot.fake.wait_for("response_url", count=before + 1)
+    elif action == "agree":  # an agreement recorded updates every DM sent
+        await bot.fake.wait_for("chat.update", count=updates + 1)
     said = response_texts(bot.fake)[before:]
     return "\n".join(said)
 
