@@ -160,10 +160,10 @@ async def test_malformed_yaml_is_one_clear_problem(tmp_path: Path, env: dict[str
 
 
 async def test_import_export_round_trip(example: Path, env: dict[str, str], tmp_path: Path) -> None:
-    first = await northstar("contract", "import", str(example), cwd=tmp_path, env=env)
+    first = await northstar("contract", "import", str(example), "--agreed", cwd=tmp_path, env=env)
     assert first.code == 0, first.err
     assert "created, version 1" in first.out
-    again = await northstar("contract", "import", str(example), cwd=tmp_path, env=env)
+    again = await northstar("contract", "import", str(example), "--agreed", cwd=tmp_path, env=env)
     assert "unchanged, version 1" in again.out
 
     for fmt in ("yaml", "json"):
@@ -172,7 +172,7 @@ async def test_import_export_round_trip(example: Path, env: dict[str, str], tmp_
             "contract", "export", "--format", fmt, "--out", str(out), cwd=tmp_path, env=env
         )
         assert run.code == 0, run.err
-        back = await northstar("contract", "import", str(out), cwd=tmp_path, env=env)
+        back = await northstar("contract", "import", str(out), "--agreed", cwd=tmp_path, env=env)
         assert "unchanged, version 1" in back.out, back.err
     exported = json.loads((tmp_path / "export.json").read_text())
     assert exported["feedback"]["reviewers"][2] == "U0PEER003"
@@ -181,7 +181,7 @@ async def test_import_export_round_trip(example: Path, env: dict[str, str], tmp_
     changed["success_indicators"][1]["target"] = 28
     (tmp_path / "changed.yml").write_text(yaml.safe_dump(changed))
     run = await northstar(
-        "contract", "import", str(tmp_path / "changed.yml"), cwd=tmp_path, env=env
+        "contract", "import", str(tmp_path / "changed.yml"), "--agreed", cwd=tmp_path, env=env
     )
     assert "updated, version 2" in run.out
     assert "I2" in run.out and "28" in run.out
