@@ -52,7 +52,7 @@ screenshots: $(VENV)/.installed-dev
 	@command -v "$${CHROMIUM:-chromium}" >/dev/null 2>&1 || { \
 		echo "make screenshots needs Chromium: apt-get install chromium, or set CHROMIUM." >&2; \
 		exit 2; }
-	SANDBOX_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/sandbox/test_browser.py
+	SANDBOX_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/sandbox/test_browser*.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

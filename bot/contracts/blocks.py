@@ -237,7 +237,7 @@ def agreement_status(state: AgreementState) -> str:
     """Where the agreement stands, in a line."""
     c = state.contract
     if c.status == ContractStatus.active:
-        return f"✅ Agreed by {_named(state.agreed_by, state)}: the contract is active."
+        return f"Agreed by {_named(state.agreed_by, state)}: the contract is active."
     if c.status == ContractStatus.closed:
         return "This contract is closed."
     line = f"Terms version {state.version} · agreed by {_named(state.agreed_by, state)}"
@@ -245,7 +245,7 @@ def agreement_status(state: AgreementState) -> str:
         return f"{line} · waiting for {_named(state.awaiting, state)}."
     if state.current is not None:
         return (
-            f"{line}. ⏸ Everyone agreed; it waits until {mention(c.leader_id)}'s current "
+            f"{line}. Everyone agreed; it waits until {mention(c.leader_id)}'s current "
             "contract closes (or is sent again as replacing it)."
         )
     return f"{line}."
@@ -257,11 +257,11 @@ def replaces_line(state: AgreementState) -> str | None:
         return None
     if state.current is None:
         return (
-            f"🔁 Sent as replacing {mention(c.leader_id)}'s current contract (there is none "
+            f"Sent as replacing {mention(c.leader_id)}'s current contract (there is none "
             "active now)."
         )
     return (
-        f"🔁 *Replaces the current contract* of {mention(c.leader_id)}: when everyone agrees "
+        f"*Replaces the current contract* of {mention(c.leader_id)}: when everyone agrees "
         "it closes (its history stays readable) and this one starts."
     )
 
@@ -413,8 +413,8 @@ def build_change_notice(
         section(text),
         section(quoted),
         context(
-            f"About terms version {version} · the draft stays a draft · change it with "
-            f"`/contract edit <@{c.leader_id}>`, then send it for agreement again."
+            f"About terms version {version} · the draft stays a draft · change it in its "
+            f"editor (/contract edit {mention(c.leader_id)}); everyone is then asked again."
         ),
     ]
     return truncate(text, 300), blocks

@@ -433,6 +433,14 @@ async def test_a_replacing_contract_closes_the_old_one_on_agreement(bot: Bot) ->
     old, new = await contract(bot, old_id), await contract(bot, new_id)
     assert (old.status, new.status) == ("closed", "active")
     assert new.supersedes_id == old_id and new.version == old.version + 1
+    async with bot.sessions() as session:
+        (started,) = (
+            await session.exec(select(ContractVersion).where(ContractVersion.contract_id == new_id))
+        ).all()
+    assert (
+        started.reason
+        == "agreed (terms version 1); replaces “Head of Platform: FY2027 leadership contract”"
+    )
     assert "contract.closed" in await actions(bot, old_id)
 
     # The old contract stays readable: its version by number, and the history of the line.
