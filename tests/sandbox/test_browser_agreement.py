@@ -47,7 +47,9 @@ async def seed_next_draft(sandbox: Sandbox) -> None:
 
 
 async def test_leader_sponsor_and_owner_agree_and_the_old_contract_closes(
-    page: Page, sandbox: Sandbox, shoot: Shoot
+    page: Page,  # noqa: F811 - the fixture imported above
+    sandbox: Sandbox,
+    shoot: Shoot,  # noqa: F811
 ) -> None:
     await seed_next_draft(sandbox)
 
