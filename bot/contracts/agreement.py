@@ -392,6 +392,8 @@ async def request_change(
             f"“{escape(contract.title)}” is no longer a draft: propose a change with "
             "`/contract amend`."
         )
+    if contract.agreement_sent_at is None:
+        return Refusal(f"“{escape(contract.title)}” is not out for agreement.")
     event = audit(
         session,
         action="contract.change_requested",

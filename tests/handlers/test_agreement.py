@@ -510,3 +510,18 @@ async def test_import_agreed_records_agreement_outside_slack(bot: Bot) -> None:
     assert "contract.agreed_outside_slack" in await actions(bot, contract_id)
     history = await ask(bot, "history", user=DANA)
     assert "was given outside Slack, as recorded by" in history
+
+
+async def test_a_forged_send_for_someone_elses_draft_is_refused(bot: Bot) -> None:
+    contract_id = await complete_draft(bot)
+    before = len(bot.fake.calls_to("views.push"))
+    await bot.driver.block_action(
+        user=OWNER, action_id="contract_send", view=bot.fake.last_view(OWNER), block_id="activate"
+    )
+    await bot.fake.wait_for("views.push", count=before + 1)
+    response = await bot.driver.submit_view(bot.fake.last_view(OWNER), {}, user=OUTSIDER)
+    assert response.json["response_action"] == "errors"
+    assert "Only the leader, sponsor or owner" in str(response.json["errors"])
+    found = await contract(bot, contract_id)
+    assert found.agreement_sent_at is None and found.terms_version == 0
+    assert await agreements(bot, contract_id) == []

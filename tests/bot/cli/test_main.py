@@ -260,3 +260,42 @@ async def test_an_export_with_no_contract_says_so_and_writes_nothing(
     # A contract with no measurement yet is a real, empty CSV: the header, and status 0.
     run = await northstar("contract", "export", "--format", "csv", cwd=tmp_path, env=env)
     assert run.code == 0 and run.out.startswith("contract_id,") and len(run.out.splitlines()) == 1
+
+
+async def test_an_import_is_sent_for_agreement_unless_agreed_outside_slack(
+    example: Path, env: dict[str, str], sqlite_url: str, tmp_path: Path
+) -> None:
+    import getpass
+    import sqlite3
+
+    run = await northstar("contract", "import", str(example), cwd=tmp_path, env=env)
+    assert run.code == 0, run.err
+    assert "created, version 1" in run.out and "sent for agreement" in run.out
+    database = sqlite_url.split("///", 1)[1]
+    with sqlite3.connect(database) as connection:
+        ((status, sent),) = connection.execute(
+            "SELECT status, agreement_sent_at IS NOT NULL FROM contract"
+        ).fetchall()
+    assert (status, sent) == ("draft", 1)
+
+    run = await northstar("contract", "import", str(example), "--agreed", cwd=tmp_path, env=env)
+    assert run.code == 0, run.err
+    assert "status: draft -> active" in run.out
+    with sqlite3.connect(database) as connection:
+        (status,) = connection.execute("SELECT status FROM contract").fetchone()
+        (detail,) = connection.execute(
+            "SELECT detail FROM audit_event WHERE action = 'contract.agreed_outside_slack'"
+        ).fetchone()
+        agreed = connection.execute("SELECT user_id, via FROM agreement").fetchall()
+    assert status == "active"
+    assert json.loads(detail)["operator"].startswith(getpass.getuser() + "@")
+    assert sorted(agreed) == [
+        ("U0HRBP001", "outside"),
+        ("U0LEAD001", "outside"),
+        ("U0SPON001", "outside"),
+    ]
+
+    both = await northstar(
+        "contract", "import", str(example), "--agreed", "--draft", cwd=tmp_path, env=env
+    )
+    assert both.code == 2 and "not allowed with argument" in both.err
