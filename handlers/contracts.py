@@ -79,6 +79,7 @@ async def edit_command(request: CommandRequest) -> None:
         await request.reply(target.text)
         return
     async with request.services.sessions() as session:
+        await read_only(session)
         draft = await editable_draft(session=session, viewer=request.viewer, leader=target)
     if isinstance(draft, Refusal):
         await request.reply(draft.text)
@@ -163,6 +164,7 @@ async def handle_add_item(
         await notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
+        await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
     if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
         await notify(client, user, "Only the leader, sponsor or owner can change this draft.")

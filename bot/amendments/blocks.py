@@ -633,7 +633,7 @@ def describe_event(event: AuditEvent, zone: ZoneInfo | None = None) -> tuple[str
         operator = escape(truncate(str(detail.get("operator") or "unknown"), 64))
         return (
             f"agreement of {parties or 'the parties'} to terms version {detail.get('version')} "
-            f"was given outside Slack, as recorded by `{operator}` (contract import --agreed)",
+            f"was given outside Slack, as recorded by {operator} (contract import --agreed)",
             False,
         )
     if action == "contract.change_requested":

@@ -34,7 +34,7 @@ from bot.contracts.model import (
 )
 from bot.core.permissions import Refusal, may_edit
 from bot.core.text import escape
-from storage.db import SessionFactory, writing
+from storage.db import SessionFactory, read_only, writing
 from storage.models import Agreement, Contract, ContractStatus, ContractVersion
 from storage.queries.contracts import (
     ContractBundle,
@@ -46,6 +46,7 @@ from storage.queries.contracts import (
 )
 
 SLACK, OUTSIDE = "slack", "outside"
+ATTEMPTS = 2  # an agreement that lost a race is tried once more
 
 
 def terms_fingerprint(bundle: ContractBundle) -> str:
@@ -176,18 +177,23 @@ async def agree(
 ) -> AgreeResult:
     """`user` agrees to version `version` of the draft's terms; the last agreement activates
     it (or supersedes the leader's active contract, or leaves it waiting). One transaction."""
-    async with sessions() as session:
-        await writing(session)
-        try:
-            result = await _agree(session, contract_id, user, version, now)
-            await session.commit()
-        except IntegrityError:
-            # The same agreement (a double click), or another contract of the leader made
-            # active at the same moment (`uq_contract_one_active`): nothing of this is kept.
-            await session.rollback()
-            result = AgreeResult(AgreeOutcome.conflict)
+    result = AgreeResult(AgreeOutcome.conflict)
+    for _ in range(ATTEMPTS):
+        async with sessions() as session:
+            await writing(session)
+            try:
+                result = await _agree(session, contract_id, user, version, now)
+                await session.commit()
+                break
+            except IntegrityError:
+                # The same agreement (a double click), or another contract of the leader
+                # made active at the same moment (`uq_contract_one_active`): nothing of this
+                # is kept, and it is tried once more against what is there now.
+                await session.rollback()
+                result = AgreeResult(AgreeOutcome.conflict)
     if result.outcome == AgreeOutcome.conflict:
         async with sessions() as session:
+            await read_only(session)
             mine = await agreements_of(
                 session=session, contract_id=contract_id, terms_version=version
             )
@@ -195,6 +201,7 @@ async def agree(
             result = AgreeResult(AgreeOutcome.already)
     if result.state is None or result.outcome == AgreeOutcome.already:
         async with sessions() as session:
+            await read_only(session)
             state = await load_agreement(session=session, contract_id=contract_id)
         result = AgreeResult(result.outcome, state, result.closed)
     return result
@@ -256,6 +263,7 @@ async def _settle(
             )
         return AgreeResult(AgreeOutcome.waiting, state)
     if old is not None:
+        old = await lock_contract(session=session, contract_id=old.id or 0) or old
         await close_contract(
             session, contract=old, by=by, now=now, reason="superseded", superseded_by=contract.id
         )

@@ -5,7 +5,9 @@ active one."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 from typing import Any
 
 from sqlmodel import col, select
@@ -140,10 +142,34 @@ async def click(
     assert response.status == 200
     if told:
         await bot.fake.wait_for("response_url", count=before + 1)
-    elif action == "agree":  # an agreement recorded updates every DM sent
+    elif action == "agree":  # the agreement is recorded, and the DMs updated after it
+        await agreed(bot, message, user)
         await bot.fake.wait_for("chat.update", count=updates + 1)
     said = response_texts(bot.fake)[before:]
     return "\n".join(said)
+
+
+async def agreed(bot: Bot, message: dict[str, Any], user: str) -> None:
+    """Wait until `user`'s agreement to the draft of `message` is stored."""
+    ref = next(
+        json.loads(element["value"])
+        for block in message["blocks"]
+        for element in block.get("elements") or []
+        if element.get("action_id") == "contract_agree"
+    )
+    for _ in range(200):
+        async with bot.sessions() as session:
+            found = await session.exec(
+                select(Agreement).where(
+                    Agreement.contract_id == ref["contract_id"],
+                    Agreement.terms_version == ref["version"],
+                    Agreement.user_id == user,
+                )
+            )
+            if found.first() is not None:
+                return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{user}'s agreement was not recorded")
 
 
 async def ask(bot: Bot, text: str, *, user: str) -> str:
@@ -520,8 +546,9 @@ async def test_a_forged_send_for_someone_elses_draft_is_refused(bot: Bot) -> Non
     )
     await bot.fake.wait_for("views.push", count=before + 1)
     response = await bot.driver.submit_view(bot.fake.last_view(OWNER), {}, user=OUTSIDER)
-    assert response.json["response_action"] == "errors"
-    assert "Only the leader, sponsor or owner" in str(response.json["errors"])
+    # The modal (no input to put an error on) is replaced by the refusal.
+    assert response.json["response_action"] == "update"
+    assert "Only the leader, sponsor or owner" in str(response.json["view"])
     found = await contract(bot, contract_id)
     assert found.agreement_sent_at is None and found.terms_version == 0
     assert await agreements(bot, contract_id) == []

@@ -471,6 +471,17 @@ ACTIONS_WRITTEN: dict[str, dict[str, Any]] = {
     "milestone.missed": {"milestone": "M3", "due": "2027-09-30", "value": 40, "missed_count": 1},
     "milestone.support_requested": {"milestone": "M3", "missed_count": 1},
     "contract.returned_to_draft": {"reason": "one active", "active_contract": 2},
+    "contract.sent_for_agreement": {"version": 1, "replaces_current": True, "again": False},
+    "contract.agreed": {"version": 2, "via": "slack"},
+    "contract.agreed_outside_slack": {
+        "version": 1,
+        "operator": "ops@host",
+        "parties": ["U0SPON001", "U0HRBP001"],
+    },
+    "contract.change_requested": {"version": 1, "comment": "Make it *80*"},
+    "contract.terms_changed": {"version": 3},
+    "contract.agreement_waiting": {"version": 1, "current": 2},
+    "contract.closed": {"reason": "superseded", "superseded_by": 3},
 }
 
 
@@ -481,6 +492,9 @@ UNNAMED = {
     "milestone.met",
     "milestone.missed",
     "contract.returned_to_draft",
+    "contract.agreed_outside_slack",
+    "contract.terms_changed",
+    "contract.agreement_waiting",
 }
 
 
