@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from bot.checkins.jobs import checkins_job, reminders_job
+from bot.contracts.jobs import agreements_job
 from bot.delivery.jobs import deliveries_job
 from bot.digest.jobs import digests_job
 from bot.feedback.jobs import feedback_job
@@ -25,5 +26,6 @@ JOBS: dict[str, Job] = {
         Job("milestones", milestones_job, every_seconds=3600),
         Job("contract_ends", contract_ends_job, every_seconds=3600),
         Job("reviews", reviews_job, every_seconds=600),
+        Job("agreements", agreements_job, every_seconds=60),
     )
 }

@@ -1,5 +1,6 @@
-"""Contract drafts: `/contract new|edit|activate|discard`, the draft modals, the editor's
-buttons (add, edit and remove items, edit details, discard, activate)."""
+"""Contract drafts: `/contract new|edit|send|discard`, the draft modals, the editor's
+buttons (add, edit and remove items, edit details, discard, send for agreement), and the
+parties' Agree / Ask for a change (their DMs are sent by `bot.contracts.jobs`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.contracts.agreement import agree, load_agreement, request_change, send_for_agreement
 from bot.contracts.blocks import (
     ACTIVATE,
     ADD_ITEM,
+    AGREE,
+    ASK_CHANGE,
+    COMMENT,
+    COMMENT_MAX,
     DETAILS,
     DISCARD,
     DRAFT_EDITOR,
@@ -23,18 +29,32 @@ from bot.contracts.blocks import (
     ITEM_LABEL,
     ITEM_REMOVE,
     NEW_CONTRACT,
+    REPLACES,
+    SEND,
+    agreement_status,
+    build_change_modal,
     build_details_modal,
     build_discarded,
     build_draft_editor,
     build_item_modal,
     build_new_contract_modal,
     build_notice,
+    build_send_modal,
+    build_sent_view,
 )
 from bot.contracts.forms import parse_details, parse_item, parse_new_contract
-from bot.contracts.model import find_item, item_label, not_in_draft
+from bot.contracts.jobs import sync_agreement, tell_change_request
+from bot.contracts.model import (
+    AgreeOutcome,
+    AgreeResult,
+    find_item,
+    item_label,
+    missing_for_activation,
+    not_in_draft,
+    parties_of,
+)
 from bot.contracts.service import (
     ACTIVE_NOT_DISCARDED,
-    activate_draft,
     add_item,
     create_draft,
     discard_draft,
@@ -50,11 +70,14 @@ from bot.core.text import escape
 from bot.people.service import check_people_quickly, field_errors
 from bot.services import Services, services_of
 from bot.summary.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON
-from bot.ui.metadata import ContractRef, DraftItemRef
+from bot.ui.blocks import mention
+from bot.ui.forms import Form
+from bot.ui.metadata import AgreementRef, ContractRef, DraftItemRef
 from bot.ui.views import OUT_OF_DATE, refuse_submission, update_view
-from handlers.common import CommandRequest, Subcommand, notify, target_of
+from handlers.common import CommandRequest, Subcommand, notify, reply, target_of
 from storage.db import read_only, writing
-from storage.queries.contracts import ContractBundle, load_bundle
+from storage.models import ContractStatus
+from storage.queries.contracts import ContractBundle, active_contract_for_leader, load_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -81,39 +104,84 @@ async def edit_command(request: CommandRequest) -> None:
         await request.reply(target.text)
         return
     async with request.services.sessions() as session:
+        await read_only(session)
         draft = await editable_draft(session=session, viewer=request.viewer, leader=target)
     if isinstance(draft, Refusal):
         await request.reply(draft.text)
         return
     await request.client.views_open(
-        trigger_id=request.trigger_id,
-        view=build_draft_editor(draft, today=request.services.today()),
+        trigger_id=request.trigger_id, view=await _editor(request.services, draft)
     )
 
 
-async def activate_command(request: CommandRequest) -> None:
-    target = target_of(request.args, example="/contract activate @dana")
+async def _editor(services: Services, bundle: ContractBundle, *, notice: str | None = None) -> Any:
+    """The editor of `bundle`, with where its agreement stands once it was sent."""
+    state = None
+    if bundle.contract.agreement_sent_at is not None:
+        async with services.sessions() as session:
+            await read_only(session)
+            state = await load_agreement(session=session, contract_id=bundle.contract.id or 0)
+    return build_draft_editor(bundle, today=services.today(), notice=notice, agreement=state)
+
+
+async def _changed(
+    services: Services, client: AsyncWebClient, bundle: ContractBundle, notice: str
+) -> str:
+    """After a change to a draft's terms: a draft out for agreement asks its parties again
+    now (the agreements job would within a minute); the notice says so."""
+    if bundle.contract.agreement_sent_at is None:
+        return notice
+    await sync_agreement(services, client, bundle.contract.id or 0)
+    return f"{notice} The terms changed: everyone is asked to agree again."
+
+
+async def _send_modal(services: Services, bundle: ContractBundle, sender: str) -> Any:
+    async with services.sessions() as session:
+        await read_only(session)
+        current = await active_contract_for_leader(
+            session=session, leader_id=bundle.contract.leader_id
+        )
+    return build_send_modal(
+        bundle,
+        current=current if current is not None and current.id != bundle.contract.id else None,
+        parties=parties_of(bundle.contract),
+        sender=sender,
+    )
+
+
+async def send_command(request: CommandRequest, *, note: str = "") -> None:
+    """`/contract send` (and `/contract activate`, with `note`): the send modal."""
+    target = target_of(request.args, example="/contract send @dana")
     if isinstance(target, Refusal):
-        await request.reply(target.text)
+        await request.reply(note + target.text)
         return
     services = request.services
     async with services.sessions() as session:
+        await read_only(session)
         draft = await editable_draft(session=session, viewer=request.viewer, leader=target)
-        if isinstance(draft, Refusal):
-            await request.reply(draft.text)
-            return
-        activated = await activate_draft(
-            session=session,
-            contract_id=draft.contract.id or 0,
-            actor=request.viewer,
-            now=services.clock.now(),
-        )
-    if isinstance(activated, Refusal):
-        await request.reply(activated.text)
+    if isinstance(draft, Refusal):
+        await request.reply(note + draft.text)
         return
-    await request.reply(
-        f"“{escape(activated.contract.title)}” is active: check-ins, feedback and digests "
-        "now run on its cadence."
+    missing = missing_for_activation(draft)
+    if missing:
+        await request.reply(
+            f"{note}“{escape(draft.contract.title)}” still needs {', '.join(missing)}. Add "
+            "them with `/contract edit`."
+        )
+        return
+    await request.client.views_open(
+        trigger_id=request.trigger_id, view=await _send_modal(services, draft, request.viewer)
+    )
+    if note:
+        await request.reply(note.strip())
+
+
+async def activate_command(request: CommandRequest) -> None:
+    """A contract starts only when its leader, sponsor and owner agree: say so, and send."""
+    await send_command(
+        request,
+        note="A contract starts once its leader, sponsor and owner have agreed to it, so "
+        "`/contract activate` sends it for agreement (as `/contract send` does). ",
     )
 
 
@@ -132,6 +200,7 @@ async def handle_add_item(
         await notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
+        await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
     if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
         await notify(client, user, "Only the leader, sponsor or owner can change this draft.")
@@ -139,40 +208,230 @@ async def handle_add_item(
     await client.views_push(trigger_id=body["trigger_id"], view=build_item_modal(kind, bundle))
 
 
-async def handle_activate(
+async def handle_send_button(
     ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
+    """The editor's Send for agreement: the send modal, pushed over the editor."""
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
-    view = body.get("view") or {}
-    contract_id = _contract_of(ContractRef.of_view(view))
+    contract_id = _contract_of(ContractRef.of_view(body.get("view") or {}))
     if contract_id is None:
         await notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
-        activated = await activate_draft(
-            session=session, contract_id=contract_id, actor=user, now=services.clock.now()
-        )
-        bundle = (
-            await load_bundle(session=session, contract_id=contract_id)
-            if isinstance(activated, Refusal)
-            else activated
-        )
-    if isinstance(activated, Refusal):
-        if bundle is None or not may_edit(bundle, user):
-            await notify(client, user, activated.text)
-            return
-        notice = activated.text  # shown in the editor, where the click came from
-    else:
-        notice = "✅ Active: check-ins, feedback and digests now run on its cadence."
-    if bundle is None:
+        await read_only(session)
+        bundle = await load_bundle(session=session, contract_id=contract_id)
+    if bundle is None or not may_edit(bundle, user):
+        await notify(client, user, "Only the leader, sponsor or owner can send this draft.")
         return
-    await update_view(
+    if bundle.contract.status != ContractStatus.draft:
+        await notify(client, user, f"“{escape(bundle.contract.title)}” is not a draft.")
+        return
+    await client.views_push(
+        trigger_id=body["trigger_id"], view=await _send_modal(services, bundle, user)
+    )
+
+
+def _sent_text(result: AgreeResult) -> str:
+    state = result.state
+    if result.outcome == AgreeOutcome.activated:
+        return "✅ Everyone has agreed: the contract is active."
+    if result.outcome == AgreeOutcome.superseded:
+        return (
+            "✅ Everyone has agreed: the contract is active, and the one it replaces is "
+            "closed (still readable)."
+        )
+    if result.outcome == AgreeOutcome.waiting:
+        return (
+            "Everyone has agreed. It waits: the leader has an active contract, and a leader "
+            "has one at a time. It starts when that one closes."
+        )
+    waiting = ", ".join(mention(u) for u in state.awaiting) if state else ""
+    return f"Sent for agreement: {waiting} each got the terms in a DM."
+
+
+async def handle_send_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    services = services_of(context)
+    user = body["user"]["id"]
+    contract_id = _contract_of(ContractRef.of_view(view))
+    if contract_id is None:
+        await refuse_submission(ack, view, OUT_OF_DATE)
+        return
+    replaces = "yes" in Form(view).options(REPLACES)
+    async with services.sessions() as session:
+        result = await send_for_agreement(
+            session=session,
+            contract_id=contract_id,
+            actor=user,
+            replaces_current=replaces,
+            now=services.clock.now(),
+        )
+    if isinstance(result, Refusal):
+        await refuse_submission(ack, view, result.text)
+        return
+    assert result.state is not None
+    await ack(
+        response_action="update", view=build_sent_view(result.state, outcome=_sent_text(result))
+    )
+    await sync_agreement(services, client, contract_id)
+    previous = view.get("previous_view_id")
+    if previous:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=contract_id)
+        if bundle is not None and bundle.contract.status == ContractStatus.draft:
+            await update_view(
+                client,
+                view_id=previous,
+                view=await _editor(services, bundle, notice=_sent_text(result)),
+            )
+
+
+# --- the parties' DMs ----------------------------------------------------------------------
+
+
+def _agree_refusal(result: AgreeResult, user: str) -> str | None:
+    """What a click that recorded nothing tells the clicker, or None."""
+    state = result.state
+    title = f"“{escape(state.contract.title)}”" if state is not None else "This contract"
+    if result.outcome == AgreeOutcome.missing or state is None:
+        return "That contract no longer exists."
+    if result.outcome == AgreeOutcome.not_party:
+        return f"Only the leader, sponsor and owner of {title} agree to it, each for themselves."
+    if result.outcome == AgreeOutcome.stale:
+        return (
+            f"The terms of {title} changed after the version you clicked: here is the new "
+            f"version, terms version {state.version}, in a new message. Nothing was recorded."
+        )
+    if result.outcome == AgreeOutcome.already:
+        return f"You agreed to terms version {state.version} of {title} already."
+    if result.outcome == AgreeOutcome.conflict:
+        return (
+            f"Another change to {title} or its leader's contracts was saved at the same "
+            "moment; nothing was recorded. Please click again."
+        )
+    if result.outcome == AgreeOutcome.closed:
+        if state.contract.status == ContractStatus.active:
+            return f"{title} is active already."
+        return f"{title} is closed."
+    if result.outcome == AgreeOutcome.not_sent:
+        return f"{title} is not out for agreement."
+    return None
+
+
+async def handle_agree(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = AgreementRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await reply(respond, OUT_OF_DATE)
+        return
+    result = await agree(
+        sessions=services.sessions,
+        contract_id=ref.contract_id,
+        user=user,
+        version=ref.version,
+        now=services.clock.now(),
+    )
+    refusal = _agree_refusal(result, user)
+    if refusal is not None:
+        await reply(respond, refusal)
+    if result.outcome != AgreeOutcome.not_party and result.state is not None:
+        await sync_agreement(services, client, ref.contract_id)
+
+
+async def handle_ask_change(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Ask for a change: a modal for the comment, for a party of a draft out for agreement."""
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = AgreementRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await reply(respond, OUT_OF_DATE)
+        return
+    async with services.sessions() as session:
+        await read_only(session)
+        state = await load_agreement(session=session, contract_id=ref.contract_id)
+    if state is None:
+        await reply(respond, "That contract no longer exists.")
+        return
+    if state.role_of(user) is None:
+        await reply(
+            respond, "Only the leader, sponsor and owner of this contract are asked to agree to it."
+        )
+        return
+    if state.contract.status != ContractStatus.draft:
+        await reply(respond, agreement_status(state))
+        return
+    await client.views_open(trigger_id=body["trigger_id"], view=build_change_modal(state))
+
+
+async def handle_change_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = AgreementRef.of_view(view)
+    if ref is None:
+        await refuse_submission(ack, view, OUT_OF_DATE)
+        return
+    comment = Form(view).text(COMMENT)
+    if not comment:
+        await ack(response_action="errors", errors={COMMENT: "Say what should change."})
+        return
+    if len(comment) > COMMENT_MAX:
+        await ack(
+            response_action="errors",
+            errors={COMMENT: f"Keep it to {COMMENT_MAX} characters (this is {len(comment)})."},
+        )
+        return
+    async with services.sessions() as session:
+        found = await request_change(
+            session=session,
+            contract_id=ref.contract_id,
+            user=user,
+            version=ref.version,
+            comment=comment,
+            now=services.clock.now(),
+        )
+    if isinstance(found, Refusal):
+        await ack(response_action="errors", errors={COMMENT: found.text})
+        return
+    await ack()
+    state, event_id = found
+    told = await tell_change_request(
+        services, client, state, event_id=event_id, by=user, version=ref.version, comment=comment
+    )
+    names = ", ".join(mention(u) for u in told) or "nobody else"
+    await notify(
         client,
-        view_id=view["id"],
-        hash=view.get("hash"),
-        view=build_draft_editor(bundle, today=services.today(), notice=notice),
+        user,
+        f"Your comment on “{escape(state.contract.title)}” went to {names}. The draft stays "
+        "a draft; you will be asked again when it changes.",
     )
 
 
@@ -191,9 +450,7 @@ async def handle_edit_draft(
     if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
         await notify(client, user, "That contract is not a draft you can edit.")
         return
-    await client.views_open(
-        trigger_id=body["trigger_id"], view=build_draft_editor(bundle, today=services.today())
-    )
+    await client.views_open(trigger_id=body["trigger_id"], view=await _editor(services, bundle))
 
 
 async def handle_new_contract_button(
@@ -287,12 +544,9 @@ async def handle_add_item_submission(
     await ack()
     previous = view.get("previous_view_id")
     if previous and bundle is not None:
+        notice = await _changed(services, client, bundle, f"Added the {ITEM_LABEL[kind]}.")
         await update_view(
-            client,
-            view_id=previous,
-            view=build_draft_editor(
-                bundle, today=services.today(), notice=f"Added the {ITEM_LABEL[kind]}."
-            ),
+            client, view_id=previous, view=await _editor(services, bundle, notice=notice)
         )
 
 
@@ -353,7 +607,7 @@ async def _answer_in_editor(
         client,
         view_id=view["id"],
         hash=view.get("hash"),
-        view=build_draft_editor(bundle, today=services.today(), notice=notice),
+        view=await _editor(services, bundle, notice=notice),
     )
 
 
@@ -422,7 +676,12 @@ async def handle_remove_item(
     if isinstance(bundle, Refusal):
         await notify(client, user, bundle.text)
         return
-    notice = removed.text if isinstance(removed, Refusal) else f"Removed {removed}."
+    if isinstance(removed, Refusal):
+        notice = removed.text
+    elif fresh is not None:
+        notice = await _changed(services, client, fresh, f"Removed {removed}.")
+    else:
+        notice = f"Removed {removed}."
     await _answer_in_editor(
         client, body, services=services, contract_id=ref.contract_id, bundle=fresh, notice=notice
     )
@@ -479,7 +738,9 @@ async def handle_edit_item_submission(
         await update_view(
             client,
             view_id=previous,
-            view=build_draft_editor(fresh, today=services.today(), notice=f"Saved {label}."),
+            view=await _editor(
+                services, fresh, notice=await _changed(services, client, fresh, f"Saved {label}.")
+            ),
         )
 
 
@@ -566,7 +827,11 @@ async def handle_details_submission(
         await update_view(
             client,
             view_id=previous,
-            view=build_draft_editor(fresh, today=services.today(), notice="Saved the details."),
+            view=await _editor(
+                services,
+                fresh,
+                notice=await _changed(services, client, fresh, "Saved the details."),
+            ),
         )
 
 
@@ -617,17 +882,29 @@ SUBCOMMANDS = (
         summary="delete a draft and its items",
     ),
     Subcommand(
+        "send",
+        send_command,
+        usage="send [@leader]",
+        summary="send a complete draft for agreement: it starts when leader, sponsor and "
+        "owner all agree",
+    ),
+    Subcommand(
         "activate",
         activate_command,
         usage="activate [@leader]",
-        summary="start a complete draft's check-ins and digests",
+        summary="the same as `send`",
     ),
 )
 
 
 def register(app: AsyncApp) -> None:
     app.action(re.compile(f"^{re.escape(ADD_ITEM)}:"))(handle_add_item)
-    app.action(ACTIVATE)(handle_activate)
+    app.action(SEND)(handle_send_button)
+    app.action(ACTIVATE)(handle_send_button)
+    app.action(AGREE)(handle_agree)
+    app.action(ASK_CHANGE)(handle_ask_change)
+    app.view(SEND)(handle_send_submission)
+    app.view(ASK_CHANGE)(handle_change_submission)
     app.action(EDIT_DRAFT)(handle_edit_draft)
     app.action(NEW_CONTRACT_BUTTON)(handle_new_contract_button)
     app.view(NEW_CONTRACT)(handle_new_contract)

@@ -37,7 +37,9 @@ async def summary_command(request: CommandRequest) -> None:
         shown: SummaryView | Refusal = (
             found
             if isinstance(found, Refusal)
-            else await summary_view(session=session, bundle=found, version=version)
+            else await summary_view(
+                session=session, bundle=found, version=version, viewer=request.viewer
+            )
         )
     if isinstance(shown, Refusal):
         await request.reply(shown.text)

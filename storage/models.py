@@ -128,7 +128,18 @@ class Contract(SQLModel, table=True):
     close_reason: str | None = _text(nullable=True)
     closing_reflection: str | None = _text(nullable=True)
     superseded_by: int | None = None  # the contract that replaced this one
-    replaces_contract_id: int | None = None  # a renewal: the contract it continues
+    # The contract this one continues: a renewal, or a contract that replaced the leader's
+    # active one on agreement (no foreign key: a discarded renewal draft leaves no trace).
+    replaces_contract_id: int | None = None
+    # A draft sent for agreement: when and by whom, the version of its terms the parties are
+    # asked to agree to (0 until sent) and the fingerprint of those terms, so any change to
+    # the draft is noticed and asks them again.
+    agreement_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    agreement_sent_by: str | None = Field(default=None, max_length=32)
+    terms_version: int = 0
+    terms_fingerprint: str | None = Field(default=None, max_length=64)
+    # On agreement, close the leader's active contract and take its place.
+    replaces_current: bool = False
 
 
 class ContractPerson(SQLModel, table=True):
@@ -417,6 +428,23 @@ class AmendmentApproval(SQLModel, table=True):
     decision: str = Field(max_length=16)
     reason: str = _text()
     decided_at: datetime = _ts()
+
+
+class Agreement(SQLModel, table=True):
+    """A party's agreement (leader, sponsor or owner) to one version of a draft's terms."""
+
+    __tablename__ = "agreement"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "terms_version", "user_id", name="uq_agreement_once"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE", index=True)
+    terms_version: int
+    user_id: str = Field(max_length=32)
+    # "slack" (the DM's Agree, or sending it), or "outside" (`contract import --agreed`).
+    via: str = Field(default="slack", max_length=16)
+    agreed_at: datetime = _ts()
 
 
 class ContractVersion(SQLModel, table=True):

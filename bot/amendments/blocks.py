@@ -795,11 +795,41 @@ def describe_event(event: AuditEvent, zone: ZoneInfo | None = None) -> tuple[str
         text = "closed the contract"
         if detail.get("superseded_by"):
             text += f", superseded by contract {escape(str(detail['superseded_by']))}"
-        if detail.get("reason"):
+        if detail.get("reason") and detail["reason"] != "superseded":
             text += f": {escape(truncate(str(detail['reason']), 200))}"
         return text, True
     if action == "contract.reflection":
         return "wrote the closing reflection", True
+    if action == "contract.sent_for_agreement":
+        replacing = " as replacing the current contract" if detail.get("replaces_current") else ""
+        again = " again" if detail.get("again") else ""
+        return (
+            f"sent terms version {detail.get('version')} for agreement{again}{replacing}",
+            True,
+        )
+    if action == "contract.agreed":
+        return f"agreed to terms version {detail.get('version')}", True
+    if action == "contract.agreed_outside_slack":
+        parties = ", ".join(mention(str(u)) for u in detail.get("parties") or [])
+        operator = escape(truncate(str(detail.get("operator") or "unknown"), 64))
+        return (
+            f"agreement of {parties or 'the parties'} to terms version {detail.get('version')} "
+            f"was given outside Slack, as recorded by {operator} (contract import --agreed)",
+            False,
+        )
+    if action == "contract.change_requested":
+        comment = escape(truncate(str(detail.get("comment") or ""), 200))
+        return f"asked for a change to terms version {detail.get('version')}: “{comment}”", True
+    if action == "contract.terms_changed":
+        return (
+            f"the draft changed: terms version {detail.get('version')}, asked for agreement again",
+            False,
+        )
+    if action == "contract.agreement_waiting":
+        return (
+            "everyone agreed; the contract waits for the leader's active contract to close",
+            False,
+        )
     if action == "contract.returned_to_draft":
         return "the contract went back to draft: a leader has one active contract at a time", False
     return None

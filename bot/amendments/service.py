@@ -70,7 +70,7 @@ from bot.contracts.io import add_version, recorded_data, write_item
 from bot.contracts.model import items_of
 from bot.contracts.schema import validate_document
 from bot.core import rules
-from bot.core.permissions import Refusal, may_propose
+from bot.core.permissions import Refusal, may_propose, may_read
 from bot.core.text import escape
 from storage.db import SessionFactory
 from storage.models import (
@@ -722,20 +722,65 @@ async def _apply_governance(
         await replace_people(session, contract_id=contract_id, role=role, user_ids=people)
 
 
+LINE_DEPTH = 20  # how many replaced contracts back a contract's line is followed
+
+
+async def replaced_line(*, session: AsyncSession, contract: Contract) -> list[Contract]:
+    """The contracts this one replaced on agreement, the latest first (each closed, kept)."""
+    line: list[Contract] = []
+    seen = {contract.id}
+    previous = contract.replaces_contract_id
+    while previous is not None and previous not in seen and len(line) < LINE_DEPTH:
+        found = await session.get(Contract, previous)
+        if found is None:
+            break
+        line.append(found)
+        seen.add(found.id)
+        previous = found.replaces_contract_id
+    return line
+
+
 async def history(*, session: AsyncSession, contract_id: int) -> History:
-    versions = await versions_of(session=session, contract_id=contract_id)
+    """A contract's versions and audit log, newest first, with those of the contracts it
+    replaced on agreement: one line of versions (a replacing contract's continue the old)."""
+    ids_in_line = [contract_id]
+    contract = await session.get(Contract, contract_id)
+    if contract is not None:
+        ids_in_line += [c.id or 0 for c in await replaced_line(session=session, contract=contract)]
+    versions: list[ContractVersion] = []
+    events = []
+    for one in ids_in_line:
+        versions += await versions_of(session=session, contract_id=one)
+        events += await audit_events(session=session, contract_id=one)
+    versions.sort(key=lambda v: (v.version, v.created_at), reverse=True)
+    events.sort(key=lambda e: (e.created_at, e.id or 0), reverse=True)
     ids = [v.amendment_id for v in versions if v.amendment_id is not None]
     amendments = await amendments_by_id(session=session, ids=ids)
-    events = await audit_events(session=session, contract_id=contract_id)
-    return History(versions=versions, amendments=amendments, events=events[::-1])
+    return History(versions=versions, amendments=amendments, events=events)
 
 
 async def version_to_show(
-    *, session: AsyncSession, bundle: ContractBundle, version: int
+    *, session: AsyncSession, bundle: ContractBundle, version: int, viewer: str | None = None
 ) -> tuple[ContractBundle, ContractVersion] | Refusal:
-    """The contract as version `version` had it, with today's recorded figures, or why not."""
+    """The contract as version `version` had it, with today's recorded figures, or why not.
+
+    A version before this contract's first is looked for in the contracts it replaced (closed,
+    kept readable), shown with their own figures, to a `viewer` who may read that contract.
+    """
     c = bundle.contract
     stored = await find_version(session=session, contract_id=c.id, version=version)
+    if stored is None:
+        for older in await replaced_line(session=session, contract=c):
+            stored = await find_version(session=session, contract_id=older.id, version=version)
+            if stored is None:
+                continue
+            old = await load_bundle(session=session, contract_id=older.id or 0)
+            if old is None or (viewer is not None and not may_read(old, viewer)):
+                return Refusal(
+                    f"Version {version} belongs to an earlier contract of "
+                    f"<@{c.leader_id}>'s that you cannot read."
+                )
+            return bundle_from_snapshot(stored.snapshot, current=old, version=version), stored
     if stored is None:
         numbers = await version_numbers(session=session, contract_id=c.id)
         if not numbers:
@@ -825,12 +870,16 @@ def _weekday(name: Any, default: int) -> int:
 
 
 async def summary_view(
-    *, session: AsyncSession, bundle: ContractBundle, version: int | None
+    *,
+    session: AsyncSession,
+    bundle: ContractBundle,
+    version: int | None,
+    viewer: str | None = None,
 ) -> SummaryView | Refusal:
     if version is None:
         pending = await pending_states(session=session, contract=bundle.contract)
         return SummaryView(bundle=bundle, pending=pending)
-    found = await version_to_show(session=session, bundle=bundle, version=version)
+    found = await version_to_show(session=session, bundle=bundle, version=version, viewer=viewer)
     if isinstance(found, Refusal):
         return found
     old, stored = found

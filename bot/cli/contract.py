@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import socket
 import sys
 from typing import Literal
 
@@ -56,6 +58,15 @@ def _nothing_to_export(args: argparse.Namespace) -> str:
         "northstar: no contracts: this database holds none, so nothing was exported "
         "(check DATABASE_URL; `northstar contract import FILE` stores one)."
     )
+
+
+def _operator() -> str:
+    """Who ran the command, for the audit log: the system account and host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"[:64]
 
 
 def _describe(result: ImportResult) -> str:
@@ -131,7 +142,9 @@ async def run_contract_command(args: argparse.Namespace, settings: Settings) -> 
                 args.file,
                 sessions=sessions,
                 client=_client(settings),
-                draft=args.draft,
+                draft=not args.agreed,
+                for_agreement=not args.draft and not args.agreed,
+                operator=_operator(),
                 now=SystemClock().now(),
             )
             if problems:

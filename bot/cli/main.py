@@ -66,7 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", type=Path)
     importer = actions.add_parser("import", help="store (or update) the contracts of a file")
     importer.add_argument("file", type=Path)
-    importer.add_argument("--draft", action="store_true", help="import as a draft")
+    how = importer.add_mutually_exclusive_group()
+    how.add_argument(
+        "--agreed",
+        action="store_true",
+        help="its leader, sponsor and owner agreed outside Slack: store it active "
+        "(recorded in the audit log, naming who ran the import)",
+    )
+    how.add_argument(
+        "--draft", action="store_true", help="import as a draft, not sent for agreement"
+    )
     exporter = actions.add_parser("export", help="write contracts in the import format")
     exporter.add_argument("--format", choices=("yaml", "json", "csv"), default="yaml")
     exporter.add_argument("--out", type=Path, help="file to write (default: standard output)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ConfirmObject,
     DividerBlock,
     InputBlock,
@@ -17,11 +19,27 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.contracts.model import item_label, item_text, items_of, missing_for_activation
+from bot.contracts.model import (
+    AgreementState,
+    item_label,
+    item_text,
+    items_of,
+    missing_for_activation,
+)
 from bot.core import rules
 from bot.core.text import escape, truncate
 from bot.summary.blocks import WEEKDAYS, activity_lines, indicator_line
-from bot.ui.blocks import capped, context, fit_view, sections
+from bot.ui.blocks import (
+    MESSAGE_BLOCKS,
+    capped,
+    context,
+    day,
+    fit_view,
+    header,
+    mention,
+    section,
+    sections,
+)
 from bot.ui.forms import (
     date_input,
     modal_title,
@@ -31,14 +49,20 @@ from bot.ui.forms import (
     select_input,
     text_input,
 )
-from bot.ui.metadata import ContractRef, DraftItemRef
-from storage.models import Contract
+from bot.ui.metadata import AgreementRef, ContractRef, DraftItemRef
+from storage.models import Contract, ContractStatus
 from storage.queries.contracts import ContractBundle
 
 NEW_CONTRACT = "contract_new"
 DRAFT_EDITOR = "contract_editor"
 ADD_ITEM = "contract_add_item"
-ACTIVATE = "contract_activate"
+ACTIVATE = "contract_activate"  # the editor's button before agreement: still answered
+SEND = "contract_send"
+AGREE = "contract_agree"
+ASK_CHANGE = "contract_ask_change"
+REPLACES = "replaces"
+COMMENT = "comment"
+COMMENT_MAX = 2000
 EDIT_ITEM = "contract_edit_item"  # the item modal's callback when it changes an item
 ITEM_EDIT = "contract_item_edit"  # the editor's Edit buttons (`:<kind>:<id>` keeps them unique)
 ITEM_REMOVE = "contract_item_remove"
@@ -145,7 +169,8 @@ def build_new_contract_modal(*, viewer: str, today: date) -> View:
         close="Cancel",
         blocks=[
             context(
-                "A draft stays private to its leader, sponsor, owner and you until it is activated."
+                "A draft stays private to its leader, sponsor, owner and you. Once complete, it "
+                "is sent for agreement: it starts when leader, sponsor and owner all agree."
             ),
             inputs[0],
             leader,
@@ -246,8 +271,77 @@ def _item_buttons(bundle: ContractBundle, kind: str) -> list[Block]:
     return [ActionsBlock(block_id=f"items_{kind}", elements=elements)]
 
 
-def build_draft_editor(bundle: ContractBundle, *, today: date, notice: str | None = None) -> View:
-    """The draft's own view: what it holds so far and a button to add each kind of item."""
+def _term_lists(bundle: ContractBundle, today: date) -> dict[str, tuple[str, list[str]]]:
+    """Each kind of item: its heading and lines, as the editor and the agreement DM show them."""
+    return {
+        "expectation": (
+            "Expectations",
+            [f"*{escape(e.key)}* _{e.kind}_ {escape(e.text)}" for e in bundle.expectations],
+        ),
+        "activity": ("Development activities", activity_lines(bundle, today)),
+        "indicator": (
+            "Success indicators",
+            [indicator_line(bundle, i) for i in bundle.indicators],
+        ),
+        "milestone": (
+            "Milestones",
+            [
+                f"*{escape(m.key)}* {escape(m.title)} · due {m.due.isoformat()}"
+                for m in bundle.milestones
+            ],
+        ),
+        "resource": (
+            "Resources",
+            [f"*R{n}* _{r.kind}_: {escape(r.text)}" for n, r in enumerate(bundle.resources, 1)],
+        ),
+        "barrier": (
+            "Barriers",
+            [
+                f"*B{n}* {escape(b.risk)} ↳ _{escape(b.contingency)}_"
+                for n, b in enumerate(bundle.barriers, 1)
+            ],
+        ),
+    }
+
+
+def terms_blocks(bundle: ContractBundle, *, today: date) -> list[Block]:
+    """A draft's terms as its parties agree to them: the people, the period, the mission,
+    every item, the check-in and the governance."""
+    c = bundle.contract
+    blocks: list[Block] = [
+        context(
+            f"Leader {mention(c.leader_id)}",
+            f"Sponsor {mention(c.sponsor_id)}",
+            f"Owner {mention(c.owner_id)}",
+            f"{day(c.period_start)} – {day(c.period_end)}",
+        )
+    ]
+    if c.mission:
+        blocks.append(section(f"*Mission*\n{escape(truncate(c.mission, 1000))}"))
+    for kind, (title, lines) in _term_lists(bundle, today).items():
+        if lines or kind not in ("resource", "barrier"):
+            blocks += sections(title, capped(lines, 8) or ["_None._"])
+    approvers = ", ".join(mention(u) for u in bundle.approvers) or mention(c.sponsor_id)
+    blocks.append(
+        context(
+            f"Check-ins {WEEKDAYS[c.checkin_weekday % 7]}s at {c.checkin_time}",
+            f"Changes approved by {approvers}",
+            f"Digest {escape(c.digest_cadence)}",
+        )
+    )
+    return blocks
+
+
+def build_draft_editor(
+    bundle: ContractBundle,
+    *,
+    today: date,
+    notice: str | None = None,
+    agreement: AgreementState | None = None,
+) -> View:
+    """The draft's own view: what it holds so far, Edit and Remove for each item, a button to
+    add each kind of item, and once it is complete, Send for agreement (with where the
+    agreement stands)."""
     c = bundle.contract
     blocks: list[Block] = []
     if notice:
@@ -282,36 +376,7 @@ def build_draft_editor(bundle: ContractBundle, *, today: date, notice: str | Non
         )
     )
     blocks.append(DividerBlock())
-    lists = {
-        "expectation": (
-            "Expectations",
-            [f"*{escape(e.key)}* _{e.kind}_ {escape(e.text)}" for e in bundle.expectations],
-        ),
-        "activity": ("Development activities", activity_lines(bundle, today)),
-        "indicator": (
-            "Success indicators",
-            [indicator_line(bundle, i) for i in bundle.indicators],
-        ),
-        "milestone": (
-            "Milestones",
-            [
-                f"*{escape(m.key)}* {escape(m.title)} · due {m.due.isoformat()}"
-                for m in bundle.milestones
-            ],
-        ),
-        "resource": (
-            "Resources",
-            [f"*R{n}* _{r.kind}_: {escape(r.text)}" for n, r in enumerate(bundle.resources, 1)],
-        ),
-        "barrier": (
-            "Barriers",
-            [
-                f"*B{n}* {escape(b.risk)} ↳ _{escape(b.contingency)}_"
-                for n, b in enumerate(bundle.barriers, 1)
-            ],
-        ),
-    }
-    for kind, (title, lines) in lists.items():
+    for kind, (title, lines) in _term_lists(bundle, today).items():
         blocks += sections(title, capped(lines, ITEMS_WITH_BUTTONS) or ["_None yet._"])
         blocks += _item_buttons(bundle, kind)
     blocks.append(
@@ -327,15 +392,21 @@ def build_draft_editor(bundle: ContractBundle, *, today: date, notice: str | Non
     )
     missing = missing_for_activation(bundle)
     if missing:
-        blocks.append(context(f"Before it can be activated it needs {', '.join(missing)}."))
+        blocks.append(
+            context(f"Before it can be sent for agreement it needs {', '.join(missing)}.")
+        )
     else:
+        if agreement is not None and c.agreement_sent_at is not None:
+            blocks.append(context(agreement_status(agreement)))
         blocks.append(
             ActionsBlock(
                 block_id="activate",
                 elements=[
                     ButtonElement(
-                        text="Activate contract",
-                        action_id=ACTIVATE,
+                        text="Send for agreement"
+                        if c.agreement_sent_at is None
+                        else "Send for agreement again",
+                        action_id=SEND,
                         value=str(c.id),
                         style="primary",
                     )
@@ -350,6 +421,200 @@ def build_draft_editor(bundle: ContractBundle, *, today: date, notice: str | Non
         private_metadata=ContractRef.write(contract_id=c.id),
         blocks=fit_view(blocks),
     )
+
+
+# --- agreement ------------------------------------------------------------------------------
+
+
+def _named(users: Sequence[str], state: AgreementState) -> str:
+    return ", ".join(f"{mention(u)} ({state.role_of(u)})" for u in users) or "nobody"
+
+
+def agreement_status(state: AgreementState) -> str:
+    """Where the agreement stands, in a line."""
+    c = state.contract
+    if c.status == ContractStatus.active:
+        return f"Agreed by {_named(state.agreed_by, state)}: the contract is active."
+    if c.status == ContractStatus.closed:
+        return "This contract is closed."
+    line = f"Terms version {state.version} · agreed by {_named(state.agreed_by, state)}"
+    if state.awaiting:
+        return f"{line} · waiting for {_named(state.awaiting, state)}."
+    if state.current is not None:
+        return (
+            f"{line}. Everyone agreed; it waits until {mention(c.leader_id)}'s current "
+            "contract closes (or is sent again as replacing it)."
+        )
+    return f"{line}."
+
+
+def replaces_line(state: AgreementState) -> str | None:
+    c = state.contract
+    if not c.replaces_current:
+        return None
+    if state.current is None:
+        return (
+            f"Sent as replacing {mention(c.leader_id)}'s current contract (there is none "
+            "active now)."
+        )
+    return (
+        f"*Replaces the current contract* of {mention(c.leader_id)}: when everyone agrees "
+        "it closes (its history stays readable) and this one starts."
+    )
+
+
+def build_send_modal(
+    bundle: ContractBundle,
+    *,
+    current: Contract | None,
+    parties: Sequence[tuple[str, str]],
+    sender: str,
+) -> View:
+    """Send for agreement: who will be asked, and whether it replaces the current contract."""
+    c = bundle.contract
+    asked = ", ".join(f"{mention(u)} ({role})" for u, role in parties)
+    blocks: list[Block] = [
+        section(f"*{escape(c.title)}*"),
+        context(
+            f"Each of {asked} gets the terms in a DM with *Agree* and *Ask for a change*. "
+            "It becomes active once all have agreed to these terms; any change to the draft "
+            "asks them again."
+        ),
+    ]
+    if sender in dict(parties):
+        blocks.append(context("Sending it counts as your own agreement to these terms."))
+    if current is not None:
+        blocks.append(
+            InputBlock(
+                block_id=REPLACES,
+                label="The leader's current contract",
+                optional=True,
+                element=CheckboxesElement(
+                    action_id=REPLACES,
+                    options=[
+                        option(
+                            "yes",
+                            "Replace it when everyone agrees",
+                        )
+                    ],
+                    initial_options=[option("yes", "Replace it when everyone agrees")]
+                    if c.replaces_current
+                    else None,
+                ),
+                hint="The leader has an active contract. Unticked, this one waits until it closes.",
+            )
+        )
+    return View(
+        type="modal",
+        callback_id=SEND,
+        title=modal_title("Send for agreement"),
+        submit="Send",
+        close="Back",
+        private_metadata=ContractRef.write(contract_id=c.id),
+        blocks=blocks,
+    )
+
+
+def build_sent_view(state: AgreementState, *, outcome: str) -> View:
+    c = state.contract
+    blocks: list[Block] = [section(f"*{escape(c.title)}*"), section(outcome)]
+    blocks.append(context(agreement_status(state)))
+    return View(
+        type="modal",
+        callback_id=f"{SEND}_done",
+        title=modal_title("Sent for agreement"),
+        close="Done",
+        blocks=blocks,
+    )
+
+
+def build_agreement_request(
+    state: AgreementState, bundle: ContractBundle, *, recipient: str, today: date
+) -> tuple[str, list[Block]]:
+    """A party's DM: the terms, where the agreement stands, and Agree / Ask for a change."""
+    c = state.contract
+    role = state.role_of(recipient) or "party"
+    title = escape(truncate(c.title, 200))
+    text = f"Please read and agree to “{title}” (terms version {state.version}), as its {role}."
+    blocks: list[Block] = [
+        header(f"For your agreement: {c.title}"),
+        context(
+            f"Sent by {mention(c.agreement_sent_by)} · you are asked as {role} · "
+            f"terms version {state.version}"
+        ),
+    ]
+    replaces = replaces_line(state)
+    if replaces:
+        blocks.append(section(replaces))
+    blocks += terms_blocks(bundle, today=today)
+    blocks.append(DividerBlock())
+    blocks.append(section(agreement_status(state)))
+    if c.status == ContractStatus.draft and recipient in state.awaiting:
+        ref = AgreementRef.write(contract_id=c.id, version=state.version)
+        blocks.append(
+            ActionsBlock(
+                block_id="agreement",
+                elements=[
+                    ButtonElement(text="Agree", action_id=AGREE, value=ref, style="primary"),
+                    ButtonElement(text="Ask for a change", action_id=ASK_CHANGE, value=ref),
+                ],
+            )
+        )
+    elif c.status == ContractStatus.draft:
+        blocks.append(context("You agreed to this version. A change to the draft asks you again."))
+    return truncate(text, 300), blocks[:MESSAGE_BLOCKS]
+
+
+def build_superseded_request(contract: Contract, *, version: int) -> tuple[str, list[Block]]:
+    """An older request DM once the terms changed: the buttons go, the new version is sent."""
+    text = (
+        f"“{escape(truncate(contract.title, 200))}” changed after terms version {version}: "
+        "the new version was sent to you in a new message."
+    )
+    return text, [section(text)]
+
+
+def build_change_modal(state: AgreementState) -> View:
+    c = state.contract
+    return View(
+        type="modal",
+        callback_id=ASK_CHANGE,
+        title=modal_title("Ask for a change"),
+        submit="Send",
+        close="Cancel",
+        private_metadata=AgreementRef.write(contract_id=c.id, version=state.version),
+        blocks=[
+            section(f"*{escape(c.title)}* · terms version {state.version}"),
+            context(
+                f"{mention(c.agreement_sent_by or c.created_by)} (who sent it) and the other "
+                "parties read your comment; the draft stays a draft until all agree."
+            ),
+            text_input(
+                COMMENT,
+                "What should change, and why",
+                max_length=COMMENT_MAX,
+                multiline=True,
+            ),
+        ],
+    )
+
+
+def build_change_notice(
+    state: AgreementState, *, by: str, version: int, comment: str
+) -> tuple[str, list[Block]]:
+    c = state.contract
+    title = escape(truncate(c.title, 200))
+    text = f"{mention(by)} asks for a change to “{title}” before agreeing."
+    quoted = "\n".join(f"> {line}" for line in escape(comment).splitlines() or [""])
+    blocks: list[Block] = [
+        section(text),
+        section(quoted),
+        context(
+            f"About terms version {version} · the draft stays a draft · change it in its "
+            f"editor (/contract edit {mention(c.leader_id)}); everyone is then asked again."
+        ),
+    ]
+    return truncate(text, 300), blocks
 
 
 def build_item_modal(kind: str, bundle: ContractBundle, item: Any = None) -> View:

@@ -7,7 +7,7 @@ contract is updated in place, item by item through their keys, so recorded measu
 evidence and progress stay attached; an import never deletes recorded data.
 
 Drafts carry no versions: a contract's first readable version is written when it becomes
-active (by an import without `draft`, or by `bot.contracts.service.activate_draft`).
+active (by an import with `--agreed`, or when its parties agree: `bot.contracts.agreement`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.contracts.agreement import agreed_outside_slack, refresh_terms
 from bot.contracts.document import ITEM_LISTS, diff_documents, snapshot
 from bot.contracts.schema import (
     MAX_FILE_BYTES,
@@ -328,8 +329,16 @@ async def import_text(
     draft: bool,
     now: datetime,
     actor_id: str | None = None,
+    for_agreement: bool = False,
+    operator: str | None = None,
 ) -> tuple[list[ImportResult], list[str]]:
-    """Import every document of a file's text in one transaction, or nothing and the problems."""
+    """Import every document of a file's text in one transaction, or nothing and the problems.
+
+    `draft=False` stores an active contract whose parties agreed outside Slack (`--agreed`,
+    recorded in the audit log with `operator`, who ran the import); `for_agreement` (with
+    `draft`) sends the draft for agreement, its DMs going out with the bot's next run of
+    the `agreements` job.
+    """
     docs, problems = await validate_text(text, filename=filename, client=client)
     if problems:
         return [], problems
@@ -341,7 +350,13 @@ async def import_text(
                 try:
                     results.append(
                         await import_document(
-                            doc, session=session, actor_id=actor_id, draft=draft, now=now
+                            doc,
+                            session=session,
+                            actor_id=actor_id,
+                            draft=draft,
+                            now=now,
+                            for_agreement=for_agreement,
+                            operator=operator,
                         )
                     )
                 except ContractImportError as error:
@@ -369,6 +384,8 @@ async def import_file(
     draft: bool,
     now: datetime,
     actor_id: str | None = None,
+    for_agreement: bool = False,
+    operator: str | None = None,
 ) -> tuple[list[ImportResult], list[str]]:
     """`import_text` for a file on disk."""
     try:
@@ -383,6 +400,8 @@ async def import_file(
         draft=draft,
         now=now,
         actor_id=actor_id,
+        for_agreement=for_agreement,
+        operator=operator,
     )
 
 
@@ -396,6 +415,8 @@ async def import_document(
     actor_id: str | None,
     draft: bool,
     now: datetime,
+    for_agreement: bool = False,
+    operator: str | None = None,
 ) -> ImportResult:
     """Create, or amend in place, the contract of one resolved document (the caller commits).
 
@@ -408,11 +429,50 @@ async def import_document(
         raise ValueError(f"resolve the e-mail addresses first: {listed}")
     existing = await find_contract(session=session, leader_id=doc.leader, title=doc.title)
     if existing is None:
-        return await _create(doc, session=session, actor_id=actor_id, draft=draft, now=now)
-    bundle = await load_bundle(session=session, contract_id=existing.id or 0)
-    if bundle is None:
-        raise LookupError(f"contract {existing.id} vanished during the import")
-    return await _amend(bundle, doc, session=session, actor_id=actor_id, draft=draft, now=now)
+        result = await _create(doc, session=session, actor_id=actor_id, draft=draft, now=now)
+    else:
+        bundle = await load_bundle(session=session, contract_id=existing.id or 0)
+        if bundle is None:
+            raise LookupError(f"contract {existing.id} vanished during the import")
+        result = await _amend(bundle, doc, session=session, actor_id=actor_id, draft=draft, now=now)
+    contract = await session.get(Contract, result.contract_id)
+    assert contract is not None
+    if not draft and result.outcome != "unchanged" and contract.status == ContractStatus.active:
+        if existing is None or result.changes[:1] == ["status: draft -> active"]:
+            await agreed_outside_slack(
+                session, contract, operator=operator or actor_id or "unknown", now=now
+            )
+    elif draft and for_agreement and contract.status == ContractStatus.draft:
+        await _send_imported(session, contract, actor_id=actor_id, now=now)
+        result.notes.append(
+            "sent for agreement: its leader, sponsor and owner each get a DM from the "
+            "running bot, and it starts once all have agreed (--agreed: agreed outside Slack)"
+        )
+    await session.flush()
+    return result
+
+
+async def _send_imported(
+    session: AsyncSession, contract: Contract, *, actor_id: str | None, now: datetime
+) -> None:
+    """An imported draft out for agreement: the `agreements` job sends its DMs."""
+    await session.flush()
+    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    assert bundle is not None
+    first = contract.agreement_sent_at is None
+    changed = refresh_terms(session, bundle, actor=actor_id, now=now)
+    if first or changed:
+        contract.agreement_sent_at = now
+        contract.agreement_sent_by = actor_id
+        session.add(contract)
+        audit(
+            session,
+            action="contract.sent_for_agreement",
+            contract_id=contract.id,
+            actor_id=actor_id,
+            detail={"version": contract.terms_version, "by_import": True, "again": not first},
+            at=now,
+        )
 
 
 async def _create(

@@ -4,14 +4,16 @@ draft still needs before it can be activated."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel import SQLModel
 
-from bot.core.permissions import Refusal
 from storage.models import (
+    Agreement,
     Barrier,
+    Contract,
     DevelopmentActivity,
     Expectation,
     Milestone,
@@ -146,9 +148,69 @@ def missing_for_activation(bundle: ContractBundle) -> list[str]:
     return needs
 
 
-def already_active(leader_id: str) -> Refusal:
-    """A second contract for a leader: it stays a draft (names no detail of the active one)."""
-    return Refusal(
-        f"<@{leader_id}> already has an active contract, and a leader has one active contract "
-        "at a time: this draft stays a draft."
-    )
+# --- agreement ------------------------------------------------------------------------------
+
+PARTY_ROLES = ("leader", "sponsor", "owner")
+
+
+def parties_of(contract: Contract) -> list[tuple[str, str]]:
+    """The people who agree to a contract's terms, each once, with the roles they hold:
+    its leader, sponsor and owner (one person may hold two)."""
+    roles: dict[str, list[str]] = {}
+    for role, user in zip(
+        PARTY_ROLES, (contract.leader_id, contract.sponsor_id, contract.owner_id), strict=True
+    ):
+        if user:
+            roles.setdefault(user, []).append(role)
+    return [(user, " and ".join(held)) for user, held in roles.items()]
+
+
+class AgreeOutcome(StrEnum):
+    agreed = "agreed"  # recorded; others still to agree
+    activated = "activated"  # the last agreement: the contract is active
+    superseded = "superseded"  # the last agreement: active, and the old contract closed
+    waiting = "waiting"  # all agreed, but the leader has an active contract it does not replace
+    already = "already"  # this person agreed to this version before (a double click)
+    stale = "stale"  # the terms changed since the version clicked
+    not_party = "not_party"  # only the leader, sponsor and owner agree, each for themselves
+    not_sent = "not_sent"  # the draft is not (or no longer) out for agreement
+    closed = "closed"  # active or closed already
+    conflict = "conflict"  # another write won at the same moment: nothing recorded
+    missing = "missing"
+
+
+@dataclass
+class AgreementState:
+    """A draft out for agreement: who is asked, who agreed to the current terms, and what
+    else matters to them (the leader's active contract it would replace or wait for)."""
+
+    contract: Contract
+    agreements: list[Agreement] = field(default_factory=list)  # to the current version
+    current: Contract | None = None  # the leader's active contract, if another one
+
+    @property
+    def version(self) -> int:
+        return self.contract.terms_version
+
+    @property
+    def parties(self) -> list[tuple[str, str]]:
+        return parties_of(self.contract)
+
+    @property
+    def agreed_by(self) -> list[str]:
+        return [a.user_id for a in self.agreements]
+
+    @property
+    def awaiting(self) -> list[str]:
+        agreed = set(self.agreed_by)
+        return [user for user, _ in self.parties if user not in agreed]
+
+    def role_of(self, user: str) -> str | None:
+        return next((role for who, role in self.parties if who == user), None)
+
+
+@dataclass(frozen=True)
+class AgreeResult:
+    outcome: AgreeOutcome
+    state: AgreementState | None = None
+    closed: Contract | None = None  # the contract this one replaced

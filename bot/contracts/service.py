@@ -1,36 +1,33 @@
-"""Contract services: which contract a person may see or edit, drafts built in Slack, activation."""
+"""Contract services: which contract a person may see or edit, drafts built in Slack.
+
+A draft becomes active through agreement (`bot.contracts.agreement`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.contracts.document import snapshot
+from bot.contracts.agreement import refresh_terms
 from bot.contracts.io import recorded_data
 from bot.contracts.model import (
     ITEM_MODELS,
     NO_CONTRACT_OF_YOUR_OWN,
     DraftFields,
-    already_active,
     find_item,
     item_label,
     item_text,
     items_of,
-    missing_for_activation,
     next_key,
     not_in_draft,
     referrers,
 )
 from bot.core.permissions import Refusal, may_edit, may_read
-from bot.core.text import escape
-from storage.models import Contract, ContractStatus, ContractVersion, Role
+from storage.models import Contract, ContractStatus, Role
 from storage.queries.contracts import (
     ContractBundle,
-    active_contract_for_leader,
     audit,
     contracts_for_user,
     delete_contract,
@@ -393,62 +390,11 @@ async def add_item(
         detail={"key": key, **{k: str(v) for k, v in values.items()}},
         at=now,
     )
+    if contract is not None and contract.agreement_sent_at is not None:
+        # Out for agreement: the changed terms are a new version, asked again.
+        await session.flush()
+        changed = await load_bundle(session=session, contract_id=contract.id or 0)
+        if changed is not None:
+            refresh_terms(session, changed, actor=actor, now=now)
     await session.commit()
     return item
-
-
-async def activate_draft(
-    *, session: AsyncSession, contract_id: int, actor: str, now: datetime
-) -> ContractBundle | Refusal:
-    """Make a complete draft active, for `/contract activate` and the editor's button alike.
-
-    The one rule: the actor may edit the draft (its leader, sponsor, owner or creator), the
-    draft is complete, and its leader has no other active contract. The last is also a
-    unique index, so of two activations at the same moment one wins and the other gets the
-    same refusal; nothing of the loser is written. A contract that is active already (a
-    double click) comes back as it is. The version 1 snapshot and the audit event are written
-    in the same transaction as the status.
-    """
-    contract = await lock_contract(session=session, contract_id=contract_id)
-    bundle = await load_bundle(session=session, contract_id=contract_id) if contract else None
-    if bundle is None or not may_edit(bundle, actor):
-        return Refusal("Only the leader, sponsor or owner of a contract can activate it.")
-    c = bundle.contract
-    if c.status == ContractStatus.active:
-        return bundle
-    if c.status != ContractStatus.draft:
-        return Refusal(f"“{escape(c.title)}” is closed and can no longer be activated.")
-    missing = missing_for_activation(bundle)
-    if missing:
-        return Refusal(
-            f"“{escape(c.title)}” still needs {', '.join(missing)}. Add them with `/contract edit`."
-        )
-    active = await active_contract_for_leader(session=session, leader_id=c.leader_id)
-    if active is not None:
-        return already_active(c.leader_id)
-    leader_id = c.leader_id
-    try:
-        c.status = ContractStatus.active
-        c.updated_at = now
-        session.add(c)
-        session.add(
-            ContractVersion(
-                contract_id=contract_id,
-                version=c.version,
-                snapshot=snapshot(bundle),
-                reason="activated",
-                created_by=actor,
-                created_at=now,
-            )
-        )
-        audit(session, action="contract.activated", contract_id=contract_id, actor_id=actor, at=now)
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        # Another activation won the race: this draft's own (a double click), or another
-        # draft of the same leader.
-        again = await load_bundle(session=session, contract_id=contract_id)
-        if again is not None and again.contract.status == ContractStatus.active:
-            return again
-        return already_active(leader_id)
-    return await load_bundle(session=session, contract_id=contract_id) or bundle

@@ -135,7 +135,12 @@ async def seed_demo(
         fake.post_user_message(GENERAL, user=user, text=written)
     clock.set(IMPORTED_AT)
     results, problems = await import_file(
-        DEMO_CONTRACT, sessions=sessions, client=client, draft=False, now=IMPORTED_AT
+        DEMO_CONTRACT,
+        sessions=sessions,
+        client=client,
+        draft=False,
+        now=IMPORTED_AT,
+        operator="the sandbox demo",
     )
     if problems or not results:
         raise RuntimeError(f"the demo contract did not import: {problems}")

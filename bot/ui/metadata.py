@@ -234,3 +234,11 @@ class ReviewItemRef(Metadata):
     contract_id: RecordId
     kind: Annotated[str, BeforeValidator(_required(_item_kind))]
     key: Annotated[str, BeforeValidator(_required(_item_key))]
+
+
+class AgreementRef(Metadata):
+    """Agree and Ask for a change in an agreement DM, and the change modal: the draft, and
+    the version of its terms the message showed."""
+
+    contract_id: RecordId
+    version: RecordId

@@ -12,12 +12,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    Agreement,
     AuditEvent,
     Barrier,
     CheckIn,
     Contract,
     ContractPerson,
     ContractStatus,
+    Delivery,
     DevelopmentActivity,
     Evidence,
     Expectation,
@@ -320,3 +322,39 @@ async def feedback_per_expectation(
         .group_by(col(Feedback.expectation_key))
     )
     return {key: count for key, count in counted.all() if key is not None}
+
+
+async def agreements_of(
+    *, session: AsyncSession, contract_id: int, terms_version: int | None = None
+) -> list[Agreement]:
+    """The agreements given to a draft's terms (to one version of them, when named), in order."""
+    query = select(Agreement).where(Agreement.contract_id == contract_id)
+    if terms_version is not None:
+        query = query.where(Agreement.terms_version == terms_version)
+    rows = await session.exec(query.order_by(col(Agreement.agreed_at), col(Agreement.id)))
+    return list(rows.all())
+
+
+async def drafts_out_for_agreement(*, session: AsyncSession) -> list[Contract]:
+    """Drafts sent for agreement and not yet active, oldest first."""
+    rows = await session.exec(
+        select(Contract)
+        .where(
+            Contract.status == ContractStatus.draft,
+            col(Contract.agreement_sent_at).is_not(None),
+        )
+        .order_by(col(Contract.id))
+    )
+    return list(rows.all())
+
+
+async def contract_messages(
+    *, session: AsyncSession, kind: str, contract_id: int
+) -> list[Delivery]:
+    """The deliveries of one kind about one contract (its agreement DMs, say)."""
+    rows = await session.exec(
+        select(Delivery)
+        .where(Delivery.kind == kind, Delivery.contract_id == contract_id)
+        .order_by(col(Delivery.id))
+    )
+    return list(rows.all())

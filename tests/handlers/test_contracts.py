@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from storage.models import Contract, ContractVersion, Milestone, SuccessIndicator
 from tests.conftest import Bot, response_texts
+from tests.handlers.test_agreement import click, request_to
 
 LEADER, SPONSOR = "U0PEER002", "U0SPON001"
 
@@ -283,9 +284,12 @@ async def test_activation_needs_a_complete_draft(bot: Bot) -> None:
         "milestone",
         {"title": "Accuracy at 70", "due": "2027-06-30", "indicator": "I1", "threshold": "70"},
     )
+    # Complete: `/contract activate` sends it for agreement; the sponsor's agreement starts it.
+    opened = len(bot.fake.calls_to("views.open"))
     await bot.driver.command("/contract", "activate", user=LEADER)
-    await bot.fake.wait_for("response_url", count=before + 2)
-    assert "is active" in response_texts(bot.fake)[-1]
+    await bot.fake.wait_for("views.open", count=opened + 1)
+    await bot.driver.submit_view(bot.fake.last_view(LEADER), {}, user=LEADER)
+    await click(bot, await request_to(bot, SPONSOR), "agree", user=SPONSOR)
     async with bot.sessions() as session:
         contract = (await session.exec(select(Contract))).one()
         versions = (await session.exec(select(ContractVersion))).all()

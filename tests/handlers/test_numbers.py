@@ -477,6 +477,16 @@ ACTIONS_WRITTEN: dict[str, dict[str, Any]] = {
     "draft.expectation_changed": {"item": "E2", "text": "Forecast within 3%."},
     "draft.barrier_removed": {"item": "B1", "text": "Q4 hiring freeze"},
     "draft.discarded": {"contract_id": 1, "title": "VP Sales", "leader": "U0LEAD001", "items": 3},
+    "contract.sent_for_agreement": {"version": 1, "replaces_current": True, "again": False},
+    "contract.agreed": {"version": 2, "via": "slack"},
+    "contract.agreed_outside_slack": {
+        "version": 1,
+        "operator": "ops@host",
+        "parties": ["U0SPON001", "U0HRBP001"],
+    },
+    "contract.change_requested": {"version": 1, "comment": "Make it *80*"},
+    "contract.terms_changed": {"version": 3},
+    "contract.agreement_waiting": {"version": 1, "current": 2},
 }
 
 
@@ -487,6 +497,9 @@ UNNAMED = {
     "milestone.met",
     "milestone.missed",
     "contract.returned_to_draft",
+    "contract.agreed_outside_slack",
+    "contract.terms_changed",
+    "contract.agreement_waiting",
 }
 
 

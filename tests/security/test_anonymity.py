@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from sqlalchemy import inspect
 from sqlmodel import select
 
@@ -370,6 +371,37 @@ async def test_postgresql_needs_a_configured_key(tmp_path: Path) -> None:
 # --- traces -----------------------------------------------------------------------------------
 
 
+async def an_old_contract(sessions: SessionFactory) -> int:
+    """A contract in a database at an old revision: only the columns it had then."""
+    values: dict[str, Any] = {
+        "id": 1,
+        "title": "Head of Platform",
+        "leader_id": LEADER,
+        "sponsor_id": SPONSOR,
+        "status": ContractStatus.active,
+        "version": 1,
+        "mission": "",
+        "period_start": date(2027, 1, 4),
+        "period_end": date(2027, 12, 17),
+        "checkin_weekday": 4,
+        "checkin_time": "15:00",
+        "reminder_hours": 24,
+        "anonymity_threshold": 3,
+        "digest_cadence": "monthly",
+        "digest_weekday": 0,
+        "digest_time": "09:00",
+        "reporting": "",
+        "created_at": datetime(2027, 1, 4, tzinfo=UTC),
+        "updated_at": datetime(2027, 1, 4, tzinfo=UTC),
+    }
+    async with sessions() as session:
+        table = sa.table("contract", *(sa.column(name) for name in values))
+        await session.exec(sa.insert(table).values(**values))
+        session.add(Expectation(contract_id=1, key="E1", kind="impact", text="Own"))
+        await session.commit()
+    return 1
+
+
 async def a_contract(sessions: SessionFactory) -> int:
     async with sessions() as session:
         row = Contract(
@@ -443,7 +475,7 @@ async def test_the_upgrade_renumbers_old_anonymous_entries_and_drops_their_trail
         await upgrade(url, "0003_feedback")
         engine = create_engine(url)
         sessions = session_factory(engine)
-        cid = await a_contract(sessions)
+        cid = await an_old_contract(sessions)
         async with sessions() as session:
             for n in range(1, 7):
                 session.add(

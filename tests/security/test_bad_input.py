@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from bot.amendments.blocks import APPROVE, REJECT
 from bot.checkins.blocks import SNOOZE, START
-from bot.contracts.blocks import ACTIVATE, ADD_ITEM
+from bot.contracts.blocks import ADD_ITEM, SEND
 from bot.contracts.io import import_file, import_text, validate_file
 from bot.contracts.schema import MAX_DEPTH
 from bot.feedback.blocks import DELETE_MINE, REQUEST_GIVE
@@ -277,7 +277,7 @@ async def test_draft_buttons_with_no_id(bot: Bot, caplog: pytest.LogCaptureFixtu
         )
         assert await told_by_dm(bot, before) == OUT_OF_DATE, name
         set_metadata(bot, editor, "contract_id", fragment)
-        for action, block in ((f"{ADD_ITEM}:expectation", "add_items"), (ACTIVATE, "activate")):
+        for action, block in ((f"{ADD_ITEM}:expectation", "add_items"), (SEND, "activate")):
             before = refusals(bot)
             sent = await bot.driver.block_action(
                 user=LEADER, action_id=action, view=editor, block_id=block

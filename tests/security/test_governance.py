@@ -20,11 +20,14 @@ import yaml
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
-from bot.contracts import service as contract_service
+from bot.contracts import agreement as agreement_service
 from bot.contracts.io import import_file, import_text
+from bot.contracts.jobs import agreements_job
+from bot.scheduler import JobRun
 from storage.db import create_engine, session_factory
 from storage.migrate import pending_changes, upgrade
 from storage.models import (
+    Agreement,
     Amendment,
     AuditEvent,
     Contract,
@@ -37,6 +40,8 @@ from storage.queries.contracts import find_contract_for_leader
 from tests.bot.cli.test_main import northstar
 from tests.conftest import EXAMPLE_CONTRACT, Bot, import_example, response_texts
 from tests.fakes import FakeSlack
+from tests.handlers.test_agreement import click as agree_click
+from tests.handlers.test_agreement import request_to as agreement_request_to
 from tests.handlers.test_amendments import click, dm, propose, request_to
 from tests.handlers.test_feedback_support import fast_sending, give
 from tests.harness import BOT_TOKEN, START, running_bot
@@ -145,12 +150,21 @@ async def complete_draft(bot: Bot, *, user: str, leader: str, sponsor: str, titl
     return row.id or 0
 
 
-async def click_activate(bot: Bot, user: str, editor: dict[str, Any]) -> Any:
+async def click_send(bot: Bot, user: str, editor: dict[str, Any]) -> Any:
     response = await bot.driver.block_action(
-        user=user, action_id="contract_activate", view=editor, block_id="activate"
+        user=user, action_id="contract_send", view=editor, block_id="activate"
     )
     assert response.status == 200
     return response
+
+
+async def send_it(bot: Bot, user: str, *, replaces: bool = False) -> Any:
+    """The editor's Send for agreement, and the pushed modal submitted."""
+    before = len(bot.fake.calls_to("views.push"))
+    await click_send(bot, user, bot.fake.last_view(user))
+    await bot.fake.wait_for("views.push", count=before + 1)
+    values = {"replaces": ["yes"]} if replaces else {}
+    return await bot.driver.submit_view(bot.fake.last_view(user), values, user=user)
 
 
 async def statuses(bot: Bot) -> dict[int, str]:
@@ -169,27 +183,23 @@ def notice_of(view: dict[str, Any]) -> str:
     return " ".join(e.get("text", "") for e in first.get("elements", []))
 
 
-# --- activation: the button obeys the command's rule -----------------------------------------
+# --- activation: only agreement starts a contract --------------------------------------------
 
 
-async def test_an_outsiders_draft_for_a_led_contract_is_not_activated_by_the_button(
+async def test_an_outsiders_draft_for_a_led_contract_is_not_activated_by_sending_it(
     bot: Bot,
 ) -> None:
     real = await import_example(bot)
     fake_id = await complete_draft(
         bot, user=OUTSIDER, leader=LEADER, sponsor=OUTSIDER, title="Dana, my way"
     )
-    editor = bot.fake.last_view(OUTSIDER)
-    updates = len(bot.fake.calls_to("views.update"))
-    await click_activate(bot, OUTSIDER, editor)
-    (update,) = (await bot.fake.wait_for("views.update", count=updates + 1))[updates:]
-    assert update.response["ok"], update.response
-    said = notice_of(bot.fake.last_view(OUTSIDER))
-    assert "already has an active contract" in said
+    response = await send_it(bot, OUTSIDER, replaces=True)
+    said = str(response.json["view"]["blocks"])
     assert TITLE not in said and SPONSOR not in said  # nothing of Dana's contract
 
-    # The command says the same, and Dana's contract is untouched and still the one found.
-    assert "already has an active contract" in await ask(bot, "activate", user=OUTSIDER)
+    # Dana is asked, and decides: nothing starts, nothing closes, without her agreement.
+    asked = await agreement_request_to(bot, LEADER)
+    assert TITLE not in str(asked["blocks"])
     assert await statuses(bot) == {real: "active", fake_id: "draft"}
     assert await count(bot, ContractVersion, col(ContractVersion.contract_id) == fake_id) == 0
     async with bot.sessions() as session:
@@ -207,23 +217,25 @@ async def test_an_outsiders_draft_for_a_led_contract_is_not_activated_by_the_but
     assert "Q2 roadmap review" not in refused
 
 
-async def test_someone_not_on_the_draft_cannot_activate_it_with_a_forged_click(bot: Bot) -> None:
+async def test_someone_not_on_the_draft_cannot_send_it_with_a_forged_click(bot: Bot) -> None:
     draft = await complete_draft(bot, user=SPONSOR, leader=PEER2, sponsor=SPONSOR, title="Raj")
     editor = copy.deepcopy(bot.fake.last_view(SPONSOR))
-    await click_activate(bot, OUTSIDER, editor)
+    await click_send(bot, OUTSIDER, editor)
     (sent,) = await bot.fake.wait_for(
         "chat.postMessage", where=lambda c: c.response.get("channel") == bot.fake.dm_id(OUTSIDER)
     )
     assert "Only the leader, sponsor or owner" in sent.args["text"]
     assert await statuses(bot) == {draft: "draft"}
+    async with bot.sessions() as session:
+        row = await session.get(Contract, draft)
+    assert row is not None and row.agreement_sent_at is None
 
 
-async def test_the_sponsor_activates_a_complete_draft_for_a_leader_without_one(bot: Bot) -> None:
+async def test_the_sponsor_sends_and_the_leaders_agreement_activates(bot: Bot) -> None:
     draft = await complete_draft(bot, user=SPONSOR, leader=PEER2, sponsor=SPONSOR, title="Raj")
-    updates = len(bot.fake.calls_to("views.update"))
-    await click_activate(bot, SPONSOR, bot.fake.last_view(SPONSOR))
-    await bot.fake.wait_for("views.update", count=updates + 1)
-    assert "Active" in notice_of(bot.fake.last_view(SPONSOR))
+    await send_it(bot, SPONSOR)
+    assert await statuses(bot) == {draft: "draft"}
+    await agree_click(bot, await agreement_request_to(bot, PEER2), "agree", user=PEER2)
     assert await statuses(bot) == {draft: "active"}
     assert await count(bot, ContractVersion) == 1
 
@@ -235,7 +247,7 @@ async def open_editor(bot: Bot, user: str) -> dict[str, Any]:
     return bot.fake.last_view(user)
 
 
-async def two_drafts_for_one_leader(bot: Bot) -> tuple[int, int]:
+async def two_drafts_for_one_leader(bot: Bot, *, for_agreement: bool = False) -> tuple[int, int]:
     """Two complete drafts for Raj, one sponsored by Sam, the other by Hana."""
     data = yaml.safe_load((DATA / "minimal.yml").read_text())
     first = {**data, "leader": PEER2, "sponsor": SPONSOR, "title": "Raj by Sam"}
@@ -246,24 +258,33 @@ async def two_drafts_for_one_leader(bot: Bot) -> tuple[int, int]:
         sessions=bot.sessions,
         client=bot.app.client,
         draft=True,
+        for_agreement=for_agreement,
         now=bot.clock.now(),
     )
     assert problems == []
     return results[0].contract_id, results[1].contract_id
 
 
-async def test_two_activations_at_once_leave_one_active_and_tell_the_other(bot_on: Bot) -> None:
+async def raj_agrees_to_both(bot: Bot) -> None:
+    """The job sends the drafts' DMs; Raj agrees to both, leaving each sponsor's last."""
+    await agreements_job(JobRun(services=bot.services, client=bot.app.client))
+    await agreement_request_to(bot, PEER2, count=2)
+    for message in [m for m in dm(bot, PEER2) if "For your agreement" in str(m["blocks"])]:
+        await agree_click(bot, copy.deepcopy(message), "agree", user=PEER2)
+
+
+async def test_two_last_agreements_at_once_leave_one_active_and_one_waiting(
+    bot_on: Bot,
+) -> None:
     bot = bot_on
-    first, second = await two_drafts_for_one_leader(bot)
-    by_sam, by_hana = await open_editor(bot, SPONSOR), await open_editor(bot, OWNER)
-    responses = await asyncio.gather(
-        click_activate(bot, SPONSOR, by_sam), click_activate(bot, OWNER, by_hana)
+    first, second = await two_drafts_for_one_leader(bot, for_agreement=True)
+    await raj_agrees_to_both(bot)
+    by_sam = await agreement_request_to(bot, SPONSOR)
+    by_hana = await agreement_request_to(bot, OWNER)
+    await asyncio.gather(
+        agree_click(bot, by_sam, "agree", user=SPONSOR),
+        agree_click(bot, by_hana, "agree", user=OWNER),
     )
-    assert [r.status for r in responses] == [200, 200]
-    await bot.fake.wait_for("views.update", count=2)
-    notices = sorted(notice_of(bot.fake.last_view(u)) for u in (SPONSOR, OWNER))
-    assert "Active" in notices[0] or "Active" in notices[1]
-    assert any("already has an active contract" in n for n in notices)
     found = await statuses(bot)
     assert sorted(found.values()) == ["active", "draft"]
     winner = next(i for i, s in found.items() if s == "active")
@@ -281,28 +302,28 @@ async def test_two_activations_at_once_leave_one_active_and_tell_the_other(bot_o
     assert "went wrong" not in " ".join(response_texts(bot.fake))
 
 
-async def test_a_lost_race_is_the_same_clear_refusal_with_nothing_written(
+async def test_a_lost_race_is_a_clear_refusal_with_nothing_written(
     bot_on: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The unique index catches what the check could not see (another transaction's commit
     between check and write): simulated by hiding the winner from the check."""
     bot = bot_on
-    first, second = await two_drafts_for_one_leader(bot)
-    await click_activate(bot, SPONSOR, await open_editor(bot, SPONSOR))
-    await bot.fake.wait_for("views.update", count=1)
+    first, second = await two_drafts_for_one_leader(bot, for_agreement=True)
+    await raj_agrees_to_both(bot)
+    await agree_click(bot, await agreement_request_to(bot, SPONSOR), "agree", user=SPONSOR)
     assert (await statuses(bot))[first] == "active"
 
     async def sees_nothing(**_: Any) -> None:
         return None
 
-    monkeypatch.setattr(contract_service, "active_contract_for_leader", sees_nothing)
-    response = await click_activate(bot, OWNER, await open_editor(bot, OWNER))
-    assert response.status == 200
-    await bot.fake.wait_for("views.update", count=2)
-    assert "already has an active contract" in notice_of(bot.fake.last_view(OWNER))
+    monkeypatch.setattr(agreement_service, "active_contract_for_leader", sees_nothing)
+    said = await agree_click(
+        bot, await agreement_request_to(bot, OWNER), "agree", user=OWNER, told=True
+    )
+    assert "saved at the same moment; nothing was recorded" in said
     assert await statuses(bot) == {first: "active", second: "draft"}
     assert await count(bot, ContractVersion, col(ContractVersion.contract_id) == second) == 0
-    assert await count(bot, AuditEvent, col(AuditEvent.contract_id) == second) == 1  # imported
+    assert await count(bot, Agreement, col(Agreement.contract_id) == second) == 1  # Raj's
 
 
 async def test_the_database_holds_one_active_contract_per_leader(bot_on: Bot) -> None:
@@ -536,6 +557,7 @@ async def test_refusals_to_outsiders_name_no_approver_leader_detail_or_milestone
     said.append(await ask(bot, f"summary <@{LEADER}|dana>", user=OUTSIDER))
     said.append(await ask(bot, f"history <@{LEADER}|dana>", user=OUTSIDER))
     said.append(await ask(bot, f"activate <@{LEADER}|dana>", user=OUTSIDER))
+    said.append(await ask(bot, f"send <@{LEADER}|dana>", user=OUTSIDER))
     for text in said:
         for secret in (SPONSOR, OWNER, ESCALATION, "M1", TITLE):
             assert secret not in text, (secret, text)
@@ -568,6 +590,28 @@ def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+OLD_CONTRACT = [
+    "title",
+    "leader_id",
+    "sponsor_id",
+    "status",
+    "version",
+    "mission",
+    "period_start",
+    "period_end",
+    "checkin_weekday",
+    "checkin_time",
+    "reminder_hours",
+    "anonymity_threshold",
+    "digest_cadence",
+    "digest_weekday",
+    "digest_time",
+    "reporting",
+    "created_at",
+    "updated_at",
+]
+
+
 async def test_the_upgrade_keeps_the_contract_lookups_used_and_returns_the_rest_to_draft(
     unmigrated_url: str,
 ) -> None:
@@ -587,8 +631,18 @@ async def test_the_upgrade_keeps_the_contract_lookups_used_and_returns_the_rest_
                         leader_id=leader,
                         sponsor_id=SPONSOR,
                         status=ContractStatus.active,
+                        version=1,
+                        mission="",
                         period_start=start.date(),
                         period_end=start.date() + timedelta(days=300),
+                        checkin_weekday=4,
+                        checkin_time="15:00",
+                        reminder_hours=24,
+                        anonymity_threshold=3,
+                        digest_cadence="monthly",
+                        digest_weekday=0,
+                        digest_time="09:00",
+                        reporting="",
                         created_at=start,
                         updated_at=start + timedelta(days=edited),
                     ),

@@ -160,10 +160,10 @@ async def test_malformed_yaml_is_one_clear_problem(tmp_path: Path, env: dict[str
 
 
 async def test_import_export_round_trip(example: Path, env: dict[str, str], tmp_path: Path) -> None:
-    first = await northstar("contract", "import", str(example), cwd=tmp_path, env=env)
+    first = await northstar("contract", "import", str(example), "--agreed", cwd=tmp_path, env=env)
     assert first.code == 0, first.err
     assert "created, version 1" in first.out
-    again = await northstar("contract", "import", str(example), cwd=tmp_path, env=env)
+    again = await northstar("contract", "import", str(example), "--agreed", cwd=tmp_path, env=env)
     assert "unchanged, version 1" in again.out
 
     for fmt in ("yaml", "json"):
@@ -172,7 +172,7 @@ async def test_import_export_round_trip(example: Path, env: dict[str, str], tmp_
             "contract", "export", "--format", fmt, "--out", str(out), cwd=tmp_path, env=env
         )
         assert run.code == 0, run.err
-        back = await northstar("contract", "import", str(out), cwd=tmp_path, env=env)
+        back = await northstar("contract", "import", str(out), "--agreed", cwd=tmp_path, env=env)
         assert "unchanged, version 1" in back.out, back.err
     exported = json.loads((tmp_path / "export.json").read_text())
     assert exported["feedback"]["reviewers"][2] == "U0PEER003"
@@ -181,7 +181,7 @@ async def test_import_export_round_trip(example: Path, env: dict[str, str], tmp_
     changed["success_indicators"][1]["target"] = 28
     (tmp_path / "changed.yml").write_text(yaml.safe_dump(changed))
     run = await northstar(
-        "contract", "import", str(tmp_path / "changed.yml"), cwd=tmp_path, env=env
+        "contract", "import", str(tmp_path / "changed.yml"), "--agreed", cwd=tmp_path, env=env
     )
     assert "updated, version 2" in run.out
     assert "I2" in run.out and "28" in run.out
@@ -265,7 +265,9 @@ async def test_an_export_with_no_contract_says_so_and_writes_nothing(
 async def test_an_operator_closes_a_contract_once(
     example: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    assert (await northstar("contract", "import", str(example), cwd=tmp_path, env=env)).code == 0
+    assert (
+        await northstar("contract", "import", str(example), "--agreed", cwd=tmp_path, env=env)
+    ).code == 0
     run = await northstar("contract", "close", "9", cwd=tmp_path, env=env)
     assert run.code == 1 and "no contract 9" in run.err
     run = await northstar("contract", "close", "1", "--reason", "Role ended", cwd=tmp_path, env=env)
@@ -275,3 +277,42 @@ async def test_an_operator_closes_a_contract_once(
     assert run.code == 0 and "already" in run.out
     run = await northstar("contract", "close", "x", cwd=tmp_path, env=env)
     assert run.code == 2 and "invalid int value" in run.err
+
+
+async def test_an_import_is_sent_for_agreement_unless_agreed_outside_slack(
+    example: Path, env: dict[str, str], sqlite_url: str, tmp_path: Path
+) -> None:
+    import getpass
+    import sqlite3
+
+    run = await northstar("contract", "import", str(example), cwd=tmp_path, env=env)
+    assert run.code == 0, run.err
+    assert "created, version 1" in run.out and "sent for agreement" in run.out
+    database = sqlite_url.split("///", 1)[1]
+    with sqlite3.connect(database) as connection:
+        ((status, sent),) = connection.execute(
+            "SELECT status, agreement_sent_at IS NOT NULL FROM contract"
+        ).fetchall()
+    assert (status, sent) == ("draft", 1)
+
+    run = await northstar("contract", "import", str(example), "--agreed", cwd=tmp_path, env=env)
+    assert run.code == 0, run.err
+    assert "status: draft -> active" in run.out
+    with sqlite3.connect(database) as connection:
+        (status,) = connection.execute("SELECT status FROM contract").fetchone()
+        (detail,) = connection.execute(
+            "SELECT detail FROM audit_event WHERE action = 'contract.agreed_outside_slack'"
+        ).fetchone()
+        agreed = connection.execute("SELECT user_id, via FROM agreement").fetchall()
+    assert status == "active"
+    assert json.loads(detail)["operator"].startswith(getpass.getuser() + "@")
+    assert sorted(agreed) == [
+        ("U0HRBP001", "outside"),
+        ("U0LEAD001", "outside"),
+        ("U0SPON001", "outside"),
+    ]
+
+    both = await northstar(
+        "contract", "import", str(example), "--agreed", "--draft", cwd=tmp_path, env=env
+    )
+    assert both.code == 2 and "not allowed with argument" in both.err

@@ -91,9 +91,16 @@ async def import_path(
     *,
     draft: bool = False,
     now: datetime = NOW,
+    for_agreement: bool = False,
 ) -> tuple[list[ImportResult], list[str]]:
     return await import_file(
-        path, sessions=sessions, client=client, draft=draft, now=now, actor_id="U0HRBP001"
+        path,
+        sessions=sessions,
+        client=client,
+        draft=draft,
+        now=now,
+        actor_id="U0HRBP001",
+        for_agreement=for_agreement,
     )
 
 
@@ -211,12 +218,15 @@ async def test_fixture_imports_with_every_field_stored(
     assert (version.version, version.reason, version.created_by) == (1, "import", "U0HRBP001")
     assert version.snapshot == snapshot(bundle)
     assert version.snapshot["sponsor"] == "U0VP00001"
-    (event,) = await rows(sessions, AuditEvent)
+    event, agreed = await rows(sessions, AuditEvent)
     assert (event.action, event.contract_id, event.created_at) == (
         "contract.imported",
         result.contract_id,
         NOW,
     )
+    # An active import says its parties agreed outside Slack (`--agreed`).
+    assert agreed.action == "contract.agreed_outside_slack"
+    assert agreed.detail["version"] == 1 and agreed.detail["operator"] == "U0HRBP001"
 
 
 async def test_minimal_contract_takes_the_defaults(sessions: SessionFactory) -> None:
@@ -576,9 +586,13 @@ async def test_a_changed_file_amends_the_contract_in_place(
     ]
     assert versions[1].snapshot["success_indicators"][0]["target"] == 30
     events = await rows(sessions, AuditEvent)
-    assert [e.action for e in events] == ["contract.imported", "contract.amended"]
-    assert events[1].detail["changes"] == result.changes
-    assert events[1].created_at == later
+    assert [e.action for e in events] == [
+        "contract.imported",
+        "contract.agreed_outside_slack",
+        "contract.amended",
+    ]
+    assert events[2].detail["changes"] == result.changes
+    assert events[2].created_at == later
     (contract,) = await rows(sessions, Contract)
     assert (contract.version, contract.updated_at, contract.checkin_time) == (2, later, "17:00")
 
@@ -722,7 +736,12 @@ async def test_drafts_have_no_version_until_an_import_activates_them(
     (contract,) = await rows(sessions, Contract)
     assert contract.status == ContractStatus.active
     events = [e.action for e in await rows(sessions, AuditEvent)]
-    assert events == ["contract.imported", "contract.amended", "contract.activated"]
+    assert events == [
+        "contract.imported",
+        "contract.amended",
+        "contract.activated",
+        "contract.agreed_outside_slack",
+    ]
 
     (again,) = await import_ok(write(tmp_path, data), sessions, None, draft=True)
     assert (again.outcome, again.changes) == ("unchanged", [])
@@ -953,3 +972,26 @@ def test_generated_indicators_round_trip_unchanged(
     sqlite_url: str, indicators: list[dict[str, Any]], fmt: str
 ) -> None:
     asyncio.run(_round_trip(sqlite_url, indicators, fmt))
+
+
+async def test_an_import_for_agreement_is_a_draft_sent_for_agreement(
+    tmp_path: Path, sessions: SessionFactory
+) -> None:
+    (sent,) = await import_ok(DATA / "minimal.yml", sessions, None, draft=True, for_agreement=True)
+    assert "sent for agreement" in " ".join(sent.notes)
+    (contract,) = await rows(sessions, Contract)
+    assert contract.status == ContractStatus.draft
+    assert contract.agreement_sent_at == NOW and contract.terms_version == 1
+    assert await rows(sessions, ContractVersion) == []
+    events = [e.action for e in await rows(sessions, AuditEvent)]
+    assert events == ["contract.imported", "contract.sent_for_agreement"]
+
+    # The same file again changes nothing; a changed one is a new terms version.
+    await import_ok(DATA / "minimal.yml", sessions, None, draft=True, for_agreement=True)
+    (contract,) = await rows(sessions, Contract)
+    assert contract.terms_version == 1
+    data = data_of("minimal.yml")
+    data["mission"] = "Ship the new build pipeline, and retire the old one."
+    await import_ok(write(tmp_path, data), sessions, None, draft=True, for_agreement=True)
+    (contract,) = await rows(sessions, Contract)
+    assert contract.terms_version == 2

@@ -233,7 +233,10 @@ async def test_the_command(fake_slack: FakeSlack, sqlite_url: str, tmp_path: Pat
     }
     contract = tmp_path / "contract.yml"
     contract.write_text(example_text(), encoding="utf-8")
-    assert (await northstar("contract", "import", str(contract), cwd=tmp_path, env=env)).code == 0
+    imported = await northstar(
+        "contract", "import", str(contract), "--agreed", cwd=tmp_path, env=env
+    )
+    assert imported.code == 0
 
     asked = len(fake_slack.calls_to("users.info"))
     run = await northstar("report", "--period", "2027Q2", cwd=tmp_path, env=env)
