@@ -840,7 +840,7 @@ async def test_an_active_contracts_items_are_not_edited_removed_or_discarded(bot
     said = await craft(bot, DANA, "contract_discard", reference)
     assert "an active contract cannot be discarded" in said
     assert await everything(bot) == before
-    assert await count(bot, AuditEvent) == 1  # the import's own
+    assert await count(bot, AuditEvent) == 2  # the import and its agreement given outside Slack
 
 
 @pytest.mark.parametrize(
