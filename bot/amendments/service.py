@@ -80,9 +80,11 @@ from storage.queries.amendments import (
     approval_by,
     approvals_of,
     deciding_people,
+    deciding_people_of,
     find_version,
     lock_amendment,
     pending_amendments,
+    pending_amendments_of,
     version_made_by,
     version_numbers,
     versions_of,
@@ -355,6 +357,39 @@ async def pending_states(*, session: AsyncSession, contract: Contract) -> list[A
         )
         for a in amendments
     ]
+
+
+async def pending_states_of(
+    *, session: AsyncSession, contracts: Sequence[Contract]
+) -> dict[int, list[AmendmentState]]:
+    """`pending_states` of many contracts in three statements, by contract id."""
+    by_id = {c.id or 0: c for c in contracts}
+    found: dict[int, list[AmendmentState]] = {cid: [] for cid in by_id}
+    amendments = await pending_amendments_of(session=session, contract_ids=list(by_id))
+    if not amendments:
+        return found
+    people = await deciding_people_of(
+        session=session, contract_ids=list({a.contract_id for a in amendments})
+    )
+    approvals = await _approvals(session, [a.id or 0 for a in amendments])
+    for a in amendments:
+        contract = by_id[a.contract_id]
+        deciding = people.get(a.contract_id, [])
+        approvers = [user for role, user in deciding if role == Role.approver]
+        found[a.contract_id].append(
+            AmendmentState(
+                amendment=a,
+                contract=contract,
+                approvers=deciders(
+                    approvers or [contract.sponsor_id],
+                    proposer=a.proposer_id,
+                    owner=contract.owner_id,
+                    escalation=[user for role, user in deciding if role == Role.escalation],
+                ),
+                approvals=[x for x in approvals if x.amendment_id == a.id],
+            )
+        )
+    return found
 
 
 async def pending_on_item(

@@ -31,6 +31,7 @@ from storage.queries.contracts import (
     find_contract,
     find_contract_for_leader,
     load_bundle,
+    load_bundles,
     lock_contract,
     replace_people,
 )
@@ -69,12 +70,11 @@ async def contract_to_show(
 
 
 async def bundles_for(*, session: AsyncSession, viewer: str) -> list[ContractBundle]:
-    bundles = []
-    for contract in await contracts_for_user(session=session, user_id=viewer):
-        bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-        if bundle is not None:
-            bundles.append(bundle)
-    return bundles
+    """Every contract the viewer governs or leads, with what it holds, in a constant number
+    of statements however many there are."""
+    return await load_bundles(
+        session=session, contracts=await contracts_for_user(session=session, user_id=viewer)
+    )
 
 
 async def editable_draft(
