@@ -68,7 +68,7 @@ from tests.handlers.test_feedback_support import (
     settled,
     text_of,
 )
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, make_settings, running_bot
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, filled_modal, make_settings, running_bot
 
 PG_KEY = "a-configured-key-for-postgresql-replicas"
 INSTALLATION_TEAM = "T0TEST001"  # what the fake Slack's auth.test answers
@@ -126,7 +126,7 @@ async def delete_mine(bot: Bot, user: str, feedback_id: int) -> str:
         user=user, action_id="feedback_delete_mine", view=mine, block_id=f"mine_{feedback_id}"
     )
     await bot.fake.wait_for("views.update", count=before + 1)
-    return text_of(bot.fake.last_view(user))
+    return text_of(await filled_modal(bot.fake, user))
 
 
 # --- inference from request status ----------------------------------------------------------

@@ -39,7 +39,7 @@ from tests.conftest import EXAMPLE_CONTRACT, Bot, import_example, response_texts
 from tests.fakes import FakeSlack
 from tests.handlers.test_amendments import click, dm, propose, request_to
 from tests.handlers.test_feedback_support import fast_sending, give
-from tests.harness import BOT_TOKEN, START, running_bot
+from tests.harness import BOT_TOKEN, START, filled_modal, running_bot
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LEADER, SPONSOR, OWNER, ESCALATION = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001"
@@ -79,7 +79,7 @@ async def new_draft(bot: Bot, *, user: str, leader: str, sponsor: str, title: st
     before = len(bot.fake.calls_to("views.open"))
     await bot.driver.command("/contract", "new", user=user)
     await bot.fake.wait_for("views.open", count=before + 1)
-    modal = bot.fake.last_view(user)
+    modal = await filled_modal(bot.fake, user)
     values = {
         "title": title,
         "leader": leader,
@@ -93,14 +93,14 @@ async def new_draft(bot: Bot, *, user: str, leader: str, sponsor: str, title: st
 
 
 async def add_item(bot: Bot, user: str, kind: str, values: dict[str, str]) -> None:
-    editor = bot.fake.last_view(user)
+    editor = await filled_modal(bot.fake, user)
     before = len(bot.fake.calls_to("views.push"))
     await bot.driver.block_action(
         user=user, action_id=f"contract_add_item:{kind}", view=editor, block_id="add_items"
     )
     await bot.fake.wait_for("views.push", count=before + 1)
     updates = len(bot.fake.calls_to("views.update"))
-    response = await bot.driver.submit_view(bot.fake.last_view(user), values, user=user)
+    response = await bot.driver.submit_view((await filled_modal(bot.fake, user)), values, user=user)
     assert response.json is None, response.json
     await bot.fake.wait_for("views.update", count=updates + 1)
 
@@ -178,12 +178,12 @@ async def test_an_outsiders_draft_for_a_led_contract_is_not_activated_by_the_but
     fake_id = await complete_draft(
         bot, user=OUTSIDER, leader=LEADER, sponsor=OUTSIDER, title="Dana, my way"
     )
-    editor = bot.fake.last_view(OUTSIDER)
+    editor = await filled_modal(bot.fake, OUTSIDER)
     updates = len(bot.fake.calls_to("views.update"))
     await click_activate(bot, OUTSIDER, editor)
     (update,) = (await bot.fake.wait_for("views.update", count=updates + 1))[updates:]
     assert update.response["ok"], update.response
-    said = notice_of(bot.fake.last_view(OUTSIDER))
+    said = notice_of(await filled_modal(bot.fake, OUTSIDER))
     assert "already has an active contract" in said
     assert TITLE not in said and SPONSOR not in said  # nothing of Dana's contract
 
@@ -208,7 +208,7 @@ async def test_an_outsiders_draft_for_a_led_contract_is_not_activated_by_the_but
 
 async def test_someone_not_on_the_draft_cannot_activate_it_with_a_forged_click(bot: Bot) -> None:
     draft = await complete_draft(bot, user=SPONSOR, leader=PEER2, sponsor=SPONSOR, title="Raj")
-    editor = copy.deepcopy(bot.fake.last_view(SPONSOR))
+    editor = copy.deepcopy(await filled_modal(bot.fake, SPONSOR))
     await click_activate(bot, OUTSIDER, editor)
     (sent,) = await bot.fake.wait_for(
         "chat.postMessage", where=lambda c: c.response.get("channel") == bot.fake.dm_id(OUTSIDER)
@@ -220,9 +220,9 @@ async def test_someone_not_on_the_draft_cannot_activate_it_with_a_forged_click(b
 async def test_the_sponsor_activates_a_complete_draft_for_a_leader_without_one(bot: Bot) -> None:
     draft = await complete_draft(bot, user=SPONSOR, leader=PEER2, sponsor=SPONSOR, title="Raj")
     updates = len(bot.fake.calls_to("views.update"))
-    await click_activate(bot, SPONSOR, bot.fake.last_view(SPONSOR))
+    await click_activate(bot, SPONSOR, (await filled_modal(bot.fake, SPONSOR)))
     await bot.fake.wait_for("views.update", count=updates + 1)
-    assert "Active" in notice_of(bot.fake.last_view(SPONSOR))
+    assert "Active" in notice_of(await filled_modal(bot.fake, SPONSOR))
     assert await statuses(bot) == {draft: "active"}
     assert await count(bot, ContractVersion) == 1
 
@@ -231,7 +231,7 @@ async def open_editor(bot: Bot, user: str) -> dict[str, Any]:
     before = len(bot.fake.calls_to("views.open"))
     await bot.driver.command("/contract", "edit", user=user)
     await bot.fake.wait_for("views.open", count=before + 1)
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def two_drafts_for_one_leader(bot: Bot) -> tuple[int, int]:
@@ -260,7 +260,7 @@ async def test_two_activations_at_once_leave_one_active_and_tell_the_other(bot_o
     )
     assert [r.status for r in responses] == [200, 200]
     await bot.fake.wait_for("views.update", count=2)
-    notices = sorted(notice_of(bot.fake.last_view(u)) for u in (SPONSOR, OWNER))
+    notices = sorted(notice_of(await filled_modal(bot.fake, u)) for u in (SPONSOR, OWNER))
     assert "Active" in notices[0] or "Active" in notices[1]
     assert any("already has an active contract" in n for n in notices)
     found = await statuses(bot)
@@ -298,7 +298,7 @@ async def test_a_lost_race_is_the_same_clear_refusal_with_nothing_written(
     response = await click_activate(bot, OWNER, await open_editor(bot, OWNER))
     assert response.status == 200
     await bot.fake.wait_for("views.update", count=2)
-    assert "already has an active contract" in notice_of(bot.fake.last_view(OWNER))
+    assert "already has an active contract" in notice_of(await filled_modal(bot.fake, OWNER))
     assert await statuses(bot) == {first: "active", second: "draft"}
     assert await count(bot, ContractVersion, col(ContractVersion.contract_id) == second) == 0
     assert await count(bot, AuditEvent, col(AuditEvent.contract_id) == second) == 1  # imported
