@@ -72,6 +72,11 @@ async def contracts_for_evidence(*, session: AsyncSession, user: str) -> list[Co
     )
 
 
+async def may_add_any(*, session: AsyncSession, user: str) -> bool:
+    """Whether `user` has any contract to add evidence to: one small statement."""
+    return bool(await evidence_contracts(session=session, user=user, limit=1))
+
+
 async def add_evidence(
     *,
     session: AsyncSession,

@@ -171,7 +171,7 @@ async def test_a_sponsor_picks_the_contract_and_its_items_follow(
     await bot.driver.block_action(
         user=SPONSOR, action_id="evidence_contract", view=modal, value=str(other)
     )
-    await bot.fake.wait_for("views.update")
+    await bot.fake.wait_for("views.update", count=2)  # the first filled the loading modal
     modal = await filled_modal(bot.fake, SPONSOR)
     assert items(modal) == ["indicator:I1", "expectation:E1"]
     response = await bot.driver.submit_view(

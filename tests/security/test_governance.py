@@ -260,7 +260,7 @@ async def test_two_activations_at_once_leave_one_active_and_tell_the_other(bot_o
     )
     assert [r.status for r in responses] == [200, 200]
     await bot.fake.wait_for("views.update", count=2)
-    notices = sorted(notice_of(await filled_modal(bot.fake, u)) for u in (SPONSOR, OWNER))
+    notices = sorted([notice_of(await filled_modal(bot.fake, u)) for u in (SPONSOR, OWNER)])
     assert "Active" in notices[0] or "Active" in notices[1]
     assert any("already has an active contract" in n for n in notices)
     found = await statuses(bot)
