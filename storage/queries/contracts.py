@@ -93,6 +93,19 @@ async def load_bundle(*, session: AsyncSession, contract_id: int) -> ContractBun
     return found[0] if found else None
 
 
+async def load_governance(*, session: AsyncSession, contract_id: int) -> ContractBundle | None:
+    """A contract with its people only: enough to check who may do what, in two statements."""
+    contract = await session.get(Contract, contract_id)
+    if contract is None:
+        return None
+    rows = await session.exec(
+        select(ContractPerson)
+        .where(ContractPerson.contract_id == contract_id)
+        .order_by(col(ContractPerson.position), col(ContractPerson.id))
+    )
+    return ContractBundle(contract=contract, people=list(rows.all()))
+
+
 async def load_bundles(
     *, session: AsyncSession, contracts: Sequence[int | Contract]
 ) -> list[ContractBundle]:
