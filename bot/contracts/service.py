@@ -83,9 +83,9 @@ async def editable_draft(
     """The draft `viewer` may edit: their own, or the named leader's."""
     if leader is None:
         drafts = [
-            b
-            for b in await bundles_for(session=session, viewer=viewer)
-            if b.contract.status == ContractStatus.draft and may_edit(b, viewer)
+            ContractBundle(contract=c)
+            for c in await contracts_for_user(session=session, user_id=viewer)
+            if c.status == ContractStatus.draft and may_edit(ContractBundle(contract=c), viewer)
         ]
         if not drafts:
             return Refusal("You have no draft contract. Start one with `/contract new`.")
@@ -95,7 +95,9 @@ async def editable_draft(
                 f"You can edit several drafts ({names}): name the leader, e.g. "
                 "`/contract edit @name`."
             )
-        return drafts[0]
+        return (
+            await load_bundle(session=session, contract_id=drafts[0].contract.id or 0) or drafts[0]
+        )
     mine = []
     for draft in await drafts_of_leader(session=session, leader_id=leader):
         found = await load_bundle(session=session, contract_id=draft.id or 0)
