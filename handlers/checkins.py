@@ -117,6 +117,8 @@ async def open_checkin(
 ) -> None:
     """Open the modal while the trigger id is fresh, then load the plan and fill it in."""
     opened = await open_loading(client, trigger_id=trigger_id, title=opening.title)
+    if opened is None:
+        return
     plan = await checkins.plan_of(services=services, opening=opening)
     await fill(client, opened, build_checkin_modal(plan))
 

@@ -76,6 +76,8 @@ async def handle_add_evidence_shortcut(
             session=session, user=user, message=message, now=services.clock.now()
         )
     opened = await open_loading(client, trigger_id=body["trigger_id"], title=TITLE)
+    if opened is None:
+        return
     await _fill_chooser(services, client, opened, user=user, message=message, token=token)
     link = await _permalink(client, message)
     if link is not None:
@@ -91,6 +93,8 @@ async def evidence_command(request: CommandRequest) -> None:
         await request.reply(NOTHING_TO_ADD_TO)
         return
     opened = await open_loading(request.client, trigger_id=request.trigger_id, title=TITLE)
+    if opened is None:
+        return
     await _fill_chooser(request.services, request.client, opened, user=request.viewer)
 
 

@@ -133,6 +133,8 @@ async def _open_mine(
     """Anyone may list what they wrote: the modal opens first, then fills."""
     services = services_of(context)
     opened = await open_loading(client, trigger_id=command["trigger_id"], title="Your feedback")
+    if opened is None:
+        return
     team = await installation_team(client)
     async with services.sessions() as session:
         await read_only(session)

@@ -67,6 +67,8 @@ async def handle_open_summary(
         await notify(client, user, "You can't read that contract.")
         return
     opened = await open_loading(client, trigger_id=body["trigger_id"], title=SUMMARY_TITLE)
+    if opened is None:
+        return
     async with services.sessions() as session:
         await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)

@@ -47,9 +47,21 @@ def loading_view(title: str) -> View:
     )
 
 
-async def open_loading(client: AsyncWebClient, *, trigger_id: str, title: str) -> Opened:
-    """Open a loading modal at once, while the trigger id is fresh; fill it with `fill`."""
-    answer = await client.views_open(trigger_id=trigger_id, view=loading_view(title))
+EXPIRED_TRIGGER_ERRORS = frozenset({"expired_trigger_id", "invalid_trigger_id"})
+
+
+async def open_loading(client: AsyncWebClient, *, trigger_id: str, title: str) -> Opened | None:
+    """Open a loading modal at once, while the trigger id is fresh; fill it with `fill`.
+    None when Slack no longer takes the trigger id: the person saw nothing, so there is
+    nothing to fill."""
+    try:
+        answer = await client.views_open(trigger_id=trigger_id, view=loading_view(title))
+    except SlackApiError as error:
+        reason = error.response.get("error")
+        if reason not in EXPIRED_TRIGGER_ERRORS:
+            raise
+        logger.warning("A modal did not open: %s", reason)
+        return None
     view = answer["view"]
     return Opened(view_id=view["id"], hash=view.get("hash"))
 

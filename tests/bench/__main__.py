@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import checkins, faults, modal, summary
+from tests.bench import checkins, faults, modal, rss, summary
 from tests.bench.measure import BenchFailure, Options, Result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[Options], Coroutine[Any, Any, Result]]] = {
     checkins.NAME: checkins.run,
     faults.NAME: faults.run,
     modal.NAME: modal.run,
+    rss.NAME: rss.run,
 }
 
 

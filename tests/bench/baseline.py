@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -54,3 +56,33 @@ async def running_baseline(fake: FakeSlack) -> AsyncIterator[SlackDriver]:
             yield driver
     finally:
         await runner.cleanup()
+
+
+async def serve(api_url: str, port: int) -> None:
+    """The bare app alone, as a process of its own: `python -m tests.bench.baseline`."""
+    app = create_baseline_app(AsyncWebClient(token=BOT_TOKEN, base_url=api_url))
+
+    async def slack_events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    web_app = web.Application()
+    web_app.add_routes([web.post("/slack/events", slack_events), web.get("/healthz", healthz)])
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.baseline", description=__doc__)
+    parser.add_argument("--slack", required=True, help="the fake Slack's Web API URL")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    asyncio.run(serve(args.slack, args.port))
+
+
+if __name__ == "__main__":
+    main()

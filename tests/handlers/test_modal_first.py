@@ -4,6 +4,7 @@ modal opens as "Loading…" and is then filled in place."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -103,3 +104,16 @@ async def test_statements_before_views_open_do_not_grow(
         assert "Contract 00001" in str(modal["blocks"])
     assert len(set(counts.values())) == 1, counts
     assert counts[sizes[0]] <= MAX_BEFORE_OPEN, counts
+
+
+async def test_an_expired_trigger_opens_nothing_and_loads_nothing(
+    bot: Bot, example_contract: int
+) -> None:
+    bot.fake.trigger_ttl = -1.0  # every trigger id has expired by the time it is used
+    with counting_statements(lambda: len(bot.fake.calls_to("views.open"))) as seen:
+        assert (await bot.driver.command("/checkin", "", user=LEADER)).status == 200
+        (opened,) = await bot.fake.wait_for("views.open")
+        await asyncio.sleep(0.3)  # room for any work the handler would still do
+    assert opened.response["error"] == "expired_trigger_id"
+    assert bot.fake.calls_to("views.update") == []
+    assert seen.where(lambda views_opened: views_opened > 0) == 0  # no plan loaded after
