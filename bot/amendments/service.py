@@ -96,6 +96,7 @@ from storage.queries.contracts import (
     contracts_for_user,
     find_contract_for_leader,
     load_bundle,
+    load_governance,
     lock_contract,
 )
 
@@ -201,7 +202,8 @@ async def check_proposal(
 async def contract_to_amend(
     *, session: AsyncSession, viewer: str, leader: str | None
 ) -> ContractBundle | Refusal:
-    """The active contract `viewer` may propose an amendment to, or why there is none."""
+    """The active contract `viewer` may propose an amendment to, or why there is none: the
+    contract and its people, a few small statements; `load_bundle` it to show it."""
     if leader is None:
         own = await find_contract_for_leader(session=session, leader_id=viewer)
         if own is not None:
@@ -232,7 +234,8 @@ async def contract_to_amend(
 async def _amendable(
     session: AsyncSession, contract: Contract, viewer: str
 ) -> ContractBundle | Refusal:
-    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    """The contract with its people only (enough to check, not to show), or why not."""
+    bundle = await load_governance(session=session, contract_id=contract.id or 0)
     if bundle is None or not may_propose(bundle, viewer):
         return Refusal(
             "Only the leader, sponsor or owner of a contract can propose an amendment; "
