@@ -2,8 +2,10 @@
 
 Two organisations, each in a fresh database: "1x1", one contract with a week of history, and
 "300x156", an HR owner governing 300 contracts of 156 weeks each (three years of weekly
-check-ins, two measurements and a piece of evidence a week). In each, three targets take
-turns at every concurrency level (segments alternating, as in `summary`):
+check-ins, two measurements and a piece of evidence a week). In each, `northstar run` (HTTP mode,
+scheduler and all) and the bare Bolt app run each in a process of its own against the fake
+Slack this process serves, and three targets take turns at every concurrency level
+(segments alternating, as in `summary`):
 
 - `/checkin` by the leader: time to its `views.open`;
 - `/contract summary @leader` by the HR owner: time to its `response_url` post;
@@ -20,11 +22,13 @@ Run with `python -m tests.bench --only modal`.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ from bot.digest.service import due_digests, load_digest
 from bot.services import Services
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from tests.bench.baseline import BASELINE_COMMAND, running_baseline
+from tests.bench.baseline import BASELINE_COMMAND
 from tests.bench.measure import (
     Arrival,
     BenchFailure,
@@ -47,8 +51,10 @@ from tests.bench.measure import (
     percentile,
     ratio,
 )
+from tests.bench.rss import baseline_command, baseline_env, bot_env, free_port, started
 from tests.conftest import PEOPLE
-from tests.harness import BOT_TOKEN, START, make_settings, running_bot
+from tests.fakes import SlackDriver
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, START, make_settings
 from tests.scale import counting_statements, seed_organisation
 
 NAME = "modal"
@@ -173,26 +179,46 @@ def _times(value: float | None) -> str:
 async def scenario(
     name: str, contracts: int, weeks: int, options: Options, levels: Sequence[int]
 ) -> tuple[list[ScenarioLevel], Counter[str]]:
-    """One organisation in a fresh database; all three targets at every level."""
+    """One organisation in a fresh database, `northstar run` and the bare app each in a process
+    of its own against this process's fake Slack; all three targets at every level."""
     fake = TimedFake(bot_token=BOT_TOKEN)
     for user_id, (user, real_name, email, tz) in PEOPLE.items():
         fake.add_user(user_id, name=user, real_name=real_name, email=email, tz=tz)
+    for cid in range(2, contracts + 1):
+        fake.add_user(f"UL{cid:07d}", name=f"leader{cid}", tz="Europe/Berlin")
     calls: Counter[str] = Counter()
     found = []
     with tempfile.TemporaryDirectory(prefix="northstar-bench-") as directory:
         url = f"sqlite+aiosqlite:///{Path(directory) / 'northstar.db'}"
         await upgrade(url)
         await seed_organisation(
-            url, now=START, contracts=contracts, weeks=weeks, leader=LEADER, governor=OWNER
+            url,
+            now=datetime.now(UTC),  # the bot in its process runs on the real clock
+            contracts=contracts,
+            weeks=weeks,
+            leader=LEADER,
+            governor=OWNER,
         )
-        async with fake, running_bot(fake, url) as bot, running_baseline(fake) as bare:
+        bot_port, bare_port = free_port(), free_port()
+        async with (
+            fake,
+            started(
+                "northstar run",
+                [sys.executable, "-m", "bot", "run"],
+                bot_env(fake.api_url, url, bot_port),
+                bot_port,
+            ),
+            started(
+                "bare Bolt", baseline_command(fake.api_url, bare_port), baseline_env(), bare_port
+            ),
+            driver_of(fake, bot_port) as bot,
+            driver_of(fake, bare_port) as bare,
+        ):
             targets = [
-                Target(
-                    CHECKIN, bot.driver, "/checkin", "", LEADER, "views.open", count_expired=True
-                ),
+                Target(CHECKIN, bot, "/checkin", "", LEADER, "views.open", count_expired=True),
                 Target(
                     SUMMARY,
-                    bot.driver,
+                    bot,
                     "/contract",
                     f"summary <@{LEADER}|dana>",
                     OWNER,
@@ -210,6 +236,12 @@ async def scenario(
                 )
                 count_and_forget(fake, calls)
     return found, calls
+
+
+def driver_of(fake: TimedFake, port: int) -> SlackDriver:
+    return SlackDriver(
+        app_url=f"http://127.0.0.1:{port}/slack/events", signing_secret=SIGNING_SECRET, fake=fake
+    )
 
 
 async def digest_figures(sponsors: int, each: int, weeks: int) -> DigestFigures:

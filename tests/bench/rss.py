@@ -14,6 +14,8 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,9 +82,11 @@ def status_mb(pid: int, field: str) -> float:
     raise BenchFailure(f"no {field} for process {pid}")
 
 
-async def watch(
-    label: str, command: list[str], env: dict[str, str], port: int, seconds: float
-) -> Memory:
+@asynccontextmanager
+async def started(
+    label: str, command: list[str], env: dict[str, str], port: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A process of its own, once its /healthz answers on `port`; terminated at the end."""
     process = await asyncio.create_subprocess_exec(
         *command,
         cwd=ROOT,
@@ -105,8 +109,7 @@ async def watch(
                 await asyncio.sleep(0.1)
             else:
                 raise BenchFailure(f"{label}: /healthz never answered")
-        await asyncio.sleep(seconds)
-        return Memory(label, status_mb(process.pid, "VmHWM"), status_mb(process.pid, "VmRSS"))
+        yield process
     finally:
         if process.returncode is None:
             process.terminate()
@@ -115,6 +118,22 @@ async def watch(
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+def baseline_command(api_url: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "tests.bench.baseline", "--slack", api_url, "--port", str(port)]
+
+
+def baseline_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+async def watch(
+    label: str, command: list[str], env: dict[str, str], port: int, seconds: float
+) -> Memory:
+    async with started(label, command, env, port) as process:
+        await asyncio.sleep(seconds)
+        return Memory(label, status_mb(process.pid, "VmHWM"), status_mb(process.pid, "VmRSS"))
 
 
 def bot_env(api_url: str, database_url: str, port: int) -> dict[str, str]:
@@ -144,16 +163,8 @@ async def measure(contracts: int = CONTRACTS, seconds: float = WATCH_SECONDS) ->
         rows.append(
             await watch(
                 "bare Bolt app (static modal)",
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.bench.baseline",
-                    "--slack",
-                    fake.api_url,
-                    "--port",
-                    str(port),
-                ],
-                {**os.environ, "PYTHONPATH": str(ROOT)},
+                baseline_command(fake.api_url, port),
+                baseline_env(),
                 port,
                 seconds,
             )

@@ -24,7 +24,8 @@ async def test_the_modal_benchmark_runs_end_to_end() -> None:
     ]
     for x in result.levels:
         assert {f.requests for f in x.figures.values()} == {4}
-        assert x.figures[modal.CHECKIN].api_calls.get("views.update", 0) >= 4
+        assert x.figures[modal.CHECKIN].api_calls.get("views.open", 0) == 4
+        assert x.figures[modal.CHECKIN].api_calls.get("views.update", 0) >= 1  # some after
         assert all(f.first_call_p99_ms > 0 for f in x.figures.values())
     assert result.digest is not None and result.digest.sponsors == 3
     assert result.digest.statements_min == result.digest.statements_max
