@@ -30,7 +30,7 @@ from bot.services import Services, services_of
 from bot.ui.metadata import record_id
 from bot.ui.views import Opened, fill, message_view, open_loading, update_view
 from handlers.common import CommandRequest, Subcommand, reply
-from storage.db import read_only
+from storage.db import read_only, writing
 from storage.queries.contracts import load_bundle
 from storage.queries.evidence import set_evidence_source_permalink
 
@@ -69,6 +69,7 @@ async def handle_add_evidence_shortcut(
     user = body["user"]["id"]
     message = source_of(body)
     async with services.sessions() as session:
+        await writing(session)
         if not await may_add_any(session=session, user=user):
             await reply(respond, NOTHING_TO_ADD_TO)
             return

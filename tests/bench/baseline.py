@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from tests.bench.bare_app import COMMAND, MODAL, handle_bench
 from tests.fakes import FakeSlack, SlackDriver
 from tests.harness import BOT_TOKEN, SIGNING_SECRET
 
-BASELINE_COMMAND = "/bench"
-BASELINE_MODAL: dict[str, Any] = {
-    "type": "modal",
-    "callback_id": "bench",
-    "title": {"type": "plain_text", "text": "Benchmark"},
-    "close": {"type": "plain_text", "text": "Close"},
-    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "A static modal."}}],
-}
-
-
-async def handle_bench(ack: AsyncAck, command: dict[str, str], client: AsyncWebClient) -> None:
-    await ack()
-    await client.views_open(trigger_id=command["trigger_id"], view=BASELINE_MODAL)
+BASELINE_COMMAND = COMMAND
+BASELINE_MODAL: dict[str, Any] = MODAL
 
 
 def create_baseline_app(client: AsyncWebClient) -> AsyncApp:
@@ -56,33 +44,3 @@ async def running_baseline(fake: FakeSlack) -> AsyncIterator[SlackDriver]:
             yield driver
     finally:
         await runner.cleanup()
-
-
-async def serve(api_url: str, port: int) -> None:
-    """The bare app alone, as a process of its own: `python -m tests.bench.baseline`."""
-    app = create_baseline_app(AsyncWebClient(token=BOT_TOKEN, base_url=api_url))
-
-    async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
-
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    web_app = web.Application()
-    web_app.add_routes([web.post("/slack/events", slack_events), web.get("/healthz", healthz)])
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.baseline", description=__doc__)
-    parser.add_argument("--slack", required=True, help="the fake Slack's Web API URL")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    asyncio.run(serve(args.slack, args.port))
-
-
-if __name__ == "__main__":
-    main()

@@ -121,7 +121,20 @@ async def started(
 
 
 def baseline_command(api_url: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "tests.bench.baseline", "--slack", api_url, "--port", str(port)]
+    """The bare app alone: `tests.bench.bare_app`, which imports nothing of North Star."""
+    return [
+        sys.executable,
+        "-m",
+        "tests.bench.bare_app",
+        "--slack",
+        api_url,
+        "--port",
+        str(port),
+        "--token",
+        BOT_TOKEN,
+        "--secret",
+        SIGNING_SECRET,
+    ]
 
 
 def baseline_env() -> dict[str, str]:
