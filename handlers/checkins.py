@@ -21,12 +21,12 @@ from bot.checkins.blocks import (
 )
 from bot.checkins.forms import first_input, modal_target, parse_page, target_of
 from bot.checkins.jobs import ask_sponsor_for_help, show_state
-from bot.checkins.model import SKIP_REASONS, NotYours, Plan
+from bot.checkins.model import SKIP_REASONS, NotYours, Opening, Plan
 from bot.core.calendar import period_label
 from bot.core.mentions import split_command
 from bot.core.text import escape, truncate
 from bot.services import Services, services_of
-from bot.ui.views import OUT_OF_DATE
+from bot.ui.views import OUT_OF_DATE, fill, open_loading
 from handlers.common import reply
 
 logger = logging.getLogger(__name__)
@@ -49,11 +49,11 @@ async def handle_checkin_command(
     user = command["user_id"]
     verb, args = split_command(command.get("text", ""))
     if verb == "":
-        found = await checkins.plan_for_leader(services=services, leader_id=user)
+        found = await checkins.opening_for_leader(services=services, leader_id=user)
         if isinstance(found, NotYours):
             await reply(respond, found.text)
             return
-        await client.views_open(trigger_id=command["trigger_id"], view=build_checkin_modal(found))
+        await open_checkin(services, client, command["trigger_id"], found)
     elif verb == "skip":
         await skip_command(services, client, respond, user, args)
     elif verb == "history":
@@ -112,6 +112,17 @@ async def _skip(
     await show_state(services=services, client=client, plan=plan)
 
 
+async def open_checkin(
+    services: Services, client: AsyncWebClient, trigger_id: str, opening: Opening
+) -> None:
+    """Open the modal while the trigger id is fresh, then load the plan and fill it in."""
+    opened = await open_loading(client, trigger_id=trigger_id, title=opening.title)
+    if opened is None:
+        return
+    plan = await checkins.plan_of(services=services, opening=opening)
+    await fill(client, opened, build_checkin_modal(plan))
+
+
 # --- the prompt's buttons -----------------------------------------------------------------
 
 
@@ -140,9 +151,18 @@ async def handle_start(
 ) -> None:
     """Start check-in, Edit check-in and Check in anyway: open the modal at once."""
     await ack()
-    plan = await _plan_of_action(body, services_of(context), respond)
-    if plan is not None:
-        await client.views_open(trigger_id=body["trigger_id"], view=build_checkin_modal(plan))
+    services = services_of(context)
+    target = target_of(body["actions"][0])
+    if target is None:
+        await reply(respond, OUT_OF_DATE)
+        return
+    found = await checkins.opening_for_contract(
+        services=services, contract_id=target[0], user_id=body["user"]["id"], period=target[1]
+    )
+    if isinstance(found, NotYours):
+        await reply(respond, found.text)
+        return
+    await open_checkin(services, client, body["trigger_id"], found)
 
 
 async def handle_snooze(

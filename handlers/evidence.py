@@ -22,13 +22,15 @@ from bot.evidence.service import (
     add_evidence,
     contracts_for_evidence,
     kept_source,
+    may_add_any,
     remember_source,
     set_permalink,
 )
-from bot.services import services_of
+from bot.services import Services, services_of
 from bot.ui.metadata import record_id
-from bot.ui.views import update_view
+from bot.ui.views import Opened, fill, message_view, open_loading, update_view
 from handlers.common import CommandRequest, Subcommand, reply
+from storage.db import read_only, writing
 from storage.queries.contracts import load_bundle
 from storage.queries.evidence import set_evidence_source_permalink
 
@@ -39,6 +41,7 @@ NOTHING_TO_ADD_TO = (
     "You have no active contract to add evidence to: evidence goes on a contract you lead, "
     "sponsor or own."
 )
+TITLE = "Add evidence"
 EXPIRED = "This form has expired or was used already: use “Add as evidence” on the message again."
 
 
@@ -59,26 +62,24 @@ async def handle_add_evidence_shortcut(
     client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
-    """Keep the message the signed payload names, open the modal with a token for it, then
-    fetch its permalink into what is kept."""
+    """Keep the message the signed payload names, open the modal with a token for it, fill
+    it with the person's contracts, then fetch the message's permalink into what is kept."""
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
     message = source_of(body)
     async with services.sessions() as session:
-        bundles = await contracts_for_evidence(session=session, user=user)
-        if not bundles:
+        await writing(session)
+        if not await may_add_any(session=session, user=user):
             await reply(respond, NOTHING_TO_ADD_TO)
             return
         token = await remember_source(
             session=session, user=user, message=message, now=services.clock.now()
         )
-    await client.views_open(
-        trigger_id=body["trigger_id"],
-        view=build_evidence_modal(
-            bundles, viewer=user, selected=bundles[0], message=message, source=token
-        ),
-    )
+    opened = await open_loading(client, trigger_id=body["trigger_id"], title=TITLE)
+    if opened is None:
+        return
+    await _fill_chooser(services, client, opened, user=user, message=message, token=token)
     link = await _permalink(client, message)
     if link is not None:
         async with services.sessions() as session:
@@ -87,14 +88,38 @@ async def handle_add_evidence_shortcut(
 
 async def evidence_command(request: CommandRequest) -> None:
     async with request.services.sessions() as session:
-        bundles = await contracts_for_evidence(session=session, user=request.viewer)
-    if not bundles:
+        await read_only(session)
+        allowed = await may_add_any(session=session, user=request.viewer)
+    if not allowed:
         await request.reply(NOTHING_TO_ADD_TO)
         return
-    await request.client.views_open(
-        trigger_id=request.trigger_id,
-        view=build_evidence_modal(
-            bundles, viewer=request.viewer, selected=bundles[0], message=None
+    opened = await open_loading(request.client, trigger_id=request.trigger_id, title=TITLE)
+    if opened is None:
+        return
+    await _fill_chooser(request.services, request.client, opened, user=request.viewer)
+
+
+async def _fill_chooser(
+    services: Services,
+    client: AsyncWebClient,
+    opened: Opened,
+    *,
+    user: str,
+    message: SourceMessage | None = None,
+    token: str | None = None,
+) -> None:
+    """The evidence modal for the contracts `user` may add to, into the opened modal."""
+    async with services.sessions() as session:
+        await read_only(session)
+        bundles = await contracts_for_evidence(session=session, user=user)
+    if not bundles:
+        await fill(client, opened, message_view(TITLE, NOTHING_TO_ADD_TO))
+        return
+    await fill(
+        client,
+        opened,
+        build_evidence_modal(
+            bundles, viewer=user, selected=bundles[0], message=message, source=token
         ),
     )
 

@@ -45,8 +45,9 @@ from bot.feedback.service import (
 from bot.privacy.service import installation_team
 from bot.services import services_of
 from bot.ui.metadata import FeedbackModal, FeedbackRequestRef, record_id
-from bot.ui.views import OUT_OF_DATE, update_view
+from bot.ui.views import OUT_OF_DATE, fill, open_loading, update_view
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks
+from storage.db import read_only
 
 logger = logging.getLogger(__name__)
 
@@ -129,15 +130,18 @@ async def _open_give(
 async def _open_mine(
     command: dict[str, str], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
+    """Anyone may list what they wrote: the modal opens first, then fills."""
     services = services_of(context)
+    opened = await open_loading(client, trigger_id=command["trigger_id"], title="Your feedback")
+    if opened is None:
+        return
+    team = await installation_team(client)
     async with services.sessions() as session:
+        await read_only(session)
         rows = await my_feedback(
-            session=session,
-            user=command["user_id"],
-            key=hash_key(services),
-            team=await installation_team(client),
+            session=session, user=command["user_id"], key=hash_key(services), team=team
         )
-    await client.views_open(trigger_id=command["trigger_id"], view=build_mine_modal(rows))
+    await fill(client, opened, build_mine_modal(rows))
 
 
 async def _received(

@@ -20,15 +20,16 @@ from bot.milestones.service import decided_one
 from bot.services import services_of
 from bot.ui.blocks import mention
 from bot.ui.metadata import MissRef
-from bot.ui.views import OUT_OF_DATE
+from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading
 from handlers.common import reply
 from storage.db import read_only
 from storage.models import MilestoneStatus
-from storage.queries.contracts import load_bundle
+from storage.queries.contracts import load_bundle, load_governance
 
 logger = logging.getLogger(__name__)
 
 GONE = "That milestone is no longer in the contract."
+PROPOSE_TITLE = "Propose an amendment"
 
 
 async def handle_propose(
@@ -50,36 +51,45 @@ async def handle_propose(
     async with services.sessions() as session:
         await read_only(session)
         decided = await decided_one(session=session, milestone_id=target.milestone)
-        bundle = (
-            await load_bundle(session=session, contract_id=decided.contract.id or 0)
+        governance = (
+            await load_governance(session=session, contract_id=decided.contract.id or 0)
             if decided is not None
             else None
         )
-        if decided is None or bundle is None:
-            await reply(respond, GONE)
-            return
-        if not may_propose(bundle, user):
-            await reply(
-                respond,
-                "Only the contract's leader, sponsor or owner can propose a new date or target "
-                "for this milestone.",
-            )
-            return
-        refusal = refusal_to_amend(bundle, proposer=user)
-        if refusal is not None:
-            await reply(respond, refusal.text)
-            return
-        key = decided.milestone.key
-        item = find_item(snapshot(bundle), kind, key)
-        if item is None:
-            await reply(respond, GONE)
-            return
-        waiting = await pending_on_item(
-            session=session, contract=bundle.contract, kind=kind.name, key=key
+    if decided is None or governance is None:
+        await reply(respond, GONE)
+        return
+    if not may_propose(governance, user):
+        await reply(
+            respond,
+            "Only the contract's leader, sponsor or owner can propose a new date or target "
+            "for this milestone.",
         )
-    await client.views_open(
-        trigger_id=body["trigger_id"],
-        view=build_amend_form(
+        return
+    refusal = refusal_to_amend(governance, proposer=user)
+    if refusal is not None:
+        await reply(respond, refusal.text)
+        return
+    opened = await open_loading(client, trigger_id=body["trigger_id"], title=PROPOSE_TITLE)
+    if opened is None:
+        return
+    key = decided.milestone.key
+    async with services.sessions() as session:
+        await read_only(session)
+        bundle = await load_bundle(session=session, contract_id=decided.contract.id or 0)
+        item = find_item(snapshot(bundle), kind, key) if bundle is not None else None
+        waiting = []
+        if bundle is not None and item is not None:
+            waiting = await pending_on_item(
+                session=session, contract=bundle.contract, kind=kind.name, key=key
+            )
+    if bundle is None or item is None:
+        await fill(client, opened, message_view(PROPOSE_TITLE, GONE))
+        return
+    await fill(
+        client,
+        opened,
+        build_amend_form(
             bundle,
             kind=kind,
             handle=key,

@@ -17,12 +17,14 @@ from bot.core.text import escape
 from bot.services import services_of
 from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
 from bot.ui.metadata import ContractRef
-from bot.ui.views import OUT_OF_DATE
+from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading
 from handlers.common import CommandRequest, Subcommand, notify, reply_blocks, target_of
 from storage.db import read_only
-from storage.queries.contracts import load_bundle
+from storage.queries.contracts import load_bundle, load_governance
 
 logger = logging.getLogger(__name__)
+
+SUMMARY_TITLE = "Contract summary"
 
 
 async def summary_command(request: CommandRequest) -> None:
@@ -62,19 +64,26 @@ async def handle_open_summary(
     contract_id = ref.contract_id
     async with services.sessions() as session:
         await read_only(session)
+        governance = await load_governance(session=session, contract_id=contract_id)
+    if governance is None or not may_read(governance, user):
+        await notify(client, user, "You can't read that contract.")
+        return
+    opened = await open_loading(client, trigger_id=body["trigger_id"], title=SUMMARY_TITLE)
+    if opened is None:
+        return
+    async with services.sessions() as session:
+        await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
-        if bundle is None or not may_read(bundle, user):
-            await notify(client, user, "You can't read that contract.")
-            return
-        shown = await summary_view(session=session, bundle=bundle, version=None)
+        shown = (
+            await summary_view(session=session, bundle=bundle, version=None)
+            if bundle is not None
+            else Refusal("That contract is gone.")
+        )
     if isinstance(shown, Refusal):
-        await notify(client, user, shown.text)
+        await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
         return
     blocks = build_contract_summary(shown, today=services.today())
-    await client.views_open(
-        trigger_id=body["trigger_id"],
-        view=build_summary_modal(blocks, title="Contract summary"),
-    )
+    await fill(client, opened, build_summary_modal(blocks, title=SUMMARY_TITLE))
 
 
 async def handle_app_home_opened(

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -19,6 +20,7 @@ from bot.core.clock import ManualClock
 from bot.server import create_web_app
 from bot.services import Services
 from bot.settings import Settings
+from bot.ui.views import LOADING
 from storage.db import SessionFactory, create_engine, session_factory
 from tests.fakes import FakeSlack, SlackDriver
 
@@ -88,3 +90,13 @@ async def running_bot(
     finally:
         await runner.cleanup()
         await engine.dispose()
+
+
+def filled(view: dict[str, Any]) -> bool:
+    """A modal past its "Loading…" state: what the bot put in it with `views.update`."""
+    return view.get("callback_id") != LOADING
+
+
+async def filled_modal(fake: FakeSlack, user: str | None = None) -> dict[str, Any]:
+    """The newest open modal (of `user`) once the bot has filled it."""
+    return await fake.wait_for_view(user, where=filled)

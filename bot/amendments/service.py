@@ -89,9 +89,11 @@ from storage.queries.amendments import (
     approval_by,
     approvals_of,
     deciding_people,
+    deciding_people_of,
     find_version,
     lock_amendment,
     pending_amendments,
+    pending_amendments_of,
     version_made_by,
     version_numbers,
     versions_of,
@@ -104,6 +106,7 @@ from storage.queries.contracts import (
     contracts_for_user,
     find_contract_for_leader,
     load_bundle,
+    load_governance,
     lock_contract,
     replace_people,
 )
@@ -210,7 +213,8 @@ async def check_proposal(
 async def contract_to_amend(
     *, session: AsyncSession, viewer: str, leader: str | None
 ) -> ContractBundle | Refusal:
-    """The active contract `viewer` may propose an amendment to, or why there is none."""
+    """The active contract `viewer` may propose an amendment to, or why there is none: the
+    contract and its people, a few small statements; `load_bundle` it to show it."""
     if leader is None:
         own = await find_contract_for_leader(session=session, leader_id=viewer)
         if own is not None:
@@ -241,7 +245,8 @@ async def contract_to_amend(
 async def _amendable(
     session: AsyncSession, contract: Contract, viewer: str
 ) -> ContractBundle | Refusal:
-    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    """The contract with its people only (enough to check, not to show), or why not."""
+    bundle = await load_governance(session=session, contract_id=contract.id or 0)
     if bundle is None or not may_propose(bundle, viewer):
         return Refusal(
             "Only the leader, sponsor or owner of a contract can propose an amendment; "
@@ -421,6 +426,39 @@ async def pending_states(*, session: AsyncSession, contract: Contract) -> list[A
         )
         for a in amendments
     ]
+
+
+async def pending_states_of(
+    *, session: AsyncSession, contracts: Sequence[Contract]
+) -> dict[int, list[AmendmentState]]:
+    """`pending_states` of many contracts in three statements, by contract id."""
+    by_id = {c.id or 0: c for c in contracts}
+    found: dict[int, list[AmendmentState]] = {cid: [] for cid in by_id}
+    amendments = await pending_amendments_of(session=session, contract_ids=list(by_id))
+    if not amendments:
+        return found
+    people = await deciding_people_of(
+        session=session, contract_ids=list({a.contract_id for a in amendments})
+    )
+    approvals = await _approvals(session, [a.id or 0 for a in amendments])
+    for a in amendments:
+        contract = by_id[a.contract_id]
+        deciding = people.get(a.contract_id, [])
+        approvers = [user for role, user in deciding if role == Role.approver]
+        found[a.contract_id].append(
+            AmendmentState(
+                amendment=a,
+                contract=contract,
+                approvers=deciders(
+                    approvers or [contract.sponsor_id],
+                    proposer=a.proposer_id,
+                    owner=contract.owner_id,
+                    escalation=[user for role, user in deciding if role == Role.escalation],
+                ),
+                approvals=[x for x in approvals if x.amendment_id == a.id],
+            )
+        )
+    return found
 
 
 async def pending_on_item(

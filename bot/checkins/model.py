@@ -90,6 +90,21 @@ class Plan:
         }
 
 
+@dataclass(frozen=True)
+class Opening:
+    """A check-in that may be opened, before its plan is loaded: enough to open its modal."""
+
+    contract: Contract
+    period: str
+    zone: ZoneInfo
+    open_until: datetime | None = None
+
+    @property
+    def title(self) -> str:
+        """The modal's title while it loads."""
+        return f"Check-in · week {self.period.split('-W')[1].lstrip('0')}"
+
+
 @dataclass(frozen=True, slots=True)
 class NotYours:
     """Why there is no check-in for this person now: one sentence for an ephemeral reply."""

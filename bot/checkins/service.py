@@ -49,6 +49,7 @@ from bot.checkins.model import (
     EvidenceAnswer,
     IndicatorAsk,
     NotYours,
+    Opening,
     PeriodStatus,
     Plan,
     RiskAnswer,
@@ -74,7 +75,7 @@ from bot.core.text import escape, truncate
 from bot.delivery import DeliveryKey
 from bot.people.service import known_zones, zone_for
 from bot.services import Services
-from storage.db import SessionFactory
+from storage.db import SessionFactory, read_only
 from storage.models import (
     ActivityStatus,
     CheckIn,
@@ -197,18 +198,38 @@ async def plan_for_leader(
     *, services: Services, leader_id: str, period: str | None = None
 ) -> Plan | NotYours:
     """The leader's current (or named, still open) check-in, or why there is none."""
-    async with services.sessions() as session:
-        contract = await active_contract_of(session=session, leader_id=leader_id)
-        if contract is None:
-            return NotYours(NO_ACTIVE_CONTRACT)
-        return await _open_plan(services, session, contract, period)
+    found = await opening_for_leader(services=services, leader_id=leader_id, period=period)
+    return found if isinstance(found, NotYours) else await plan_of(services=services, opening=found)
 
 
 async def plan_for_contract(
     *, services: Services, contract_id: int, user_id: str, period: str | None
 ) -> Plan | NotYours:
     """The check-in a button or modal names, if `user_id` is its leader and it is open."""
+    found = await opening_for_contract(
+        services=services, contract_id=contract_id, user_id=user_id, period=period
+    )
+    return found if isinstance(found, NotYours) else await plan_of(services=services, opening=found)
+
+
+async def opening_for_leader(
+    *, services: Services, leader_id: str, period: str | None = None
+) -> Opening | NotYours:
+    """`plan_for_leader` without the plan: a few small statements, whatever the history."""
     async with services.sessions() as session:
+        await read_only(session)
+        contract = await active_contract_of(session=session, leader_id=leader_id)
+        if contract is None:
+            return NotYours(NO_ACTIVE_CONTRACT)
+        return await _opening(services, session, contract, period)
+
+
+async def opening_for_contract(
+    *, services: Services, contract_id: int, user_id: str, period: str | None
+) -> Opening | NotYours:
+    """`plan_for_contract` without the plan: a few small statements, whatever the history."""
+    async with services.sessions() as session:
+        await read_only(session)
         contract = await session.get(Contract, contract_id)
         if contract is None or contract.leader_id != user_id:
             return NotYours("Only the contract's leader can fill in its check-in.")
@@ -216,12 +237,23 @@ async def plan_for_contract(
             if contract.status == ContractStatus.closed:
                 return NotYours("This contract is closed, so it takes no more check-ins.")
             return NotYours("This contract is no longer active, so its check-ins are closed.")
-        return await _open_plan(services, session, contract, period)
+        return await _opening(services, session, contract, period)
 
 
-async def _open_plan(
+async def plan_of(*, services: Services, opening: Opening) -> Plan:
+    """The plan of a check-in found open."""
+    async with services.sessions() as session:
+        await read_only(session)
+        plan = await load_plan(
+            session=session, contract=opening.contract, period=opening.period, zone=opening.zone
+        )
+    plan.open_until = opening.open_until
+    return plan
+
+
+async def _opening(
     services: Services, session: AsyncSession, contract: Contract, period: str | None
-) -> Plan | NotYours:
+) -> Opening | NotYours:
     zone = await zone_for(
         session=session, contract=contract, default=services.settings.default_timezone
     )
@@ -244,9 +276,7 @@ async def _open_plan(
             f"Your contract's check-ins run from {contract.period_start:%-d %b %Y} "
             f"to {contract.period_end:%-d %b %Y}, so there is none this week."
         )
-    plan = await load_plan(session=session, contract=contract, period=period, zone=zone)
-    plan.open_until = late
-    return plan
+    return Opening(contract=contract, period=period, zone=zone, open_until=late)
 
 
 async def keep_page(

@@ -36,6 +36,7 @@ from storage.queries.contracts import (
     find_contract,
     find_contract_for_leader,
     load_bundle,
+    load_bundles,
     lock_contract,
     replace_people,
 )
@@ -74,12 +75,11 @@ async def contract_to_show(
 
 
 async def bundles_for(*, session: AsyncSession, viewer: str) -> list[ContractBundle]:
-    bundles = []
-    for contract in await contracts_for_user(session=session, user_id=viewer):
-        bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-        if bundle is not None:
-            bundles.append(bundle)
-    return bundles
+    """Every contract the viewer governs or leads, with what it holds, in a constant number
+    of statements however many there are."""
+    return await load_bundles(
+        session=session, contracts=await contracts_for_user(session=session, user_id=viewer)
+    )
 
 
 ACTIVE_NOT_EDITABLE = (
@@ -99,9 +99,9 @@ async def editable_draft(
     leader's active contract, which is no draft, is answered with)."""
     if leader is None:
         drafts = [
-            b
-            for b in await bundles_for(session=session, viewer=viewer)
-            if b.contract.status == ContractStatus.draft and may_edit(b, viewer)
+            ContractBundle(contract=c)
+            for c in await contracts_for_user(session=session, user_id=viewer)
+            if c.status == ContractStatus.draft and may_edit(ContractBundle(contract=c), viewer)
         ]
         if not drafts:
             return Refusal("You have no draft contract. Start one with `/contract new`.")
@@ -111,7 +111,9 @@ async def editable_draft(
                 f"You can edit several drafts ({names}): name the leader, e.g. "
                 "`/contract edit @name`."
             )
-        return drafts[0]
+        return (
+            await load_bundle(session=session, contract_id=drafts[0].contract.id or 0) or drafts[0]
+        )
     mine = []
     for draft in await drafts_of_leader(session=session, leader_id=leader):
         found = await load_bundle(session=session, contract_id=draft.id or 0)

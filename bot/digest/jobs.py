@@ -28,8 +28,9 @@ from bot.people.service import ensure_reachable, refresh_zones
 from bot.scheduler import JobRun
 from bot.services import Services
 from bot.ui.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
-from storage.models import Contract, Delivery, DeliveryStatus
-from storage.queries.contracts import active_contracts
+from storage.db import read_only
+from storage.models import Delivery, DeliveryStatus
+from storage.queries.contracts import active_contracts, list_contracts
 from storage.queries.digest import parts_to_send
 
 logger = logging.getLogger(__name__)
@@ -72,10 +73,10 @@ def _tell_owners(
     async def notify(failed: Delivery, error: str) -> None:
         await _undeliverable(f"the digest {due.period.key}")(failed, error)
         async with services.sessions() as session:
-            contracts = [await session.get(Contract, cid) for cid in due.contract_ids]
+            await read_only(session)
+            contracts = await list_contracts(session=session, contract_ids=due.contract_ids)
         for contract in contracts:
-            if contract is not None:
-                await tell_owner(services, queue, contract, "the sponsor's digest")(failed, error)
+            await tell_owner(services, queue, contract, "the sponsor's digest")(failed, error)
 
     return notify
 

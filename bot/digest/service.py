@@ -52,7 +52,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments.model import AmendmentState
-from bot.amendments.service import pending_states
+from bot.amendments.service import pending_states_of
 from bot.core.calendar import (
     CadencePeriod,
     answerable_until,
@@ -89,7 +89,7 @@ from storage.models import (
     MilestoneStatus,
     Risk,
 )
-from storage.queries.contracts import ContractBundle, active_contracts, load_bundle
+from storage.queries.contracts import ContractBundle, active_contracts, load_bundles
 from storage.queries.digest import (
     digests_settled,
     feedback_counts,
@@ -291,16 +291,13 @@ async def load_digest(*, services: Services, due: DueDigest) -> Digest:
         since = await last_sent(
             session=session, recipient=due.recipient, before=due.period.key
         ) or local_instant(previous_start(due.schedule, due.period), "00:00", due.zone)
-        bundles = []
-        for cid in due.contract_ids:
-            bundle = await load_bundle(session=session, contract_id=cid)
-            if bundle is not None and bundle.contract.status == ContractStatus.active:
-                bundles.append(bundle)
+        bundles = [
+            b
+            for b in await load_bundles(session=session, contracts=due.contract_ids)
+            if b.contract.status == ContractStatus.active
+        ]
         ids = [b.contract.id or 0 for b in bundles]
-        pending = {
-            b.contract.id or 0: await pending_states(session=session, contract=b.contract)
-            for b in bundles
-        }
+        pending = await pending_states_of(session=session, contracts=[b.contract for b in bundles])
         risks = await risks_needing_help(session=session, contract_ids=ids, since=since)
         volume = await feedback_volume(session=session, contract_ids=ids, since=since)
         reviews = await reviews_between(session=session, contract_ids=ids, since=since)

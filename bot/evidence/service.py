@@ -25,7 +25,7 @@ from bot.evidence.model import (
     items_of,
 )
 from storage.models import ContractStatus, Evidence
-from storage.queries.contracts import ContractBundle, audit, load_bundle
+from storage.queries.contracts import ContractBundle, audit, load_bundle, load_bundles
 from storage.queries.evidence import (
     add_evidence_source,
     claim_evidence_source,
@@ -67,12 +67,14 @@ async def kept_source(
 async def contracts_for_evidence(*, session: AsyncSession, user: str) -> list[ContractBundle]:
     """Active contracts `user` may add evidence to: their own first, then those they
     sponsor or own."""
-    bundles = []
-    for contract in await evidence_contracts(session=session, user=user):
-        bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-        if bundle is not None:
-            bundles.append(bundle)
-    return bundles
+    return await load_bundles(
+        session=session, contracts=await evidence_contracts(session=session, user=user)
+    )
+
+
+async def may_add_any(*, session: AsyncSession, user: str) -> bool:
+    """Whether `user` has any contract to add evidence to: one small statement."""
+    return bool(await evidence_contracts(session=session, user=user, limit=1))
 
 
 async def add_evidence(

@@ -791,6 +791,37 @@ class FakeSlack:
                 ) from None
         return matching()
 
+    async def wait_for_view(
+        self,
+        user: str | None = None,
+        *,
+        where: Callable[[JSON], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109 - the deadline is part of the assertion
+    ) -> JSON:
+        """Wait until the newest open modal (of `user`) satisfies `where`, e.g. a modal opened
+        while loading has been filled by `views.update`; return it."""
+
+        def newest() -> JSON | None:
+            try:
+                return self.last_view(user)
+            except AssertionError:
+                return None
+
+        def ready() -> bool:
+            view = newest()
+            return view is not None and where(view)
+
+        async with self._changed:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait_for(ready)
+            except TimeoutError:
+                raise AssertionError(
+                    f"the newest modal of {user!r} did not become as expected within "
+                    f"{timeout}s: {newest()}"
+                ) from None
+        return self.last_view(user)
+
     def last_view(self, user: str | None = None) -> JSON:
         """The newest modal opened, pushed or updated that is still open."""
         for view_id in reversed(self._touched):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
@@ -11,6 +12,8 @@ from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.text import truncate
+from bot.ui.blocks import MODAL_TITLE
 from bot.ui.forms import input_block_ids
 
 logger = logging.getLogger(__name__)
@@ -20,6 +23,64 @@ OUT_OF_DATE = (
     "That button or form is out of date (or was changed on the way), so nothing was done. "
     "Open it again from a recent message, App Home or `/contract`."
 )
+
+
+LOADING = "loading"
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A modal Slack just opened: what a later `views.update` of it needs."""
+
+    view_id: str
+    hash: str | None
+
+
+def loading_view(title: str) -> View:
+    """What a modal shows between opening and being filled: its title and "Loading…"."""
+    return View(
+        type="modal",
+        callback_id=LOADING,
+        title=truncate(title, MODAL_TITLE),
+        close="Close",
+        blocks=[SectionBlock(text=MarkdownTextObject(text="Loading…"))],
+    )
+
+
+EXPIRED_TRIGGER_ERRORS = frozenset({"expired_trigger_id", "invalid_trigger_id"})
+
+
+async def open_loading(client: AsyncWebClient, *, trigger_id: str, title: str) -> Opened | None:
+    """Open a loading modal at once, while the trigger id is fresh; fill it with `fill`.
+    None when Slack no longer takes the trigger id: the person saw nothing, so there is
+    nothing to fill."""
+    try:
+        answer = await client.views_open(trigger_id=trigger_id, view=loading_view(title))
+    except SlackApiError as error:
+        reason = error.response.get("error")
+        if reason not in EXPIRED_TRIGGER_ERRORS:
+            raise
+        logger.warning("A modal did not open: %s", reason)
+        return None
+    view = answer["view"]
+    return Opened(view_id=view["id"], hash=view.get("hash"))
+
+
+async def fill(client: AsyncWebClient, opened: Opened, view: View | dict[str, Any]) -> bool:
+    """Put the real content into a modal `open_loading` opened; False when the person closed
+    it or something else changed it meanwhile."""
+    return await update_view(client, view_id=opened.view_id, hash=opened.hash, view=view)
+
+
+def message_view(title: str, text: str) -> View:
+    """A modal that only says `text`: what a loading modal becomes when there is nothing to
+    fill it with."""
+    return View(
+        type="modal",
+        title=truncate(title, MODAL_TITLE),
+        close="Close",
+        blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
+    )
 
 
 async def update_view(

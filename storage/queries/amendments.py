@@ -47,6 +47,40 @@ async def deciding_people(
     return list(rows.all())
 
 
+async def pending_amendments_of(
+    *, session: AsyncSession, contract_ids: Sequence[int]
+) -> list[Amendment]:
+    """The pending amendments of many contracts, oldest first, in one statement."""
+    if not contract_ids:
+        return []
+    rows = await session.exec(
+        select(Amendment)
+        .where(col(Amendment.contract_id).in_(contract_ids), Amendment.status == PENDING)
+        .order_by(col(Amendment.created_at), col(Amendment.id))
+    )
+    return list(rows.all())
+
+
+async def deciding_people_of(
+    *, session: AsyncSession, contract_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """`deciding_people` of many contracts in one statement, by contract id."""
+    found: dict[int, list[tuple[str, str]]] = {cid: [] for cid in contract_ids}
+    if not contract_ids:
+        return found
+    rows = await session.exec(
+        select(ContractPerson.contract_id, ContractPerson.role, ContractPerson.user_id)
+        .where(
+            col(ContractPerson.contract_id).in_(contract_ids),
+            col(ContractPerson.role).in_([Role.approver, Role.escalation]),
+        )
+        .order_by(col(ContractPerson.position), col(ContractPerson.id))
+    )
+    for cid, role, user in rows.all():
+        found.setdefault(cid, []).append((role, user))
+    return found
+
+
 async def approvals_of(
     *, session: AsyncSession, amendment_ids: Sequence[int]
 ) -> list[AmendmentApproval]:

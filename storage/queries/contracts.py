@@ -91,64 +91,122 @@ class ContractBundle:
 
 
 async def load_bundle(*, session: AsyncSession, contract_id: int) -> ContractBundle | None:
+    found = await load_bundles(session=session, contracts=[contract_id])
+    return found[0] if found else None
+
+
+async def load_governance(*, session: AsyncSession, contract_id: int) -> ContractBundle | None:
+    """A contract with its people only: enough to check who may do what, in two statements."""
     contract = await session.get(Contract, contract_id)
     if contract is None:
         return None
-    bundle = ContractBundle(contract=contract)
+    rows = await session.exec(
+        select(ContractPerson)
+        .where(ContractPerson.contract_id == contract_id)
+        .order_by(col(ContractPerson.position), col(ContractPerson.id))
+    )
+    return ContractBundle(contract=contract, people=list(rows.all()))
 
-    async def children(model: Any, order: Any) -> list[Any]:
+
+async def load_bundles(
+    *, session: AsyncSession, contracts: Sequence[int | Contract]
+) -> list[ContractBundle]:
+    """The bundles of many contracts, in the order given (unknown ids left out), in the same
+    dozen statements whether there is one contract or hundreds, a week of history or years."""
+    given = [c for c in contracts if isinstance(c, Contract)]
+    ids = list(dict.fromkeys(c if isinstance(c, int) else c.id or 0 for c in contracts))
+    if not ids:
+        return []
+    known = {c.id or 0: c for c in given}
+    missing = [cid for cid in ids if cid not in known]
+    if missing:
+        fetched = await session.exec(select(Contract).where(col(Contract.id).in_(missing)))
+        known.update((c.id or 0, c) for c in fetched.all())
+    bundles = {cid: ContractBundle(contract=known[cid]) for cid in ids if cid in known}
+    ids = list(bundles)
+    if not ids:
+        return []
+
+    async def children(model: Any, order: Any) -> dict[int, list[Any]]:
         rows = await session.exec(
-            select(model).where(model.contract_id == contract_id).order_by(order, model.id)
+            select(model)
+            .where(col(model.contract_id).in_(ids))
+            .order_by(model.contract_id, order, model.id)
         )
-        return list(rows.all())
+        found: dict[int, list[Any]] = {}
+        for row in rows.all():
+            found.setdefault(row.contract_id, []).append(row)
+        return found
 
-    bundle.people = await children(ContractPerson, ContractPerson.position)
-    bundle.expectations = await children(Expectation, Expectation.position)
-    bundle.activities = await children(DevelopmentActivity, DevelopmentActivity.position)
-    bundle.indicators = await children(SuccessIndicator, SuccessIndicator.position)
-    bundle.milestones = await children(Milestone, Milestone.position)
-    bundle.resources = await children(Resource, Resource.position)
-    bundle.barriers = await children(Barrier, Barrier.position)
-    bundle.checkins = await children(CheckIn, CheckIn.period_key)
-    ids = [i.id for i in bundle.indicators if i.id is not None]
-    if ids:
-        rows = await session.exec(
+    for name, model, order in (
+        ("people", ContractPerson, ContractPerson.position),
+        ("expectations", Expectation, Expectation.position),
+        ("activities", DevelopmentActivity, DevelopmentActivity.position),
+        ("indicators", SuccessIndicator, SuccessIndicator.position),
+        ("milestones", Milestone, Milestone.position),
+        ("resources", Resource, Resource.position),
+        ("barriers", Barrier, Barrier.position),
+        ("checkins", CheckIn, CheckIn.period_key),
+    ):
+        for cid, rows in (await children(model, order)).items():
+            setattr(bundles[cid], name, rows)
+    owner = {i.id: cid for cid, b in bundles.items() for i in b.indicators if i.id is not None}
+    if owner:
+        measured = await session.exec(
             select(Measurement)
-            .where(col(Measurement.indicator_id).in_(ids))
+            .join(SuccessIndicator, col(SuccessIndicator.id) == col(Measurement.indicator_id))
+            .where(col(SuccessIndicator.contract_id).in_(ids))
             .order_by(col(Measurement.measured_at), col(Measurement.id))
         )
-        for m in rows.all():
-            bundle.measurements.setdefault(m.indicator_id, []).append(m)
+        for m in measured.all():
+            bundles[owner[m.indicator_id]].measurements.setdefault(m.indicator_id, []).append(m)
     evidence = await session.exec(
-        select(Evidence.item_type, Evidence.item_key, Evidence.created_at).where(
-            Evidence.contract_id == contract_id
+        select(  # type: ignore[call-overload]  # five columns: sqlmodel types up to four
+            Evidence.contract_id,
+            Evidence.item_type,
+            Evidence.item_key,
+            func.count(col(Evidence.id)),
+            func.max(col(Evidence.created_at)),
         )
+        .where(col(Evidence.contract_id).in_(ids))
+        .group_by(col(Evidence.contract_id), col(Evidence.item_type), col(Evidence.item_key))
     )
-    for item_type, item_key, created_at in evidence.all():
-        bundle.evidence_counts[(item_type, item_key)] = (
-            bundle.evidence_counts.get((item_type, item_key), 0) + 1
+    for cid, item_type, item_key, count, latest in evidence.all():
+        bundles[cid].evidence_counts[(item_type, item_key)] = count
+        bundles[cid].evidence_latest[(item_type, item_key)] = latest
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=col(Evidence.contract_id),
+            order_by=(col(Evidence.created_at).desc(), col(Evidence.id).desc()),
         )
-        latest = bundle.evidence_latest.get((item_type, item_key))
-        if latest is None or created_at > latest:
-            bundle.evidence_latest[(item_type, item_key)] = created_at
+        .label("rank")
+    )
+    ranked = select(Evidence.id, rank).where(col(Evidence.contract_id).in_(ids)).subquery()
     recent = await session.exec(
         select(Evidence)
-        .where(Evidence.contract_id == contract_id)
+        .join(ranked, ranked.c.id == col(Evidence.id))
+        .where(ranked.c.rank <= RECENT_EVIDENCE)
         .order_by(col(Evidence.created_at).desc(), col(Evidence.id).desc())
-        .limit(RECENT_EVIDENCE)
     )
-    bundle.recent_evidence = list(recent.all())
+    for piece in recent.all():
+        bundles[piece.contract_id].recent_evidence.append(piece)
     themes = await session.exec(
-        select(Feedback.expectation_key, Feedback.polarity, func.count(col(Feedback.id)))
+        select(
+            Feedback.contract_id,
+            Feedback.expectation_key,
+            Feedback.polarity,
+            func.count(col(Feedback.id)),
+        )
         .where(
-            Feedback.contract_id == contract_id,
+            col(Feedback.contract_id).in_(ids),
             or_(col(Feedback.anonymous).is_(False), col(Feedback.released_at).is_not(None)),
         )
-        .group_by(col(Feedback.expectation_key), col(Feedback.polarity))
+        .group_by(col(Feedback.contract_id), col(Feedback.expectation_key), col(Feedback.polarity))
     )
-    for expectation_key, polarity, count in themes.all():
-        bundle.feedback_themes[(expectation_key or "", polarity)] = count
-    return bundle
+    for cid, expectation_key, polarity, count in themes.all():
+        bundles[cid].feedback_themes[(expectation_key or "", polarity)] = count
+    return list(bundles.values())
 
 
 async def find_contract_for_leader(*, session: AsyncSession, leader_id: str) -> Contract | None:

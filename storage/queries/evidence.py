@@ -14,8 +14,11 @@ from storage.models import Contract, ContractStatus, EvidenceSource
 EVIDENCE_SOURCE_TTL = timedelta(days=1)
 
 
-async def evidence_contracts(*, session: AsyncSession, user: str) -> list[Contract]:
-    """Active contracts `user` leads, sponsors or owns: their own first, then by title."""
+async def evidence_contracts(
+    *, session: AsyncSession, user: str, limit: int | None = None
+) -> list[Contract]:
+    """Active contracts `user` leads, sponsors or owns: their own first, then by title (the
+    first `limit` of them, when given)."""
     rows = await session.exec(
         select(Contract)
         .where(
@@ -27,6 +30,7 @@ async def evidence_contracts(*, session: AsyncSession, user: str) -> list[Contra
             ),
         )
         .order_by(col(Contract.leader_id) != user, col(Contract.title), col(Contract.id))
+        .limit(limit)
     )
     return list(rows.all())
 

@@ -8,25 +8,15 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from tests.bench.bare_app import COMMAND, MODAL, handle_bench
 from tests.fakes import FakeSlack, SlackDriver
 from tests.harness import BOT_TOKEN, SIGNING_SECRET
 
-BASELINE_COMMAND = "/bench"
-BASELINE_MODAL: dict[str, Any] = {
-    "type": "modal",
-    "callback_id": "bench",
-    "title": {"type": "plain_text", "text": "Benchmark"},
-    "close": {"type": "plain_text", "text": "Close"},
-    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "A static modal."}}],
-}
-
-
-async def handle_bench(ack: AsyncAck, command: dict[str, str], client: AsyncWebClient) -> None:
-    await ack()
-    await client.views_open(trigger_id=command["trigger_id"], view=BASELINE_MODAL)
+BASELINE_COMMAND = COMMAND
+BASELINE_MODAL: dict[str, Any] = MODAL
 
 
 def create_baseline_app(client: AsyncWebClient) -> AsyncApp:

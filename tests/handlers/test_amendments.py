@@ -23,6 +23,7 @@ from storage.models import (
     SuccessIndicator,
 )
 from tests.conftest import EXAMPLE_CONTRACT, Bot, response_texts
+from tests.harness import filled_modal
 
 LEADER, SPONSOR, OWNER, ESCALATION, PEER = (
     "U0LEAD001",
@@ -57,7 +58,7 @@ async def open_amend(bot: Bot, *, user: str = LEADER, text: str = "amend") -> di
     assert response.status == 200
     calls = await bot.fake.wait_for("views.open", count=before + 1)
     assert calls[-1].response["ok"], calls[-1].response
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def open_form(
@@ -66,7 +67,7 @@ async def open_form(
     chooser = await open_amend(bot, user=user)
     response = await bot.driver.submit_view(chooser, {"item": item, "action": action}, user=user)
     assert response.json["response_action"] == "update", response.json
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def propose(
@@ -162,7 +163,7 @@ async def test_the_form_is_the_item_as_it_is(bot: Bot, example_contract: int) ->
     assert "barrier:+" in options and "indicator:+" in options
 
     await bot.driver.submit_view(chooser, {"item": "indicator:I2"}, user=LEADER)
-    form = bot.fake.last_view(LEADER)
+    form = await filled_modal(bot.fake, LEADER)
     assert form["callback_id"] == "amendment_item"
     initial = {
         b["block_id"]: b["element"].get("initial_value")
@@ -176,7 +177,7 @@ async def test_the_form_is_the_item_as_it_is(bot: Bot, example_contract: int) ->
 async def test_leader_proposes_and_the_sponsor_approves(bot: Bot, example_contract: int) -> None:
     response = await propose(bot, values={"target": "28"})
     assert response.json["response_action"] == "update", response.json
-    assert "waiting for <@U0SPON001>" in str(bot.fake.last_view(LEADER)["blocks"])
+    assert "waiting for <@U0SPON001>" in str((await filled_modal(bot.fake, LEADER))["blocks"])
 
     request = await request_to(bot, SPONSOR)
     shown = text_of(request)
@@ -235,7 +236,7 @@ async def test_field_errors_follow_the_import_rules(bot: Bot, example_contract: 
 async def test_dates_must_fall_in_the_period(bot: Bot, example_contract: int) -> None:
     response = await propose(bot, "milestone:M3", {"due": "2028-01-15"})
     assert "within the contract period" in response.json["errors"]["due"]
-    form = bot.fake.last_view(LEADER)
+    form = await filled_modal(bot.fake, LEADER)
     response = await bot.driver.submit_view(
         form, {"due": "2027-10-15", "rationale": WHY}, user=LEADER
     )
@@ -254,7 +255,7 @@ async def test_a_due_date_moved_into_the_past_needs_the_tick(
     assert await stored(bot, Amendment) == []
     assert bot.fake.calls_to("chat.postMessage") == []
 
-    form = bot.fake.last_view(LEADER)
+    form = await filled_modal(bot.fake, LEADER)
     response = await bot.driver.submit_view(
         form, {"due": "2027-02-15", "past_ok": ["yes"], "rationale": WHY}, user=LEADER
     )
@@ -288,7 +289,7 @@ async def test_a_milestone_is_decided_one_way(bot: Bot, example_contract: int) -
     assert "not both" in response.json["errors"]["indicator"]
     response = await propose(bot, "milestone:M1", {"threshold": "80"})
     assert "between the indicator's baseline and target" in response.json["errors"]["threshold"]
-    form = bot.fake.last_view(LEADER)
+    form = await filled_modal(bot.fake, LEADER)
     response = await bot.driver.submit_view(
         form, {"activity": "D2", "threshold": "", "rationale": WHY}, user=LEADER
     )
@@ -433,7 +434,7 @@ async def test_reject_needs_a_reason_and_the_proposer_hears_it(
     opened = len(bot.fake.calls_to("views.open"))
     await click(bot, request, "reject", user=SPONSOR)
     await bot.fake.wait_for("views.open", count=opened + 1)
-    modal = bot.fake.last_view(SPONSOR)
+    modal = await filled_modal(bot.fake, SPONSOR)
     assert modal["callback_id"] == "amendment_reject_reason"
     response = await bot.driver.submit_view(modal, {"reason": "  "}, user=SPONSOR)
     assert response.json["errors"] == {"reason": "Tell the proposer why."}

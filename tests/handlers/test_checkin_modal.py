@@ -22,7 +22,7 @@ from storage.models import (
 )
 from tests.bot.checkins.test_support import add_contract, deliveries, posts_to, virtual_time
 from tests.conftest import response_texts
-from tests.harness import Bot
+from tests.harness import Bot, filled_modal
 
 LEADER, SPONSOR, OUTSIDER = "U0LEAD001", "U0SPON001", "U0OUTSIDE"
 
@@ -49,7 +49,7 @@ async def open_checkin(bot: Bot, user: str = LEADER) -> dict[str, Any]:
     assert response.status == 200
     calls = await bot.fake.wait_for("views.open", count=before + 1)
     assert calls[-1].response["ok"], calls[-1].response
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def submit(bot: Bot, view: dict[str, Any], values: dict[str, Any]) -> Any:
@@ -141,7 +141,7 @@ async def test_an_edit_updates_in_place_and_is_audited(bot: Bot, example_contrac
 
     await bot.driver.block_action(user=LEADER, action_id=EDIT, message=message)
     await bot.fake.wait_for("views.open", count=2)
-    modal = bot.fake.last_view(LEADER)
+    modal = await filled_modal(bot.fake, LEADER)
     assert modal["title"]["text"] == "Edit check-in"
     initial = {
         b["block_id"]: b["element"].get("initial_value")
@@ -302,7 +302,7 @@ async def test_a_large_contract_continues_on_a_pushed_page(bot: Bot) -> None:
     page_one = {i: "7" for i in input_ids(first) if i.startswith("ind:")}
     response = await submit(bot, first, page_one)
     assert response.json["response_action"] == "push"
-    second = bot.fake.last_view(LEADER)
+    second = await filled_modal(bot.fake, LEADER)
     assert json.loads(second["private_metadata"])["page"] == 2
     assert len(second["private_metadata"]) < 200  # ids only
     assert "confidence" in input_ids(second)
@@ -330,7 +330,7 @@ async def test_lost_first_page_answers_are_never_dropped_silently(bot: Bot) -> N
     await big_contract(bot)
     first = await open_checkin(bot)
     await submit(bot, first, {"ind:I1": "7"})
-    second = bot.fake.last_view(LEADER)
+    second = await filled_modal(bot.fake, LEADER)
     async with bot.sessions() as session:
         for draft in (await session.exec(select(CheckInDraft))).all():
             await session.delete(draft)

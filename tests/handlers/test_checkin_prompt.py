@@ -16,7 +16,7 @@ from bot.summary.home import OPEN_SUMMARY
 from storage.models import AuditEvent, CheckIn
 from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
 from tests.conftest import response_texts
-from tests.harness import Bot
+from tests.harness import Bot, filled_modal
 
 LEADER, SPONSOR = "U0LEAD001", "U0SPON001"
 FRIDAY = at("2027-03-12 15:00", "Europe/Berlin")
@@ -61,7 +61,7 @@ async def test_start_opens_the_modal_and_submitting_updates_the_prompt_in_place(
     message = await prompt(bot)
     await bot.driver.block_action(user=LEADER, action_id=START, message=message)
     await bot.fake.wait_for("views.open")
-    modal = bot.fake.last_view(LEADER)
+    modal = await filled_modal(bot.fake, LEADER)
     await bot.driver.submit_view(modal, {"ind:I2": "40", "confidence": "4"}, user=LEADER)
     (update,) = await bot.fake.wait_for("chat.update")
     assert update.args["ts"] == message["ts"]
@@ -79,7 +79,9 @@ async def test_start_opens_the_modal_and_submitting_updates_the_prompt_in_place(
     await bot.driver.block_action(user=LEADER, action_id=OPEN_SUMMARY, message=after)
     opened = await bot.fake.wait_for("views.open", count=2)
     assert opened[-1].response["ok"]
-    assert "Median project cycle time" in json.dumps(bot.fake.last_view(LEADER)["blocks"])
+    assert "Median project cycle time" in json.dumps(
+        (await filled_modal(bot.fake, LEADER))["blocks"]
+    )
 
 
 async def test_snooze_moves_the_one_reminder_to_tomorrow(bot: Bot, example_contract: int) -> None:
@@ -160,7 +162,9 @@ async def test_a_skipped_week_can_still_be_answered(bot: Bot, example_contract: 
     await bot.fake.wait_for("chat.update")
     await bot.driver.block_action(user=LEADER, action_id=START, message=latest(bot))
     await bot.fake.wait_for("views.open")
-    await bot.driver.submit_view(bot.fake.last_view(LEADER), {"confidence": "2"}, user=LEADER)
+    await bot.driver.submit_view(
+        (await filled_modal(bot.fake, LEADER)), {"confidence": "2"}, user=LEADER
+    )
     await bot.fake.wait_for("chat.update", count=2)
     assert [(c.status, c.skip_reason) for c in await checkins(bot)] == [("answered", None)]
 
@@ -236,7 +240,7 @@ async def test_a_429_on_views_open_still_opens_the_modal(bot: Bot, example_contr
     await bot.driver.block_action(user=LEADER, action_id=START, message=message)
     calls = await bot.fake.wait_for("views.open", count=2)
     assert [c.status for c in calls] == [429, 200]
-    assert bot.fake.last_view(LEADER)["callback_id"] == "checkin"
+    assert (await filled_modal(bot.fake, LEADER))["callback_id"] == "checkin"
 
 
 async def test_5xx_and_429_after_submit_are_retried_without_losing_anything(
@@ -249,7 +253,7 @@ async def test_5xx_and_429_after_submit_are_retried_without_losing_anything(
     bot.fake.fail_next("chat.update", status=429, retry_after=20)
     bot.fake.fail_next("chat.postMessage", status=500)
     values = {"risk1": "Budget frozen", "risk1_help": ["help"], "confidence": "2"}
-    await bot.driver.submit_view(bot.fake.last_view(LEADER), values, user=LEADER)
+    await bot.driver.submit_view((await filled_modal(bot.fake, LEADER)), values, user=LEADER)
     updates = await bot.fake.wait_for("chat.update", count=3)
     assert [c.status for c in updates] == [503, 429, 200]
     posts = await bot.fake.wait_for("chat.postMessage", count=3)

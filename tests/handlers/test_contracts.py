@@ -9,6 +9,7 @@ from sqlmodel import select
 from storage.models import Contract, ContractVersion, Milestone, SuccessIndicator
 from tests.conftest import Bot, response_texts
 from tests.handlers.test_agreement import click, request_to
+from tests.harness import filled_modal
 
 LEADER, SPONSOR = "U0PEER002", "U0SPON001"
 
@@ -30,14 +31,14 @@ async def open_new_modal(bot: Bot, user: str = LEADER) -> dict[str, Any]:
     assert response.status == 200
     calls = await bot.fake.wait_for("views.open", count=before + 1)
     assert calls[-1].response["ok"], calls[-1].response
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def create_draft(bot: Bot, **changes: Any) -> dict[str, Any]:
     modal = await open_new_modal(bot)
     response = await bot.driver.submit_view(modal, {**NEW_CONTRACT, **changes}, user=LEADER)
     assert response.json["response_action"] == "update", response.json
-    return bot.fake.last_view(LEADER)
+    return await filled_modal(bot.fake, LEADER)
 
 
 async def add(bot: Bot, editor: dict[str, Any], kind: str, values: dict[str, Any]) -> Any:
@@ -48,7 +49,7 @@ async def add(bot: Bot, editor: dict[str, Any], kind: str, values: dict[str, Any
     )
     calls = await bot.fake.wait_for("views.push", count=before + 1)
     assert calls[-1].response["ok"], calls[-1].response
-    pushed = bot.fake.last_view(LEADER)
+    pushed = await filled_modal(bot.fake, LEADER)
     return await bot.driver.submit_view(pushed, values, user=LEADER)
 
 
@@ -138,7 +139,7 @@ async def _draft_with_an_indicator(bot: Bot) -> dict[str, Any]:
             "cadence": "quarterly",
         },
     )
-    return bot.fake.last_view(LEADER)
+    return await filled_modal(bot.fake, LEADER)
 
 
 MILESTONE = {"title": "NPS 20", "due": "2027-02-26", "indicator": "I1", "threshold": "20"}
@@ -193,7 +194,7 @@ async def test_indicator_modal_rejects_bad_numbers_and_equal_targets(bot: Bot) -
         "response_action": "errors",
         "errors": {"target": "The target must differ from baseline."},
     }
-    pushed = bot.fake.last_view(LEADER)
+    pushed = await filled_modal(bot.fake, LEADER)
     response = await bot.driver.submit_view(
         pushed, {**indicator, "baseline": "sixty", "target": "1e400"}, user=LEADER
     )
@@ -257,7 +258,7 @@ async def test_activation_needs_a_complete_draft(bot: Bot) -> None:
     await add(bot, editor, "expectation", {"kind": "impact", "text": "Forecast within 5%."})
     await add(
         bot,
-        bot.fake.last_view(LEADER),
+        (await filled_modal(bot.fake, LEADER)),
         "activity",
         {
             "title": "Negotiation course",
@@ -268,7 +269,7 @@ async def test_activation_needs_a_complete_draft(bot: Bot) -> None:
     )
     await add(
         bot,
-        bot.fake.last_view(LEADER),
+        (await filled_modal(bot.fake, LEADER)),
         "indicator",
         {
             "name": "Forecast accuracy",
@@ -280,7 +281,7 @@ async def test_activation_needs_a_complete_draft(bot: Bot) -> None:
     )
     await add(
         bot,
-        bot.fake.last_view(LEADER),
+        (await filled_modal(bot.fake, LEADER)),
         "milestone",
         {"title": "Accuracy at 70", "due": "2027-06-30", "indicator": "I1", "threshold": "70"},
     )
@@ -314,7 +315,7 @@ async def test_a_milestone_needs_what_meets_it(bot: Bot) -> None:
     )
     response = await add(
         bot,
-        bot.fake.last_view(LEADER),
+        (await filled_modal(bot.fake, LEADER)),
         "milestone",
         {"title": "NPS 80", "due": "2027-06-30", "indicator": "I1", "threshold": "80"},
     )

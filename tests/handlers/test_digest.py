@@ -15,7 +15,7 @@ from storage.models import Amendment, Contract
 from tests.bot.checkins.test_support import run_job, virtual_time
 from tests.conftest import response_texts
 from tests.handlers.test_amendments import propose
-from tests.harness import Bot
+from tests.harness import Bot, filled_modal
 
 LEADER, SPONSOR, OWNER = "U0LEAD001", "U0SPON001", "U0HRBP001"
 
@@ -94,5 +94,5 @@ async def test_open_summary_from_the_digest(bot: Bot, example_contract: int) -> 
     await bot.driver.block_action(user=OWNER, action_id=OPEN_SUMMARY, message=digest)
     calls = await bot.fake.wait_for("views.open", count=2)
     assert calls[-1].response["ok"], calls[-1].response
-    assert "Head of Platform" in json.dumps(calls[-1].args["view"])
+    assert "Head of Platform" in json.dumps(await filled_modal(bot.fake, OWNER))
     assert response_texts(bot.fake) == []

@@ -28,6 +28,7 @@ from tests.handlers.test_feedback_support import (
     say,
     text_of,
 )
+from tests.harness import filled_modal
 
 PERMALINK_HOST = "https://fake.slack.test"
 
@@ -44,7 +45,7 @@ async def shortcut_modal(bot: Bot, *, user: str, message: dict[str, Any]) -> dic
     await shortcut(bot, user=user, message=message)
     opened = (await bot.fake.wait_for("views.open", count=before + 1))[-1]
     assert opened.response["ok"], opened.response
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def second_contract(bot: Bot) -> int:
@@ -117,7 +118,9 @@ async def test_the_leader_adds_a_message_with_its_permalink_and_an_excerpt(
     await permalink_kept(bot)  # fetched after the modal opened
 
     response = await bot.driver.submit_view(
-        bot.fake.last_view(LEADER), {"item": "expectation:E1", "note": "Roadmap"}, user=LEADER
+        (await filled_modal(bot.fake, LEADER)),
+        {"item": "expectation:E1", "note": "Roadmap"},
+        user=LEADER,
     )
     assert response.json["response_action"] == "update"
     assert "Added to *E1*" in text_of(response.json["view"])
@@ -168,8 +171,8 @@ async def test_a_sponsor_picks_the_contract_and_its_items_follow(
     await bot.driver.block_action(
         user=SPONSOR, action_id="evidence_contract", view=modal, value=str(other)
     )
-    await bot.fake.wait_for("views.update")
-    modal = bot.fake.last_view(SPONSOR)
+    await bot.fake.wait_for("views.update", count=2)  # the first filled the loading modal
+    modal = await filled_modal(bot.fake, SPONSOR)
     assert items(modal) == ["indicator:I1", "expectation:E1"]
     response = await bot.driver.submit_view(
         modal, {"evidence_contract": str(other), "item": "indicator:I1"}, user=SPONSOR

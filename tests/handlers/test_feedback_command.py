@@ -33,6 +33,7 @@ from tests.handlers.test_feedback_support import (
     text_of,
     traces_of,
 )
+from tests.harness import filled_modal
 
 
 @pytest.fixture(autouse=True)
@@ -274,18 +275,18 @@ async def test_mine_lists_ones_own_entries_and_deletes_them(
         block_id=f"mine_{anonymous_own.id}",
     )
     await bot.fake.wait_for("views.update", count=before + 1)
-    updated = text_of(bot.fake.last_view(PEER1))
+    updated = text_of(await filled_modal(bot.fake, PEER1))
     assert "Deleted." in updated and "Anonymous one." not in updated
 
     # Someone else's entry cannot be deleted, even with a forged value.
     await bot.driver.block_action(
         user=PEER1,
         action_id="feedback_delete_mine",
-        view=bot.fake.last_view(PEER1),
+        view=(await filled_modal(bot.fake, PEER1)),
         value=str(other.id),
     )
     await bot.fake.wait_for("views.update", count=before + 2)
-    assert "not yours" in text_of(bot.fake.last_view(PEER1))
+    assert "not yours" in text_of(await filled_modal(bot.fake, PEER1))
     async with bot.sessions() as session:
         left = (await session.exec(select(Feedback.id))).all()
     assert set(left) == {named_own.id, other.id}

@@ -28,6 +28,7 @@ from tests.handlers.test_feedback_support import (
     settled,
     text_of,
 )
+from tests.harness import filled_modal
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +57,7 @@ async def click_give(bot: Bot, reviewer: str, message: dict[str, Any]) -> dict[s
     await bot.driver.block_action(user=reviewer, action_id="feedback_request_give", message=message)
     opened = (await bot.fake.wait_for("views.open", count=before + 1))[-1]
     assert opened.response["ok"], opened.response
-    return bot.fake.last_view(reviewer)
+    return await filled_modal(bot.fake, reviewer)
 
 
 async def test_the_leader_asks_and_each_reviewer_gets_a_button(

@@ -15,6 +15,7 @@ from storage.db import SessionFactory
 from storage.models import Delivery
 from tests.conftest import Bot, response_texts
 from tests.fakes import DriverResponse
+from tests.harness import filled_modal
 
 LEADER, SPONSOR, OWNER, ESCALATION = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001"
 PEER1, PEER2, PEER3, OUTSIDER = "U0PEER001", "U0PEER002", "U0PEER003", "U0OUTSIDE"
@@ -59,7 +60,7 @@ async def open_modal(bot: Bot, command: str, text: str, *, user: str) -> dict[st
     assert response.status == 200
     opened = (await bot.fake.wait_for("views.open", count=before + 1))[-1]
     assert opened.response["ok"], opened.response
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 def answers(**overrides: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from storage.models import AuditEvent, Milestone
 from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
 from tests.conftest import response_texts
 from tests.handlers.test_checkin_modal import ANSWERS, open_checkin, submit
-from tests.harness import Bot
+from tests.harness import Bot, filled_modal
 
 LEADER, SPONSOR, OWNER, VP, OUTSIDER = (
     "U0LEAD001",
@@ -121,7 +121,7 @@ async def test_propose_opens_the_amendment_form_and_a_second_miss_escalates(
     await click(bot, message, PROPOSE, user=LEADER)
     (opened,) = await bot.fake.wait_for("views.open")
     assert opened.response["ok"], opened.response
-    form = bot.fake.last_view(LEADER)
+    form = await filled_modal(bot.fake, LEADER)
     assert form["callback_id"] == AMEND_ITEM
     assert json.loads(form["private_metadata"])["handle"] == "M1"
     response = await bot.driver.submit_view(
@@ -197,7 +197,10 @@ async def test_the_sponsor_may_propose_but_not_ask_themselves(
     assert "Only <@U0LEAD001>" in (await last_reply(bot))["text"]
     await click(bot, message, PROPOSE, user=SPONSOR)
     (opened,) = await bot.fake.wait_for("views.open")
-    assert opened.response["ok"] and bot.fake.last_view(SPONSOR)["callback_id"] == AMEND_ITEM
+    assert (
+        opened.response["ok"]
+        and (await filled_modal(bot.fake, SPONSOR))["callback_id"] == AMEND_ITEM
+    )
 
 
 async def test_a_button_of_an_earlier_miss_says_so(bot: Bot, example_contract: int) -> None:
@@ -252,9 +255,9 @@ async def _amend_m1(bot: Bot) -> dict[str, Any]:
     before = len(bot.fake.calls_to("views.open"))
     await bot.driver.command("/contract", "amend", user=LEADER)
     await bot.fake.wait_for("views.open", count=before + 1)
-    chooser = bot.fake.last_view(LEADER)
+    chooser = await filled_modal(bot.fake, LEADER)
     response = await bot.driver.submit_view(
         chooser, {"item": "milestone:M1", "action": "change"}, user=LEADER
     )
     assert response.json["response_action"] == "update", response.json
-    return bot.fake.last_view(LEADER)
+    return await filled_modal(bot.fake, LEADER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import Bot
+from tests.harness import filled_modal
 
 
 async def home_of(bot: Bot, user: str) -> str:
@@ -39,7 +40,7 @@ async def test_open_summary_opens_a_modal_for_readers_only(bot: Bot, example_con
     )
     opened = (await bot.fake.wait_for("views.open"))[-1]
     assert opened.response["ok"], opened.response
-    assert "Success indicators" in str(opened.args["view"])
+    assert "Success indicators" in str(await filled_modal(bot.fake, "U0SPON001"))
 
     await bot.driver.block_action(
         user="U0PEER001", action_id="home_open_summary", view=home, block_id="governed_0"

@@ -19,6 +19,7 @@ from bot.sandbox.demo import DEMO_NOW, GENERAL
 from bot.sandbox.driver import VERIFICATION_TOKEN
 from bot.sandbox.runtime import Sandbox
 from storage.models import Contract
+from tests.harness import filled
 from tests.sandbox.conftest import Page, StartSandbox, texts
 
 LEADER, SPONSOR, PEER = "U0LEAD001", "U0SPON001", "U0PEER001"
@@ -167,7 +168,10 @@ async def test_app_home_is_published_and_its_buttons_work(page: Page) -> None:
         action_id="home_open_summary",
         block_id="governed_0",
     )
-    state = await eventually(lambda: page.state(SPONSOR), lambda s: s["modal"] is not None)
+    state = await eventually(
+        lambda: page.state(SPONSOR),
+        lambda s: s["modal"] is not None and filled(s["modal"]["view"]),
+    )
     assert "Success indicators" in texts(state["modal"]["view"]["blocks"])
     assert (await page.state(LEADER))["modal"] is None
 

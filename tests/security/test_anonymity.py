@@ -69,7 +69,7 @@ from tests.handlers.test_feedback_support import (
     settled,
     text_of,
 )
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, make_settings, running_bot
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, filled_modal, make_settings, running_bot
 from tests.storage.old_schema import add_old
 
 PG_KEY = "a-configured-key-for-postgresql-replicas"
@@ -128,7 +128,7 @@ async def delete_mine(bot: Bot, user: str, feedback_id: int) -> str:
         user=user, action_id="feedback_delete_mine", view=mine, block_id=f"mine_{feedback_id}"
     )
     await bot.fake.wait_for("views.update", count=before + 1)
-    return text_of(bot.fake.last_view(user))
+    return text_of(await filled_modal(bot.fake, user))
 
 
 # --- inference from request status ----------------------------------------------------------

@@ -56,7 +56,7 @@ from tests.handlers.test_feedback_support import (
     settled,
 )
 from tests.handlers.test_milestones import m1, missed_m1
-from tests.harness import Bot, running_bot
+from tests.harness import Bot, filled_modal, running_bot
 
 # Fifteen ways an id can be no id, as JSON text (a plain button value is this text itself).
 FRAGMENTS: dict[str, str] = {
@@ -143,7 +143,7 @@ async def import_draft(bot: Bot) -> int:
 async def opened_view(bot: Bot, user: str, before: int, method: str = "views.open") -> Any:
     calls = await bot.fake.wait_for(method, count=before + 1)
     assert calls[-1].response["ok"], calls[-1].response
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 def set_metadata(bot: Bot, view: dict[str, Any], key: str, fragment: str) -> None:
@@ -554,7 +554,8 @@ async def test_a_double_click_on_delete_meets_a_hash_conflict_quietly(
 
     sent = await asyncio.gather(click(), click())  # both carry the view's hash of that moment
     assert [s.status for s in sent] == [200, 200]
-    updates = await bot.fake.wait_for("views.update", count=2)
+    # The first update filled the modal as it opened; then one per click.
+    updates = (await bot.fake.wait_for("views.update", count=3))[1:]
     assert sorted(str(u.response.get("error")) for u in updates) == ["None", "hash_conflict"]
     await asyncio.sleep(0.1)  # the second handler finishes after its views.update
     async with bot.sessions() as session:

@@ -33,7 +33,7 @@ from bot.sandbox.demo import DEMO_CONTRACT
 from tests.bot.checkins.test_support import at, run_job, virtual_time
 from tests.handlers.test_feedback_support import fast_sending, settled
 from tests.handlers.test_feedback_support import run_job as feedback_job
-from tests.harness import Bot
+from tests.harness import Bot, filled_modal
 
 LEADER, SPONSOR, OWNER, VP = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001"
 PEER1, PEER2, PEER3 = "U0PEER001", "U0PEER002", "U0PEER003"
@@ -177,7 +177,7 @@ async def opened(bot: Bot, name: str, text: str, *, user: str) -> dict[str, Any]
     assert response.status == 200
     calls = await bot.fake.wait_for("views.open", count=before + 1)
     assert calls[-1].response["ok"], calls[-1].response
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 # --- the walker itself ----------------------------------------------------------------------
@@ -209,7 +209,7 @@ async def test_the_draft_editor_and_its_modals(bot: Bot) -> None:
         user=LEADER, action_id="contract_add_item:barrier", view=editor, block_id="add_items"
     )
     await bot.fake.wait_for("views.push", count=before + 1)
-    pushed = bot.fake.last_view(LEADER)
+    pushed = await filled_modal(bot.fake, LEADER)
     answer = await bot.driver.submit_view(
         pushed, {"risk": f"new {EVIL}", "contingency": f"plan {EVIL}"}, user=LEADER
     )
@@ -268,7 +268,7 @@ async def test_checkin_prompt_modal_history_and_milestones_met(bot: Bot) -> None
     prompt = copy.deepcopy(dm(bot, LEADER)[-1])
     await bot.driver.block_action(user=LEADER, action_id=START, message=prompt)
     await bot.fake.wait_for("views.open")
-    modal = bot.fake.last_view(LEADER)
+    modal = await filled_modal(bot.fake, LEADER)
     answers = {
         "ind:I1": "70",
         "ind:I2": "41.5",
@@ -310,7 +310,7 @@ async def test_missed_milestones_amendments_and_the_digest(bot: Bot) -> None:
         chooser, {"item": "barrier:B1", "action": "change"}, user=LEADER
     )
     assert step.json["response_action"] == "update", step.json
-    form = bot.fake.last_view(LEADER)
+    form = await filled_modal(bot.fake, LEADER)
     sent = await bot.driver.submit_view(
         form, {"risk": f"changed {EVIL}", "rationale": f"because {EVIL}"}, user=LEADER
     )
@@ -329,7 +329,7 @@ async def test_missed_milestones_amendments_and_the_digest(bot: Bot) -> None:
     before = len(bot.fake.calls_to("views.open"))
     await bot.driver.block_action(user=SPONSOR, action_id=REJECT, message=request)
     await bot.fake.wait_for("views.open", count=before + 1)
-    reject = bot.fake.last_view(SPONSOR)
+    reject = await filled_modal(bot.fake, SPONSOR)
     rejected = await bot.driver.submit_view(reject, {"reason": f"no {EVIL}"}, user=SPONSOR)
     assert rejected.status == 200
     await bot.fake.wait_for(
@@ -347,7 +347,7 @@ async def test_evidence_from_a_message_and_from_the_command(bot: Bot) -> None:
         user=LEADER, callback_id="add_evidence", message=message, channel="C0GENERAL1"
     )
     await bot.fake.wait_for("views.open")
-    modal = bot.fake.last_view(LEADER)
+    modal = await filled_modal(bot.fake, LEADER)
     done = await bot.driver.submit_view(
         modal, {"item": "expectation:E1", "note": f"note {EVIL}"}, user=LEADER
     )
@@ -493,7 +493,7 @@ async def shortcut_modal(bot: Bot, *, user: str = LEADER) -> tuple[dict[str, Any
     )
     await bot.fake.wait_for("views.open", count=before + 1)
     await bot.fake.wait_for("chat.getPermalink", count=before + 1)
-    return message, bot.fake.last_view(user)
+    return message, (await filled_modal(bot.fake, user))
 
 
 def tamper(bot: Bot, modal: dict[str, Any], **changes: Any) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from tests.handlers.test_agreement import click as agree_click
 from tests.handlers.test_agreement import request_to as agreement_request_to
 from tests.handlers.test_amendments import click, dm, propose, request_to
 from tests.handlers.test_feedback_support import fast_sending, give
-from tests.harness import BOT_TOKEN, START, running_bot
+from tests.harness import BOT_TOKEN, START, filled_modal, running_bot
 from tests.storage.old_schema import add_old
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -85,7 +85,7 @@ async def new_draft(bot: Bot, *, user: str, leader: str, sponsor: str, title: st
     before = len(bot.fake.calls_to("views.open"))
     await bot.driver.command("/contract", "new", user=user)
     await bot.fake.wait_for("views.open", count=before + 1)
-    modal = bot.fake.last_view(user)
+    modal = await filled_modal(bot.fake, user)
     values = {
         "title": title,
         "leader": leader,
@@ -99,14 +99,14 @@ async def new_draft(bot: Bot, *, user: str, leader: str, sponsor: str, title: st
 
 
 async def add_item(bot: Bot, user: str, kind: str, values: dict[str, str]) -> None:
-    editor = bot.fake.last_view(user)
+    editor = await filled_modal(bot.fake, user)
     before = len(bot.fake.calls_to("views.push"))
     await bot.driver.block_action(
         user=user, action_id=f"contract_add_item:{kind}", view=editor, block_id="add_items"
     )
     await bot.fake.wait_for("views.push", count=before + 1)
     updates = len(bot.fake.calls_to("views.update"))
-    response = await bot.driver.submit_view(bot.fake.last_view(user), values, user=user)
+    response = await bot.driver.submit_view((await filled_modal(bot.fake, user)), values, user=user)
     assert response.json is None, response.json
     await bot.fake.wait_for("views.update", count=updates + 1)
 
@@ -244,7 +244,7 @@ async def open_editor(bot: Bot, user: str) -> dict[str, Any]:
     before = len(bot.fake.calls_to("views.open"))
     await bot.driver.command("/contract", "edit", user=user)
     await bot.fake.wait_for("views.open", count=before + 1)
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def two_drafts_for_one_leader(bot: Bot, *, for_agreement: bool = False) -> tuple[int, int]:

@@ -33,7 +33,7 @@ from tests.bot.checkins.test_support import (
 )
 from tests.conftest import response_texts
 from tests.fakes import FakeSlack
-from tests.harness import Bot, running_bot
+from tests.harness import Bot, filled_modal, running_bot
 
 LEADER = "U0LEAD001"
 
@@ -220,7 +220,7 @@ async def test_an_answer_for_last_week_within_the_window_is_stored_for_last_week
     await bot.driver.block_action(user=LEADER, action_id=START, message=message)
     (opened,) = await bot.fake.wait_for("views.open")
     assert opened.response["ok"]
-    modal = bot.fake.last_view(LEADER)
+    modal = await filled_modal(bot.fake, LEADER)
     assert '"period": "2027-W10"' in modal["private_metadata"]
     assert "last week's, open until the end of Tuesday" in str(modal["blocks"][0])
     bot.clock.set(at("2027-03-16 21:00", "Europe/Berlin"))  # Tuesday evening
@@ -242,7 +242,7 @@ async def test_an_answer_for_last_week_after_the_window_is_refused_clearly(bot: 
     message = await late_prompt(bot)
     await bot.driver.block_action(user=LEADER, action_id=START, message=message)
     await bot.fake.wait_for("views.open")
-    modal = bot.fake.last_view(LEADER)
+    modal = await filled_modal(bot.fake, LEADER)
     bot.clock.set(at("2027-03-17 00:00", "Europe/Berlin"))  # Wednesday: closed
     response = await bot.driver.submit_view(modal, {"confidence": "4"}, user=LEADER)
     assert response.json["response_action"] == "errors"

@@ -1,0 +1,321 @@
+"""Modals at the size of a real organisation, against a bare Bolt app opening a static modal.
+
+Two organisations, each in a fresh database: "1x1", one contract with a week of history, and
+"300x156", an HR owner governing 300 contracts of 156 weeks each (three years of weekly
+check-ins, two measurements and a piece of evidence a week). In each, `northstar run` (HTTP mode,
+scheduler and all) and the bare Bolt app run each in a process of its own against the fake
+Slack this process serves, and three targets take turns at every concurrency level
+(segments alternating, as in `summary`):
+
+- `/checkin` by the leader: time to its `views.open`;
+- `/contract summary @leader` by the HR owner: time to its `response_url` post;
+- the bare Bolt app's `/bench`: time to its `views.open` of a static modal.
+
+A `views.open` refused with `expired_trigger_id` (the trigger id was older than 3 s, the
+person saw nothing) is counted, not failed, for `/checkin` and the bare app.
+
+Then the digest for `DIGEST_SPONSORS` sponsors with `DIGEST_EACH` contracts each: the time to
+load and build one digest, and the statements it sends to the database.
+
+Run with `python -m tests.bench --only modal`.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.core.clock import ManualClock
+from bot.digest.blocks import build_digest
+from bot.digest.service import due_digests, load_digest
+from bot.services import Services
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+from tests.bench.baseline import BASELINE_COMMAND
+from tests.bench.measure import (
+    Arrival,
+    BenchFailure,
+    Figures,
+    Options,
+    Target,
+    TimedFake,
+    compare,
+    count_and_forget,
+    percentile,
+    ratio,
+)
+from tests.bench.rss import baseline_command, baseline_env, bot_env, free_port, started
+from tests.conftest import PEOPLE
+from tests.fakes import SlackDriver
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, START, make_settings
+from tests.scale import counting_statements, seed_organisation
+
+NAME = "modal"
+LEADER, OWNER = "U0LEAD001", "U0HRBP001"
+SCENARIOS: dict[str, tuple[int, int]] = {"1x1": (1, 1), "300x156": (300, 156)}
+EXPIRY_LEVEL = 100
+CHECKIN, SUMMARY, BARE = "/checkin", "/contract summary", "bare Bolt"
+DIGEST_SPONSORS, DIGEST_EACH, DIGEST_WEEKS = 1_000, 5, 4
+
+
+def is_summary(arrival: Arrival) -> str | None:
+    text = str(arrival.body.get("text", ""))
+    return None if text.startswith("Summary of ") else f"not a summary: {text[:200]!r}"
+
+
+@dataclass(frozen=True)
+class ScenarioLevel:
+    scenario: str
+    concurrency: int
+    figures: dict[str, Figures]
+
+    def p99(self, name: str) -> float:
+        return self.figures[name].first_call_p99_ms
+
+    def p50(self, name: str) -> float:
+        return self.figures[name].first_call_p50_ms
+
+
+@dataclass(frozen=True)
+class DigestFigures:
+    sponsors: int
+    contracts_each: int
+    weeks: int
+    build_p50_ms: float
+    build_p99_ms: float
+    build_max_ms: float
+    total_s: float
+    statements_min: int
+    statements_max: int
+
+
+@dataclass(frozen=True)
+class ModalResult:
+    options: Options
+    levels: list[ScenarioLevel]
+    digest: DigestFigures | None
+    all_calls: dict[str, int] = field(default_factory=dict)
+    name: str = NAME
+
+    def level(self, scenario: str, concurrency: int) -> ScenarioLevel | None:
+        return next(
+            (x for x in self.levels if (x.scenario, x.concurrency) == (scenario, concurrency)),
+            None,
+        )
+
+    def table(self) -> str:
+        lines = [
+            "First Web API call, ms from sending (p50/p99): /checkin -> views.open, "
+            "/contract summary -> response_url, bare Bolt /bench -> views.open",
+            f"{self.options.requests} requests per target and level after "
+            f"{self.options.warmup} warm-up; 1x1 = 1 contract, 1 week; 300x156 = an owner "
+            "of 300 contracts of 156 weeks each",
+            "",
+            f"{'org':<8}{'conc':>5}  {'/checkin':>15}  {'summary':>15}  {'bare':>15}  "
+            f"{'checkin/bare':>12}  {'summary/bare':>12}  {'expired c/b':>11}",
+        ]
+        for x in self.levels:
+            lines.append(
+                f"{x.scenario:<8}{x.concurrency:>5}  "
+                + "  ".join(f"{x.p50(n):>6.0f}/{x.p99(n):>7.0f}" for n in (CHECKIN, SUMMARY, BARE))
+                + f"  {_times(ratio(x.p99(CHECKIN), x.p99(BARE))):>12}"
+                f"  {_times(ratio(x.p99(SUMMARY), x.p99(BARE))):>12}"
+                f"  {x.figures[CHECKIN].expired:>5}/{x.figures[BARE].expired:<5}"
+            )
+        lines += ["", "300x156 against 1x1 (p99 / p99; p50 / p50 in brackets):"]
+        for small in (x for x in self.levels if x.scenario == "1x1"):
+            large = self.level("300x156", small.concurrency)
+            if large is None:
+                continue
+            cells = [
+                f"{name} {_times(ratio(large.p99(name), small.p99(name)))} "
+                f"({_times(ratio(large.p50(name), small.p50(name)))})"
+                for name in (CHECKIN, SUMMARY, BARE)
+            ]
+            lines.append(f"  conc {small.concurrency:>3}: " + ", ".join(cells))
+        if self.digest is not None:
+            d = self.digest
+            lines += [
+                "",
+                f"Digest for {d.sponsors:,} sponsors x {d.contracts_each} contracts "
+                f"({d.weeks} weeks each): load + build per digest p50 {d.build_p50_ms:.1f} ms, "
+                f"p99 {d.build_p99_ms:.1f} ms, max {d.build_max_ms:.1f} ms; "
+                f"all {d.total_s:.1f} s; statements per digest {d.statements_min}"
+                + ("" if d.statements_min == d.statements_max else f"-{d.statements_max}"),
+            ]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.name,
+            "options": asdict(self.options),
+            "levels": [
+                {
+                    "scenario": x.scenario,
+                    "concurrency": x.concurrency,
+                    "figures": {name: asdict(f) for name, f in x.figures.items()},
+                    "p99_ratio_to_bare": {
+                        name: ratio(x.p99(name), x.p99(BARE)) for name in (CHECKIN, SUMMARY)
+                    },
+                }
+                for x in self.levels
+            ],
+            "digest": asdict(self.digest) if self.digest else None,
+            "api_calls": self.all_calls,
+        }
+
+
+def _times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+async def scenario(
+    name: str, contracts: int, weeks: int, options: Options, levels: Sequence[int]
+) -> tuple[list[ScenarioLevel], Counter[str]]:
+    """One organisation in a fresh database, `northstar run` and the bare app each in a process
+    of its own against this process's fake Slack; all three targets at every level."""
+    fake = TimedFake(bot_token=BOT_TOKEN)
+    for user_id, (user, real_name, email, tz) in PEOPLE.items():
+        fake.add_user(user_id, name=user, real_name=real_name, email=email, tz=tz)
+    for cid in range(2, contracts + 1):
+        fake.add_user(f"UL{cid:07d}", name=f"leader{cid}", tz="Europe/Berlin")
+    calls: Counter[str] = Counter()
+    found = []
+    with tempfile.TemporaryDirectory(prefix="northstar-bench-") as directory:
+        url = f"sqlite+aiosqlite:///{Path(directory) / 'northstar.db'}"
+        await upgrade(url)
+        await seed_organisation(
+            url,
+            now=datetime.now(UTC),  # the bot in its process runs on the real clock
+            contracts=contracts,
+            weeks=weeks,
+            leader=LEADER,
+            governor=OWNER,
+        )
+        bot_port, bare_port = free_port(), free_port()
+        async with (
+            fake,
+            started(
+                "northstar run",
+                [sys.executable, "-m", "bot", "run"],
+                bot_env(fake.api_url, url, bot_port),
+                bot_port,
+            ),
+            started(
+                "bare Bolt", baseline_command(fake.api_url, bare_port), baseline_env(), bare_port
+            ),
+            driver_of(fake, bot_port) as bot,
+            driver_of(fake, bare_port) as bare,
+        ):
+            targets = [
+                Target(CHECKIN, bot, "/checkin", "", LEADER, "views.open", count_expired=True),
+                Target(
+                    SUMMARY,
+                    bot,
+                    "/contract",
+                    f"summary <@{LEADER}|dana>",
+                    OWNER,
+                    "response_url",
+                    check=is_summary,
+                ),
+                Target(BARE, bare, BASELINE_COMMAND, "", OWNER, "views.open", count_expired=True),
+            ]
+            for concurrency in levels:
+                runs = await compare(fake, targets, concurrency=concurrency, options=options)
+                found.append(
+                    ScenarioLevel(
+                        name, concurrency, {n: Figures.of(run) for n, run in runs.items()}
+                    )
+                )
+                count_and_forget(fake, calls)
+    return found, calls
+
+
+def driver_of(fake: TimedFake, port: int) -> SlackDriver:
+    return SlackDriver(
+        app_url=f"http://127.0.0.1:{port}/slack/events", signing_secret=SIGNING_SECRET, fake=fake
+    )
+
+
+async def digest_figures(sponsors: int, each: int, weeks: int) -> DigestFigures:
+    """Every sponsor's digest loaded and built, one after another, timed and counted."""
+    with tempfile.TemporaryDirectory(prefix="northstar-bench-") as directory:
+        url = f"sqlite+aiosqlite:///{Path(directory) / 'northstar.db'}"
+        await upgrade(url)
+        await seed_organisation(
+            url,
+            now=START,
+            contracts=sponsors * each,
+            weeks=weeks,
+            leader=LEADER,
+            governor=OWNER,
+            sponsor_of=lambda i: f"US{i // each:07d}",
+        )
+        engine = create_engine(url)
+        services = Services(
+            settings=make_settings(api_url="http://127.0.0.1:9/api/", database_url=url),
+            sessions=session_factory(engine),
+            clock=ManualClock(START),
+        )
+        try:
+            due = [
+                d
+                for d in await due_digests(services=services, client=None, now=START, force=True)
+                if d.recipient.startswith("US")
+            ]
+            if len(due) != sponsors:
+                raise BenchFailure(f"{len(due)} digests due, not {sponsors}")
+            times, counts = [], []
+            started = time.perf_counter()
+            for one in due:
+                with counting_statements() as seen:
+                    before = time.perf_counter()
+                    digest = await load_digest(services=services, due=one)
+                    messages = build_digest(digest)
+                    times.append(1000 * (time.perf_counter() - before))
+                counts.append(len(seen))
+                if len(digest.contracts) != each or not messages:
+                    raise BenchFailure(f"the digest of {one.recipient} lost contracts")
+            total = time.perf_counter() - started
+        finally:
+            await engine.dispose()
+    return DigestFigures(
+        sponsors=sponsors,
+        contracts_each=each,
+        weeks=weeks,
+        build_p50_ms=round(percentile(times, 0.5), 2),
+        build_p99_ms=round(percentile(times, 0.99), 2),
+        build_max_ms=round(max(times), 2),
+        total_s=round(total, 2),
+        statements_min=min(counts),
+        statements_max=max(counts),
+    )
+
+
+async def measure(
+    options: Options,
+    *,
+    levels: Sequence[int],
+    scenarios: dict[str, tuple[int, int]] = SCENARIOS,
+    digest: tuple[int, int, int] | None = (DIGEST_SPONSORS, DIGEST_EACH, DIGEST_WEEKS),
+) -> ModalResult:
+    found: list[ScenarioLevel] = []
+    calls: Counter[str] = Counter()
+    for name, (contracts, weeks) in scenarios.items():
+        levels_found, scenario_calls = await scenario(name, contracts, weeks, options, levels)
+        found += levels_found
+        calls += scenario_calls
+    figures = await digest_figures(*digest) if digest is not None else None
+    return ModalResult(options, found, figures, dict(sorted(calls.items())))
+
+
+async def run(options: Options) -> ModalResult:
+    """The `make bench` entry: the given levels and `EXPIRY_LEVEL`, both organisations."""
+    return await measure(options, levels=sorted({*options.concurrency, EXPIRY_LEVEL}))

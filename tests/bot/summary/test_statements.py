@@ -1,0 +1,112 @@
+"""Summary, App Home, the digest and the evidence chooser issue as many statements for an owner
+of 300 contracts, or a contract with three years of history, as for one contract of a week."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.amendments.blocks import build_contract_summary
+from bot.amendments.service import summary_view
+from bot.contracts.service import bundles_for, contract_to_show
+from bot.core.clock import ManualClock
+from bot.core.permissions import Refusal
+from bot.digest.service import due_digests, load_digest
+from bot.evidence.blocks import build_evidence_modal
+from bot.evidence.service import contracts_for_evidence
+from bot.services import Services
+from bot.summary.home import build_home
+from storage.db import create_engine, read_only, session_factory
+from tests.harness import START, make_settings
+from tests.scale import counting_statements, seed_organisation
+
+LEADER, OWNER = "U0LEAD001", "U0OWNR001"
+SIZES = ((1, 1), (300, 1), (1, 156))  # (contracts the owner governs, weeks of history)
+
+Surface = Callable[[Services], Awaitable[Any]]
+
+
+async def statements(
+    template: Path, directory: Path, surface: Surface
+) -> dict[tuple[int, int], int]:
+    """The statements `surface` issues at each size, each on its own fresh database."""
+    counts = {}
+    for contracts, weeks in SIZES:
+        path = directory / f"{contracts}x{weeks}.db"
+        shutil.copyfile(template, path)
+        url = f"sqlite+aiosqlite:///{path}"
+        await seed_organisation(
+            url, now=START, contracts=contracts, weeks=weeks, leader=LEADER, governor=OWNER
+        )
+        engine = create_engine(url)
+        services = Services(
+            settings=make_settings(api_url="http://127.0.0.1:9/api/", database_url=url),
+            sessions=session_factory(engine),
+            clock=ManualClock(START),
+        )
+        try:
+            with counting_statements() as seen:
+                await surface(services)
+        finally:
+            await engine.dispose()
+        counts[(contracts, weeks)] = len(seen)
+    return counts
+
+
+def assert_constant(counts: dict[tuple[int, int], int]) -> None:
+    assert len(set(counts.values())) == 1, counts
+    assert counts[SIZES[0]] <= 30, counts  # a couple of dozen, whatever the size
+
+
+async def summary_of(services: Services, viewer: str) -> None:
+    async with services.sessions() as session:
+        await read_only(session)
+        found = await contract_to_show(session=session, viewer=viewer, leader=LEADER)
+        assert not isinstance(found, Refusal)
+        shown = await summary_view(session=session, bundle=found, version=None)
+    assert not isinstance(shown, Refusal)
+    assert build_contract_summary(shown, today=services.today())
+
+
+@pytest.mark.parametrize("viewer", [LEADER, OWNER])
+async def test_the_summary(sqlite_template: Path, tmp_path: Path, viewer: str) -> None:
+    async def surface(services: Services) -> None:
+        await summary_of(services, viewer)
+
+    assert_constant(await statements(sqlite_template, tmp_path, surface))
+
+
+async def test_app_home(sqlite_template: Path, tmp_path: Path) -> None:
+    async def surface(services: Services) -> None:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundles = await bundles_for(session=session, viewer=OWNER)
+        assert bundles
+        assert build_home(viewer=OWNER, bundles=bundles, today=services.today()).to_dict()
+
+    assert_constant(await statements(sqlite_template, tmp_path, surface))
+
+
+async def test_the_digest(sqlite_template: Path, tmp_path: Path) -> None:
+    async def surface(services: Services) -> None:
+        due = await due_digests(services=services, client=None, now=START, force=True)
+        (mine,) = [d for d in due if d.recipient == OWNER]
+        digest = await load_digest(services=services, due=mine)
+        assert len(digest.contracts) == len(mine.contract_ids)
+
+    assert_constant(await statements(sqlite_template, tmp_path, surface))
+
+
+async def test_the_evidence_chooser(sqlite_template: Path, tmp_path: Path) -> None:
+    async def surface(services: Services) -> None:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundles = await contracts_for_evidence(session=session, user=OWNER)
+        modal = build_evidence_modal(bundles, viewer=OWNER, selected=bundles[0], message=None)
+        assert modal.to_dict()
+
+    assert_constant(await statements(sqlite_template, tmp_path, surface))

@@ -1,0 +1,119 @@
+"""Modals open first: the statements before `views.open` are as few for an owner of 300
+contracts, or a contract with 156 weeks of history, as for one contract of one week; the
+modal opens as "Loading…" and is then filled in place."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.checkins.blocks import CHECKIN_MODAL
+from bot.evidence.blocks import EVIDENCE_MODAL
+from bot.summary.home import OPEN_SUMMARY
+from bot.ui.metadata import ContractRef
+from bot.ui.views import LOADING
+from tests.conftest import PEOPLE
+from tests.fakes import FakeSlack
+from tests.harness import BOT_TOKEN, START, Bot, filled_modal, running_bot
+from tests.scale import counting_statements, seed_organisation
+
+LEADER, OWNER = "U0LEAD001", "U0HRBP001"
+MAX_BEFORE_OPEN = 12  # the request's own bookkeeping and one or two small look-ups
+
+Act = Callable[[Bot], Awaitable[Any]]
+
+
+async def before_open(
+    template: Path, directory: Path, *, contracts: int, weeks: int, act: Act, user: str
+) -> tuple[int, dict[str, Any]]:
+    """Statements sent before the first `views.open`, and the modal once filled."""
+    path = directory / f"{contracts}x{weeks}.db"
+    shutil.copyfile(template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    await seed_organisation(
+        url, now=START, contracts=contracts, weeks=weeks, leader=LEADER, governor=OWNER
+    )
+    fake = FakeSlack(bot_token=BOT_TOKEN)
+    for user_id, (name, real_name, email, tz) in PEOPLE.items():
+        fake.add_user(user_id, name=name, real_name=real_name, email=email, tz=tz)
+    async with fake, running_bot(fake, url) as bot:
+        with counting_statements(lambda: len(fake.calls_to("views.open"))) as seen:
+            await act(bot)
+            (opened,) = await fake.wait_for("views.open")
+            modal = await filled_modal(fake, user)
+    assert opened.response["ok"], opened.response
+    assert opened.args["view"]["callback_id"] == LOADING
+    assert opened.args["view"]["blocks"][0]["text"]["text"] == "Loading…"
+    (update,) = fake.calls_to("views.update")
+    assert update.response["ok"] and update.args["view_id"] == opened.response["view"]["id"]
+    assert update.args["hash"] == opened.response["view"]["hash"]
+    return seen.where(lambda views_opened: views_opened == 0), modal
+
+
+async def checkin(bot: Bot) -> None:
+    assert (await bot.driver.command("/checkin", "", user=LEADER)).status == 200
+
+
+async def evidence(bot: Bot) -> None:
+    assert (await bot.driver.command("/contract", "evidence", user=OWNER)).status == 200
+
+
+async def shortcut(bot: Bot) -> None:
+    message = bot.fake.post_user_message("C0GENERAL1", user=LEADER, text="Shipped the plan")
+    response = await bot.driver.message_shortcut(
+        user=OWNER, callback_id="add_evidence", message=message, channel="C0GENERAL1"
+    )
+    assert response.status == 200
+
+
+async def open_summary(bot: Bot) -> None:
+    response = await bot.driver.block_action(
+        user=OWNER, action_id=OPEN_SUMMARY, value=ContractRef.write(contract_id=1)
+    )
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("act", "user", "callback_id", "sizes"),
+    [
+        pytest.param(checkin, LEADER, CHECKIN_MODAL, [(1, 1), (1, 156)], id="/checkin"),
+        pytest.param(evidence, OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="/contract evidence"),
+        pytest.param(shortcut, OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="Add as evidence"),
+        pytest.param(open_summary, OWNER, "", [(1, 1), (300, 156)], id="Open summary"),
+    ],
+)
+async def test_statements_before_views_open_do_not_grow(
+    sqlite_template: Path,
+    tmp_path: Path,
+    act: Act,
+    user: str,
+    callback_id: str,
+    sizes: list[tuple[int, int]],
+) -> None:
+    counts = {}
+    for contracts, weeks in sizes:
+        counts[(contracts, weeks)], modal = await before_open(
+            sqlite_template, tmp_path, contracts=contracts, weeks=weeks, act=act, user=user
+        )
+        assert modal.get("callback_id") == callback_id
+        assert "Contract 00001" in str(modal["blocks"])
+    assert len(set(counts.values())) == 1, counts
+    assert counts[sizes[0]] <= MAX_BEFORE_OPEN, counts
+
+
+async def test_an_expired_trigger_opens_nothing_and_loads_nothing(
+    bot: Bot, example_contract: int
+) -> None:
+    bot.fake.trigger_ttl = -1.0  # every trigger id has expired by the time it is used
+    with counting_statements(lambda: len(bot.fake.calls_to("views.open"))) as seen:
+        assert (await bot.driver.command("/checkin", "", user=LEADER)).status == 200
+        (opened,) = await bot.fake.wait_for("views.open")
+        await asyncio.sleep(0.3)  # room for any work the handler would still do
+    assert opened.response["error"] == "expired_trigger_id"
+    assert bot.fake.calls_to("views.update") == []
+    assert seen.where(lambda views_opened: views_opened > 0) == 0  # no plan loaded after
