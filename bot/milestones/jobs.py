@@ -144,15 +144,22 @@ async def milestones_job(run: JobRun) -> Report:
 
 
 async def ask_sponsor(
-    *, services: Services, client: AsyncWebClient, decided: Decided, miss: int, user: str
+    *,
+    services: Services,
+    client: AsyncWebClient,
+    decided: Decided,
+    miss: int,
+    user: str,
+    need: str = "",
 ) -> delivery.Result:
-    """DM the sponsor the leader's request for support with a missed milestone, once."""
+    """DM the sponsor the leader's request for support with a missed milestone (with what
+    they need), once per miss."""
     queue = queue_of(services, client)
     try:
         result = await queue.deliver(
             Outgoing(
                 key=support_key(decided, miss),
-                build=delivery.fixed(build_support_request(decided)),
+                build=delivery.fixed(build_support_request(decided, need)),
                 on_undeliverable=_logged(f"the support request on {decided.milestone.key}"),
                 expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
             )
