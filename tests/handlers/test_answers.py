@@ -323,3 +323,18 @@ async def test_buttons_crafted_for_another_contract_are_refused(
     await click(bot, with_value(digest, MORE, "{not json"), MORE, user=SPONSOR)
     assert "out of date" in await said(bot, 4)
     assert len(bot.fake.calls_to("views.open")) == 1  # the leader's check-in only
+
+
+async def test_the_summary_shows_the_latest_checkin_to_its_readers_only(
+    bot: Bot, example_contract: int
+) -> None:
+    await answered_and_digested(bot, wins=WINS, reflection=REFLECTION)
+    await bot.driver.command("/contract", "summary <@U0LEAD001>", user=SPONSOR)
+    summary = await said(bot)
+    assert "*Latest check-in*\n_week 10 (8–14 Mar 2027)_" in summary
+    assert "🏆 *Wins* Shipped the &lt;!channel&gt; runbook &amp; *trained*" in summary
+    assert "Next I try it with planning." in summary  # the summary has room for it whole
+    assert "📊 Confidence 4/5 (the first rating)" in summary
+    await bot.driver.command("/contract", "summary <@U0LEAD001>", user=PEER)
+    refused = await said(bot, 2)
+    assert "Latest check-in" not in refused and "Delegating" not in refused
