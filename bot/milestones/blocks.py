@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.core.calendar import period_label
 from bot.core.progress import format_number
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
@@ -219,7 +220,7 @@ def build_escalation(decided: Decided) -> Message:
     )
 
 
-def build_support_request(decided: Decided, need: str = "") -> Message:
+def build_support_request(decided: Decided, need: str = "", week: str | None = None) -> Message:
     """The sponsor's DM when the leader asks for support with a missed milestone: the
     contract, the milestone and what the leader says they need, in their words."""
     c, m = decided.contract, decided.milestone
@@ -231,6 +232,8 @@ def build_support_request(decided: Decided, need: str = "") -> Message:
     if need.strip():
         quoted = escape(truncate(need.strip(), SUPPORT_LIMIT)).replace("\n", "\n> ")
         blocks.append(section(f"*What they need*\n> {quoted}"))
+    if week:
+        blocks.append(context(f"Asked in {period_label(week)}"))
     return Message(
         text=f"{mention(c.leader_id)} asks for your support with milestone {escape(m.key)}",
         blocks=blocks,

@@ -338,3 +338,25 @@ async def test_the_summary_shows_the_latest_checkin_to_its_readers_only(
     await bot.driver.command("/contract", "summary <@U0LEAD001>", user=PEER)
     refused = await said(bot, 2)
     assert "Latest check-in" not in refused and "Delegating" not in refused
+
+
+async def test_a_replayed_reply_is_kept_and_sent_once(bot: Bot, example_contract: int) -> None:
+    digest = await answered_and_digested(bot)
+    await click(bot, digest, REPLY, user=SPONSOR)
+    await bot.fake.wait_for("views.open", count=2)
+    modal = bot.fake.last_view(SPONSOR)
+    first = await bot.driver.submit_view(modal, {REPLY_INPUT: "Well done."}, user=SPONSOR)
+    body, headers = bot.driver.last_sent
+    await bot.fake.wait_for(
+        "chat.postMessage", where=lambda c: "replied to your check-in" in c.args.get("text", "")
+    )
+    again = await bot.driver.post_raw(body, headers)  # Slack's retry, or a double click
+    assert again.status == 200 and again.json == first.json
+    assert len(await stored(bot, CheckInReply)) == 1
+    assert len(await deliveries(bot.sessions, REPLY_KIND)) == 1
+    replies = [
+        c
+        for c in bot.fake.calls_to("chat.postMessage")
+        if "replied to your check-in" in c.args.get("text", "")
+    ]
+    assert len(replies) == 1

@@ -176,9 +176,9 @@ async def test_ask_my_sponsor_for_support_asks_what_they_need_once(
     assert sent.json == {"response_action": "clear"}
     asks = await bot.fake.wait_for("chat.postMessage", count=2, where=to(SPONSOR))
     assert "asks for your support with milestone M1" in asks[-1].args["text"]
-    shown = json.dumps(asks[-1].args["blocks"])
+    shown = json.dumps(asks[-1].args["blocks"], ensure_ascii=False)
     assert "&lt;!channel&gt; the *data* team &amp; a decision on Q3" in shown
-    assert "Head of Platform" in shown
+    assert "Head of Platform" in shown and "Asked in week 13 (29 Mar–4 Apr 2027)" in shown
     (confirmed,) = await bot.fake.wait_for(
         "chat.postMessage", where=lambda c: "I've asked <@U0SPON001>" in c.args.get("text", "")
     )
