@@ -6,6 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 from handlers import (
     amendments,
+    answers,
     checkins,
     contract,
     contracts,
@@ -41,5 +42,6 @@ def register_all(app: AsyncApp) -> None:
         milestones,
         renewal,
         reviews,
+        answers,
     ):
         module.register(app)

@@ -8,6 +8,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.answers.blocks import history_reply_blocks
+from bot.answers.service import history_replies
 from bot.checkins import service as checkins
 from bot.checkins.blocks import (
     CHECKIN_MODAL,
@@ -64,6 +66,14 @@ async def handle_checkin_command(
         async with services.sessions() as session:
             contract = await checkins.active_contract_of(session=session, leader_id=user)
         blocks = build_history(periods, contract.title if contract else "")
+        if contract is not None:
+            blocks += history_reply_blocks(
+                await history_replies(
+                    services=services,
+                    contract_id=contract.id or 0,
+                    periods=[p.period for p in periods],
+                )
+            )
         await respond(
             text="Your last check-ins",
             blocks=[b.to_dict() for b in blocks],

@@ -283,6 +283,37 @@ class CheckIn(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class CheckInReply(SQLModel, table=True):
+    """A reader's answer to a leader's check-in: threaded under its prompt, kept with it.
+
+    `request_key` is the view submission that wrote it (view id and hash): a replay or a
+    double click writes nothing more."""
+
+    __tablename__ = "checkin_reply"
+    __table_args__ = (UniqueConstraint("request_key", name="uq_checkin_reply_request"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkin_id: int = Field(foreign_key="checkin.id", ondelete="CASCADE", index=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE")
+    author_id: str = Field(max_length=32)
+    text: str = _text()
+    request_key: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class CheckInNudge(SQLModel, table=True):
+    """The one friendly reminder about a missed check-in week: who sent it, and when."""
+
+    __tablename__ = "checkin_nudge"
+    __table_args__ = (UniqueConstraint("contract_id", "period_key", name="uq_checkin_nudge"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE")
+    period_key: str = Field(max_length=16)
+    nudged_by: str = Field(max_length=32)
+    created_at: datetime = _ts()
+
+
 class Risk(SQLModel, table=True):
     """A risk or blocker a leader raised, possibly asking the sponsor for help."""
 

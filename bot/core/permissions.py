@@ -29,6 +29,8 @@ PROPOSERS = frozenset({Role.leader, Role.sponsor, Role.owner})
 EVIDENCE_ADDERS = frozenset({Role.leader, Role.sponsor, Role.owner})
 FEEDBACK_READERS = frozenset({Role.leader, Role.sponsor, Role.owner})
 FEEDBACK_REQUESTERS = frozenset({Role.leader, Role.sponsor})
+CHECKIN_ANSWERERS = frozenset({Role.sponsor, Role.owner, Role.approver})
+NUDGERS = frozenset({Role.sponsor, Role.owner})
 
 
 def may_read(bundle: ContractBundle, user_id: str) -> bool:
@@ -70,3 +72,14 @@ def may_read_feedback(bundle: ContractBundle, user_id: str) -> bool:
 
 def may_request_feedback(bundle: ContractBundle, user_id: str) -> bool:
     return bool(bundle.roles_of(user_id) & FEEDBACK_REQUESTERS)
+
+
+def may_answer_checkin(bundle: ContractBundle, user_id: str) -> bool:
+    """Who replies to a leader's check-in: those who govern the contract (sponsor, owner,
+    approvers); escalation contacts read it but answer through the sponsor."""
+    return bool(bundle.roles_of(user_id) & CHECKIN_ANSWERERS)
+
+
+def may_nudge(bundle: ContractBundle, user_id: str) -> bool:
+    """Who nudges a leader about a missed check-in: the digest's readers, sponsor and owner."""
+    return bool(bundle.roles_of(user_id) & NUDGERS)

@@ -48,26 +48,39 @@ def key_of(row: Any) -> DeliveryKey:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """What to post: the notification `text` and, usually, Block Kit `blocks`."""
+    """What to post: the notification `text` and, usually, Block Kit `blocks`; `thread_ts`
+    posts it as a reply in that message's thread (the delivery's channel must be its)."""
 
     text: str
     blocks: Sequence[Block] | None = None
+    thread_ts: str | None = None
 
     def arguments(self) -> dict[str, Any]:
         args: dict[str, Any] = {"text": self.text}
         if self.blocks is not None:
             args["blocks"] = [b.to_dict() for b in self.blocks]
+        if self.thread_ts:
+            args["thread_ts"] = self.thread_ts
         return args
 
     def stored(self) -> dict[str, Any]:
         """As JSON, for a delivery's payload; `restored` reads it back."""
-        return {"text": self.text, "blocks": [b.to_dict() for b in self.blocks or []]}
+        data: dict[str, Any] = {
+            "text": self.text,
+            "blocks": [b.to_dict() for b in self.blocks or []],
+        }
+        if self.thread_ts:
+            data["thread_ts"] = self.thread_ts
+        return data
 
     @staticmethod
     def restored(data: dict[str, Any]) -> Message:
         blocks = [Block.parse(b) for b in data.get("blocks") or []]
+        thread = data.get("thread_ts")
         return Message(
-            text=str(data.get("text") or ""), blocks=[b for b in blocks if b is not None]
+            text=str(data.get("text") or ""),
+            blocks=[b for b in blocks if b is not None],
+            thread_ts=str(thread) if thread else None,
         )
 
 

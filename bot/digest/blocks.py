@@ -15,13 +15,16 @@ from slack_sdk.models.blocks import (
 
 from bot.amendments.blocks import APPROVE, REJECT, pending_lines
 from bot.amendments.model import GOVERNANCE, AmendmentState, change_lines, governance_changes
+from bot.answers.blocks import checkin_buttons, nudge_button
 from bot.core.calendar import period_label
+from bot.core.permissions import may_answer_checkin
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
 from bot.digest.model import ContractDigest, Digest, Move
 from bot.reviews.blocks import review_summary_line
 from bot.summary.home import OPEN_SUMMARY
+from bot.summary.reflection import SHORT_TEXT, checkin_lines
 from bot.ui.blocks import (
     MESSAGE_BLOCKS,
     MESSAGE_TEXT_BUDGET,
@@ -46,6 +49,7 @@ NEEDS_LISTED = 40
 PROGRESS_SHOWN = 10
 MAX_PARTS = 4
 NOTE_TEXT = 200  # room kept in each part's text budget for its "continued" note
+CHECKINS_SHOWN = 2  # per contract, the newest; More opens any of them whole
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:
@@ -154,6 +158,7 @@ def needs_blocks(item: ContractDigest, recipient: str) -> list[Block]:
     listed = [s for s in item.pending if not may_decide(s, recipient)]
     first += pending_lines(listed)
     blocks = _with_summary(first, item)
+    blocks += nudge_blocks(item)
     for state in item.pending:
         if may_decide(state, recipient):
             blocks += amendment_blocks(state, recipient)
@@ -185,9 +190,42 @@ def progress_blocks(item: ContractDigest, digest: Digest) -> list[Block]:
             f"the leader ({', '.join(parts)})"
         )
     lines += [review_summary_line(review) for review in item.reviews]
+    if item.trend is not None:
+        lines.append(f"📊 {item.trend}")
     if not item.has_progress:
         lines.append(f"_Nothing new since {day(digest.since_day)}._")
-    return [*_with_summary(lines, item), DividerBlock()]
+    return [*_with_summary(lines, item), *checkin_blocks(item, digest.recipient), DividerBlock()]
+
+
+# --- what the leader wrote: check-ins since the last digest, nudges of missed weeks --------
+
+
+def checkin_blocks(item: ContractDigest, recipient: str) -> list[Block]:
+    """The check-ins since the last digest (the newest `CHECKINS_SHOWN`): the week, the
+    rating, wins and reflection shortened, *More* to read it whole and *Reply*."""
+    replies = may_answer_checkin(item.bundle, recipient) and recipient != item.contract.leader_id
+    shown = item.checkins[-CHECKINS_SHOWN:]
+    blocks: list[Block] = []
+    earlier = len(item.checkins) - len(shown)
+    if earlier:
+        blocks.append(context(f"_{_plural(earlier, 'earlier check-in')} since the last digest_"))
+    for checkin in shown:
+        rating = f" · confidence {checkin.confidence}/5" if checkin.confidence else ""
+        lines = [f"📝 *Check-in, {period_label(checkin.period_key)}*{rating}"]
+        lines += checkin_lines(checkin, limit=SHORT_TEXT)
+        blocks += sections(None, lines)
+        blocks.append(checkin_buttons(checkin, may_reply=replies))
+    return blocks
+
+
+def nudge_blocks(item: ContractDigest) -> list[Block]:
+    """*Nudge* for the latest missed week, or that it was nudged already."""
+    if not item.missed_checkins:
+        return []
+    latest = item.missed_checkins[-1]
+    if latest in item.nudged:
+        return [context(f"👋 Nudged about {period_label(latest)} already.")]
+    return [nudge_button(item.contract.id or 0, latest)]
 
 
 def app_home(home: str | None) -> str:

@@ -12,6 +12,7 @@ from bot.core.progress import IndicatorProgress, progress
 from bot.delivery.model import DeliveryKey
 from storage.models import (
     AlignmentReview,
+    CheckIn,
     Contract,
     DeliveryStatus,
     DevelopmentActivity,
@@ -105,6 +106,11 @@ class ContractDigest:
     completed: list[DevelopmentActivity] = field(default_factory=list)
     feedback: FeedbackVolume = field(default_factory=FeedbackVolume)
     reviews: list[AlignmentReview] = field(default_factory=list)  # alignment reviews
+    # What the leader wrote: check-ins answered since the last digest (oldest first), the
+    # confidence trend, the missed weeks already nudged.
+    checkins: list[CheckIn] = field(default_factory=list)
+    trend: str | None = None
+    nudged: set[str] = field(default_factory=set)
 
     @property
     def contract(self) -> Contract:
@@ -122,7 +128,14 @@ class ContractDigest:
 
     @property
     def has_progress(self) -> bool:
-        return bool(self.met or self.moved or self.completed or self.feedback.total or self.reviews)
+        return bool(
+            self.met
+            or self.moved
+            or self.completed
+            or self.feedback.total
+            or self.reviews
+            or self.checkins
+        )
 
 
 @dataclass

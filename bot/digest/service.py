@@ -81,14 +81,17 @@ from bot.digest.model import (
 from bot.people.service import cached_zones, zones_of
 from bot.services import Services
 from bot.summary.blocks import headline
+from bot.summary.reflection import answered, confidence_trend
 from storage.db import read_only
 from storage.models import (
     ActivityStatus,
+    CheckIn,
     Contract,
     ContractStatus,
     MilestoneStatus,
     Risk,
 )
+from storage.queries.answers import nudged_periods
 from storage.queries.contracts import ContractBundle, active_contracts, load_bundles
 from storage.queries.digest import (
     digests_settled,
@@ -275,7 +278,15 @@ def contract_digest(
         a for a in bundle.activities if a.status == ActivityStatus.done and a.updated_at >= since
     ]
     found.feedback = feedback
+    found.checkins, found.trend = checkins_since(bundle, since)
     return found
+
+
+def checkins_since(bundle: ContractBundle, since: datetime) -> tuple[list[CheckIn], str | None]:
+    """The check-ins answered (or edited) since the last digest, oldest first, and the
+    contract's confidence trend."""
+    fresh = [c for c in answered(bundle.checkins) if c.updated_at >= since]
+    return fresh, confidence_trend(bundle.checkins)
 
 
 async def last_sent(*, session: AsyncSession, recipient: str, before: str) -> datetime | None:
@@ -301,6 +312,7 @@ async def load_digest(*, services: Services, due: DueDigest) -> Digest:
         risks = await risks_needing_help(session=session, contract_ids=ids, since=since)
         volume = await feedback_volume(session=session, contract_ids=ids, since=since)
         reviews = await reviews_between(session=session, contract_ids=ids, since=since)
+        nudged = await nudged_periods(session=session, contract_ids=ids)
     zones = await zones_of(
         services=services, client=None, contracts=[b.contract for b in bundles], now=now
     )
@@ -318,6 +330,7 @@ async def load_digest(*, services: Services, due: DueDigest) -> Digest:
     ]
     for item in contracts:
         item.reviews = [r for r in reviews if r.contract_id == item.contract.id]
+        item.nudged = nudged.get(item.contract.id or 0, set())
     contracts.sort(key=lambda d: (d.contract.title.lower(), d.contract.id or 0))
     return Digest(due.recipient, due.schedule, due.period, due.zone, since, now, contracts)
 

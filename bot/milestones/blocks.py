@@ -9,7 +9,9 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     SectionBlock,
 )
+from slack_sdk.models.views import View
 
+from bot.core.calendar import period_label
 from bot.core.progress import format_number
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
@@ -25,11 +27,15 @@ from bot.milestones.model import (
 )
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.blocks import SECTION_TEXT, context, day, mention, section
+from bot.ui.forms import modal_title, text_input
 from bot.ui.metadata import ContractRef, MissRef
 from storage.models import ActivityStatus
 
 PROPOSE = "milestone_propose"
 ASK_SUPPORT = "milestone_ask_support"
+SUPPORT_MODAL = "milestone_support_modal"
+SUPPORT_INPUT = "need"
+SUPPORT_LIMIT = 1000
 RECALIBRATE_BLOCK = "milestone_recalibrate"
 ACTIVITY_STATE = {
     ActivityStatus.not_started: "not started",
@@ -214,16 +220,49 @@ def build_escalation(decided: Decided) -> Message:
     )
 
 
-def build_support_request(decided: Decided) -> Message:
-    """The sponsor's DM when the leader asks for support with a missed milestone."""
+def build_support_request(decided: Decided, need: str = "", week: str | None = None) -> Message:
+    """The sponsor's DM when the leader asks for support with a missed milestone: the
+    contract, the milestone and what the leader says they need, in their words."""
     c, m = decided.contract, decided.milestone
     text = (
         f"🆘 {mention(c.leader_id)} asks for your support with milestone {named(decided)} on "
         f"{contract_name(decided)}, missed on {day(m.due)}.\n{state_line(decided)}"
     )
+    blocks: list[Block] = [_with_summary(text, decided)]
+    if need.strip():
+        quoted = escape(truncate(need.strip(), SUPPORT_LIMIT)).replace("\n", "\n> ")
+        blocks.append(section(f"*What they need*\n> {quoted}"))
+    if week:
+        blocks.append(context(f"Asked in {period_label(week)}"))
     return Message(
         text=f"{mention(c.leader_id)} asks for your support with milestone {escape(m.key)}",
-        blocks=[_with_summary(text, decided)],
+        blocks=blocks,
+    )
+
+
+def build_support_modal(decided: Decided) -> View:
+    """Ask my sponsor for support: what the leader needs, in a sentence or two (required)."""
+    c, m = decided.contract, decided.milestone
+    return View(
+        type="modal",
+        callback_id=SUPPORT_MODAL,
+        title=modal_title("Ask for support"),
+        submit="Send",
+        close="Cancel",
+        private_metadata=button_value(decided),
+        blocks=[
+            context(
+                f"To {mention(c.sponsor_id)} about milestone {named(decided)} "
+                f"(due {day(m.due)}) on {contract_name(decided)}."
+            ),
+            text_input(
+                SUPPORT_INPUT,
+                "What do you need?",
+                max_length=SUPPORT_LIMIT,
+                multiline=True,
+                placeholder="Time, a decision, an introduction, budget…",
+            ),
+        ],
     )
 
 

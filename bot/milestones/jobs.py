@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import delivery
+from bot.core.calendar import current_period
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.milestones.blocks import build_notice, build_recalibration, build_support_request
 from bot.milestones.model import FINAL, MET_POST, NOTICE_KINDS, NOTICE_WINDOW, Decided
@@ -26,8 +27,10 @@ from bot.milestones.service import (
     support_key,
     worth_telling,
 )
+from bot.people.service import zone_for
 from bot.scheduler import JobRun
 from bot.services import Services
+from storage.db import read_only
 from storage.models import Delivery, Milestone
 from storage.queries.contracts import audit
 from storage.queries.milestones import notices_given
@@ -144,15 +147,28 @@ async def milestones_job(run: JobRun) -> Report:
 
 
 async def ask_sponsor(
-    *, services: Services, client: AsyncWebClient, decided: Decided, miss: int, user: str
+    *,
+    services: Services,
+    client: AsyncWebClient,
+    decided: Decided,
+    miss: int,
+    user: str,
+    need: str = "",
 ) -> delivery.Result:
-    """DM the sponsor the leader's request for support with a missed milestone, once."""
+    """DM the sponsor the leader's request for support with a missed milestone (with what
+    they need, and the leader's week it was asked in), once per miss."""
+    async with services.sessions() as session:
+        await read_only(session)
+        zone = await zone_for(
+            session=session, contract=decided.contract, default=services.settings.default_timezone
+        )
+    week = current_period(services.clock.now(), zone)
     queue = queue_of(services, client)
     try:
         result = await queue.deliver(
             Outgoing(
                 key=support_key(decided, miss),
-                build=delivery.fixed(build_support_request(decided)),
+                build=delivery.fixed(build_support_request(decided, need, week)),
                 on_undeliverable=_logged(f"the support request on {decided.milestone.key}"),
                 expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
             )

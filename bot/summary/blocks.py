@@ -18,6 +18,7 @@ from bot.summary.model import (
     pace,
     progress_of,
 )
+from bot.summary.reflection import latest_checkin_blocks
 from bot.ui.blocks import capped, context, day, header, mention, section, sections
 from storage.models import (
     ActivityStatus,
@@ -194,6 +195,7 @@ def build_summary(
             f"{f' ({c.checkin_timezone})' if c.checkin_timezone else ''}\n{completion.text}"
         )
     )
+    blocks += latest_checkin_blocks(bundle)
 
     resources = [f"• _{escape(r.kind)}_: {escape(truncate(r.text, 300))}" for r in bundle.resources]
     barriers = [

@@ -146,6 +146,12 @@ class CheckinRef(Metadata):
     period: Period
 
 
+class CheckinRecordRef(Metadata):
+    """One answered check-in: the digest's More and Reply buttons, and the reply modal."""
+
+    checkin_id: RecordId
+
+
 class CheckinPage(Metadata):
     """The check-in modal: which period, and which of its pages this is."""
 

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.amendments.blocks import AMEND_ITEM, APPROVE
-from bot.milestones.blocks import ASK_SUPPORT, PROPOSE
+from bot.milestones.blocks import ASK_SUPPORT, PROPOSE, SUPPORT_INPUT, SUPPORT_MODAL
 from bot.milestones.service import SUPPORT
 from storage.models import AuditEvent, Milestone
 from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
@@ -152,27 +152,64 @@ async def test_propose_opens_the_amendment_form_and_a_second_miss_escalates(
     )
 
 
-async def test_ask_my_sponsor_for_support_asks_once(bot: Bot, example_contract: int) -> None:
+async def test_ask_my_sponsor_for_support_asks_what_they_need_once(
+    bot: Bot, example_contract: int
+) -> None:
     message = await missed_m1(bot)
     await click(bot, message, ASK_SUPPORT, user=LEADER)
-    said = await last_reply(bot)
-    assert said["response_type"] == "ephemeral" and said["replace_original"] is False
-    assert said["text"] == "I've asked <@U0SPON001> for support with M1."
+    await bot.fake.wait_for("views.open")
+    modal = bot.fake.last_view(LEADER)
+    assert modal["callback_id"] == SUPPORT_MODAL
+    before = len(posts_to(bot.fake, SPONSOR))
+
+    empty = await bot.driver.submit_view(modal, {SUPPORT_INPUT: "   "}, user=LEADER)
+    assert empty.json == {
+        "response_action": "errors",
+        "errors": {SUPPORT_INPUT: "Please fill this in."},
+    }
+    long = await bot.driver.submit_view(modal, {SUPPORT_INPUT: "x" * 1001}, user=LEADER)
+    assert long.json["errors"][SUPPORT_INPUT] == "Keep it to 1000 characters (this is 1001)."
+    assert len(posts_to(bot.fake, SPONSOR)) == before
+
+    need = "An hour with <!channel> the *data* team & a decision on Q3"
+    sent = await bot.driver.submit_view(modal, {SUPPORT_INPUT: need}, user=LEADER)
+    assert sent.json == {"response_action": "clear"}
     asks = await bot.fake.wait_for("chat.postMessage", count=2, where=to(SPONSOR))
     assert "asks for your support with milestone M1" in asks[-1].args["text"]
+    shown = json.dumps(asks[-1].args["blocks"], ensure_ascii=False)
+    assert "&lt;!channel&gt; the *data* team &amp; a decision on Q3" in shown
+    assert "Head of Platform" in shown and "Asked in week 13 (29 Mar–4 Apr 2027)" in shown
+    (confirmed,) = await bot.fake.wait_for(
+        "chat.postMessage", where=lambda c: "I've asked <@U0SPON001>" in c.args.get("text", "")
+    )
+    assert confirmed.args["channel"] == bot.fake.dm_id(LEADER)
     (updated,) = await bot.fake.wait_for("chat.update")
     assert updated.args["channel"] == bot.fake.dm_id(LEADER)
-    shown = bot.fake.messages[bot.fake.dm_id(LEADER)][-1]
-    assert buttons(shown) == [PROPOSE]
-    assert "You asked <@U0SPON001> for support" in json.dumps(shown["blocks"])
+    shown_to_leader = bot.fake.messages[bot.fake.dm_id(LEADER)][-2]
+    assert buttons(shown_to_leader) == [PROPOSE]
+    assert "You asked <@U0SPON001> for support" in json.dumps(shown_to_leader["blocks"])
 
     await click(bot, message, ASK_SUPPORT, user=LEADER)  # the old copy, clicked again
-    said = await last_reply(bot, count=2)
+    said = await last_reply(bot)
     assert said["text"] == "You already asked <@U0SPON001> for support with M1."
-    assert len(posts_to(bot.fake, SPONSOR)) == 2
+    assert len(bot.fake.calls_to("views.open")) == 1
+    assert len(posts_to(bot.fake, SPONSOR)) == before + 1
     (row,) = await deliveries(bot.sessions, SUPPORT)
     assert (row.recipient_id, row.period_key, row.status) == (SPONSOR, "M1:missed1", "sent")
     assert [e.action for e in await stored_events(bot)].count("milestone.support_requested") == 1
+
+
+async def test_a_support_form_submitted_by_someone_else_is_refused(
+    bot: Bot, example_contract: int
+) -> None:
+    message = await missed_m1(bot)
+    await click(bot, message, ASK_SUPPORT, user=LEADER)
+    await bot.fake.wait_for("views.open")
+    modal = bot.fake.last_view(LEADER)
+    forged = await bot.driver.submit_view(modal, {SUPPORT_INPUT: "help"}, user=OUTSIDER)
+    assert forged.json["response_action"] == "errors"
+    assert forged.json["errors"][SUPPORT_INPUT].startswith("Only the leader")
+    assert await deliveries(bot.sessions, SUPPORT) == []
 
 
 @pytest.mark.parametrize("action", [PROPOSE, ASK_SUPPORT])

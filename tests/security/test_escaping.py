@@ -25,7 +25,7 @@ from bot.amendments.blocks import APPROVE, REJECT
 from bot.checkins.blocks import START
 from bot.contracts.export import export_csv
 from bot.contracts.io import import_text
-from bot.milestones.blocks import ASK_SUPPORT
+from bot.milestones.blocks import ASK_SUPPORT, SUPPORT_INPUT
 from bot.report.model import ContractReport
 from bot.report.render import render_csv
 from bot.report.service import parse_period
@@ -302,6 +302,9 @@ async def test_missed_milestones_amendments_and_the_digest(bot: Bot) -> None:
     await run_job(bot, "milestones")
     recalibrate = copy.deepcopy(dm(bot, LEADER)[-1])
     await bot.driver.block_action(user=LEADER, action_id=ASK_SUPPORT, message=recalibrate)
+    await bot.fake.wait_for("views.open")  # what the leader needs, in their words
+    need = bot.fake.last_view(LEADER)
+    await bot.driver.submit_view(need, {SUPPORT_INPUT: f"need {EVIL}"}, user=LEADER)
     await bot.fake.wait_for("chat.update")
 
     # An amendment with a typed reason, the request DM, the digest, a rejection with a reason.

@@ -402,7 +402,11 @@ async def test_the_digest_puts_what_needs_the_sponsor_first(bot: Bot) -> None:
         if b["type"] == "actions"
         for e in b["elements"]
     ]
-    assert actions == [("amendment_approve", "1"), ("amendment_reject", "1")]
+    assert actions == [
+        ("checkin_nudge", '{"contract_id": 1, "period": "2027-W09"}'),
+        ("amendment_approve", "1"),
+        ("amendment_reject", "1"),
+    ]
     assert digest.args["text"].startswith("North Star digest: 5 things need you")
     (to_owner,) = digests_to(bot.fake, OWNER)  # not an approver: the line, no buttons
     assert "⏳ *#1* change milestone M1" in flat(to_owner)

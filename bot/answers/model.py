@@ -1,0 +1,42 @@
+"""Answers to check-ins: action and delivery names, limits, and what a nudge came to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.models import CheckIn, CheckInReply
+from storage.queries.contracts import ContractBundle
+
+MORE = "checkin_more"  # the digest's button: the whole check-in in a modal
+REPLY = "checkin_reply"  # the digest's (and the modal's) button: answer the check-in
+NUDGE = "checkin_nudge"  # the digest's button on a missed week
+REPLY_MODAL = "checkin_reply_modal"
+REPLY_INPUT = "reply"
+
+REPLY_KIND = "checkin_reply"  # the reply, threaded under the leader's prompt
+NUDGE_KIND = "checkin_nudge"  # the one reminder about a missed week
+
+REPLY_LIMIT = 1000
+HISTORY_REPLY_TEXT = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A check-in someone may read, with its contract and the replies it got."""
+
+    checkin: CheckIn
+    bundle: ContractBundle
+    replies: list[CheckInReply]
+    may_reply: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Nudged:
+    """A week's nudge: `new` when this click sent it, else who sent it before, and when."""
+
+    new: bool
+    by: str
+    at: datetime
+    leader: str
+    period: str

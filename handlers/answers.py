@@ -1,0 +1,175 @@
+"""Answering check-ins from the digest: More (the whole check-in), Reply and Nudge."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import delivery
+from bot.answers import service as answers
+from bot.answers.blocks import build_checkin_view, build_reply_modal, nudge_outcome_text
+from bot.answers.forms import parse_reply
+from bot.answers.jobs import send_nudge, send_reply
+from bot.answers.model import MORE, NUDGE, REPLY, REPLY_INPUT, REPLY_MODAL
+from bot.core.permissions import Refusal
+from bot.idempotency import request_key
+from bot.services import services_of
+from bot.ui.blocks import mention
+from bot.ui.metadata import CheckinRecordRef, CheckinRef
+from bot.ui.views import OUT_OF_DATE
+from handlers.common import notify, reply
+
+logger = logging.getLogger(__name__)
+
+
+async def _refuse(
+    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, text: str
+) -> None:
+    """A refusal where the click came from: under a message, else (a modal) as a DM."""
+    if body.get("response_url"):
+        await reply(respond, text)
+    else:
+        await notify(client, body["user"]["id"], text)
+
+
+async def _open(body: dict[str, Any], client: AsyncWebClient, view: Any) -> None:
+    """Open `view`, on top of the modal the click came from if there is one."""
+    if (body.get("container") or {}).get("type") == "view" or body.get("view"):
+        await client.views_push(trigger_id=body["trigger_id"], view=view)
+    else:
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def handle_more(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """The whole check-in in a modal, for whoever reads its contract (checked again here)."""
+    await ack()
+    ref = CheckinRecordRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await _refuse(body, respond, client, OUT_OF_DATE)
+        return
+    shown = await answers.checkin_to_show(
+        services=services_of(context), checkin_id=ref.checkin_id, user=body["user"]["id"]
+    )
+    if isinstance(shown, Refusal):
+        await _refuse(body, respond, client, shown.text)
+        return
+    await _open(body, client, build_checkin_view(shown))
+
+
+async def handle_reply(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Open the reply modal, for the contract's sponsor, owner and approvers only."""
+    await ack()
+    user = body["user"]["id"]
+    ref = CheckinRecordRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await _refuse(body, respond, client, OUT_OF_DATE)
+        return
+    shown = await answers.checkin_to_show(
+        services=services_of(context), checkin_id=ref.checkin_id, user=user
+    )
+    refused = shown if isinstance(shown, Refusal) else answers.refusal_to_reply(shown, user)
+    if refused is not None:
+        await _refuse(body, respond, client, refused.text)
+        return
+    assert not isinstance(shown, Refusal)
+    await _open(body, client, build_reply_modal(shown))
+
+
+async def handle_reply_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Keep the reply with the check-in, once, and thread it under the leader's prompt."""
+    services = services_of(context)
+    user = body["user"]["id"]
+    text, errors = parse_reply(view)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    ref = CheckinRecordRef.of_view(view)
+    key = request_key(body)
+    if ref is None or key is None:
+        await ack(response_action="errors", errors={REPLY_INPUT: OUT_OF_DATE})
+        return
+    saved = await answers.save_reply(
+        services=services, checkin_id=ref.checkin_id, user=user, text=text, request_key=key
+    )
+    if isinstance(saved, Refusal):
+        await ack(response_action="errors", errors={REPLY_INPUT: saved.text})
+        return
+    await ack(response_action="clear")
+    shown, kept, _ = saved
+    result = await send_reply(services=services, client=client, shown=shown, reply=kept)
+    if result.outcome == delivery.Outcome.undeliverable:
+        leader = mention(shown.bundle.contract.leader_id)
+        await notify(
+            client,
+            user,
+            f"Your reply is kept with the check-in, but I couldn't reach {leader} in Slack "
+            f"({result.error}).",
+        )
+
+
+async def handle_nudge(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """One friendly reminder to the leader about a missed week, however many clicks."""
+    await ack()
+    services = services_of(context)
+    ref = CheckinRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await _refuse(body, respond, client, OUT_OF_DATE)
+        return
+    found = await answers.nudge(
+        services=services, contract_id=ref.contract_id, period=ref.period, user=body["user"]["id"]
+    )
+    if isinstance(found, Refusal):
+        await _refuse(body, respond, client, found.text)
+        return
+    nudged, contract, answerable = found
+    if nudged.new:
+        result = await send_nudge(
+            services=services,
+            client=client,
+            contract=contract,
+            nudged=nudged,
+            answerable=answerable,
+        )
+        if result.outcome == delivery.Outcome.undeliverable:
+            await _refuse(
+                body,
+                respond,
+                client,
+                f"I couldn't reach {mention(nudged.leader)} in Slack ({result.error}).",
+            )
+            return
+    await _refuse(body, respond, client, nudge_outcome_text(nudged))
+
+
+def register(app: AsyncApp) -> None:
+    app.action(MORE)(handle_more)
+    app.action(REPLY)(handle_reply)
+    app.action(NUDGE)(handle_nudge)
+    app.view(REPLY_MODAL)(handle_reply_submission)
