@@ -11,6 +11,7 @@ from handlers import (
     contracts,
     evidence,
     feedback,
+    lessons,
     milestones,
     renewal,
     reviews,
@@ -41,5 +42,6 @@ def register_all(app: AsyncApp) -> None:
         milestones,
         renewal,
         reviews,
+        lessons,
     ):
         module.register(app)

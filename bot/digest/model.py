@@ -15,6 +15,7 @@ from storage.models import (
     Contract,
     DeliveryStatus,
     DevelopmentActivity,
+    Lesson,
     Milestone,
     Risk,
     SuccessIndicator,
@@ -105,6 +106,7 @@ class ContractDigest:
     completed: list[DevelopmentActivity] = field(default_factory=list)
     feedback: FeedbackVolume = field(default_factory=FeedbackVolume)
     reviews: list[AlignmentReview] = field(default_factory=list)  # alignment reviews
+    lessons: list[Lesson] = field(default_factory=list)  # shared with the leader's name
 
     @property
     def contract(self) -> Contract:
@@ -122,7 +124,14 @@ class ContractDigest:
 
     @property
     def has_progress(self) -> bool:
-        return bool(self.met or self.moved or self.completed or self.feedback.total or self.reviews)
+        return bool(
+            self.met
+            or self.moved
+            or self.completed
+            or self.feedback.total
+            or self.reviews
+            or self.lessons
+        )
 
 
 @dataclass

@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import (
 from bot.core.progress import format_number
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
+from bot.lessons.blocks import share_offer
 from bot.milestones.model import (
     ESCALATION,
     MET,
@@ -172,6 +173,8 @@ def build_recalibration(decided: Decided, *, asked: bool = False) -> Message:
     blocks.append(ActionsBlock(block_id=RECALIBRATE_BLOCK, elements=elements))
     if asked:
         blocks.append(context(f"✅ You asked {mention(c.sponsor_id)} for support."))
+    if m.id is not None:
+        blocks.append(share_offer("milestone", m.id))
     return Message(
         text=f"⏰ Milestone {keyed(decided, ' was missed:')}. Let's recalibrate.",
         blocks=blocks,
