@@ -21,6 +21,11 @@ SOURCES: dict[str, type[CheckIn] | type[Milestone] | type[Risk]] = {
 }
 # What a lesson is searched in, on PostgreSQL; the migration's index is over the same text.
 PG_DOCUMENT = "title || ' ' || happened || ' ' || takeaway || ' ' || tag_text"
+# How a match ranks there: in the title or the tags (A) above the story (B).
+PG_RANKED = (
+    "setweight(to_tsvector('english', title || ' ' || tag_text), 'A') || "
+    "setweight(to_tsvector('english', happened || ' ' || takeaway), 'B')"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +88,7 @@ async def search_lessons(*, session: AsyncSession, terms: Sequence[str], limit: 
         statement = text(
             f"SELECT id FROM lesson WHERE to_tsvector('english', {PG_DOCUMENT}) "
             "@@ to_tsquery('english', :query) "
-            f"ORDER BY ts_rank(to_tsvector('english', {PG_DOCUMENT}), "
+            f"ORDER BY ts_rank({PG_RANKED}, "
             "to_tsquery('english', :query)) DESC, created_at DESC LIMIT :limit"
         )
     connection = await session.connection()
