@@ -22,10 +22,10 @@ SEARCH_TERMS_MAX = 8
 TERM_LIMIT = 40
 RESULTS = 10
 
-# A word is letters and digits; everything else (quotes, *, -, parentheses, NEAR's syntax)
-# only separates words, so no typed text reaches the search engines' query syntax.
+# A word is letters and digits; everything else (quotes, *, -, parentheses, colons) only
+# separates words. Each word reaches the engines quoted (FTS5) or as a lexeme (PostgreSQL), so
+# NEAR, OR or NOT are words like any other, never operators.
 WORD = re.compile(r"[^\W_]+")
-FTS_OPERATORS = frozenset({"and", "or", "not", "near"})
 TAG = re.compile(r"[^\W_]+(?:[-][^\W_]+)*")
 
 
@@ -34,7 +34,7 @@ def search_terms(words: str) -> list[str]:
     found: list[str] = []
     for word in WORD.findall(words.lower()):
         term = word[:TERM_LIMIT]
-        if term in FTS_OPERATORS or term in found:
+        if term in found:
             continue
         found.append(term)
     return found[:SEARCH_TERMS_MAX]
