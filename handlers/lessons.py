@@ -72,7 +72,7 @@ def _thanks(named: bool) -> View:
         title=modal_title("Lesson shared"),
         close="Done",
         blocks=[
-            section(f"📚 Thank you. Your lesson is shared {who}."),
+            section(f"Thank you. Your lesson is shared {who}."),
             context("Anyone in the workspace finds it with `/learnings`."),
         ],
     )

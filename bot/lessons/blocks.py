@@ -62,7 +62,7 @@ def share_offer(kind: SourceKind, source_id: int) -> SectionBlock:
     return SectionBlock(
         block_id=f"{SHARE_BLOCK}:{kind}:{source_id}",
         text=MarkdownTextObject(
-            text="📚 Something others could learn from? Share it as a lesson, "
+            text="Something others could learn from? Share it as a lesson, "
             "with your name or without it."
         ),
         accessory=share_button(kind, source_id),
@@ -146,7 +146,7 @@ def build_share_modal(source: ShareSource) -> View:
 
 
 def tags_line(lesson: Lesson) -> str:
-    """`🏷 theme · activity · tag, tag`, escaped; empty without tags."""
+    """`theme · activity · tag, tag`, escaped; empty without tags."""
     parts = []
     if lesson.theme:
         parts.append(escape(truncate(lesson.theme, 80)))
@@ -154,7 +154,7 @@ def tags_line(lesson: Lesson) -> str:
         parts.append(escape(activity_label(lesson.activity_type)))
     if lesson.tags:
         parts.append(", ".join(escape(t) for t in lesson.tags))
-    return "🏷 " + " · ".join(parts) if parts else ""
+    return " · ".join(parts)
 
 
 def who_line(lesson: Lesson) -> str:
@@ -217,7 +217,7 @@ def digest_lesson_lines(lessons: Sequence[Lesson]) -> list[str]:
 
 def home_lessons_blocks(lessons: Sequence[Lesson]) -> list[Block]:
     """App Home's *Lessons* section: the latest few, and how to search them all."""
-    blocks: list[Block] = [DividerBlock(), section("*📚 Lessons*")]
+    blocks: list[Block] = [DividerBlock(), section("*Lessons*")]
     if not lessons:
         blocks.append(context("No lessons have been shared yet. " + LEARNINGS_HINT))
         return blocks

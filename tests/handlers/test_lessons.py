@@ -249,7 +249,7 @@ async def test_digest_and_app_home_show_lessons(bot: Bot, example_contract: int)
     digest = [
         m for m in bot.fake.messages.get(bot.fake.dm_id(SPONSOR), []) if "digest" in m["text"]
     ]
-    assert "Lesson shared: *Delegate reviews early*" in json.dumps(digest)
+    assert "Lesson shared: *Delegate reviews early* · " in json.dumps(digest, ensure_ascii=False)
 
     before = len(bot.fake.calls_to("views.publish"))
     await bot.driver.app_home_opened(OUTSIDER)
