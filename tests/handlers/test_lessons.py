@@ -256,3 +256,25 @@ async def test_digest_and_app_home_show_lessons(bot: Bot, example_contract: int)
     calls = await bot.fake.wait_for("views.publish", count=before + 1)
     home = json.dumps(calls[-1].args)
     assert "Lessons" in home and "Delegate reviews early" in home and "/learnings" in home
+
+
+async def test_an_unnamed_lesson_is_its_authors_to_export_and_unlinked_by_erasure(
+    bot: Bot, example_contract: int
+) -> None:
+    modal = await open_share(bot, await checked_in(bot))
+    await bot.driver.submit_view(modal, {**SHARED, "anonymity": "unnamed"}, user=LEADER)
+    async with bot.sessions() as session:
+        await session.delete(await session.get(Contract, example_contract))
+        await session.commit()
+    key = feedback_key(bot.services.settings)
+    now = bot.clock.now()
+    async with bot.sessions() as session:
+        exported = await export_person(session=session, user=LEADER, team="T0", key=key, now=now)
+        others = await export_person(session=session, user=SPONSOR, team="T0", key=key, now=now)
+    assert [i["shared"] for i in exported["lessons_shared"]] == ["without your name"]
+    assert others["lessons_shared"] == []
+    async with bot.sessions() as session:
+        await erase_person(session=session, user=LEADER, team="T0", key=key, now=now)
+    (lesson,) = await lessons(bot)
+    assert (lesson.named, lesson.author_id, lesson.author_hash) == (False, None, None)
+    assert WITHOUT_NAME in await learnings(bot, "delegate")
