@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.lessons.blocks import ERASED_AUTHOR, SHARE, SHARE_MODAL, WITHOUT_NAME
+from bot.lessons.blocks import ERASED_AUTHOR, SHARE, SHARE_MODAL, WITHOUT_NAME, share_button
 from bot.privacy.keys import feedback_key
 from bot.privacy.service import erase_person, export_person
-from storage.models import CheckIn, Contract, Lesson
+from storage.models import CheckIn, Contract, Lesson, Risk
 from tests.bot.checkins.test_support import run_job, virtual_time
 from tests.conftest import response_texts
 from tests.handlers.test_checkin_modal import ANSWERS, open_checkin, submit
@@ -278,3 +278,29 @@ async def test_an_unnamed_lesson_is_its_authors_to_export_and_unlinked_by_erasur
     (lesson,) = await lessons(bot)
     assert (lesson.named, lesson.author_id, lesson.author_hash) == (False, None, None)
     assert WITHOUT_NAME in await learnings(bot, "delegate")
+
+
+async def test_a_risk_gives_a_lesson_once_it_is_resolved(bot: Bot, example_contract: int) -> None:
+    """The button any surface can show (`share_button("risk", id)`), refused while it is open."""
+    await checked_in(bot)
+    async with bot.sessions() as session:
+        risk = (await session.exec(select(Risk))).one()
+    value = share_button("risk", risk.id or 0).value
+    await bot.driver.block_action(user=LEADER, action_id=SHARE, value=value)
+    await bot.fake.wait_for("response_url")
+    assert "not resolved yet" in response_texts(bot.fake)[-1]
+
+    async with bot.sessions() as session:
+        risk.status = "resolved"
+        session.add(risk)
+        await session.commit()
+    before = len(bot.fake.calls_to("views.open"))
+    await bot.driver.block_action(user=LEADER, action_id=SHARE, value=value)
+    await bot.fake.wait_for("views.open", count=before + 1)
+    modal = bot.fake.last_view(LEADER)
+    title = next(b for b in modal["blocks"] if b.get("block_id") == "title")
+    assert title["element"]["initial_value"] == ANSWERS["risk1"]
+    response = await bot.driver.submit_view(modal, SHARED, user=LEADER)
+    assert response.json["response_action"] == "update"
+    (lesson,) = await lessons(bot)
+    assert lesson.source_kind == "risk"

@@ -11,7 +11,7 @@ import pytest
 from bot.lessons.model import search_terms
 from storage.db import SessionFactory, read_only, writing
 from storage.models import Lesson
-from storage.queries.lessons import search_lessons
+from storage.queries.lessons import latest_lessons, search_lessons
 
 NOW = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -128,3 +128,15 @@ def test_search_terms_are_letters_and_digits_only() -> None:
     ]
     assert search_terms("!!! *** ---") == []
     assert search_terms("Über Straße") == ["über", "straße"]
+
+
+async def test_app_home_prefers_the_viewers_kinds_of_activity(sessions: SessionFactory) -> None:
+    coached = lesson(1, "Coaching the coach")
+    coached.activity_type = "coaching"
+    await add(sessions, coached, lesson(2, "Newer"), lesson(3, "Newest"))
+    async with sessions() as session:
+        await read_only(session)
+        found = await latest_lessons(session=session, limit=2, activity_types=["coaching"])
+        plain = await latest_lessons(session=session, limit=2)
+    assert [x.title for x in found] == ["Coaching the coach", "Newest"]
+    assert [x.title for x in plain] == ["Newest", "Newer"]
