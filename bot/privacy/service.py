@@ -28,7 +28,7 @@ from bot.privacy.keys import author_hash, erasure_mark, legacy_author_hash, less
 from bot.privacy.model import Erasure, Found, Gone
 from storage.models import Feedback, Lesson
 from storage.queries.contracts import audit, list_contracts, load_bundle
-from storage.queries.lessons import lessons_named_by, unnamed_lessons
+from storage.queries.lessons import compact_search_index, lessons_named_by, unnamed_lessons
 from storage.queries.privacy import (
     contract_ids,
     delete_row,
@@ -383,6 +383,7 @@ async def erase_person(
         await update_row(session=session, table=found.table, key=found.primary_key(), values=values)
         result.count(result.anonymised, found.table.name)
 
+    await compact_search_index(session=session)
     audit(
         session,
         action="privacy.erased",

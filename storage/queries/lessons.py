@@ -158,3 +158,15 @@ async def unnamed_lessons(*, session: AsyncSession) -> list[Lesson]:
         select(Lesson).where(col(Lesson.author_hash).is_not(None)).order_by(col(Lesson.id))
     )
     return list(rows.all())
+
+
+async def compact_search_index(*, session: AsyncSession) -> None:
+    """SQLite: merge the FTS5 index so words of changed or deleted lessons (an erased person's
+    mention) leave it now, not at some later merge; `secure_delete` zeroes the freed pages.
+    PostgreSQL's index is over the rows themselves (VACUUM, as for every table)."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "sqlite":
+        connection = await session.connection()
+        await connection.execute(
+            text("INSERT INTO lesson_search(lesson_search) VALUES ('optimize')")
+        )
