@@ -19,7 +19,13 @@ from bot.lessons.blocks import (
 )
 from bot.lessons.forms import parse_share
 from bot.lessons.model import SourceKind, search_terms
-from bot.lessons.service import search, share_lesson, share_source
+from bot.lessons.service import (
+    SHARED_ALREADY,
+    already_shared,
+    search,
+    share_lesson,
+    share_source,
+)
 from bot.privacy.keys import feedback_key
 from bot.services import services_of
 from bot.ui.blocks import context, section
@@ -55,8 +61,17 @@ async def handle_share(
         source = await share_source(
             session=session, kind=_kind(ref), source_id=ref.source_id, user=body["user"]["id"]
         )
+        shared = not isinstance(source, Refusal) and await already_shared(
+            session=session,
+            kind=_kind(ref),
+            source_id=ref.source_id,
+            key=feedback_key(services.settings),
+        )
     if isinstance(source, Refusal):
         await reply(respond, source.text)
+        return
+    if shared:
+        await reply(respond, SHARED_ALREADY + " Find it with `/learnings`.")
         return
     await client.views_open(trigger_id=body["trigger_id"], view=build_share_modal(source))
 

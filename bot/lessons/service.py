@@ -39,6 +39,7 @@ from storage.queries.lessons import (
 
 GONE = "That is no longer there to share a lesson from."
 NOT_LEADER = "Only the contract's leader can share a lesson from it."
+SHARED_ALREADY = "You have already shared a lesson from this."
 RESOLVED = "resolved"
 
 
@@ -144,12 +145,19 @@ async def share_lesson(
     source = await share_source(session=session, kind=kind, source_id=source_id, user=user)
     if isinstance(source, Refusal):
         return source
-    source_key = lesson_source_key(key, kind=kind, source_id=source_id)
-    if await lesson_of_source(session=session, source_key=source_key) is not None:
-        return Refusal("You have already shared a lesson from this.")
+    if await already_shared(session=session, kind=kind, source_id=source_id, key=key):
+        return Refusal(SHARED_ALREADY)
     lesson = lesson_of(source, draft, user=user, key=key, now=now)
     kept = await add_lesson(session=session, lesson=lesson)
-    return kept if kept is not None else Refusal("You have already shared a lesson from this.")
+    return kept if kept is not None else Refusal(SHARED_ALREADY)
+
+
+async def already_shared(
+    *, session: AsyncSession, kind: SourceKind, source_id: int, key: bytes
+) -> bool:
+    """Whether the source gave its lesson already (with a name or without)."""
+    source_key = lesson_source_key(key, kind=kind, source_id=source_id)
+    return await lesson_of_source(session=session, source_key=source_key) is not None
 
 
 async def search(*, session: AsyncSession, words: str) -> tuple[list[str], Found]:

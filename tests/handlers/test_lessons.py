@@ -196,9 +196,20 @@ async def test_a_double_submit_keeps_one_lesson(bot: Bot, example_contract: int)
     bot.fake.views[modal["id"]] = original  # the same view and hash, sent again
     again = await bot.driver.submit_view(modal, SHARED, user=LEADER)
     assert again.status == 200
-    # A second form for the same reflection is refused: one source, one lesson.
+    # The button again says so; a form opened before the first was shared is refused on
+    # submit: one source, one lesson.
+    await bot.driver.block_action(user=LEADER, action_id=SHARE, message=message)
+    await bot.fake.wait_for("response_url")
+    assert response_texts(bot.fake)[-1].startswith("You have already shared a lesson from this.")
+    async with bot.sessions() as session:
+        await session.delete((await session.exec(select(Lesson))).one())
+        await session.commit()
     second = await open_share(bot, message)
-    refused = await bot.driver.submit_view(second, SHARED, user=LEADER)
+    modal_two = await open_share(bot, message)
+    assert (await bot.driver.submit_view(second, SHARED, user=LEADER)).json[
+        "response_action"
+    ] == "update"
+    refused = await bot.driver.submit_view(modal_two, SHARED, user=LEADER)
     assert refused.json["errors"]["title"].startswith("You have already shared")
     assert len(await lessons(bot)) == 1
 
