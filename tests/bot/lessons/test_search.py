@@ -10,8 +10,8 @@ import pytest
 
 from bot.lessons.model import search_terms
 from storage.db import SessionFactory, read_only, writing
-from storage.models import Lesson
-from storage.queries.lessons import latest_lessons, search_lessons
+from storage.models import Contract, Lesson
+from storage.queries.lessons import latest_lessons, named_lessons_since, search_lessons
 
 NOW = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -140,3 +140,33 @@ async def test_app_home_prefers_the_viewers_kinds_of_activity(sessions: SessionF
         plain = await latest_lessons(session=session, limit=2)
     assert [x.title for x in found] == ["Coaching the coach", "Newest"]
     assert [x.title for x in plain] == ["Newest", "Newer"]
+
+
+async def test_the_digest_gets_only_named_lessons_of_its_contracts(
+    sessions: SessionFactory,
+) -> None:
+    """An unnamed lesson has no contract: in a contract's digest it would name its author."""
+    async with sessions() as session:
+        await writing(session)
+        contract = Contract(
+            title="Head of Platform",
+            leader_id="U0LEAD001",
+            sponsor_id="U0SPON001",
+            period_start=NOW.date(),
+            period_end=NOW.date() + timedelta(days=300),
+        )
+        session.add(contract)
+        await session.commit()
+    named = lesson(1, "Named one")
+    named.contract_id = contract.id
+    unnamed = lesson(2, "Unnamed one")
+    unnamed.named, unnamed.author_id, unnamed.author_hash = False, None, "v1:hash"
+    earlier = lesson(3, "Before the digest")
+    earlier.contract_id, earlier.created_at = contract.id, NOW - timedelta(days=40)
+    await add(sessions, named, unnamed, earlier)
+    async with sessions() as session:
+        await read_only(session)
+        found = await named_lessons_since(
+            session=session, contract_ids=[contract.id or 0], since=NOW - timedelta(days=30)
+        )
+    assert {cid: [x.title for x in xs] for cid, xs in found.items()} == {contract.id: ["Named one"]}
