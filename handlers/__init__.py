@@ -12,6 +12,7 @@ from handlers import (
     contracts,
     evidence,
     feedback,
+    lessons,
     milestones,
     renewal,
     reviews,
@@ -43,5 +44,6 @@ def register_all(app: AsyncApp) -> None:
         renewal,
         reviews,
         answers,
+        lessons,
     ):
         module.register(app)

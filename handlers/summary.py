@@ -14,8 +14,11 @@ from bot.amendments.service import summary_view
 from bot.contracts.service import bundles_for, contract_to_show
 from bot.core.permissions import Refusal, may_read
 from bot.core.text import escape
+from bot.lessons.blocks import home_lessons_blocks
+from bot.lessons.service import activity_types, lessons_for_home
 from bot.services import services_of
 from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
+from bot.ui.blocks import fit_view
 from bot.ui.metadata import ContractRef
 from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading
 from handlers.common import CommandRequest, Subcommand, notify, reply_blocks, target_of
@@ -96,9 +99,10 @@ async def handle_app_home_opened(
     async with services.sessions() as session:
         await read_only(session)
         bundles = await bundles_for(session=session, viewer=user)
-    await client.views_publish(
-        user_id=user, view=build_home(viewer=user, bundles=bundles, today=services.today())
-    )
+        lessons = await lessons_for_home(session=session, activity_types=activity_types(bundles))
+    view = build_home(viewer=user, bundles=bundles, today=services.today())
+    view.blocks = fit_view([*view.blocks, *home_lessons_blocks(lessons)])
+    await client.views_publish(user_id=user, view=view)
 
 
 SUBCOMMANDS = (

@@ -594,3 +594,36 @@ class Heartbeat(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     beat_at: datetime = _ts()
+
+
+class Lesson(SQLModel, table=True):
+    """A lesson a leader shared from a reflection, a missed milestone or a resolved risk.
+
+    It outlives its contract (`contract_id` is set to NULL when the contract goes) and its
+    author's erasure (`author_id` is set to NULL: `named` stays, so it says so). A lesson
+    shared without a name keeps no author id, no contract and no source id: only a keyed hash
+    of its author (`bot.privacy.keys`), so its author alone can find it again, and
+    `source_key`, a keyed hash of its source, so one source gives one lesson. Ids are random
+    and an unnamed lesson is dated to the day, as anonymous feedback is.
+    """
+
+    __tablename__ = "lesson"
+
+    id: int | None = Field(default_factory=random_row_id, primary_key=True)
+    source_kind: str = Field(max_length=16)  # checkin, milestone or risk
+    source_id: int | None = None  # named lessons only
+    source_key: str = Field(max_length=128, unique=True, index=True)
+    contract_id: int | None = Field(
+        default=None, foreign_key="contract.id", ondelete="SET NULL", index=True
+    )
+    named: bool = True
+    author_id: str | None = Field(default=None, max_length=32, index=True)
+    author_hash: str | None = Field(default=None, max_length=128, index=True)
+    title: str = Field(max_length=100)
+    happened: str = _text()
+    takeaway: str = _text()
+    theme: str | None = Field(default=None, max_length=120)
+    activity_type: str | None = Field(default=None, max_length=32)
+    tags: list[str] = _json([])
+    tag_text: str = _text()  # theme, activity type and tags in one text, for full-text search
+    created_at: datetime = _ts(index=True)

@@ -86,6 +86,16 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
             "reviews: its service and its blocks never import each other BROKEN",
         ),
         (
+            "bot/lessons/blocks.py",
+            "from bot.lessons import service",
+            "lessons: its service and its blocks never import each other BROKEN",
+        ),
+        (
+            "storage/queries/lessons.py",
+            "import bot.lessons.model",
+            "storage/ imports nothing of bot/ or handlers/ BROKEN",
+        ),
+        (
             "bot/evidence/service.py",
             "from sqlmodel import select",
             "SQL is built only in storage/",

@@ -30,7 +30,7 @@ SCHEMA_FILE_RE = re.compile(r"^manifest\.schema\.(\d+)\.(\d+)\.(\d+)\.json$")
 # Every bot scope, and why. A new Web API call that needs a scope must be added here too.
 EXPECTED_BOT_SCOPES = frozenset(
     {
-        "commands",  # /contract, /checkin, /feedback and the "Add as evidence" shortcut
+        "commands",  # /contract, /checkin, /feedback, /learnings and the "Add as evidence" shortcut
         "chat:write",  # chat.postMessage, chat.postEphemeral, chat.update
         "chat:write.public",  # posting to a recognition channel the bot has not joined
         "im:write",  # conversations.open for 1:1 DMs
@@ -40,7 +40,7 @@ EXPECTED_BOT_SCOPES = frozenset(
     }
 )
 EXPECTED_BOT_EVENTS = frozenset({"app_home_opened"})
-EXPECTED_COMMANDS = frozenset({"/contract", "/checkin", "/feedback"})
+EXPECTED_COMMANDS = frozenset({"/contract", "/checkin", "/feedback", "/learnings"})
 BOLT_REQUEST_PATH = "/slack/events"
 
 

@@ -39,6 +39,7 @@ from bot.core.progress import format_number
 from bot.core.rules import value_range
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
+from bot.lessons.blocks import share_offer
 from bot.people.model import DEACTIVATED, IS_BOT
 from bot.summary.blocks import ACTIVITY_MARK
 from bot.summary.home import OPEN_SUMMARY
@@ -245,7 +246,16 @@ def build_submitted(plan: Plan) -> Message:
             ],
         ),
     ]
+    blocks += lesson_offer(plan)
     return Message(text=f"Check-in for {label} submitted.", blocks=blocks)
+
+
+def lesson_offer(plan: Plan) -> list[Block]:
+    """*Share as a lesson* under an answered check-in that holds a reflection."""
+    checkin = plan.checkin
+    if checkin is None or checkin.id is None or not checkin.reflection.strip():
+        return []
+    return [share_offer("checkin", checkin.id)]
 
 
 def build_skipped(plan: Plan) -> Message:

@@ -22,6 +22,7 @@ from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
 from bot.digest.model import ContractDigest, Digest, Move
+from bot.lessons.blocks import digest_lesson_lines
 from bot.reviews.blocks import review_summary_line
 from bot.summary.home import OPEN_SUMMARY
 from bot.summary.reflection import SHORT_TEXT, checkin_lines
@@ -192,6 +193,7 @@ def progress_blocks(item: ContractDigest, digest: Digest) -> list[Block]:
     lines += [review_summary_line(review) for review in item.reviews]
     if item.trend is not None:
         lines.append(f"📊 {item.trend}")
+    lines += digest_lesson_lines(item.lessons)
     if not item.has_progress:
         lines.append(f"_Nothing new since {day(digest.since_day)}._")
     return [*_with_summary(lines, item), *checkin_blocks(item, digest.recipient), DividerBlock()]

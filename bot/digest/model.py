@@ -16,6 +16,7 @@ from storage.models import (
     Contract,
     DeliveryStatus,
     DevelopmentActivity,
+    Lesson,
     Milestone,
     Risk,
     SuccessIndicator,
@@ -111,6 +112,7 @@ class ContractDigest:
     checkins: list[CheckIn] = field(default_factory=list)
     trend: str | None = None
     nudged: set[str] = field(default_factory=set)
+    lessons: list[Lesson] = field(default_factory=list)  # shared with the leader's name
 
     @property
     def contract(self) -> Contract:
@@ -135,6 +137,7 @@ class ContractDigest:
             or self.feedback.total
             or self.reviews
             or self.checkins
+            or self.lessons
         )
 
 

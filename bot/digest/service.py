@@ -99,6 +99,7 @@ from storage.queries.digest import (
     last_digest_sent,
     risks_needing_help,
 )
+from storage.queries.lessons import named_lessons_since
 from storage.queries.reviews import reviews_between
 
 
@@ -313,6 +314,7 @@ async def load_digest(*, services: Services, due: DueDigest) -> Digest:
         volume = await feedback_volume(session=session, contract_ids=ids, since=since)
         reviews = await reviews_between(session=session, contract_ids=ids, since=since)
         nudged = await nudged_periods(session=session, contract_ids=ids)
+        lessons = await named_lessons_since(session=session, contract_ids=ids, since=since)
     zones = await zones_of(
         services=services, client=None, contracts=[b.contract for b in bundles], now=now
     )
@@ -331,6 +333,7 @@ async def load_digest(*, services: Services, due: DueDigest) -> Digest:
     for item in contracts:
         item.reviews = [r for r in reviews if r.contract_id == item.contract.id]
         item.nudged = nudged.get(item.contract.id or 0, set())
+        item.lessons = lessons.get(item.contract.id or 0, [])
     contracts.sort(key=lambda d: (d.contract.title.lower(), d.contract.id or 0))
     return Digest(due.recipient, due.schedule, due.period, due.zone, since, now, contracts)
 

@@ -15,6 +15,7 @@ from bot.core.calendar import period_label
 from bot.core.progress import format_number
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
+from bot.lessons.blocks import share_offer
 from bot.milestones.model import (
     ESCALATION,
     MET,
@@ -178,6 +179,8 @@ def build_recalibration(decided: Decided, *, asked: bool = False) -> Message:
     blocks.append(ActionsBlock(block_id=RECALIBRATE_BLOCK, elements=elements))
     if asked:
         blocks.append(context(f"✅ You asked {mention(c.sponsor_id)} for support."))
+    if m.id is not None:
+        blocks.append(share_offer("milestone", m.id))
     return Message(
         text=f"⏰ Milestone {keyed(decided, ' was missed:')}. Let's recalibrate.",
         blocks=blocks,

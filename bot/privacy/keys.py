@@ -225,3 +225,14 @@ def legacy_author_hash(key: bytes, *, team: str, user: str, contract_id: int) ->
 def erasure_mark(key: bytes, *, team: str, user: str) -> str:
     """Lets an operator confirm that one given person was erased, without listing anyone."""
     return keyed(key, "erased", team, user)
+
+
+def lesson_source_key(key: bytes, *, kind: str, source_id: int) -> str:
+    """What a lesson keeps of its source: one lesson per source, no id to trace it by."""
+    return keyed(key, "lesson-source", kind, source_id)
+
+
+def lesson_author_hash(key: bytes, *, user: str, source_key: str) -> str:
+    """What a lesson shared without a name keeps instead of its author; one per lesson, so
+    two of one author's lessons are not linked."""
+    return keyed(key, "lesson-author", user, source_key)

@@ -24,10 +24,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import storage.models  # noqa: F401  (every table on SQLModel.metadata)
 from bot import delivery
 from bot.core.permissions import Refusal, may_read
-from bot.privacy.keys import author_hash, erasure_mark, legacy_author_hash
+from bot.privacy.keys import author_hash, erasure_mark, legacy_author_hash, lesson_author_hash
 from bot.privacy.model import Erasure, Found, Gone
-from storage.models import Feedback
+from storage.models import Feedback, Lesson
 from storage.queries.contracts import audit, list_contracts, load_bundle
+from storage.queries.lessons import compact_search_index, lessons_named_by, unnamed_lessons
 from storage.queries.privacy import (
     contract_ids,
     delete_row,
@@ -96,6 +97,30 @@ async def authored_feedback(
         await _rehash_legacy(session, user=user, team=team, key=key, contract_ids=ids)
     hashes = [author_hash(key, user=user, contract_id=cid) for cid in ids]
     return await feedback_by(session=session, user=user, hashes=hashes)
+
+
+async def lessons_shared(*, session: AsyncSession, user: str, key: bytes) -> list[Lesson]:
+    """Every lesson `user` shared: named by id, unnamed by the keyed hash of each lesson."""
+    unnamed = [
+        lesson
+        for lesson in await unnamed_lessons(session=session)
+        if lesson.author_hash == lesson_author_hash(key, user=user, source_key=lesson.source_key)
+    ]
+    return [*await lessons_named_by(session=session, user=user), *unnamed]
+
+
+def lesson_for_author(lesson: Lesson) -> dict[str, Any]:
+    """A shared lesson as its author may see it (no hash, no source key)."""
+    return {
+        "title": lesson.title,
+        "what_happened": lesson.happened,
+        "again_or_differently": lesson.takeaway,
+        "theme": lesson.theme,
+        "activity_type": lesson.activity_type,
+        "tags": list(lesson.tags),
+        "shared": "with your name" if lesson.named else "without your name",
+        "date": lesson.created_at.date().isoformat(),
+    }
 
 
 # --- what is stored about a person ----------------------------------------------------------
@@ -287,6 +312,10 @@ async def export_person(
         "workspace": team,
         "exported_at": now.astimezone(UTC).isoformat(),
         "feedback_written": [entry_for_author(e, leaders) for e in written],
+        "lessons_shared": [
+            lesson_for_author(lesson)
+            for lesson in await lessons_shared(session=session, user=user, key=key)
+        ],
         "feedback_received": [item for _, item in sorted(named, key=lambda n: n[0])] + anonymous,
         "feedback_received_note": (
             "Anonymous feedback is included once released; entries still held under the "
@@ -327,6 +356,13 @@ async def erase_person(
             result.posted.append(Gone.of(entry))
         await session.delete(entry)
         result.count(result.deleted, "feedback")
+    # A lesson outlives its author: a named one loses its author below (and says so), an
+    # unnamed one its keyed hash here, so nothing links it to them any more.
+    for lesson in await lessons_shared(session=session, user=user, key=key):
+        if not lesson.named:
+            lesson.author_hash = None
+            session.add(lesson)
+            result.count(result.anonymised, "lesson")
     for evidence in await evidence_added_by(session=session, user=user):
         await session.delete(evidence)
         result.count(result.deleted, "evidence")
@@ -347,6 +383,7 @@ async def erase_person(
         await update_row(session=session, table=found.table, key=found.primary_key(), values=values)
         result.count(result.anonymised, found.table.name)
 
+    await compact_search_index(session=session)
     audit(
         session,
         action="privacy.erased",

@@ -248,3 +248,14 @@ class AgreementRef(Metadata):
 
     contract_id: RecordId
     version: RecordId
+
+
+def _lesson_source(value: Any) -> str | None:
+    return value if value in ("checkin", "milestone", "risk") else None
+
+
+class LessonSourceRef(Metadata):
+    """*Share as a lesson* and its modal: the check-in, milestone or risk it is shared from."""
+
+    kind: Annotated[str, BeforeValidator(_required(_lesson_source))]
+    source_id: RecordId

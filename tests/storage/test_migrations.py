@@ -33,6 +33,7 @@ from storage.migrate import (
     SchemaNotCurrent,
     alembic_config,
     downgrade,
+    is_search_index,
     migration_engine,
     pending_changes,
     require_current,
@@ -112,7 +113,8 @@ def current(connection: Connection) -> tuple[str, ...]:
 
 def reflected(connection: Connection) -> sa.MetaData:
     metadata = sa.MetaData()
-    metadata.reflect(connection)
+    # The lessons' FTS5 index and its shadow tables are SQLite's to fill, through triggers.
+    metadata.reflect(connection, only=lambda name, _: not is_search_index(name))
     metadata.remove(metadata.tables["alembic_version"])
     return metadata
 
