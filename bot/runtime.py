@@ -26,6 +26,7 @@ from bot.app import create_app
 from bot.client import create_client
 from bot.core.clock import SystemClock
 from bot.jobs import JOBS
+from bot.leadership import Leadership, Role
 from bot.privacy.keys import KeyUnavailable, announce_key
 from bot.scheduler import CANCEL_WAIT, Scheduler
 from bot.server import create_web_app
@@ -58,14 +59,25 @@ async def run_bot(settings: Settings) -> None:
     services = Services(settings=settings, sessions=session_factory(engine), clock=SystemClock())
     client = create_client(settings)
     app = create_app(services, client)
-    scheduler = Scheduler(services, client, JOBS.values())
+    leadership = Leadership(
+        url=settings.database_url,
+        sessions=services.sessions,
+        clock=services.clock,
+        poll_seconds=settings.leader_poll_seconds,
+    )
+    scheduler = Scheduler(services, client, JOBS.values(), leads=lambda: leadership.is_leader)
+    leadership.on_change(
+        lambda role: scheduler.led() if role == Role.leader else scheduler.followed()
+    )
     grace = settings.shutdown_grace_seconds
     # Socket Mode: Slack talks over the socket, so HTTP serves /healthz only.
     signing_secret = None if settings.socket_mode else settings.slack_signing_secret
     # No access log: a refused request gets its one line from bot/server.py, and health
     # probes would fill the log.
     runner = web.AppRunner(
-        create_web_app(app, services.sessions, signing_secret=signing_secret),
+        create_web_app(
+            app, services.sessions, signing_secret=signing_secret, role=lambda: leadership.role
+        ),
         access_log=None,
         shutdown_timeout=CLOSE_TIMEOUT - 0.5,
     )
@@ -86,7 +98,9 @@ async def run_bot(settings: Settings) -> None:
         )
     else:
         logger.info("Listening for Slack on http://%s:%s/slack/events", host, settings.port)
+    await leadership.start()
     scheduler.start()
+    logger.info("This replica is the %s", leadership.role)
     try:
         await stop.wait()
     finally:
@@ -100,6 +114,7 @@ async def run_bot(settings: Settings) -> None:
         watchdog.daemon = True
         watchdog.start()
         stopped = await scheduler.stop(grace)
+        await _closing("the leader's lock", leadership.stop())
         if connecting is not None:
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -69,9 +69,19 @@ class Scheduler:
     touching the scheduler's; its cancellation is a stop, not an error.
     """
 
-    def __init__(self, services: Services, client: AsyncWebClient, jobs: Iterable[Job]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        client: AsyncWebClient,
+        jobs: Iterable[Job],
+        *,
+        leads: Callable[[], bool] | None = None,
+    ) -> None:
+        """`leads`: whether this replica leads now; the jobs run only while it does (all of
+        them at once when it becomes the leader: call `led()`)."""
         self.services = services
         self.client = client
+        self.leads = leads
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         # The scheduler's task of each run in flight, and the run's own task inside it.
         self._running: dict[asyncio.Task[Any], tuple[str, asyncio.Task[object]]] = {}
@@ -91,6 +101,21 @@ class Scheduler:
     def start(self) -> None:
         """Start scheduling; call inside the running loop."""
         self._scheduler.start()
+
+    def led(self) -> None:
+        """This replica became the leader: run every job now, not at its next tick."""
+        if not self._scheduler.running:
+            return
+        now = datetime.now(UTC)
+        for job in self._scheduler.get_jobs():
+            job.modify(next_run_time=now)
+
+    def followed(self) -> None:
+        """This replica no longer leads: cancel the runs in flight (each gives back what it
+        holds), so only the new leader sends."""
+        for name, inner in list(self._running.values()):
+            logger.info("Job %s stopped: this replica no longer leads", name)
+            inner.cancel()
 
     @property
     def running(self) -> int:
@@ -123,6 +148,8 @@ class Scheduler:
     def _guarded(self, registered: Job) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             if self.services.stopping.is_set():
+                return
+            if self.leads is not None and not self.leads():
                 return
             outer = asyncio.current_task()
             inner: asyncio.Task[object] = asyncio.create_task(

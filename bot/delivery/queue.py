@@ -27,6 +27,8 @@ At least one delivery. Slack's errors are the queue's, not slack_sdk's retry han
 one clock decides every wait:
 
 - 429: everything this process sends pauses for `Retry-After`, then the message goes again;
+  on PostgreSQL the pause is recorded in `replica_state`, and every sender of every replica
+  checks it before each call, so all pause (a new leader too);
 - 5xx, `internal_error` and kin, network errors and timeouts: every sender of this process
   pauses, longer with each failure in a row (1 s doubling to a minute), and the message is
   tried again. It is put back as `failed` with a `retry_at` (30 s doubling to 5 minutes),
@@ -94,6 +96,7 @@ from bot.settings import Settings
 from storage.db import SessionFactory
 from storage.models import Delivery, DeliveryStatus
 from storage.queries import delivery as rows
+from storage.queries import replicas as pause_state
 from storage.queries.delivery import FINAL
 
 if TYPE_CHECKING:
@@ -154,6 +157,9 @@ class DeliveryQueue:
         # the database (SQLite's busy handler sleeps up to 100 ms a turn).
         self._writing = asyncio.Lock()
         self._unreadable_logged = False
+        # Replicas share one database (PostgreSQL): a 429 one sees pauses all of them.
+        self.shared_pause = _dialect(sessions) == "postgresql"
+        self._pause_kept: datetime | None = None
 
     async def __aenter__(self) -> DeliveryQueue:
         return self
@@ -430,7 +436,7 @@ class DeliveryQueue:
                 self.report.rate_limited += 1
                 if limited > self.policy.max_rate_limited:
                     return await self._put_back(item, delivery, "ratelimited", unposted=unposted)
-                self.pacer.hold(outcome.retry_after)
+                await self._pause_all(outcome.retry_after)
                 continue
             if outcome.kind == "transient":
                 attempts += 1
@@ -478,7 +484,7 @@ class DeliveryQueue:
         """One go at posting: a slot, a read-back if an earlier post may have landed, the
         claim re-checked, renewed and the attempt recorded, then the post."""
         async with self.pacer.channel(target):
-            await self.pacer.slot(
+            await self._slot(
                 target, while_waiting=self._renew_held, chunk=self.lease.total_seconds() / 3
             )
             if self.stopped is not None or self._stopping():
@@ -621,7 +627,7 @@ class DeliveryQueue:
             if self.stopped is not None:
                 return CallOutcome(error=self.stopped)
             async with self.pacer.channel(channel):
-                await self.pacer.slot(channel)
+                await self._slot(channel)
                 self._keep_alive()
                 try:
                     response = await self.client.api_call(method, json=arguments)
@@ -638,7 +644,7 @@ class DeliveryQueue:
                 self.report.rate_limited += 1
                 if rate_limited > self.policy.max_rate_limited:
                     return CallOutcome(error="ratelimited")
-                self.pacer.hold(refusal.retry_after)
+                await self._pause_all(refusal.retry_after)
                 continue
             if refusal.kind == "token":
                 self._stop(refusal.error)
@@ -655,6 +661,48 @@ class DeliveryQueue:
                 "%s to %s failed (%s); retry %d", method, channel, refusal.error, attempt
             )
             self.pacer.failed(self.policy.backoff)
+
+    # -- the pause every replica keeps
+
+    async def _slot(self, channel: str, **kwargs: Any) -> None:
+        """The pacer's slot for `channel`, and again after a pause another replica recorded
+        (a 429 it saw) while this one waited."""
+        while True:
+            await self.pacer.slot(channel, **kwargs)
+            if not await self._paused_elsewhere():
+                return
+
+    async def _paused_elsewhere(self) -> bool:
+        """Hold the pacer for a pause recorded by another sender and not yet kept here;
+        whether there was one. Only where replicas share the database (PostgreSQL)."""
+        if not self.shared_pause:
+            return False
+        try:
+            until = await pause_state.paused_until(sessions=self.sessions)
+        except Exception:
+            return False  # the post's own database write says what is wrong
+        if until is None or until == self._pause_kept:
+            return False
+        self._pause_kept = until
+        left = (until - self.clock.now()).total_seconds()
+        if left <= 0:
+            return False
+        self.pacer.hold(left)
+        return True
+
+    async def _pause_all(self, seconds: float) -> None:
+        """A 429: this process pauses for `seconds`, and so does every replica (recorded in
+        the database, where a new leader finds it too)."""
+        self.pacer.hold(seconds)
+        if not self.shared_pause:
+            return
+        until = self.clock.now() + timedelta(seconds=seconds)
+        try:
+            await pause_state.pause_until(sessions=self.sessions, until=until)
+        except Exception as error:
+            logger.warning("Recording a Retry-After for every replica failed: %s", error)
+            return
+        self._pause_kept = max(until, self._pause_kept) if self._pause_kept else until
 
     def _stop(self, code: str) -> None:
         """Slack refused the token: send nothing more, and say so once per process."""
@@ -746,6 +794,11 @@ class DeliveryQueue:
     def _done(self, result: Result) -> Result:
         self.report.add(result)
         return result
+
+
+def _dialect(sessions: SessionFactory) -> str:
+    bind = sessions.kw.get("bind")
+    return str(getattr(getattr(bind, "dialect", None), "name", "sqlite"))
 
 
 def forget_kept(delivery: Delivery) -> dict[str, Any]:
