@@ -434,9 +434,9 @@ class DeliveryQueue:
             if outcome.kind == "limited":
                 limited += 1
                 self.report.rate_limited += 1
+                await self._pause_all(outcome.retry_after)
                 if limited > self.policy.max_rate_limited:
                     return await self._put_back(item, delivery, "ratelimited", unposted=unposted)
-                await self._pause_all(outcome.retry_after)
                 continue
             if outcome.kind == "transient":
                 attempts += 1
@@ -642,9 +642,9 @@ class DeliveryQueue:
             if refusal.kind == "limited":
                 rate_limited += 1
                 self.report.rate_limited += 1
+                await self._pause_all(refusal.retry_after)
                 if rate_limited > self.policy.max_rate_limited:
                     return CallOutcome(error="ratelimited")
-                await self._pause_all(refusal.retry_after)
                 continue
             if refusal.kind == "token":
                 self._stop(refusal.error)
