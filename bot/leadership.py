@@ -67,6 +67,10 @@ class Leadership:
     def is_leader(self) -> bool:
         return self.role == Role.leader
 
+    def leads(self) -> bool:
+        """Whether this process leads now (`is_leader`, as a callable for the scheduler)."""
+        return self.is_leader
+
     def on_change(self, listener: Listener) -> None:
         """Call `listener(role)` whenever this process becomes leader or steps down."""
         self._listeners.append(listener)

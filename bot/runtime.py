@@ -26,7 +26,7 @@ from bot.app import create_app
 from bot.client import create_client
 from bot.core.clock import SystemClock
 from bot.jobs import JOBS
-from bot.leadership import Leadership, Role
+from bot.leadership import Leadership
 from bot.privacy.keys import KeyUnavailable, announce_key
 from bot.scheduler import CANCEL_WAIT, Scheduler
 from bot.server import create_web_app
@@ -65,10 +65,8 @@ async def run_bot(settings: Settings) -> None:
         clock=services.clock,
         poll_seconds=settings.leader_poll_seconds,
     )
-    scheduler = Scheduler(services, client, JOBS.values(), leads=lambda: leadership.is_leader)
-    leadership.on_change(
-        lambda role: scheduler.led() if role == Role.leader else scheduler.followed()
-    )
+    scheduler = Scheduler(services, client, JOBS.values(), leads=leadership.leads)
+    leadership.on_change(scheduler.follow)
     grace = settings.shutdown_grace_seconds
     # Socket Mode: Slack talks over the socket, so HTTP serves /healthz only.
     signing_secret = None if settings.socket_mode else settings.slack_signing_secret

@@ -110,6 +110,13 @@ class Scheduler:
         for job in self._scheduler.get_jobs():
             job.modify(next_run_time=now)
 
+    def follow(self, role: str) -> None:
+        """This replica's role changed to `role` (leader or follower): `led` or `followed`."""
+        if role == "leader":
+            self.led()
+        else:
+            self.followed()
+
     def followed(self) -> None:
         """This replica no longer leads: cancel the runs in flight (each gives back what it
         holds), so only the new leader sends."""

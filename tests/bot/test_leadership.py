@@ -203,12 +203,10 @@ async def fan_out(
                 replica.services,
                 replica.client,
                 [job()],
-                leads=lambda m=member: m.leadership.is_leader,
+                leads=member.leadership.leads,
             )
             member.scheduler = scheduler
-            member.leadership.on_change(
-                lambda role, s=scheduler: s.led() if role == Role.leader else s.followed()
-            )
+            member.leadership.on_change(scheduler.follow)
         for member in group:
             await member.leadership.start()
             assert member.scheduler is not None
