@@ -28,7 +28,8 @@ one clock decides every wait:
 
 - 429: everything this process sends pauses for `Retry-After`, then the message goes again;
   on PostgreSQL the pause is recorded in `replica_state`, and every sender of every replica
-  checks it before each call, so all pause (a new leader too);
+  reads it before its first call and every `PAUSE_READ_EVERY` after, so all pause (a new
+  leader too);
 - 5xx, `internal_error` and kin, network errors and timeouts: every sender of this process
   pauses, longer with each failure in a row (1 s doubling to a minute), and the message is
   tried again. It is put back as `failed` with a `retry_at` (30 s doubling to 5 minutes),
@@ -90,7 +91,7 @@ from bot.delivery.model import (
     Unreachable,
     key_of,
 )
-from bot.delivery.pacing import Pacer, RetryPolicy, Window, pacer_for
+from bot.delivery.pacing import CLOCK_TOLERANCE, Pacer, RetryPolicy, Window, pacer_for
 from bot.delivery.readback import Unreadable, read_back
 from bot.settings import Settings
 from storage.db import SessionFactory
@@ -109,6 +110,8 @@ BATCHES_IN_FLIGHT = 3  # a slow post (a timeout) holds its batch open; the next 
 DATABASE_DOWN = "database unavailable"
 SLACK_DOWN = "slack unavailable"
 STOPPING = "stopping"
+# How often a sender reads the pause other replicas recorded (a new queue reads it at once).
+PAUSE_READ_EVERY = 0.5
 
 
 class DeliveryQueue:
@@ -160,6 +163,7 @@ class DeliveryQueue:
         # Replicas share one database (PostgreSQL): a 429 one sees pauses all of them.
         self.shared_pause = _dialect(sessions) == "postgresql"
         self._pause_kept: datetime | None = None
+        self._pause_read = float("-inf")  # when the shared pause was last read (pacer's clock)
 
     async def __aenter__(self) -> DeliveryQueue:
         return self
@@ -503,6 +507,7 @@ class DeliveryQueue:
                 return Failed(type(error).__name__, "db")
             self.report.calls += 1
             self._keep_alive()
+            await self._after_pause()
             started = self.pacer.monotonic()
             try:
                 response = await self.client.api_call("chat.postMessage", json=arguments)
@@ -629,6 +634,7 @@ class DeliveryQueue:
             async with self.pacer.channel(channel):
                 await self._slot(channel)
                 self._keep_alive()
+                await self._after_pause()
                 try:
                     response = await self.client.api_call(method, json=arguments)
                 except SlackApiError as error:
@@ -672,11 +678,22 @@ class DeliveryQueue:
             if not await self._paused_elsewhere():
                 return
 
+    async def _after_pause(self) -> None:
+        """Wait out a pause (a 429) that began after this call's slot was given, while its
+        attempt was being recorded: no call goes inside a Retry-After."""
+        while (held := self.pacer.held_for()) > CLOCK_TOLERANCE:
+            self.pacer.waited += held
+            await self.pacer.sleep(held)
+
     async def _paused_elsewhere(self) -> bool:
         """Hold the pacer for a pause recorded by another sender and not yet kept here;
         whether there was one. Only where replicas share the database (PostgreSQL)."""
         if not self.shared_pause:
             return False
+        now = self.pacer.monotonic()
+        if now - self._pause_read < PAUSE_READ_EVERY:
+            return False
+        self._pause_read = now
         try:
             until = await pause_state.paused_until(sessions=self.sessions)
         except Exception:
