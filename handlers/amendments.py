@@ -63,7 +63,7 @@ from bot.ui.forms import Form
 from bot.ui.metadata import AmendmentForm, AmendmentRef, ContractRef, record_id
 from bot.ui.views import OUT_OF_DATE, refuse_submission
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks, target_of
-from storage.db import read_only
+from storage.db import read_only, writing
 from storage.queries.contracts import ContractBundle, load_bundle
 
 logger = logging.getLogger(__name__)
@@ -209,6 +209,7 @@ async def handle_item_submission(
         await ack(response_action="errors", errors=errors)
         return
     async with services.sessions() as session:
+        await writing(session)
         found = await load_bundle(session=session, contract_id=contract_id)
         bundle = _amendable(found, user)
         if isinstance(bundle, Refusal):

@@ -35,6 +35,7 @@ from bot.summary.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON
 from bot.ui.metadata import ContractRef
 from bot.ui.views import OUT_OF_DATE, refuse_submission, update_view
 from handlers.common import CommandRequest, Subcommand, notify, target_of
+from storage.db import writing
 from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ async def activate_command(request: CommandRequest) -> None:
         return
     services = request.services
     async with services.sessions() as session:
+        await writing(session)
         draft = await editable_draft(session=session, viewer=request.viewer, leader=target)
         if isinstance(draft, Refusal):
             await request.reply(draft.text)
@@ -132,6 +134,7 @@ async def handle_activate(
         await notify(client, user, OUT_OF_DATE)
         return
     async with services.sessions() as session:
+        await writing(session)
         activated = await activate_draft(
             session=session, contract_id=contract_id, actor=user, now=services.clock.now()
         )
@@ -211,6 +214,7 @@ async def handle_new_contract(
         await ack(response_action="errors", errors=errors)
         return
     async with services.sessions() as session:
+        await writing(session)
         if await title_taken(session=session, leader_id=fields.leader_id, title=fields.title):
             await ack(
                 response_action="errors",
@@ -246,6 +250,7 @@ async def handle_add_item_submission(
         await refuse_submission(ack, view, OUT_OF_DATE)
         return
     async with services.sessions() as session:
+        await writing(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
         if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
             await refuse_submission(ack, view, "This contract is no longer a draft you can edit.")

@@ -29,6 +29,7 @@ from bot.services import services_of
 from bot.ui.metadata import record_id
 from bot.ui.views import update_view
 from handlers.common import CommandRequest, Subcommand, reply
+from storage.db import writing
 from storage.queries.contracts import load_bundle
 from storage.queries.evidence import set_evidence_source_permalink
 
@@ -66,6 +67,7 @@ async def handle_add_evidence_shortcut(
     user = body["user"]["id"]
     message = source_of(body)
     async with services.sessions() as session:
+        await writing(session)
         bundles = await contracts_for_evidence(session=session, user=user)
         if not bundles:
             await reply(respond, NOTHING_TO_ADD_TO)
@@ -82,6 +84,7 @@ async def handle_add_evidence_shortcut(
     link = await _permalink(client, message)
     if link is not None:
         async with services.sessions() as session:
+            await writing(session)
             await set_evidence_source_permalink(session=session, token=token, url=link)
 
 
@@ -169,6 +172,7 @@ async def handle_evidence_submission(
         source="shortcut" if message is not None else "command",
     )
     async with services.sessions() as session:
+        await writing(session)
         added = await add_evidence(
             session=session,
             user=user,
@@ -186,6 +190,7 @@ async def handle_evidence_submission(
         link = await _permalink(client, message)
         if link is not None:
             async with services.sessions() as session:
+                await writing(session)
                 await set_permalink(session=session, evidence_id=added.id or 0, url=link)
 
 

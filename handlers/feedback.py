@@ -47,6 +47,7 @@ from bot.services import services_of
 from bot.ui.metadata import FeedbackModal, FeedbackRequestRef, record_id
 from bot.ui.views import OUT_OF_DATE, update_view
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks
+from storage.db import writing
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ async def _open_mine(
 ) -> None:
     services = services_of(context)
     async with services.sessions() as session:
+        await writing(session)
         rows = await my_feedback(
             session=session,
             user=command["user_id"],
@@ -177,6 +179,7 @@ async def handle_feedback_submission(
     meta = FeedbackModal.of_view(view) or FeedbackModal()
     contract_id, request_id = meta.contract_id, meta.request_id
     async with services.sessions() as session:
+        await writing(session)
         target = await target_of(session=session, contract_id=contract_id or 0)
         if target is None:
             await ack(
@@ -250,6 +253,7 @@ async def handle_delete_mine(
     key = hash_key(services)
     gone = None
     async with services.sessions() as session:
+        await writing(session)
         if feedback_id is not None:
             gone = await withdraw(
                 session=session,

@@ -74,7 +74,7 @@ from bot.core.text import escape, truncate
 from bot.delivery import DeliveryKey
 from bot.people.service import known_zones, zone_for
 from bot.services import Services
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import (
     ActivityStatus,
     CheckIn,
@@ -258,6 +258,7 @@ async def keep_page(
 ) -> None:
     """Keep an earlier page's answers until the last page is submitted."""
     async with sessions() as session:
+        await writing(session)
         draft = await find_draft(
             session=session, contract_id=plan.contract_id, period=plan.period, user_id=user_id
         )
@@ -343,6 +344,7 @@ async def _save(
     before = _checkin_state(plan)
     edited = plan.answered
     async with sessions() as session:
+        await writing(session)
         checkin = await find_checkin(
             session=session, contract_id=plan.contract_id, period=plan.period
         ) or CheckIn(contract_id=plan.contract_id, period_key=plan.period, created_at=now)
@@ -523,6 +525,7 @@ async def skip(
             "use “Edit check-in” to change it."
         )
     async with sessions() as session:
+        await writing(session)
         checkin = await find_checkin(
             session=session, contract_id=plan.contract_id, period=plan.period
         ) or CheckIn(contract_id=plan.contract_id, period_key=plan.period, created_at=now)
@@ -559,6 +562,7 @@ async def snooze(
         )
     key = reminder_key(plan.contract, plan.period)
     async with sessions() as session:
+        await writing(session)
         await delivery.schedule(session=session, key=key, due_at=until)
         row = await delivery.find(session=session, key=key)
         if row is None or row.status != DeliveryStatus.scheduled:

@@ -28,6 +28,7 @@ from bot.milestones.service import (
 )
 from bot.scheduler import JobRun
 from bot.services import Services
+from storage.db import writing
 from storage.models import Delivery, Milestone
 from storage.queries.contracts import audit
 from storage.queries.milestones import notices_given
@@ -159,6 +160,7 @@ async def ask_sponsor(
         )
         if result.outcome == delivery.Outcome.sent:
             async with services.sessions() as session:
+                await writing(session)
                 audit(
                     session,
                     action="milestone.support_requested",

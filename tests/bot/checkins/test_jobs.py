@@ -20,7 +20,7 @@ from bot.core.clock import ManualClock
 from bot.delivery import Outcome, Report
 from bot.people.model import DEACTIVATED
 from bot.people.service import LOOKUPS_PER_RUN
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, writing
 from storage.models import CheckIn, Contract, SlackUser
 from tests.bot.checkins.test_support import (
     add_contract,
@@ -168,6 +168,7 @@ async def test_no_prompt_for_a_week_already_answered_or_skipped(bot: Bot) -> Non
     answered = await add_contract(bot.sessions, leader=LEADER)
     skipped = await add_contract(bot.sessions, leader=VP, timezone="Europe/Berlin")
     async with bot.sessions() as session:
+        await writing(session)
         session.add(CheckIn(contract_id=answered, period_key="2027-W10", confidence=4))
         session.add(
             CheckIn(
@@ -223,6 +224,7 @@ async def test_one_reminder_a_day_later_unless_answered(bot: Bot) -> None:
     bot.clock.set(at("2027-03-12 15:00", "Europe/Berlin"))
     await run_job(bot, "checkins")
     async with bot.sessions() as session:
+        await writing(session)
         session.add(CheckIn(contract_id=answered, period_key="2027-W10", confidence=3))
         await session.commit()
     bot.clock.set(at("2027-03-12 20:59", "Europe/Berlin"))

@@ -26,7 +26,7 @@ from bot.digest.service import is_digest_day, period_of, schedule_of
 from bot.sandbox.timeline import Schedule as SandboxSchedule
 from bot.sandbox.timeline import next_digest
 from bot.ui.blocks import MESSAGE_TEXT_BUDGET, text_length
-from storage.db import SessionFactory, create_engine, session_factory
+from storage.db import SessionFactory, create_engine, session_factory, writing
 from storage.models import (
     Amendment,
     CheckIn,
@@ -138,6 +138,7 @@ async def sponsored(
         sessions, leader=leader, sponsor=sponsor, owner=owner, title=title, milestones=milestones
     )
     async with sessions() as session:
+        await writing(session)
         c = await session.get(Contract, cid)
         assert c is not None
         c.digest_cadence, c.digest_weekday, c.digest_time = cadence, weekday, clock_time
@@ -276,6 +277,7 @@ async def busy_contract(sessions: SessionFactory, *, leader: str = LEADER, title
     cid = await sponsored(sessions, leader=leader, title=title, milestones=MILESTONES)
     last_week = datetime(2027, 3, 12, 14, 30, tzinfo=UTC)
     async with sessions() as session:
+        await writing(session)
         indicators = {
             i.key: i
             for i in (
@@ -418,6 +420,7 @@ async def test_a_quiet_period_says_so(bot: Bot) -> None:
     virtual_time(bot.services)
     cid = await sponsored(bot.sessions, owner=None, title="Quiet one")
     async with bot.sessions() as session:
+        await writing(session)
         session.add(CheckIn(contract_id=cid, period_key="2027-W09", confidence=3))
         await session.commit()
     bot.clock.set(at("2027-03-15 09:00", "Europe/Berlin"))
@@ -568,6 +571,7 @@ async def test_a_claimed_part_of_a_crashed_sender_goes_once_its_lease_ran_out(
         patched.setattr(digest_module, "send_parts", crashed)
         await run(bot)
     async with bot.sessions() as session:
+        await writing(session)
         part = (
             await session.exec(
                 select(Delivery).where(

@@ -27,7 +27,7 @@ from bot.milestones.service import (
     MISSED_NOTE,
     decision,
 )
-from storage.db import SessionFactory, create_engine, session_factory
+from storage.db import SessionFactory, create_engine, session_factory, writing
 from storage.models import (
     AuditEvent,
     Contract,
@@ -94,6 +94,7 @@ async def contract_with_milestones(
         sessions, leader=leader, timezone=timezone, indicators=INDICATORS, milestones=MILESTONES
     )
     async with sessions() as session:
+        await writing(session)
         contract = await session.get(Contract, cid)
         assert contract is not None
         contract.recognition_channel = channel
@@ -111,6 +112,7 @@ async def record(
     sessions: SessionFactory, cid: int, key: str, value: float, when: datetime
 ) -> None:
     async with sessions() as session:
+        await writing(session)
         indicator = (
             await session.exec(
                 select(SuccessIndicator).where(
@@ -285,6 +287,7 @@ async def test_a_decrease_indicator_and_an_activity_meet_theirs(bot: Bot) -> Non
     assert (await milestone(bot.sessions, cid, "M3")).status == "pending"
     await record(bot.sessions, cid, "I2", 35, bot.clock.now())
     async with bot.sessions() as session:
+        await writing(session)
         d1 = (await session.exec(select(DevelopmentActivity))).one()
         d1.status, d1.updated_at = "done", bot.clock.now()
         session.add(d1)
@@ -346,6 +349,7 @@ async def test_a_second_miss_tells_the_escalation_contacts(bot: Bot) -> None:
     assert posts_to(bot.fake, VP) == []
     # An approved amendment moved the date: the milestone is decided afresh (bot.amendments).
     async with bot.sessions() as session:
+        await writing(session)
         m1 = (await session.exec(select(Milestone).where(Milestone.key == "M1"))).one()
         m1.due, m1.status, m1.decided_at = date(2027, 5, 14), "pending", None
         session.add(m1)
@@ -376,6 +380,7 @@ async def test_old_news_is_recorded_but_not_announced(bot: Bot) -> None:
     cid = await contract_with_milestones(bot.sessions, channel=None)
     imported = await contract_with_milestones(bot.sessions, leader=VP, channel=None)
     async with bot.sessions() as session:
+        await writing(session)
         late = await session.get(Contract, imported)
         assert late is not None
         late.created_at = at("2027-04-20 10:00")  # imported after M1's due day
@@ -430,6 +435,7 @@ async def test_a_decision_undone_before_a_retry_is_not_told(bot: Bot) -> None:
     await evaluate(services=bot.services, client=bot.app.client)  # the leader's DM failed
     assert posts_to(bot.fake, LEADER) == []
     async with bot.sessions() as session:
+        await writing(session)
         m1 = (await session.exec(select(Milestone).where(Milestone.key == "M1"))).one()
         m1.due, m1.status, m1.decided_at = date(2027, 5, 14), "pending", None  # recalibrated
         session.add(m1)
