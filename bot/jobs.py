@@ -11,10 +11,12 @@ from bot.idempotency import forget_old_requests
 from bot.milestones.jobs import milestones_job
 from bot.scheduler import Job
 
+DELIVERIES_JOB = "deliveries"  # what a follower's handed-over messages wake on the leader
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
-        Job("deliveries", deliveries_job, every_seconds=60),
+        Job(DELIVERIES_JOB, deliveries_job, every_seconds=60),
         Job("checkins", checkins_job, every_seconds=60),
         Job("reminders", reminders_job, every_seconds=60),
         Job("digests", digests_job, every_seconds=60),

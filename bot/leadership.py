@@ -59,6 +59,7 @@ class Leadership:
         self._connection: Any = None
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Listener] = []
+        self._woken: list[Callable[[], None]] = []
         self.elected = asyncio.Event()
         if not self.shared:
             self.elected.set()
@@ -74,6 +75,10 @@ class Leadership:
     def on_change(self, listener: Listener) -> None:
         """Call `listener(role)` whenever this process becomes leader or steps down."""
         self._listeners.append(listener)
+
+    def on_wake(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` when a follower handed deliveries over, while this one leads."""
+        self._woken.append(listener)
 
     async def start(self) -> None:
         """Try once now (a lone replica leads at once), then every `poll_seconds`."""
@@ -117,6 +122,7 @@ class Leadership:
                 self.url, application_name=f"northstar {self.owner}"
             )
             self._connection.add_termination_listener(self._terminated)
+            await self._connection.add_listener(replicas.WAKE_CHANNEL, self._wake)
         if self.is_leader:
             if not await replicas.still_holds(self._connection):
                 self._step_down("its lock was lost")
@@ -137,6 +143,14 @@ class Leadership:
             f" (took over {given_back} claims of the leader before)" if given_back else "",
         )
         self._set(Role.leader)
+
+    def _wake(self, *_notification: Any) -> None:
+        if self.is_leader:
+            for listener in list(self._woken):
+                try:
+                    listener()
+                except Exception:
+                    logger.exception("Waking the deliveries failed")
 
     def _terminated(self, _connection: Any) -> None:
         """The lock's connection was closed under us (the server went, or ended it)."""

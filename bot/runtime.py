@@ -25,7 +25,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from bot.app import create_app
 from bot.client import create_client
 from bot.core.clock import SystemClock
-from bot.jobs import JOBS
+from bot.jobs import DELIVERIES_JOB, JOBS
 from bot.leadership import Leadership
 from bot.privacy.keys import KeyUnavailable, announce_key
 from bot.scheduler import CANCEL_WAIT, Scheduler
@@ -56,17 +56,21 @@ async def run_bot(settings: Settings) -> None:
         logger.info("Stopped before starting")
         return
     engine = create_engine(settings.database_url)
-    services = Services(settings=settings, sessions=session_factory(engine), clock=SystemClock())
-    client = create_client(settings)
-    app = create_app(services, client)
+    sessions = session_factory(engine)
     leadership = Leadership(
         url=settings.database_url,
-        sessions=services.sessions,
-        clock=services.clock,
+        sessions=sessions,
+        clock=SystemClock(),
         poll_seconds=settings.leader_poll_seconds,
     )
+    services = Services(
+        settings=settings, sessions=sessions, clock=SystemClock(), leads=leadership.leads
+    )
+    client = create_client(settings)
+    app = create_app(services, client)
     scheduler = Scheduler(services, client, JOBS.values(), leads=leadership.leads)
     leadership.on_change(scheduler.follow)
+    leadership.on_wake(lambda: scheduler.run_now(DELIVERIES_JOB))
     grace = settings.shutdown_grace_seconds
     # Socket Mode: Slack talks over the socket, so HTTP serves /healthz only.
     signing_secret = None if settings.socket_mode else settings.slack_signing_secret

@@ -82,16 +82,17 @@ async def activate_command(request: CommandRequest) -> None:
     async with services.sessions() as session:
         await writing(session)
         draft = await editable_draft(session=session, viewer=request.viewer, leader=target)
-        if isinstance(draft, Refusal):
-            await request.reply(draft.text)
-            return
-        activated = await activate_draft(
-            session=session,
-            contract_id=draft.contract.id or 0,
-            actor=request.viewer,
-            now=services.clock.now(),
+        activated = (
+            draft
+            if isinstance(draft, Refusal)
+            else await activate_draft(
+                session=session,
+                contract_id=draft.contract.id or 0,
+                actor=request.viewer,
+                now=services.clock.now(),
+            )
         )
-    if isinstance(activated, Refusal):
+    if isinstance(activated, Refusal):  # answered once the session (and its lock) is gone
         await request.reply(activated.text)
         return
     await request.reply(

@@ -67,11 +67,12 @@ async def handle_add_evidence_shortcut(
     user = body["user"]["id"]
     message = source_of(body)
     async with services.sessions() as session:
-        await writing(session)
         bundles = await contracts_for_evidence(session=session, user=user)
-        if not bundles:
-            await reply(respond, NOTHING_TO_ADD_TO)
-            return
+    if not bundles:
+        await reply(respond, NOTHING_TO_ADD_TO)
+        return
+    async with services.sessions() as session:
+        await writing(session)
         token = await remember_source(
             session=session, user=user, message=message, now=services.clock.now()
         )

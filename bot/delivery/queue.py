@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -112,6 +112,10 @@ SLACK_DOWN = "slack unavailable"
 STOPPING = "stopping"
 # How often a sender reads the pause other replicas recorded (a new queue reads it at once).
 PAUSE_READ_EVERY = 0.5
+# A follower's message handed to the leader: how long to wait for what came of it.
+HAND_OVER_WAIT = 10.0
+HAND_OVER_POLL = 0.2
+HANDED_OVER = "on its way from the leading replica"
 
 
 class DeliveryQueue:
@@ -131,10 +135,13 @@ class DeliveryQueue:
         lease: timedelta = CLAIM_LEASE,
         heartbeat: float | None = None,
         timeout: float | None = None,
+        leads: Callable[[], bool] | None = None,
     ) -> None:
         """`heartbeat`: real seconds between lease renewals while claims are held (a third
         of the lease by default); pacer waits renew too, on the queue's own clock.
-        `timeout`: real seconds a call may take (the client's timeout by default)."""
+        `timeout`: real seconds a call may take (the client's timeout by default).
+        `leads`: whether this replica leads (None: it always does); a follower hands its
+        fixed messages to the leader (`_hand_over`)."""
         self.sessions = sessions
         self.client = bare_client(client)
         self.clock = clock
@@ -164,6 +171,7 @@ class DeliveryQueue:
         self.shared_pause = _dialect(sessions) == "postgresql"
         self._pause_kept: datetime | None = None
         self._pause_read = float("-inf")  # when the shared pause was last read (pacer's clock)
+        self.leads = leads
 
     async def __aenter__(self) -> DeliveryQueue:
         return self
@@ -253,6 +261,8 @@ class DeliveryQueue:
         if self.stopped is not None or self._stopping():
             reason = self.stopped or STOPPING
             return [self._done(Result(item.key, Outcome.held, error=reason)) for item in items]
+        if self.leads is not None and not self.leads() and all(map(_handed_over, items)):
+            return await self._hand_over(items)
         held: list[Outgoing] = []
         if self.slack_down():
             if not self.probe():
@@ -668,6 +678,64 @@ class DeliveryQueue:
             )
             self.pacer.failed(self.policy.backoff)
 
+    # -- a follower's messages, sent by the leader
+
+    async def _hand_over(self, items: Sequence[Outgoing]) -> list[Result]:
+        """Store `items` unclaimed (their message fixed), wake the leader's `deliveries` job
+        and wait up to `HAND_OVER_WAIT` seconds for what came of each: only the leader
+        sends, at the one pace. What is still on its way then is `held`."""
+        now = self.clock.now()
+        got = await claim_many(
+            sessions=self.sessions,
+            keys=[item.key for item in items],
+            now=now,
+            owner=self.owner,
+            lease=self.lease,
+            expires={item.key: item.expires_at or now + DEFAULT_USEFUL for item in items},
+            payloads={
+                item.key: {"message": item.build.message.stored()}
+                for item in items
+                if isinstance(item.build, Fixed)
+            },
+        )
+        ids = [row.id for row in got.values() if row.id is not None]
+        await rows.release(sessions=self.sessions, owner=self.owner, delivery_ids=ids)
+        if ids:
+            await pause_state.wake_leader(sessions=self.sessions)
+        found: dict[int, Delivery] = {}
+        waited = 0.0
+        while ids and waited < HAND_OVER_WAIT:
+            await asyncio.sleep(HAND_OVER_POLL)
+            waited += HAND_OVER_POLL
+            found = await pause_state.deliveries_by_id(sessions=self.sessions, ids=ids)
+            if all(row.status in FINAL for row in found.values()):
+                break
+        results = []
+        for item in items:
+            row = got.get(item.key)
+            if row is None:
+                results.append(self._done(Result(item.key, Outcome.taken)))
+                continue
+            now_row = found.get(row.id or 0, row)
+            status = now_row.status
+            if status == DeliveryStatus.sent:
+                results.append(self._done(Result(item.key, Outcome.sent)))
+            elif status == DeliveryStatus.undeliverable:
+                error = now_row.last_error or ""
+                results.append(self._done(Result(item.key, Outcome.undeliverable, error=error)))
+                if item.on_undeliverable is not None:
+                    try:
+                        await item.on_undeliverable(now_row, error)
+                    except Exception:
+                        logger.exception(
+                            "Telling someone that %s was undeliverable failed", item.key
+                        )
+            elif status in (DeliveryStatus.expired, DeliveryStatus.cancelled):
+                results.append(self._done(Result(item.key, Outcome.expired)))
+            else:
+                results.append(self._done(Result(item.key, Outcome.held, error=HANDED_OVER)))
+        return results
+
     # -- the pause every replica keeps
 
     async def _slot(self, channel: str, **kwargs: Any) -> None:
@@ -813,6 +881,12 @@ class DeliveryQueue:
         return result
 
 
+def _handed_over(item: Outgoing) -> bool:
+    """Whether a follower hands `item` to the leader: a fixed message to a person's DM with
+    nothing to run once sent (the leader's `deliveries` job sends exactly that)."""
+    return isinstance(item.build, Fixed) and item.after_sent is None and item.channel is None
+
+
 def _dialect(sessions: SessionFactory) -> str:
     bind = sessions.kw.get("bind")
     return str(getattr(getattr(bind, "dialect", None), "name", "sqlite"))
@@ -833,6 +907,7 @@ def queue_for(
     clock: Clock,
     settings: Settings,
     stopping: Stopping | None = None,
+    leads: Callable[[], bool] | None = None,
 ) -> DeliveryQueue:
     """A queue on this process's shared pacer for the workspace."""
     return DeliveryQueue(
@@ -841,6 +916,7 @@ def queue_for(
         clock=clock,
         pacer=pacer_for(settings),
         stopping=stopping,
+        leads=leads,
     )
 
 
@@ -852,4 +928,5 @@ def queue_of(services: Services, client: AsyncWebClient) -> DeliveryQueue:
         clock=services.clock,
         settings=services.settings,
         stopping=services.stopping,
+        leads=services.leads,
     )

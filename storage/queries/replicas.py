@@ -25,6 +25,8 @@ STATE_ID = 1
 # pg_try_advisory_lock's key: "northstar" in ASCII, as a bigint.
 LEADER_LOCK = 0x6E6F727468737461
 CONNECT_TIMEOUT = 5.0
+# The channel on which a follower wakes the leader's `deliveries` job (LISTEN/NOTIFY).
+WAKE_CHANNEL = "northstar_deliveries"
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -146,3 +148,21 @@ async def paused_until(*, sessions: SessionFactory) -> datetime | None:
     async with sessions() as session:
         found = await state(session=session)
     return found.paused_until if found is not None else None
+
+
+async def wake_leader(*, sessions: SessionFactory) -> None:
+    """Tell the leader (LISTENing on its lock's connection) that deliveries wait for it."""
+    async with sessions() as session:
+        await writing(session)  # NOTIFY is refused in a read-only transaction
+        if _dialect(session) == "postgresql":
+            await session.exec(
+                text("SELECT pg_notify(:channel, '')").bindparams(channel=WAKE_CHANNEL)  # type: ignore[call-overload]
+            )
+        await session.commit()
+
+
+async def deliveries_by_id(*, sessions: SessionFactory, ids: list[int]) -> dict[int, Delivery]:
+    """The delivery rows of `ids`, as they stand."""
+    async with sessions() as session:
+        found = await session.exec(select(Delivery).where(col(Delivery.id).in_(ids)))
+        return {row.id or 0: row for row in found.all()}

@@ -20,7 +20,8 @@ import pytest
 
 from bot.checkins.jobs import send_prompts
 from bot.checkins.model import PROMPT
-from bot.core.clock import ManualClock
+from bot.client import create_client
+from bot.core.clock import ManualClock, SystemClock
 from bot.delivery import (
     DeliveryKey,
     DeliveryQueue,
@@ -31,13 +32,17 @@ from bot.delivery import (
     RetryPolicy,
     fixed,
 )
+from bot.delivery.jobs import deliveries_job
+from bot.delivery.queue import queue_of
 from bot.leadership import Leadership, Role, leader_status
 from bot.scheduler import Job, JobRun, Scheduler
+from bot.services import Services
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.queries import replicas as replica_rows
 from tests.bot.checkins.test_support import VirtualTime, add_contract, at, deliveries
 from tests.conftest import ReplicaQueue
 from tests.fakes import FakeSlack
+from tests.harness import make_settings
 
 POLL = 0.2
 WAIT = 30.0  # the most any wait for a leader or the last post may take: a failure past it
@@ -303,3 +308,58 @@ async def test_a_429_one_replica_sees_pauses_every_replica_and_the_next_leader(
         state = await replica_rows.state(session=session)
     await engine.dispose()
     assert state is not None and state.paused_until is not None
+
+
+@pytest.mark.postgres
+async def test_a_followers_message_is_sent_by_the_leader(
+    postgres_url: str, fake_slack: FakeSlack
+) -> None:
+    """A DM a request handler asks for on a follower is stored, the leader's `deliveries`
+    job is woken (NOTIFY) and sends it; the follower hears what came of it."""
+    settings = make_settings(api_url=fake_slack.api_url, database_url=postgres_url)
+    async with members(postgres_url, ["a", "b"]) as group:
+        for member in group:
+            await member.leadership.start()
+        (leader,) = leaders(group)
+        (follower,) = [m for m in group if m is not leader]
+        ran: list[str] = []
+
+        async def deliveries(run: JobRun) -> object:
+            ran.append("run")
+            return await deliveries_job(run)
+
+        leader_services = Services(
+            settings=settings,
+            sessions=leader.sessions,
+            clock=SystemClock(),
+            leads=leader.leadership.leads,
+        )
+        scheduler = Scheduler(
+            leader_services,
+            create_client(settings),
+            [Job("deliveries", deliveries, every_seconds=3600)],
+            leads=leader.leadership.leads,
+        )
+        leader.scheduler = scheduler
+        leader.leadership.on_wake(lambda: scheduler.run_now("deliveries"))
+        scheduler.start()
+        await until(lambda: len(ran) == 1, "the leader's first run")
+
+        services = Services(
+            settings=settings,
+            sessions=follower.sessions,
+            clock=SystemClock(),
+            leads=follower.leadership.leads,
+        )
+        notice = Outgoing(
+            key=DeliveryKey("test_notice", 0, "U0LEAD001", "once"),
+            build=fixed(Message(text="Your sponsor approved the change.")),
+        )
+        async with queue_of(services, create_client(settings)) as queue:
+            result = await queue.deliver(notice)
+
+    assert result.outcome == Outcome.sent
+    assert queue.report.calls == 0  # the follower made no call to Slack
+    assert len(ran) >= 2  # woken
+    (post,) = fake_slack.calls_to("chat.postMessage")
+    assert post.args["text"] == "Your sponsor approved the change."
