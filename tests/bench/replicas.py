@@ -420,6 +420,7 @@ async def measure(
                 home=home,
             )
             rows.append(row)
+            print(row.row(), flush=True)  # each row as it comes: a long run shows progress
             if row.lost or row.doubled or row.violations:
                 raise BenchFailure(f"prompts lost, doubled or sent inside a Retry-After: {row}")
     return ReplicasResult(rows=rows)
