@@ -14,10 +14,12 @@ from bot.renewal.jobs import contract_ends_job
 from bot.reviews.jobs import reviews_job
 from bot.scheduler import Job
 
+DELIVERIES_JOB = "deliveries"  # what a follower's handed-over messages wake on the leader
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
-        Job("deliveries", deliveries_job, every_seconds=60),
+        Job(DELIVERIES_JOB, deliveries_job, every_seconds=60),
         Job("checkins", checkins_job, every_seconds=60),
         Job("reminders", reminders_job, every_seconds=60),
         Job("digests", digests_job, every_seconds=60),

@@ -25,7 +25,8 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from bot.app import create_app
 from bot.client import create_client
 from bot.core.clock import SystemClock
-from bot.jobs import JOBS
+from bot.jobs import DELIVERIES_JOB, JOBS
+from bot.leadership import Leadership
 from bot.privacy.keys import KeyUnavailable, announce_key
 from bot.scheduler import CANCEL_WAIT, Scheduler
 from bot.server import create_web_app
@@ -55,17 +56,30 @@ async def run_bot(settings: Settings) -> None:
         logger.info("Stopped before starting")
         return
     engine = create_engine(settings.database_url)
-    services = Services(settings=settings, sessions=session_factory(engine), clock=SystemClock())
+    sessions = session_factory(engine)
+    leadership = Leadership(
+        url=settings.database_url,
+        sessions=sessions,
+        clock=SystemClock(),
+        poll_seconds=settings.leader_poll_seconds,
+    )
+    services = Services(
+        settings=settings, sessions=sessions, clock=SystemClock(), leads=leadership.leads
+    )
     client = create_client(settings)
     app = create_app(services, client)
-    scheduler = Scheduler(services, client, JOBS.values())
+    scheduler = Scheduler(services, client, JOBS.values(), leads=leadership.leads)
+    leadership.on_change(scheduler.follow)
+    leadership.on_wake(lambda: scheduler.run_now(DELIVERIES_JOB))
     grace = settings.shutdown_grace_seconds
     # Socket Mode: Slack talks over the socket, so HTTP serves /healthz only.
     signing_secret = None if settings.socket_mode else settings.slack_signing_secret
     # No access log: a refused request gets its one line from bot/server.py, and health
     # probes would fill the log.
     runner = web.AppRunner(
-        create_web_app(app, services.sessions, signing_secret=signing_secret),
+        create_web_app(
+            app, services.sessions, signing_secret=signing_secret, role=lambda: leadership.role
+        ),
         access_log=None,
         shutdown_timeout=CLOSE_TIMEOUT - 0.5,
     )
@@ -86,7 +100,9 @@ async def run_bot(settings: Settings) -> None:
         )
     else:
         logger.info("Listening for Slack on http://%s:%s/slack/events", host, settings.port)
+    await leadership.start()
     scheduler.start()
+    logger.info("This replica is the %s", leadership.role)
     try:
         await stop.wait()
     finally:
@@ -100,6 +116,7 @@ async def run_bot(settings: Settings) -> None:
         watchdog.daemon = True
         watchdog.start()
         stopped = await scheduler.stop(grace)
+        await _closing("the leader's lock", leadership.stop())
         if connecting is not None:
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -65,16 +65,29 @@ class Scheduler:
     can wait.
 
     Every job runs once at start (a restarted bot catches up at once, not a tick later),
-    then every `every_seconds`. A run is a task of its own, so a stop can cancel it without
-    touching the scheduler's; its cancellation is a stop, not an error.
+    then every `every_seconds`, on the leading replica only (`leads`): a replica that
+    becomes the leader runs them all at once (`follow`). A run is a task of its own, so a
+    stop can cancel it without touching the scheduler's; its cancellation is a stop, not an
+    error.
     """
 
-    def __init__(self, services: Services, client: AsyncWebClient, jobs: Iterable[Job]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        client: AsyncWebClient,
+        jobs: Iterable[Job],
+        *,
+        leads: Callable[[], bool] | None = None,
+    ) -> None:
+        """`leads`: whether this replica leads now; the jobs run only while it does (all of
+        them at once when it becomes the leader: call `led()`)."""
         self.services = services
         self.client = client
+        self.leads = leads
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         # The scheduler's task of each run in flight, and the run's own task inside it.
         self._running: dict[asyncio.Task[Any], tuple[str, asyncio.Task[object]]] = {}
+        self._again: set[str] = set()  # jobs asked to run while a run of theirs was in flight
         first = datetime.now(UTC)
         for registered in jobs:
             self._scheduler.add_job(
@@ -91,6 +104,37 @@ class Scheduler:
     def start(self) -> None:
         """Start scheduling; call inside the running loop."""
         self._scheduler.start()
+
+    def led(self) -> None:
+        """This replica became the leader: run every job now, not at its next tick."""
+        if not self._scheduler.running:
+            return
+        now = datetime.now(UTC)
+        for job in self._scheduler.get_jobs():
+            job.modify(next_run_time=now)
+
+    def run_now(self, name: str) -> None:
+        """Run job `name` now, or again as soon as the run in flight ends."""
+        if name in {running for running, _ in self._running.values()}:
+            self._again.add(name)
+            return
+        job = self._scheduler.get_job(name)
+        if job is not None and self._scheduler.running:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    def follow(self, role: str) -> None:
+        """This replica's role changed to `role` (leader or follower): `led` or `followed`."""
+        if role == "leader":
+            self.led()
+        else:
+            self.followed()
+
+    def followed(self) -> None:
+        """This replica no longer leads: cancel the runs in flight (each gives back what it
+        holds), so only the new leader sends."""
+        for name, inner in list(self._running.values()):
+            logger.info("Job %s stopped: this replica no longer leads", name)
+            inner.cancel()
 
     @property
     def running(self) -> int:
@@ -124,6 +168,8 @@ class Scheduler:
         async def run() -> None:
             if self.services.stopping.is_set():
                 return
+            if self.leads is not None and not self.leads():
+                return
             outer = asyncio.current_task()
             inner: asyncio.Task[object] = asyncio.create_task(
                 registered.run(JobRun(services=self.services, client=self.client)),
@@ -143,5 +189,8 @@ class Scheduler:
             finally:
                 if outer is not None:
                     self._running.pop(outer, None)
+                if registered.name in self._again and not self.services.stopping.is_set():
+                    self._again.discard(registered.name)
+                    self.run_now(registered.name)
 
         return run

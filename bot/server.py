@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -139,8 +140,10 @@ def create_web_app(
     *,
     signing_secret: str | None,
     health_timeout: float = HEALTH_TIMEOUT,
+    role: Callable[[], str] | None = None,
 ) -> web.Application:
-    """/healthz, and /slack/events checked with `signing_secret`.
+    """/healthz, and /slack/events checked with `signing_secret`. `role`: this replica's
+    (leader or follower), shown by /healthz.
 
     With no secret (Socket Mode, where Slack never posts to us) it serves /healthz only.
     """
@@ -168,9 +171,12 @@ def create_web_app(
 
     async def healthz(_request: web.Request) -> web.Response:
         problem = await probe.problem()
+        extra = {} if role is None else {"role": str(role())}
         if problem is not None:
-            return web.json_response({"status": "unavailable", "database": problem}, status=503)
-        return web.json_response({"status": "ok", "database": "ok"})
+            return web.json_response(
+                {"status": "unavailable", "database": problem, **extra}, status=503
+            )
+        return web.json_response({"status": "ok", "database": "ok", **extra})
 
     routes = [web.get("/healthz", healthz)]
     if signature is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -21,6 +22,9 @@ class Services:
     clock: Clock
     # Set on SIGTERM: jobs and queues stop claiming and release what they hold.
     stopping: Stopping = field(default_factory=Stopping)
+    # Whether this replica leads (bot/leadership.py); None: it always does. A follower's
+    # messages are sent by the leader.
+    leads: Callable[[], bool] | None = None
 
     def today(self) -> date:
         """Today's date in the workspace's default time zone."""

@@ -23,6 +23,8 @@ DELIVERY_RATE_MAX = 100_000
 FEEDBACK_HASH_KEY_MIN = 32
 SHUTDOWN_GRACE_DEFAULT = 5.0
 SHUTDOWN_GRACE_MAX = 60.0
+LEADER_POLL_DEFAULT = 3.0
+LEADER_POLL_MAX = 60.0
 # Where the HTTP server listens unless HOST says: in HTTP mode Slack must reach it; in
 # Socket Mode it serves only /healthz, for this machine.
 HTTP_MODE_HOST = "0.0.0.0"
@@ -70,6 +72,9 @@ class Settings:
     # On SIGTERM or SIGINT, how long the jobs running may take to finish before they are
     # cancelled (they stop claiming new work at once).
     shutdown_grace_seconds: float = SHUTDOWN_GRACE_DEFAULT
+    # On PostgreSQL: how often a follower tries to become the leader, and the leader checks
+    # it still is (so a dead leader is replaced within about this long).
+    leader_poll_seconds: float = LEADER_POLL_DEFAULT
 
     @property
     def socket_mode(self) -> bool:
@@ -260,6 +265,18 @@ def load_settings(
             f"{SHUTDOWN_GRACE_MAX:g}, got {grace_text!r}."
         )
 
+    poll_text = get("LEADER_POLL_SECONDS") or str(LEADER_POLL_DEFAULT)
+    poll = LEADER_POLL_DEFAULT
+    try:
+        poll = float(poll_text)
+        if not 0.1 <= poll <= LEADER_POLL_MAX:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"LEADER_POLL_SECONDS must be a number of seconds from 0.1 to {LEADER_POLL_MAX:g}, "
+            f"got {poll_text!r}."
+        )
+
     hash_key = get("FEEDBACK_HASH_KEY")
     if hash_key is not None and len(hash_key) < FEEDBACK_HASH_KEY_MIN:
         problems.append(
@@ -288,6 +305,7 @@ def load_settings(
         sandbox_port=sandbox_port,
         host=host,
         shutdown_grace_seconds=grace,
+        leader_poll_seconds=poll,
     )
 
 

@@ -344,6 +344,7 @@ async def handle_item_submission(
         await ack(response_action="errors", errors=errors)
         return
     async with services.sessions() as session:
+        await writing(session)
         found = await load_bundle(session=session, contract_id=contract_id)
         bundle = _amendable(found, user)
         if isinstance(bundle, Refusal):

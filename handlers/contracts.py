@@ -489,6 +489,7 @@ async def handle_new_contract(
         await ack(response_action="errors", errors=errors)
         return
     async with services.sessions() as session:
+        await writing(session)
         if await title_taken(session=session, leader_id=fields.leader_id, title=fields.title):
             await ack(
                 response_action="errors",
@@ -524,6 +525,7 @@ async def handle_add_item_submission(
         await refuse_submission(ack, view, OUT_OF_DATE)
         return
     async with services.sessions() as session:
+        await writing(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
         if bundle is None or not may_edit(bundle, user) or bundle.contract.status != "draft":
             await refuse_submission(ack, view, "This contract is no longer a draft you can edit.")

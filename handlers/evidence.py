@@ -69,10 +69,13 @@ async def handle_add_evidence_shortcut(
     user = body["user"]["id"]
     message = source_of(body)
     async with services.sessions() as session:
+        await read_only(session)
+        may = await may_add_any(session=session, user=user)
+    if not may:
+        await reply(respond, NOTHING_TO_ADD_TO)
+        return
+    async with services.sessions() as session:
         await writing(session)
-        if not await may_add_any(session=session, user=user):
-            await reply(respond, NOTHING_TO_ADD_TO)
-            return
         token = await remember_source(
             session=session, user=user, message=message, now=services.clock.now()
         )
@@ -83,6 +86,7 @@ async def handle_add_evidence_shortcut(
     link = await _permalink(client, message)
     if link is not None:
         async with services.sessions() as session:
+            await writing(session)
             await set_evidence_source_permalink(session=session, token=token, url=link)
 
 
@@ -194,6 +198,7 @@ async def handle_evidence_submission(
         source="shortcut" if message is not None else "command",
     )
     async with services.sessions() as session:
+        await writing(session)
         added = await add_evidence(
             session=session,
             user=user,
@@ -211,6 +216,7 @@ async def handle_evidence_submission(
         link = await _permalink(client, message)
         if link is not None:
             async with services.sessions() as session:
+                await writing(session)
                 await set_permalink(session=session, evidence_id=added.id or 0, url=link)
 
 

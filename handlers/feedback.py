@@ -47,7 +47,7 @@ from bot.services import services_of
 from bot.ui.metadata import FeedbackModal, FeedbackRequestRef, record_id
 from bot.ui.views import OUT_OF_DATE, fill, open_loading, update_view
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks
-from storage.db import read_only
+from storage.db import writing
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ async def _open_mine(
         return
     team = await installation_team(client)
     async with services.sessions() as session:
-        await read_only(session)
+        await writing(session)
         rows = await my_feedback(
             session=session, user=command["user_id"], key=hash_key(services), team=team
         )
@@ -181,6 +181,7 @@ async def handle_feedback_submission(
     meta = FeedbackModal.of_view(view) or FeedbackModal()
     contract_id, request_id = meta.contract_id, meta.request_id
     async with services.sessions() as session:
+        await writing(session)
         target = await target_of(session=session, contract_id=contract_id or 0)
         if target is None:
             await ack(
@@ -254,6 +255,7 @@ async def handle_delete_mine(
     key = hash_key(services)
     gone = None
     async with services.sessions() as session:
+        await writing(session)
         if feedback_id is not None:
             gone = await withdraw(
                 session=session,

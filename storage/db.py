@@ -1,16 +1,23 @@
 """The async engine and session factory, one code path for SQLite and PostgreSQL.
 
-SQLite runs in WAL mode with foreign keys on and a busy timeout, and a transaction starts
-with `BEGIN IMMEDIATE` unless it was declared read-only: a writer then waits for the lock up
-front instead of failing with "database is locked" when it upgrades a read snapshot that a
-concurrent writer made stale, which the busy timeout cannot resolve. Read-only units of work
-(`await read_only(session)` first) begin deferred, so readers never queue behind writers.
+A session reads only, unless it was declared writing: `await writing(session)` before its
+first query. Read-only is enforced, so an undeclared write fails loudly instead of taking
+a lock by surprise: on SQLite its transaction begins deferred (readers never queue behind
+writers, in WAL mode) with `PRAGMA query_only` on; on PostgreSQL it begins `READ ONLY`.
+A writing session's transactions (all of them, after a commit too) begin `BEGIN IMMEDIATE`
+on SQLite: the writer waits for the lock up front instead of failing with "database is
+locked" when it upgrades a read snapshot that a concurrent writer made stale, which the busy
+timeout cannot resolve. `await read_only(session)` declares the default explicitly.
+Connections outside sessions (`engine.begin()`: migrations, bulk loads) are writers.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -28,6 +35,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 SessionFactory = async_sessionmaker[AsyncSession]
 BEGIN_OPTION = "northstar_sqlite_begin"
+READING = "DEFERRED"  # a read-only unit of work (the sessions' default)
+WRITING = "IMMEDIATE"  # a unit of work that writes (and any connection outside a session)
 
 
 def is_sqlite(url: str) -> bool:
@@ -67,8 +76,24 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
+        mode = connection.get_execution_options().get(BEGIN_OPTION, WRITING)
+        reading = mode == READING
+        # query_only stays with the (pooled) connection: set it whenever it must change.
+        pooled = connection.connection
+        if pooled.info.get("query_only", False) != reading:
+            cursor = pooled.dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA query_only={'ON' if reading else 'OFF'}")
+            cursor.close()
+            pooled.info["query_only"] = reading
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _configure_postgresql(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # asyncpg starts the transaction at the first statement, `BEGIN READ ONLY` when so.
+        mode = connection.get_execution_options().get(BEGIN_OPTION, WRITING)
+        connection.connection.dbapi_connection.readonly = mode == READING
 
 
 def create_private_file(path: Path) -> None:
@@ -141,30 +166,57 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     else:
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_async_engine(url, **kwargs)
+        _configure_postgresql(engine)
     idempotency.install(engine)
     return engine
 
 
 async def read_only(session: AsyncSession) -> None:
-    """Declare a fresh session read-only: on SQLite it then takes no write lock.
-
-    Call it before the session's first query; a write in it may then fail when another
-    writer commits first.
-    """
-    await session.connection(execution_options={BEGIN_OPTION: "DEFERRED"})
+    """Declare a fresh session read-only (the default): it takes no write lock, and a write
+    in it fails. Call it before the session's first query."""
+    await _declare(session, READING)
 
 
 async def writing(session: AsyncSession) -> None:
-    """Declare a fresh session a unit of work that writes: on SQLite it takes the write lock
-    up front (`BEGIN IMMEDIATE`).
+    """Declare a fresh session a unit of work that writes: every transaction it begins may
+    write, and on SQLite takes the write lock up front (`BEGIN IMMEDIATE`).
 
     Call it before the session's first query.
     """
-    await session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
+    await _declare(session, WRITING)
+
+
+async def _declare(session: AsyncSession, mode: str) -> None:
+    if session.sync_session.in_transaction():
+        raise RuntimeError("declare a session reading or writing before its first query")
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine):
+        raise RuntimeError("a session of session_factory() is needed here")
+    if bind.get_execution_options().get(BEGIN_OPTION) != mode:
+        session.bind = _variant(bind, mode)
+    await session.connection()
+
+
+_VARIANTS: weakref.WeakKeyDictionary[AsyncEngine, dict[str, AsyncEngine]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _variant(engine: AsyncEngine, mode: str) -> AsyncEngine:
+    """`engine` with transactions that begin as `mode`, made once per engine and mode."""
+    made = _VARIANTS.setdefault(engine, {})
+    if mode not in made:
+        made[mode] = engine.execution_options(**{BEGIN_OPTION: mode})
+    return made[mode]
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    """Sessions on `engine`, read-only unless declared `writing`."""
+    return async_sessionmaker(
+        engine.execution_options(**{BEGIN_OPTION: READING}),
+        class_=AsyncSession,
+        expire_on_commit=False,
+    )
 
 
 @asynccontextmanager

@@ -588,6 +588,18 @@ class Delivery(SQLModel, table=True):
     attempted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class ReplicaState(SQLModel, table=True):
+    """One row the replicas share: which process leads (runs the jobs and sends) and until
+    when every sender pauses for a 429's `Retry-After`, whichever replica saw it."""
+
+    __tablename__ = "replica_state"
+
+    id: int = Field(primary_key=True)
+    leader: str | None = Field(default=None, max_length=80)
+    leader_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    paused_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class Heartbeat(SQLModel, table=True):
     """One row that `/healthz` writes, so a health check proves the database takes writes
     (not only that it answers a read)."""

@@ -8,19 +8,25 @@ import gc
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.client import create_client
+from bot.core.clock import Clock
+from bot.delivery import DeliveryQueue, Pacer
 from bot.sandbox.demo import DEMO_CONTRACT
+from bot.services import Services
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
 from tests.fakes import FakeSlack
-from tests.harness import BOT_TOKEN, Bot, running_bot
+from tests.harness import BOT_TOKEN, Bot, make_settings, running_bot
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 # The packaged copy of shared/examples/contract.yml, so the suite runs without shared/;
@@ -187,6 +193,52 @@ async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
     engine = create_engine(database_url)
     yield session_factory(engine)
     await engine.dispose()
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One replica of the bot as a test runs it: its own engine, client and queue."""
+
+    services: Services
+    client: AsyncWebClient
+    queue: DeliveryQueue
+
+
+ReplicaQueue = Callable[..., contextlib.AbstractAsyncContextManager[Replica]]
+
+
+@pytest.fixture
+def replica_queue(postgres_url: str, fake_slack: FakeSlack) -> ReplicaQueue:
+    """Replicas on the test's PostgreSQL database and the fake Slack, as separate processes
+    are: `async with replica_queue("a", clock) as replica:` inside the replica's own event
+    loop (`asyncio.to_thread(asyncio.run, ...)`), with its own engine, client and pacer (a
+    fast one unless `pacer` is given); its queue's owner is `replica-<name>`."""
+    settings = make_settings(api_url=fake_slack.api_url, database_url=postgres_url)
+
+    @contextlib.asynccontextmanager
+    async def replica(
+        name: str, clock: Clock, *, pacer: Pacer | None = None, **options: Any
+    ) -> AsyncIterator[Replica]:
+        engine = create_engine(postgres_url)
+        try:
+            services = Services(settings=settings, sessions=session_factory(engine), clock=clock)
+            client = create_client(settings)
+            queue = DeliveryQueue(
+                sessions=services.sessions,
+                client=client,
+                clock=clock,
+                pacer=pacer or Pacer(per_minute=60_000, per_channel=0),
+                owner=f"replica-{name}",
+                **options,
+            )
+            try:
+                yield Replica(services=services, client=client, queue=queue)
+            finally:
+                await queue.close()
+        finally:
+            await engine.dispose()
+
+    return replica
 
 
 # --- Slack ---------------------------------------------------------------------------

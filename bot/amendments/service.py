@@ -72,7 +72,7 @@ from bot.contracts.schema import validate_document
 from bot.core import rules
 from bot.core.permissions import Refusal, may_propose, may_read
 from bot.core.text import escape
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import (
     Amendment,
     AmendmentApproval,
@@ -488,6 +488,7 @@ async def decide(
     Everything happens in one transaction, with the amendment row locked first.
     """
     async with sessions() as session:
+        await writing(session)
         try:
             decision = await _decide(session, amendment_id, user, approve, reason, now)
             await session.commit()

@@ -75,7 +75,7 @@ from bot.core.text import escape, truncate
 from bot.delivery import DeliveryKey
 from bot.people.service import known_zones, zone_for
 from bot.services import Services
-from storage.db import SessionFactory, read_only
+from storage.db import SessionFactory, read_only, writing
 from storage.models import (
     ActivityStatus,
     CheckIn,
@@ -290,6 +290,7 @@ async def keep_page(
 ) -> None:
     """Keep an earlier page's answers until the last page is submitted."""
     async with sessions() as session:
+        await writing(session)
         draft = await find_draft(
             session=session, contract_id=plan.contract_id, period=plan.period, user_id=user_id
         )
@@ -375,6 +376,7 @@ async def _save(
     before = _checkin_state(plan)
     edited = plan.answered
     async with sessions() as session:
+        await writing(session)
         checkin = await find_checkin(
             session=session, contract_id=plan.contract_id, period=plan.period
         ) or CheckIn(contract_id=plan.contract_id, period_key=plan.period, created_at=now)
@@ -555,6 +557,7 @@ async def skip(
             "use “Edit check-in” to change it."
         )
     async with sessions() as session:
+        await writing(session)
         checkin = await find_checkin(
             session=session, contract_id=plan.contract_id, period=plan.period
         ) or CheckIn(contract_id=plan.contract_id, period_key=plan.period, created_at=now)
@@ -591,6 +594,7 @@ async def snooze(
         )
     key = reminder_key(plan.contract, plan.period)
     async with sessions() as session:
+        await writing(session)
         await delivery.schedule(session=session, key=key, due_at=until)
         row = await delivery.find(session=session, key=key)
         if row is None or row.status != DeliveryStatus.scheduled:

@@ -10,6 +10,7 @@ from bot.client import create_client
 from bot.core.clock import SystemClock
 from bot.delivery import QueueStatus, queue_status, waiting_since
 from bot.jobs import JOBS
+from bot.leadership import leader_status
 from bot.scheduler import JobRun
 from bot.services import Services
 from bot.settings import Settings
@@ -30,7 +31,11 @@ async def run_jobs_command(args: argparse.Namespace, settings: Settings) -> int:
             sessions() as session,
         ):
             await read_only(session)
-            status = await queue_status(session=session, now=SystemClock().now())
+            now = SystemClock().now()
+            status = await queue_status(session=session, now=now)
+            role = await leader_status(session=session, now=now)
+        print(role)
+        print()
         print(format_status(status))
         return 0
     job = JOBS.get(args.name)

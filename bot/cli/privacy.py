@@ -22,7 +22,7 @@ from bot.privacy.model import Gone
 from bot.privacy.service import erase_person, export_person
 from bot.services import Services
 from bot.settings import Settings
-from storage.db import SessionFactory, database, is_sqlite, sqlite_path
+from storage.db import SessionFactory, database, is_sqlite, sqlite_path, writing
 from storage.migrate import require_current, upgrade
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ async def run_privacy_command(args: argparse.Namespace, settings: Settings) -> i
     now = SystemClock().now()
     async with database(settings.database_url) as (_engine, sessions):
         async with sessions() as session:
+            await writing(session)
             if args.privacy_command == "export":
                 data = await export_person(session=session, user=user, team=team, key=key, now=now)
                 output = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"

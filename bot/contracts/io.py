@@ -42,7 +42,7 @@ from bot.contracts.schema import (
 )
 from bot.core import rules
 from bot.people.service import check_person, own_user_id, problem_with
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import (
     ActivityStatus,
     Contract,
@@ -344,6 +344,7 @@ async def import_text(
         return [], problems
     results: list[ImportResult] = []
     async with sessions() as session:
+        await writing(session)
         try:
             for index, doc in enumerate(docs, 1):
                 tag = f"[{index}] " if len(docs) > 1 else ""

@@ -27,6 +27,9 @@ At least one delivery. Slack's errors are the queue's, not slack_sdk's retry han
 one clock decides every wait:
 
 - 429: everything this process sends pauses for `Retry-After`, then the message goes again;
+  on PostgreSQL the pause is recorded in `replica_state`, and every sender of every replica
+  reads it before its first call and every `PAUSE_READ_EVERY` after, so all pause (a new
+  leader too);
 - 5xx, `internal_error` and kin, network errors and timeouts: every sender of this process
   pauses, longer with each failure in a row (1 s doubling to a minute), and the message is
   tried again. It is put back as `failed` with a `retry_at` (30 s doubling to 5 minutes),
@@ -59,7 +62,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -88,12 +91,13 @@ from bot.delivery.model import (
     Unreachable,
     key_of,
 )
-from bot.delivery.pacing import Pacer, RetryPolicy, Window, pacer_for
+from bot.delivery.pacing import CLOCK_TOLERANCE, Pacer, RetryPolicy, Window, pacer_for
 from bot.delivery.readback import Unreadable, read_back
 from bot.settings import Settings
 from storage.db import SessionFactory
 from storage.models import Delivery, DeliveryStatus
 from storage.queries import delivery as rows
+from storage.queries import replicas as pause_state
 from storage.queries.delivery import FINAL
 
 if TYPE_CHECKING:
@@ -106,6 +110,12 @@ BATCHES_IN_FLIGHT = 3  # a slow post (a timeout) holds its batch open; the next 
 DATABASE_DOWN = "database unavailable"
 SLACK_DOWN = "slack unavailable"
 STOPPING = "stopping"
+# How often a sender reads the pause other replicas recorded (a new queue reads it at once).
+PAUSE_READ_EVERY = 0.5
+# A follower's message handed to the leader: how long to wait for what came of it.
+HAND_OVER_WAIT = 10.0
+HAND_OVER_POLL = 0.2
+HANDED_OVER = "on its way from the leading replica"
 
 
 class DeliveryQueue:
@@ -125,10 +135,13 @@ class DeliveryQueue:
         lease: timedelta = CLAIM_LEASE,
         heartbeat: float | None = None,
         timeout: float | None = None,
+        leads: Callable[[], bool] | None = None,
     ) -> None:
         """`heartbeat`: real seconds between lease renewals while claims are held (a third
         of the lease by default); pacer waits renew too, on the queue's own clock.
-        `timeout`: real seconds a call may take (the client's timeout by default)."""
+        `timeout`: real seconds a call may take (the client's timeout by default).
+        `leads`: whether this replica leads (None: it always does); a follower hands its
+        fixed messages to the leader (`_hand_over`)."""
         self.sessions = sessions
         self.client = bare_client(client)
         self.clock = clock
@@ -154,6 +167,11 @@ class DeliveryQueue:
         # the database (SQLite's busy handler sleeps up to 100 ms a turn).
         self._writing = asyncio.Lock()
         self._unreadable_logged = False
+        # Replicas share one database (PostgreSQL): a 429 one sees pauses all of them.
+        self.shared_pause = _dialect(sessions) == "postgresql"
+        self._pause_kept: datetime | None = None
+        self._pause_read = float("-inf")  # when the shared pause was last read (pacer's clock)
+        self.leads = leads
 
     async def __aenter__(self) -> DeliveryQueue:
         return self
@@ -243,6 +261,8 @@ class DeliveryQueue:
         if self.stopped is not None or self._stopping():
             reason = self.stopped or STOPPING
             return [self._done(Result(item.key, Outcome.held, error=reason)) for item in items]
+        if self.leads is not None and not self.leads() and all(map(_handed_over, items)):
+            return await self._hand_over(items)
         held: list[Outgoing] = []
         if self.slack_down():
             if not self.probe():
@@ -428,9 +448,9 @@ class DeliveryQueue:
             if outcome.kind == "limited":
                 limited += 1
                 self.report.rate_limited += 1
+                await self._pause_all(outcome.retry_after)
                 if limited > self.policy.max_rate_limited:
                     return await self._put_back(item, delivery, "ratelimited", unposted=unposted)
-                self.pacer.hold(outcome.retry_after)
                 continue
             if outcome.kind == "transient":
                 attempts += 1
@@ -478,7 +498,7 @@ class DeliveryQueue:
         """One go at posting: a slot, a read-back if an earlier post may have landed, the
         claim re-checked, renewed and the attempt recorded, then the post."""
         async with self.pacer.channel(target):
-            await self.pacer.slot(
+            await self._slot(
                 target, while_waiting=self._renew_held, chunk=self.lease.total_seconds() / 3
             )
             if self.stopped is not None or self._stopping():
@@ -497,6 +517,7 @@ class DeliveryQueue:
                 return Failed(type(error).__name__, "db")
             self.report.calls += 1
             self._keep_alive()
+            await self._after_pause()
             started = self.pacer.monotonic()
             try:
                 response = await self.client.api_call("chat.postMessage", json=arguments)
@@ -621,8 +642,9 @@ class DeliveryQueue:
             if self.stopped is not None:
                 return CallOutcome(error=self.stopped)
             async with self.pacer.channel(channel):
-                await self.pacer.slot(channel)
+                await self._slot(channel)
                 self._keep_alive()
+                await self._after_pause()
                 try:
                     response = await self.client.api_call(method, json=arguments)
                 except SlackApiError as error:
@@ -636,9 +658,9 @@ class DeliveryQueue:
             if refusal.kind == "limited":
                 rate_limited += 1
                 self.report.rate_limited += 1
+                await self._pause_all(refusal.retry_after)
                 if rate_limited > self.policy.max_rate_limited:
                     return CallOutcome(error="ratelimited")
-                self.pacer.hold(refusal.retry_after)
                 continue
             if refusal.kind == "token":
                 self._stop(refusal.error)
@@ -655,6 +677,117 @@ class DeliveryQueue:
                 "%s to %s failed (%s); retry %d", method, channel, refusal.error, attempt
             )
             self.pacer.failed(self.policy.backoff)
+
+    # -- a follower's messages, sent by the leader
+
+    async def _hand_over(self, items: Sequence[Outgoing]) -> list[Result]:
+        """Store `items` unclaimed (their message fixed), wake the leader's `deliveries` job
+        and wait up to `HAND_OVER_WAIT` seconds for what came of each: only the leader
+        sends, at the one pace. What is still on its way then is `held`."""
+        now = self.clock.now()
+        got = await claim_many(
+            sessions=self.sessions,
+            keys=[item.key for item in items],
+            now=now,
+            owner=self.owner,
+            lease=self.lease,
+            expires={item.key: item.expires_at or now + DEFAULT_USEFUL for item in items},
+            payloads={
+                item.key: {"message": item.build.message.stored()}
+                for item in items
+                if isinstance(item.build, Fixed)
+            },
+        )
+        ids = [row.id for row in got.values() if row.id is not None]
+        await rows.release(sessions=self.sessions, owner=self.owner, delivery_ids=ids)
+        if ids:
+            await pause_state.wake_leader(sessions=self.sessions)
+        found: dict[int, Delivery] = {}
+        waited = 0.0
+        while ids and waited < HAND_OVER_WAIT:
+            await asyncio.sleep(HAND_OVER_POLL)
+            waited += HAND_OVER_POLL
+            found = await pause_state.deliveries_by_id(sessions=self.sessions, ids=ids)
+            if all(row.status in FINAL for row in found.values()):
+                break
+        results = []
+        for item in items:
+            row = got.get(item.key)
+            if row is None:
+                results.append(self._done(Result(item.key, Outcome.taken)))
+                continue
+            now_row = found.get(row.id or 0, row)
+            status = now_row.status
+            if status == DeliveryStatus.sent:
+                results.append(self._done(Result(item.key, Outcome.sent)))
+            elif status == DeliveryStatus.undeliverable:
+                error = now_row.last_error or ""
+                results.append(self._done(Result(item.key, Outcome.undeliverable, error=error)))
+                if item.on_undeliverable is not None:
+                    try:
+                        await item.on_undeliverable(now_row, error)
+                    except Exception:
+                        logger.exception(
+                            "Telling someone that %s was undeliverable failed", item.key
+                        )
+            elif status in (DeliveryStatus.expired, DeliveryStatus.cancelled):
+                results.append(self._done(Result(item.key, Outcome.expired)))
+            else:
+                results.append(self._done(Result(item.key, Outcome.held, error=HANDED_OVER)))
+        return results
+
+    # -- the pause every replica keeps
+
+    async def _slot(self, channel: str, **kwargs: Any) -> None:
+        """The pacer's slot for `channel`, and again after a pause another replica recorded
+        (a 429 it saw) while this one waited."""
+        while True:
+            await self.pacer.slot(channel, **kwargs)
+            if not await self._paused_elsewhere():
+                return
+
+    async def _after_pause(self) -> None:
+        """Wait out a pause (a 429) that began after this call's slot was given, while its
+        attempt was being recorded: no call goes inside a Retry-After."""
+        while (held := self.pacer.held_for()) > CLOCK_TOLERANCE:
+            self.pacer.waited += held
+            await self.pacer.sleep(held)
+
+    async def _paused_elsewhere(self) -> bool:
+        """Hold the pacer for a pause recorded by another sender and not yet kept here;
+        whether there was one. Only where replicas share the database (PostgreSQL)."""
+        if not self.shared_pause:
+            return False
+        now = self.pacer.monotonic()
+        if now - self._pause_read < PAUSE_READ_EVERY:
+            return False
+        self._pause_read = now
+        try:
+            until = await pause_state.paused_until(sessions=self.sessions)
+        except Exception:
+            return False  # the post's own database write says what is wrong
+        if until is None or until == self._pause_kept:
+            return False
+        self._pause_kept = until
+        left = (until - self.clock.now()).total_seconds()
+        if left <= 0:
+            return False
+        self.pacer.hold(left)
+        return True
+
+    async def _pause_all(self, seconds: float) -> None:
+        """A 429: this process pauses for `seconds`, and so does every replica (recorded in
+        the database, where a new leader finds it too)."""
+        self.pacer.hold(seconds)
+        if not self.shared_pause:
+            return
+        until = self.clock.now() + timedelta(seconds=seconds)
+        try:
+            await pause_state.pause_until(sessions=self.sessions, until=until)
+        except Exception as error:
+            logger.warning("Recording a Retry-After for every replica failed: %s", error)
+            return
+        self._pause_kept = max(until, self._pause_kept) if self._pause_kept else until
 
     def _stop(self, code: str) -> None:
         """Slack refused the token: send nothing more, and say so once per process."""
@@ -748,6 +881,17 @@ class DeliveryQueue:
         return result
 
 
+def _handed_over(item: Outgoing) -> bool:
+    """Whether a follower hands `item` to the leader: a fixed message to a person's DM with
+    nothing to run once sent (the leader's `deliveries` job sends exactly that)."""
+    return isinstance(item.build, Fixed) and item.after_sent is None and item.channel is None
+
+
+def _dialect(sessions: SessionFactory) -> str:
+    bind = sessions.kw.get("bind")
+    return str(getattr(getattr(bind, "dialect", None), "name", "sqlite"))
+
+
 def forget_kept(delivery: Delivery) -> dict[str, Any]:
     """A message kept to be sent again (`Fixed`) is no longer needed once the delivery is
     over: its text leaves the table with it."""
@@ -763,6 +907,7 @@ def queue_for(
     clock: Clock,
     settings: Settings,
     stopping: Stopping | None = None,
+    leads: Callable[[], bool] | None = None,
 ) -> DeliveryQueue:
     """A queue on this process's shared pacer for the workspace."""
     return DeliveryQueue(
@@ -771,6 +916,7 @@ def queue_for(
         clock=clock,
         pacer=pacer_for(settings),
         stopping=stopping,
+        leads=leads,
     )
 
 
@@ -782,4 +928,5 @@ def queue_of(services: Services, client: AsyncWebClient) -> DeliveryQueue:
         clock=services.clock,
         settings=services.settings,
         stopping=services.stopping,
+        leads=services.leads,
     )

@@ -53,6 +53,7 @@ from bot.people.service import cached_zones, refresh_zones
 from bot.privacy.model import Gone
 from bot.scheduler import JobRun
 from bot.services import Services
+from storage.db import writing
 from storage.models import (
     Contract,
     ContractStatus,
@@ -204,6 +205,7 @@ async def _release(
 ) -> None:
     """Release what is due on one contract and tell its leader of each release not told yet."""
     async with services.sessions() as session:
+        await writing(session)
         await release_held(session=session, contract=contract, now=now, force=force)
         stamps = await releases_since(
             session=session,
@@ -240,6 +242,7 @@ def request_outgoing(
 
     async def build(_: Delivery) -> Message | None:
         async with services.sessions() as session:
+            await writing(session)
             request = await request_for(session)
             if request is None:
                 return None
@@ -391,6 +394,7 @@ async def send_reminders(
     request DM a failure or a crash left unsent, again."""
     now = services.clock.now()
     async with services.sessions() as session:
+        await writing(session)
         await expire_requests(
             session=session, status=OPEN, expired=EXPIRED, before=now - REQUEST_OPEN_FOR, now=now
         )

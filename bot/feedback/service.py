@@ -79,7 +79,7 @@ from bot.privacy.keys import author_hash, feedback_key
 from bot.privacy.model import Gone
 from bot.privacy.service import authored_feedback
 from bot.services import Services
-from storage.db import read_only
+from storage.db import read_only, writing
 from storage.models import (
     Contract,
     ContractStatus,
@@ -520,6 +520,7 @@ async def ask_for_feedback(
     if parsed.reviewers and not fit:
         return Refusal("Nobody was asked: " + skipped_text(skipped))
     async with services.sessions() as session:
+        await writing(session)
         made = await create_requests(
             session=session,
             bundle=bundle,

@@ -30,7 +30,7 @@ from bot.milestones.service import (
 from bot.people.service import zone_for
 from bot.scheduler import JobRun
 from bot.services import Services
-from storage.db import read_only
+from storage.db import read_only, writing
 from storage.models import Delivery, Milestone
 from storage.queries.contracts import audit
 from storage.queries.milestones import notices_given
@@ -175,6 +175,7 @@ async def ask_sponsor(
         )
         if result.outcome == delivery.Outcome.sent:
             async with services.sessions() as session:
+                await writing(session)
                 audit(
                     session,
                     action="milestone.support_requested",

@@ -54,6 +54,7 @@ from bot.milestones.model import (
 )
 from bot.people.service import zones_of
 from bot.services import Services
+from storage.db import writing
 from storage.models import (
     ActivityStatus,
     Contract,
@@ -159,6 +160,7 @@ async def decide_milestones(
     )
     decided: list[int] = []
     async with services.sessions() as session:
+        await writing(session)
         for m in pending:
             outcome = decision(m, bases[m.id or 0], now=now, zone=zones[m.contract_id])
             if outcome is None:

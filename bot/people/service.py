@@ -39,7 +39,7 @@ from bot.people.model import (
     UNKNOWN,
 )
 from bot.services import Services
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import Contract, SlackUser
 from storage.queries.people import cached_people, store_people
 
@@ -238,6 +238,7 @@ async def refresh_zones(
         found[user_id] = facts
     if found:
         async with sessions() as session:
+            await writing(session)
             await store_people(session=session, people=found, now=now)
             await session.commit()
     return len(found)
@@ -256,6 +257,7 @@ async def person(
     if facts is None:
         return cached
     async with sessions() as session:
+        await writing(session)
         await store_people(session=session, people={user_id: facts}, now=now)
         await session.commit()
         return await session.get(SlackUser, user_id, populate_existing=True)

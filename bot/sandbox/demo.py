@@ -20,7 +20,7 @@ from bot.core.calendar import period_key
 from bot.core.clock import ManualClock
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.manifest import message_text
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import (
     ActivityStatus,
     CheckIn,
@@ -152,6 +152,7 @@ async def seed_demo(
 
 async def _write_history(sessions: SessionFactory, contract_id: int) -> None:
     async with sessions() as session:
+        await writing(session)
         indicators = {
             i.key: i for i in await indicators_of(session=session, contract_id=contract_id)
         }

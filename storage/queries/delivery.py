@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import Delivery, DeliveryStatus
 
 # Not done yet: waiting for its time, being sent, or put back to be tried again.
@@ -135,6 +135,7 @@ async def claim_many(
     by_tuple = {_as_tuple(key): key for key in keys}
     got: dict[K, Delivery] = {}
     async with sessions() as session:
+        await writing(session)
         inserted = await session.exec(
             _insert(session)(Delivery)
             .values(
@@ -251,6 +252,7 @@ async def claim_due(
 ) -> Delivery | None:
     """Claim one delivery `due_scheduled` found; None if another process was first."""
     async with sessions() as session:
+        await writing(session)
         taken = await session.exec(
             update(Delivery)
             .where(col(Delivery.id) == delivery_id, _due(now, lease))
@@ -292,6 +294,7 @@ async def finish(
     """Move our own claim on (`then` in the same transaction); False (and nothing written)
     if another process took it over."""
     async with sessions() as session:
+        await writing(session)
         result = await session.exec(
             update(Delivery)
             .where(col(Delivery.id) == delivery_id, _mine(owner))
@@ -311,6 +314,7 @@ async def mark_attempt(
     """The claim re-check before a post, in one statement: still `owner`'s and `claimed`;
     writes `values` (the renewed lease, the attempt). False: someone else holds it now."""
     async with sessions() as session:
+        await writing(session)
         result = await session.exec(
             update(Delivery)
             .where(col(Delivery.id) == delivery_id, _mine(owner))
@@ -330,6 +334,7 @@ async def renew(
     if not ids:
         return
     async with sessions() as session:
+        await writing(session)
         await session.exec(
             update(Delivery).where(col(Delivery.id).in_(ids), _mine(owner)).values(claimed_at=now)
         )
@@ -359,6 +364,7 @@ async def release(
     if unposted:
         values["attempted_at"] = None
     async with sessions() as session:
+        await writing(session)
         mine = and_(col(Delivery.id).in_(ids), _mine(owner))
         await session.exec(
             update(Delivery)
@@ -376,6 +382,7 @@ async def expire_overdue(
     claim lapsed (its sender died); the rows given up. (A scheduled one is left to the job
     that sends it: its `build` may well find it has no point any more, a cancellation.)"""
     async with sessions() as session:
+        await writing(session)
         result = await session.exec(
             update(Delivery)
             .where(

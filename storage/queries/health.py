@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import Heartbeat
 
 HEARTBEAT_ID = 1
@@ -51,6 +51,7 @@ async def database_answers(*, session: AsyncSession) -> None:
 async def write_heartbeat(*, sessions: SessionFactory, now: datetime) -> None:
     """Write the heartbeat row and commit; raises whatever the database answers."""
     async with sessions() as session:
+        await writing(session)
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         statement = insert(Heartbeat).values(id=HEARTBEAT_ID, beat_at=now)

@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from storage.db import SessionFactory, read_only
+from storage.db import SessionFactory, read_only, writing
 from storage.idempotency import AlreadyDone, claim_day
 from storage.models import SlackRequest
 
@@ -21,6 +21,7 @@ async def claim_now(*, sessions: SessionFactory, key: str) -> None:
     """Claim `key` on its own, for a request whose handling writes nothing (an event)."""
     try:
         async with sessions() as session:
+            await writing(session)
             connection = await session.connection()
             await connection.execute(
                 insert(SlackRequest).values(key=key, created_at=claim_day(), answer=None)
@@ -33,6 +34,7 @@ async def claim_now(*, sessions: SessionFactory, key: str) -> None:
 async def release(*, sessions: SessionFactory, key: str) -> None:
     """Forget a claim made by `claim_now` whose handling failed, so Slack's retry runs."""
     async with sessions() as session:
+        await writing(session)
         connection = await session.connection()
         await connection.execute(delete(SlackRequest).where(col(SlackRequest.key) == key))
         await session.commit()
@@ -41,6 +43,7 @@ async def release(*, sessions: SessionFactory, key: str) -> None:
 async def record_answer(*, sessions: SessionFactory, key: str, answer: dict[str, Any]) -> None:
     """Keep what the first request answered Slack, for its repeats."""
     async with sessions() as session:
+        await writing(session)
         connection = await session.connection()
         await connection.execute(
             update(SlackRequest).where(col(SlackRequest.key) == key).values(answer=answer)
@@ -78,6 +81,7 @@ async def answer_of(*, sessions: SessionFactory, key: str) -> dict[str, Any] | N
 async def forget_before(*, sessions: SessionFactory, cutoff: datetime) -> int:
     """Drop claims older than any repeat Slack would still send; how many went."""
     async with sessions() as session:
+        await writing(session)
         connection = await session.connection()
         result = await connection.execute(
             delete(SlackRequest).where(col(SlackRequest.created_at) < cutoff)

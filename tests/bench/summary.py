@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import select
 
 from bot.contracts.io import import_file
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.migrate import upgrade
 from storage.models import Measurement, SuccessIndicator
 from tests.bench.baseline import BASELINE_COMMAND, running_baseline
@@ -154,6 +154,7 @@ async def add_measurements(
 ) -> None:
     """Weekly values moving each indicator 40% of the way from its baseline to its target."""
     async with sessions() as session:
+        await writing(session)
         indicators = await session.exec(
             select(SuccessIndicator).where(SuccessIndicator.contract_id == contract_id)
         )

@@ -27,6 +27,7 @@ from bot.people.model import DEACTIVATED, IS_BOT
 from bot.sandbox.fake_slack import MESSAGE_BLOCKS_TEXT_LIMIT, validate_message_blocks
 from bot.ui.blocks import MESSAGE_TEXT_BUDGET, section, split_messages, text_length
 from handlers.common import RESPONSE_URL_USES, reply_blocks
+from storage.db import writing
 from storage.models import (
     Amendment,
     Contract,
@@ -236,6 +237,7 @@ async def twelve(bot: Bot) -> list[str]:
         titles.append(title)
     long = "because the launch moved and two engineers went with it; " * 8
     async with bot.sessions() as session:
+        await writing(session)
         await session.exec(update(Contract).values(owner_id=None))
         await session.exec(update(Risk).values(text=long))
         await session.exec(update(Amendment).values(rationale=long))
@@ -266,6 +268,7 @@ async def test_a_message_refused_as_too_long_is_cut_smaller_not_sent_again(bot: 
     virtual_time(bot.services, per_minute=6000)
     titles = await twelve(bot)
     async with bot.sessions() as session:  # all of it fits four half-size parts
+        await writing(session)
         await session.exec(update(Risk).values(text="The launch moved. " * 8))
         await session.commit()
     bot.clock.set(at("2027-03-15 09:00", "Europe/Berlin"))

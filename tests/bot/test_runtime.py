@@ -60,7 +60,7 @@ async def test_run_serves_health_and_slack_then_stops(
                         break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.05)
-            assert health == (200, {"status": "ok", "database": "ok"})
+            assert health == (200, {"status": "ok", "database": "ok", "role": "leader"})
             async with http.post(
                 f"http://127.0.0.1:{port}/slack/events", data="command=/contract"
             ) as response:

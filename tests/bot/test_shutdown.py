@@ -35,7 +35,7 @@ from bot.delivery import Outcome, Pacer, install_pacer
 from bot.jobs import JOBS
 from bot.scheduler import Job, JobRun, Scheduler
 from bot.services import Services
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, writing
 from storage.models import Contract, Delivery, DeliveryStatus
 from tests.bot.checkins.test_support import (
     VirtualTime,
@@ -131,6 +131,7 @@ async def due_now(fake_slack: FakeSlack, database_url: str) -> str:
         )
         assert problems == []
         async with sessions() as session:
+            await writing(session)
             contract = await session.get(Contract, results[0].contract_id)
             assert contract is not None
             contract.checkin_timezone = "UTC"

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from bot.contracts.io import import_text
+from storage.db import writing
 from storage.models import (
     Amendment,
     AmendmentApproval,
@@ -350,6 +351,7 @@ async def test_removing_an_item(bot: Bot, example_contract: int) -> None:
 
 async def test_an_item_with_recorded_data_is_not_removed(bot: Bot, example_contract: int) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         i3 = (
             await session.exec(select(SuccessIndicator).where(SuccessIndicator.key == "I3"))
         ).one()
@@ -563,6 +565,7 @@ async def test_an_import_elsewhere_does_not_void_a_proposal_but_one_of_the_item_
 
 async def test_a_new_date_reopens_a_missed_milestone(bot: Bot, example_contract: int) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         m1 = (await session.exec(select(Milestone).where(Milestone.key == "M1"))).one()
         m1.status, m1.missed_count = "missed", 1
         session.add(m1)
@@ -629,6 +632,7 @@ async def test_history_lists_versions_and_the_audit_log(bot: Bot, example_contra
 
 async def test_a_long_audit_log_is_capped(bot: Bot, example_contract: int) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         for n in range(20):
             session.add(
                 AuditEvent(

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.checkins.blocks import CHECKIN_MODAL, EDIT
+from storage.db import writing
 from storage.models import (
     AuditEvent,
     CheckIn,
@@ -332,6 +333,7 @@ async def test_lost_first_page_answers_are_never_dropped_silently(bot: Bot) -> N
     await submit(bot, first, {"ind:I1": "7"})
     second = await filled_modal(bot.fake, LEADER)
     async with bot.sessions() as session:
+        await writing(session)
         for draft in (await session.exec(select(CheckInDraft))).all():
             await session.delete(draft)
         await session.commit()

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from bot.checkins.blocks import EDIT, SKIP, SNOOZE, START
 from bot.summary.home import OPEN_SUMMARY
+from storage.db import writing
 from storage.models import AuditEvent, CheckIn
 from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
 from tests.conftest import response_texts
@@ -148,6 +149,7 @@ async def test_an_unknown_skip_reason_is_refused(bot: Bot, example_contract: int
 
 async def test_an_answered_week_cannot_be_skipped(bot: Bot, example_contract: int) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         session.add(CheckIn(contract_id=example_contract, period_key="2027-W10", confidence=3))
         await session.commit()
     await bot.driver.command("/checkin", "skip", user=LEADER)
@@ -192,6 +194,7 @@ async def test_someone_else_cannot_use_the_leaders_buttons(bot: Bot, example_con
 
 async def test_history_lists_the_last_weeks(bot: Bot, example_contract: int) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         session.add(CheckIn(contract_id=example_contract, period_key="2027-W09", confidence=4))
         session.add(
             CheckIn(

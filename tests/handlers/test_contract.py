@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
+from storage.db import writing
 from storage.models import Measurement, SuccessIndicator
 from tests.conftest import Bot, response_texts
 
@@ -62,6 +63,7 @@ async def test_summary_shows_latest_values_with_direction_aware_progress(
     bot: Bot, example_contract: int
 ) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         indicators = {
             i.key: i
             for i in (

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from storage.db import writing
 from storage.models import (
     AuditEvent,
     Contract,
@@ -51,6 +52,7 @@ async def shortcut_modal(bot: Bot, *, user: str, message: dict[str, Any]) -> dic
 async def second_contract(bot: Bot) -> int:
     """An active contract of Pia's that the example's sponsor also sponsors: E1 and I1 only."""
     async with bot.sessions() as session:
+        await writing(session)
         contract = Contract(
             title="Staff engineer: platform guild",
             leader_id=PEER1,
@@ -217,6 +219,7 @@ async def test_summary_and_home_count_evidence_and_mark_stale_items(
     bot: Bot, example_contract: int, user: str
 ) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         session.add(
             Evidence(
                 contract_id=example_contract,

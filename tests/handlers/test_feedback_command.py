@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from storage.db import writing
 from storage.models import AuditEvent, Feedback
 from tests.conftest import Bot
 from tests.handlers.test_feedback_support import (
@@ -319,6 +320,7 @@ async def test_a_submission_for_a_contract_that_closed_meanwhile_is_refused(
 
     modal = await open_modal(bot, "/feedback", DANA, user=PEER1)
     async with bot.sessions() as session:
+        await writing(session)
         contract = await session.get(Contract, example_contract)
         assert contract is not None
         contract.status = "closed"

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from bot.amendments.blocks import AMEND_ITEM, APPROVE
 from bot.milestones.blocks import ASK_SUPPORT, PROPOSE, SUPPORT_INPUT, SUPPORT_MODAL
 from bot.milestones.service import SUPPORT
+from storage.db import writing
 from storage.models import AuditEvent, Milestone
 from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
 from tests.conftest import response_texts
@@ -243,6 +244,7 @@ async def test_the_sponsor_may_propose_but_not_ask_themselves(
 async def test_a_button_of_an_earlier_miss_says_so(bot: Bot, example_contract: int) -> None:
     message = await missed_m1(bot)
     async with bot.sessions() as session:
+        await writing(session)
         row = (await session.exec(select(Milestone).where(Milestone.key == "M1"))).one()
         row.status, row.decided_at = "pending", None  # recalibrated meanwhile
         session.add(row)

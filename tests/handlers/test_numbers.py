@@ -17,6 +17,7 @@ import pytest_asyncio
 from sqlmodel import col, select
 
 from bot.contracts.export import export_csv
+from storage.db import writing
 from storage.models import AuditEvent, Delivery, FeedbackRequest, Measurement, SuccessIndicator
 from tests.bot.checkins.test_support import at, run_job, virtual_time
 from tests.conftest import Bot, import_example
@@ -157,6 +158,7 @@ async def test_a_checkin_records_only_what_was_entered_or_confirmed(bot: Bot) ->
 async def record(bot: Bot, contract_id: int, values: dict[str, list[tuple[str, float]]]) -> None:
     """Measurements as check-ins would have stored them: {key: [(UTC day, value), ...]}."""
     async with bot.sessions() as session:
+        await writing(session)
         ids = {
             i.key: i.id or 0
             for i in (

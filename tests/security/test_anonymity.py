@@ -43,7 +43,7 @@ from bot.privacy.keys import (
 from bot.privacy.service import erase_person, export_person
 from bot.scheduler import JobRun
 from bot.settings import SettingsError, load_settings
-from storage.db import SessionFactory, create_engine, session_factory
+from storage.db import SessionFactory, create_engine, session_factory, writing
 from storage.migrate import upgrade
 from storage.models import AuditEvent, Contract, ContractStatus, Expectation, Feedback
 from tests.bot.cli.test_main import northstar
@@ -207,11 +207,13 @@ async def test_one_person_writing_from_three_team_ids_is_one_author(
     assert all(f"Team {n}." in mine for n in range(3))
     key = hash_key(app.services)
     async with app.sessions() as session:
+        await writing(session)
         data = await export_person(
             session=session, user=PEER1, team="T0ELSEWHR", key=key, now=app.clock.now()
         )
     assert len(data["feedback_written"]) == 3
     async with app.sessions() as session:
+        await writing(session)
         erased = await erase_person(
             session=session, user=PEER1, team="T0ELSEWHR", key=key, now=app.clock.now()
         )
@@ -224,6 +226,7 @@ async def test_entries_hashed_with_the_team_by_earlier_versions_are_found_and_re
     key = hash_key(app.services)
     old = legacy_author_hash(key, team=INSTALLATION_TEAM, user=PEER1, contract_id=contract_id)
     async with app.sessions() as session:
+        await writing(session)
         session.add(
             Feedback(
                 contract_id=contract_id,
@@ -404,6 +407,7 @@ async def an_old_contract(sessions: SessionFactory) -> int:
 
 async def a_contract(sessions: SessionFactory) -> int:
     async with sessions() as session:
+        await writing(session)
         row = Contract(
             title="Head of Platform",
             leader_id=LEADER,
@@ -426,6 +430,7 @@ async def test_ids_do_not_tell_when_an_anonymous_entry_came(sessions: SessionFac
     for n in range(20):
         anonymous = n % 2 == 1
         async with sessions() as session:
+            await writing(session)
             target = await target_of(session=session, contract_id=cid)
             assert target is not None
             entry = Entry("E1", "strength", "Review", f"{BEHAVIOUR} {n}", "Risks", anonymous)
@@ -477,6 +482,7 @@ async def test_the_upgrade_renumbers_old_anonymous_entries_and_drops_their_trail
         sessions = session_factory(engine)
         cid = await an_old_contract(sessions)
         async with sessions() as session:
+            await writing(session)
             for n in range(1, 7):
                 session.add(
                     Feedback(
@@ -599,6 +605,7 @@ async def test_erase_redacts_the_bots_messages_on_either_database(
 ) -> None:
     await released_with(app, named=MARK_NAMED, anonymous=MARK_ANONYMOUS)
     async with app.sessions() as session:
+        await writing(session)
         erased = await erase_person(
             session=session,
             user=PEER1,
@@ -635,6 +642,7 @@ async def test_a_peers_export_leaves_out_the_contract_they_may_not_read(
     await give(app, user=PEER1, behaviour=f"{BEHAVIOUR} {MARK_NAMED}")
     key = hash_key(app.services)
     async with app.sessions() as session:
+        await writing(session)
         contract = await session.get(Contract, contract_id)
         assert contract is not None
         peer = await export_person(

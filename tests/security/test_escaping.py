@@ -30,6 +30,7 @@ from bot.report.model import ContractReport
 from bot.report.render import render_csv
 from bot.report.service import parse_period
 from bot.sandbox.demo import DEMO_CONTRACT
+from storage.db import writing
 from tests.bot.checkins.test_support import at, run_job, virtual_time
 from tests.handlers.test_feedback_support import fast_sending, settled
 from tests.handlers.test_feedback_support import run_job as feedback_job
@@ -462,6 +463,7 @@ async def _measure(bot: Bot, contract_id: int) -> None:
     from storage.models import Measurement, SuccessIndicator
 
     async with bot.sessions() as session:
+        await writing(session)
         indicators = (
             await session.exec(
                 select(SuccessIndicator).where(SuccessIndicator.contract_id == contract_id)

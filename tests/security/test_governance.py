@@ -24,7 +24,7 @@ from bot.contracts import agreement as agreement_service
 from bot.contracts.io import import_file, import_text
 from bot.contracts.jobs import agreements_job
 from bot.scheduler import JobRun
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, writing
 from storage.migrate import pending_changes, upgrade
 from storage.models import (
     Agreement,
@@ -329,6 +329,7 @@ async def test_a_lost_race_is_a_clear_refusal_with_nothing_written(
 async def test_the_database_holds_one_active_contract_per_leader(bot_on: Bot) -> None:
     first, second = await two_drafts_for_one_leader(bot_on)
     async with bot_on.sessions() as session:
+        await writing(session)
         for contract_id in (first, second):
             row = await session.get(Contract, contract_id)
             assert row is not None
@@ -621,6 +622,7 @@ async def test_the_upgrade_keeps_the_contract_lookups_used_and_returns_the_rest_
     try:
         start = START
         async with sessions() as session:
+            await writing(session)
             for n, (leader, edited) in enumerate(
                 [(LEADER, 1), (LEADER, 3), (LEADER, 2), (PEER2, 1)], start=1
             ):

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.cli.main import main
 from bot.feedback.blocks import GIVE_FEEDBACK
 from bot.settings import SettingsError, load_settings, redact_url
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, writing
 from storage.migrate import upgrade
 from storage.models import Feedback
 from tests.fakes import FakeSlack
@@ -106,6 +106,7 @@ async def test_a_failing_statement_carries_no_parameter_into_its_error_or_log(
     )
     try:
         async with sessions() as session:
+            await writing(session)
             session.add(entry)
             with pytest.raises(DBAPIError) as caught:
                 await session.commit()
@@ -200,6 +201,7 @@ async def test_the_sqlite_database_and_its_folder_are_private(
         engine = create_engine(url)
         try:
             async with session_factory(engine)() as session:
+                await writing(session)
                 await session.exec(text("CREATE TABLE scratch (x)"))  # type: ignore[call-overload]
                 await session.commit()
             wal = path.with_name(path.name + "-wal")

@@ -30,7 +30,7 @@ from bot.contracts.io import import_text
 from bot.contracts.schema import normalised, parse_documents, validate_document
 from bot.core.permissions import Refusal
 from bot.summary.blocks import build_summary
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import (
     Amendment,
     AmendmentApproval,
@@ -90,6 +90,7 @@ async def proposed(
 ) -> int:
     """A pending amendment of the stored contract: `change` merged into the item."""
     async with sessions() as session:
+        await writing(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
         assert bundle is not None
         before = find_item(snapshot(bundle), KINDS[kind], handle) if handle else {}
@@ -320,6 +321,7 @@ async def test_a_removal_is_refused_once_data_was_recorded(sessions: SessionFact
     contract_id = await imported(sessions)
     amendment_id = await proposed(sessions, contract_id, "indicator", "I3", remove=True)
     async with sessions() as session:
+        await writing(session)
         i3 = (
             await session.exec(select(SuccessIndicator).where(SuccessIndicator.key == "I3"))
         ).one()
@@ -340,6 +342,7 @@ async def test_an_old_version_has_its_terms_and_todays_figures(sessions: Session
     amendment_id = await proposed(sessions, contract_id, change={"target": 28})
     await decide(sessions=sessions, amendment_id=amendment_id, user=SPONSOR, approve=True, now=NOW)
     async with sessions() as session:
+        await writing(session)
         i2 = (
             await session.exec(select(SuccessIndicator).where(SuccessIndicator.key == "I2"))
         ).one()

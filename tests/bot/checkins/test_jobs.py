@@ -15,14 +15,12 @@ from sqlmodel import select
 
 from bot.checkins.jobs import send_prompts
 from bot.checkins.model import PROMPT, REMINDER, UNDELIVERABLE_NOTICE
-from bot.client import create_client
 from bot.core.calendar import current_period, prompt_due_at
 from bot.core.clock import ManualClock
-from bot.delivery import DeliveryQueue, Outcome, Pacer, Report
+from bot.delivery import Outcome, Report
 from bot.people.model import DEACTIVATED
 from bot.people.service import LOOKUPS_PER_RUN
-from bot.services import Services
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, writing
 from storage.models import CheckIn, Contract, SlackUser
 from tests.bot.checkins.test_support import (
     add_contract,
@@ -32,8 +30,9 @@ from tests.bot.checkins.test_support import (
     run_job,
     virtual_time,
 )
+from tests.conftest import ReplicaQueue
 from tests.fakes import FakeSlack
-from tests.harness import Bot, make_settings
+from tests.harness import Bot
 
 LEADER, SPONSOR, OWNER = "U0LEAD001", "U0SPON001", "U0HRBP001"
 VP, RAJ = "U0VP00001", "U0PEER002"  # America/New_York and Asia/Kolkata in the fake
@@ -169,6 +168,7 @@ async def test_no_prompt_for_a_week_already_answered_or_skipped(bot: Bot) -> Non
     answered = await add_contract(bot.sessions, leader=LEADER)
     skipped = await add_contract(bot.sessions, leader=VP, timezone="Europe/Berlin")
     async with bot.sessions() as session:
+        await writing(session)
         session.add(CheckIn(contract_id=answered, period_key="2027-W10", confidence=4))
         session.add(
             CheckIn(
@@ -224,6 +224,7 @@ async def test_one_reminder_a_day_later_unless_answered(bot: Bot) -> None:
     bot.clock.set(at("2027-03-12 15:00", "Europe/Berlin"))
     await run_job(bot, "checkins")
     async with bot.sessions() as session:
+        await writing(session)
         session.add(CheckIn(contract_id=answered, period_key="2027-W10", confidence=3))
         await session.commit()
     bot.clock.set(at("2027-03-12 20:59", "Europe/Berlin"))
@@ -295,7 +296,7 @@ async def test_without_an_owner_the_sponsor_is_told(bot: Bot) -> None:
 
 @pytest.mark.postgres
 async def test_two_replicas_on_postgresql_prompt_each_leader_once(
-    postgres_url: str, fake_slack: FakeSlack
+    postgres_url: str, fake_slack: FakeSlack, replica_queue: ReplicaQueue
 ) -> None:
     """Two `northstar run` processes, each with its own event loop, engine, client and pacer."""
     leaders = [f"U0REPL{n:03d}" for n in range(40)]
@@ -306,23 +307,10 @@ async def test_two_replicas_on_postgresql_prompt_each_leader_once(
     setup = session_factory(engine)
     for user in leaders:
         await add_contract(setup, leader=user, owner=None)
-    settings = make_settings(api_url=fake_slack.api_url, database_url=postgres_url)
 
     async def replica(name: str) -> Report:
-        engine = create_engine(postgres_url)
-        try:
-            services = Services(settings=settings, sessions=session_factory(engine), clock=clock)
-            client = create_client(settings)
-            queue = DeliveryQueue(
-                sessions=services.sessions,
-                client=client,
-                clock=clock,
-                pacer=Pacer(per_minute=60_000, per_channel=0),
-                owner=f"replica-{name}",
-            )
-            return await send_prompts(services=services, client=client, queue=queue)
-        finally:
-            await engine.dispose()
+        async with replica_queue(name, clock) as r:
+            return await send_prompts(services=r.services, client=r.client, queue=r.queue)
 
     reports = await asyncio.gather(
         *(asyncio.to_thread(asyncio.run, replica(name)) for name in ("a", "b"))

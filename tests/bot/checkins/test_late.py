@@ -20,7 +20,7 @@ from bot.client import create_client
 from bot.core.calendar import answerable_until, late_until
 from bot.core.clock import ManualClock
 from bot.services import Services
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, writing
 from storage.models import CheckIn, Contract, Measurement
 from tests.bot.checkins.test_support import (
     add_contract,
@@ -168,6 +168,7 @@ async def test_a_week_before_the_contract_existed_is_not_owed(bot: Bot) -> None:
     virtual_time(bot.services)
     cid = await add_contract(bot.sessions, leader=LEADER)
     async with bot.sessions() as session:
+        await writing(session)
         contract = await session.get(Contract, cid)
         assert contract is not None
         contract.created_at = at("2027-03-13 10:00", "Europe/Berlin")  # after Friday's prompt

@@ -19,7 +19,7 @@ from bot.delivery import Pacer, Report
 from bot.jobs import JOBS
 from bot.scheduler import JobRun
 from bot.services import Services
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import (
     Contract,
     ContractStatus,
@@ -106,6 +106,7 @@ async def add_contract(
 ) -> int:
     """An active contract with a few items, straight into the database."""
     async with sessions() as session:
+        await writing(session)
         contract = Contract(
             title=title or f"Contract of {leader}",
             leader_id=leader,

@@ -26,7 +26,7 @@ from bot.contracts.document import snapshot
 from bot.contracts.export import CSV_COLUMNS, dump_documents, export_contracts, export_csv
 from bot.contracts.io import ImportResult, import_file, import_text, resolve_people, validate_file
 from bot.contracts.schema import DocumentError, normalised, parse_documents, validate_document
-from storage.db import SessionFactory, create_engine, session_factory
+from storage.db import SessionFactory, create_engine, session_factory, writing
 from storage.models import (
     AuditEvent,
     Barrier,
@@ -130,6 +130,7 @@ async def add_measurements(
     sessions: SessionFactory, contract_id: int, key: str, values: list[float]
 ) -> None:
     async with sessions() as session:
+        await writing(session)
         found = await session.exec(
             select(SuccessIndicator).where(
                 SuccessIndicator.contract_id == contract_id, SuccessIndicator.key == key
@@ -666,6 +667,7 @@ async def test_an_item_with_evidence_or_progress_stays(
 ) -> None:
     (first,) = await import_ok(DATA / "contract.yml", sessions, client)
     async with sessions() as session:
+        await writing(session)
         session.add(Evidence(contract_id=first.contract_id, item_type="expectation", item_key="E2"))
         activity = (
             await session.exec(select(DevelopmentActivity).where(DevelopmentActivity.key == "D2"))
@@ -699,6 +701,7 @@ async def test_an_item_with_evidence_or_progress_stays(
 async def test_a_closed_contract_is_not_changed(tmp_path: Path, sessions: SessionFactory) -> None:
     await import_ok(DATA / "minimal.yml", sessions, None)
     async with sessions() as session:
+        await writing(session)
         contract = (await session.exec(select(Contract))).one()
         contract.status = ContractStatus.closed
         session.add(contract)

@@ -39,7 +39,7 @@ from bot.delivery import (
     Outgoing,
     Pacer,
 )
-from storage.db import SessionFactory, create_engine, session_factory
+from storage.db import SessionFactory, create_engine, session_factory, writing
 from storage.models import Delivery
 from tests.bench import faults
 from tests.bot.checkins.test_support import (
@@ -319,6 +319,7 @@ async def test_a_sender_that_lost_its_claim_does_not_post(
 
     async def build(row: Delivery) -> Message:
         async with sessions() as session:  # another sender takes it over meanwhile
+            await writing(session)
             await session.exec(
                 update(Delivery).where(Delivery.id == row.id).values(claimed_by="b")  # type: ignore[arg-type]
             )

@@ -29,7 +29,7 @@ from bot.delivery import (
     RetryPolicy,
 )
 from bot.settings import SettingsError, load_settings
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import Delivery
 from storage.queries.delivery import finish
 from tests.bot.checkins.test_support import VirtualTime, deliveries, on_virtual_time
@@ -121,6 +121,7 @@ async def test_finishing_someone_elses_claim_changes_nothing(sessions: SessionFa
 async def test_scheduled_deliveries_move_cancel_and_claim_once(sessions: SessionFactory) -> None:
     reminder = DeliveryKey("checkin_reminder", 7, "U0LEAD001", "2027-W10")
     async with sessions() as session:
+        await writing(session)
         await delivery.schedule(session=session, key=reminder, due_at=T0 + timedelta(hours=24))
         await delivery.schedule(session=session, key=reminder, due_at=T0 + timedelta(hours=30))
         await session.commit()
@@ -135,6 +136,7 @@ async def test_scheduled_deliveries_move_cancel_and_claim_once(sessions: Session
     )
     assert len([c for c in claims if c is not None]) == 1
     async with sessions() as session:  # too late to move or cancel: it is being sent
+        await writing(session)
         await delivery.schedule(session=session, key=reminder, due_at=T0)
         assert not await delivery.cancel(session=session, key=reminder)
         await session.commit()
@@ -143,6 +145,7 @@ async def test_scheduled_deliveries_move_cancel_and_claim_once(sessions: Session
 
     other = DeliveryKey("checkin_reminder", 8, "U0LEAD001", "2027-W10")
     async with sessions() as session:
+        await writing(session)
         await delivery.schedule(session=session, key=other, due_at=T0)
         assert await delivery.cancel(session=session, key=other)
         await session.commit()

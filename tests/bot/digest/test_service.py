@@ -16,9 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot.client import create_client
 from bot.core.clock import ManualClock
-from bot.delivery import DeliveryQueue, Outcome, Pacer, Report
+from bot.delivery import Outcome, Report
 from bot.digest import jobs as digest_module
 from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN
 from bot.digest.jobs import send_digests
@@ -26,9 +25,8 @@ from bot.digest.model import DIGEST, DIGEST_PART, Schedule
 from bot.digest.service import is_digest_day, period_of, schedule_of
 from bot.sandbox.timeline import Schedule as SandboxSchedule
 from bot.sandbox.timeline import next_digest
-from bot.services import Services
 from bot.ui.blocks import MESSAGE_TEXT_BUDGET, text_length
-from storage.db import SessionFactory, create_engine, session_factory
+from storage.db import SessionFactory, create_engine, session_factory, writing
 from storage.models import (
     Amendment,
     CheckIn,
@@ -41,8 +39,9 @@ from storage.models import (
     SuccessIndicator,
 )
 from tests.bot.checkins.test_support import add_contract, at, deliveries, posts_to, virtual_time
+from tests.conftest import ReplicaQueue
 from tests.fakes import FakeSlack
-from tests.harness import Bot, make_settings
+from tests.harness import Bot
 
 LEADER, SPONSOR, OWNER, VP, RAJ = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001", "U0PEER002"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -139,6 +138,7 @@ async def sponsored(
         sessions, leader=leader, sponsor=sponsor, owner=owner, title=title, milestones=milestones
     )
     async with sessions() as session:
+        await writing(session)
         c = await session.get(Contract, cid)
         assert c is not None
         c.digest_cadence, c.digest_weekday, c.digest_time = cadence, weekday, clock_time
@@ -277,6 +277,7 @@ async def busy_contract(sessions: SessionFactory, *, leader: str = LEADER, title
     cid = await sponsored(sessions, leader=leader, title=title, milestones=MILESTONES)
     last_week = datetime(2027, 3, 12, 14, 30, tzinfo=UTC)
     async with sessions() as session:
+        await writing(session)
         indicators = {
             i.key: i
             for i in (
@@ -423,6 +424,7 @@ async def test_a_quiet_period_says_so(bot: Bot) -> None:
     virtual_time(bot.services)
     cid = await sponsored(bot.sessions, owner=None, title="Quiet one")
     async with bot.sessions() as session:
+        await writing(session)
         session.add(CheckIn(contract_id=cid, period_key="2027-W09", confidence=3))
         await session.commit()
     bot.clock.set(at("2027-03-15 09:00", "Europe/Berlin"))
@@ -573,6 +575,7 @@ async def test_a_claimed_part_of_a_crashed_sender_goes_once_its_lease_ran_out(
         patched.setattr(digest_module, "send_parts", crashed)
         await run(bot)
     async with bot.sessions() as session:
+        await writing(session)
         part = (
             await session.exec(
                 select(Delivery).where(
@@ -615,7 +618,7 @@ async def test_the_job_is_registered_for_the_cli(bot: Bot) -> None:
 
 @pytest.mark.postgres
 async def test_two_replicas_on_postgresql_send_each_digest_once(
-    postgres_url: str, fake_slack: FakeSlack
+    postgres_url: str, fake_slack: FakeSlack, replica_queue: ReplicaQueue
 ) -> None:
     sponsors = [f"U0SPNS{n:03d}" for n in range(8)]
     for user in [*sponsors, *(f"U0MANY{n:03d}" for n in range(30))]:
@@ -626,23 +629,10 @@ async def test_two_replicas_on_postgresql_send_each_digest_once(
     titles = await thirty(setup)  # SPONSOR, split across messages; OWNER too
     for n, user in enumerate(sponsors):
         await sponsored(setup, leader=f"U0LDR{n:04d}", sponsor=user, owner=None)
-    settings = make_settings(api_url=fake_slack.api_url, database_url=postgres_url)
 
     async def replica(name: str) -> Report:
-        engine = create_engine(postgres_url)
-        try:
-            services = Services(settings=settings, sessions=session_factory(engine), clock=clock)
-            client = create_client(settings)
-            queue = DeliveryQueue(
-                sessions=services.sessions,
-                client=client,
-                clock=clock,
-                pacer=Pacer(per_minute=60_000, per_channel=0),
-                owner=f"replica-{name}",
-            )
-            return await send_digests(services=services, client=client, queue=queue)
-        finally:
-            await engine.dispose()
+        async with replica_queue(name, clock) as r:
+            return await send_digests(services=r.services, client=r.client, queue=r.queue)
 
     await asyncio.gather(*(asyncio.to_thread(asyncio.run, replica(n)) for n in ("a", "b")))
     sent = Counter(

@@ -25,7 +25,7 @@ from bot.feedback.forms import parse_request_args
 from bot.feedback.model import ANONYMOUS_WEEKLY_CAP, RequestArgs, midnight
 from bot.feedback.service import give_feedback, release_held, target_of, withdraw
 from bot.privacy.keys import author_hash
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import AuditEvent, Contract, Expectation, Feedback
 
 KEY = b"k" * 32
@@ -131,6 +131,7 @@ def test_the_modal_and_the_list_validate() -> None:
 
 async def contract(sessions: SessionFactory, *, threshold: int = 3) -> int:
     async with sessions() as session:
+        await writing(session)
         row = Contract(
             title="Head of Platform",
             leader_id="U0LEAD001",
@@ -155,6 +156,7 @@ async def give(
     sessions: SessionFactory, contract_id: int, giver: str, *, now: datetime = NOW
 ) -> object:
     async with sessions() as session:
+        await writing(session)
         target = await target_of(session=session, contract_id=contract_id)
         assert target is not None
         return await give_feedback(
@@ -170,6 +172,7 @@ async def give(
 
 async def release(sessions: SessionFactory, contract_id: int, now: datetime, **kw: bool) -> object:
     async with sessions() as session:
+        await writing(session)
         row = await session.get(Contract, contract_id)
         assert row is not None
         return await release_held(session=session, contract=row, now=now, **kw)
@@ -261,6 +264,7 @@ async def test_only_the_author_withdraws_an_entry(sessions: SessionFactory) -> N
     await give(sessions, contract_id, "U1")
     [row] = await held(sessions)
     async with sessions() as session:
+        await writing(session)
         assert not await withdraw(
             session=session, user="U2", key=KEY, feedback_id=row.id or 0, now=NOW
         )

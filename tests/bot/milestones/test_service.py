@@ -15,9 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
-from bot.client import create_client
 from bot.core.clock import ManualClock
-from bot.delivery import DeliveryQueue, Pacer
 from bot.milestones.jobs import evaluate, notify
 from bot.milestones.model import Basis
 from bot.milestones.service import (
@@ -29,8 +27,7 @@ from bot.milestones.service import (
     MISSED_NOTE,
     decision,
 )
-from bot.services import Services
-from storage.db import SessionFactory, create_engine, session_factory
+from storage.db import SessionFactory, create_engine, session_factory, writing
 from storage.models import (
     AuditEvent,
     Contract,
@@ -49,8 +46,9 @@ from tests.bot.checkins.test_support import (
     run_job,
     virtual_time,
 )
+from tests.conftest import ReplicaQueue
 from tests.fakes import FakeSlack
-from tests.harness import Bot, make_settings
+from tests.harness import Bot
 
 LEADER, SPONSOR, OWNER, VP = "U0LEAD001", "U0SPON001", "U0HRBP001", "U0VP00001"
 WINS = "C0WINS001"
@@ -96,6 +94,7 @@ async def contract_with_milestones(
         sessions, leader=leader, timezone=timezone, indicators=INDICATORS, milestones=MILESTONES
     )
     async with sessions() as session:
+        await writing(session)
         contract = await session.get(Contract, cid)
         assert contract is not None
         contract.recognition_channel = channel
@@ -113,6 +112,7 @@ async def record(
     sessions: SessionFactory, cid: int, key: str, value: float, when: datetime
 ) -> None:
     async with sessions() as session:
+        await writing(session)
         indicator = (
             await session.exec(
                 select(SuccessIndicator).where(
@@ -287,6 +287,7 @@ async def test_a_decrease_indicator_and_an_activity_meet_theirs(bot: Bot) -> Non
     assert (await milestone(bot.sessions, cid, "M3")).status == "pending"
     await record(bot.sessions, cid, "I2", 35, bot.clock.now())
     async with bot.sessions() as session:
+        await writing(session)
         d1 = (await session.exec(select(DevelopmentActivity))).one()
         d1.status, d1.updated_at = "done", bot.clock.now()
         session.add(d1)
@@ -348,6 +349,7 @@ async def test_a_second_miss_tells_the_escalation_contacts(bot: Bot) -> None:
     assert posts_to(bot.fake, VP) == []
     # An approved amendment moved the date: the milestone is decided afresh (bot.amendments).
     async with bot.sessions() as session:
+        await writing(session)
         m1 = (await session.exec(select(Milestone).where(Milestone.key == "M1"))).one()
         m1.due, m1.status, m1.decided_at = date(2027, 5, 14), "pending", None
         session.add(m1)
@@ -378,6 +380,7 @@ async def test_old_news_is_recorded_but_not_announced(bot: Bot) -> None:
     cid = await contract_with_milestones(bot.sessions, channel=None)
     imported = await contract_with_milestones(bot.sessions, leader=VP, channel=None)
     async with bot.sessions() as session:
+        await writing(session)
         late = await session.get(Contract, imported)
         assert late is not None
         late.created_at = at("2027-04-20 10:00")  # imported after M1's due day
@@ -432,6 +435,7 @@ async def test_a_decision_undone_before_a_retry_is_not_told(bot: Bot) -> None:
     await evaluate(services=bot.services, client=bot.app.client)  # the leader's DM failed
     assert posts_to(bot.fake, LEADER) == []
     async with bot.sessions() as session:
+        await writing(session)
         m1 = (await session.exec(select(Milestone).where(Milestone.key == "M1"))).one()
         m1.due, m1.status, m1.decided_at = date(2027, 5, 14), "pending", None  # recalibrated
         session.add(m1)
@@ -444,7 +448,7 @@ async def test_a_decision_undone_before_a_retry_is_not_told(bot: Bot) -> None:
 
 @pytest.mark.postgres
 async def test_two_replicas_on_postgresql_decide_and_tell_once(
-    postgres_url: str, fake_slack: FakeSlack
+    postgres_url: str, fake_slack: FakeSlack, replica_queue: ReplicaQueue
 ) -> None:
     leaders = [f"U0MILE{n:03d}" for n in range(12)]
     for user in leaders:
@@ -456,27 +460,13 @@ async def test_two_replicas_on_postgresql_decide_and_tell_once(
     for n, user in enumerate(leaders):
         cid = await contract_with_milestones(setup, leader=user)
         await record(setup, cid, "I2", 34 if n % 2 else 40, at("2027-03-20 10:00"))
-    settings = make_settings(api_url=fake_slack.api_url, database_url=postgres_url)
 
     async def replica(name: str) -> None:
-        engine = create_engine(postgres_url)
-        try:
-            services = Services(settings=settings, sessions=session_factory(engine), clock=clock)
-            client = create_client(settings)
-            queue = DeliveryQueue(
-                sessions=services.sessions,
-                client=client,
-                clock=clock,
-                pacer=Pacer(per_minute=60_000, per_channel=0),
-                owner=f"replica-{name}",
-            )
-            from bot.milestones.service import decide_milestones
+        from bot.milestones.service import decide_milestones
 
-            await decide_milestones(services=services)
-            await notify(services=services, client=client, queue=queue)
-            await queue.close()
-        finally:
-            await engine.dispose()
+        async with replica_queue(name, clock) as r:
+            await decide_milestones(services=r.services)
+            await notify(services=r.services, client=r.client, queue=r.queue)
 
     await asyncio.gather(*(asyncio.to_thread(asyncio.run, replica(n)) for n in ("a", "b")))
     sent = Counter(

@@ -21,7 +21,7 @@ from bot.privacy.keys import (
 )
 from bot.privacy.service import erase_person, export_person
 from bot.settings import SettingsError, load_settings
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import (
     AuditEvent,
     Contract,
@@ -114,6 +114,7 @@ def test_keyed_hashes_depend_on_key_purpose_person_and_contract() -> None:
 async def seed(sessions: SessionFactory) -> int:
     """A contract on which Pia reviews, writes feedback (named and not) and adds evidence."""
     async with sessions() as session:
+        await writing(session)
         contract = Contract(
             title="Head of Platform",
             leader_id="U0LEAD001",
@@ -185,6 +186,7 @@ async def test_an_authors_export_has_what_they_wrote_and_no_hash(
 ) -> None:
     await seed(sessions)
     async with sessions() as session:
+        await writing(session)
         data = await export_person(session=session, user=PEER1, team=TEAM, key=KEY, now=NOW)
     text = json.dumps(data, default=str)
     written = {e["behaviour"]: e["status"] for e in data["feedback_written"]}
@@ -200,6 +202,7 @@ async def test_a_leaders_export_has_released_feedback_without_its_authors(
 ) -> None:
     await seed(sessions)
     async with sessions() as session:
+        await writing(session)
         data = await export_person(session=session, user="U0LEAD001", team=TEAM, key=KEY, now=NOW)
     received = {e["behaviour"]: e["from"] for e in data["feedback_received"]}
     assert received == {
@@ -212,6 +215,7 @@ async def test_a_leaders_export_has_released_feedback_without_its_authors(
 async def test_erasing_a_leader_or_sponsor_is_refused(sessions: SessionFactory) -> None:
     await seed(sessions)
     async with sessions() as session:
+        await writing(session)
         refused = await erase_person(session=session, user="U0SPON001", team=TEAM, key=KEY, now=NOW)
     assert isinstance(refused, Refusal) and "sponsors" in refused.text
 
@@ -221,6 +225,7 @@ async def test_erasing_removes_what_they_wrote_and_unnames_them_everywhere(
 ) -> None:
     cid = await seed(sessions)
     async with sessions() as session:
+        await writing(session)
         erased = await erase_person(session=session, user=PEER1, team=TEAM, key=KEY, now=NOW)
     assert not isinstance(erased, Refusal)
     assert erased.deleted["feedback"] == 2 and erased.deleted["evidence"] == 1
@@ -241,6 +246,7 @@ async def test_erasing_removes_what_they_wrote_and_unnames_them_everywhere(
     assert last.detail["rows_deleted"] == sum(erased.deleted.values())
 
     async with sessions() as session:
+        await writing(session)
         again = await erase_person(session=session, user=PEER1, team=TEAM, key=KEY, now=NOW)
     assert not isinstance(again, Refusal) and again.previously == [NOW]
 

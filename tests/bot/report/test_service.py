@@ -19,7 +19,7 @@ from bot.core.calendar import period_key
 from bot.report.model import ContractReport
 from bot.report.render import CSV_COLUMNS, render_csv, render_markdown
 from bot.report.service import build_report, parse_period
-from storage.db import SessionFactory
+from storage.db import SessionFactory, writing
 from storage.models import CheckIn, Measurement, Milestone, SuccessIndicator
 from storage.queries.contracts import load_bundle
 from tests.bot.amendments.test_service import example_text
@@ -70,6 +70,7 @@ async def _q2_contract(sessions: SessionFactory) -> int:
     assert problems == []
     contract_id = results[0].contract_id
     async with sessions() as session:
+        await writing(session)
         indicators = {i.key: i for i in (await session.exec(select(SuccessIndicator))).all()}
         values = {
             "I1": [("2027-03-20", 63), ("2027-04-05", 64), ("2027-06-20", 68)],
@@ -101,6 +102,7 @@ async def _q2_contract(sessions: SessionFactory) -> int:
         await session.commit()
 
     async with sessions() as session:
+        await writing(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
         assert bundle is not None
         i2 = find_item(snapshot(bundle), KINDS["indicator"], "I2")
