@@ -67,7 +67,9 @@ from bot.contracts.service import (
 )
 from bot.core.permissions import Refusal, may_edit
 from bot.core.text import escape
+from bot.delivery import queue_of
 from bot.people.service import check_people_quickly, field_errors
+from bot.renewal.jobs import show_decision
 from bot.services import Services, services_of
 from bot.summary.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON
 from bot.ui.blocks import mention
@@ -76,7 +78,7 @@ from bot.ui.metadata import AgreementRef, ContractRef, DraftItemRef
 from bot.ui.views import OUT_OF_DATE, refuse_submission, update_view
 from handlers.common import CommandRequest, Subcommand, notify, reply, target_of
 from storage.db import read_only, writing
-from storage.models import ContractStatus
+from storage.models import Contract, ContractStatus
 from storage.queries.contracts import ContractBundle, active_contract_for_leader, load_bundle
 
 logger = logging.getLogger(__name__)
@@ -550,6 +552,32 @@ async def handle_add_item_submission(
         )
 
 
+async def _decision_reopened(
+    services: Services, client: AsyncWebClient, discarded: Contract
+) -> str:
+    """A discarded renewal draft opens its old contract's end-of-period decision again: the
+    owner's and sponsor's messages show Close / Renew once more. What to tell the discarder."""
+    old_id = discarded.replaces_contract_id
+    if old_id is None:
+        return ""
+    async with services.sessions() as session:
+        await read_only(session)
+        old = await session.get(Contract, old_id)
+    if old is None or old.status != ContractStatus.active:
+        return ""
+    queue = queue_of(services, client)
+    try:
+        await show_decision(services=services, queue=queue, contract_id=old_id)
+    except Exception:
+        logger.exception("Showing the decision of contract %s again failed", old_id)
+    finally:
+        await queue.close()
+    return (
+        f" “{escape(old.title)}” is no longer being renewed: its owner and sponsor can close "
+        "or renew it again from their end-of-period messages."
+    )
+
+
 async def discard_command(request: CommandRequest) -> None:
     target = target_of(request.args, example="/contract discard @dana")
     if isinstance(target, Refusal):
@@ -574,9 +602,10 @@ async def discard_command(request: CommandRequest) -> None:
     if isinstance(discarded, Refusal):
         await request.reply(discarded.text)
         return
+    reopened = await _decision_reopened(services, request.client, discarded)
     await request.reply(
         f"Discarded the draft “{escape(discarded.title)}” of <@{discarded.leader_id}> with all "
-        "its items."
+        f"its items.{reopened}"
     )
 
 
@@ -864,12 +893,15 @@ async def handle_discard(
         else:
             await notify(client, user, discarded.text)
         return
+    reopened = await _decision_reopened(services, client, discarded)
     if from_editor:
         await update_view(
             client, view_id=view["id"], hash=view.get("hash"), view=build_discarded(discarded)
         )
+        if reopened:
+            await notify(client, user, reopened.strip())
     else:
-        await notify(client, user, f"Discarded the draft “{escape(discarded.title)}”.")
+        await notify(client, user, f"Discarded the draft “{escape(discarded.title)}”.{reopened}")
 
 
 SUBCOMMANDS = (
