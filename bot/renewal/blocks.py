@@ -6,6 +6,8 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from slack_sdk.models.views import View
 
+from bot.contracts.blocks import agreement_status
+from bot.contracts.model import AgreementState
 from bot.core.text import escape, truncate
 from bot.delivery import Message
 from bot.renewal.model import REASON_MAX, REFLECTION_MAX, FinalFigures, renewed_text
@@ -250,3 +252,25 @@ def build_closed_notice(contract: Contract, recipient: str) -> Message:
         f"is closed."
     )
     return Message(text=text, blocks=[section(text), *sections(None, closed_lines(contract))])
+
+
+def draft_agreement_line(state: AgreementState) -> str:
+    """A draft on App Home: not sent yet, or where its agreement stands."""
+    if state.contract.agreement_sent_at is None:
+        return "📝 Not sent for agreement yet."
+    return "🤝 Sent for agreement. " + agreement_status(state)
+
+
+def renewal_line(state: AgreementState) -> str:
+    """An active contract whose renewal awaits agreement, on App Home and in its summary."""
+    draft = state.contract
+    title = escape(truncate(draft.title, 200))
+    if draft.agreement_sent_at is None:
+        return (
+            f"🔁 *Renewal in preparation:* “{title}” still has to be completed and sent for "
+            "agreement; this contract stays active until it is agreed."
+        )
+    return (
+        f"🔁 *Renewal awaiting agreement:* “{title}”. {agreement_status(state)} When everyone "
+        "has agreed it replaces this contract, which then closes."
+    )

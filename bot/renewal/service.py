@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.contracts.agreement import load_agreement
 from bot.contracts.closing import close_contract
+from bot.contracts.model import AgreementState
 from bot.core.calendar import local_instant
-from bot.core.permissions import Refusal, may_close, may_decide_end, may_read
+from bot.core.permissions import Refusal, may_close, may_decide_end, may_edit, may_read
 from bot.core.text import escape, truncate
 from bot.people.service import zone_for
 from bot.renewal.model import (
@@ -280,3 +282,34 @@ async def ended_contracts(
         if now >= at:
             ended.append(Ended(contract, zone, at))
     return ended
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where the agreement of the viewer's drafts stands, and of each active contract's
+    renewal that waits for agreement (keyed by the old contract's id)."""
+
+    drafts: dict[int, AgreementState]
+    renewals: dict[int, AgreementState]
+
+
+async def agreement_standing(
+    *, session: AsyncSession, bundles: list[ContractBundle], viewer: str
+) -> Standing:
+    """For App Home and the summary: the drafts `viewer` may edit (a party, or who drafted
+    them), and the active contracts they read whose renewal awaits agreement."""
+    drafts: dict[int, AgreementState] = {}
+    renewals: dict[int, AgreementState] = {}
+    for bundle in bundles:
+        c = bundle.contract
+        if c.status == ContractStatus.draft and may_edit(bundle, viewer):
+            state = await load_agreement(session=session, contract_id=c.id or 0)
+            if state is not None:
+                drafts[c.id or 0] = state
+        elif c.status == ContractStatus.active:
+            draft = await pending_renewal(session=session, contract_id=c.id or 0)
+            if draft is not None:
+                state = await load_agreement(session=session, contract_id=draft.id or 0)
+                if state is not None:
+                    renewals[c.id or 0] = state
+    return Standing(drafts, renewals)
