@@ -794,7 +794,7 @@ def describe_event(event: AuditEvent, zone: ZoneInfo | None = None) -> tuple[str
     if action == "contract.closed":
         text = "closed the contract"
         if detail.get("superseded_by"):
-            text += f", superseded by contract {escape(str(detail['superseded_by']))}"
+            text += " (replaced by a new contract)"
         if detail.get("reason") and detail["reason"] != "superseded":
             text += f": {escape(truncate(str(detail['reason']), 200))}"
         return text, True
