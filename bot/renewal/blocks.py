@@ -257,8 +257,8 @@ def build_closed_notice(contract: Contract, recipient: str) -> Message:
 def draft_agreement_line(state: AgreementState) -> str:
     """A draft on App Home: not sent yet, or where its agreement stands."""
     if state.contract.agreement_sent_at is None:
-        return "📝 Not sent for agreement yet."
-    return "🤝 Sent for agreement. " + agreement_status(state)
+        return "Not sent for agreement yet."
+    return "Sent for agreement. " + agreement_status(state)
 
 
 def renewal_line(state: AgreementState) -> str:
@@ -267,10 +267,10 @@ def renewal_line(state: AgreementState) -> str:
     title = escape(truncate(draft.title, 200))
     if draft.agreement_sent_at is None:
         return (
-            f"🔁 *Renewal in preparation:* “{title}” still has to be completed and sent for "
+            f"*Renewal in preparation:* “{title}” still has to be completed and sent for "
             "agreement; this contract stays active until it is agreed."
         )
     return (
-        f"🔁 *Renewal awaiting agreement:* “{title}”. {agreement_status(state)} When everyone "
+        f"*Renewal awaiting agreement:* “{title}”. {agreement_status(state)} When everyone "
         "has agreed it replaces this contract, which then closes."
     )
