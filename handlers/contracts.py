@@ -283,6 +283,8 @@ async def handle_send_submission(
         response_action="update", view=build_sent_view(result.state, outcome=_sent_text(result))
     )
     await sync_agreement(services, client, contract_id)
+    if result.closed is not None:
+        await _show_end_decision(services, client, result.closed.id or 0)
     previous = view.get("previous_view_id")
     if previous:
         async with services.sessions() as session:
@@ -354,6 +356,8 @@ async def handle_agree(
         await reply(respond, refusal)
     if result.outcome != AgreeOutcome.not_party and result.state is not None:
         await sync_agreement(services, client, ref.contract_id)
+    if result.closed is not None:
+        await _show_end_decision(services, client, result.closed.id or 0)
 
 
 async def handle_ask_change(
@@ -552,6 +556,17 @@ async def handle_add_item_submission(
         )
 
 
+async def _show_end_decision(services: Services, client: AsyncWebClient, contract_id: int) -> None:
+    """The owner's and sponsor's end-of-period messages about `contract_id`, as it now stands."""
+    queue = queue_of(services, client)
+    try:
+        await show_decision(services=services, queue=queue, contract_id=contract_id)
+    except Exception:
+        logger.exception("Showing the end-of-period decision of contract %s failed", contract_id)
+    finally:
+        await queue.close()
+
+
 async def _decision_reopened(
     services: Services, client: AsyncWebClient, discarded: Contract
 ) -> str:
@@ -565,13 +580,7 @@ async def _decision_reopened(
         old = await session.get(Contract, old_id)
     if old is None or old.status != ContractStatus.active:
         return ""
-    queue = queue_of(services, client)
-    try:
-        await show_decision(services=services, queue=queue, contract_id=old_id)
-    except Exception:
-        logger.exception("Showing the decision of contract %s again failed", old_id)
-    finally:
-        await queue.close()
+    await _show_end_decision(services, client, old_id)
     return (
         f" “{escape(old.title)}” is no longer being renewed: its owner and sponsor can close "
         "or renew it again from their end-of-period messages."

@@ -15,9 +15,11 @@ import logging
 from datetime import datetime
 
 from bot import delivery
+from bot.core.text import escape, truncate
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.renewal.blocks import (
     build_closed_notice,
+    build_decided,
     build_end_decision,
     build_reflection_request,
     build_renewal_pending,
@@ -187,10 +189,12 @@ async def show_decision(
     async with services.sessions() as session:
         await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
-        if bundle is None or bundle.contract.status != ContractStatus.active:
+        if bundle is None or bundle.contract.status == ContractStatus.draft:
             return
-        renewing = await pending_renewal(session=session, contract_id=contract_id)
         c = bundle.contract
+        if c.status == ContractStatus.closed and c.superseded_by is None:
+            return  # closed by Close: the message that closed it says so already
+        renewing = await pending_renewal(session=session, contract_id=contract_id)
         sent = []
         for kind in (END_DECISION, END_REMINDER):
             for recipient in deciders(c):
@@ -204,9 +208,11 @@ async def show_decision(
                     sent.append((kind, row.slack_channel, row.slack_ts))
     figures = final_figures(bundle, services.today())
     for kind, channel, ts in sent:
-        message = (
-            build_renewal_pending(bundle, renewing)
-            if renewing is not None
-            else build_end_decision(bundle, figures, reminder=kind == END_REMINDER)
-        )
+        if c.status == ContractStatus.closed:
+            title = escape(truncate(c.title, 200))
+            message = build_decided(c, f"“{title}” was renewed: everyone agreed to the new one.")
+        elif renewing is not None:
+            message = build_renewal_pending(bundle, renewing)
+        else:
+            message = build_end_decision(bundle, figures, reminder=kind == END_REMINDER)
         await queue.update(channel, ts, message)

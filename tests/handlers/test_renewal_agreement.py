@@ -61,6 +61,7 @@ def end_message(bot: Bot, user: str) -> dict[str, Any]:
             b.get("block_id") in ("contract_end", "renewal_draft") for b in m.get("blocks") or []
         )
         or "Contract renewed" in text_of(m)
+        or "everyone agreed to the new one" in text_of(m)
     ]
     assert found, dm(bot, user)
     return found[-1]
@@ -127,6 +128,12 @@ async def test_renew_sends_for_agreement_and_the_last_agreement_supersedes_the_o
     assert (old.status, new.status) == (ContractStatus.closed, ContractStatus.active)
     assert old.superseded_by == new.id and new.replaces_contract_id == old.id
     assert new.version == old.version + 1
+    # The sponsor's end-of-period message says how it ended, in place.
+    await bot.fake.wait_for(
+        "chat.update", count=2, where=lambda c: "everyone agreed to the new one" in str(c.args)
+    )
+    ended = text_of(end_message(bot, SPONSOR))
+    assert "was renewed: everyone agreed" in ended and "Closed on" in ended
     events = [e.action for e in await rows(bot, AuditEvent, AuditEvent.contract_id == old.id)]
     assert "contract.renewed" in events and events[-1] == "contract.closed"
 
@@ -162,6 +169,23 @@ async def test_renew_of_an_incomplete_contract_tells_what_the_draft_needs(
     )
     assert "still to be completed" in text_of(end_message(bot, SPONSOR))
     assert END_CLOSE not in actions_of(end_message(bot, SPONSOR))
+
+
+async def test_a_renewal_agreed_after_the_owner_closed_the_old_contract_carries_the_line_on(
+    bot: Bot, example_contract: int
+) -> None:
+    _, draft = await renew(bot, example_contract, by=SPONSOR)
+    before = len(bot.fake.calls_to("views.open"))
+    await bot.driver.command("/contract", f"close <@{LEADER}|dana>", user=OWNER)
+    await bot.fake.wait_for("views.open", count=before + 1)
+    await bot.driver.submit_view(bot.fake.last_view(OWNER), {}, user=OWNER)
+    old = await contract_of(bot, example_contract)
+    assert old.status == ContractStatus.closed and old.superseded_by is None
+    await agree(bot, LEADER)
+    await agree(bot, OWNER)
+    new = await contract_of(bot, draft.id or 0)
+    assert new.status == ContractStatus.active and new.version == old.version + 1
+    assert new.replaces_contract_id == old.id
 
 
 # --- the end-of-period decision ---------------------------------------------------------------
