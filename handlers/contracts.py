@@ -67,7 +67,9 @@ from bot.contracts.service import (
 )
 from bot.core.permissions import Refusal, may_edit
 from bot.core.text import escape
+from bot.delivery import queue_of
 from bot.people.service import check_people_quickly, field_errors
+from bot.renewal.jobs import show_decision
 from bot.services import Services, services_of
 from bot.summary.home import EDIT_DRAFT, NEW_CONTRACT_BUTTON
 from bot.ui.blocks import mention
@@ -76,7 +78,7 @@ from bot.ui.metadata import AgreementRef, ContractRef, DraftItemRef
 from bot.ui.views import OUT_OF_DATE, refuse_submission, update_view
 from handlers.common import CommandRequest, Subcommand, notify, reply, target_of
 from storage.db import read_only, writing
-from storage.models import ContractStatus
+from storage.models import Contract, ContractStatus
 from storage.queries.contracts import ContractBundle, active_contract_for_leader, load_bundle
 
 logger = logging.getLogger(__name__)
@@ -281,6 +283,8 @@ async def handle_send_submission(
         response_action="update", view=build_sent_view(result.state, outcome=_sent_text(result))
     )
     await sync_agreement(services, client, contract_id)
+    if result.closed is not None:
+        await _show_end_decision(services, client, result.closed.id or 0)
     previous = view.get("previous_view_id")
     if previous:
         async with services.sessions() as session:
@@ -352,6 +356,8 @@ async def handle_agree(
         await reply(respond, refusal)
     if result.outcome != AgreeOutcome.not_party and result.state is not None:
         await sync_agreement(services, client, ref.contract_id)
+    if result.closed is not None:
+        await _show_end_decision(services, client, result.closed.id or 0)
 
 
 async def handle_ask_change(
@@ -552,6 +558,37 @@ async def handle_add_item_submission(
         )
 
 
+async def _show_end_decision(services: Services, client: AsyncWebClient, contract_id: int) -> None:
+    """The owner's and sponsor's end-of-period messages about `contract_id`, as it now stands."""
+    queue = queue_of(services, client)
+    try:
+        await show_decision(services=services, queue=queue, contract_id=contract_id)
+    except Exception:
+        logger.exception("Showing the end-of-period decision of contract %s failed", contract_id)
+    finally:
+        await queue.close()
+
+
+async def _decision_reopened(
+    services: Services, client: AsyncWebClient, discarded: Contract
+) -> str:
+    """A discarded renewal draft opens its old contract's end-of-period decision again: the
+    owner's and sponsor's messages show Close / Renew once more. What to tell the discarder."""
+    old_id = discarded.replaces_contract_id
+    if old_id is None:
+        return ""
+    async with services.sessions() as session:
+        await read_only(session)
+        old = await session.get(Contract, old_id)
+    if old is None or old.status != ContractStatus.active:
+        return ""
+    await _show_end_decision(services, client, old_id)
+    return (
+        f" “{escape(old.title)}” is no longer being renewed: its owner and sponsor can close "
+        "or renew it again from their end-of-period messages."
+    )
+
+
 async def discard_command(request: CommandRequest) -> None:
     target = target_of(request.args, example="/contract discard @dana")
     if isinstance(target, Refusal):
@@ -576,9 +613,10 @@ async def discard_command(request: CommandRequest) -> None:
     if isinstance(discarded, Refusal):
         await request.reply(discarded.text)
         return
+    reopened = await _decision_reopened(services, request.client, discarded)
     await request.reply(
         f"Discarded the draft “{escape(discarded.title)}” of <@{discarded.leader_id}> with all "
-        "its items."
+        f"its items.{reopened}"
     )
 
 
@@ -866,12 +904,15 @@ async def handle_discard(
         else:
             await notify(client, user, discarded.text)
         return
+    reopened = await _decision_reopened(services, client, discarded)
     if from_editor:
         await update_view(
             client, view_id=view["id"], hash=view.get("hash"), view=build_discarded(discarded)
         )
+        if reopened:
+            await notify(client, user, reopened.strip())
     else:
-        await notify(client, user, f"Discarded the draft “{escape(discarded.title)}”.")
+        await notify(client, user, f"Discarded the draft “{escape(discarded.title)}”.{reopened}")
 
 
 SUBCOMMANDS = (

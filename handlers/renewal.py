@@ -10,6 +10,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.contracts.agreement import send_for_agreement
+from bot.contracts.jobs import sync_agreement
+from bot.contracts.model import AgreeResult, missing_for_activation
 from bot.core.mentions import user_id_of
 from bot.core.permissions import Refusal
 from bot.core.text import escape
@@ -27,7 +30,7 @@ from bot.renewal.blocks import (
     build_reflection_modal,
     build_renewed,
 )
-from bot.renewal.jobs import show_reflection, tell_closed
+from bot.renewal.jobs import show_decision, show_reflection, tell_closed
 from bot.renewal.model import final_figures
 from bot.renewal.service import Closed, closable, close_as, closed_text, record_reflection, renew
 from bot.services import Services, services_of
@@ -37,7 +40,8 @@ from bot.ui.metadata import ContractRef
 from bot.ui.views import OUT_OF_DATE, refuse_submission
 from handlers.common import CommandRequest, Subcommand, reply
 from storage.db import read_only, writing
-from storage.models import Contract, ContractStatus
+from storage.models import Contract
+from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +172,8 @@ async def handle_end_renew(
     client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
+    """Renew: the renewal draft, sent for agreement at once when it is complete (the renewer
+    agreeing, as a party); the old contract stays active until the renewal is agreed."""
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
@@ -180,21 +186,50 @@ async def handle_end_renew(
         renewed = await renew(
             session=session, contract_id=ref.contract_id, user=user, now=services.clock.now()
         )
-        old = (
-            await session.get(Contract, ref.contract_id)
-            if not isinstance(renewed, Refusal)
-            else None
-        )
     if isinstance(renewed, Refusal):
         await reply(respond, renewed.text)
         return
-    message = build_renewed(old or renewed.old.contract, renewed.draft, already=renewed.already)
+    old = renewed.old.contract
     if renewed.already:
+        message = build_renewed(old, renewed.draft, already=True)
         await respond(response_type="ephemeral", replace_original=False, **message.arguments())
         return
-    await _replace(respond, message)
-    if old is not None and old.status == ContractStatus.closed:
-        await _tell_closed(services, client, Closed(renewed.old, already=False), user)
+    draft_id = renewed.draft.id or 0
+    async with services.sessions() as session:
+        await read_only(session)
+        draft = await load_bundle(session=session, contract_id=draft_id)
+    missing = missing_for_activation(draft) if draft is not None else []
+    awaiting: list[str] = []
+    sent: AgreeResult | Refusal | None = None
+    if draft is not None and not missing:
+        async with services.sessions() as session:
+            sent = await send_for_agreement(
+                session=session,
+                contract_id=draft_id,
+                actor=user,
+                replaces_current=True,
+                now=services.clock.now(),
+            )
+        if isinstance(sent, Refusal):
+            logger.warning("Renewal draft %s could not be sent: %s", draft_id, sent.text)
+            sent = None
+        elif sent.state is not None:
+            awaiting = sent.state.awaiting
+    await _replace(
+        respond,
+        build_renewed(old, renewed.draft, already=False, missing=missing, awaiting=awaiting),
+    )
+    if isinstance(sent, AgreeResult):
+        await sync_agreement(services, client, draft_id)
+    queue = queue_of(services, client)
+    try:
+        await show_decision(services=services, queue=queue, contract_id=old.id or 0, skip=user)
+        if isinstance(sent, AgreeResult) and sent.closed is not None:
+            await tell_closed(services=services, queue=queue, contract=sent.closed, by=user)
+    except Exception:
+        logger.exception("Telling of contract %s's renewal failed", old.id)
+    finally:
+        await queue.close()
 
 
 # --- the leader's reflection ----------------------------------------------------------------

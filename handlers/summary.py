@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.amendments.blocks import build_contract_summary
@@ -16,9 +17,11 @@ from bot.core.permissions import Refusal, may_read
 from bot.core.text import escape
 from bot.lessons.blocks import home_lessons_blocks
 from bot.lessons.service import activity_types, lessons_for_home
+from bot.renewal.blocks import draft_agreement_line, renewal_line
+from bot.renewal.service import Standing, agreement_standing
 from bot.services import services_of
 from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
-from bot.ui.blocks import fit_view
+from bot.ui.blocks import context, fit_view
 from bot.ui.metadata import ContractRef
 from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading
 from handlers.common import CommandRequest, Subcommand, notify, reply_blocks, target_of
@@ -46,12 +49,25 @@ async def summary_command(request: CommandRequest) -> None:
                 session=session, bundle=found, version=version, viewer=request.viewer
             )
         )
+        standing = (
+            await agreement_standing(session=session, bundles=[shown.bundle], viewer=request.viewer)
+            if not isinstance(shown, Refusal) and shown.version is None
+            else None
+        )
     if isinstance(shown, Refusal):
         await request.reply(shown.text)
         return
     blocks = build_contract_summary(shown, today=request.services.today())
+    _with_renewal(blocks, shown, standing)
     title = escape(shown.bundle.contract.title)
     await reply_blocks(request.respond, blocks, text=f"Summary of {title}")
+
+
+def _with_renewal(blocks: list[Block], shown: SummaryView, standing: Standing | None) -> None:
+    """The summary of an active contract whose renewal awaits agreement says so at its top."""
+    state = standing.renewals.get(shown.bundle.contract.id or 0) if standing else None
+    if state is not None:
+        blocks.insert(2, context(renewal_line(state)))
 
 
 async def handle_open_summary(
@@ -82,10 +98,14 @@ async def handle_open_summary(
             if bundle is not None
             else Refusal("That contract is gone.")
         )
+        standing = await agreement_standing(
+            session=session, bundles=[bundle] if bundle is not None else [], viewer=user
+        )
     if isinstance(shown, Refusal):
         await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
         return
     blocks = build_contract_summary(shown, today=services.today())
+    _with_renewal(blocks, shown, standing)
     await fill(client, opened, build_summary_modal(blocks, title=SUMMARY_TITLE))
 
 
@@ -100,7 +120,10 @@ async def handle_app_home_opened(
         await read_only(session)
         bundles = await bundles_for(session=session, viewer=user)
         lessons = await lessons_for_home(session=session, activity_types=activity_types(bundles))
-    view = build_home(viewer=user, bundles=bundles, today=services.today())
+        standing = await agreement_standing(session=session, bundles=bundles, viewer=user)
+    notes = {cid: draft_agreement_line(state) for cid, state in standing.drafts.items()}
+    notes.update({cid: renewal_line(state) for cid, state in standing.renewals.items()})
+    view = build_home(viewer=user, bundles=bundles, today=services.today(), notes=notes)
     view.blocks = fit_view([*view.blocks, *home_lessons_blocks(lessons)])
     await client.views_publish(user_id=user, view=view)
 

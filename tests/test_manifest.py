@@ -197,6 +197,23 @@ def test_slash_commands(manifest: Manifest) -> None:
     assert command(manifest, "/feedback")["usage_hint"].startswith("@leader")
 
 
+def test_contract_names_every_subcommand_within_slacks_limits(manifest: Manifest) -> None:
+    from handlers import amendments, contracts, evidence, feedback, renewal, summary
+
+    declared = command(manifest, "/contract")
+    words = set(re.findall(r"[\w-]+", declared["description"]))
+    verbs = {
+        s.verb
+        for module in (summary, contracts, amendments, evidence, feedback, renewal)
+        for s in module.SUBCOMMANDS
+    } | {"help"}
+    assert verbs <= words, sorted(verbs - words)
+    hint = set(re.findall(r"[\w-]+", declared["usage_hint"]))
+    assert {"summary", "new", "send", "discard", "close", "history", "help"} <= hint
+    # What Slack shows in its command menu: kept short of the schema's limits.
+    assert len(declared["description"]) <= 200 and len(declared["usage_hint"]) <= 100
+
+
 def test_add_evidence_is_a_message_shortcut(manifest: Manifest) -> None:
     shortcuts = manifest["features"]["shortcuts"]
     matches = [s for s in shortcuts if s["callback_id"] == "add_evidence"]

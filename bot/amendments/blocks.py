@@ -800,6 +800,12 @@ def describe_event(event: AuditEvent, zone: ZoneInfo | None = None) -> tuple[str
         return text, True
     if action == "contract.reflection":
         return "wrote the closing reflection", True
+    if action == "contract.renewed":
+        return (
+            f"renewed the contract: the draft contract {escape(str(detail.get('draft') or ''))} "
+            "replaces it once its leader, sponsor and owner agree",
+            True,
+        )
     if action == "contract.sent_for_agreement":
         replacing = " as replacing the current contract" if detail.get("replaces_current") else ""
         again = " again" if detail.get("again") else ""

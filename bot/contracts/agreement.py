@@ -288,6 +288,11 @@ async def _activate(
         # The contract line carries on: the new terms are the version after the old one's.
         contract.version = replaced.version + 1
         contract.replaces_contract_id = replaced.id
+    elif contract.replaces_contract_id is not None:
+        # A renewal whose old contract was closed before it was agreed carries the line on too.
+        previous = await session.get(Contract, contract.replaces_contract_id)
+        if previous is not None:
+            contract.version = previous.version + 1
     session.add(contract)
     await session.flush()
     bundle = await load_bundle(session=session, contract_id=contract.id or 0)

@@ -30,6 +30,8 @@ from storage.models import Feedback, Lesson
 from storage.queries.contracts import audit, list_contracts, load_bundle
 from storage.queries.lessons import compact_search_index, lessons_named_by, unnamed_lessons
 from storage.queries.privacy import (
+    agreements_by,
+    change_requests_by,
     contract_ids,
     delete_row,
     erasures,
@@ -45,6 +47,7 @@ from storage.queries.privacy import (
 logger = logging.getLogger(__name__)
 
 ERASED = "[erased user]"
+ERASED_TEXT = "[erased]"  # the words of an erased person, where a row keeps its place
 
 
 _teams: dict[tuple[str, str], str] = {}
@@ -321,6 +324,26 @@ async def export_person(
             "Anonymous feedback is included once released; entries still held under the "
             "anonymity threshold are not."
         ),
+        "agreements_given": [
+            {
+                "contract_id": a.contract_id,
+                "contract": leaders.get(a.contract_id, ("", ""))[1],
+                "terms_version": a.terms_version,
+                "via": a.via,
+                "agreed_at": _plain(a.agreed_at),
+            }
+            for a in await agreements_by(session=session, user=user)
+        ],
+        "change_requests_written": [
+            {
+                "contract_id": e.contract_id,
+                "contract": leaders.get(e.contract_id or 0, ("", ""))[1],
+                "terms_version": (e.detail or {}).get("version"),
+                "comment": (e.detail or {}).get("comment"),
+                "at": _plain(e.created_at),
+            }
+            for e in await change_requests_by(session=session, user=user)
+        ],
         "records": await _records(session, user),
         "records_note": (
             "Rows of a contract you may not read in Slack show only what ties them to you; "
@@ -366,6 +389,17 @@ async def erase_person(
     for evidence in await evidence_added_by(session=session, user=user):
         await session.delete(evidence)
         result.count(result.deleted, "evidence")
+    # An agreement stays a fact of the contract's history, given by someone unnamed now.
+    for agreement in await agreements_by(session=session, user=user):
+        agreement.user_id = ERASED
+        session.add(agreement)
+        result.count(result.anonymised, "agreement")
+    # A change request's comment is their words: gone, the request itself kept unnamed.
+    for event in await change_requests_by(session=session, user=user):
+        event.detail = {**(event.detail or {}), "comment": ERASED_TEXT}
+        event.actor_id = None
+        session.add(event)
+        result.count(result.anonymised, "audit_event")
     await session.flush()
 
     pattern = _mention_pattern(user)

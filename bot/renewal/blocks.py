@@ -6,9 +6,11 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from slack_sdk.models.views import View
 
+from bot.contracts.blocks import agreement_status
+from bot.contracts.model import AgreementState
 from bot.core.text import escape, truncate
 from bot.delivery import Message
-from bot.renewal.model import REASON_MAX, REFLECTION_MAX, FinalFigures
+from bot.renewal.model import REASON_MAX, REFLECTION_MAX, FinalFigures, renewed_text
 from bot.summary.blocks import closed_lines, reflection_lines
 from bot.summary.home import EDIT_DRAFT
 from bot.ui.blocks import capped, context, day, header, mention, section, sections
@@ -67,7 +69,8 @@ def build_end_decision(bundle: ContractBundle, figures: FinalFigures, *, reminde
         context(
             "*Close* ends it: its check-ins, feedback and digests stop, and it stays readable. "
             "*Renew* starts a new draft for the same leader with the indicators' latest values "
-            "as the new baselines, and closes this one."
+            "as the new baselines and sends it for agreement; when the leader, sponsor and "
+            "owner have agreed it replaces this one, which then closes and stays readable."
         ),
         _decision_buttons(c),
     ]
@@ -162,34 +165,80 @@ def build_decided(contract: Contract, what: str) -> Message:
     return Message(text=what, blocks=[section(what), *sections(None, closed_lines(contract))])
 
 
-def build_renewed(old: Contract, draft: Contract, *, already: bool) -> Message:
-    """To the renewer: the draft made, with the button to its editor."""
+def _draft_button(draft: Contract, text: str = "Open the draft") -> ActionsBlock:
+    return ActionsBlock(
+        block_id="renewal_draft",
+        elements=[
+            ButtonElement(
+                text=text,
+                action_id=EDIT_DRAFT,
+                value=ContractRef.write(contract_id=draft.id),
+                style="primary",
+            )
+        ],
+    )
+
+
+def build_renewed(
+    old: Contract,
+    draft: Contract,
+    *,
+    already: bool,
+    missing: list[str] | None = None,
+    awaiting: list[str] | None = None,
+) -> Message:
+    """To the renewer: the draft made and sent for agreement (`awaiting` the others), or
+    what it still needs before it can be sent (`missing`), with the button to its editor."""
+    if already:
+        lead = renewed_text(old, draft)
+        return Message(text=lead, blocks=[section(lead), _draft_button(draft)])
     lead = (
-        f"“{escape(truncate(old.title, 200))}” was renewed already as the draft "
-        f"“{escape(truncate(draft.title, 200))}”."
-        if already
-        else f"Renewed: “{escape(truncate(draft.title, 200))}” is a new draft for "
+        f"Renewed: “{escape(truncate(draft.title, 200))}” is a new draft for "
         f"{mention(draft.leader_id)}, {day(draft.period_start)} – {day(draft.period_end)}."
     )
+    carried = (
+        "The indicators' latest values are its baselines, their targets kept; the activities "
+        "not done and the milestones not met moved into the new period."
+    )
+    if missing:
+        next_step = (
+            f"It still needs {', '.join(missing)} before it can be sent for agreement: open "
+            "the draft, add them, then *Send for agreement*."
+        )
+    elif awaiting:
+        next_step = (
+            f"Sent for agreement: {', '.join(mention(u) for u in awaiting)} got the terms in a "
+            "DM. When everyone has agreed it replaces "
+            f"“{escape(truncate(old.title, 200))}”, which closes then and stays readable."
+        )
+    else:
+        next_step = "Everyone has agreed."
     return Message(
         text=lead,
         blocks=[
             section(lead),
+            section(next_step),
             context(
-                "The indicators' latest values are its baselines, their targets kept; the "
-                "activities not done and the milestones not met moved into the new period. "
-                "The old contract is closed. Check the draft, then activate it."
+                carried + " Until the renewal is agreed the old contract stays active; its "
+                "period is over, so it asks nobody for check-ins or feedback."
             ),
-            ActionsBlock(
-                block_id="renewal_draft",
-                elements=[
-                    ButtonElement(
-                        text="Open the draft",
-                        action_id=EDIT_DRAFT,
-                        value=ContractRef.write(contract_id=draft.id),
-                        style="primary",
-                    )
-                ],
+            _draft_button(draft),
+        ],
+    )
+
+
+def build_renewal_pending(bundle: ContractBundle, draft: Contract) -> Message:
+    """What the other decider's Close / Renew message becomes once one of them renewed."""
+    text = renewed_text(bundle.contract, draft)
+    return Message(
+        text=text,
+        blocks=[
+            header("Contract renewed"),
+            section(text),
+            context(
+                "It replaces the old contract once its leader, sponsor and owner agree; the "
+                "old one then closes and stays readable. If the draft is discarded, you can "
+                "close or renew again here."
             ),
         ],
     )
@@ -203,3 +252,25 @@ def build_closed_notice(contract: Contract, recipient: str) -> Message:
         f"is closed."
     )
     return Message(text=text, blocks=[section(text), *sections(None, closed_lines(contract))])
+
+
+def draft_agreement_line(state: AgreementState) -> str:
+    """A draft on App Home: not sent yet, or where its agreement stands."""
+    if state.contract.agreement_sent_at is None:
+        return "Not sent for agreement yet."
+    return "Sent for agreement. " + agreement_status(state)
+
+
+def renewal_line(state: AgreementState) -> str:
+    """An active contract whose renewal awaits agreement, on App Home and in its summary."""
+    draft = state.contract
+    title = escape(truncate(draft.title, 200))
+    if draft.agreement_sent_at is None:
+        return (
+            f"*Renewal in preparation:* “{title}” still has to be completed and sent for "
+            "agreement; this contract stays active until it is agreed."
+        )
+    return (
+        f"*Renewal awaiting agreement:* “{title}”. {agreement_status(state)} When everyone "
+        "has agreed it replaces this contract, which then closes."
+    )

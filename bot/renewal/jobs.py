@@ -1,6 +1,8 @@
 """The `contract_ends` job: when a contract's period is over in its zone, its owner and sponsor
 get the final figures with *Close* / *Renew*, its leader a request for a closing reflection;
 a contract nobody decided on `DECIDE_WITHIN` after its end gets one reminder, never more.
+A contract renewed (its renewal draft waiting for agreement) is decided: no reminder, and the
+messages already sent say who renewed it; discarding the draft opens the decision again.
 
 Each message is a delivery keyed by its kind, the contract, the recipient and the period's
 last day, so it goes once however often, late or on however many replicas the job runs. A
@@ -13,11 +15,14 @@ import logging
 from datetime import datetime
 
 from bot import delivery
+from bot.core.text import escape, truncate
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.renewal.blocks import (
     build_closed_notice,
+    build_decided,
     build_end_decision,
     build_reflection_request,
+    build_renewal_pending,
 )
 from bot.renewal.model import (
     DECIDE_WITHIN,
@@ -27,7 +32,7 @@ from bot.renewal.model import (
     end_key,
     final_figures,
 )
-from bot.renewal.service import Ended, ended_contracts
+from bot.renewal.service import Ended, ended_contracts, pending_renewal
 from bot.scheduler import JobRun
 from bot.services import Services
 from storage.db import read_only
@@ -53,10 +58,17 @@ def _while_active(services: Services, contract_id: int, kind: str) -> delivery.B
         async with services.sessions() as session:
             await read_only(session)
             bundle = await load_bundle(session=session, contract_id=contract_id)
+            renewing = (
+                await pending_renewal(session=session, contract_id=contract_id)
+                if kind != END_REFLECTION
+                else None
+            )
         if bundle is None or bundle.contract.status != ContractStatus.active:
             return None
         if kind == END_REFLECTION:
             return build_reflection_request(bundle)
+        if renewing is not None:
+            return None  # renewed before it went: decided, nothing to ask
         figures = final_figures(bundle, services.today())
         return build_end_decision(bundle, figures, reminder=kind == END_REMINDER)
 
@@ -88,12 +100,17 @@ async def _to_remind(services: Services, c: Contract, now: datetime) -> list[str
     return due
 
 
-async def announce(services: Services, queue: DeliveryQueue, ended: Ended) -> None:
+async def announce(
+    services: Services, queue: DeliveryQueue, ended: Ended, *, renewing: bool = False
+) -> None:
+    """The end-of-period DMs of one contract; with `renewing` (a renewal draft waits for
+    agreement) only the leader's request for a reflection: the decision is made."""
     c = ended.contract
     now = services.clock.now()
     period = end_key(c.period_end)
-    wanted = [(END_DECISION, u) for u in deciders(c)] + [(END_REFLECTION, c.leader_id)]
-    if now >= ended.ended_at + DECIDE_WITHIN:
+    wanted = [] if renewing else [(END_DECISION, u) for u in deciders(c)]
+    wanted.append((END_REFLECTION, c.leader_id))
+    if not renewing and now >= ended.ended_at + DECIDE_WITHIN:
         wanted += [(END_REMINDER, u) for u in await _to_remind(services, c, now)]
     for kind, recipient in wanted:
         if services.stopping.is_set():
@@ -121,8 +138,13 @@ async def send_period_ends(*, services: Services, queue: DeliveryQueue) -> Repor
             now=services.clock.now(),
             default_zone=services.settings.default_timezone,
         )
+        renewing = {
+            item.contract.id
+            for item in ended
+            if await pending_renewal(session=session, contract_id=item.contract.id or 0)
+        }
     for item in ended:
-        await announce(services, queue, item)
+        await announce(services, queue, item, renewing=item.contract.id in renewing)
     return queue.report
 
 
@@ -155,15 +177,29 @@ async def tell_closed(
 async def show_reflection(*, services: Services, queue: DeliveryQueue, contract_id: int) -> None:
     """The leader wrote (or rewrote) the reflection: the owner's and sponsor's end-of-period
     messages already sent show it in place, while the contract waits for their decision."""
+    await show_decision(services=services, queue=queue, contract_id=contract_id)
+
+
+async def show_decision(
+    *, services: Services, queue: DeliveryQueue, contract_id: int, skip: str | None = None
+) -> None:
+    """The owner's and sponsor's end-of-period messages already sent (but `skip`'s), as the
+    decision now stands: who renewed it, while the renewal draft waits for agreement; Close /
+    Renew again, when there is none (never made, or discarded)."""
     async with services.sessions() as session:
         await read_only(session)
         bundle = await load_bundle(session=session, contract_id=contract_id)
-        if bundle is None or bundle.contract.status != ContractStatus.active:
+        if bundle is None or bundle.contract.status == ContractStatus.draft:
             return
         c = bundle.contract
+        if c.status == ContractStatus.closed and c.superseded_by is None:
+            return  # closed by Close: the message that closed it says so already
+        renewing = await pending_renewal(session=session, contract_id=contract_id)
         sent = []
         for kind in (END_DECISION, END_REMINDER):
             for recipient in deciders(c):
+                if recipient == skip:
+                    continue
                 row = await delivery.find(
                     session=session,
                     key=DeliveryKey(kind, contract_id, recipient, end_key(c.period_end)),
@@ -172,6 +208,11 @@ async def show_reflection(*, services: Services, queue: DeliveryQueue, contract_
                     sent.append((kind, row.slack_channel, row.slack_ts))
     figures = final_figures(bundle, services.today())
     for kind, channel, ts in sent:
-        await queue.update(
-            channel, ts, build_end_decision(bundle, figures, reminder=kind == END_REMINDER)
-        )
+        if c.status == ContractStatus.closed:
+            title = escape(truncate(c.title, 200))
+            message = build_decided(c, f"“{title}” was renewed: everyone agreed to the new one.")
+        elif renewing is not None:
+            message = build_renewal_pending(bundle, renewing)
+        else:
+            message = build_end_decision(bundle, figures, reminder=kind == END_REMINDER)
+        await queue.update(channel, ts, message)

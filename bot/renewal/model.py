@@ -14,8 +14,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from bot.core.progress import format_number, percent, progress
-from bot.core.text import truncate
-from storage.models import ActivityStatus, MilestoneStatus
+from bot.core.text import escape, truncate
+from storage.models import ActivityStatus, Contract, ContractStatus, MilestoneStatus
 from storage.queries.contracts import ContractBundle
 
 # Delivery kinds: the owner's and sponsor's Close / Renew message, the leader's request for a
@@ -32,6 +32,27 @@ REASON_MAX = 500
 def end_key(contract_end: date) -> str:
     """The period key of every end-of-period delivery of a contract: its last day."""
     return f"end:{contract_end.isoformat()}"
+
+
+def renewed_text(old: Contract, draft: Contract) -> str:
+    """`“Title” was renewed by @hana on 18 Dec 2027 as the draft “…”`: the end-of-period
+    decision as the other decider, a second click or a late one hears it."""
+    who = f" by <@{draft.created_by}>" if draft.created_by else ""
+    at = draft.created_at
+    # Slack shows the date in each reader's own zone; the fallback is UTC's.
+    when = f" on <!date^{int(at.timestamp())}^{{date_short}}|{at:%-d %b %Y} UTC>"
+    if draft.status == ContractStatus.active:
+        state = "; everyone agreed and it is active"
+    else:
+        state = (
+            ", now awaiting agreement"
+            if draft.agreement_sent_at
+            else ", still to be completed and sent for agreement"
+        )
+    return (
+        f"“{escape(old.title)}” was renewed{who}{when} as the draft "
+        f"“{escape(draft.title)}” (contract {draft.id}){state}."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,20 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.contracts.agreement import load_agreement
 from bot.contracts.closing import close_contract
+from bot.contracts.model import AgreementState
 from bot.core.calendar import local_instant
-from bot.core.permissions import Refusal, may_close, may_decide_end, may_read
+from bot.core.permissions import Refusal, may_close, may_decide_end, may_edit, may_read
 from bot.core.text import escape, truncate
 from bot.people.service import zone_for
-from bot.renewal.model import DECIDE_WITHIN, REASON_MAX, REFLECTION_MAX, renewal_plan
+from bot.renewal.model import (
+    DECIDE_WITHIN,
+    REASON_MAX,
+    REFLECTION_MAX,
+    renewal_plan,
+    renewed_text,
+)
 from storage.models import (
     Barrier,
     Contract,
@@ -63,6 +71,13 @@ class Renewed:
     already: bool  # renewed before this request: nothing was written
 
 
+async def pending_renewal(*, session: AsyncSession, contract_id: int) -> Contract | None:
+    """The renewal draft of an active contract that still waits (made, not yet agreed): its
+    end-of-period decision is made while it exists; discarding it opens the decision again."""
+    found = await renewal_of(session=session, contract_id=contract_id)
+    return found if found is not None and found.status == ContractStatus.draft else None
+
+
 async def closable(
     *, session: AsyncSession, viewer: str, leader: str | None
 ) -> ContractBundle | Refusal:
@@ -109,6 +124,10 @@ async def close_as(
         return Closed(bundle, already=True)
     if c.status != ContractStatus.active:
         return Refusal(f"“{escape(c.title)}” is a draft, not an active contract.")
+    if not owner_only:
+        renewing = await pending_renewal(session=session, contract_id=contract_id)
+        if renewing is not None:
+            return Refusal(renewed_text(c, renewing))
     await close_contract(
         session, contract=c, by=user, now=now, reason=truncate(reason.strip(), REASON_MAX)
     )
@@ -144,8 +163,10 @@ async def record_reflection(
 async def renew(
     *, session: AsyncSession, contract_id: int, user: str, now: datetime
 ) -> Renewed | Refusal:
-    """A new draft for the same leader carrying the contract over (`bot.renewal.model`); the
-    old contract closes at once, superseded by the draft. A second click finds the draft."""
+    """A new draft for the same leader carrying the contract over (`bot.renewal.model`), made
+    to replace the contract when its leader, sponsor and owner agree to it: until then the old
+    one stays active (its period over, so its loops are quiet) and its end-of-period decision
+    is made. A second click, or the other decider's, finds the draft and writes nothing."""
     row = await lock_contract(session=session, contract_id=contract_id)
     bundle = await load_bundle(session=session, contract_id=contract_id) if row else None
     if bundle is None or not may_decide_end(bundle, user):
@@ -182,6 +203,7 @@ async def renew(
         created_at=now,
         updated_at=now,
         replaces_contract_id=contract_id,
+        replaces_current=True,
     )
     session.add(draft)
     await session.flush()
@@ -212,13 +234,17 @@ async def renew(
         },
         at=now,
     )
-    await close_contract(
+    audit(
         session,
-        contract=c,
-        by=user,
-        now=now,
-        reason=f"Renewed as “{plan.title}”.",
-        superseded_by=new_id,
+        action="contract.renewed",
+        contract_id=contract_id,
+        actor_id=user,
+        detail={
+            "summary": f"Renewed by <@{user}> as the draft “{plan.title}” (contract {new_id}); "
+            "it replaces this contract once its leader, sponsor and owner agree.",
+            "draft": new_id,
+        },
+        at=now,
     )
     await session.commit()
     return Renewed(bundle, draft, already=False)
@@ -256,3 +282,34 @@ async def ended_contracts(
         if now >= at:
             ended.append(Ended(contract, zone, at))
     return ended
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where the agreement of the viewer's drafts stands, and of each active contract's
+    renewal that waits for agreement (keyed by the old contract's id)."""
+
+    drafts: dict[int, AgreementState]
+    renewals: dict[int, AgreementState]
+
+
+async def agreement_standing(
+    *, session: AsyncSession, bundles: list[ContractBundle], viewer: str
+) -> Standing:
+    """For App Home and the summary: the drafts `viewer` may edit (a party, or who drafted
+    them), and the active contracts they read whose renewal awaits agreement."""
+    drafts: dict[int, AgreementState] = {}
+    renewals: dict[int, AgreementState] = {}
+    for bundle in bundles:
+        c = bundle.contract
+        if c.status == ContractStatus.draft and may_edit(bundle, viewer):
+            state = await load_agreement(session=session, contract_id=c.id or 0)
+            if state is not None:
+                drafts[c.id or 0] = state
+        elif c.status == ContractStatus.active:
+            draft = await pending_renewal(session=session, contract_id=c.id or 0)
+            if draft is not None:
+                state = await load_agreement(session=session, contract_id=draft.id or 0)
+                if state is not None:
+                    renewals[c.id or 0] = state
+    return Standing(drafts, renewals)

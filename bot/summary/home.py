@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
@@ -50,8 +51,18 @@ def _closed_entry(bundle: ContractBundle, viewer: str, index: int) -> list[Block
     ]
 
 
-def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> View:
-    """Open contracts first (led, then governed), the closed ones last under their heading."""
+def build_home(
+    *,
+    viewer: str,
+    bundles: list[ContractBundle],
+    today: date,
+    notes: Mapping[int, str] | None = None,
+) -> View:
+    """Open contracts first (led, then governed), the closed ones last under their heading.
+
+    `notes`: a line by contract id, where its agreement stands (a draft's, or the renewal an
+    active contract waits for), shown under it."""
+    notes = notes or {}
     readable = [b for b in bundles if b.contract.leader_id == viewer or may_read(b, viewer)]
     closed = [b for b in readable if b.contract.status == ContractStatus.closed]
     led = [
@@ -100,6 +111,8 @@ def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> Vi
                 evidence_headline(bundle, today),
             ),
         ]
+        if c.id in notes:
+            blocks.append(context(notes[c.id or 0]))
         blocks += [section(indicator_line(bundle, i, today)) for i in bundle.indicators[:LIST_CAP]]
         if len(bundle.indicators) > LIST_CAP:
             blocks.append(context(f"_…and {len(bundle.indicators) - LIST_CAP} more indicators_"))
@@ -117,8 +130,10 @@ def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> Vi
                     f" · you are {', '.join(roles)}"
                 ),
                 context(headline(bundle, today=today), evidence_headline(bundle, today)),
-                _buttons(bundle, f"governed_{index}"),
             ]
+            if c.id in notes:
+                blocks.append(context(notes[c.id or 0]))
+            blocks.append(_buttons(bundle, f"governed_{index}"))
     if closed:
         blocks += [DividerBlock(), section("*Closed*")]
         ordered = sorted(closed, key=lambda b: b.contract.closed_at or b.contract.updated_at)

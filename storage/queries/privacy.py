@@ -9,7 +9,9 @@ from sqlalchemy import Column, ColumnElement, Table, Text, cast, delete, or_, up
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import AuditEvent, Contract, Evidence, Feedback
+from storage.models import Agreement, AuditEvent, Contract, Evidence, Feedback
+
+CHANGE_REQUESTED = "contract.change_requested"  # the audit event of a party's change request
 
 
 async def contract_ids(*, session: AsyncSession) -> list[int]:
@@ -99,3 +101,21 @@ async def update_row(
     """Set `values` in the row of `table` that `key` names."""
     connection = await session.connection()
     await connection.execute(update(table).where(*key).values(**values))
+
+
+async def agreements_by(*, session: AsyncSession, user: str) -> list[Agreement]:
+    """Every agreement `user` gave to a contract's terms, oldest first."""
+    rows = await session.exec(
+        select(Agreement).where(Agreement.user_id == user).order_by(col(Agreement.id))
+    )
+    return list(rows.all())
+
+
+async def change_requests_by(*, session: AsyncSession, user: str) -> list[AuditEvent]:
+    """The changes `user` asked for to a draft out for agreement, with their comments."""
+    rows = await session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.action == CHANGE_REQUESTED, AuditEvent.actor_id == user)
+        .order_by(col(AuditEvent.id))
+    )
+    return list(rows.all())

@@ -384,7 +384,7 @@ async def test_a_closed_contract_stops_its_loops_and_stays_readable(
 # --- Renew ------------------------------------------------------------------------------------
 
 
-async def test_renew_carries_the_latest_values_as_baselines_and_closes_the_old(
+async def test_renew_carries_the_latest_values_as_baselines_and_sends_for_agreement(
     bot: Bot, example_contract: int
 ) -> None:
     async with bot.sessions() as session:
@@ -400,13 +400,15 @@ async def test_renew_carries_the_latest_values_as_baselines_and_closes_the_old(
     await end_period(bot)
     message = decision(bot, OWNER)
     answered = await click(bot, message, END_RENEW, user=OWNER)
-    assert "Renewed" in answered or "renewed" in answered
+    assert "Renewed" in answered and "Sent for agreement" in answered
     old = await contract_of(bot, example_contract)
     drafts = await rows(bot, Contract, col(Contract.replaces_contract_id) == example_contract)
     assert len(drafts) == 1
     draft = drafts[0]
-    assert old.status == ContractStatus.closed and old.superseded_by == draft.id
+    # The old contract stays active until the renewal is agreed; the draft replaces it then.
+    assert old.status == ContractStatus.active and old.superseded_by is None
     assert draft.status == ContractStatus.draft and draft.leader_id == LEADER
+    assert draft.replaces_current and draft.agreement_sent_at is not None
     assert (draft.sponsor_id, draft.owner_id) == (SPONSOR, OWNER)
     assert draft.period_start == date(2027, 12, 18)
     assert draft.period_end - draft.period_start == old.period_end - old.period_start
@@ -421,9 +423,8 @@ async def test_renew_carries_the_latest_values_as_baselines_and_closes_the_old(
     assert "home_edit_draft" in actions_of(shown)
 
     answered = await click(bot, message, END_RENEW, user=OWNER)  # the double click
-    assert "renewed already" in answered
-    answered = await click(bot, decision(bot, SPONSOR), END_RENEW, user=SPONSOR)
-    assert "renewed already" in answered
+    assert f"was renewed by <@{OWNER}> on <!date^" in answered and "|17 Dec 2027 UTC>" in answered
+    assert "awaiting agreement" in answered
     drafts = await rows(bot, Contract, col(Contract.replaces_contract_id) == example_contract)
     assert len(drafts) == 1
 

@@ -840,7 +840,8 @@ async def test_an_active_contracts_items_are_not_edited_removed_or_discarded(bot
     said = await craft(bot, DANA, "contract_discard", reference)
     assert "an active contract cannot be discarded" in said
     assert await everything(bot) == before
-    assert await count(bot, AuditEvent) == 2  # the import and its agreement given outside Slack
+    # The import's own: the contract imported, and its agreement given outside Slack.
+    assert await count(bot, AuditEvent) == 2
 
 
 @pytest.mark.parametrize(

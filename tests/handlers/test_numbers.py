@@ -489,6 +489,7 @@ ACTIONS_WRITTEN: dict[str, dict[str, Any]] = {
     "contract.change_requested": {"version": 1, "comment": "Make it *80*"},
     "contract.terms_changed": {"version": 3},
     "contract.agreement_waiting": {"version": 1, "current": 2},
+    "contract.renewed": {"summary": "Renewed by <@U0HRBP001> …", "draft": 7},
 }
 
 

@@ -1,5 +1,7 @@
 """The end of a contract's period in a real browser: the leader's closing reflection, the
-sponsor's Renew and the draft it makes, the owner's `/contract close`, App Home's Closed list.
+sponsor's Renew and the draft it makes and sends for agreement, App Home while the renewal
+awaits agreement, the leader's and owner's agreement that closes the old contract, the
+owner's `/contract close`, App Home's Closed list.
 
 Uses the fixtures of `test_browser.py` (Debian's Chromium, skipped cleanly without it);
 screenshots `renewal-*.png` go to docs/screenshots/ only under `make screenshots`.
@@ -71,18 +73,30 @@ async def test_the_leader_reflects_and_the_sponsor_renews(
     await shoot(page, "renewal-end-of-period")
     await ended.get_by_role("button", name="Renew").click()
     renewed = page.locator(".msg", has_text="is a new draft")
-    await expect(renewed).to_contain_text("renewed")
+    await expect(renewed).to_contain_text("Sent for agreement")
     await shoot(page, "renewal-renewed")
     await renewed.get_by_role("button", name="Open the draft").click()
     await expect(modal(page)).to_contain_text("renewed")
     await shoot(page, "renewal-draft")
     await modal(page).get_by_role("button", name="Close").first.click()
 
+    # Until everyone agreed, the old contract stays active and says its renewal waits.
     await open_home(page)
     home = page.locator("#home")
-    await expect(home).to_contain_text("Closed")
-    await expect(home).to_contain_text("Draft")
+    await expect(home).to_contain_text("Renewal awaiting agreement")
+    await expect(home).to_contain_text("waiting for")
     await shoot(page, "renewal-home")
+
+    # Dana and Hana agree in their DMs; the last agreement closes the old contract.
+    for user, channel in ((LEADER, "D0LEAD001"), (OWNER, "D0HRBP001")):
+        await be(page, user)
+        await go(page, channel)
+        request = page.locator(".msg", has_text="For your agreement").last
+        await expect(request).to_contain_text("Replaces the current contract")
+        await request.get_by_role("button", name="Agree").click()
+    await expect(request).to_contain_text("the contract is active")
+    await open_home(page)
+    await expect(page.locator("#home")).to_contain_text("Closed")
 
 
 async def test_the_owner_closes_with_the_final_figures(page: Page, shoot: Shoot) -> None:
