@@ -11,6 +11,7 @@ from bot.idempotency import forget_old_requests
 from bot.milestones.jobs import milestones_job
 from bot.renewal.jobs import contract_ends_job
 from bot.reviews.jobs import reviews_job
+from bot.risks.jobs import risks_job
 from bot.scheduler import Job
 
 JOBS: dict[str, Job] = {
@@ -25,5 +26,6 @@ JOBS: dict[str, Job] = {
         Job("milestones", milestones_job, every_seconds=3600),
         Job("contract_ends", contract_ends_job, every_seconds=3600),
         Job("reviews", reviews_job, every_seconds=600),
+        Job("risks", risks_job, every_seconds=3600),
     )
 }

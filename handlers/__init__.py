@@ -14,6 +14,7 @@ from handlers import (
     milestones,
     renewal,
     reviews,
+    risks,
     summary,
 )
 
@@ -41,5 +42,6 @@ def register_all(app: AsyncApp) -> None:
         milestones,
         renewal,
         reviews,
+        risks,
     ):
         module.register(app)

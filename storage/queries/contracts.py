@@ -25,6 +25,7 @@ from storage.models import (
     Measurement,
     Milestone,
     Resource,
+    Risk,
     Role,
     SuccessIndicator,
 )
@@ -53,6 +54,8 @@ class ContractBundle:
     recent_evidence: list[Evidence] = field(default_factory=list)
     # (expectation key or "", polarity) -> entries the leader can read: named, or released.
     feedback_themes: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Every risk raised in its check-ins, oldest first (open and resolved).
+    risks: list[Risk] = field(default_factory=list)
 
     def people_with(self, role: Role) -> list[str]:
         return [p.user_id for p in self.people if p.role == role]
@@ -108,6 +111,7 @@ async def load_bundle(*, session: AsyncSession, contract_id: int) -> ContractBun
     bundle.resources = await children(Resource, Resource.position)
     bundle.barriers = await children(Barrier, Barrier.position)
     bundle.checkins = await children(CheckIn, CheckIn.period_key)
+    bundle.risks = await children(Risk, Risk.created_at)
     ids = [i.id for i in bundle.indicators if i.id is not None]
     if ids:
         rows = await session.exec(
