@@ -405,7 +405,8 @@ async def test_the_digest_puts_what_needs_the_sponsor_first(bot: Bot) -> None:
         for e in b["elements"]
     ]
     assert actions == [("amendment_approve", "1"), ("amendment_reject", "1")]
-    assert digest.args["text"].startswith("North Star digest: 5 things need you")
+    # Both open risks count.
+    assert digest.args["text"].startswith("North Star digest: 6 things need you")
     (to_owner,) = digests_to(bot.fake, OWNER)  # not an approver: the line, no buttons
     assert "⏳ *#1* change milestone M1" in flat(to_owner)
     assert "amendment_approve" not in flat(to_owner)
