@@ -303,9 +303,9 @@ class GovernanceBlock(_Part):
     approvers: list[Person] = _items()
     escalation: list[Person] = _items()
     # An open risk that needs help goes to the escalation contacts after this many days.
-    escalation_days: Annotated[
-        int, Field(strict=True, ge=1, le=MAX_ESCALATION_DAYS)
-    ] = DEFAULT_ESCALATION_DAYS
+    escalation_days: Annotated[int, Field(strict=True, ge=1, le=MAX_ESCALATION_DAYS)] = (
+        DEFAULT_ESCALATION_DAYS
+    )
     reporting: Annotated[str, _text(LONG_TEXT, min_length=0)] = ""
 
 

@@ -42,9 +42,7 @@ def upgrade() -> None:
         batch_op.alter_column("escalation_days", server_default=None)
     with op.batch_alter_table("measurement", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "computed_period", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True
-            )
+            sa.Column("computed_period", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True)
         )
         batch_op.create_unique_constraint(
             "uq_measurement_computed", ["indicator_id", "computed_period"]
