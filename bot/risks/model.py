@@ -226,13 +226,13 @@ def resilience(
     until: datetime | None = None,
 ) -> Resilience:
     """The figures from `risks` (raised before `until`, if given) and the milestones."""
-    counted = [r for r in risks if until is None or r.created_at < until]
+    counted = [r for r in risks if until is None or r.created_at <= until]
     resolved = [
         r
         for r in counted
         if r.status == RiskStatus.resolved
         and r.resolved_at is not None
-        and (until is None or r.resolved_at < until)
+        and (until is None or r.resolved_at <= until)
     ]
     recovered = recoveries(milestones, indicators, series, zone)
     return Resilience(
