@@ -239,7 +239,7 @@ def resilience(
         surfacing=_mean(surfacing_days(r, zone) for r in counted),
         resolution=_mean(resolution_days(r, zone) for r in resolved),
         recovery=_mean(r.days for r in recovered),
-        open_count=sum(is_open(r) for r in counted),
+        open_count=len(counted) - len(resolved),
         resolved_count=len(resolved),
         recovered=recovered,
     )

@@ -145,3 +145,9 @@ def test_only_known_north_star_sources_are_accepted() -> None:
     assert source_problem(SURFACING) is None
     problem = source_problem("north-star:risk-happiness")
     assert problem is not None and "not a figure North Star computes" in problem
+
+
+def test_a_risk_resolved_after_until_was_open_then() -> None:
+    later = risk(status="resolved", resolved_at=RAISED + timedelta(days=9))
+    figures = resilience([later], [], [], {}, BERLIN, until=RAISED + timedelta(days=1))
+    assert (figures.open_count, figures.resolved_count, figures.resolution) == (1, 0, None)

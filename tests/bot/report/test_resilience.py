@@ -1,0 +1,40 @@
+"""The report's resilience figures: a Markdown line and four CSV columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from bot.report.model import ContractReport, Period
+from bot.report.render import RESILIENCE_COLUMNS, render_csv, render_markdown
+from bot.risks.model import Resilience
+
+PERIOD = Period("2027-Q1", "Q1 2027", date(2027, 1, 1), date(2027, 3, 31))
+
+
+def report(figures: Resilience | None) -> ContractReport:
+    return ContractReport(
+        contract_id=1,
+        title="Head of Platform",
+        leader="U0LEAD001",
+        sponsor="U0SPON001",
+        status="Active",
+        version=1,
+        resilience=figures,
+    )
+
+
+def test_the_figures_are_a_line_and_columns() -> None:
+    figures = Resilience(
+        surfacing=2.5, resolution=4.0, recovery=None, open_count=1, resolved_count=2, recovered=[]
+    )
+    text = render_markdown(PERIOD, [report(figures)], today=date(2027, 4, 2))
+    assert (
+        "- Resilience: Surfacing: 2.5 days from noticed to raised (mean); Resolution: 4 days "
+        "from raised to resolved (mean, 2 resolved, 1 open)" in text
+    )
+    (row,) = list(csv.DictReader(io.StringIO(render_csv(PERIOD, [report(figures)]))))
+    assert [row[c] for c in RESILIENCE_COLUMNS] == ["2.5", "4", "", "1"]
+    (empty,) = list(csv.DictReader(io.StringIO(render_csv(PERIOD, [report(None)]))))
+    assert [empty[c] for c in RESILIENCE_COLUMNS] == ["", "", "", ""]
