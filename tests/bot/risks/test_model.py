@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,8 +26,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 RAISED = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 
 
-def risk(**values: object) -> Risk:
-    defaults: dict[str, object] = {"contract_id": 1, "text": "r", "created_at": RAISED}
+def risk(**values: Any) -> Risk:
+    defaults: dict[str, Any] = {"contract_id": 1, "text": "r", "created_at": RAISED}
     return Risk(**{**defaults, **values})
 
 

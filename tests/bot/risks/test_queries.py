@@ -4,6 +4,7 @@ values recorded once per indicator and period."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlmodel import select
 
@@ -87,7 +88,7 @@ async def test_a_computed_value_is_recorded_once_per_indicator_and_period(
             session=session, contract_ids=[cid], sources=[SURFACING]
         )
         assert found.key == "I9"
-        args = {
+        args: dict[str, Any] = {
             "indicator_id": found.id or 0,
             "measured_at": NOW,
             "source": SURFACING,
