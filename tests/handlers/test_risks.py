@@ -477,3 +477,28 @@ async def test_a_computed_indicator_is_recorded_each_period_without_being_asked(
     bot.clock.set(at("2027-03-17 10:00", "Europe/Berlin"))
     await run_job(bot, "risks")
     assert [m.computed_period for m in await computed()] == ["2027-W10", "2027-W11"]
+
+
+async def test_notes_longer_than_their_limit_are_field_errors(
+    bot: Bot, example_contract: int
+) -> None:
+    virtual_time(bot.services)
+    risk = await raise_risk(bot)
+    modal = await resolve_modal(bot, LEADER, risk.id)
+    bot.fake.views[modal["id"]]["blocks"][-1]["element"].pop("max_length", None)
+    long = await bot.driver.submit_view(modal, {"note": "x" * 1001}, user=LEADER)
+    assert long.json == {
+        "response_action": "errors",
+        "errors": {"note": "Keep the note to 1000 characters."},
+    }
+    bot.clock.set(at("2027-03-17 10:00", "Europe/Berlin"))
+    checkin = await open_checkin(bot)
+    note = f"still:{risk.id}:note"
+    for block in bot.fake.views[checkin["id"]]["blocks"]:
+        if block.get("block_id") == note:
+            block["element"].pop("max_length", None)
+    response = await bot.driver.submit_view(
+        checkin, {**CLOSING, f"still:{risk.id}": "resolved", note: "y" * 1001}, user=LEADER
+    )
+    assert response.json["errors"] == {note: "Keep the note to 1000 characters."}
+    assert (await stored(bot, Risk))[0].status == "open"
