@@ -38,3 +38,38 @@ def test_the_figures_are_a_line_and_columns() -> None:
     assert [row[c] for c in RESILIENCE_COLUMNS] == ["2.5", "4", "", "1"]
     (empty,) = list(csv.DictReader(io.StringIO(render_csv(PERIOD, [report(None)]))))
     assert [empty[c] for c in RESILIENCE_COLUMNS] == ["", "", "", ""]
+
+
+def test_the_period_counts_risks_as_they_stood_at_its_end() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.report.service import period_resilience
+    from storage.models import Contract, Risk
+    from storage.queries.contracts import ContractBundle
+
+    contract = Contract(
+        id=1,
+        title="t",
+        leader_id="U0LEAD001",
+        sponsor_id="U0SPON001",
+        period_start=date(2027, 1, 4),
+        period_end=date(2027, 12, 17),
+    )
+    raised = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    bundle = ContractBundle(
+        contract=contract,
+        risks=[
+            Risk(
+                contract_id=1,
+                text="a",
+                noticed_on=date(2027, 2, 27),
+                created_at=raised,
+                status="resolved",
+                resolved_at=datetime(2027, 4, 5, 9, tzinfo=UTC),  # after Q1
+            ),
+            Risk(contract_id=1, text="b", created_at=datetime(2027, 4, 2, 9, tzinfo=UTC)),
+        ],
+    )
+    figures = period_resilience(bundle, PERIOD, ZoneInfo("Europe/Berlin"))
+    assert (figures.surfacing, figures.resolution, figures.open_count) == (2, None, 1)
