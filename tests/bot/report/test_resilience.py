@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from bot.report.model import ContractReport, Period
 from bot.report.render import RESILIENCE_COLUMNS, render_csv, render_markdown
+from bot.report.service import period_resilience
 from bot.risks.model import Resilience
+from storage.models import Contract, Risk
+from storage.queries.contracts import ContractBundle
 
 PERIOD = Period("2027-Q1", "Q1 2027", date(2027, 1, 1), date(2027, 3, 31))
 
@@ -41,13 +45,6 @@ def test_the_figures_are_a_line_and_columns() -> None:
 
 
 def test_the_period_counts_risks_as_they_stood_at_its_end() -> None:
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
-
-    from bot.report.service import period_resilience
-    from storage.models import Contract, Risk
-    from storage.queries.contracts import ContractBundle
-
     contract = Contract(
         id=1,
         title="t",
