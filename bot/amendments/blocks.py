@@ -808,6 +808,9 @@ def describe_event(event: AuditEvent, zone: ZoneInfo | None = None) -> tuple[str
         return text, True
     if action == "contract.reflection":
         return "wrote the closing reflection", True
+    if action == "risk.resolved":
+        note = escape(truncate(str(detail.get("note") or ""), 200))
+        return "resolved a risk" + (f": {note}" if note else ""), True
     if action == "contract.returned_to_draft":
         return "the contract went back to draft: a leader has one active contract at a time", False
     return None
