@@ -23,7 +23,7 @@ from bot.core.text import escape, truncate
 from bot.delivery.model import Message
 from bot.digest.model import ContractDigest, Digest, Move
 from bot.reviews.blocks import review_summary_line
-from bot.risks.blocks import risk_line
+from bot.risks.blocks import digest_risk_line
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.blocks import (
     MESSAGE_BLOCKS,
@@ -142,11 +142,12 @@ def open_risk_lines(item: ContractDigest, zone: ZoneInfo, today: date) -> list[s
     """Every open risk, those asking for help first, each until it is resolved; then the
     contract's resilience figures."""
     ordered = sorted(item.open_risks, key=lambda r: not r.needs_sponsor_help)
-    lines = [f"• {risk_line(risk, zone, today)}" for risk in ordered[:RISKS_LISTED]]
+    lines = [digest_risk_line(risk, zone, today) for risk in ordered[:RISKS_LISTED]]
     if len(ordered) > RISKS_LISTED:
         lines.append(f"_…and {len(ordered) - RISKS_LISTED} more open risks: open the summary_")
-    if lines and item.resilience is not None:
-        lines.append("_" + " · ".join(item.resilience.lines()[:2]) + "_")
+    figures = item.resilience
+    if lines and figures is not None and (figures.surfacing, figures.resolution) != (None, None):
+        lines.append("_" + " · ".join(figures.lines()[:2]) + "_")
     return lines
 
 

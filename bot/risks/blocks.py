@@ -37,6 +37,7 @@ RESOLVE = "risk_resolve"
 RESOLVE_MODAL = "risk_resolve"
 NOTE_BLOCK = "note"
 RISK_TEXT = 300
+DIGEST_RISK_TEXT = 200
 SHOWN_RISKS = 10
 # The summary's "Open summary" action (`bot.summary.home.OPEN_SUMMARY`, which shows the open
 # risks through this package, so it can't be imported from there).
@@ -65,6 +66,21 @@ def risk_line(risk: Risk, zone: ZoneInfo, today: date) -> str:
     if risk.status == RiskStatus.mitigating and risk.resolution_note:
         line += f"\n↳ _{escape(truncate(risk.resolution_note, RISK_TEXT))}_"
     return line
+
+
+def digest_risk_line(risk: Risk, zone: ZoneInfo, today: date) -> str:
+    """One line for the digest: `🆘 “text” · mitigating · raised 3 Mar 2027, 12 days ago`."""
+    raised = raised_on(risk, zone)
+    mark = "🆘" if risk.needs_sponsor_help else "⚠️"
+    text = escape(truncate(" ".join(risk.text.split()), DIGEST_RISK_TEXT))
+    state = " · mitigating" if risk.status == RiskStatus.mitigating else ""
+    owner = (
+        f" · owner {mention(risk.owner_id)}"
+        if risk.owner_id and risk.owner_id != risk.raised_by
+        else ""
+    )
+    age = _days(max((today - raised).days, 0))
+    return f"{mark} “{text}”{state} · raised {day(raised)}, {age} ago{owner}"
 
 
 def open_risk_blocks(

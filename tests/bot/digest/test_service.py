@@ -369,7 +369,7 @@ ORDER = [
     "Needs you",
     "⏰ Milestone *M1*",
     "📭 1 missed check-in: week 9",
-    "🆘 needs help",
+    "🆘 “Two engineers move",
     "⏳ *#1* change milestone M1",
     "📉 *I2 · Cycle time*",
     "Progress since 8 Mar 2027",
