@@ -12,6 +12,7 @@ from bot.idempotency import forget_old_requests
 from bot.milestones.jobs import milestones_job
 from bot.renewal.jobs import contract_ends_job
 from bot.reviews.jobs import reviews_job
+from bot.risks.jobs import risks_job
 from bot.scheduler import Job
 
 DELIVERIES_JOB = "deliveries"  # what a follower's handed-over messages wake on the leader
@@ -29,5 +30,6 @@ JOBS: dict[str, Job] = {
         Job("contract_ends", contract_ends_job, every_seconds=3600),
         Job("reviews", reviews_job, every_seconds=600),
         Job("agreements", agreements_job, every_seconds=60),
+        Job("risks", risks_job, every_seconds=3600),
     )
 }

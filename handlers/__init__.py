@@ -16,6 +16,7 @@ from handlers import (
     milestones,
     renewal,
     reviews,
+    risks,
     summary,
 )
 
@@ -45,5 +46,6 @@ def register_all(app: AsyncApp) -> None:
         reviews,
         answers,
         lessons,
+        risks,
     ):
         module.register(app)

@@ -27,6 +27,7 @@ from bot.checkins.model import SKIP_REASONS, NotYours, Opening, Plan
 from bot.core.calendar import period_label
 from bot.core.mentions import split_command
 from bot.core.text import escape, truncate
+from bot.risks.jobs import after_checkin as record_computed_values
 from bot.services import Services, services_of
 from bot.ui.views import OUT_OF_DATE, fill, open_loading
 from handlers.common import reply
@@ -285,6 +286,7 @@ async def handle_checkin_submission(
         return
     await ack(response_action="clear")
     await show_state(services=services, client=client, plan=plan)
+    await record_computed_values(services=services, contract=plan.contract)
     if saved.help_risks:
         await ask_sponsor_for_help(
             services=services, client=client, plan=plan, risks=saved.help_risks

@@ -118,6 +118,8 @@ class Contract(SQLModel, table=True):
     digest_time: str = Field(default="09:00", max_length=5)
     reporting: str = _text()
     review_cadence: str = Field(default="quarterly", max_length=16)
+    # An open risk that needs help escalates to the escalation contacts after this many days.
+    escalation_days: int = 14
     recognition_channel: str | None = Field(default=None, max_length=32)
     created_by: str | None = Field(default=None, max_length=32)
     created_at: datetime = _ts()
@@ -210,7 +212,11 @@ class Measurement(SQLModel, table=True):
     """One value of a success indicator: the time series progress is measured on."""
 
     __tablename__ = "measurement"
-    __table_args__ = (Index("ix_measurement_indicator_time", "indicator_id", "measured_at"),)
+    __table_args__ = (
+        Index("ix_measurement_indicator_time", "indicator_id", "measured_at"),
+        # A value the bot computed (a `north-star:` source): one per indicator and period.
+        UniqueConstraint("indicator_id", "computed_period", name="uq_measurement_computed"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     indicator_id: int = Field(foreign_key="success_indicator.id", ondelete="CASCADE")
@@ -222,6 +228,8 @@ class Measurement(SQLModel, table=True):
     created_at: datetime = _ts()
     # The leader ticked "no change": the last value confirmed, not a new reading typed in.
     confirmed: bool = False
+    # Set for a value the bot computed, not typed: the check-in period it stands for.
+    computed_period: str | None = Field(default=None, max_length=16)
 
 
 class Milestone(SQLModel, table=True):
@@ -324,10 +332,15 @@ class Risk(SQLModel, table=True):
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id", ondelete="SET NULL")
     text: str = _text()
     needs_sponsor_help: bool = False
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default="open", max_length=16)  # open | mitigating | resolved
     raised_by: str | None = Field(default=None, max_length=32)
     created_at: datetime = _ts()
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the leader first saw it (asked in the check-in), and who looks after it.
+    noticed_on: date | None = None
+    owner_id: str | None = Field(default=None, max_length=32)
+    resolution_note: str | None = _text(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=32)
 
 
 class Evidence(SQLModel, table=True):

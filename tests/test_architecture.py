@@ -96,6 +96,16 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
             "storage/ imports nothing of bot/ or handlers/ BROKEN",
         ),
         (
+            "bot/risks/blocks.py",
+            "from bot.risks import service",
+            "risks: its service and its blocks never import each other BROKEN",
+        ),
+        (
+            "bot/risks/model.py",
+            "import bot.summary.blocks",
+            "No import cycles: between modules, nor between the packages that hold them BROKEN",
+        ),
+        (
             "bot/evidence/service.py",
             "from sqlmodel import select",
             "SQL is built only in storage/",

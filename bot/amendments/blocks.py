@@ -52,6 +52,7 @@ from bot.core import rules
 from bot.core.calendar import period_label, valid_period
 from bot.core.progress import format_number
 from bot.core.text import escape, truncate
+from bot.risks.model import DEFAULT_ESCALATION_DAYS, MAX_ESCALATION_DAYS
 from bot.summary.blocks import build_summary
 from bot.ui.blocks import (
     LIST_CAP,
@@ -401,6 +402,13 @@ def build_governance_form(
         ),
         _users_input("approvers", terms.get("approvers") or []),
         _users_input("escalation", terms.get("escalation") or [], optional=True),
+        _whole_number_input(
+            "escalation_days",
+            int(terms.get("escalation_days") or DEFAULT_ESCALATION_DAYS),
+            low=1,
+            high=MAX_ESCALATION_DAYS,
+            hint="An open risk that needs help goes to the escalation contacts after this.",
+        ),
         _users_input("reviewers", terms.get("reviewers") or [], optional=True),
         _whole_number_input(
             "anonymity_threshold",
@@ -836,6 +844,9 @@ def describe_event(event: AuditEvent, zone: ZoneInfo | None = None) -> tuple[str
             "everyone agreed; the contract waits for the leader's active contract to close",
             False,
         )
+    if action == "risk.resolved":
+        note = escape(truncate(str(detail.get("note") or ""), 200))
+        return "resolved a risk" + (f": {note}" if note else ""), True
     if action == "contract.returned_to_draft":
         return "the contract went back to draft: a leader has one active contract at a time", False
     return None

@@ -11,6 +11,7 @@ from bot.amendments.model import PEOPLE_FIELDS, GovernanceTerms, ItemKind, Probl
 from bot.contracts.schema import SLACK_USER
 from bot.core import rules
 from bot.core.text import truncate
+from bot.risks.model import MAX_ESCALATION_DAYS
 from bot.ui.forms import Form, input_block_ids, past_date_error
 
 
@@ -126,6 +127,7 @@ def read_governance(view: dict[str, Any]) -> tuple[GovernanceTerms, dict[str, st
             form, errors, "anonymity_threshold", rules.ANONYMITY_MIN, rules.ANONYMITY_MAX
         ),
         "reminder_hours": _whole(form, errors, "reminder_hours", 0, rules.REMINDER_HOURS_MAX),
+        "escalation_days": _whole(form, errors, "escalation_days", 1, MAX_ESCALATION_DAYS),
         "feedback_cadence": None if feedback == NONE else feedback,
         "digest_cadence": form.option("digest_cadence") or "",
         "review_cadence": form.option("review_cadence") or "",

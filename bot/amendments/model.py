@@ -27,6 +27,7 @@ from bot.contracts.schema import (
 from bot.core import rules
 from bot.core.permissions import Refusal
 from bot.core.text import escape
+from bot.risks.model import DEFAULT_ESCALATION_DAYS, MAX_ESCALATION_DAYS
 from storage.models import (
     Amendment,
     AmendmentApproval,
@@ -87,6 +88,7 @@ class GovernanceTerms(BaseModel):
     owner: str | None = None
     approvers: list[str] = []
     escalation: list[str] = []
+    escalation_days: int = DEFAULT_ESCALATION_DAYS
     reviewers: list[str] = []
     anonymity_threshold: int = 3
     feedback_cadence: str | None = None
@@ -106,6 +108,7 @@ GOVERNANCE_LABEL = {
     "owner": "Owner",
     "approvers": "Approvers",
     "escalation": "Escalation",
+    "escalation_days": "Escalate open risks after (days)",
     "reviewers": "Feedback reviewers",
     "anonymity_threshold": "Anonymity threshold",
     "feedback_cadence": "Feedback cadence",
@@ -133,6 +136,7 @@ def governance_of(bundle: ContractBundle) -> dict[str, Any]:
         owner=c.owner_id,
         approvers=bundle.approvers,
         escalation=bundle.escalation,
+        escalation_days=c.escalation_days,
         reviewers=bundle.reviewers,
         anonymity_threshold=c.anonymity_threshold,
         feedback_cadence=c.feedback_cadence,
@@ -197,6 +201,13 @@ def governance_problems(leader: str, terms: GovernanceTerms) -> list[Problem]:
             Problem(
                 "anonymity_threshold",
                 f"Enter a whole number from {rules.ANONYMITY_MIN} to {rules.ANONYMITY_MAX}.",
+            )
+        )
+    if not 1 <= terms.escalation_days <= MAX_ESCALATION_DAYS:
+        problems.append(
+            Problem(
+                "escalation_days",
+                f"Enter a whole number of days from 1 to {MAX_ESCALATION_DAYS}.",
             )
         )
     if not 0 <= terms.reminder_hours <= rules.REMINDER_HOURS_MAX:

@@ -743,6 +743,7 @@ async def _apply_governance(
     """
     contract.owner_id = terms.owner
     contract.anonymity_threshold = terms.anonymity_threshold
+    contract.escalation_days = terms.escalation_days
     contract.feedback_cadence = terms.feedback_cadence
     contract.digest_cadence = terms.digest_cadence
     contract.review_cadence = terms.review_cadence
@@ -868,6 +869,7 @@ def bundle_from_snapshot(
         digest_weekday=_weekday(digest.get("weekday"), now.digest_weekday),
         digest_time=digest.get("time", now.digest_time),
         reporting=governance.get("reporting", ""),
+        escalation_days=governance.get("escalation_days", now.escalation_days),
         recognition_channel=(data.get("recognition") or {}).get("channel"),
         created_at=now.created_at,
         updated_at=now.updated_at,

@@ -3,7 +3,9 @@
 The modal's block ids are the keys `bot.checkins.forms` reads: `ind:I1` an indicator value
 (empty unless typed: the last value is its placeholder), `same:I1` its "no change" checkbox,
 `act:D1:status` / `act:D1:progress` an activity, `ev1_item` / `ev1_url` / `ev1_note`
-evidence, `wins`, `risk1` / `risk1_help`, `reflection` and `confidence`. A contract whose
+evidence, `wins`, `still:7` / `still:7:note` an open risk carried from an earlier check-in
+(its id), `risk1` / `risk1_help` / `risk1_noticed` / `risk1_owner` a new risk, `reflection`
+and `confidence`. A contract whose
 items do not fit one modal continues on pushed pages (at most `MAX_PAGES`, Slack's view
 stack); the closing questions are on the last page. `private_metadata` holds ids only.
 """
@@ -22,6 +24,7 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     CheckboxesElement,
     ContextBlock,
+    DatePickerElement,
     DividerBlock,
     InputBlock,
     MarkdownTextObject,
@@ -30,6 +33,7 @@ from slack_sdk.models.blocks import (
     RadioButtonsElement,
     StaticSelectElement,
     UrlInputElement,
+    UserSelectElement,
 )
 from slack_sdk.models.views import View
 
@@ -41,6 +45,9 @@ from bot.core.text import escape, truncate
 from bot.delivery.model import Message
 from bot.lessons.blocks import share_offer
 from bot.people.model import DEACTIVATED, IS_BOT
+from bot.risks.model import NOTE_MAX as RISK_NOTE_MAX
+from bot.risks.model import STATUS_LABEL as RISK_STATUS_LABEL
+from bot.risks.model import RiskStatus
 from bot.summary.blocks import ACTIVITY_MARK
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.blocks import (
@@ -378,8 +385,19 @@ class Item:
         return 1 + self.confirmable if self.kind == "indicator" else 2
 
 
-def closing_block_count() -> int:
-    return 1 + 3 * EVIDENCE_SLOTS + 1 + 2 * RISK_SLOTS + 2
+STILL_PREFIX = "still:"
+RISK_BLOCKS = 4  # a new risk's text, help, noticed-on date and owner
+
+
+def closing_block_count(carried: int = 0) -> int:
+    return (
+        1
+        + 3 * EVIDENCE_SLOTS
+        + 1
+        + (1 + 2 * carried if carried else 0)
+        + (RISK_BLOCKS * RISK_SLOTS)
+        + 2
+    )
 
 
 def paginate(plan: Plan, page_blocks: int = PAGE_BLOCKS) -> list[list[Item]]:
@@ -391,7 +409,7 @@ def paginate(plan: Plan, page_blocks: int = PAGE_BLOCKS) -> list[list[Item]]:
         Item("indicator", a.indicator.key, a.previous is not None) for a in plan.indicators
     ] + [Item("activity", a.key) for a in plan.activities]
     budget = page_blocks - 2  # the context line and a notice
-    closing = closing_block_count()
+    closing = closing_block_count(len(plan.carried))
     pages: list[list[Item]] = [[]]
     used = 0
     for item in items:
@@ -588,33 +606,8 @@ def _closing_blocks(plan: Plan) -> list[Block]:
             optional=True,
         )
     )
-    for slot in range(1, RISK_SLOTS + 1):
-        saved_risk = plan.risks[slot - 1] if len(plan.risks) >= slot else None
-        blocks.append(
-            text_input(
-                f"risk{slot}",
-                "Risk or blocker" if slot == 1 else "Another risk or blocker",
-                initial=saved_risk.text if saved_risk else None,
-                max_length=RISK_MAX,
-                multiline=True,
-                optional=True,
-            )
-        )
-        help_option = Option(value="help", label="Needs sponsor help")
-        blocks.append(
-            InputBlock(
-                block_id=f"risk{slot}_help",
-                label="Sponsor",
-                optional=True,
-                element=CheckboxesElement(
-                    action_id=f"risk{slot}_help",
-                    options=[help_option],
-                    initial_options=(
-                        [help_option] if saved_risk and saved_risk.needs_sponsor_help else None
-                    ),
-                ),
-            )
-        )
+    blocks += carried_risk_blocks(plan)
+    blocks += new_risk_blocks(plan)
     blocks.append(
         text_input(
             "reflection",
@@ -643,6 +636,104 @@ def _closing_blocks(plan: Plan) -> list[Block]:
             ),
         )
     )
+    return blocks
+
+
+# --- risks in the modal --------------------------------------------------------------------
+
+
+def carried_risk_blocks(plan: Plan) -> list[Block]:
+    """ "Still open?" for each risk raised before this check-in and not yet resolved."""
+    if not plan.carried:
+        return []
+    today = plan.today or plan.day
+    blocks: list[Block] = [
+        context("*Open risks from earlier check-ins* · resolving one needs a note on how.")
+    ]
+    options = [Option(value=s.value, label=label) for s, label in RISK_STATUS_LABEL.items()]
+    for risk in plan.carried:
+        current = next((o for o in options if o.value == risk.status), options[0])
+        raised = risk.created_at.astimezone(plan.zone).date()
+        age = max((today - raised).days, 0)
+        hint = f"Raised {day(raised)}, {age} day{'s' if age != 1 else ''} ago" + (
+            " · needs sponsor help" if risk.needs_sponsor_help else ""
+        )
+        blocks.append(
+            InputBlock(
+                block_id=f"{STILL_PREFIX}{risk.id}",
+                label=truncate(f"Still open? “{' '.join(risk.text.split())}”", 2000),
+                hint=hint,
+                element=RadioButtonsElement(
+                    action_id=f"{STILL_PREFIX}{risk.id}",
+                    options=options,
+                    initial_option=current,
+                ),
+            )
+        )
+        blocks.append(
+            text_input(
+                f"{STILL_PREFIX}{risk.id}:note",
+                "Note: how it was resolved, or what is being done",
+                max_length=RISK_NOTE_MAX,
+                multiline=True,
+                optional=True,
+                initial=risk.resolution_note if risk.status == RiskStatus.mitigating else None,
+            )
+        )
+    return blocks
+
+
+def new_risk_blocks(plan: Plan) -> list[Block]:
+    """The new risks: what, whether it needs the sponsor, when first seen, who owns it."""
+    blocks: list[Block] = []
+    today = plan.today or plan.day
+    for slot in range(1, RISK_SLOTS + 1):
+        saved_risk = plan.risks[slot - 1] if len(plan.risks) >= slot else None
+        blocks.append(
+            text_input(
+                f"risk{slot}",
+                "Risk or blocker" if slot == 1 else "Another risk or blocker",
+                initial=saved_risk.text if saved_risk else None,
+                max_length=RISK_MAX,
+                multiline=True,
+                optional=True,
+            )
+        )
+        help_option = Option(value="help", label="Needs sponsor help")
+        blocks.append(
+            InputBlock(
+                block_id=f"risk{slot}_help",
+                label="Sponsor",
+                optional=True,
+                element=CheckboxesElement(
+                    action_id=f"risk{slot}_help",
+                    options=[help_option],
+                    initial_options=(
+                        [help_option] if saved_risk and saved_risk.needs_sponsor_help else None
+                    ),
+                ),
+            )
+        )
+        noticed = (saved_risk.noticed_on if saved_risk else None) or today
+        blocks.append(
+            InputBlock(
+                block_id=f"risk{slot}_noticed",
+                label="When did you first see this?",
+                optional=True,
+                element=DatePickerElement(
+                    action_id=f"risk{slot}_noticed", initial_date=noticed.isoformat()
+                ),
+            )
+        )
+        owner = (saved_risk.owner_id if saved_risk else None) or plan.contract.leader_id
+        blocks.append(
+            InputBlock(
+                block_id=f"risk{slot}_owner",
+                label="Who owns it?",
+                optional=True,
+                element=UserSelectElement(action_id=f"risk{slot}_owner", initial_user=owner),
+            )
+        )
     return blocks
 
 

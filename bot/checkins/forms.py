@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,22 +15,36 @@ from bot.checkins.blocks import (
     NOTE_MAX,
     RISK_MAX,
     RISK_SLOTS,
+    STILL_PREFIX,
     TEXT_MAX,
     URL_MAX,
     unit_suffix,
 )
-from bot.checkins.model import Answers, EvidenceAnswer, IndicatorAsk, Plan, RiskAnswer
+from bot.checkins.model import (
+    Answers,
+    EvidenceAnswer,
+    IndicatorAsk,
+    Plan,
+    RiskAnswer,
+    RiskUpdate,
+)
 from bot.core import rules
 from bot.core.progress import format_number
 from bot.core.rules import value_range
+from bot.risks.model import NOTE_MAX as RISK_NOTE_MAX
+from bot.risks.model import RiskStatus
+from bot.ui.blocks import day
 from bot.ui.forms import Form, input_block_ids
-from bot.ui.metadata import CheckinPage, CheckinRef
+from bot.ui.metadata import CheckinPage, CheckinRef, record_id
 from storage.models import ActivityStatus, SuccessIndicator
 
 
 def modal_target(view: dict[str, Any]) -> CheckinPage | None:
     """The check-in period and page a modal's private_metadata names, or None."""
     return CheckinPage.of_view(view)
+
+
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
 
 
 def url_problem(url: str) -> str | None:
@@ -175,7 +191,13 @@ def _parse_closing(
             continue
         if len(text) > RISK_MAX:
             errors[f"risk{slot}"] = f"Keep it to {RISK_MAX} characters."
-        answers.risks.append(RiskAnswer(text, needs_help))
+        noticed = _noticed_on(plan, form, errors, f"risk{slot}_noticed")
+        owner = form.user(f"risk{slot}_owner")
+        if owner is not None and not USER_ID.fullmatch(owner):
+            errors[f"risk{slot}_owner"] = "Choose the person who owns this risk."
+            owner = None
+        answers.risks.append(RiskAnswer(text, needs_help, noticed, owner))
+    _parse_carried(plan, form, errors, answers, ids)
     answers.reflection = form.text("reflection")
     if len(answers.reflection) > TEXT_MAX:
         errors["reflection"] = f"Keep it to {TEXT_MAX} characters."
@@ -184,6 +206,66 @@ def _parse_closing(
         errors["confidence"] = "Choose how confident you are, from 1 to 5."
     else:
         answers.confidence = int(raw)
+
+
+def _noticed_on(plan: Plan, form: Form, errors: dict[str, str], block_id: str) -> date | None:
+    """When the leader first saw a risk: today unless chosen; not in the future, not before
+    the contract began (a risk seen earlier is dated to its start, as the contract sees it)."""
+    today = plan.today or plan.day
+    chosen = form.date(block_id)
+    if chosen is None:
+        if _raw_date(form, block_id):
+            errors[block_id] = "Choose a date from the calendar."
+        return today
+    if chosen > today:
+        errors[block_id] = (
+            f"{day(chosen)} is in the future: choose the day you first saw it "
+            f"({day(today)} at the latest)."
+        )
+        return None
+    start = plan.contract.period_start
+    if chosen < start:
+        errors[block_id] = (
+            f"Your contract started on {day(start)}: if you saw it before then, "
+            f"choose {day(start)}."
+        )
+        return None
+    return chosen
+
+
+def _raw_date(form: Form, block_id: str) -> bool:
+    """Whether a date was sent that is not one (a crafted payload)."""
+    return bool(form.raw(block_id, "selected_date"))
+
+
+def _parse_carried(
+    plan: Plan, form: Form, errors: dict[str, str], answers: Answers, ids: list[str]
+) -> None:
+    """ "Still open?" for each carried risk. A risk that is no longer open (resolved from the
+    summary meanwhile) or not this contract's is left alone."""
+    allowed = {s.value for s in RiskStatus}
+    for block_id in ids:
+        if not block_id.startswith(STILL_PREFIX) or block_id.endswith(":note"):
+            continue
+        risk_id = record_id(block_id[len(STILL_PREFIX) :])
+        risk = plan.carried_risk(risk_id) if risk_id is not None else None
+        if risk is None or risk_id is None:
+            continue
+        status = form.option(block_id) or ""
+        note_id = f"{block_id}:note"
+        note = form.text(note_id)
+        if status not in allowed:
+            errors[block_id] = "Choose whether it is still open, being mitigated or resolved."
+            continue
+        if len(note) > RISK_NOTE_MAX:
+            errors[note_id] = f"Keep the note to {RISK_NOTE_MAX} characters."
+            continue
+        if status == RiskStatus.resolved and not note:
+            errors[note_id if note_id in ids else block_id] = (
+                "Say in a line how it was resolved: the note is kept with the risk."
+            )
+            continue
+        answers.updates[risk_id] = RiskUpdate(status, note)
 
 
 def first_input(view: dict[str, Any]) -> str:

@@ -58,6 +58,10 @@ class Plan:
     evidence: list[Evidence] = field(default_factory=list)
     # Set when the period's week is over but it can still be answered: until when.
     open_until: datetime | None = None
+    # Open risks raised before this check-in: asked "still open?" on its last page.
+    carried: list[Risk] = field(default_factory=list)
+    # The leader's today when the plan was loaded for them (a noticed-on date's limit).
+    today: date | None = None
 
     @property
     def contract_id(self) -> int:
@@ -77,6 +81,9 @@ class Plan:
 
     def indicator(self, key: str) -> IndicatorAsk | None:
         return next((i for i in self.indicators if i.indicator.key == key), None)
+
+    def carried_risk(self, risk_id: int) -> Risk | None:
+        return next((r for r in self.carried if r.id == risk_id), None)
 
     def activity(self, key: str) -> DevelopmentActivity | None:
         return next((a for a in self.activities if a.key == key), None)
@@ -129,6 +136,30 @@ class EvidenceAnswer:
 class RiskAnswer:
     text: str
     needs_help: bool
+    noticed_on: date | None = None
+    owner: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        noticed = self.noticed_on.isoformat() if self.noticed_on else None
+        return {**vars(self), "noticed_on": noticed}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RiskAnswer:
+        noticed = data.get("noticed_on")
+        return cls(
+            text=data["text"],
+            needs_help=bool(data["needs_help"]),
+            noticed_on=date.fromisoformat(noticed) if noticed else None,
+            owner=data.get("owner"),
+        )
+
+
+@dataclass
+class RiskUpdate:
+    """A carried risk's "still open?" answer: open, mitigating or resolved, with a note."""
+
+    status: str
+    note: str
 
 
 @dataclass
@@ -144,6 +175,7 @@ class Answers:
     confidence: int | None = None
     closing: bool = False  # the page with wins, risks, reflection and confidence was answered
     confirmed: list[str] = field(default_factory=list)  # indicators ticked "no change"
+    updates: dict[int, RiskUpdate] = field(default_factory=dict)  # carried risks, by id
 
     def merge(self, other: Answers) -> Answers:
         merged = Answers(
@@ -154,6 +186,7 @@ class Answers:
         closing = other if other.closing else self
         merged.evidence, merged.wins, merged.risks = closing.evidence, closing.wins, closing.risks
         merged.reflection, merged.confidence = closing.reflection, closing.confidence
+        merged.updates = closing.updates
         merged.closing = self.closing or other.closing
         return merged
 
@@ -163,11 +196,12 @@ class Answers:
             "activities": {k: list(v) for k, v in self.activities.items()},
             "evidence": [None if e is None else vars(e) for e in self.evidence],
             "wins": self.wins,
-            "risks": [None if r is None else vars(r) for r in self.risks],
+            "risks": [None if r is None else r.to_json() for r in self.risks],
             "reflection": self.reflection,
             "confidence": self.confidence,
             "closing": self.closing,
             "confirmed": self.confirmed,
+            "updates": {str(k): vars(v) for k, v in self.updates.items()},
         }
 
     @classmethod
@@ -177,11 +211,12 @@ class Answers:
             activities={k: (str(v[0]), int(v[1])) for k, v in data["activities"].items()},
             evidence=[None if e is None else EvidenceAnswer(**e) for e in data["evidence"]],
             wins=data["wins"],
-            risks=[None if r is None else RiskAnswer(**r) for r in data["risks"]],
+            risks=[None if r is None else RiskAnswer.from_json(r) for r in data["risks"]],
             reflection=data["reflection"],
             confidence=data["confidence"],
             closing=data["closing"],
             confirmed=[str(k) for k in data.get("confirmed") or []],
+            updates={int(k): RiskUpdate(**v) for k, v in (data.get("updates") or {}).items()},
         )
 
 

@@ -53,6 +53,7 @@ from bot.checkins.model import (
     PeriodStatus,
     Plan,
     RiskAnswer,
+    RiskUpdate,
     Saved,
 )
 from bot.core.calendar import (
@@ -74,6 +75,8 @@ from bot.core.calendar import (
 from bot.core.text import escape, truncate
 from bot.delivery import DeliveryKey
 from bot.people.service import known_zones, zone_for
+from bot.risks.model import CARRIED_MAX, is_computed
+from bot.risks.service import apply_update
 from bot.services import Services
 from storage.db import SessionFactory, read_only, writing
 from storage.models import (
@@ -108,6 +111,7 @@ from storage.queries.checkins import (
     sent_to_leader,
 )
 from storage.queries.contracts import active_contracts, audit
+from storage.queries.risks import open_risks
 
 
 async def load_plan(
@@ -127,6 +131,7 @@ async def load_plans(
         contract_ids=[c.id or 0 for c, _, _ in wanted],
         periods={p for _, p, _ in wanted},
     )
+    still_open = await open_risks(session=session, contract_ids=[c.id or 0 for c, _, _ in wanted])
     plans = []
     for contract, period, zone in wanted:
         cid = contract.id or 0
@@ -145,6 +150,9 @@ async def load_plans(
         if checkin is not None:
             plan.risks = rows.risks.get(checkin.id or 0, [])
             plan.evidence = rows.evidence.get(checkin.id or 0, [])
+        plan.carried = [
+            r for r in still_open.get(cid, []) if checkin is None or r.checkin_id != checkin.id
+        ][:CARRIED_MAX]
         plans.append(plan)
     return plans
 
@@ -164,6 +172,8 @@ def _plan(
     first_day = checkin_day(contract, first_period(contract))
     asks: list[IndicatorAsk] = []
     for indicator in indicators:
+        if is_computed(indicator):
+            continue  # the bot records its values: the leader is not asked
         values = series.get(indicator.id or 0, [])
         mine = next((m for m in values if checkin is not None and m.checkin_id == checkin.id), None)
         others = [m for m in values if m is not mine]
@@ -248,6 +258,7 @@ async def plan_of(*, services: Services, opening: Opening) -> Plan:
             session=session, contract=opening.contract, period=opening.period, zone=opening.zone
         )
     plan.open_until = opening.open_until
+    plan.today = services.clock.now().astimezone(opening.zone).date()
     return plan
 
 
@@ -391,6 +402,7 @@ async def _save(
         changed = await recorded.activities(answers.activities)
         await recorded.evidence(answers.evidence)
         help_risks = await recorded.risks(answers.risks)
+        updated = await recorded.updates(answers.updates)
         await delete_drafts(session=session, contract_id=plan.contract_id, period=plan.period)
         await delivery.cancel(session=session, key=reminder_key(plan.contract, plan.period))
         detail: dict[str, Any] = {"period": plan.period, "after": _answers_state(answers)}
@@ -398,6 +410,8 @@ async def _save(
             detail["before"] = before
         if changed:
             detail["activities"] = changed
+        if updated:
+            detail["risk_updates"] = updated
         audit(
             session,
             action="checkin.edited" if edited else "checkin.submitted",
@@ -420,7 +434,12 @@ def _answers_state(answers: Answers) -> dict[str, Any]:
         "values": {k: v for k, v in answers.values.items() if v is not None},
         "confirmed": [k for k in answers.confirmed if answers.values.get(k) is not None],
         "risks": [
-            {"text": r.text, "needs_sponsor_help": r.needs_help}
+            {
+                "text": r.text,
+                "needs_sponsor_help": r.needs_help,
+                "noticed_on": r.noticed_on.isoformat() if r.noticed_on else None,
+                "owner": r.owner,
+            }
             for r in answers.risks
             if r is not None
         ],
@@ -537,11 +556,27 @@ class Recorded:
                 created_at=self.now,
             )
             risk.text, risk.needs_sponsor_help = given.text, given.needs_help
+            risk.noticed_on = given.noticed_on
+            risk.owner_id = given.owner or self.plan.contract.leader_id
             self.session.add(risk)
             if asks_now:
                 newly.append(risk)
         await self.session.flush()  # the new risks' ids name their sponsor DMs
         return newly
+
+    async def updates(self, answers: dict[int, RiskUpdate]) -> dict[str, Any]:
+        """The carried risks' "still open?" answers; what changed, for the audit log."""
+        changed: dict[str, Any] = {}
+        for risk_id, update in answers.items():
+            known = self.plan.carried_risk(risk_id)
+            risk = await self.session.get(Risk, known.id) if known else None
+            if risk is None or risk.contract_id != self.plan.contract_id:
+                continue
+            before = risk.status
+            if apply_update(risk, update.status, update.note, self.user_id, self.now):
+                changed[str(risk_id)] = {"from": before, "to": risk.status, "note": update.note}
+                self.session.add(risk)
+        return changed
 
 
 async def skip(

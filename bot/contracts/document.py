@@ -122,6 +122,7 @@ def snapshot(bundle: ContractBundle) -> dict[str, Any]:
             "owner": c.owner_id,
             "approvers": bundle.approvers,
             "escalation": bundle.escalation,
+            "escalation_days": c.escalation_days,
             "reporting": c.reporting,
         },
         "recognition": {"channel": c.recognition_channel},

@@ -640,6 +640,7 @@ def _set_fields(contract: Contract, doc: ContractDocument) -> None:
     contract.digest_weekday = rules.WEEKDAY_NAMES.index(doc.digest.weekday)
     contract.digest_time = doc.digest.time
     contract.reporting = doc.governance.reporting
+    contract.escalation_days = doc.governance.escalation_days
     contract.recognition_channel = doc.recognition.channel
 
 

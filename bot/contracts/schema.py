@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from bot.core import rules
+from bot.risks.model import DEFAULT_ESCALATION_DAYS, MAX_ESCALATION_DAYS, source_problem
 
 Loc = tuple[str | int, ...]
 
@@ -238,6 +239,9 @@ class IndicatorItem(_Part):
         problem = rules.target_problem(self.baseline, self.target, self.direction)
         if problem:
             raise FieldProblems([(("target",), problem)])
+        computed = source_problem(self.source)
+        if computed:
+            raise FieldProblems([(("source",), computed)])
         return self
 
 
@@ -298,6 +302,10 @@ class GovernanceBlock(_Part):
     owner: Person | None = None
     approvers: list[Person] = _items()
     escalation: list[Person] = _items()
+    # An open risk that needs help goes to the escalation contacts after this many days.
+    escalation_days: Annotated[int, Field(strict=True, ge=1, le=MAX_ESCALATION_DAYS)] = (
+        DEFAULT_ESCALATION_DAYS
+    )
     reporting: Annotated[str, _text(LONG_TEXT, min_length=0)] = ""
 
 

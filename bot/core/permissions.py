@@ -2,9 +2,10 @@
 and the `Refusal` a person gets when they may not (or when there is nothing to give them).
 
 Leader, sponsor, owner, approvers and escalation contacts read a contract; its leader,
-sponsor, owner and creator change a draft; its leader, sponsor and owner propose amendments
-and add evidence; its leader, sponsor and owner read the feedback about the leader, and its
-leader and sponsor ask for feedback. A peer reads only what they wrote (`bot.feedback`).
+sponsor, owner and creator change a draft; its leader, sponsor and owner propose amendments,
+add evidence and resolve risks (as does a risk's owner who reads the contract); its leader,
+sponsor and owner read the feedback about the leader, and its leader and sponsor ask for
+feedback. A peer reads only what they wrote (`bot.feedback`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ def may_decide_end(bundle: ContractBundle, user_id: str) -> bool:
     """Who closes or renews a contract at the end of its period: its owner or its sponsor."""
     c = bundle.contract
     return user_id in {c.owner_id, c.sponsor_id}
+
+
+def may_resolve_risk(bundle: ContractBundle, user_id: str, risk_owner: str | None) -> bool:
+    """Who resolves a risk: the contract's leader, sponsor and owner, and the risk's owner
+    while they read the contract (the summary they resolve it from is theirs to read)."""
+    c = bundle.contract
+    if user_id in {c.leader_id, c.sponsor_id, c.owner_id}:
+        return True
+    return risk_owner is not None and risk_owner == user_id and may_read(bundle, user_id)
 
 
 def may_add_evidence(bundle: ContractBundle, user_id: str) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -24,6 +26,7 @@ from bot.delivery.model import Message
 from bot.digest.model import ContractDigest, Digest, Move
 from bot.lessons.blocks import digest_lesson_lines
 from bot.reviews.blocks import review_summary_line
+from bot.risks.blocks import digest_risk_line
 from bot.summary.home import OPEN_SUMMARY
 from bot.summary.reflection import SHORT_TEXT, checkin_lines
 from bot.ui.blocks import (
@@ -41,6 +44,7 @@ from bot.ui.metadata import ContractRef
 
 CHANGE_LINES = 6
 RISK_TEXT = 300
+RISKS_LISTED = 8
 RATIONALE_TEXT = 400
 # A large portfolio stays readable: the exceptions of the first NEEDS_SHOWN contracts in
 # full, a line each for NEEDS_LISTED more, the progress of PROGRESS_SHOWN, the rest counted
@@ -130,13 +134,29 @@ def needs_count(item: ContractDigest) -> int:
     return (
         len(item.missed_milestones)
         + (1 if item.missed_checkins else 0)
-        + len(item.help_risks)
+        + len(item.open_risks)
         + len(item.pending)
         + len(item.wrong_way)
     )
 
 
-def needs_blocks(item: ContractDigest, recipient: str) -> list[Block]:
+# --- open risks and resilience -------------------------------------------------------------
+
+
+def open_risk_lines(item: ContractDigest, zone: ZoneInfo, today: date) -> list[str]:
+    """Every open risk, those asking for help first, each until it is resolved; then the
+    contract's resilience figures."""
+    ordered = sorted(item.open_risks, key=lambda r: not r.needs_sponsor_help)
+    lines = [digest_risk_line(risk, zone, today) for risk in ordered[:RISKS_LISTED]]
+    if len(ordered) > RISKS_LISTED:
+        lines.append(f"_…and {len(ordered) - RISKS_LISTED} more open risks: open the summary_")
+    figures = item.resilience
+    if lines and figures is not None and (figures.surfacing, figures.resolution) != (None, None):
+        lines.append("_" + " · ".join(figures.lines()[:2]) + "_")
+    return lines
+
+
+def needs_blocks(item: ContractDigest, recipient: str, zone: ZoneInfo, today: date) -> list[Block]:
     """One contract's exceptions, in the order: milestones, check-ins, risks, amendments,
     indicators moving the wrong way."""
     first = [_title(item)]
@@ -153,9 +173,7 @@ def needs_blocks(item: ContractDigest, recipient: str) -> list[Block]:
             f"📭 {_plural(len(item.missed_checkins), 'missed check-in')}: {weeks}"
             + (f" and {more} more" if more > 0 else "")
         )
-    for risk in item.help_risks:
-        text = escape(truncate(" ".join(risk.text.split()), RISK_TEXT))
-        first.append(f"🆘 Asks for your help {day(risk.created_at.date())}: “{text}”")
+    first += open_risk_lines(item, zone, today)
     listed = [s for s in item.pending if not may_decide(s, recipient)]
     first += pending_lines(listed)
     blocks = _with_summary(first, item)
@@ -276,7 +294,7 @@ def digest_blocks(digest: Digest, *, home: str | None = None) -> list[Block]:
             )
         )
         for item in needing[:NEEDS_SHOWN]:
-            blocks += needs_blocks(item, digest.recipient)
+            blocks += needs_blocks(item, digest.recipient, digest.zone, digest.today)
         if len(needing) > NEEDS_SHOWN:
             blocks += more_needing_blocks(needing[NEEDS_SHOWN:], home)
     else:

@@ -10,6 +10,7 @@ from bot.amendments.model import AmendmentState
 from bot.core.calendar import CadencePeriod
 from bot.core.progress import IndicatorProgress, progress
 from bot.delivery.model import DeliveryKey
+from bot.risks.model import Resilience
 from storage.models import (
     AlignmentReview,
     CheckIn,
@@ -99,7 +100,9 @@ class ContractDigest:
     headline: str
     missed_milestones: list[Milestone] = field(default_factory=list)
     missed_checkins: list[str] = field(default_factory=list)  # period keys, oldest first
-    help_risks: list[Risk] = field(default_factory=list)
+    # Every risk not yet resolved, oldest first: shown in each digest until resolved.
+    open_risks: list[Risk] = field(default_factory=list)
+    resilience: Resilience | None = None
     pending: list[AmendmentState] = field(default_factory=list)
     wrong_way: list[Move] = field(default_factory=list)
     met: list[Milestone] = field(default_factory=list)
@@ -123,7 +126,7 @@ class ContractDigest:
         return bool(
             self.missed_milestones
             or self.missed_checkins
-            or self.help_risks
+            or self.open_risks
             or self.pending
             or self.wrong_way
         )

@@ -79,6 +79,8 @@ from bot.digest.model import (
     Schedule,
 )
 from bot.people.service import cached_zones, zones_of
+from bot.risks.model import Resilience, is_open
+from bot.risks.service import figures
 from bot.services import Services
 from bot.summary.blocks import headline
 from bot.summary.reflection import answered, confidence_trend
@@ -97,7 +99,6 @@ from storage.queries.digest import (
     digests_settled,
     feedback_counts,
     last_digest_sent,
-    risks_needing_help,
 )
 from storage.queries.lessons import named_lessons_since
 from storage.queries.reviews import reviews_between
@@ -248,7 +249,6 @@ def contract_digest(
     bundle: ContractBundle,
     *,
     pending: Sequence[AmendmentState],
-    risks: Sequence[Risk],
     feedback: FeedbackVolume,
     since: datetime,
     now: datetime,
@@ -271,7 +271,7 @@ def contract_digest(
         since=since,
         now=now,
     )
-    found.help_risks = list(risks)
+    found.open_risks, found.resilience = open_risks_of(bundle, zone, now)
     found.pending = list(pending)
     for move in moves(bundle, since):
         (found.wrong_way if move.wrong_way else found.moved).append(move)
@@ -288,6 +288,16 @@ def checkins_since(bundle: ContractBundle, since: datetime) -> tuple[list[CheckI
     contract's confidence trend."""
     fresh = [c for c in answered(bundle.checkins) if c.updated_at >= since]
     return fresh, confidence_trend(bundle.checkins)
+
+
+# --- open risks and resilience -------------------------------------------------------------
+
+
+def open_risks_of(
+    bundle: ContractBundle, zone: ZoneInfo, now: datetime
+) -> tuple[list[Risk], Resilience]:
+    """Every risk not yet resolved (shown until it is), and the contract's resilience."""
+    return [r for r in bundle.risks if is_open(r)], figures(bundle, zone, until=now)
 
 
 async def last_sent(*, session: AsyncSession, recipient: str, before: str) -> datetime | None:
@@ -310,7 +320,6 @@ async def load_digest(*, services: Services, due: DueDigest) -> Digest:
         ]
         ids = [b.contract.id or 0 for b in bundles]
         pending = await pending_states_of(session=session, contracts=[b.contract for b in bundles])
-        risks = await risks_needing_help(session=session, contract_ids=ids, since=since)
         volume = await feedback_volume(session=session, contract_ids=ids, since=since)
         reviews = await reviews_between(session=session, contract_ids=ids, since=since)
         nudged = await nudged_periods(session=session, contract_ids=ids)
@@ -322,7 +331,6 @@ async def load_digest(*, services: Services, due: DueDigest) -> Digest:
         contract_digest(
             b,
             pending=pending[b.contract.id or 0],
-            risks=risks.get(b.contract.id or 0, []),
             feedback=volume.get(b.contract.id or 0, FeedbackVolume()),
             since=since,
             now=now,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bot.core.progress import change_text, format_number, percent, progress
+from bot.risks.model import Resilience
 from bot.summary.model import CheckinCompletion
 
 
@@ -75,3 +76,5 @@ class ContractReport:
     imports: int = 0
     # One line per alignment review submitted in the period: who, and what came of each item.
     reviews: list[str] = field(default_factory=list)
+    # Risks raised and resolved up to the period's end, missed milestones' recovery.
+    resilience: Resilience | None = None

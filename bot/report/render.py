@@ -10,7 +10,14 @@ from datetime import date
 from bot.core.csv_cells import safe_row
 from bot.core.progress import format_number, percent
 from bot.report.model import ContractReport, Period
+from bot.risks.blocks import resilience_cells
 
+RESILIENCE_COLUMNS = (
+    "risk_surfacing_days",
+    "risk_resolution_days",
+    "milestone_recovery_days",
+    "open_risks",
+)
 CSV_COLUMNS = (
     "period",
     "contract_id",
@@ -34,6 +41,7 @@ CSV_COLUMNS = (
     "amendments_lapsed",
     "import_amendments",
     "alignment_reviews",
+    *RESILIENCE_COLUMNS,
 )
 
 
@@ -67,6 +75,22 @@ def _person(user_id: str, names: Names) -> str:
         return user_id
     name = names.get(user_id)
     return f"{name} ({user_id})" if name else f"{user_id} (no name from Slack)"
+
+
+# --- resilience -----------------------------------------------------------------------------
+
+
+def _resilience_lines(r: ContractReport) -> list[str]:
+    if r.resilience is None:
+        return []
+    return [f"- Resilience: {'; '.join(_cell(line) for line in r.resilience.lines())}"]
+
+
+def _resilience_cells(r: ContractReport) -> list[str]:
+    if r.resilience is None:
+        return ["" for _ in RESILIENCE_COLUMNS]
+    cells = resilience_cells(r.resilience)
+    return [cells[name] for name in RESILIENCE_COLUMNS]
 
 
 def render_markdown(
@@ -120,6 +144,7 @@ def render_markdown(
             f"- Check-ins: {r.checkins.text}",
             f"- Amendments: {_amendments(r)}",
             f"- Alignment reviews: {'; '.join(_cell(line) for line in r.reviews) or 'none'}",
+            *_resilience_lines(r),
         ]
     return "\n".join(lines) + "\n"
 
@@ -155,6 +180,7 @@ def render_csv(period: Period, reports: Sequence[ContractReport], names: Names =
             r.lapsed,
             r.imports,
             " | ".join(r.reviews),
+            *_resilience_cells(r),
         ]
         writer.writerow(safe_row(row))
     return out.getvalue()

@@ -12,7 +12,7 @@ when pointed at a sandbox's database).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +21,7 @@ from bot.amendments.model import AmendmentStatus
 from bot.contracts.io import AMENDMENT_REASON
 from bot.core.calendar import elapsed_periods, month_end, quarter_end, quarter_start
 from bot.report.model import ContractReport, IndicatorMove, Period
+from bot.risks.model import Resilience, resilience
 from bot.summary.blocks import STATUS_LABEL
 from bot.summary.model import CheckinCompletion
 from storage.models import AlignmentReview, ContractStatus, MilestoneStatus
@@ -118,7 +119,16 @@ async def contract_report(
     report.reviews = [
         review_text(r) for r in reviews if period.holds(_local(r.submitted_at, zone) or date.min)
     ]
+    report.resilience = period_resilience(bundle, period, zone)
     return report
+
+
+def period_resilience(bundle: ContractBundle, period: Period, zone: ZoneInfo) -> Resilience:
+    """The resilience figures as they stood at the end of the period."""
+    until = datetime.combine(period.end + timedelta(days=1), time.min, zone)
+    return resilience(
+        bundle.risks, bundle.milestones, bundle.indicators, bundle.measurements, zone, until=until
+    )
 
 
 def review_text(review: AlignmentReview) -> str:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
+from bot.core.calendar import zone_named
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_lines
 from bot.evidence.model import STALE_MARK, is_stale
 from bot.feedback.blocks import theme_lines
+from bot.risks.blocks import open_risk_blocks, resilience_blocks
+from bot.risks.model import Resilience, resilience
 from bot.summary.model import (
     checkin_completion,
     missed_milestones,
@@ -207,6 +211,8 @@ def build_summary(
     if barriers:
         blocks += sections("Barriers and contingencies", capped(barriers))
 
+    blocks += risk_blocks(bundle, today)
+
     evidence = evidence_lines(bundle, today)
     if evidence:
         blocks += sections("Evidence", evidence)
@@ -228,6 +234,24 @@ def build_summary(
         governance.append(f"Reporting: {escape(truncate(c.reporting, 300))}")
     blocks += sections("Governance", governance)
     return blocks
+
+
+# --- risks and resilience ------------------------------------------------------------------
+
+
+def risk_blocks(bundle: ContractBundle, today: date) -> list[Block]:
+    """Every open risk with its Resolve button (checked when pressed), and the resilience
+    figures; nothing when the contract has no risks yet."""
+    zone = zone_named(bundle.contract.checkin_timezone) or ZoneInfo("UTC")
+    shown = open_risk_blocks(
+        bundle.risks, zone, today, resolvable=bundle.contract.status == ContractStatus.active
+    )
+    shown += resilience_blocks(figures_of(bundle, zone))
+    return [DividerBlock(), *shown] if shown else []
+
+
+def figures_of(bundle: ContractBundle, zone: ZoneInfo) -> Resilience:
+    return resilience(bundle.risks, bundle.milestones, bundle.indicators, bundle.measurements, zone)
 
 
 def headline(bundle: ContractBundle, *, today: date) -> str:

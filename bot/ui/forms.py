@@ -162,6 +162,10 @@ class Form:
     def text(self, block_id: str) -> str:
         return (self._string(block_id, "value") or "").strip()
 
+    def raw(self, block_id: str, key: str) -> str:
+        """An element's value under `key` as sent, for telling "empty" from "not valid"."""
+        return self._string(block_id, key) or ""
+
     def user(self, block_id: str) -> str | None:
         return self._string(block_id, "selected_user")
 

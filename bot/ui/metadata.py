@@ -128,6 +128,12 @@ class ContractRef(Metadata):
     contract_id: RecordId
 
 
+class RiskRef(Metadata):
+    """A risk: its Resolve button and the resolve modal."""
+
+    risk_id: RecordId
+
+
 DraftItemKind = Literal["expectation", "activity", "indicator", "milestone", "resource", "barrier"]
 
 

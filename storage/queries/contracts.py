@@ -27,6 +27,7 @@ from storage.models import (
     Measurement,
     Milestone,
     Resource,
+    Risk,
     Role,
     SuccessIndicator,
 )
@@ -55,6 +56,8 @@ class ContractBundle:
     recent_evidence: list[Evidence] = field(default_factory=list)
     # (expectation key or "", polarity) -> entries the leader can read: named, or released.
     feedback_themes: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Every risk raised in its check-ins, oldest first (open and resolved).
+    risks: list[Risk] = field(default_factory=list)
 
     def people_with(self, role: Role) -> list[str]:
         return [p.user_id for p in self.people if p.role == role]
@@ -147,6 +150,7 @@ async def load_bundles(
         ("resources", Resource, Resource.position),
         ("barriers", Barrier, Barrier.position),
         ("checkins", CheckIn, CheckIn.period_key),
+        ("risks", Risk, Risk.created_at),
     ):
         for cid, rows in (await children(model, order)).items():
             setattr(bundles[cid], name, rows)

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Delivery, DeliveryStatus, Feedback, Risk
+from storage.models import Delivery, DeliveryStatus, Feedback
 
 
 async def digests_settled(
@@ -42,27 +42,6 @@ async def last_digest_sent(
     )
     value = found.one()
     return value if isinstance(value, datetime) else None
-
-
-async def risks_needing_help(
-    *, session: AsyncSession, contract_ids: Sequence[int], since: datetime
-) -> dict[int, list[Risk]]:
-    """Open risks raised since `since` that ask for the sponsor's help, by contract."""
-    found: dict[int, list[Risk]] = {}
-    for risk in (
-        await session.exec(
-            select(Risk)
-            .where(
-                col(Risk.contract_id).in_(contract_ids),
-                col(Risk.needs_sponsor_help).is_(True),
-                Risk.status == "open",
-                col(Risk.created_at) >= since,
-            )
-            .order_by(col(Risk.created_at), col(Risk.id))
-        )
-    ).all():
-        found.setdefault(risk.contract_id, []).append(risk)
-    return found
 
 
 async def feedback_counts(

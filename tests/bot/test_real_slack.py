@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk.models.blocks import Block, DividerBlock
 from sqlalchemy import update
+from sqlmodel import col
 
 from bot.checkins.model import PROMPT, REMINDER, UNDELIVERABLE_NOTICE
 from bot.core.calendar import CadencePeriod, fixed_offset_zone, zone_of
@@ -270,6 +271,10 @@ async def test_a_message_refused_as_too_long_is_cut_smaller_not_sent_again(bot: 
     async with bot.sessions() as session:  # all of it fits four half-size parts
         await writing(session)
         await session.exec(update(Risk).values(text="The launch moved. " * 8))
+        # Every open risk is listed: the ones not asking for help are resolved, to fit.
+        await session.exec(
+            update(Risk).where(col(Risk.needs_sponsor_help).is_(False)).values(status="resolved")
+        )
         await session.commit()
     bot.clock.set(at("2027-03-15 09:00", "Europe/Berlin"))
     bot.fake.fail_next("chat.postMessage", status=200, error="msg_blocks_too_long")

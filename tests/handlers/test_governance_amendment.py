@@ -87,6 +87,7 @@ async def test_the_form_holds_the_governance_as_it_is(bot: Bot, example_contract
         "owner": OWNER,
         "approvers": [SPONSOR],
         "escalation": ["U0VP00001"],
+        "escalation_days": "14",
         "anonymity_threshold": "3",
         "feedback_cadence": "monthly",
         "digest_cadence": "monthly",
@@ -114,6 +115,7 @@ async def test_proposed_approved_by_the_current_approvers_and_applied(
             "checkin_time": "09:30",
             "checkin_timezone": "America/New_York",
             "anonymity_threshold": "4",
+            "escalation_days": "7",
         },
     )
     assert response.json["response_action"] == "update", response.json
@@ -143,6 +145,7 @@ async def test_proposed_approved_by_the_current_approvers_and_applied(
         "09:30",
     )
     assert (contract.checkin_timezone, contract.anonymity_threshold) == ("America/New_York", 4)
+    assert contract.escalation_days == 7
     assert contract.version == 2
     approvers = [p.user_id for p in await stored(bot, ContractPerson) if p.role == Role.approver]
     assert approvers == [NEW_APPROVER]
@@ -210,6 +213,8 @@ async def test_bad_governance_is_refused_field_by_field(bot: Bot, example_contra
     assert "from 2 to 100" in (await errors({"anonymity_threshold": "1"}))["anonymity_threshold"]
     assert "from 2 to 100" in (await errors({"anonymity_threshold": "101"}))["anonymity_threshold"]
     assert "from 0 to 168" in (await errors({"reminder_hours": "-1"}))["reminder_hours"]
+    assert "from 1 to 365" in (await errors({"escalation_days": "0"}))["escalation_days"]
+    assert "from 1 to 365" in (await errors({"escalation_days": "366"}))["escalation_days"]
     assert (
         "not a time zone"
         in (await errors({"checkin_timezone": "Mars/Olympus"}))["checkin_timezone"]

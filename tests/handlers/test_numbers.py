@@ -475,6 +475,7 @@ ACTIONS_WRITTEN: dict[str, dict[str, Any]] = {
     "contract.returned_to_draft": {"reason": "one active", "active_contract": 2},
     "contract.closed": {"reason": "Role ended", "superseded_by": 7, "messages_cancelled": 2},
     "contract.reflection": {"summary": "wrote the closing reflection"},
+    "risk.resolved": {"risk": 3, "note": "Moved the launch.", "from": "summary"},
     "draft.details_changed": {"title": "New title", "sponsor_id": "U0SPON001"},
     "draft.expectation_changed": {"item": "E2", "text": "Forecast within 3%."},
     "draft.barrier_removed": {"item": "B1", "text": "Q4 hiring freeze"},

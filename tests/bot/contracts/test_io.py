@@ -236,7 +236,12 @@ async def test_minimal_contract_takes_the_defaults(sessions: SessionFactory) -> 
     assert doc["checkin"] == {"weekday": "friday", "time": "15:00"}
     assert doc["digest"] == {"cadence": "monthly", "weekday": "monday", "time": "09:00"}
     assert doc["feedback"] == {"reviewers": [], "anonymity_threshold": 3}
-    assert doc["governance"] == {"approvers": ["U0SPON001"], "escalation": [], "reporting": ""}
+    assert doc["governance"] == {
+        "approvers": ["U0SPON001"],
+        "escalation": [],
+        "escalation_days": 14,
+        "reporting": "",
+    }
     assert "recognition" not in doc
     (contract,) = await rows(sessions, Contract)
     assert (contract.checkin_weekday, contract.owner_id, contract.feedback_cadence) == (

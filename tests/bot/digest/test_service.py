@@ -334,7 +334,7 @@ async def busy_contract(sessions: SessionFactory, *, leader: str = LEADER, title
                 created_at=last_week,
             )
         )
-        session.add(Risk(contract_id=cid, text="Not for the sponsor", created_at=last_week))
+        session.add(Risk(contract_id=cid, text="No help asked", created_at=last_week))
         for anonymous, released in ((False, None), (False, None), (True, last_week), (True, None)):
             session.add(
                 Feedback(
@@ -370,7 +370,7 @@ ORDER = [
     "Needs you",
     "⏰ Milestone *M1*",
     "📭 1 missed check-in: week 9",
-    "🆘 Asks for your help",
+    "🆘 “Two engineers move",
     "⏳ *#1* change milestone M1",
     "📉 *I2 · Cycle time*",
     "Progress since 8 Mar 2027",
@@ -391,7 +391,9 @@ async def test_the_digest_puts_what_needs_the_sponsor_first(bot: Bot) -> None:
     positions = [text.find(marker) for marker in ORDER]
     assert -1 not in positions, [m for m, p in zip(ORDER, positions, strict=True) if p == -1]
     assert positions == sorted(positions)
-    assert "SECRET" not in text and "Not for the sponsor" not in text
+    assert "SECRET" not in text
+    # Every open risk is listed until it is resolved, the ones asking for help first.
+    assert text.find("Two engineers move") < text.find("No help asked")
     assert "Old win" not in text  # met before the window
     assert "baseline 45 → latest *43* → target 30 days" in text
     assert "↗ up 3 days from 40 · slipping" in text  # a cycle time that rose: worse
@@ -408,7 +410,7 @@ async def test_the_digest_puts_what_needs_the_sponsor_first(bot: Bot) -> None:
         ("amendment_approve", "1"),
         ("amendment_reject", "1"),
     ]
-    assert digest.args["text"].startswith("North Star digest: 5 things need you")
+    assert digest.args["text"].startswith("North Star digest: 6 things need you")
     (to_owner,) = digests_to(bot.fake, OWNER)  # not an approver: the line, no buttons
     assert "⏳ *#1* change milestone M1" in flat(to_owner)
     assert "amendment_approve" not in flat(to_owner)

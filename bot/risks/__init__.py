@@ -1,0 +1,1 @@
+"""Risks with a life: noticed, owned, carried until resolved, escalated, and measured."""
