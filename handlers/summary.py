@@ -11,11 +11,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.amendments.blocks import build_contract_summary
 from bot.amendments.model import SummaryView, version_argument
 from bot.amendments.service import summary_view
+from bot.charts.model import ShownChart, charts_of
+from bot.charts.service import show_charts
 from bot.contracts.service import bundles_for, contract_to_show
 from bot.core.permissions import Refusal, may_read
 from bot.core.text import escape
-from bot.services import services_of
-from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
+from bot.services import Services, services_of
+from bot.summary.blocks import chart_section
+from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal, home_charts
 from bot.ui.metadata import ContractRef
 from bot.ui.views import OUT_OF_DATE
 from handlers.common import CommandRequest, Subcommand, notify, reply_blocks, target_of
@@ -23,6 +26,15 @@ from storage.db import read_only
 from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
+
+
+async def summary_charts(
+    services: Services, client: AsyncWebClient, shown: SummaryView
+) -> list[ShownChart]:
+    """The charts of a summary of the contract as it stands (none for an old version)."""
+    if shown.version is not None:
+        return []
+    return await show_charts(services=services, client=client, charts=charts_of(shown.bundle))
 
 
 async def summary_command(request: CommandRequest) -> None:
@@ -43,6 +55,7 @@ async def summary_command(request: CommandRequest) -> None:
         await request.reply(shown.text)
         return
     blocks = build_contract_summary(shown, today=request.services.today())
+    blocks += chart_section(await summary_charts(request.services, request.client, shown))
     title = escape(shown.bundle.contract.title)
     await reply_blocks(request.respond, blocks, text=f"Summary of {title}")
 
@@ -69,6 +82,7 @@ async def handle_open_summary(
         await notify(client, user, shown.text)
         return
     blocks = build_contract_summary(shown, today=services.today())
+    blocks += chart_section(await summary_charts(services, client, shown))
     await client.views_open(
         trigger_id=body["trigger_id"],
         view=build_summary_modal(blocks, title="Contract summary"),
@@ -85,9 +99,14 @@ async def handle_app_home_opened(
     async with services.sessions() as session:
         await read_only(session)
         bundles = await bundles_for(session=session, viewer=user)
-    await client.views_publish(
-        user_id=user, view=build_home(viewer=user, bundles=bundles, today=services.today())
+    shown = await show_charts(
+        services=services, client=client, charts=home_charts(viewer=user, bundles=bundles)
     )
+    charts: dict[int, list[ShownChart]] = {}
+    for chart in shown:
+        charts.setdefault(chart.contract_id, []).append(chart)
+    view = build_home(viewer=user, bundles=bundles, today=services.today(), charts=charts)
+    await client.views_publish(user_id=user, view=view)
 
 
 SUBCOMMANDS = (

@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
 
 from bot.amendments.blocks import APPROVE, REJECT, pending_lines
 from bot.amendments.model import GOVERNANCE, AmendmentState, change_lines, governance_changes
+from bot.charts.blocks import chart_blocks
 from bot.core.calendar import period_label
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
@@ -187,7 +188,12 @@ def progress_blocks(item: ContractDigest, digest: Digest) -> list[Block]:
     lines += [review_summary_line(review) for review in item.reviews]
     if not item.has_progress:
         lines.append(f"_Nothing new since {day(digest.since_day)}._")
-    return [*_with_summary(lines, item), DividerBlock()]
+    return [*_with_summary(lines, item), *digest_chart_blocks(item), DividerBlock()]
+
+
+def digest_chart_blocks(item: ContractDigest) -> list[Block]:
+    """The contract's charts under its progress, when they could be uploaded."""
+    return chart_blocks(item.charts)
 
 
 def app_home(home: str | None) -> str:

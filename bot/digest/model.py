@@ -7,6 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.amendments.model import AmendmentState
+from bot.charts.model import ShownChart
 from bot.core.calendar import CadencePeriod
 from bot.core.progress import IndicatorProgress, progress
 from bot.delivery.model import DeliveryKey
@@ -105,6 +106,7 @@ class ContractDigest:
     completed: list[DevelopmentActivity] = field(default_factory=list)
     feedback: FeedbackVolume = field(default_factory=FeedbackVolume)
     reviews: list[AlignmentReview] = field(default_factory=list)  # alignment reviews
+    charts: list[ShownChart] = field(default_factory=list)  # uploaded, shown with progress
 
     @property
     def contract(self) -> Contract:

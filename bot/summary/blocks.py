@@ -7,6 +7,8 @@ from datetime import date
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
+from bot.charts.blocks import chart_blocks
+from bot.charts.model import ShownChart
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_lines
@@ -242,3 +244,10 @@ def headline(bundle: ContractBundle, *, today: date) -> str:
         parts.append(f"next: {next_due.key} {day(next_due.due)}")
     parts.append(checkin_completion(bundle, today).text)
     return " · ".join(parts)
+
+
+def chart_section(shown: Sequence[ShownChart]) -> list[Block]:
+    """The contract's charts under their heading, or nothing when none could be shown."""
+    if not shown:
+        return []
+    return [DividerBlock(), section("*Charts*"), *chart_blocks(shown)]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 from slack_sdk.models.views import View
 
+from bot.charts.blocks import chart_blocks
+from bot.charts.model import Chart, ShownChart, charts_of
 from bot.core.permissions import may_read
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_headline
@@ -50,8 +53,35 @@ def _closed_entry(bundle: ContractBundle, viewer: str, index: int) -> list[Block
     ]
 
 
-def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> View:
-    """Open contracts first (led, then governed), the closed ones last under their heading."""
+# Indicator charts per open contract in App Home (its confidence sparkline comes after them).
+HOME_CHARTS = 3
+
+
+def home_charts(*, viewer: str, bundles: Sequence[ContractBundle]) -> list[Chart]:
+    """The charts App Home shows: those of every open contract the viewer may read."""
+    return [
+        chart
+        for b in bundles
+        if (b.contract.leader_id == viewer or may_read(b, viewer))
+        and b.contract.status != ContractStatus.closed
+        for chart in charts_of(b, limit=HOME_CHARTS)
+    ]
+
+
+def _charts(bundle: ContractBundle, charts: Mapping[int, Sequence[ShownChart]]) -> list[Block]:
+    return chart_blocks(charts.get(bundle.contract.id or 0, ()))
+
+
+def build_home(
+    *,
+    viewer: str,
+    bundles: list[ContractBundle],
+    today: date,
+    charts: Mapping[int, Sequence[ShownChart]] | None = None,
+) -> View:
+    """Open contracts first (led, then governed), the closed ones last under their heading;
+    `charts`: the uploaded charts of each contract, by contract id."""
+    charts = charts or {}
     readable = [b for b in bundles if b.contract.leader_id == viewer or may_read(b, viewer)]
     closed = [b for b in readable if b.contract.status == ContractStatus.closed]
     led = [
@@ -103,6 +133,7 @@ def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> Vi
         blocks += [section(indicator_line(bundle, i, today)) for i in bundle.indicators[:LIST_CAP]]
         if len(bundle.indicators) > LIST_CAP:
             blocks.append(context(f"_…and {len(bundle.indicators) - LIST_CAP} more indicators_"))
+        blocks += _charts(bundle, charts)
         blocks.append(_buttons(bundle, f"led_{index}"))
         blocks.append(DividerBlock())
 
@@ -117,6 +148,7 @@ def build_home(*, viewer: str, bundles: list[ContractBundle], today: date) -> Vi
                     f" · you are {', '.join(roles)}"
                 ),
                 context(headline(bundle, today=today), evidence_headline(bundle, today)),
+                *_charts(bundle, charts),
                 _buttons(bundle, f"governed_{index}"),
             ]
     if closed:
