@@ -151,7 +151,7 @@ def _right_label(ax: Axes, y: float, text: str, colour: str) -> None:
 def _period_axis(ax: Axes, start: date, end: date) -> None:
     locator = AutoDateLocator(maxticks=7)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
     if end > start:
         ax.set_xlim(_x(start), _x(end))
     ax.tick_params(labelsize=8)
