@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import checkins, faults, summary
+from tests.bench import charts, checkins, faults, summary
 from tests.bench.measure import BenchFailure, Options, Result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[Options], Coroutine[Any, Any, Result]]] = {
     summary.NAME: summary.run,
     checkins.NAME: checkins.run,
     faults.NAME: faults.run,
+    charts.NAME: charts.run,
 }
 
 
