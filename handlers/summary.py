@@ -6,17 +6,18 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.amendments.blocks import build_contract_summary
 from bot.amendments.model import SummaryView, version_argument
 from bot.amendments.service import summary_view
-from bot.charts.model import ShownChart, charts_of
-from bot.charts.service import show_charts
+from bot.charts.model import Chart, ShownChart, charts_of
+from bot.charts.service import kept_charts, show_charts
 from bot.contracts.service import bundles_for, contract_to_show
 from bot.core.permissions import Refusal, may_read
 from bot.core.text import escape
-from bot.services import Services, services_of
+from bot.services import services_of
 from bot.summary.blocks import chart_section
 from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal, home_charts
 from bot.ui.metadata import ContractRef
@@ -28,13 +29,16 @@ from storage.queries.contracts import load_bundle
 logger = logging.getLogger(__name__)
 
 
-async def summary_charts(
-    services: Services, client: AsyncWebClient, shown: SummaryView
-) -> list[ShownChart]:
+def summary_charts(shown: SummaryView) -> list[Chart]:
     """The charts of a summary of the contract as it stands (none for an old version)."""
-    if shown.version is not None:
-        return []
-    return await show_charts(services=services, client=client, charts=charts_of(shown.bundle))
+    return [] if shown.version is not None else charts_of(shown.bundle)
+
+
+def by_contract(shown: list[ShownChart]) -> dict[int, list[ShownChart]]:
+    charts: dict[int, list[ShownChart]] = {}
+    for chart in shown:
+        charts.setdefault(chart.contract_id, []).append(chart)
+    return charts
 
 
 async def summary_command(request: CommandRequest) -> None:
@@ -55,9 +59,18 @@ async def summary_command(request: CommandRequest) -> None:
         await request.reply(shown.text)
         return
     blocks = build_contract_summary(shown, today=request.services.today())
-    blocks += chart_section(await summary_charts(request.services, request.client, shown))
     title = escape(shown.bundle.contract.title)
+    # Charts already uploaded come with the text; new ones follow once drawn and uploaded,
+    # so the text never waits for a drawing.
+    charts = summary_charts(shown)
+    kept, complete = await kept_charts(services=request.services, charts=charts)
+    if complete:
+        blocks += chart_section(kept)
     await reply_blocks(request.respond, blocks, text=f"Summary of {title}")
+    if not complete:
+        drawn = await show_charts(services=request.services, client=request.client, charts=charts)
+        if drawn:
+            await reply_blocks(request.respond, chart_section(drawn), text=f"Charts of {title}")
 
 
 async def handle_open_summary(
@@ -82,11 +95,27 @@ async def handle_open_summary(
         await notify(client, user, shown.text)
         return
     blocks = build_contract_summary(shown, today=services.today())
-    blocks += chart_section(await summary_charts(services, client, shown))
-    await client.views_open(
+    # The trigger id expires in 3 seconds: the modal opens with the charts already
+    # uploaded, and is updated with the rest once they are.
+    charts = summary_charts(shown)
+    kept, complete = await kept_charts(services=services, charts=charts)
+    opened = await client.views_open(
         trigger_id=body["trigger_id"],
-        view=build_summary_modal(blocks, title="Contract summary"),
+        view=build_summary_modal(blocks + chart_section(kept), title="Contract summary"),
     )
+    if complete:
+        return
+    drawn = await show_charts(services=services, client=client, charts=charts)
+    view = opened.get("view") or {}
+    if len(drawn) > len(kept) and view.get("id"):
+        try:
+            await client.views_update(
+                view_id=view["id"],
+                hash=view.get("hash"),
+                view=build_summary_modal(blocks + chart_section(drawn), title="Contract summary"),
+            )
+        except SlackApiError as error:  # closed, or changed meanwhile: nothing to update
+            logger.info("Summary modal not updated with its charts: %s", error.response["error"])
 
 
 async def handle_app_home_opened(
@@ -99,14 +128,22 @@ async def handle_app_home_opened(
     async with services.sessions() as session:
         await read_only(session)
         bundles = await bundles_for(session=session, viewer=user)
-    shown = await show_charts(
-        services=services, client=client, charts=home_charts(viewer=user, bundles=bundles)
-    )
-    charts: dict[int, list[ShownChart]] = {}
-    for chart in shown:
-        charts.setdefault(chart.contract_id, []).append(chart)
-    view = build_home(viewer=user, bundles=bundles, today=services.today(), charts=charts)
-    await client.views_publish(user_id=user, view=view)
+    today = services.today()
+    # Published at once with the charts already uploaded; again once new ones are.
+    charts = home_charts(viewer=user, bundles=bundles)
+    kept, complete = await kept_charts(services=services, charts=charts)
+    home = build_home(viewer=user, bundles=bundles, today=today, charts=by_contract(kept))
+    published = await client.views_publish(user_id=user, view=home)
+    if complete:
+        return
+    drawn = await show_charts(services=services, client=client, charts=charts)
+    if len(drawn) > len(kept):
+        view = build_home(viewer=user, bundles=bundles, today=today, charts=by_contract(drawn))
+        current = (published.get("view") or {}).get("hash")
+        try:
+            await client.views_publish(user_id=user, view=view, hash=current)
+        except SlackApiError as error:  # published anew meanwhile: that one has them
+            logger.info("App Home not updated with its charts: %s", error.response["error"])
 
 
 SUBCOMMANDS = (

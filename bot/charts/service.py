@@ -37,6 +37,23 @@ def _key(chart: Chart) -> ChartKey:
     return (chart.contract_id, chart.subject, data_hash(chart))
 
 
+async def kept_charts(
+    *, services: Services, charts: Sequence[Chart]
+) -> tuple[list[ShownChart], bool]:
+    """The charts already uploaded, in order, and whether that is all of them: what can be
+    shown at once, without drawing or uploading anything."""
+    if not charts:
+        return [], True
+    keys = [_key(chart) for chart in charts]
+    cached = await cached_file_ids(sessions=services.sessions, keys=keys)
+    shown = [
+        ShownChart(chart.contract_id, chart.subject, cached[key], chart.title, chart.alt_text)
+        for chart, key in zip(charts, keys, strict=True)
+        if key in cached
+    ]
+    return shown, len(shown) == len(charts)
+
+
 async def show_charts(
     *, services: Services, client: AsyncWebClient, charts: Sequence[Chart]
 ) -> list[ShownChart]:

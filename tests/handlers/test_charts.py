@@ -12,22 +12,42 @@ import pytest
 from bot.charts import service as chart_service
 from bot.sandbox.fake_slack import slack_file_refs
 from tests.bot.checkins.test_support import run_job, virtual_time
+from tests.fakes import Call
 from tests.handlers.test_numbers import record
 from tests.harness import Bot
 
 LEADER, SPONSOR = "U0LEAD001", "U0SPON001"
+TIMEOUT = 30.0  # drawing is slow on a loaded machine; no timing is asserted
+
+
+def has_images(call: Call) -> bool:
+    return bool(slack_file_refs(call.args.get("blocks") or call.args.get("view") or []))
 
 
 async def summary_blocks(bot: Bot, *, user: str = LEADER) -> list[dict[str, Any]]:
+    """Every block the summary came in: its text, and its charts (with it, or after it)."""
     before = len(bot.fake.calls_to("response_url"))
+    with_images = len([c for c in bot.fake.calls_to("response_url") if has_images(c)])
     text = "summary" if user == LEADER else f"summary <@{LEADER}>"
     response = await bot.driver.command("/contract", text, user=user)
     assert response.status == 200
-    calls = await bot.fake.wait_for("response_url", count=before + 1)
-    await asyncio.sleep(0.2)  # a long summary comes in more than one message
+    await bot.fake.wait_for(
+        "response_url", count=with_images + 1, where=has_images, timeout=TIMEOUT
+    )
     calls = bot.fake.calls_to("response_url")[before:]
     assert all(c.status == 200 for c in calls), [c.response for c in calls]
     return [b for c in calls for b in c.args.get("blocks") or []]
+
+
+async def home_with_charts(bot: Bot, user: str) -> dict[str, Any]:
+    """App Home once it shows its charts (published at once, again with new charts)."""
+    before = len([c for c in bot.fake.calls_to("views.publish") if has_images(c)])
+    await bot.driver.app_home_opened(user)
+    (*_, call) = await bot.fake.wait_for(
+        "views.publish", count=before + 1, where=has_images, timeout=TIMEOUT
+    )
+    assert call.response["ok"], call.response
+    return bot.fake.home_views[user]
 
 
 def images(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,9 +80,12 @@ async def test_the_summary_shows_each_indicator_chart_uploaded_once(
     uploaded = uploads(bot)
     assert uploaded == len(first)
 
+    before = len(bot.fake.calls_to("response_url"))
     again = await summary_blocks(bot, user=SPONSOR)
     assert [ref["id"] for ref in slack_file_refs(again)] == first
     assert uploads(bot) == uploaded  # unchanged charts: neither drawn nor uploaded again
+    # ...and they come with the text, in the same messages.
+    assert images(bot.fake.calls_to("response_url")[before].args["blocks"])
 
     await record(bot, example_contract, {"I1": [("2027-03-08", 68)]})
     changed = await summary_blocks(bot)
@@ -72,14 +95,15 @@ async def test_the_summary_shows_each_indicator_chart_uploaded_once(
 
 
 async def test_app_home_shows_the_charts(bot: Bot, example_contract: int) -> None:
-    for user in (LEADER, SPONSOR):
-        before = len(bot.fake.calls_to("views.publish"))
-        await bot.driver.app_home_opened(user)
-        (*_, call) = await bot.fake.wait_for("views.publish", count=before + 1)
-        assert call.response["ok"], call.response
-        assert images(bot.fake.home_views[user]["blocks"])
-        assert_files_exist(bot, bot.fake.home_views[user]["blocks"])
-    # The sponsor's Home shows the charts the leader's Home uploaded.
+    leader = await home_with_charts(bot, LEADER)
+    assert images(leader["blocks"])
+    ids = assert_files_exist(bot, leader["blocks"])
+
+    # The sponsor's Home shows the charts the leader's Home uploaded, at once: one publish.
+    before = len(bot.fake.calls_to("views.publish"))
+    sponsor = await home_with_charts(bot, SPONSOR)
+    assert [r["id"] for r in slack_file_refs(sponsor["blocks"])] == ids
+    assert len(bot.fake.calls_to("views.publish")) == before + 1
     assert uploads(bot) == len(bot.fake.files)
 
 
@@ -115,11 +139,26 @@ async def test_charts_are_drawn_off_the_event_loop(
 
 async def test_concurrent_requests_upload_a_chart_once(bot: Bot, example_contract: int) -> None:
     await asyncio.gather(*(bot.driver.app_home_opened(LEADER) for _ in range(3)))
-    await bot.fake.wait_for("views.publish", count=3)
-    assert uploads(bot) == len(set(bot.fake.files))
-    published = [c for c in bot.fake.calls_to("views.publish") if c.response["ok"]]
+    await bot.fake.wait_for("views.publish", count=1, where=has_images, timeout=TIMEOUT)
+    await bot.fake.wait_for("files.completeUploadExternal", count=3, timeout=TIMEOUT)
+    await asyncio.sleep(0.5)  # let the other two requests finish too
+    assert uploads(bot) == len(bot.fake.files) == 3  # three indicators, each uploaded once
+    published = [c for c in bot.fake.calls_to("views.publish") if has_images(c)]
     ids = {tuple(r["id"] for r in slack_file_refs(c.args["view"])) for c in published}
     assert len(ids) == 1
+
+
+async def test_open_summary_opens_at_once_and_adds_the_charts(
+    bot: Bot, example_contract: int
+) -> None:
+    home = await home_with_charts(bot, SPONSOR)  # the charts are uploaded now
+    await bot.driver.block_action(
+        user=SPONSOR, action_id="home_open_summary", view=home, block_id="governed_0"
+    )
+    (opened,) = await bot.fake.wait_for("views.open")
+    assert opened.response["ok"], opened.response
+    assert images(opened.args["view"]["blocks"])
+    assert not bot.fake.calls_to("views.update")
 
 
 async def test_a_chart_slack_refuses_leaves_the_summary_whole(
@@ -128,7 +167,37 @@ async def test_a_chart_slack_refuses_leaves_the_summary_whole(
     bot.fake.fail_next(
         "files.getUploadURLExternal", status=200, error="file_uploads_disabled", times=10
     )
-    blocks = await summary_blocks(bot)
+    before = len(bot.fake.calls_to("response_url"))
+    response = await bot.driver.command("/contract", "summary", user=LEADER)
+    assert response.status == 200
+    await bot.fake.wait_for("response_url", count=before + 1)
+    await bot.fake.wait_for("files.getUploadURLExternal", count=3, timeout=TIMEOUT)
+    await asyncio.sleep(0.2)
+    blocks = [b for c in bot.fake.calls_to("response_url")[before:] for b in c.args["blocks"]]
     assert "Success indicators" in str(blocks)
     assert images(blocks) == []
-    assert not bot.fake.files
+    assert not any(f["completed"] for f in bot.fake.files.values())
+
+
+async def test_open_summary_is_updated_with_charts_drawn_after_it_opened(
+    bot: Bot, example_contract: int
+) -> None:
+    bot.fake.fail_next(
+        "files.getUploadURLExternal", status=200, error="file_uploads_disabled", times=3
+    )
+    before = len(bot.fake.calls_to("views.publish"))
+    await bot.driver.app_home_opened(SPONSOR)
+    await bot.fake.wait_for("views.publish", count=before + 1)
+    await bot.fake.wait_for("files.getUploadURLExternal", count=3, timeout=TIMEOUT)
+    home = bot.fake.home_views[SPONSOR]
+    assert not images(home["blocks"])
+
+    await bot.driver.block_action(
+        user=SPONSOR, action_id="home_open_summary", view=home, block_id="governed_0"
+    )
+    (opened,) = await bot.fake.wait_for("views.open")
+    assert opened.response["ok"], opened.response
+    assert not images(opened.args["view"]["blocks"])  # opened at once, before any drawing
+    (updated,) = await bot.fake.wait_for("views.update", timeout=TIMEOUT)
+    assert updated.response["ok"], updated.response
+    assert_files_exist(bot, updated.args["view"]["blocks"])
