@@ -66,7 +66,7 @@ def _clip(text: str, limit: int = TITLE_CHARS) -> str:
 
 def _draw_indicator(chart: IndicatorChart) -> bytes:
     figure = _figure(INDICATOR_HEIGHT_PX)
-    ax = figure.add_axes((0.08, 0.14, 0.74, 0.72))
+    ax = figure.add_axes((0.08, 0.14, 0.7, 0.72))
     unit = f" {chart.unit}" if chart.unit else ""
     ax.set_title(
         _clip(f"{chart.key} · {chart.name}{' (' + chart.unit + ')' if chart.unit else ''}"),
@@ -161,7 +161,7 @@ def _period_axis(ax: Axes, start: date, end: date) -> None:
 
 def _draw_confidence(chart: ConfidenceChart) -> bytes:
     figure = _figure(CONFIDENCE_HEIGHT_PX)
-    ax = figure.add_axes((0.08, 0.22, 0.74, 0.56))
+    ax = figure.add_axes((0.08, 0.22, 0.7, 0.56))
     ax.set_title("Confidence at each check-in (1–5)", loc="left", fontsize=9, parse_math=False)
     days = [_x(d) for d, _ in chart.ratings]
     ratings = [r for _, r in chart.ratings]

@@ -17,7 +17,7 @@ from storage.models import SuccessIndicator
 from storage.queries.contracts import ContractBundle
 
 # Bumped when the drawing changes, so charts already uploaded are drawn anew.
-DRAWING_VERSION = 2
+DRAWING_VERSION = 3
 CONFIDENCE = "confidence"
 CONFIDENCE_SCALE = 5
 ALT_TEXT_LIMIT = 2000  # the image block's alt_text

@@ -53,18 +53,23 @@ def _closed_entry(bundle: ContractBundle, viewer: str, index: int) -> list[Block
     ]
 
 
-# Indicator charts per open contract in App Home (its confidence sparkline comes after them).
+# Indicator charts per open contract in App Home (its confidence sparkline comes after them),
+# for the viewer's own contracts first, then those they govern, up to HOME_CHART_CONTRACTS.
 HOME_CHARTS = 3
+HOME_CHART_CONTRACTS = 5
 
 
 def home_charts(*, viewer: str, bundles: Sequence[ContractBundle]) -> list[Chart]:
-    """The charts App Home shows: those of every open contract the viewer may read."""
-    return [
-        chart
+    """The charts App Home shows: those of the open contracts the viewer may read."""
+    open_ = [
+        b
         for b in bundles
         if (b.contract.leader_id == viewer or may_read(b, viewer))
         and b.contract.status != ContractStatus.closed
-        for chart in charts_of(b, limit=HOME_CHARTS)
+    ]
+    open_.sort(key=lambda b: b.contract.leader_id != viewer)  # stable: led ones first
+    return [
+        chart for b in open_[:HOME_CHART_CONTRACTS] for chart in charts_of(b, limit=HOME_CHARTS)
     ]
 
 

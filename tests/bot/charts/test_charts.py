@@ -98,3 +98,35 @@ def test_drawing_in_threads_at_once_gives_whole_pngs() -> None:
         thread.join()
     assert len(results) == 3
     assert all(decoded(png).size == (600, 240) for png in results)
+
+
+def test_charts_of_a_bundle_follow_its_data() -> None:
+    from datetime import UTC, datetime
+
+    from bot.charts.model import charts_of
+    from storage.models import CheckIn, Contract, Measurement, Milestone, SuccessIndicator
+    from storage.queries.contracts import ContractBundle
+
+    contract = Contract(id=7, period_start=date(2027, 1, 1), period_end=date(2027, 12, 31))
+    indicator = SuccessIndicator(id=3, key="I1", name="Score", unit="", baseline=1, target=5)
+    when = datetime(2027, 2, 1, tzinfo=UTC)
+    bundle = ContractBundle(
+        contract=contract,
+        indicators=[indicator],
+        milestones=[
+            Milestone(key="M1", title="t", due=date(2027, 6, 1), indicator_key="I1", threshold=3),
+            Milestone(key="M2", title="t", due=date(2027, 7, 1), indicator_key="I9"),
+        ],
+        measurements={3: [Measurement(indicator_id=3, value=2, measured_at=when)]},
+        checkins=[
+            CheckIn(period_key="2027-W06", confidence=4, created_at=when),
+            CheckIn(period_key="2027-W07", status="skipped", created_at=when),
+        ],
+    )
+    chart, confidence = charts_of(bundle)
+    assert isinstance(chart, IndicatorChart) and isinstance(confidence, ConfidenceChart)
+    assert chart.values == ((date(2027, 2, 1), 2.0),)
+    assert [m.key for m in chart.milestones] == ["M1"]  # only this indicator's milestones
+    assert confidence.ratings == ((date(2027, 2, 1), 4),)
+    assert charts_of(bundle, limit=0) == [confidence]
+    assert decoded(drawing.draw(confidence)).size == (600, 120)
