@@ -107,20 +107,43 @@ def test_charts_of_a_bundle_follow_its_data() -> None:
     from storage.models import CheckIn, Contract, Measurement, Milestone, SuccessIndicator
     from storage.queries.contracts import ContractBundle
 
-    contract = Contract(id=7, period_start=date(2027, 1, 1), period_end=date(2027, 12, 31))
-    indicator = SuccessIndicator(id=3, key="I1", name="Score", unit="", baseline=1, target=5)
+    contract = Contract(
+        id=7,
+        title="c",
+        leader_id="U1",
+        sponsor_id="U2",
+        period_start=date(2027, 1, 1),
+        period_end=date(2027, 12, 31),
+    )
+    indicator = SuccessIndicator(
+        id=3,
+        contract_id=7,
+        key="I1",
+        name="Score",
+        baseline=1,
+        target=5,
+        direction="increase",
+        cadence="weekly",
+    )
     when = datetime(2027, 2, 1, tzinfo=UTC)
     bundle = ContractBundle(
         contract=contract,
         indicators=[indicator],
         milestones=[
-            Milestone(key="M1", title="t", due=date(2027, 6, 1), indicator_key="I1", threshold=3),
-            Milestone(key="M2", title="t", due=date(2027, 7, 1), indicator_key="I9"),
+            Milestone(
+                contract_id=7,
+                key="M1",
+                title="t",
+                due=date(2027, 6, 1),
+                indicator_key="I1",
+                threshold=3,
+            ),
+            Milestone(contract_id=7, key="M2", title="t", due=date(2027, 7, 1), indicator_key="I9"),
         ],
         measurements={3: [Measurement(indicator_id=3, value=2, measured_at=when)]},
         checkins=[
-            CheckIn(period_key="2027-W06", confidence=4, created_at=when),
-            CheckIn(period_key="2027-W07", status="skipped", created_at=when),
+            CheckIn(contract_id=7, period_key="2027-W06", confidence=4, created_at=when),
+            CheckIn(contract_id=7, period_key="2027-W07", status="skipped", created_at=when),
         ],
     )
     chart, confidence = charts_of(bundle)
