@@ -688,14 +688,14 @@ class FakeSlack:
             stalls.extend([0.0] * (every - 1) + [seconds])
 
     def reset(self) -> None:
-        """Forget calls, messages, views, triggers and pending failures; keep users and channels."""
+        """Forget calls, messages, views, triggers and pending failures; keep users, channels
+        and uploaded files (the workspace's, as a real Slack keeps them)."""
         self.calls.clear()
         self.messages.clear()
         self.views.clear()
         self.stacks.clear()
         self.home_views.clear()
         self.ephemerals.clear()
-        self.files.clear()
         self._triggers.clear()
         self._response_urls.clear()
         self._failures.clear()
