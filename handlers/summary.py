@@ -13,7 +13,7 @@ from bot.amendments.blocks import build_contract_summary
 from bot.amendments.model import SummaryView, version_argument
 from bot.amendments.service import summary_view
 from bot.charts.model import Chart, ShownChart, charts_of
-from bot.charts.service import kept_charts, show_charts
+from bot.charts.service import forget_charts, kept_charts, show_charts
 from bot.contracts.service import bundles_for, contract_to_show
 from bot.core.permissions import Refusal, may_read
 from bot.core.text import escape
@@ -133,7 +133,17 @@ async def handle_app_home_opened(
     charts = home_charts(viewer=user, bundles=bundles)
     kept, complete = await kept_charts(services=services, charts=charts)
     home = build_home(viewer=user, bundles=bundles, today=today, charts=by_contract(kept))
-    published = await client.views_publish(user_id=user, view=home)
+    try:
+        published = await client.views_publish(user_id=user, view=home)
+    except SlackApiError as error:
+        if not kept or error.response.get("error") != "invalid_blocks":
+            raise
+        # A kept chart's file is gone from Slack: shown without charts, drawn anew below.
+        logger.warning("App Home refused its kept charts; drawing them again")
+        await forget_charts(services=services, shown=kept)
+        kept, complete = [], False
+        home = build_home(viewer=user, bundles=bundles, today=today)
+        published = await client.views_publish(user_id=user, view=home)
     if complete:
         return
     drawn = await show_charts(services=services, client=client, charts=charts)

@@ -25,7 +25,12 @@ from bot.charts.draw import draw
 from bot.charts.model import Chart, ShownChart, data_hash
 from bot.services import Services
 from storage.db import read_only
-from storage.queries.charts import cached_file_ids, chart_file_id, keep_chart_file
+from storage.queries.charts import (
+    cached_file_ids,
+    chart_file_id,
+    forget_chart_files,
+    keep_chart_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,11 @@ async def kept_charts(
         if key in cached
     ]
     return shown, len(shown) == len(charts)
+
+
+async def forget_charts(*, services: Services, shown: Sequence[ShownChart]) -> None:
+    """Forget charts Slack refused to show (their file was deleted): drawn again next time."""
+    await forget_chart_files(sessions=services.sessions, file_ids=[c.file_id for c in shown])
 
 
 async def show_charts(

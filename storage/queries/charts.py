@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import SessionFactory, read_only, writing
@@ -62,3 +62,15 @@ async def keep_chart_file(
                 session=session, contract_id=contract_id, subject=subject, data_hash=data_hash
             )
         return kept or file_id
+
+
+async def forget_chart_files(*, sessions: SessionFactory, file_ids: list[str]) -> None:
+    """Forget uploaded charts Slack no longer shows (a file deleted in the workspace), so
+    they are drawn and uploaded again."""
+    if not file_ids:
+        return
+    async with sessions() as session:
+        await writing(session)
+        connection = await session.connection()
+        await connection.execute(delete(ChartFile).where(col(ChartFile.file_id).in_(file_ids)))
+        await session.commit()

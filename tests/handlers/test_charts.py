@@ -41,10 +41,14 @@ async def summary_blocks(bot: Bot, *, user: str = LEADER) -> list[dict[str, Any]
 
 async def home_with_charts(bot: Bot, user: str) -> dict[str, Any]:
     """App Home once it shows its charts (published at once, again with new charts)."""
-    before = len([c for c in bot.fake.calls_to("views.publish") if has_images(c)])
+
+    def shown(call: Call) -> bool:
+        return has_images(call) and bool(call.response.get("ok"))
+
+    before = len([c for c in bot.fake.calls_to("views.publish") if shown(c)])
     await bot.driver.app_home_opened(user)
     (*_, call) = await bot.fake.wait_for(
-        "views.publish", count=before + 1, where=has_images, timeout=TIMEOUT
+        "views.publish", count=before + 1, where=shown, timeout=TIMEOUT
     )
     assert call.response["ok"], call.response
     return bot.fake.home_views[user]
@@ -201,3 +205,14 @@ async def test_open_summary_is_updated_with_charts_drawn_after_it_opened(
     (updated,) = await bot.fake.wait_for("views.update", timeout=TIMEOUT)
     assert updated.response["ok"], updated.response
     assert_files_exist(bot, updated.args["view"]["blocks"])
+
+
+async def test_a_chart_deleted_in_slack_is_drawn_again(bot: Bot, example_contract: int) -> None:
+    first = await home_with_charts(bot, LEADER)
+    gone = slack_file_refs(first["blocks"])[0]["id"]
+    del bot.fake.files[gone]  # someone deleted the file in the workspace
+    again = await home_with_charts(bot, LEADER)
+    refused = [c for c in bot.fake.calls_to("views.publish") if not c.response["ok"]]
+    assert [c.response["error"] for c in refused] == ["invalid_blocks"]
+    ids = assert_files_exist(bot, again["blocks"])
+    assert gone not in ids and len(ids) == len(slack_file_refs(first["blocks"]))
