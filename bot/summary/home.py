@@ -60,12 +60,12 @@ HOME_CHART_CONTRACTS = 5
 
 
 def home_charts(*, viewer: str, bundles: Sequence[ContractBundle]) -> list[Chart]:
-    """The charts App Home shows: those of the open contracts the viewer may read."""
+    """The charts App Home shows: those of the active contracts the viewer may read."""
     open_ = [
         b
         for b in bundles
         if (b.contract.leader_id == viewer or may_read(b, viewer))
-        and b.contract.status != ContractStatus.closed
+        and b.contract.status == ContractStatus.active
     ]
     open_.sort(key=lambda b: b.contract.leader_id != viewer)  # stable: led ones first
     return [
