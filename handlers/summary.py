@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.amendments.blocks import build_contract_summary
 from bot.amendments.model import SummaryView, version_argument
 from bot.amendments.service import summary_view
+from bot.charts.model import Chart, ShownChart, charts_of
+from bot.charts.service import forget_charts, kept_charts, show_charts
 from bot.contracts.service import bundles_for, contract_to_show
 from bot.core.permissions import Refusal, may_read
 from bot.core.text import escape
@@ -20,10 +25,11 @@ from bot.lessons.service import activity_types, lessons_for_home
 from bot.renewal.blocks import draft_agreement_line, renewal_line
 from bot.renewal.service import Standing, agreement_standing
 from bot.services import services_of
-from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
+from bot.summary.blocks import chart_section
+from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal, home_charts
 from bot.ui.blocks import context, fit_view
 from bot.ui.metadata import ContractRef
-from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading
+from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, update_view
 from handlers.common import CommandRequest, Subcommand, notify, reply_blocks, target_of
 from storage.db import read_only
 from storage.queries.contracts import load_bundle, load_governance
@@ -31,6 +37,18 @@ from storage.queries.contracts import load_bundle, load_governance
 logger = logging.getLogger(__name__)
 
 SUMMARY_TITLE = "Contract summary"
+
+
+def summary_charts(shown: SummaryView) -> list[Chart]:
+    """The charts of a summary of the contract as it stands (none for an old version)."""
+    return [] if shown.version is not None else charts_of(shown.bundle)
+
+
+def by_contract(shown: list[ShownChart]) -> dict[int, list[ShownChart]]:
+    charts: dict[int, list[ShownChart]] = {}
+    for chart in shown:
+        charts.setdefault(chart.contract_id, []).append(chart)
+    return charts
 
 
 async def summary_command(request: CommandRequest) -> None:
@@ -60,7 +78,17 @@ async def summary_command(request: CommandRequest) -> None:
     blocks = build_contract_summary(shown, today=request.services.today())
     _with_renewal(blocks, shown, standing)
     title = escape(shown.bundle.contract.title)
+    # Charts already uploaded come with the text; new ones follow once drawn and uploaded,
+    # so the text never waits for a drawing.
+    charts = summary_charts(shown)
+    kept, complete = await kept_charts(services=request.services, charts=charts)
+    if complete:
+        blocks += chart_section(kept)
     await reply_blocks(request.respond, blocks, text=f"Summary of {title}")
+    if not complete:
+        drawn = await show_charts(services=request.services, client=request.client, charts=charts)
+        if drawn:
+            await reply_blocks(request.respond, chart_section(drawn), text=f"Charts of {title}")
 
 
 def _with_renewal(blocks: list[Block], shown: SummaryView, standing: Standing | None) -> None:
@@ -106,7 +134,21 @@ async def handle_open_summary(
         return
     blocks = build_contract_summary(shown, today=services.today())
     _with_renewal(blocks, shown, standing)
-    await fill(client, opened, build_summary_modal(blocks, title=SUMMARY_TITLE))
+    # The modal is filled with the charts already uploaded, then again once the rest are.
+    charts = summary_charts(shown)
+    kept, complete = await kept_charts(services=services, charts=charts)
+    filled = await fill(
+        client, opened, build_summary_modal(blocks + chart_section(kept), title=SUMMARY_TITLE)
+    )
+    if complete or not filled:
+        return
+    drawn = await show_charts(services=services, client=client, charts=charts)
+    if len(drawn) > len(kept):
+        await update_view(
+            client,
+            view_id=opened.view_id,
+            view=build_summary_modal(blocks + chart_section(drawn), title=SUMMARY_TITLE),
+        )
 
 
 async def handle_app_home_opened(
@@ -123,9 +165,37 @@ async def handle_app_home_opened(
         standing = await agreement_standing(session=session, bundles=bundles, viewer=user)
     notes = {cid: draft_agreement_line(state) for cid, state in standing.drafts.items()}
     notes.update({cid: renewal_line(state) for cid, state in standing.renewals.items()})
-    view = build_home(viewer=user, bundles=bundles, today=services.today(), notes=notes)
-    view.blocks = fit_view([*view.blocks, *home_lessons_blocks(lessons)])
-    await client.views_publish(user_id=user, view=view)
+    today = services.today()
+
+    def home_view(shown: Sequence[ShownChart] = ()) -> View:
+        view = build_home(
+            viewer=user, bundles=bundles, today=today, notes=notes, charts=by_contract(list(shown))
+        )
+        view.blocks = fit_view([*view.blocks, *home_lessons_blocks(lessons)])
+        return view
+
+    # Published at once with the charts already uploaded; again once new ones are.
+    charts = home_charts(viewer=user, bundles=bundles)
+    kept, complete = await kept_charts(services=services, charts=charts)
+    try:
+        published = await client.views_publish(user_id=user, view=home_view(kept))
+    except SlackApiError as error:
+        if not kept or error.response.get("error") != "invalid_blocks":
+            raise
+        # A kept chart's file is gone from Slack: shown without charts, drawn anew below.
+        logger.warning("App Home refused its kept charts; drawing them again")
+        await forget_charts(services=services, shown=kept)
+        kept, complete = [], False
+        published = await client.views_publish(user_id=user, view=home_view())
+    if complete:
+        return
+    drawn = await show_charts(services=services, client=client, charts=charts)
+    if len(drawn) > len(kept):
+        current = (published.get("view") or {}).get("hash")
+        try:
+            await client.views_publish(user_id=user, view=home_view(drawn), hash=current)
+        except SlackApiError as error:  # published anew meanwhile: that one has them
+            logger.info("App Home not updated with its charts: %s", error.response["error"])
 
 
 SUBCOMMANDS = (

@@ -652,3 +652,20 @@ class Lesson(SQLModel, table=True):
     tags: list[str] = _json([])
     tag_text: str = _text()  # theme, activity type and tags in one text, for full-text search
     created_at: datetime = _ts(index=True)
+
+
+class ChartFile(SQLModel, table=True):
+    """A chart uploaded to Slack, by contract, subject (an indicator's key or `confidence`) and
+    the hash of the data drawn: an unchanged chart is shown again, never drawn or uploaded."""
+
+    __tablename__ = "chart_file"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "subject", "data_hash", name="uq_chart_file"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE")
+    subject: str = Field(max_length=32)
+    data_hash: str = Field(max_length=64)
+    file_id: str = Field(max_length=32)
+    created_at: datetime = _ts()

@@ -37,6 +37,7 @@ EXPECTED_BOT_SCOPES = frozenset(
         "im:history",  # conversations.history: reading a DM back before posting again
         "users:read",  # users.info (time zone)
         "users:read.email",  # users.lookupByEmail (Slack requires users:read with it)
+        "files:write",  # files_upload_v2: the charts shown in image blocks
     }
 )
 EXPECTED_BOT_EVENTS = frozenset({"app_home_opened"})

@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 from bot.amendments.blocks import APPROVE, REJECT, pending_lines
 from bot.amendments.model import GOVERNANCE, AmendmentState, change_lines, governance_changes
 from bot.answers.blocks import checkin_buttons, nudge_button
+from bot.charts.blocks import chart_blocks
 from bot.core.calendar import period_label
 from bot.core.permissions import may_answer_checkin
 from bot.core.progress import change_text, figures_text, format_number
@@ -214,7 +215,12 @@ def progress_blocks(item: ContractDigest, digest: Digest) -> list[Block]:
     lines += digest_lesson_lines(item.lessons)
     if not item.has_progress:
         lines.append(f"_Nothing new since {day(digest.since_day)}._")
-    return [*_with_summary(lines, item), *checkin_blocks(item, digest.recipient), DividerBlock()]
+    return [
+        *_with_summary(lines, item),
+        *digest_chart_blocks(item),
+        *checkin_blocks(item, digest.recipient),
+        DividerBlock(),
+    ]
 
 
 # --- what the leader wrote: check-ins since the last digest, nudges of missed weeks --------
@@ -246,6 +252,11 @@ def nudge_blocks(item: ContractDigest) -> list[Block]:
     if latest in item.nudged:
         return [context(f"👋 Nudged about {period_label(latest)} already.")]
     return [nudge_button(item.contract.id or 0, latest)]
+
+
+def digest_chart_blocks(item: ContractDigest) -> list[Block]:
+    """The contract's charts under its progress, when they could be uploaded."""
+    return chart_blocks(item.charts)
 
 
 def app_home(home: str | None) -> str:

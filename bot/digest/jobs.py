@@ -18,11 +18,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
+from bot.charts.model import charts_of
+from bot.charts.service import show_charts
 from bot.checkins.jobs import tell_owner
 from bot.core.calendar import local_instant
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.digest.blocks import build_digest
-from bot.digest.model import DIGEST_PART, MAX_PARTS_PER_RUN, MIN_TEXT_BUDGET, TOO_LONG, DueDigest
+from bot.digest.blocks import build_digest, progress_shown
+from bot.digest.model import (
+    DIGEST_PART,
+    MAX_PARTS_PER_RUN,
+    MIN_TEXT_BUDGET,
+    TOO_LONG,
+    Digest,
+    DueDigest,
+)
 from bot.digest.service import due_digests, load_digest, recipients_of
 from bot.people.service import ensure_reachable, refresh_zones
 from bot.scheduler import JobRun
@@ -89,6 +98,19 @@ def text_budget(row: Delivery) -> int:
     return max(MIN_TEXT_BUDGET, MESSAGE_TEXT_BUDGET >> max(1, row.attempts - 1))
 
 
+# Indicator charts per contract in a digest (its confidence sparkline comes after them).
+DIGEST_CHARTS = 2
+
+
+async def attach_charts(services: Services, client: AsyncWebClient, digest: Digest) -> None:
+    """Upload (once) the charts of the contracts whose progress the digest shows."""
+    items = progress_shown(digest.contracts)
+    charts = [chart for item in items for chart in charts_of(item.bundle, limit=DIGEST_CHARTS)]
+    shown = await show_charts(services=services, client=client, charts=charts)
+    for item in items:
+        item.charts = [c for c in shown if c.contract_id == item.contract.id]
+
+
 def digest_outgoing(
     services: Services, due: DueDigest, queue: DeliveryQueue, *, home: str | None = None
 ) -> Outgoing:
@@ -100,6 +122,7 @@ def digest_outgoing(
         digest = await load_digest(services=services, due=due)
         if not digest.contracts:
             return None
+        await attach_charts(services, queue.client, digest)
         messages = build_digest(digest, home=home, text_budget=text_budget(row))
         rest[:] = [m.stored() for m in messages[1:]]
         return messages[0]

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.amendments.model import AmendmentState
+from bot.charts.model import ShownChart
 from bot.core.calendar import CadencePeriod
 from bot.core.progress import IndicatorProgress, progress
 from bot.delivery.model import DeliveryKey
@@ -116,6 +117,7 @@ class ContractDigest:
     trend: str | None = None
     nudged: set[str] = field(default_factory=set)
     lessons: list[Lesson] = field(default_factory=list)  # shared with the leader's name
+    charts: list[ShownChart] = field(default_factory=list)  # uploaded, shown with progress
 
     @property
     def contract(self) -> Contract:

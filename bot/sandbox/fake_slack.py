@@ -44,6 +44,14 @@ RESPONSE_URL_TTL = 30 * 60.0
 TIER_2_PER_MINUTE = 20  # users.list
 USERS_LIST_PAGE_MAX = 1000
 USERS_LIST_UNPAGED = 500  # more members than this, and users.list wants a `limit`
+# Files (files.getUploadURLExternal, the upload URL, files.completeUploadExternal).
+FILENAME_LIMIT = 255
+FILE_TITLE_LIMIT = 255
+ALT_TXT_LIMIT = 1000  # alt_txt_too_large: "longer than the limit of 1000 character"
+FILE_SIZE_LIMIT = 1 << 30  # 1 GB
+IMAGE_ALT_TEXT_LIMIT = 2000
+IMAGE_URL_LIMIT = 3000
+IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif"}
 
 _MALFORMED = (TypeError, KeyError, ValueError, AttributeError)
 _PLAIN_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -204,10 +212,48 @@ def _rule_errors(node: Any, where: str) -> list[str]:
             )
     for path, option in _options(node, where):
         errors.extend(_option_errors(option, path, plain=kind in _PLAIN_TEXT_OPTIONS))
+    if kind == "image":
+        errors.extend(_image_errors(node, where))
     for key, value in node.items():
         if isinstance(value, (dict, list)) and key not in _OPTION_KEYS and key != "confirm":
             errors.extend(_rule_errors(value, f"{where}.{key}"))
     return errors
+
+
+def _image_errors(image: JSON, where: str) -> list[str]:
+    """An image block or element: alt_text, and exactly one of image_url and slack_file,
+    which itself names exactly one of a file's id and url."""
+    errors: list[str] = []
+    alt = image.get("alt_text")
+    if not isinstance(alt, str) or not alt:
+        errors.append(f"{where}.alt_text: required")
+    elif len(alt) > IMAGE_ALT_TEXT_LIMIT:
+        errors.append(f"{where}.alt_text: must be at most {IMAGE_ALT_TEXT_LIMIT} characters")
+    url, file = image.get("image_url"), image.get("slack_file")
+    if (url is None) == (file is None):
+        errors.append(f"{where}: must provide either image_url or slack_file")
+    if isinstance(url, str) and len(url) > IMAGE_URL_LIMIT:
+        errors.append(f"{where}.image_url: must be at most {IMAGE_URL_LIMIT} characters")
+    if file is not None and (
+        not isinstance(file, dict) or ("id" in file) == ("url" in file) or len(file) != 1
+    ):
+        errors.append(f"{where}.slack_file: must have either id or url, not both")
+    return errors
+
+
+def slack_file_refs(node: Any) -> list[JSON]:
+    """Every `slack_file` object in blocks, however deep (image blocks and elements)."""
+    if isinstance(node, list):
+        return [ref for item in node for ref in slack_file_refs(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["slack_file"]] if isinstance(node.get("slack_file"), dict) else []
+    return found + [
+        ref
+        for key, value in node.items()
+        if key != "slack_file" and isinstance(value, (dict, list))
+        for ref in slack_file_refs(value)
+    ]
 
 
 def _options(element: JSON, where: str) -> list[tuple[str, Any]]:
@@ -410,6 +456,8 @@ class FakeSlack:
         self.stacks: dict[str, list[str]] = {}
         self.home_views: dict[str, JSON] = {}
         self.ephemerals: list[JSON] = []
+        # Uploaded files by id: name, title, length, bytes (base64 once uploaded), completed.
+        self.files: dict[str, JSON] = {}
         self._dms: dict[str, str] = {}
         self._triggers: dict[str, _Trigger] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
@@ -451,6 +499,9 @@ class FakeSlack:
             "users.list": self._users_list,
             "bots.info": self._bots_info,
             "team.info": self._team_info,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
+            "files.info": self._files_info,
         }
         self.add_user(bot_user_id, name="northstar", real_name="North Star", is_bot=True)
         self.add_channel("C0GENERAL1", name="general")
@@ -462,6 +513,8 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{response_id:.+}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/files/{file_id}/{name}", self._handle_file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
@@ -635,7 +688,8 @@ class FakeSlack:
             stalls.extend([0.0] * (every - 1) + [seconds])
 
     def reset(self) -> None:
-        """Forget calls, messages, views, triggers and pending failures; keep users and channels."""
+        """Forget calls, messages, views, triggers and pending failures; keep users, channels
+        and uploaded files (the workspace's, as a real Slack keeps them)."""
         self.calls.clear()
         self.messages.clear()
         self.views.clear()
@@ -741,6 +795,7 @@ class FakeSlack:
                 "messages": self.messages,
                 "ephemerals": self.ephemerals,
                 "home_views": self.home_views,
+                "files": self.files,
                 "dms": self._dms,
                 "last_ts": self._last_ts,
             }
@@ -754,6 +809,7 @@ class FakeSlack:
         self.messages = state.get("messages") or {}
         self.ephemerals = state.get("ephemerals") or []
         self.home_views = state.get("home_views") or {}
+        self.files = state.get("files") or {}
         self._dms.update(state.get("dms") or {})
         self._last_ts = int(state.get("last_ts") or 0)
         self.touch()
@@ -1065,6 +1121,8 @@ class FakeSlack:
         blocks = body.get("blocks")
         if blocks is not None and validate_message_blocks(blocks):
             return 400, "invalid_blocks"
+        if blocks is not None and self._unknown_files(blocks):
+            return 400, "invalid_blocks"
         if not body.get("text") and not blocks:
             return 400, "no_text"
         text, blocks = body.get("text", ""), self._with_ids(blocks or [])
@@ -1149,6 +1207,7 @@ class FakeSlack:
                     response_metadata={"messages": [f"[ERROR] {e}" for e in errors]},
                 )
             self._check_blocks_text(blocks)
+            self._check_file_refs(blocks)
         if required and not text and not blocks and not args.get("attachments"):
             raise FakeSlackError("no_text")
         if isinstance(text, str) and len(text) > MESSAGE_TEXT_LIMIT:
@@ -1210,6 +1269,7 @@ class FakeSlack:
                 response_metadata={"messages": [f"[ERROR] {e}" for e in errors]},
             )
         assert isinstance(view, dict)
+        self._check_file_refs(view.get("blocks"))
         return view
 
     def _check_hash(self, args: JSON, current: JSON | None) -> None:
@@ -1219,6 +1279,184 @@ class FakeSlack:
 
     def _public(self, view: JSON) -> JSON:
         return {key: value for key, value in copy.deepcopy(view).items() if key != "user"}
+
+    # -- files
+
+    def file_url(self, file_id: str) -> str:
+        """Where the fake serves an uploaded file (its `url_private`)."""
+        stored = self.files[file_id]
+        return f"{self.base_url}/files/{file_id}/{stored['name']}"
+
+    def file_bytes(self, file_id: str) -> bytes:
+        return base64.b64decode(self.files[file_id].get("data") or "")
+
+    def _unknown_files(self, blocks: Any) -> list[str]:
+        """slack_file references to no completed image file of this workspace."""
+        unknown = []
+        for ref in slack_file_refs(blocks):
+            file_id = ref.get("id")
+            if file_id is None and isinstance(ref.get("url"), str):
+                file_id = next(
+                    (f for f in self.files if ref["url"] == self.file_url(f)), ref["url"]
+                )
+            stored = self.files.get(str(file_id))
+            if stored is None or not stored.get("completed") or not stored.get("is_image"):
+                unknown.append(str(file_id))
+        return unknown
+
+    def _check_file_refs(self, blocks: Any) -> None:
+        unknown = self._unknown_files(blocks)
+        if unknown:
+            errors = [f"invalid slack_file: no image file {f!r}" for f in unknown]
+            raise FakeSlackError(
+                "invalid_blocks",
+                errors=errors,
+                response_metadata={"messages": [f"[ERROR] {e}" for e in errors]},
+            )
+
+    def _files_get_upload_url_external(self, args: JSON) -> JSON:
+        filename, length = args.get("filename"), args.get("length")
+        if not isinstance(filename, str) or not filename.strip():
+            raise FakeSlackError(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] missing required field: filename"]},
+            )
+        if len(filename) > FILENAME_LIMIT:
+            raise FakeSlackError(
+                "invalid_arguments",
+                response_metadata={
+                    "messages": [f"[ERROR] filename: must be at most {FILENAME_LIMIT} characters"]
+                },
+            )
+        try:
+            size = int(str(length))
+        except ValueError:
+            raise FakeSlackError(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] length: must be an integer"]},
+            ) from None
+        if size <= 0:
+            raise FakeSlackError("missing_argument")
+        if size > FILE_SIZE_LIMIT:
+            raise FakeSlackError("file_upload_size_restricted")
+        alt = args.get("alt_txt")
+        if isinstance(alt, str) and len(alt) > ALT_TXT_LIMIT:
+            raise FakeSlackError("alt_txt_too_large")
+        file_id = self._new_id("F")
+        extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        self.files[file_id] = {
+            "id": file_id,
+            "name": filename,
+            "title": filename,
+            "length": size,
+            "alt_txt": alt if isinstance(alt, str) else "",
+            "mimetype": IMAGE_TYPES.get(extension, "application/octet-stream"),
+            "is_image": extension in IMAGE_TYPES,
+            "data": None,
+            "completed": False,
+            "channels": [],
+        }
+        return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """The upload URL: takes the file's bytes, raw or as a multipart form."""
+        file_id = request.match_info["file_id"]
+        stored = self.files.get(file_id)
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = next(iter(form.values()), b"")
+            data = part.file.read() if isinstance(part, web.FileField) else str(part).encode()
+        else:
+            data = await request.read()
+        if stored is None or stored["completed"]:
+            status, text = 404, "not_found"
+        elif not data:
+            status, text = 400, "empty_file"
+        else:
+            stored["data"] = base64.b64encode(data).decode()
+            status, text = 200, f"OK - {len(data)}"
+        args = {"file_id": file_id, "length": len(data)}
+        body = {"ok": status == 200} | ({} if status == 200 else {"error": text})
+        await self._record(Call("upload", args, None, self.clock(), status, body))
+        return web.Response(status=status, text=text)
+
+    async def _handle_file(self, request: web.Request) -> web.Response:
+        """An uploaded file, as its url_private serves it (the sandbox's page shows them)."""
+        stored = self.files.get(request.match_info["file_id"])
+        if stored is None or not stored["completed"]:
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(
+            body=base64.b64decode(stored["data"] or ""),
+            content_type=stored["mimetype"],
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+
+    def _files_complete_upload_external(self, args: JSON) -> JSON:
+        """Completes uploads; without a channel the files stay private to the uploader."""
+        files = args.get("files")
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except ValueError:
+                raise FakeSlackError("invalid_arguments") from None
+        if not isinstance(files, list) or not files:
+            raise FakeSlackError(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] files: must be a non-empty array"]},
+            )
+        for entry in files:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                raise FakeSlackError(
+                    "invalid_arguments",
+                    response_metadata={"messages": ["[ERROR] files: each item needs an id"]},
+                )
+            stored = self.files.get(entry["id"])
+            if stored is None or stored["completed"]:
+                raise FakeSlackError("file_not_found")
+            if stored["data"] is None:
+                raise FakeSlackError("file_upload_failed")
+            title = entry.get("title")
+            if title is not None and (not isinstance(title, str) or len(title) > FILE_TITLE_LIMIT):
+                raise FakeSlackError(
+                    "invalid_arguments",
+                    response_metadata={
+                        "messages": [
+                            f"[ERROR] title: must be at most {FILE_TITLE_LIMIT} characters"
+                        ]
+                    },
+                )
+        channel = args.get("channel_id")
+        if channel:
+            self._channel(channel)
+        done = []
+        for entry in files:
+            stored = self.files[entry["id"]]
+            stored["completed"] = True
+            stored["title"] = entry.get("title") or stored["name"]
+            stored["channels"] = [channel] if channel else []
+            done.append(self._file_object(stored))
+        return {"files": done}
+
+    def _files_info(self, args: JSON) -> JSON:
+        stored = self.files.get(str(args.get("file")))
+        if stored is None or not stored["completed"]:
+            raise FakeSlackError("file_not_found")
+        return {"file": self._file_object(stored)}
+
+    def _file_object(self, stored: JSON) -> JSON:
+        return {
+            "id": stored["id"],
+            "name": stored["name"],
+            "title": stored["title"],
+            "mimetype": stored["mimetype"],
+            "filetype": stored["name"].rsplit(".", 1)[-1].lower(),
+            "size": stored["length"],
+            "is_public": bool(stored["channels"]),
+            "channels": list(stored["channels"]),
+            "alt_txt": stored["alt_txt"],
+            "url_private": self.file_url(stored["id"]),
+            "user": self.bot_user_id,
+        }
 
     # -- where Slack refuses (and accepts) what a naive fake would not
 

@@ -83,6 +83,7 @@ def create_page_app(sandbox: Sandbox) -> web.Application:
             web.post("/sandbox/shortcut", page.shortcut),
             web.post("/sandbox/home", page.home),
             web.post("/sandbox/clock", page.clock),
+            web.get("/sandbox/files/{file_id}", page.file),
             web.static("/static", STATIC),
         ]
     )
@@ -457,6 +458,15 @@ class Page:
     async def home(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         return self._answer(await self.sandbox.driver.app_home_opened(body["user"]))
+
+    async def file(self, request: web.Request) -> web.Response:
+        """An image uploaded to the local Slack, as image blocks show it."""
+        stored = self.sandbox.fake.files.get(request.match_info["file_id"])
+        if stored is None or not stored.get("completed") or not stored.get("is_image"):
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(
+            body=self.sandbox.fake.file_bytes(stored["id"]), content_type=stored["mimetype"]
+        )
 
     async def clock(self, request: web.Request) -> web.Response:
         body = await self._body(request)

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, DividerBlock
 
+from bot.charts.blocks import chart_blocks
+from bot.charts.model import ShownChart
 from bot.core.calendar import zone_named
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
@@ -268,3 +270,10 @@ def headline(bundle: ContractBundle, *, today: date) -> str:
         parts.append(f"next: {next_due.key} {day(next_due.due)}")
     parts.append(checkin_completion(bundle, today).text)
     return " · ".join(parts)
+
+
+def chart_section(shown: Sequence[ShownChart]) -> list[Block]:
+    """The contract's charts under their heading, or nothing when none could be shown."""
+    if not shown:
+        return []
+    return [DividerBlock(), section("*Charts*"), *chart_blocks(shown)]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 from slack_sdk.models.views import View
 
+from bot.charts.blocks import chart_blocks
+from bot.charts.model import Chart, ShownChart, charts_of
 from bot.core.permissions import may_read
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_headline
@@ -51,18 +53,45 @@ def _closed_entry(bundle: ContractBundle, viewer: str, index: int) -> list[Block
     ]
 
 
+# Indicator charts per open contract in App Home (its confidence sparkline comes after them),
+# for the viewer's own contracts first, then those they govern, up to HOME_CHART_CONTRACTS.
+HOME_CHARTS = 3
+HOME_CHART_CONTRACTS = 5
+
+
+def home_charts(*, viewer: str, bundles: Sequence[ContractBundle]) -> list[Chart]:
+    """The charts App Home shows: those of the active contracts the viewer may read."""
+    open_ = [
+        b
+        for b in bundles
+        if (b.contract.leader_id == viewer or may_read(b, viewer))
+        and b.contract.status == ContractStatus.active
+    ]
+    open_.sort(key=lambda b: b.contract.leader_id != viewer)  # stable: led ones first
+    return [
+        chart for b in open_[:HOME_CHART_CONTRACTS] for chart in charts_of(b, limit=HOME_CHARTS)
+    ]
+
+
+def _charts(bundle: ContractBundle, charts: Mapping[int, Sequence[ShownChart]]) -> list[Block]:
+    return chart_blocks(charts.get(bundle.contract.id or 0, ()))
+
+
 def build_home(
     *,
     viewer: str,
     bundles: list[ContractBundle],
     today: date,
     notes: Mapping[int, str] | None = None,
+    charts: Mapping[int, Sequence[ShownChart]] | None = None,
 ) -> View:
     """Open contracts first (led, then governed), the closed ones last under their heading.
 
     `notes`: a line by contract id, where its agreement stands (a draft's, or the renewal an
-    active contract waits for), shown under it."""
+    active contract waits for), shown under it; `charts`: the uploaded charts of each
+    contract, by contract id."""
     notes = notes or {}
+    charts = charts or {}
     readable = [b for b in bundles if b.contract.leader_id == viewer or may_read(b, viewer)]
     closed = [b for b in readable if b.contract.status == ContractStatus.closed]
     led = [
@@ -116,6 +145,7 @@ def build_home(
         blocks += [section(indicator_line(bundle, i, today)) for i in bundle.indicators[:LIST_CAP]]
         if len(bundle.indicators) > LIST_CAP:
             blocks.append(context(f"_…and {len(bundle.indicators) - LIST_CAP} more indicators_"))
+        blocks += _charts(bundle, charts)
         blocks.append(_buttons(bundle, f"led_{index}"))
         blocks.append(DividerBlock())
 
@@ -130,6 +160,7 @@ def build_home(
                     f" · you are {', '.join(roles)}"
                 ),
                 context(headline(bundle, today=today), evidence_headline(bundle, today)),
+                *_charts(bundle, charts),
             ]
             if c.id in notes:
                 blocks.append(context(notes[c.id or 0]))

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import checkins, faults, modal, replicas, rss, summary
+from tests.bench import charts, checkins, faults, modal, replicas, rss, summary
 from tests.bench.measure import BenchFailure, Options, Result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[Options], Coroutine[Any, Any, Result]]] = {
     modal.NAME: modal.run,
     rss.NAME: rss.run,
     replicas.NAME: replicas.run,
+    charts.NAME: charts.run,
 }
 
 

@@ -19,3 +19,13 @@ async def test_the_summary_benchmark_runs_end_to_end() -> None:
         assert all(value is not None and value > 0 for value in level.ratios.values())
     assert "first Web API call" in result.table()
     assert json.loads(json.dumps(result.to_json()))["levels"][1]["concurrency"] == 2
+
+
+async def test_the_charts_benchmark_runs_end_to_end() -> None:
+    from tests.bench import charts
+
+    result = await charts.run(Options(requests=2, warmup=0, concurrency=(1,), timeout=10.0))
+    assert result.uploads_cold == result.charts and result.uploads_warm == 0
+    assert set(result.draw_ms) >= {"I1", "confidence"} or "I1" in result.draw_ms
+    assert "warm / cold" in result.table()
+    assert json.loads(json.dumps(result.to_json()))["ratios"]["warm_over_cold"] > 0

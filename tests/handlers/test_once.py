@@ -150,8 +150,12 @@ async def test_slack_retrying_an_event_runs_it_once(bot: Bot, example_contract: 
         answered = await bot.driver.event(event, retry_num=retry, event_id="Ev0HOME0001")
         assert answered.status == 200
     await bot.fake.wait_for("views.publish")
+    # Run once: App Home is published at once, then once more with its newly drawn charts.
+    await bot.fake.wait_for("files.completeUploadExternal", count=3, timeout=30)
+    await bot.fake.wait_for("views.publish", count=2, timeout=30)
     await asyncio.sleep(0.2)
-    assert len(bot.fake.calls_to("views.publish")) == 1
+    assert len(bot.fake.calls_to("views.publish")) == 2
+    assert len(bot.fake.calls_to("files.completeUploadExternal")) == 3
 
 
 async def test_a_failed_event_is_released_for_slacks_retry(bot: Bot) -> None:

@@ -106,10 +106,25 @@ async def home_text(bot: Bot, user: str) -> str:
     return _block_text(bot.fake.home_views[user])
 
 
+async def charts_drawn(bot: Bot) -> None:
+    """The contract's charts drawn and uploaded, so every summary and App Home shows them
+    with its text (a chart drawn anew follows in a message or publish of its own)."""
+    before = len(bot.fake.calls_to("response_url"))
+    await say(bot, "/contract", "summary", user=LEADER)
+    await bot.fake.wait_for(
+        "response_url",
+        where=lambda c: (
+            c in bot.fake.calls_to("response_url")[before:] and '"image"' in json.dumps(c.args)
+        ),
+        timeout=30,
+    )
+
+
 async def what_they_see(bot: Bot) -> dict[str, str]:
     """Every view the leader and the sponsor can reach: requests, summary, history, received
     feedback, App Home and their DMs from the bot."""
     seen: dict[str, str] = {}
+    await charts_drawn(bot)
     for user, about in ((LEADER, ""), (SPONSOR, f" {DANA}")):
         seen[f"{user} requests"] = await say(bot, "/contract", "request-feedback", user=user)
         seen[f"{user} summary"] = await say(bot, "/contract", f"summary{about}", user=user)

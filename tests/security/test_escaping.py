@@ -72,6 +72,12 @@ NOT_SHOWN = frozenset(
         "type",
         "style",
         "response_type",
+        # Plain text by Slack's definition ("should not contain any markup"): an image's
+        # alt text, and an uploaded file's name, alt text and title (in `files`).
+        "alt_text",
+        "alt_txt",
+        "filename",
+        "files",
     }
 )
 

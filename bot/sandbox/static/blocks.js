@@ -37,6 +37,17 @@ export function safeUrl(url) {
   return /^(https?:|mailto:)/i.test(url) ? url : null;
 }
 
+// Where an image comes from: its image_url, or an uploaded file (slack_file by id or by the
+// file's url), which the sandbox's page serves from its local Slack.
+export function imageSource(image) {
+  const file = image?.slack_file;
+  if (file) {
+    const id = file.id || /\/files\/(F[A-Z0-9]+)\//.exec(file.url || "")?.[1];
+    return id ? `/sandbox/files/${encodeURIComponent(id)}` : "";
+  }
+  return safeUrl(image?.image_url || "") || "";
+}
+
 function personName(ctx, id, fallback) {
   const person = ctx.people?.get(id);
   return person ? person.real_name : fallback || id;
@@ -244,7 +255,7 @@ function renderElement(element, block, ctx, where, initial) {
   }
   if (kind === "image") {
     const image = el("img", "bk-accessory-image");
-    image.src = safeUrl(element.image_url || "") || "";
+    image.src = imageSource(element);
     image.alt = element.alt_text || "";
     return image;
   }
@@ -415,7 +426,7 @@ export function renderBlock(block, ctx) {
       for (const item of block.elements || []) {
         if (item.type === "image") {
           const image = el("img", "bk-context-image");
-          image.src = safeUrl(item.image_url || "") || "";
+          image.src = imageSource(item);
           image.alt = item.alt_text || "";
           node.append(image);
         } else {
@@ -428,7 +439,7 @@ export function renderBlock(block, ctx) {
       const node = el("figure", "bk-image");
       if (block.title) node.append(el("figcaption", "", escapeHtml(plainText(block.title))));
       const image = el("img");
-      image.src = safeUrl(block.image_url || "") || "";
+      image.src = imageSource(block);
       image.alt = block.alt_text || "";
       node.append(image);
       return node;

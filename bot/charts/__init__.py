@@ -1,0 +1,1 @@
+"""Charts of indicators and confidence: drawn from a contract's data, uploaded once, shown."""

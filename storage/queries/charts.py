@@ -1,0 +1,76 @@
+"""Data access for uploaded charts: the Slack file of a chart's data, and keeping a new one."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import SessionFactory, read_only, writing
+from storage.models import ChartFile
+
+
+async def chart_file_id(
+    *, session: AsyncSession, contract_id: int, subject: str, data_hash: str
+) -> str | None:
+    """The Slack file already uploaded for this chart's data, if any."""
+    row = await session.exec(
+        select(ChartFile.file_id).where(
+            ChartFile.contract_id == contract_id,
+            ChartFile.subject == subject,
+            ChartFile.data_hash == data_hash,
+        )
+    )
+    return row.first()
+
+
+async def cached_file_ids(
+    *, sessions: SessionFactory, keys: list[tuple[int, str, str]]
+) -> dict[tuple[int, str, str], str]:
+    """The Slack files of those (contract, subject, hash) already uploaded, in one unit."""
+    found: dict[tuple[int, str, str], str] = {}
+    async with sessions() as session:
+        await read_only(session)
+        for contract_id, subject, data_hash in keys:
+            file_id = await chart_file_id(
+                session=session, contract_id=contract_id, subject=subject, data_hash=data_hash
+            )
+            if file_id is not None:
+                found[(contract_id, subject, data_hash)] = file_id
+    return found
+
+
+async def keep_chart_file(
+    *, sessions: SessionFactory, contract_id: int, subject: str, data_hash: str, file_id: str
+) -> str:
+    """Keep `file_id` for this chart's data; the file kept, which is another one when someone
+    else kept theirs first (the unique constraint decides, the winner is read back)."""
+    try:
+        async with sessions() as session:
+            await writing(session)
+            session.add(
+                ChartFile(
+                    contract_id=contract_id, subject=subject, data_hash=data_hash, file_id=file_id
+                )
+            )
+            await session.commit()
+        return file_id
+    except IntegrityError:
+        async with sessions() as session:
+            await read_only(session)
+            kept = await chart_file_id(
+                session=session, contract_id=contract_id, subject=subject, data_hash=data_hash
+            )
+        return kept or file_id
+
+
+async def forget_chart_files(*, sessions: SessionFactory, file_ids: list[str]) -> None:
+    """Forget uploaded charts Slack no longer shows (a file deleted in the workspace), so
+    they are drawn and uploaded again."""
+    if not file_ids:
+        return
+    async with sessions() as session:
+        await writing(session)
+        connection = await session.connection()
+        await connection.execute(delete(ChartFile).where(col(ChartFile.file_id).in_(file_ids)))
+        await session.commit()
