@@ -19,6 +19,7 @@ from slack_sdk.models.views import View
 
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
+from bot.lessons.blocks import share_button
 from bot.risks.model import (
     NOTE_MAX,
     STATUS_MARK,
@@ -156,9 +157,12 @@ def build_resolve_modal(found: RiskToResolve, zone: ZoneInfo, today: date) -> Vi
 
 
 def resolved_actions(resolved: Resolved) -> list[InteractiveElement]:
-    """The buttons under a resolved risk's confirmation: the place for what may follow a
-    resolution (sharing it as a lesson). None yet."""
-    return []
+    """The buttons under a resolved risk's confirmation: *Share as a lesson*, when the
+    leader resolved it (only the leader shares lessons from their contract's sources)."""
+    risk = resolved.risk
+    if risk.id is None or risk.resolved_by != resolved.contract.leader_id:
+        return []
+    return [share_button("risk", risk.id)]
 
 
 def build_resolved_blocks(resolved: Resolved, zone: ZoneInfo) -> list[Block]:

@@ -13,10 +13,11 @@ from sqlmodel import col, select
 
 from bot.risks.blocks import RESOLVE, RESOLVE_MODAL
 from bot.risks.model import RISK_ESCALATION, SURFACING
+from storage.db import writing
 from storage.models import AuditEvent, Measurement, Risk, SuccessIndicator
 from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
 from tests.conftest import response_texts
-from tests.harness import Bot, running_bot
+from tests.harness import Bot, filled_modal, running_bot
 
 LEADER, SPONSOR, OWNER, ESCALATION, PEER, OUTSIDER = (
     "U0LEAD001",
@@ -34,7 +35,7 @@ async def open_checkin(bot: Bot) -> dict[str, Any]:
     await bot.driver.command("/checkin", "", user=LEADER)
     calls = await bot.fake.wait_for("views.open", count=before + 1)
     assert calls[-1].response["ok"], calls[-1].response
-    return bot.fake.last_view(LEADER)
+    return await filled_modal(bot.fake, LEADER)
 
 
 async def stored(bot: Bot, model: Any) -> list[Any]:
@@ -220,7 +221,7 @@ async def resolve_modal(bot: Bot, user: str, risk_id: int | None) -> dict[str, A
         user=user, action_id=RESOLVE, value=json.dumps({"risk_id": risk_id})
     )
     await bot.fake.wait_for("views.open", count=before + 1)
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def summary_modal(bot: Bot, user: str) -> dict[str, Any]:
@@ -238,7 +239,7 @@ async def summary_modal(bot: Bot, user: str) -> dict[str, Any]:
         user=user, action_id="home_open_summary", view=home, block_id=block
     )
     await bot.fake.wait_for("views.open", count=before + 1)
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def test_the_sponsor_resolves_a_risk_from_the_summary_once(
@@ -378,6 +379,7 @@ async def test_a_resolved_risk_does_not_escalate(bot: Bot, example_contract: int
     virtual_time(bot.services)
     risk = await raise_risk(bot, risk1_help=["help"])
     async with bot.sessions() as session:
+        await writing(session)
         row = await session.get(Risk, risk.id)
         assert row is not None
         row.status = "resolved"
@@ -407,6 +409,7 @@ async def test_open_risks_stay_in_every_digest_until_resolved(
     bot.clock.set(at("2027-05-03 09:30", "Europe/Berlin"))
     assert "The Q3 launch takes two engineers." in await digest_text()  # a month later: still
     async with bot.sessions() as session:
+        await writing(session)
         row = await session.get(Risk, risk.id)
         assert row is not None
         row.status, row.resolved_at = "resolved", bot.clock.now()
@@ -436,6 +439,7 @@ async def test_a_computed_indicator_is_recorded_each_period_without_being_asked(
 ) -> None:
     virtual_time(bot.services)
     async with bot.sessions() as session:
+        await writing(session)
         session.add(
             SuccessIndicator(
                 contract_id=example_contract,
@@ -502,3 +506,34 @@ async def test_notes_longer_than_their_limit_are_field_errors(
     )
     assert response.json["errors"] == {note: "Keep the note to 1000 characters."}
     assert (await stored(bot, Risk))[0].status == "open"
+
+
+async def test_a_risk_the_leader_resolved_can_be_shared_as_a_lesson(
+    bot: Bot, example_contract: int
+) -> None:
+    virtual_time(bot.services)
+    risk = await raise_risk(bot)
+    modal = await resolve_modal(bot, LEADER, risk.id)
+    done = await bot.driver.submit_view(modal, {"note": "Split the launch in two."}, user=LEADER)
+    assert done.json["response_action"] == "update"
+    buttons = [
+        e
+        for b in done.json["view"]["blocks"]
+        for e in b.get("elements") or []
+        if e.get("action_id") == "lesson_share"
+    ]
+    assert [json.loads(b["value"]) for b in buttons] == [{"kind": "risk", "source_id": risk.id}]
+    before = len(bot.fake.calls_to("views.open"))
+    await bot.driver.block_action(user=LEADER, action_id="lesson_share", value=buttons[0]["value"])
+    await bot.fake.wait_for("views.open", count=before + 1)
+    assert bot.fake.last_view(LEADER)["callback_id"] == "lesson_share_modal"
+
+
+async def test_a_risk_the_sponsor_resolved_offers_no_lesson_to_the_sponsor(
+    bot: Bot, example_contract: int
+) -> None:
+    virtual_time(bot.services)
+    risk = await raise_risk(bot)
+    modal = await resolve_modal(bot, SPONSOR, risk.id)
+    done = await bot.driver.submit_view(modal, {"note": "Moved the launch."}, user=SPONSOR)
+    assert "lesson_share" not in json.dumps(done.json)
