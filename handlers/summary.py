@@ -74,19 +74,20 @@ async def handle_open_summary(
     opened = await open_loading(client, trigger_id=body["trigger_id"], title=SUMMARY_TITLE)
     if opened is None:
         return
-    async with services.sessions() as session:
-        await read_only(session)
-        bundle = await load_bundle(session=session, contract_id=contract_id)
-        shown = (
-            await summary_view(session=session, bundle=bundle, version=None)
-            if bundle is not None
-            else Refusal("That contract is gone.")
-        )
-    if isinstance(shown, Refusal):
-        await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
-        return
-    blocks = build_contract_summary(shown, today=services.today())
-    await fill(client, opened, build_summary_modal(blocks, title=SUMMARY_TITLE))
+    async with services.fill_slots:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=contract_id)
+            shown = (
+                await summary_view(session=session, bundle=bundle, version=None)
+                if bundle is not None
+                else Refusal("That contract is gone.")
+            )
+        if isinstance(shown, Refusal):
+            await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
+            return
+        blocks = build_contract_summary(shown, today=services.today())
+        await fill(client, opened, build_summary_modal(blocks, title=SUMMARY_TITLE))
 
 
 async def handle_app_home_opened(
