@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,6 +15,8 @@ from bot.core.lifecycle import Stopping
 from bot.settings import Settings
 from storage.db import SessionFactory
 
+FILL_SLOTS = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Services:
@@ -25,6 +28,10 @@ class Services:
     # Whether this replica leads (bot/leadership.py); None: it always does. A follower's
     # messages are sent by the leader.
     leads: Callable[[], bool] | None = None
+    # Filling modals already open (loading what they show, `views.update`) takes turns, at
+    # most `FILL_SLOTS` at once: a request that has yet to open its modal, whose trigger id
+    # expires in 3 s, then waits behind a few fills at most, not behind every one in flight.
+    fill_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(FILL_SLOTS))
 
     def today(self) -> date:
         """Today's date in the workspace's default time zone."""

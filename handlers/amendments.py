@@ -96,17 +96,18 @@ async def amend_command(request: CommandRequest) -> None:
     opened = await open_loading(request.client, trigger_id=request.trigger_id, title=AMEND_TITLE)
     if opened is None:
         return
-    async with request.services.sessions() as session:
-        await read_only(session)
-        bundle = await load_bundle(session=session, contract_id=found.contract.id or 0)
-    if bundle is None:
-        await fill(request.client, opened, message_view(AMEND_TITLE, GONE_CONTRACT))
-        return
-    await fill(
-        request.client,
-        opened,
-        build_amend_chooser(bundle, approvers=approvers_of(bundle, request.viewer)),
-    )
+    async with request.services.fill_slots:
+        async with request.services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=found.contract.id or 0)
+        if bundle is None:
+            await fill(request.client, opened, message_view(AMEND_TITLE, GONE_CONTRACT))
+            return
+        await fill(
+            request.client,
+            opened,
+            build_amend_chooser(bundle, approvers=approvers_of(bundle, request.viewer)),
+        )
 
 
 async def history_command(request: CommandRequest) -> None:

@@ -130,8 +130,9 @@ async def open_checkin(
     opened = await open_loading(client, trigger_id=trigger_id, title=opening.title)
     if opened is None:
         return
-    plan = await checkins.plan_of(services=services, opening=opening)
-    await fill(client, opened, build_checkin_modal(plan))
+    async with services.fill_slots:
+        plan = await checkins.plan_of(services=services, opening=opening)
+        await fill(client, opened, build_checkin_modal(plan))
 
 
 # --- the prompt's buttons -----------------------------------------------------------------

@@ -113,19 +113,20 @@ async def _fill_chooser(
     token: str | None = None,
 ) -> None:
     """The evidence modal for the contracts `user` may add to, into the opened modal."""
-    async with services.sessions() as session:
-        await read_only(session)
-        bundles = await contracts_for_evidence(session=session, user=user)
-    if not bundles:
-        await fill(client, opened, message_view(TITLE, NOTHING_TO_ADD_TO))
-        return
-    await fill(
-        client,
-        opened,
-        build_evidence_modal(
-            bundles, viewer=user, selected=bundles[0], message=message, source=token
-        ),
-    )
+    async with services.fill_slots:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundles = await contracts_for_evidence(session=session, user=user)
+        if not bundles:
+            await fill(client, opened, message_view(TITLE, NOTHING_TO_ADD_TO))
+            return
+        await fill(
+            client,
+            opened,
+            build_evidence_modal(
+                bundles, viewer=user, selected=bundles[0], message=message, source=token
+            ),
+        )
 
 
 async def handle_contract_pick(

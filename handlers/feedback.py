@@ -135,13 +135,14 @@ async def _open_mine(
     opened = await open_loading(client, trigger_id=command["trigger_id"], title="Your feedback")
     if opened is None:
         return
-    team = await installation_team(client)
-    async with services.sessions() as session:
-        await writing(session)
-        rows = await my_feedback(
-            session=session, user=command["user_id"], key=hash_key(services), team=team
-        )
-    await fill(client, opened, build_mine_modal(rows))
+    async with services.fill_slots:
+        team = await installation_team(client)
+        async with services.sessions() as session:
+            await writing(session)
+            rows = await my_feedback(
+                session=session, user=command["user_id"], key=hash_key(services), team=team
+            )
+        await fill(client, opened, build_mine_modal(rows))
 
 
 async def _received(

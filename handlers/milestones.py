@@ -82,33 +82,34 @@ async def handle_propose(
     opened = await open_loading(client, trigger_id=body["trigger_id"], title=PROPOSE_TITLE)
     if opened is None:
         return
-    key = decided.milestone.key
-    async with services.sessions() as session:
-        await read_only(session)
-        bundle = await load_bundle(session=session, contract_id=decided.contract.id or 0)
-        item = find_item(snapshot(bundle), kind, key) if bundle is not None else None
-        waiting = []
-        if bundle is not None and item is not None:
-            waiting = await pending_on_item(
-                session=session, contract=bundle.contract, kind=kind.name, key=key
-            )
-    if bundle is None or item is None:
-        await fill(client, opened, message_view(PROPOSE_TITLE, GONE))
-        return
-    await fill(
-        client,
-        opened,
-        build_amend_form(
-            bundle,
-            kind=kind,
-            handle=key,
-            item=item,
-            remove=False,
-            fingerprint=fingerprint(item),
-            approvers=approvers_of(bundle, user),
-            pending=waiting,
-        ),
-    )
+    async with services.fill_slots:
+        key = decided.milestone.key
+        async with services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=decided.contract.id or 0)
+            item = find_item(snapshot(bundle), kind, key) if bundle is not None else None
+            waiting = []
+            if bundle is not None and item is not None:
+                waiting = await pending_on_item(
+                    session=session, contract=bundle.contract, kind=kind.name, key=key
+                )
+        if bundle is None or item is None:
+            await fill(client, opened, message_view(PROPOSE_TITLE, GONE))
+            return
+        await fill(
+            client,
+            opened,
+            build_amend_form(
+                bundle,
+                kind=kind,
+                handle=key,
+                item=item,
+                remove=False,
+                fingerprint=fingerprint(item),
+                approvers=approvers_of(bundle, user),
+                pending=waiting,
+            ),
+        )
 
 
 def _support_refusal(decided: Decided | None, user: str, miss: int) -> str | None:

@@ -118,37 +118,38 @@ async def handle_open_summary(
     opened = await open_loading(client, trigger_id=body["trigger_id"], title=SUMMARY_TITLE)
     if opened is None:
         return
-    async with services.sessions() as session:
-        await read_only(session)
-        bundle = await load_bundle(session=session, contract_id=contract_id)
-        shown = (
-            await summary_view(session=session, bundle=bundle, version=None)
-            if bundle is not None
-            else Refusal("That contract is gone.")
+    async with services.fill_slots:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=contract_id)
+            shown = (
+                await summary_view(session=session, bundle=bundle, version=None)
+                if bundle is not None
+                else Refusal("That contract is gone.")
+            )
+            standing = await agreement_standing(
+                session=session, bundles=[bundle] if bundle is not None else [], viewer=user
+            )
+        if isinstance(shown, Refusal):
+            await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
+            return
+        blocks = build_contract_summary(shown, today=services.today())
+        _with_renewal(blocks, shown, standing)
+        # The modal is filled with the charts already uploaded, then again once the rest are.
+        charts = summary_charts(shown)
+        kept, complete = await kept_charts(services=services, charts=charts)
+        filled = await fill(
+            client, opened, build_summary_modal(blocks + chart_section(kept), title=SUMMARY_TITLE)
         )
-        standing = await agreement_standing(
-            session=session, bundles=[bundle] if bundle is not None else [], viewer=user
-        )
-    if isinstance(shown, Refusal):
-        await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
-        return
-    blocks = build_contract_summary(shown, today=services.today())
-    _with_renewal(blocks, shown, standing)
-    # The modal is filled with the charts already uploaded, then again once the rest are.
-    charts = summary_charts(shown)
-    kept, complete = await kept_charts(services=services, charts=charts)
-    filled = await fill(
-        client, opened, build_summary_modal(blocks + chart_section(kept), title=SUMMARY_TITLE)
-    )
-    if complete or not filled:
-        return
-    drawn = await show_charts(services=services, client=client, charts=charts)
-    if len(drawn) > len(kept):
-        await update_view(
-            client,
-            view_id=opened.view_id,
-            view=build_summary_modal(blocks + chart_section(drawn), title=SUMMARY_TITLE),
-        )
+        if complete or not filled:
+            return
+        drawn = await show_charts(services=services, client=client, charts=charts)
+        if len(drawn) > len(kept):
+            await update_view(
+                client,
+                view_id=opened.view_id,
+                view=build_summary_modal(blocks + chart_section(drawn), title=SUMMARY_TITLE),
+            )
 
 
 async def handle_app_home_opened(

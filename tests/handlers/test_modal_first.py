@@ -14,6 +14,7 @@ import pytest
 
 from bot.checkins.blocks import CHECKIN_MODAL
 from bot.evidence.blocks import EVIDENCE_MODAL
+from bot.services import FILL_SLOTS
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.metadata import ContractRef
 from bot.ui.views import LOADING
@@ -117,3 +118,22 @@ async def test_an_expired_trigger_opens_nothing_and_loads_nothing(
     assert opened.response["error"] == "expired_trigger_id"
     assert bot.fake.calls_to("views.update") == []
     assert seen.where(lambda views_opened: views_opened > 0) == 0  # no plan loaded after
+
+
+async def test_a_modal_opens_while_every_fill_slot_is_taken_and_fills_after(
+    bot: Bot, example_contract: int
+) -> None:
+    slots = bot.services.fill_slots
+    for _ in range(FILL_SLOTS):
+        await slots.acquire()
+    try:
+        assert (await bot.driver.command("/checkin", "", user=LEADER)).status == 200
+        (opened,) = await bot.fake.wait_for("views.open")
+        assert opened.response["ok"], opened.response
+        await asyncio.sleep(0.3)  # room for a fill that did not wait its turn
+        assert bot.fake.calls_to("views.update") == []
+    finally:
+        for _ in range(FILL_SLOTS):
+            slots.release()
+    modal = await filled_modal(bot.fake, LEADER)
+    assert modal.get("callback_id") == CHECKIN_MODAL
