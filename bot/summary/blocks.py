@@ -242,12 +242,11 @@ def build_summary(
 
 
 def risk_blocks(bundle: ContractBundle, today: date) -> list[Block]:
-    """Every open risk with its Resolve button (checked when pressed), and the resilience
+    """Every open risk with its Resolve and Reply buttons (checked when pressed), and the resilience
     figures; nothing when the contract has no risks yet."""
     zone = zone_named(bundle.contract.checkin_timezone) or ZoneInfo("UTC")
-    shown = open_risk_blocks(
-        bundle.risks, zone, today, resolvable=bundle.contract.status == ContractStatus.active
-    )
+    active = bundle.contract.status == ContractStatus.active
+    shown = open_risk_blocks(bundle.risks, zone, today, resolvable=active, repliable=active)
     shown += resilience_blocks(figures_of(bundle, zone))
     return [DividerBlock(), *shown] if shown else []
 

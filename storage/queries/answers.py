@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import CheckIn, CheckInNudge, CheckInReply
+from storage.models import CheckIn, CheckInNudge, CheckInReply, Risk
 
 
 async def checkin_by_id(*, session: AsyncSession, checkin_id: int) -> CheckIn | None:
@@ -49,6 +49,16 @@ async def replies_of(
     for row in rows.all():
         found.setdefault(row.checkin_id, []).append(row)
     return found
+
+
+async def risk_texts(*, session: AsyncSession, risk_ids: Sequence[int]) -> dict[int, str]:
+    """The text of each risk a reply answers, by risk id."""
+    if not risk_ids:
+        return {}
+    rows = await session.exec(
+        select(Risk.id, Risk.text).where(col(Risk.id).in_(sorted(set(risk_ids))))
+    )
+    return {risk_id: text for risk_id, text in rows.all() if risk_id is not None}
 
 
 async def add_nudge(
