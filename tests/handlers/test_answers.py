@@ -16,6 +16,7 @@ from bot.checkins.blocks import START
 from bot.checkins.model import PROMPT
 from bot.risks.model import REPLY as RISK_REPLY
 from bot.summary.home import OPEN_SUMMARY
+from storage.db import writing
 from storage.models import CheckIn, CheckInNudge, CheckInReply
 from tests.bot.checkins.test_support import add_contract, at, deliveries, run_job, virtual_time
 from tests.conftest import response_texts
@@ -181,6 +182,7 @@ async def test_a_reply_threads_under_the_prompt_and_shows_in_history(
 async def test_a_reply_without_a_prompt_goes_as_a_dm(bot: Bot, example_contract: int) -> None:
     digest = await answered_and_digested(bot)
     async with bot.sessions() as session:
+        await writing(session)
         for row in await deliveries(bot.sessions, PROMPT):
             merged = await session.merge(row)
             await session.delete(merged)
@@ -302,6 +304,7 @@ async def test_buttons_crafted_for_another_contract_are_refused(
         bot.sessions, leader="U0OTHER01", sponsor="U0OTHSP01", owner=None, title="Elsewhere"
     )
     async with bot.sessions() as session:
+        await writing(session)
         theirs = CheckIn(
             contract_id=other, period_key="2027-W10", confidence=2, reflection="Private words"
         )
