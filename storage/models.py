@@ -303,12 +303,19 @@ class CheckInReply(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     checkin_id: int = Field(foreign_key="checkin.id", ondelete="CASCADE", index=True)
     contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE")
-    # Set when the reply answers one risk raised in that check-in.
-    risk_id: int | None = Field(default=None, foreign_key="risk.id", ondelete="CASCADE")
     author_id: str = Field(max_length=32)
     text: str = _text()
     request_key: str = Field(max_length=200)
     created_at: datetime = _ts()
+
+
+class CheckInReplyRisk(SQLModel, table=True):
+    """The risk a reply answers, when it answers one raised in its check-in."""
+
+    __tablename__ = "checkin_reply_risk"
+
+    reply_id: int = Field(foreign_key="checkin_reply.id", ondelete="CASCADE", primary_key=True)
+    risk_id: int = Field(foreign_key="risk.id", ondelete="CASCADE", index=True)
 
 
 class CheckInNudge(SQLModel, table=True):

@@ -99,10 +99,7 @@ def build_checkin_view(shown: Shown) -> View:
         blocks.append(DividerBlock())
         blocks += sections(
             "Replies",
-            [
-                reply_line(r, risk=shown.risk_texts.get(r.risk_id) if r.risk_id else None)
-                for r in shown.replies
-            ],
+            [reply_line(r, risk=shown.risk_texts.get(r.id or 0)) for r in shown.replies],
         )
     if shown.may_reply:
         blocks.append(

@@ -29,7 +29,7 @@ class Shown:
     bundle: ContractBundle
     replies: list[CheckInReply]
     may_reply: bool
-    risk_texts: dict[int, str] = field(default_factory=dict)  # the risks replies answer
+    risk_texts: dict[int, str] = field(default_factory=dict)  # by reply: the risk it answers
 
 
 @dataclass(frozen=True, slots=True)

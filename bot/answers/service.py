@@ -15,7 +15,7 @@ from bot.people.service import zone_for
 from bot.services import Services
 from storage.db import read_only, writing
 from storage.models import CheckIn, CheckInReply, Contract, ContractStatus, Delivery
-from storage.queries.answers import add_nudge, add_reply, checkin_by_id, replies_of, risk_texts
+from storage.queries.answers import add_nudge, add_reply, answered_risks, checkin_by_id, replies_of
 from storage.queries.checkins import checkins_of
 from storage.queries.contracts import load_bundle
 from storage.queries.risks import find_risk
@@ -39,9 +39,7 @@ async def checkin_to_show(*, services: Services, checkin_id: int, user: str) -> 
         if not may_read(bundle, user):
             return Refusal(NOT_YOURS)
         replies = (await replies_of(session=session, checkin_ids=[checkin_id])).get(checkin_id, [])
-        texts = await risk_texts(
-            session=session, risk_ids=[r.risk_id for r in replies if r.risk_id is not None]
-        )
+        texts = await answered_risks(session=session, reply_ids=[r.id or 0 for r in replies])
     answerer = may_answer_checkin(bundle, user) and user != bundle.contract.leader_id
     return Shown(
         checkin=checkin, bundle=bundle, replies=replies, may_reply=answerer, risk_texts=texts
@@ -89,7 +87,7 @@ async def save_risk_reply(
     found = await risk_to_answer(services=services, risk_id=risk_id, user=user)
     if isinstance(found, Refusal):
         return found
-    saved = await _keep(
+    reply, new = await _keep(
         services=services,
         shown=found.shown,
         user=user,
@@ -97,9 +95,7 @@ async def save_risk_reply(
         request_key=request_key,
         risk_id=risk_id,
     )
-    if saved[0].risk_id != risk_id:
-        return Refusal("That form was already used for another reply; nothing more was saved.")
-    return found, saved[0], saved[1]
+    return found, reply, new
 
 
 async def save_reply(
@@ -131,7 +127,6 @@ async def _keep(
     row = CheckInReply(
         checkin_id=shown.checkin.id or 0,
         contract_id=shown.checkin.contract_id,
-        risk_id=risk_id,
         author_id=user,
         text=text,
         request_key=request_key,
@@ -139,7 +134,7 @@ async def _keep(
     )
     async with services.sessions() as session:
         await writing(session)
-        return await add_reply(session=session, reply=row)
+        return await add_reply(session=session, reply=row, risk_id=risk_id)
 
 
 async def prompt_of(*, services: Services, checkin: CheckIn, leader: str) -> Delivery | None:
@@ -206,12 +201,11 @@ async def history_replies(
             if c.period_key in wanted and c.id is not None
         ]
         found = await replies_of(session=session, checkin_ids=[c.id or 0 for c in checkins])
-        texts = await risk_texts(
-            session=session,
-            risk_ids=[r.risk_id for rs in found.values() for r in rs if r.risk_id is not None],
+        texts = await answered_risks(
+            session=session, reply_ids=[r.id or 0 for rs in found.values() for r in rs]
         )
     return [
-        (c.period_key, r, texts.get(r.risk_id) if r.risk_id is not None else None)
+        (c.period_key, r, texts.get(r.id or 0))
         for c in sorted(checkins, key=lambda c: c.period_key, reverse=True)
         for r in found.get(c.id or 0, [])
     ]

@@ -15,7 +15,7 @@ from bot.checkins.model import PROMPT
 from bot.risks.model import REPLY as RISK_REPLY
 from bot.risks.model import REPLY_MODAL as RISK_REPLY_MODAL
 from storage.db import writing
-from storage.models import CheckIn, CheckInReply, Risk
+from storage.models import CheckIn, CheckInReply, CheckInReplyRisk, Risk
 from tests.bot.checkins.test_support import add_contract, deliveries
 from tests.handlers.test_answers import (
     ESCALATION,
@@ -104,11 +104,9 @@ async def test_a_risk_reply_threads_under_the_prompt_and_stays_with_the_checkin(
     assert "<@U0PEER001>" not in body.replace("&lt;@U0PEER001&gt;", "")
     assert RISK_TEXT in body and "week 10" in body
     (reply,) = await stored(bot, CheckInReply)
-    assert (reply.risk_id, reply.checkin_id, reply.author_id) == (
-        risk.id,
-        risk.checkin_id,
-        SPONSOR,
-    )
+    assert (reply.checkin_id, reply.author_id) == (risk.checkin_id, SPONSOR)
+    (link,) = await stored(bot, CheckInReplyRisk)
+    assert (link.reply_id, link.risk_id) == (reply.id, risk.id)
     (row,) = await deliveries(bot.sessions, REPLY_KIND)
     assert (row.recipient_id, row.period_key) == (LEADER, f"reply:{reply.id}")
 
@@ -207,6 +205,7 @@ async def test_a_double_submitted_risk_reply_is_kept_and_sent_once(
     again = await bot.driver.post_raw(body, headers)
     assert again.status == 200 and again.json == first.json
     assert len(await stored(bot, CheckInReply)) == 1
+    assert len(await stored(bot, CheckInReplyRisk)) == 1
     assert len(await deliveries(bot.sessions, REPLY_KIND)) == 1
     assert len(risk_replies(bot)) == 1
 

@@ -1,11 +1,11 @@
-"""checkin_reply.risk_id: a reply that answers one risk raised in the check-in
+"""checkin_reply_risk: the risk a reply to a check-in answers
 
 Revision ID: 0023_risk_reply
 Revises: 0022_chart_files
 Create Date: 2026-12-03 19:50:00.000000
 
 A reply on a risk is kept with the check-in the risk was raised in, like any other reply to
-it, and names the risk it answers.
+it; this table names the risk it answers.
 """
 
 from collections.abc import Sequence
@@ -20,14 +20,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("checkin_reply", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("risk_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(
-            "fk_checkin_reply_risk_id_risk", "risk", ["risk_id"], ["id"], ondelete="CASCADE"
+    op.create_table(
+        "checkin_reply_risk",
+        sa.Column("reply_id", sa.Integer(), nullable=False),
+        sa.Column("risk_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["reply_id"], ["checkin_reply.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["risk_id"], ["risk.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("reply_id"),
+    )
+    with op.batch_alter_table("checkin_reply_risk", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_checkin_reply_risk_risk_id"), ["risk_id"], unique=False
         )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("checkin_reply", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_checkin_reply_risk_id_risk", type_="foreignkey")
-        batch_op.drop_column("risk_id")
+    with op.batch_alter_table("checkin_reply_risk", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_checkin_reply_risk_risk_id"))
+    op.drop_table("checkin_reply_risk")
