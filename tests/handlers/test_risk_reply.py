@@ -210,11 +210,19 @@ async def test_a_double_submitted_risk_reply_is_kept_and_sent_once(
     assert len(risk_replies(bot)) == 1
 
 
-async def test_the_summary_offers_reply_beside_each_open_risk(
+async def test_the_summary_offers_reply_beside_each_open_risk_to_those_who_answer(
     bot: Bot, example_contract: int
 ) -> None:
     await answered_and_digested(bot)
-    await bot.driver.command("/contract", "summary <@U0LEAD001>", user=SPONSOR)
-    await said(bot)
-    blocks = json.dumps([c.args.get("blocks") for c in bot.fake.calls_to("response_url")])
-    assert RISK_REPLY in blocks and RISK_TEXT in blocks
+    seen = 0
+    readers = [(SPONSOR, True), (LEADER, False), (ESCALATION, False)]
+    for count, (user, offered) in enumerate(readers, start=1):
+        await bot.driver.command("/contract", "summary <@U0LEAD001>", user=user)
+        await bot.fake.wait_for(  # the charts come last
+            "response_url", where=lambda c: "*Charts*" in json.dumps(c.args), count=count
+        )
+        calls = bot.fake.calls_to("response_url")[seen:]
+        seen += len(calls)
+        blocks = json.dumps([c.args.get("blocks") for c in calls])
+        assert RISK_TEXT in blocks, user
+        assert (RISK_REPLY in blocks) == offered, user
