@@ -10,16 +10,29 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import delivery
 from bot.answers import service as answers
-from bot.answers.blocks import build_checkin_view, build_reply_modal, nudge_outcome_text
+from bot.answers.blocks import (
+    build_checkin_view,
+    build_reply_modal,
+    build_risk_reply_modal,
+    nudge_outcome_text,
+)
 from bot.answers.forms import parse_reply
 from bot.answers.jobs import send_nudge, send_reply
-from bot.answers.model import MORE, NUDGE, REPLY, REPLY_INPUT, REPLY_MODAL
+from bot.answers.model import (
+    MORE,
+    NUDGE,
+    REPLY,
+    REPLY_INPUT,
+    REPLY_MODAL,
+)
 from bot.core.permissions import Refusal
 from bot.idempotency import request_key
+from bot.risks.model import REPLY as RISK_REPLY
+from bot.risks.model import REPLY_MODAL as RISK_REPLY_MODAL
 from bot.services import services_of
 from bot.ui.blocks import mention
-from bot.ui.metadata import CheckinRecordRef, CheckinRef
-from bot.ui.views import OUT_OF_DATE
+from bot.ui.metadata import CheckinRecordRef, CheckinRef, RiskRef
+from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading
 from handlers.common import notify, reply
 
 logger = logging.getLogger(__name__)
@@ -128,6 +141,83 @@ async def handle_reply_submission(
         )
 
 
+async def handle_risk_reply(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """*Reply* beside an open risk: the short modal, for the contract's sponsor, owner and
+    approvers only (checked again here; a crafted risk id gets nothing it may not see)."""
+    await ack()
+    user = body["user"]["id"]
+    ref = RiskRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await _refuse(body, respond, client, OUT_OF_DATE)
+        return
+    if (body.get("container") or {}).get("type") == "view" or body.get("view"):
+        found = await answers.risk_to_answer(
+            services=services_of(context), risk_id=ref.risk_id, user=user
+        )
+        if isinstance(found, Refusal):
+            await _refuse(body, respond, client, found.text)
+            return
+        await client.views_push(trigger_id=body["trigger_id"], view=build_risk_reply_modal(found))
+        return
+    opened = await open_loading(client, trigger_id=body["trigger_id"], title="Reply to risk")
+    if opened is None:
+        return
+    found = await answers.risk_to_answer(
+        services=services_of(context), risk_id=ref.risk_id, user=user
+    )
+    if isinstance(found, Refusal):
+        await fill(client, opened, message_view("Reply to risk", found.text))
+        return
+    await fill(client, opened, build_risk_reply_modal(found))
+
+
+async def handle_risk_reply_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Keep the reply with the check-in the risk was raised in, once, and thread it under
+    the leader's prompt for that week."""
+    services = services_of(context)
+    user = body["user"]["id"]
+    text, errors = parse_reply(view)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    ref = RiskRef.of_view(view)
+    key = request_key(body)
+    if ref is None or key is None:
+        await ack(response_action="errors", errors={REPLY_INPUT: OUT_OF_DATE})
+        return
+    saved = await answers.save_risk_reply(
+        services=services, risk_id=ref.risk_id, user=user, text=text, request_key=key
+    )
+    if isinstance(saved, Refusal):
+        await ack(response_action="errors", errors={REPLY_INPUT: saved.text})
+        return
+    await ack(response_action="clear")
+    found, kept, _ = saved
+    result = await send_reply(
+        services=services, client=client, shown=found.shown, reply=kept, risk=found.risk
+    )
+    if result.outcome == delivery.Outcome.undeliverable:
+        leader = mention(found.shown.bundle.contract.leader_id)
+        await notify(
+            client,
+            user,
+            f"Your reply is kept with the check-in, but I couldn't reach {leader} in Slack "
+            f"({result.error}).",
+        )
+
+
 async def handle_nudge(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -173,3 +263,5 @@ def register(app: AsyncApp) -> None:
     app.action(REPLY)(handle_reply)
     app.action(NUDGE)(handle_nudge)
     app.view(REPLY_MODAL)(handle_reply_submission)
+    app.action(RISK_REPLY)(handle_risk_reply)
+    app.view(RISK_REPLY_MODAL)(handle_risk_reply_submission)

@@ -75,7 +75,7 @@ async def summary_command(request: CommandRequest) -> None:
     if isinstance(shown, Refusal):
         await request.reply(shown.text)
         return
-    blocks = build_contract_summary(shown, today=request.services.today())
+    blocks = build_contract_summary(shown, today=request.services.today(), viewer=request.viewer)
     _with_renewal(blocks, shown, standing)
     title = escape(shown.bundle.contract.title)
     # Charts already uploaded come with the text; new ones follow once drawn and uploaded,
@@ -133,7 +133,7 @@ async def handle_open_summary(
         if isinstance(shown, Refusal):
             await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
             return
-        blocks = build_contract_summary(shown, today=services.today())
+        blocks = build_contract_summary(shown, today=services.today(), viewer=user)
         _with_renewal(blocks, shown, standing)
         # The modal is filled with the charts already uploaded, then again once the rest are.
         charts = summary_charts(shown)

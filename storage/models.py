@@ -309,6 +309,15 @@ class CheckInReply(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class CheckInReplyRisk(SQLModel, table=True):
+    """The risk a reply answers, when it answers one raised in its check-in."""
+
+    __tablename__ = "checkin_reply_risk"
+
+    reply_id: int = Field(foreign_key="checkin_reply.id", ondelete="CASCADE", primary_key=True)
+    risk_id: int = Field(foreign_key="risk.id", ondelete="CASCADE", index=True)
+
+
 class CheckInNudge(SQLModel, table=True):
     """The one friendly reminder about a missed check-in week: who sent it, and when."""
 

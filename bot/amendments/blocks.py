@@ -894,9 +894,14 @@ def build_history(
     return blocks
 
 
-def build_contract_summary(view: SummaryView, *, today: date) -> list[Block]:
-    """The ordinary summary, with pending amendments, or an old version marked as such."""
-    blocks = build_summary(view.bundle, today=today, pending=pending_lines(view.pending))
+def build_contract_summary(
+    view: SummaryView, *, today: date, viewer: str | None = None
+) -> list[Block]:
+    """The ordinary summary, with pending amendments, or an old version marked as such;
+    `viewer` gets the buttons that are theirs to use."""
+    blocks = build_summary(
+        view.bundle, today=today, pending=pending_lines(view.pending), viewer=viewer
+    )
     stored = view.version
     if stored is not None:
         reason = f" · {escape(truncate(stored.reason, 200))}" if stored.reason else ""

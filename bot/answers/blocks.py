@@ -17,16 +17,18 @@ from bot.answers.model import (
     REPLY_LIMIT,
     REPLY_MODAL,
     Nudged,
+    RiskShown,
     Shown,
 )
 from bot.checkins.blocks import START, target_value
 from bot.core.calendar import period_label
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
+from bot.risks.model import REPLY_MODAL as RISK_REPLY_MODAL
 from bot.ui.blocks import context, day, header, mention, section, sections
 from bot.ui.forms import modal_title, text_input
-from bot.ui.metadata import CheckinRecordRef, CheckinRef
-from storage.models import CheckIn, CheckInReply, Contract
+from bot.ui.metadata import CheckinRecordRef, CheckinRef, RiskRef
+from storage.models import CheckIn, CheckInReply, Contract, Risk
 
 
 def _contract_name(contract: Contract) -> str:
@@ -38,11 +40,17 @@ def _quote(text: str) -> str:
     return "> " + escape(text.strip()).replace("\n", "\n> ")
 
 
-def reply_line(reply: CheckInReply, limit: int | None = None) -> str:
-    """`↩️ <@sponsor> 9 Mar 2027: “…”`."""
+RISK_NAMED = 120  # how much of a risk's text a reply on it names
+
+
+def reply_line(reply: CheckInReply, limit: int | None = None, risk: str | None = None) -> str:
+    """`↩️ <@sponsor> 9 Mar 2027: “…”`, with `on risk: …` when it answers a risk."""
     text = " ".join(reply.text.split())
     shown = escape(truncate(text, limit) if limit else text)
-    return f"↩️ {mention(reply.author_id)} {day(reply.created_at.date())}: “{shown}”"
+    on = ""
+    if risk is not None:
+        on = f" on risk: _{escape(truncate(' '.join(risk.split()), RISK_NAMED))}_"
+    return f"↩️ {mention(reply.author_id)} {day(reply.created_at.date())}{on}: “{shown}”"
 
 
 def checkin_buttons(checkin: CheckIn, *, may_reply: bool) -> ActionsBlock:
@@ -89,7 +97,10 @@ def build_checkin_view(shown: Shown) -> View:
         blocks.append(section("_No wins or reflection written this week._"))
     if shown.replies:
         blocks.append(DividerBlock())
-        blocks += sections("Replies", [reply_line(r) for r in shown.replies])
+        blocks += sections(
+            "Replies",
+            [reply_line(r, risk=shown.risk_texts.get(r.id or 0)) for r in shown.replies],
+        )
     if shown.may_reply:
         blocks.append(
             ActionsBlock(
@@ -129,6 +140,52 @@ def build_reply_modal(shown: Shown) -> View:
                 multiline=True,
                 placeholder="What you noticed, a question, an offer of help…",
             ),
+        ],
+    )
+
+
+def build_risk_reply_modal(found: RiskShown) -> View:
+    """A short modal: what to tell the leader about a risk they raised."""
+    c, checkin = found.shown.bundle.contract, found.shown.checkin
+    risk = escape(truncate(" ".join(found.risk.text.split()), 300))
+    return View(
+        type="modal",
+        callback_id=RISK_REPLY_MODAL,
+        title=modal_title("Reply to risk"),
+        submit="Send",
+        close="Cancel",
+        private_metadata=RiskRef.write(risk_id=found.risk.id),
+        blocks=[
+            section(f"*Risk* raised {period_label(checkin.period_key)}:\n> {risk}"),
+            context(
+                f"To {mention(c.leader_id)} on {_contract_name(c)}: it goes under their "
+                "check-in for that week, and stays with it."
+            ),
+            text_input(
+                REPLY_INPUT,
+                "Your reply",
+                max_length=REPLY_LIMIT,
+                multiline=True,
+                placeholder="An offer of help, a question, someone to talk to…",
+            ),
+        ],
+    )
+
+
+def build_risk_reply_message(
+    contract: Contract, checkin: CheckIn, risk: Risk, reply: CheckInReply
+) -> Message:
+    """The leader's copy of a reply on a risk, threaded under that week's check-in prompt."""
+    label = period_label(checkin.period_key)
+    named = escape(truncate(" ".join(risk.text.split()), 300))
+    return Message(
+        text=f"{mention(reply.author_id)} replied about a risk you raised in {label}",
+        blocks=[
+            section(
+                f"↩️ {mention(reply.author_id)} replied about a risk you raised in {label} "
+                f"(_{named}_):\n{_quote(reply.text)}"
+            ),
+            context(f"{_contract_name(contract)} · kept with the check-in: `/checkin history`"),
         ],
     )
 
@@ -188,12 +245,15 @@ def nudge_outcome_text(nudged: Nudged) -> str:
     )
 
 
-def history_reply_blocks(replies: Sequence[tuple[str, CheckInReply]]) -> list[Block]:
-    """`/checkin history`'s replies: each week's answers from the sponsor and governors."""
+def history_reply_blocks(
+    replies: Sequence[tuple[str, CheckInReply, str | None]],
+) -> list[Block]:
+    """`/checkin history`'s replies: each week's answers from the sponsor and governors,
+    naming the risk when one answers a risk."""
     if not replies:
         return []
     lines = [
-        f"*{period_label(period)}* {reply_line(reply, HISTORY_REPLY_TEXT)}"
-        for period, reply in replies
+        f"*{period_label(period)}* {reply_line(reply, HISTORY_REPLY_TEXT, risk)}"
+        for period, reply, risk in replies
     ]
     return sections("Replies to your check-ins", lines)

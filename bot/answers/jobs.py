@@ -7,12 +7,12 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import delivery
-from bot.answers.blocks import build_nudge_message, build_reply_message
+from bot.answers.blocks import build_nudge_message, build_reply_message, build_risk_reply_message
 from bot.answers.model import NUDGE_KIND, REPLY_KIND, Nudged, Shown
 from bot.answers.service import prompt_of
 from bot.delivery import DeliveryKey, Message, Outgoing, queue_of
 from bot.services import Services
-from storage.models import CheckInReply, Contract, Delivery
+from storage.models import CheckInReply, Contract, Delivery, Risk
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +33,22 @@ async def _deliver(services: Services, client: AsyncWebClient, item: Outgoing) -
 
 
 async def send_reply(
-    *, services: Services, client: AsyncWebClient, shown: Shown, reply: CheckInReply
+    *,
+    services: Services,
+    client: AsyncWebClient,
+    shown: Shown,
+    reply: CheckInReply,
+    risk: Risk | None = None,
 ) -> delivery.Result:
-    """The reply to the leader, once per reply: in the thread of their prompt for that week,
-    or as a DM when no prompt was sent."""
+    """The reply to the leader (on the check-in, or on `risk` raised in it), once per reply:
+    in the thread of their prompt for that week, or as a DM when no prompt was sent."""
     contract = shown.bundle.contract
     prompt = await prompt_of(services=services, checkin=shown.checkin, leader=contract.leader_id)
-    message = build_reply_message(contract, shown.checkin, reply)
+    message = (
+        build_reply_message(contract, shown.checkin, reply)
+        if risk is None
+        else build_risk_reply_message(contract, shown.checkin, risk, reply)
+    )
     if prompt is not None:
         message = Message(message.text, message.blocks, thread_ts=prompt.slack_ts)
     return await _deliver(

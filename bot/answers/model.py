@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from storage.models import CheckIn, CheckInReply
+from storage.models import CheckIn, CheckInReply, Risk
 from storage.queries.contracts import ContractBundle
 
 MORE = "checkin_more"  # the digest's button: the whole check-in in a modal
@@ -29,6 +29,15 @@ class Shown:
     bundle: ContractBundle
     replies: list[CheckInReply]
     may_reply: bool
+    risk_texts: dict[int, str] = field(default_factory=dict)  # by reply: the risk it answers
+
+
+@dataclass(frozen=True, slots=True)
+class RiskShown:
+    """An open risk someone may answer, with the check-in it was raised in."""
+
+    risk: Risk
+    shown: Shown
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot import delivery
-from bot.answers.model import Nudged, Shown
+from bot.answers.model import Nudged, RiskShown, Shown
 from bot.checkins.model import PROMPT
 from bot.core.calendar import answerable_until, in_contract, prompt_due_at
 from bot.core.permissions import Refusal, may_answer_checkin, may_nudge, may_read
@@ -15,9 +15,10 @@ from bot.people.service import zone_for
 from bot.services import Services
 from storage.db import read_only, writing
 from storage.models import CheckIn, CheckInReply, Contract, ContractStatus, Delivery
-from storage.queries.answers import add_nudge, add_reply, checkin_by_id, replies_of
+from storage.queries.answers import add_nudge, add_reply, answered_risks, checkin_by_id, replies_of
 from storage.queries.checkins import checkins_of
 from storage.queries.contracts import load_bundle
+from storage.queries.risks import find_risk
 
 GONE = "That check-in is no longer there."
 NOT_YOURS = "You can't read that check-in: it belongs to a contract you don't read."
@@ -38,8 +39,36 @@ async def checkin_to_show(*, services: Services, checkin_id: int, user: str) -> 
         if not may_read(bundle, user):
             return Refusal(NOT_YOURS)
         replies = (await replies_of(session=session, checkin_ids=[checkin_id])).get(checkin_id, [])
+        texts = await answered_risks(session=session, reply_ids=[r.id or 0 for r in replies])
     answerer = may_answer_checkin(bundle, user) and user != bundle.contract.leader_id
-    return Shown(checkin=checkin, bundle=bundle, replies=replies, may_reply=answerer)
+    return Shown(
+        checkin=checkin, bundle=bundle, replies=replies, may_reply=answerer, risk_texts=texts
+    )
+
+
+RISK_GONE = "That risk is no longer there, or was not raised in a check-in."
+RISK_NOT_REPLIER = "Only the contract's sponsor, owner or approvers can reply to its risks here."
+RISK_OWN = "That's your own risk: update it in your next check-in instead."
+
+
+async def risk_to_answer(*, services: Services, risk_id: int, user: str) -> RiskShown | Refusal:
+    """The risk `risk_id` with the check-in it was raised in, if `user` may reply to it: the
+    contract's sponsor, owner or approvers, not its leader (checked on every click)."""
+    async with services.sessions() as session:
+        await read_only(session)
+        risk = await find_risk(session=session, risk_id=risk_id)
+    if risk is None or risk.checkin_id is None:
+        return Refusal(RISK_GONE)
+    shown = await checkin_to_show(services=services, checkin_id=risk.checkin_id, user=user)
+    if isinstance(shown, Refusal):
+        return Refusal(RISK_GONE) if shown.text == GONE else shown
+    if shown.checkin.contract_id != risk.contract_id:
+        return Refusal(RISK_GONE)
+    if user == shown.bundle.contract.leader_id:
+        return Refusal(RISK_OWN)
+    if not shown.may_reply:
+        return Refusal(RISK_NOT_REPLIER)
+    return RiskShown(risk=risk, shown=shown)
 
 
 def refusal_to_reply(shown: Shown, user: str) -> Refusal | None:
@@ -48,6 +77,25 @@ def refusal_to_reply(shown: Shown, user: str) -> Refusal | None:
     if not shown.may_reply:
         return Refusal(NOT_REPLIER)
     return None
+
+
+async def save_risk_reply(
+    *, services: Services, risk_id: int, user: str, text: str, request_key: str
+) -> tuple[RiskShown, CheckInReply, bool] | Refusal:
+    """Keep `user`'s reply to a risk with the check-in it was raised in (permission checked
+    again); the reply, and whether this request wrote it."""
+    found = await risk_to_answer(services=services, risk_id=risk_id, user=user)
+    if isinstance(found, Refusal):
+        return found
+    reply, new = await _keep(
+        services=services,
+        shown=found.shown,
+        user=user,
+        text=text,
+        request_key=request_key,
+        risk_id=risk_id,
+    )
+    return found, reply, new
 
 
 async def save_reply(
@@ -61,8 +109,23 @@ async def save_reply(
     refused = refusal_to_reply(shown, user)
     if refused is not None:
         return refused
+    reply, new = await _keep(
+        services=services, shown=shown, user=user, text=text, request_key=request_key
+    )
+    return shown, reply, new
+
+
+async def _keep(
+    *,
+    services: Services,
+    shown: Shown,
+    user: str,
+    text: str,
+    request_key: str,
+    risk_id: int | None = None,
+) -> tuple[CheckInReply, bool]:
     row = CheckInReply(
-        checkin_id=checkin_id,
+        checkin_id=shown.checkin.id or 0,
         contract_id=shown.checkin.contract_id,
         author_id=user,
         text=text,
@@ -71,8 +134,7 @@ async def save_reply(
     )
     async with services.sessions() as session:
         await writing(session)
-        reply, new = await add_reply(session=session, reply=row)
-    return shown, reply, new
+        return await add_reply(session=session, reply=row, risk_id=risk_id)
 
 
 async def prompt_of(*, services: Services, checkin: CheckIn, leader: str) -> Delivery | None:
@@ -127,7 +189,7 @@ async def nudge(
 
 async def history_replies(
     *, services: Services, contract_id: int, periods: Sequence[str]
-) -> list[tuple[str, CheckInReply]]:
+) -> list[tuple[str, CheckInReply, str | None]]:
     """The replies to the contract's check-ins of `periods`, newest week first, each week's
     oldest reply first: for `/checkin history`, whose reader is the contract's leader."""
     async with services.sessions() as session:
@@ -139,8 +201,11 @@ async def history_replies(
             if c.period_key in wanted and c.id is not None
         ]
         found = await replies_of(session=session, checkin_ids=[c.id or 0 for c in checkins])
+        texts = await answered_risks(
+            session=session, reply_ids=[r.id or 0 for rs in found.values() for r in rs]
+        )
     return [
-        (c.period_key, r)
+        (c.period_key, r, texts.get(r.id or 0))
         for c in sorted(checkins, key=lambda c: c.period_key, reverse=True)
         for r in found.get(c.id or 0, [])
     ]

@@ -27,7 +27,7 @@ from bot.delivery.model import Message
 from bot.digest.model import ContractDigest, Digest, Move
 from bot.lessons.blocks import digest_lesson_lines
 from bot.reviews.blocks import review_summary_line
-from bot.risks.blocks import digest_risk_line
+from bot.risks.blocks import digest_risk_line, reply_button
 from bot.summary.home import OPEN_SUMMARY
 from bot.summary.reflection import SHORT_TEXT, checkin_lines
 from bot.ui.blocks import (
@@ -157,6 +157,26 @@ def open_risk_lines(item: ContractDigest, zone: ZoneInfo, today: date) -> list[s
     return lines
 
 
+RISK_BUTTON_TEXT = 40
+
+
+def risk_reply_blocks(item: ContractDigest, recipient: str) -> list[Block]:
+    """*Reply* beside each open risk listed, for those who answer the leader (not the leader):
+    one button per risk, named by its first words."""
+    if not may_answer_checkin(item.bundle, recipient) or recipient == item.contract.leader_id:
+        return []
+    ordered = sorted(item.open_risks, key=lambda r: not r.needs_sponsor_help)[:RISKS_LISTED]
+    buttons = []
+    for risk in ordered:
+        if risk.checkin_id is None:
+            continue
+        label = "Reply: " + truncate(" ".join(risk.text.split()), RISK_BUTTON_TEXT)
+        buttons.append(reply_button(risk, label))
+    if not buttons:
+        return []
+    return [ActionsBlock(block_id=f"digest_risk_reply_{item.contract.id}", elements=buttons)]
+
+
 def needs_blocks(item: ContractDigest, recipient: str, zone: ZoneInfo, today: date) -> list[Block]:
     """One contract's exceptions, in the order: milestones, check-ins, risks, amendments,
     indicators moving the wrong way."""
@@ -178,6 +198,7 @@ def needs_blocks(item: ContractDigest, recipient: str, zone: ZoneInfo, today: da
     listed = [s for s in item.pending if not may_decide(s, recipient)]
     first += pending_lines(listed)
     blocks = _with_summary(first, item)
+    blocks += risk_reply_blocks(item, recipient)
     blocks += nudge_blocks(item)
     for state in item.pending:
         if may_decide(state, recipient):

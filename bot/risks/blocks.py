@@ -22,6 +22,7 @@ from bot.delivery.model import Message
 from bot.lessons.blocks import share_button
 from bot.risks.model import (
     NOTE_MAX,
+    REPLY,
     STATUS_MARK,
     Resilience,
     Resolved,
@@ -84,11 +85,17 @@ def digest_risk_line(risk: Risk, zone: ZoneInfo, today: date) -> str:
     return f"{mark} “{text}”{state} · raised {day(raised)}, {age} ago{owner}"
 
 
+def reply_button(risk: Risk, label: str = "Reply") -> ButtonElement:
+    """*Reply* beside an open risk: answer the leader about it (checked again when pressed)."""
+    return ButtonElement(text=label, action_id=REPLY, value=RiskRef.write(risk_id=risk.id))
+
+
 def open_risk_blocks(
-    risks: Sequence[Risk], zone: ZoneInfo, today: date, *, resolvable: bool
+    risks: Sequence[Risk], zone: ZoneInfo, today: date, *, resolvable: bool, repliable: bool = False
 ) -> list[Block]:
     """The open risks, oldest first, each with a Resolve button when the reader may use it
-    (the button is checked again when pressed)."""
+    and, when `repliable`, *Reply* for those who answer the leader (buttons are checked again
+    when pressed)."""
     shown = [r for r in risks if r.status != RiskStatus.resolved]
     if not shown:
         return []
@@ -106,6 +113,10 @@ def open_risk_blocks(
                 accessory=accessory,
             )
         )
+        if repliable and risk.checkin_id is not None:
+            blocks.append(
+                ActionsBlock(block_id=f"risk_reply_{risk.id}", elements=[reply_button(risk)])
+            )
     if len(shown) > SHOWN_RISKS:
         blocks.append(context(f"_…and {len(shown) - SHOWN_RISKS} more open risks._"))
     return blocks

@@ -25,6 +25,9 @@ from storage.models import (
     SuccessIndicator,
 )
 
+REPLY = "risk_reply"  # Reply beside an open risk (digest, summary): answer the leader about it
+REPLY_MODAL = "risk_reply_modal"
+
 DEFAULT_ESCALATION_DAYS = 14
 MAX_ESCALATION_DAYS = 365
 NOTE_MAX = 1000

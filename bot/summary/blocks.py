@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import Block, DividerBlock
 from bot.charts.blocks import chart_blocks
 from bot.charts.model import ShownChart
 from bot.core.calendar import zone_named
+from bot.core.permissions import may_answer_checkin
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_lines
@@ -152,11 +153,16 @@ def closed_lines(contract: Contract) -> list[str]:
 
 
 def build_summary(
-    bundle: ContractBundle, *, today: date, pending: Sequence[str] = ()
+    bundle: ContractBundle,
+    *,
+    today: date,
+    pending: Sequence[str] = (),
+    viewer: str | None = None,
 ) -> list[Block]:
     """Every section of a contract a reader may see, in Block Kit, ready to split.
 
-    `pending`: a line per pending amendment (bot.amendments.blocks.pending_lines).
+    `pending`: a line per pending amendment (bot.amendments.blocks.pending_lines);
+    `viewer`: who reads it (*Reply* on a risk is for those who answer the leader).
     """
     c = bundle.contract
     blocks: list[Block] = [
@@ -213,7 +219,7 @@ def build_summary(
     if barriers:
         blocks += sections("Barriers and contingencies", capped(barriers))
 
-    blocks += risk_blocks(bundle, today)
+    blocks += risk_blocks(bundle, today, viewer)
 
     evidence = evidence_lines(bundle, today)
     if evidence:
@@ -241,12 +247,18 @@ def build_summary(
 # --- risks and resilience ------------------------------------------------------------------
 
 
-def risk_blocks(bundle: ContractBundle, today: date) -> list[Block]:
-    """Every open risk with its Resolve button (checked when pressed), and the resilience
+def risk_blocks(bundle: ContractBundle, today: date, viewer: str | None = None) -> list[Block]:
+    """Every open risk with its Resolve and Reply buttons (checked when pressed), and the resilience
     figures; nothing when the contract has no risks yet."""
     zone = zone_named(bundle.contract.checkin_timezone) or ZoneInfo("UTC")
+    active = bundle.contract.status == ContractStatus.active
+    answers = (
+        viewer is not None
+        and viewer != bundle.contract.leader_id
+        and may_answer_checkin(bundle, viewer)
+    )
     shown = open_risk_blocks(
-        bundle.risks, zone, today, resolvable=bundle.contract.status == ContractStatus.active
+        bundle.risks, zone, today, resolvable=active, repliable=active and answers
     )
     shown += resilience_blocks(figures_of(bundle, zone))
     return [DividerBlock(), *shown] if shown else []

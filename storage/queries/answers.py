@@ -9,19 +9,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import CheckIn, CheckInNudge, CheckInReply
+from storage.models import CheckIn, CheckInNudge, CheckInReply, CheckInReplyRisk, Risk
 
 
 async def checkin_by_id(*, session: AsyncSession, checkin_id: int) -> CheckIn | None:
     return await session.get(CheckIn, checkin_id)
 
 
-async def add_reply(*, session: AsyncSession, reply: CheckInReply) -> tuple[CheckInReply, bool]:
-    """Keep `reply` (committed); (the row, True) or, when its request wrote one already,
-    (that row, False)."""
+async def add_reply(
+    *, session: AsyncSession, reply: CheckInReply, risk_id: int | None = None
+) -> tuple[CheckInReply, bool]:
+    """Keep `reply` (committed), with the risk it answers if any; (the row, True) or, when
+    its request wrote one already, (that row, False)."""
     try:
         async with session.begin_nested():
             session.add(reply)
+            if risk_id is not None:
+                await session.flush()
+                session.add(CheckInReplyRisk(reply_id=reply.id or 0, risk_id=risk_id))
         await session.commit()
         return reply, True
     except IntegrityError:
@@ -49,6 +54,19 @@ async def replies_of(
     for row in rows.all():
         found.setdefault(row.checkin_id, []).append(row)
     return found
+
+
+async def answered_risks(*, session: AsyncSession, reply_ids: Sequence[int]) -> dict[int, str]:
+    """The text of the risk each reply answers, by reply id (replies to the whole check-in
+    have none)."""
+    if not reply_ids:
+        return {}
+    rows = await session.exec(
+        select(CheckInReplyRisk.reply_id, Risk.text)
+        .join(Risk, col(Risk.id) == col(CheckInReplyRisk.risk_id))
+        .where(col(CheckInReplyRisk.reply_id).in_(sorted(set(reply_ids))))
+    )
+    return dict(rows.all())
 
 
 async def add_nudge(
