@@ -78,17 +78,14 @@ async def summary_command(request: CommandRequest) -> None:
     blocks = build_contract_summary(shown, today=request.services.today(), viewer=request.viewer)
     _with_renewal(blocks, shown, standing)
     title = escape(shown.bundle.contract.title)
-    # Charts already uploaded come with the text; new ones follow once drawn and uploaded,
-    # so the text never waits for a drawing.
+    # One answer, charts included: the command was acknowledged at once and its response URL
+    # stays valid for 30 minutes, so the reply may wait for a chart to be drawn and uploaded
+    # (an unchanged chart never is); a chart Slack refuses is left out, the text stays whole.
     charts = summary_charts(shown)
     kept, complete = await kept_charts(services=request.services, charts=charts)
-    if complete:
-        blocks += chart_section(kept)
-    await reply_blocks(request.respond, blocks, text=f"Summary of {title}")
     if not complete:
-        drawn = await show_charts(services=request.services, client=request.client, charts=charts)
-        if drawn:
-            await reply_blocks(request.respond, chart_section(drawn), text=f"Charts of {title}")
+        kept = await show_charts(services=request.services, client=request.client, charts=charts)
+    await reply_blocks(request.respond, [*blocks, *chart_section(kept)], text=f"Summary of {title}")
 
 
 def _with_renewal(blocks: list[Block], shown: SummaryView, standing: Standing | None) -> None:

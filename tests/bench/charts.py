@@ -21,6 +21,7 @@ from sqlmodel import delete, select
 from bot.charts.draw import draw
 from bot.charts.model import charts_of
 from bot.charts.service import show_charts
+from storage.db import writing
 from storage.migrate import upgrade
 from storage.models import ChartFile
 from storage.queries.contracts import load_bundle
@@ -113,6 +114,7 @@ async def run(options: Options) -> ChartsResult:
             cold, warm, uploads_cold, uploads_warm = [], [], 0, 0
             for _ in range(rounds):
                 async with bot.sessions() as session:
+                    await writing(session)
                     await session.exec(delete(ChartFile))
                     await session.commit()
                 took, uploads_cold = await show()

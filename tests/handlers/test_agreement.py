@@ -16,6 +16,7 @@ from bot.contracts.closing import close_contract
 from bot.contracts.io import import_text
 from bot.contracts.jobs import agreements_job
 from bot.scheduler import JobRun
+from storage.db import writing
 from storage.models import Agreement, AuditEvent, Contract, ContractVersion
 from tests.conftest import EXAMPLE_CONTRACT, Bot, import_example, response_texts
 
@@ -502,6 +503,7 @@ async def test_a_contract_that_does_not_replace_waits_for_the_active_one(bot: Bo
     assert (await actions(bot, new_id)).count("contract.agreement_waiting") == 1
 
     async with bot.sessions() as session:
+        await writing(session)
         found = await session.get(Contract, old_id)
         assert found is not None
         await close_contract(

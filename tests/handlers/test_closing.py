@@ -16,6 +16,7 @@ from bot.jobs import JOBS
 from bot.renewal.blocks import END_CLOSE, END_RENEW, WRITE_REFLECTION
 from bot.scheduler import JobRun
 from bot.ui.metadata import ContractRef
+from storage.db import writing
 from storage.models import (
     Amendment,
     AuditEvent,
@@ -260,6 +261,7 @@ async def test_the_owner_closes_with_a_reason_and_everything_pending_stops(
     bot: Bot, example_contract: int
 ) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         session.add(
             Delivery(
                 kind="checkin_reminder",
@@ -388,6 +390,7 @@ async def test_renew_carries_the_latest_values_as_baselines_and_sends_for_agreem
     bot: Bot, example_contract: int
 ) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         i1 = (
             await session.exec(
                 select(SuccessIndicator).where(

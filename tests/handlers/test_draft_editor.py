@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from sqlmodel import col, func, select
 
+from storage.db import writing
 from storage.models import (
     AuditEvent,
     Barrier,
@@ -505,6 +506,7 @@ async def test_an_item_with_evidence_is_not_removed(bot: Bot) -> None:
     await full_draft(bot)
     contract = (await rows(bot, Contract))[0]
     async with bot.sessions() as session:
+        await writing(session)
         session.add(
             Evidence(
                 contract_id=contract.id or 0,

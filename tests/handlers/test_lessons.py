@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from bot.lessons.blocks import ERASED_AUTHOR, SHARE, SHARE_MODAL, WITHOUT_NAME, share_button
 from bot.privacy.keys import feedback_key
 from bot.privacy.service import erase_person, export_person
+from storage.db import writing
 from storage.models import CheckIn, Contract, Lesson, Risk
 from tests.bot.checkins.test_support import run_job, virtual_time
 from tests.conftest import response_texts
@@ -202,6 +203,7 @@ async def test_a_double_submit_keeps_one_lesson(bot: Bot, example_contract: int)
     await bot.fake.wait_for("response_url")
     assert response_texts(bot.fake)[-1].startswith("You have already shared a lesson from this.")
     async with bot.sessions() as session:
+        await writing(session)
         await session.delete((await session.exec(select(Lesson))).one())
         await session.commit()
     second = await open_share(bot, message)
@@ -235,6 +237,7 @@ async def test_a_lesson_outlives_its_contract_and_its_authors_erasure(
     modal = await open_share(bot, await checked_in(bot))
     await bot.driver.submit_view(modal, SHARED, user=LEADER)
     async with bot.sessions() as session:
+        await writing(session)
         await session.delete(await session.get(Contract, example_contract))
         await session.commit()
     (lesson,) = await lessons(bot)
@@ -246,6 +249,7 @@ async def test_a_lesson_outlives_its_contract_and_its_authors_erasure(
         exported = await export_person(session=session, user=LEADER, team="T0", key=key, now=now)
     assert [item["title"] for item in exported["lessons_shared"]] == ["Delegate reviews early"]
     async with bot.sessions() as session:
+        await writing(session)
         await erase_person(session=session, user=LEADER, team="T0", key=key, now=now)
     (lesson,) = await lessons(bot)
     assert (lesson.named, lesson.author_id) == (True, None)
@@ -275,6 +279,7 @@ async def test_an_unnamed_lesson_is_its_authors_to_export_and_unlinked_by_erasur
     modal = await open_share(bot, await checked_in(bot))
     await bot.driver.submit_view(modal, {**SHARED, "anonymity": "unnamed"}, user=LEADER)
     async with bot.sessions() as session:
+        await writing(session)
         await session.delete(await session.get(Contract, example_contract))
         await session.commit()
     key = feedback_key(bot.services.settings)
@@ -285,6 +290,7 @@ async def test_an_unnamed_lesson_is_its_authors_to_export_and_unlinked_by_erasur
     assert [i["shared"] for i in exported["lessons_shared"]] == ["without your name"]
     assert others["lessons_shared"] == []
     async with bot.sessions() as session:
+        await writing(session)
         await erase_person(session=session, user=LEADER, team="T0", key=key, now=now)
     (lesson,) = await lessons(bot)
     assert (lesson.named, lesson.author_id, lesson.author_hash) == (False, None, None)
@@ -302,6 +308,7 @@ async def test_a_risk_gives_a_lesson_once_it_is_resolved(bot: Bot, example_contr
     assert "not resolved yet" in response_texts(bot.fake)[-1]
 
     async with bot.sessions() as session:
+        await writing(session)
         risk.status = "resolved"
         session.add(risk)
         await session.commit()

@@ -19,6 +19,7 @@ from bot.jobs import JOBS
 from bot.privacy.service import ERASED, ERASED_TEXT, erase_person, export_person
 from bot.renewal.blocks import END_CLOSE, END_RENEW
 from bot.scheduler import JobRun
+from storage.db import writing
 from storage.models import (
     Agreement,
     AuditEvent,
@@ -91,9 +92,12 @@ async def renew(bot: Bot, contract_id: int, *, by: str = OWNER) -> tuple[str, Co
 
 
 async def home_of(bot: Bot, user: str) -> str:
-    before = len(bot.fake.calls_to("views.publish"))
+    def theirs(call: Any) -> bool:
+        return call.args.get("user_id") == user and bool(call.response.get("ok"))
+
+    before = len([c for c in bot.fake.calls_to("views.publish") if theirs(c)])
     await bot.driver.app_home_opened(user)
-    await bot.fake.wait_for("views.publish", count=before + 1)
+    await bot.fake.wait_for("views.publish", count=before + 1, where=theirs)
     return json.dumps(bot.fake.home_views[user], ensure_ascii=False)
 
 
@@ -151,6 +155,7 @@ async def test_renew_of_an_incomplete_contract_tells_what_the_draft_needs(
     bot: Bot, example_contract: int
 ) -> None:
     async with bot.sessions() as session:  # every milestone met: none is carried over
+        await writing(session)
         for m in (
             await session.exec(select(Milestone).where(Milestone.contract_id == example_contract))
         ).all():
@@ -336,6 +341,7 @@ async def test_privacy_export_and_erase_cover_agreements_and_change_requests(
     assert [c["comment"] for c in written] == ["Mine: keep the dates."]
 
     async with bot.sessions() as session:
+        await writing(session)
         erased = await erase_person(
             session=session, user=OWNER, team=TEAM, key=KEY, now=bot.clock.now()
         )

@@ -16,7 +16,7 @@ from bot.report.render import render_csv, render_markdown
 from bot.report.service import build_report, parse_period
 from bot.reviews.model import opens_on, review_period
 from bot.services import Services
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, session_factory, writing
 from storage.models import (
     AlignmentReview,
     Amendment,
@@ -112,6 +112,7 @@ async def test_the_review_goes_once_per_period_in_the_morning(
 
 async def test_a_closed_contract_gets_no_review(bot: Bot, example_contract: int) -> None:
     async with bot.sessions() as session:
+        await writing(session)
         contract = await session.get(Contract, example_contract)
         assert contract is not None
         contract.status = ContractStatus.closed
@@ -204,6 +205,7 @@ async def test_a_retirement_that_cannot_be_proposed_is_a_field_error(
     await send_reviews(bot)
     i1 = await indicator(bot, "I1")
     async with bot.sessions() as session:
+        await writing(session)
         session.add(Measurement(indicator_id=i1.id or 0, value=64, measured_at=bot.clock.now()))
         await session.commit()
     response = await review(bot, LEADER, {"indicator.I1": "retire"})

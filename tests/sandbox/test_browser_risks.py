@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from playwright.async_api import Page, expect
 
 from bot.sandbox.runtime import Sandbox
+from storage.db import writing
 from storage.models import Risk
 from tests.sandbox.test_browser import (
     LEADER,
@@ -35,6 +36,7 @@ async def earlier_risk(sandbox: Sandbox) -> int:
     """A risk raised ten days ago (seen four days before that), still open."""
     now = sandbox.clock.now()
     async with sandbox.services.sessions() as session:
+        await writing(session)
         risk = Risk(
             contract_id=1,
             text="Delivery dashboard data arrives a week late.",

@@ -413,6 +413,7 @@ async def an_old_contract(sessions: SessionFactory) -> int:
         "updated_at": datetime(2027, 1, 4, tzinfo=UTC),
     }
     async with sessions() as session:
+        await writing(session)
         table = sa.table("contract", *(sa.column(name) for name in values))
         await session.exec(sa.insert(table).values(**values))
         session.add(Expectation(contract_id=1, key="E1", kind="impact", text="Own"))

@@ -31,6 +31,7 @@ async def test_closing_records_why_and_stops_what_is_pending_once(
     cid = await add_contract(sessions)
     other = await add_contract(sessions, leader="U0PEER001", title="Another")
     async with sessions() as session:
+        await writing(session)
         for contract_id, kind, status in (
             (cid, "checkin_reminder", DeliveryStatus.scheduled),
             (cid, "feedback_request", DeliveryStatus.failed),
