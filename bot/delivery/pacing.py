@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from bot.settings import Settings
 
 PER_CHANNEL_SECONDS = 1.0
+WINDOW_SECONDS = 10.0  # the global rate holds over any window this long
+CATCH_UP_SECONDS = 2.0  # how far behind its schedule the pace may catch up
 CLOCK_TOLERANCE = 1e-6  # below a microsecond a wait is no wait (and clocks tick in µs)
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -27,8 +30,16 @@ class Pacer:
     apart in one channel (and one call at a time there), every sender paused by a 429's
     `Retry-After` and by Slack failing (`failed`, longer each time in a row).
 
-    Slots are handed out in order under a lock. `sleep` and `monotonic` are injectable, so
-    tests never wait; the pacer also keeps the measured time of a call, for batch sizes.
+    Slots are handed out in order under a lock, one every `60 / per_minute` seconds on a
+    schedule. A slot taken late (the event loop was busy with something else, the sender
+    was claiming its next batch) leaves the schedule where it was, up to `CATCH_UP_SECONDS`
+    behind, so the slots after it come sooner until the pace is back on schedule. What
+    bounds the pace is `sending`, just before each call: calls go at least half an interval
+    apart and never more than a minute's `per_minute` share within any `WINDOW_SECONDS`, so
+    time a busy process loses is made up without ever exceeding the rate, and calls that
+    bunched up between their slot and their send (a slow database write) are spread out
+    again. `sleep` and `monotonic` are injectable, so tests never wait; the pacer also keeps
+    the measured time of a call, for batch sizes.
     """
 
     def __init__(
@@ -42,6 +53,10 @@ class Pacer:
         if per_minute <= 0:
             raise ValueError("per_minute must be positive")
         self.interval = 60.0 / per_minute
+        self.window_most = max(1, math.floor(per_minute * WINDOW_SECONDS / 60.0))
+        self._sent: deque[float] = deque()  # when the calls of the last WINDOW_SECONDS went
+        self._last_slot: float | None = None
+        self._send_lock = asyncio.Lock()
         self.per_channel = per_channel
         self.monotonic = monotonic
         self.sleep = sleep
@@ -67,22 +82,52 @@ class Pacer:
         async with self._lock:
             while True:
                 now = self.monotonic()
-                at = max(
+                due = max(
                     self._next,
                     self._held_until,
                     self._channels.get(channel, float("-inf")) + self.per_channel,
                 )
-                if at <= now + CLOCK_TOLERANCE:
+                if due <= now + CLOCK_TOLERANCE:
                     break
-                wait = min(at - now, chunk)
+                wait = min(due - now, chunk)
                 self.waited += wait
                 await self.sleep(wait)
                 if while_waiting is not None:
                     await while_waiting()
-            self._next = now + self.interval
+            self._take(due, now)
             self._channels[channel] = now
             if len(self._channels) > 10_000:
                 self._forget(now)
+
+    def _take(self, due: float, now: float) -> None:
+        """Take the slot `due` at `now`: the schedule goes on from `due`, not from `now`,
+        unless that is further behind than CATCH_UP_SECONDS, or nothing was sent lately."""
+        recent = self._last_slot is not None and now - self._last_slot < WINDOW_SECONDS
+        self._next = max(due if recent else now, now - CATCH_UP_SECONDS) + self.interval
+        self._last_slot = now
+
+    async def sending(self) -> None:
+        """Wait, just before a call goes, out a pause that began since its slot was given,
+        and until the window has room for it; then count it as sent."""
+        async with self._send_lock:
+            while True:
+                now = self.monotonic()
+                at = max(self._held_until, self._window_frees(now))
+                if at <= now + CLOCK_TOLERANCE:
+                    break
+                self.waited += at - now
+                await self.sleep(at - now)
+            self._sent.append(now)
+
+    def _window_frees(self, now: float) -> float:
+        """When one more call keeps half an interval after the last one and the window's
+        share of the rate."""
+        while self._sent and self._sent[0] <= now - WINDOW_SECONDS:
+            self._sent.popleft()
+        soonest = self._sent[-1] + self.interval / 2 if self._sent else float("-inf")
+        if len(self._sent) >= self.window_most:
+            soonest = max(soonest, self._sent[-self.window_most] + WINDOW_SECONDS)
+        return soonest
 
     @asynccontextmanager
     async def channel(self, channel: str) -> AsyncIterator[None]:

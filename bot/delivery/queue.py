@@ -91,7 +91,7 @@ from bot.delivery.model import (
     Unreachable,
     key_of,
 )
-from bot.delivery.pacing import CLOCK_TOLERANCE, Pacer, RetryPolicy, Window, pacer_for
+from bot.delivery.pacing import Pacer, RetryPolicy, Window, pacer_for
 from bot.delivery.readback import Unreadable, read_back
 from bot.settings import Settings
 from storage.db import SessionFactory
@@ -748,10 +748,9 @@ class DeliveryQueue:
 
     async def _after_pause(self) -> None:
         """Wait out a pause (a 429) that began after this call's slot was given, while its
-        attempt was being recorded: no call goes inside a Retry-After."""
-        while (held := self.pacer.held_for()) > CLOCK_TOLERANCE:
-            self.pacer.waited += held
-            await self.pacer.sleep(held)
+        attempt was being recorded: no call goes inside a Retry-After; nor beyond the rate
+        (`Pacer.sending`)."""
+        await self.pacer.sending()
 
     async def _paused_elsewhere(self) -> bool:
         """Hold the pacer for a pause recorded by another sender and not yet kept here;

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -108,6 +109,7 @@ class Row:
     peak_per_minute: float
     takeover: float | None = None  # seconds from the kill to the next post
     senders: int = 0  # processes that led at some point
+    gaps: tuple[float, ...] = ()  # the longest silences between two posts, in seconds
 
     @property
     def floor(self) -> float:
@@ -287,7 +289,8 @@ async def leader_pid(url: str) -> int | None:
     try:
         name = await connection.fetchval(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.objid = $1::bigint & 4294967295 AND l.classid = $1::bigint >> 32",
             LEADER_LOCK,
         )
@@ -308,6 +311,13 @@ async def stop_all(replicas: list[Replica]) -> None:
         except TimeoutError:
             replica.process.kill()
             await replica.process.wait()
+
+
+def longest_gaps(times: list[float], most: int = 8) -> tuple[float, ...]:
+    """The `most` longest silences between consecutive posts (where the pace was lost)."""
+    ordered = sorted(times)
+    gaps = sorted((b - a for a, b in itertools.pairwise(ordered)), reverse=True)
+    return tuple(round(gap, 3) for gap in gaps[:most])
 
 
 def peak_per_minute(times: list[float]) -> float:
@@ -385,6 +395,7 @@ async def measure_row(
         peak_per_minute=peak_per_minute(fake.posted_at),
         takeover=takeover,
         senders=len(senders),
+        gaps=longest_gaps(fake.posted_at),
     )
 
 

@@ -28,6 +28,7 @@ from bot.delivery import (
     Outgoing,
     RetryPolicy,
 )
+from bot.delivery.pacing import CATCH_UP_SECONDS, WINDOW_SECONDS, Pacer
 from bot.settings import SettingsError, load_settings
 from storage.db import SessionFactory, writing
 from storage.models import Delivery
@@ -163,6 +164,60 @@ async def test_the_pacer_keeps_a_global_rate_and_a_second_per_channel() -> None:
         await pacer.slot(channel)
         granted.append(round(time.monotonic() - T0.timestamp(), 3))
     assert granted == [0.0, 0.5, 1.0, 1.5, 2.5]
+
+
+def most_within(times: list[float], window: float) -> int:
+    start, most = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= window - 1e-9:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def test_time_a_busy_process_loses_is_made_up_within_the_rate() -> None:
+    """Waking late on every slot, or a stall before one, does not stretch the pace: the
+    calls after it catch up, at most twice as fast, and no window holds more than the
+    rate's share."""
+    time = VirtualTime(ManualClock(T0))
+    late = 0.004  # every wake-up 4 ms after the slot it slept for; the interval is 50 ms
+
+    async def oversleep(seconds: float) -> None:
+        await time.sleep(seconds + late)
+
+    pacer = Pacer(per_minute=1_200, per_channel=0, monotonic=time.monotonic, sleep=oversleep)
+    granted = []
+    for n in range(600):
+        if n in (100, 300):
+            await time.sleep(0.8)  # the loop was busy elsewhere for 0.8 s
+        await pacer.slot(f"C{n}")
+        await pacer.sending()
+        granted.append(time.monotonic())
+    assert granted[-1] - granted[0] == pytest.approx(599 * 0.05, abs=0.06)
+    assert most_within(granted, WINDOW_SECONDS) <= 1_200 * WINDOW_SECONDS / 60
+    assert min(b - a for a, b in itertools.pairwise(granted)) >= 0.025 - 1e-3
+
+
+async def test_a_long_pause_is_not_made_up_and_an_idle_pacer_starts_at_the_pace() -> None:
+    time = VirtualTime(ManualClock(T0))
+    pacer = time.pacer(per_minute=1_200)
+    for n in range(10):
+        await pacer.slot(f"A{n}")
+        await pacer.sending()
+    await time.sleep(60)  # nothing to send for a minute
+    first = time.monotonic()
+    for n in range(10):
+        await pacer.slot(f"B{n}")
+        await pacer.sending()
+    assert time.monotonic() - first == pytest.approx(9 * 0.05, abs=1e-3)
+
+    await time.sleep(5.0)  # a stall longer than CATCH_UP_SECONDS, in the middle of sending
+    stalled = time.monotonic()
+    for n in range(100):
+        await pacer.slot(f"C{n}")
+        await pacer.sending()
+    caught_up = time.monotonic() - stalled
+    assert caught_up >= 99 * 0.05 - CATCH_UP_SECONDS - 1e-3
 
 
 async def test_a_hold_stops_every_slot_until_it_ends() -> None:
@@ -478,3 +533,21 @@ async def test_updates_in_place_survive_429_and_5xx(
     assert [c.status for c in fake_slack.calls_to("chat.update")] == [429, 502, 200]
     assert 5 <= time.clock.now().timestamp() - T0.timestamp() < 60
     assert not await queue.update(row.slack_channel or "", "1.000", Message(text="x"))
+
+
+async def test_calls_that_bunch_up_after_their_slots_go_out_spread() -> None:
+    """Slots given on time, then held up together (a slow database write), still go out
+    half an interval apart and within the window's share."""
+    time = VirtualTime(ManualClock(T0))
+    pacer = time.pacer(per_minute=1_200)
+    slots = []
+    for n in range(300):
+        await pacer.slot(f"C{n}")
+        slots.append(n)
+    await time.sleep(1.0)  # all of them held up before their call
+    sent = []
+    for _ in slots:
+        await pacer.sending()
+        sent.append(time.monotonic())
+    assert min(b - a for a, b in itertools.pairwise(sent)) >= 0.025 - 1e-3
+    assert most_within(sent, WINDOW_SECONDS) <= 1_200 * WINDOW_SECONDS / 60
