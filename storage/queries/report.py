@@ -78,3 +78,21 @@ async def contracts_with_report_cadence(*, session: AsyncSession) -> list[Contra
         .order_by(col(Contract.id))
     )
     return list(rows.all())
+
+
+async def report_readers(*, session: AsyncSession, contract_ids: list[int]) -> dict[int, list[str]]:
+    """Each contract's report readers, in the order the governance names them."""
+    if not contract_ids:
+        return {}
+    rows = await session.exec(
+        select(ContractPerson)
+        .where(
+            col(ContractPerson.contract_id).in_(contract_ids),
+            ContractPerson.role == Role.report_reader,
+        )
+        .order_by(col(ContractPerson.contract_id), col(ContractPerson.position))
+    )
+    found: dict[int, list[str]] = {}
+    for person in rows.all():
+        found.setdefault(person.contract_id, []).append(person.user_id)
+    return found
