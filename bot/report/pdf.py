@@ -70,12 +70,12 @@ class _Page(FPDF):
         self.set_font(FAMILY, "B" if bold else "", size)
         height = LINE * size / 10
         lines = self.multi_cell(
-            0, height, _printable(text), dry_run=True, output="LINES", new_x=XPos.LMARGIN
+            0, height, _printable(text), align="L", dry_run=True, output="LINES"
         )
         count = len(lines) if isinstance(lines, list) else 1
         if not self.room(height * max(1, count)):
             return
-        self.multi_cell(0, height, _printable(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, height, _printable(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def heading(self, text: str, size: float = 16) -> None:
         self.text_line(text, size=size, bold=True)
