@@ -46,7 +46,7 @@ async def test_the_quarter_report_goes_to_its_channel_once_at_the_morning_after(
     ]
     text = text_of(posted(bot.fake, "C0GENERAL1"))
     assert "Dana Leader" in text and "U0LEAD001" not in text
-    first = next(m for m in posted(bot.fake, "C0GENERAL1") if "blocks" in m and m["blocks"])
+    first = next(m for m in posted(bot.fake, "C0GENERAL1") if m.get("blocks"))
     files = [m for m in posted(bot.fake, "C0GENERAL1") if m.get("files")]
     assert len(files) == 1 and files[0].get("thread_ts") == first["ts"]
     assert set(shared_files(bot.fake, "C0GENERAL1")) == {
