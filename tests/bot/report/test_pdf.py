@@ -70,8 +70,8 @@ def test_a_cover_then_a_page_per_contract_with_names_and_figures() -> None:
         assert "2 raised, 1 resolved" in page
     assert not any(re.search(r"\bU0[A-Z0-9]{6,}", page) for page in pages)
     # The chart is drawn three times on each page (one image, placed three times).
-    for page in pdf.pages[1:]:
-        contents = page.get_contents()
+    for sheet in pdf.pages[1:]:
+        contents = sheet.get_contents()
         assert contents is not None and contents.get_data().count(b" Do") == 3
 
 
