@@ -11,6 +11,7 @@ from bot.feedback.jobs import feedback_job
 from bot.idempotency import forget_old_requests
 from bot.milestones.jobs import milestones_job
 from bot.renewal.jobs import contract_ends_job
+from bot.report.jobs import reports_job
 from bot.reviews.jobs import reviews_job
 from bot.risks.jobs import risks_job
 from bot.scheduler import Job
@@ -31,5 +32,6 @@ JOBS: dict[str, Job] = {
         Job("reviews", reviews_job, every_seconds=600),
         Job("agreements", agreements_job, every_seconds=60),
         Job("risks", risks_job, every_seconds=3600),
+        Job("reports", reports_job, every_seconds=600),
     )
 }

@@ -15,6 +15,7 @@ from handlers import (
     lessons,
     milestones,
     renewal,
+    report,
     reviews,
     risks,
     summary,
@@ -32,6 +33,7 @@ def register_all(app: AsyncApp) -> None:
             *evidence.SUBCOMMANDS,
             *feedback.SUBCOMMANDS,
             *renewal.SUBCOMMANDS,
+            *report.SUBCOMMANDS,
         ],
     )
     for module in (

@@ -24,7 +24,8 @@ class ContractStatus(StrEnum):
 
 
 class Role(StrEnum):
-    """A person's part in a contract; `approver`, `escalation` and `reviewer` may be many."""
+    """A person's part in a contract; `approver`, `escalation`, `reviewer` and
+    `report_reader` may be many."""
 
     leader = "leader"
     sponsor = "sponsor"
@@ -32,6 +33,9 @@ class Role(StrEnum):
     approver = "approver"
     escalation = "escalation"
     reviewer = "reviewer"
+    # Named by the governance: may ask for the period report, and gets it by DM on its
+    # cadence when the governance names no report channel.
+    report_reader = "report_reader"
 
 
 class ActivityStatus(StrEnum):
@@ -117,6 +121,10 @@ class Contract(SQLModel, table=True):
     digest_weekday: int = 0
     digest_time: str = Field(default="09:00", max_length=5)
     reporting: str = _text()
+    # The period report: monthly, quarterly or yearly (None: not sent on a schedule), posted
+    # to this channel, or else by DM to the report readers.
+    report_cadence: str | None = Field(default=None, max_length=16)
+    report_channel: str | None = Field(default=None, max_length=32)
     review_cadence: str = Field(default="quarterly", max_length=16)
     # An open risk that needs help escalates to the escalation contacts after this many days.
     escalation_days: int = 14

@@ -17,6 +17,7 @@ from storage.models import (
     Expectation,
     Milestone,
     Resource,
+    Role,
     SuccessIndicator,
 )
 from storage.queries.contracts import ContractBundle
@@ -124,11 +125,25 @@ def snapshot(bundle: ContractBundle) -> dict[str, Any]:
             "escalation": bundle.escalation,
             "escalation_days": c.escalation_days,
             "reporting": c.reporting,
+            **_report_of(bundle),  # type: ignore[dict-item]
         },
         "recognition": {"channel": c.recognition_channel},
     }
     result: dict[str, Any] = canonical(data)
     return result
+
+
+def _report_of(bundle: ContractBundle) -> dict[str, Any]:
+    """`report` of the governance, only when it names a cadence: a contract without one keeps
+    the document (and so the terms' fingerprint) it had before the field existed."""
+    c = bundle.contract
+    if not c.report_cadence:
+        return {}
+    report: dict[str, Any] = {"cadence": c.report_cadence}
+    if c.report_channel:
+        report["channel"] = c.report_channel
+    report["readers"] = bundle.people_with(Role.report_reader)
+    return {"report": report}
 
 
 def diff_documents(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

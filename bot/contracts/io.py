@@ -97,6 +97,7 @@ PERSON_FIELDS = (
     "governance.owner",
     "governance.approvers",
     "governance.escalation",
+    "governance.report.readers",
     "feedback.reviewers",
 )
 
@@ -640,6 +641,9 @@ def _set_fields(contract: Contract, doc: ContractDocument) -> None:
     contract.digest_weekday = rules.WEEKDAY_NAMES.index(doc.digest.weekday)
     contract.digest_time = doc.digest.time
     contract.reporting = doc.governance.reporting
+    report = doc.governance.report
+    contract.report_cadence = report.cadence if report is not None else None
+    contract.report_channel = report.channel if report is not None else None
     contract.escalation_days = doc.governance.escalation_days
     contract.recognition_channel = doc.recognition.channel
 
@@ -657,6 +661,7 @@ async def _write_items(
         (Role.approver, doc.governance.approvers),
         (Role.escalation, doc.governance.escalation),
         (Role.reviewer, doc.feedback.reviewers),
+        (Role.report_reader, doc.governance.report.readers if doc.governance.report else []),
     ):
         await replace_people(session, contract_id=contract_id, role=role, user_ids=people)
 

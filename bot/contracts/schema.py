@@ -298,6 +298,15 @@ class DigestBlock(_Part):
     time: ClockTime = "09:00"
 
 
+class ReportBlock(_Part):
+    """The period report on a schedule: its cadence, and a channel or the readers' DMs.
+    The readers may also ask for it with `/contract report`."""
+
+    cadence: Annotated[str, AfterValidator(_one_of(rules.REPORT_CADENCES, fold_case=True))]
+    channel: ChannelId | None = None
+    readers: list[Person] = _items()
+
+
 class GovernanceBlock(_Part):
     owner: Person | None = None
     approvers: list[Person] = _items()
@@ -306,7 +315,9 @@ class GovernanceBlock(_Part):
     escalation_days: Annotated[int, Field(strict=True, ge=1, le=MAX_ESCALATION_DAYS)] = (
         DEFAULT_ESCALATION_DAYS
     )
+    # How success is reported, in words (kept as written); `report` is what the bot sends.
     reporting: Annotated[str, _text(LONG_TEXT, min_length=0)] = ""
+    report: ReportBlock | None = None
 
 
 class RecognitionBlock(_Part):
@@ -338,6 +349,8 @@ class ContractDocument(_Part):
         governance = self.governance
         governance.approvers = list(dict.fromkeys(governance.approvers or [self.sponsor]))
         governance.escalation = list(dict.fromkeys(governance.escalation))
+        if governance.report is not None:
+            governance.report.readers = list(dict.fromkeys(governance.report.readers))
         self.feedback.reviewers = list(dict.fromkeys(self.feedback.reviewers))
         problems = [*_people_problems(self.leader, self.sponsor)]
         problems += _document_problems(_Parts.of(self))

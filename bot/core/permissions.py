@@ -39,6 +39,11 @@ def may_read(bundle: ContractBundle, user_id: str) -> bool:
     return bool(bundle.roles_of(user_id) & READERS)
 
 
+def may_ask_report(bundle: ContractBundle, user_id: str) -> bool:
+    """Who may ask for the period report of a contract: its owner and its report readers."""
+    return bool(bundle.roles_of(user_id) & {Role.owner, Role.report_reader})
+
+
 def may_edit(bundle: ContractBundle, user_id: str) -> bool:
     """Who may change a draft directly: its leader, sponsor, owner and creator."""
     c = bundle.contract

@@ -23,7 +23,12 @@ MODALITIES = (
 DIRECTIONS = ("increase", "decrease")
 INDICATOR_CADENCES = ("weekly", "biweekly", "monthly", "quarterly")
 DIGEST_CADENCES = ("weekly", "biweekly", "monthly")
-REVIEW_CADENCES = ("monthly", "quarterly")  # the strategic-alignment review
+REVIEW_CADENCES = ("monthly", "quarterly")
+REPORT_CADENCES = (
+    "monthly",
+    "quarterly",
+    "yearly",
+)  # the period report, on its schedule  # the strategic-alignment review
 ANONYMITY_MIN, ANONYMITY_MAX = 2, 100
 REMINDER_HOURS_MAX = 7 * 24  # 0: no reminder
 RESOURCE_KINDS = ("budget", "time", "expert", "platform", "other")

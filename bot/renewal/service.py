@@ -198,6 +198,8 @@ async def renew(
         digest_weekday=c.digest_weekday,
         digest_time=c.digest_time,
         reporting=c.reporting,
+        report_cadence=c.report_cadence,
+        report_channel=c.report_channel,
         recognition_channel=c.recognition_channel,
         created_by=user,
         created_at=now,
@@ -208,7 +210,7 @@ async def renew(
     session.add(draft)
     await session.flush()
     new_id = draft.id or 0
-    for role in (Role.approver, Role.escalation, Role.reviewer):
+    for role in (Role.approver, Role.escalation, Role.reviewer, Role.report_reader):
         await replace_people(
             session, contract_id=new_id, role=role, user_ids=bundle.people_with(role)
         )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 
 from bot.core.csv_cells import safe_row
 from bot.core.progress import format_number, percent
-from bot.report.model import ContractReport, Period
+from bot.report.model import ContractReport, Names, Period, ReviewLine
 from bot.risks.blocks import resilience_cells
 
 RESILIENCE_COLUMNS = (
@@ -42,7 +42,14 @@ CSV_COLUMNS = (
     "import_amendments",
     "alignment_reviews",
     *RESILIENCE_COLUMNS,
+    "owner_name",
+    "risks_raised",
+    "risks_resolved",
+    "lessons_shared",
 )
+# The CSV posted in Slack: people by name only, no Slack or database ids.
+ID_COLUMNS = frozenset({"contract_id", "leader", "sponsor"})
+NAMED_COLUMNS = tuple(c for c in CSV_COLUMNS if c not in ID_COLUMNS)
 
 
 def day_text(value: date) -> str:
@@ -63,8 +70,6 @@ def _amendments(r: ContractReport) -> str:
     return text
 
 
-# Names by user id; None: nobody could be asked (no token), and people appear by id.
-Names = Mapping[str, str] | None
 UNNAMED = (
     "People appear as Slack user ids: names are looked up in Slack only with SLACK_BOT_TOKEN set."
 )
@@ -143,16 +148,27 @@ def render_markdown(
             f"- Milestones missed: {'; '.join(r.missed) or 'none'}",
             f"- Check-ins: {r.checkins.text}",
             f"- Amendments: {_amendments(r)}",
-            f"- Alignment reviews: {'; '.join(_cell(line) for line in r.reviews) or 'none'}",
+            f"- Alignment reviews: "
+            f"{'; '.join(_cell(_review(line, names)) for line in r.reviews) or 'none'}",
+            f"- Risks: {r.risks_opened} raised, {r.risks_resolved} resolved in the period",
             *_resilience_lines(r),
+            f"- Lessons shared: {'; '.join(_cell(t) for t in r.lessons) or 'none'}",
         ]
     return "\n".join(lines) + "\n"
 
 
-def render_csv(period: Period, reports: Sequence[ContractReport], names: Names = None) -> str:
+def _review(line: ReviewLine, names: Names) -> str:
+    return line.text(names, by_id=names is None)
+
+
+def render_csv(
+    period: Period, reports: Sequence[ContractReport], names: Names = None, *, ids: bool = True
+) -> str:
+    """One row per contract; `ids=False`: without the Slack and database ids (for Slack)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    columns = CSV_COLUMNS if ids else NAMED_COLUMNS
+    writer.writerow(columns)
     for r in reports:
         share = (
             round(100 * r.checkins.answered / r.checkins.expected) if r.checkins.expected else ""
@@ -179,8 +195,14 @@ def render_csv(period: Period, reports: Sequence[ContractReport], names: Names =
             r.rejected,
             r.lapsed,
             r.imports,
-            " | ".join(r.reviews),
+            " | ".join(_review(line, names) for line in r.reviews),
             *_resilience_cells(r),
+            (names or {}).get(r.owner or "", ""),
+            r.risks_opened,
+            r.risks_resolved,
+            "; ".join(r.lessons),
         ]
+        if not ids:
+            row = [v for c, v in zip(CSV_COLUMNS, row, strict=True) if c not in ID_COLUMNS]
         writer.writerow(safe_row(row))
     return out.getvalue()

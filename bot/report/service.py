@@ -12,21 +12,35 @@ when pointed at a sandbox's database).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.amendments.model import AmendmentStatus
+from bot.charts.model import Chart, indicator_chart
 from bot.contracts.io import AMENDMENT_REASON
-from bot.core.calendar import elapsed_periods, month_end, quarter_end, quarter_start
-from bot.report.model import ContractReport, IndicatorMove, Period
+from bot.core.calendar import (
+    elapsed_periods,
+    month_end,
+    quarter_end,
+    quarter_of,
+    quarter_start,
+)
+from bot.core.permissions import Refusal
+from bot.report.model import ContractReport, IndicatorMove, Period, ReviewLine
 from bot.risks.model import Resilience, resilience
 from bot.summary.blocks import STATUS_LABEL
 from bot.summary.model import CheckinCompletion
-from storage.models import AlignmentReview, ContractStatus, MilestoneStatus
+from storage.models import AlignmentReview, Contract, ContractStatus, MilestoneStatus
 from storage.queries.contracts import ContractBundle, list_contracts, load_bundle
-from storage.queries.report import amendments_of, versions_made
+from storage.queries.report import (
+    amendments_of,
+    contracts_reported_to,
+    named_lessons_between,
+    versions_made,
+)
 from storage.queries.reviews import reviews_between
 
 PERIOD_HELP = "a quarter (2027Q2), a month (2027-05) or a year (2027)"
@@ -48,6 +62,25 @@ def parse_period(text: str) -> Period:
         year = int(match[1])
         return Period(str(year), str(year), date(year, 1, 1), date(year, 12, 31))
     raise ValueError(f"the period must be {PERIOD_HELP}, got {text!r}")
+
+
+def quarter_period(day: date) -> Period:
+    """The quarter `day` falls in."""
+    return parse_period(f"{day.year}Q{quarter_of(day)}")
+
+
+def period_of(cadence: str, day: date) -> Period:
+    """The period of a report `cadence` (monthly, quarterly, yearly) that `day` falls in."""
+    if cadence == "monthly":
+        return parse_period(f"{day.year}-{day.month:02d}")
+    if cadence == "yearly":
+        return parse_period(str(day.year))
+    return quarter_period(day)
+
+
+def previous_period(cadence: str, day: date) -> Period:
+    """The last whole period of `cadence` before the one `day` falls in."""
+    return period_of(cadence, period_of(cadence, day).start - timedelta(days=1))
 
 
 def _local(at: datetime | None, zone: ZoneInfo) -> date | None:
@@ -76,6 +109,7 @@ async def contract_report(
         sponsor=c.sponsor_id,
         status=STATUS_LABEL.get(ContractStatus(c.status), c.status),
         version=c.version,
+        owner=c.owner_id,
     )
     for indicator in bundle.indicators:
         values = [
@@ -120,6 +154,16 @@ async def contract_report(
         review_text(r) for r in reviews if period.holds(_local(r.submitted_at, zone) or date.min)
     ]
     report.resilience = period_resilience(bundle, period, zone)
+    report.risks_opened = sum(
+        period.holds(_local(r.created_at, zone) or date.min) for r in bundle.risks
+    )
+    report.risks_resolved = sum(
+        period.holds(_local(r.resolved_at, zone) or date.min) for r in bundle.risks
+    )
+    start = datetime.combine(period.start, time.min, zone)
+    end = datetime.combine(period.end + timedelta(days=1), time.min, zone)
+    lessons = await named_lessons_between(session=session, contract_id=c.id, start=start, end=end)
+    report.lessons = [lesson.title for lesson in lessons]
     return report
 
 
@@ -131,9 +175,9 @@ def period_resilience(bundle: ContractBundle, period: Period, zone: ZoneInfo) ->
     )
 
 
-def review_text(review: AlignmentReview) -> str:
-    """`2027-Q1 by U0LEAD001 (leader): kept E1, E2; retired E3 (amendment #1); to amend I2
-    (“Target too soft.”)`, as plain text."""
+def review_text(review: AlignmentReview) -> ReviewLine:
+    """`2027-Q1`, the reviewer, `leader`, and `kept E1, E2; retired E3 (amendment #1); to
+    amend I2 (“Target too soft.”)`, as plain text."""
     groups: dict[str, list[str]] = {}
     for entry in review.choices or []:
         if not isinstance(entry, dict):
@@ -146,27 +190,75 @@ def review_text(review: AlignmentReview) -> str:
         groups.setdefault(str(entry.get("choice") or "keep"), []).append(text)
     verbs = {"keep": "kept", "amend": "to amend", "retire": "retired"}
     parts = [f"{verbs.get(c, c)} {', '.join(keys)}" for c, keys in groups.items()]
-    return f"{review.period_key} by {review.reviewer_id} ({review.role}): " + (
-        "; ".join(parts) or "nothing reviewed"
+    return ReviewLine(
+        review.period_key, review.reviewer_id, review.role, "; ".join(parts) or "nothing reviewed"
     )
 
 
+def overlaps(contract: Contract, period: Period, zone: ZoneInfo) -> bool:
+    """Whether the contract (not a draft) ran in the period: until its closing day when it
+    closed early."""
+    if contract.status == ContractStatus.draft:
+        return False
+    last = contract.period_end
+    if contract.closed_at is not None:
+        last = min(last, contract.closed_at.astimezone(zone).date())
+    return contract.period_start <= period.end and last >= period.start
+
+
 async def build_report(
-    *, session: AsyncSession, period: Period, today: date, zone: ZoneInfo
+    *,
+    session: AsyncSession,
+    period: Period,
+    today: date,
+    zone: ZoneInfo,
+    contract_ids: Sequence[int] | None = None,
 ) -> list[ContractReport]:
-    """Every contract that is not a draft and whose period (until it closed, if it closed
-    early) overlaps the report's."""
+    """Every contract (of `contract_ids`, when given) that is not a draft and whose period
+    (until it closed, if it closed early) overlaps the report's."""
     reports = []
     for contract in await list_contracts(session=session):
-        if contract.status == ContractStatus.draft:
+        if contract_ids is not None and contract.id not in contract_ids:
             continue
-        # A contract closed early runs only until its closing day.
-        last = contract.period_end
-        if contract.closed_at is not None:
-            last = min(last, contract.closed_at.astimezone(zone).date())
-        if contract.period_start > period.end or last < period.start:
+        if not overlaps(contract, period, zone):
             continue
         bundle = await load_bundle(session=session, contract_id=contract.id or 0)
         if bundle is not None:
             reports.append(await contract_report(session, bundle, period, today=today, zone=zone))
     return sorted(reports, key=lambda r: (r.title.lower(), r.contract_id))
+
+
+NOT_A_READER = (
+    "Only a contract's owner, and the report readers its governance names, can ask for its "
+    "report, and you are neither for any contract."
+)
+
+
+async def contracts_for_reader(
+    *, session: AsyncSession, viewer: str, period: Period, zone: ZoneInfo
+) -> list[int] | Refusal:
+    """The contracts `viewer` governs (owns, or reads the report of) that ran in the period;
+    a Refusal for anyone else, or when none of theirs ran then."""
+    governed = await contracts_reported_to(session=session, user_id=viewer)
+    if not governed:
+        return Refusal(NOT_A_READER)
+    ran = [c.id or 0 for c in governed if overlaps(c, period, zone)]
+    if not ran:
+        return Refusal(
+            f"None of the contracts you govern ran in {period.label}: try another period."
+        )
+    return ran
+
+
+async def report_charts(
+    *, session: AsyncSession, reports: Sequence[ContractReport], limit: int = 3
+) -> list[Chart]:
+    """Charts of the indicators each contract measured in the period (the first `limit`)."""
+    charts: list[Chart] = []
+    for r in reports:
+        bundle = await load_bundle(session=session, contract_id=r.contract_id)
+        if bundle is None:
+            continue
+        moved = {m.key for m in r.moves}
+        charts += [indicator_chart(bundle, i) for i in bundle.indicators if i.key in moved][:limit]
+    return charts

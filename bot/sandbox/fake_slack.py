@@ -590,8 +590,14 @@ class FakeSlack:
         self.users[user_id] = user
         return user
 
-    def add_channel(self, channel_id: str, *, name: str, is_private: bool = False) -> JSON:
-        """Add a public (C…) or private channel the bot is a member of."""
+    def add_channel(
+        self, channel_id: str, *, name: str, is_private: bool = False, is_member: bool = True
+    ) -> JSON:
+        """Add a public (C…) or private channel; the bot is a member of it unless told not.
+
+        As in Slack, the bot posts messages in a public channel it is not in (the app has
+        `chat:write.public`) but shares no file there (`not_in_channel`); a private channel
+        it is not in does not exist for it (`channel_not_found`)."""
         channel: JSON = {
             "id": channel_id,
             "name": name,
@@ -599,7 +605,7 @@ class FakeSlack:
             "is_group": is_private,
             "is_im": False,
             "is_private": is_private,
-            "is_member": True,
+            "is_member": is_member,
             "is_archived": False,
             "created": 1_700_000_000,
         }
@@ -1427,7 +1433,16 @@ class FakeSlack:
                 )
         channel = args.get("channel_id")
         if channel:
-            self._channel(channel)
+            channel = self._channel(channel)
+            self._check_can_see(channel)
+            found = self.channels.get(channel)
+            if found is not None and not found["is_member"]:
+                raise FakeSlackError("not_in_channel")
+            if found is not None and found["is_archived"]:
+                raise FakeSlackError("is_archived")
+        thread_ts = args.get("thread_ts")
+        if channel and thread_ts and self._find_message(channel, thread_ts) is None:
+            raise FakeSlackError("invalid_thread_ts")
         done = []
         for entry in files:
             stored = self.files[entry["id"]]
@@ -1435,7 +1450,21 @@ class FakeSlack:
             stored["title"] = entry.get("title") or stored["name"]
             stored["channels"] = [channel] if channel else []
             done.append(self._file_object(stored))
+        if channel:
+            # Sharing in a conversation posts a message holding the files (in the thread).
+            comment = args.get("initial_comment")
+            message = self._post(
+                channel,
+                {"text": comment if isinstance(comment, str) else "", "thread_ts": thread_ts},
+            )
+            message["files"] = [copy.deepcopy(f) for f in done]
         return {"files": done}
+
+    def _check_can_see(self, channel: str) -> None:
+        """A private channel the bot is not in is, to the bot, no channel at all."""
+        found = self.channels.get(channel)
+        if found is not None and found["is_private"] and not found["is_member"]:
+            raise FakeSlackError("channel_not_found")
 
     def _files_info(self, args: JSON) -> JSON:
         stored = self.files.get(str(args.get("file")))
@@ -1564,6 +1593,7 @@ class FakeSlack:
 
     def _chat_post_message(self, args: JSON) -> JSON:
         channel = self._channel(args.get("channel"))
+        self._check_can_see(channel)
         self._content(args)
         self._check_metadata(args.get("metadata"))
         message = self._post(channel, args)

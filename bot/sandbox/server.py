@@ -271,6 +271,15 @@ class Page:
                     "is_bot": bool(message.get("bot_id")),
                     "text": message.get("text", ""),
                     "blocks": message.get("blocks") or [],
+                    "files": [
+                        {
+                            "id": f["id"],
+                            "name": f["name"],
+                            "title": f.get("title") or f["name"],
+                            "url": f"/sandbox/files/{f['id']}",
+                        }
+                        for f in message.get("files") or []
+                    ],
                     "edited": "edited" in message,
                     "ephemeral": False,
                 }
@@ -460,12 +469,21 @@ class Page:
         return self._answer(await self.sandbox.driver.app_home_opened(body["user"]))
 
     async def file(self, request: web.Request) -> web.Response:
-        """An image uploaded to the local Slack, as image blocks show it."""
+        """A file uploaded to the local Slack: an image as image blocks show it; another file
+        (a report's PDF or CSV, shared in a conversation) as a download."""
         stored = self.sandbox.fake.files.get(request.match_info["file_id"])
-        if stored is None or not stored.get("completed") or not stored.get("is_image"):
+        if stored is None or not stored.get("completed"):
             return web.Response(status=404, text="file_not_found")
+        if not stored.get("is_image") and not stored.get("channels"):
+            return web.Response(status=404, text="file_not_found")  # private to the bot
+        headers = {}
+        if not stored.get("is_image"):
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", str(stored["name"]))
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return web.Response(
-            body=self.sandbox.fake.file_bytes(stored["id"]), content_type=stored["mimetype"]
+            body=self.sandbox.fake.file_bytes(stored["id"]),
+            content_type=stored["mimetype"],
+            headers=headers,
         )
 
     async def clock(self, request: web.Request) -> web.Response:

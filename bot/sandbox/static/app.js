@@ -291,6 +291,20 @@ function renderMessage(message, when, tz, ctx) {
     text.innerHTML = mrkdwn(message.text, ctx);
     body.append(text);
   }
+  if (message.files && message.files.length) {
+    const files = document.createElement("div");
+    files.className = "msg-files";
+    for (const file of message.files) {
+      const link = document.createElement("a");
+      link.className = "msg-file";
+      link.href = file.url;
+      link.download = file.name;
+      link.textContent = `📎 ${file.name}`;
+      link.title = file.title;
+      files.append(link);
+    }
+    body.append(files);
+  }
   if (message.ephemeral) {
     const note = document.createElement("div");
     note.className = "ephemeral-note";
