@@ -6,7 +6,7 @@ The approvers' DMs and the proposer's outcome are sent by `bot.amendments.jobs`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
@@ -62,6 +62,8 @@ from bot.contracts.document import snapshot
 from bot.contracts.service import contract_to_show
 from bot.core.permissions import Refusal, may_propose, may_read
 from bot.core.text import escape
+from bot.feedback.jobs import refresh_for_amendment, refresh_posted
+from bot.feedback.service import entry_to_make_activity, link_activity
 from bot.people.service import check_people_quickly, field_error, viewer_zone
 from bot.services import Services, services_of
 from bot.ui.blocks import mention
@@ -351,6 +353,16 @@ async def handle_item_submission(
         if isinstance(bundle, Refusal):
             await ack(response_action="errors", errors={RATIONALE: bundle.text})
             return
+        source = meta.feedback_id
+        if source is not None:  # *Make it an activity*: the entry is checked again, here
+            made = await entry_to_make_activity(
+                session=session, feedback_id=source, user=user, contract_id=contract_id
+            )
+            if kind.name != "activity" or handle is not None or remove:
+                made = Refusal(OUT_OF_DATE)
+            if isinstance(made, Refusal):
+                await ack(response_action="errors", errors={RATIONALE: made.text})
+                return
         current = find_item(snapshot(bundle), kind, handle) if handle else None
         if fingerprint(current) != meta.fingerprint:
             await ack(
@@ -383,11 +395,30 @@ async def handle_item_submission(
             after=after,
             rationale=rationale,
             now=services.clock.now(),
+            commit=source is None,
         )
+        if source is not None:
+            await link_activity(
+                session=session,
+                feedback_id=source,
+                amendment_id=amendment.id or 0,
+                now=services.clock.now(),
+            )
+            await session.commit()
         state = await load_state(session=session, amendment_id=amendment.id or 0)
     assert state is not None
     await ack(response_action="update", view=build_amend_sent(state))
     await sync_requests(services, client, state.id)
+    if source is not None:
+        await _show_on_feedback(refresh_posted(services, client, [source]))
+
+
+async def _show_on_feedback(refreshing: Awaitable[object]) -> None:
+    """The feedback DM an amendment was made from says what became of it (best effort)."""
+    try:
+        await refreshing
+    except Exception:
+        logger.exception("Could not show an amendment on the feedback it was made from")
 
 
 # --- deciding -------------------------------------------------------------------------------
@@ -533,6 +564,7 @@ async def announce(
         await sync_requests(services, client, decision.amendment_id)
     if outcome in (Outcome.applied, Outcome.rejected, Outcome.stale) and state is not None:
         await tell_proposer(services, client, state)
+        await _show_on_feedback(refresh_for_amendment(services, client, decision.amendment_id))
     if respond is None:
         return
     if outcome == Outcome.not_approver:

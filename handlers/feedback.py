@@ -13,14 +13,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.amendments.blocks import build_amend_form
+from bot.amendments.model import KINDS, approvers_of, fingerprint, refusal_to_amend
 from bot.core.mentions import user_id_of
 from bot.core.permissions import Refusal
 from bot.core.text import escape, truncate
 from bot.feedback.blocks import (
+    ACKNOWLEDGE,
     DELETE_MINE,
     GIVE_FEEDBACK,
+    MAKE_ACTIVITY,
     REQUEST_GIVE,
     STATUS_NOTE,
+    activity_rationale,
     build_feedback_modal,
     build_mine_modal,
     build_received,
@@ -28,9 +33,18 @@ from bot.feedback.blocks import (
     status_lines,
 )
 from bot.feedback.forms import parse_feedback, parse_request_args
-from bot.feedback.jobs import notify_leader, retract_posted, send_requests
+from bot.feedback.jobs import (
+    notify_leader,
+    refresh_posted,
+    retract_posted,
+    send_requests,
+    tell_giver,
+)
+from bot.feedback.model import activity_draft, shown_on
 from bot.feedback.service import (
+    acknowledge,
     ask_for_feedback,
+    entry_to_make_activity,
     feedback_for,
     give_feedback,
     hash_key,
@@ -44,10 +58,12 @@ from bot.feedback.service import (
 )
 from bot.privacy.service import installation_team
 from bot.services import services_of
-from bot.ui.metadata import FeedbackModal, FeedbackRequestRef, record_id
-from bot.ui.views import OUT_OF_DATE, fill, open_loading, update_view
+from bot.ui.blocks import day
+from bot.ui.metadata import FeedbackEntryRef, FeedbackModal, FeedbackRequestRef, record_id
+from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, update_view
 from handlers.common import CommandRequest, Subcommand, reply, reply_blocks
-from storage.db import writing
+from storage.db import read_only, writing
+from storage.queries.contracts import load_bundle, load_governance
 
 logger = logging.getLogger(__name__)
 
@@ -317,6 +333,100 @@ async def request_feedback_command(request: CommandRequest) -> None:
     await send_requests(services, request.client, asked.requests)
 
 
+# --- the leader's answer to an entry: Acknowledge, Make it an activity ----------------------
+
+ACTIVITY_TITLE = "Propose an amendment"
+
+
+async def handle_acknowledge(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """Record the leader's acknowledgement once; the DM shows it, a named giver hears of it."""
+    await ack()
+    services = services_of(context)
+    ref = FeedbackEntryRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await reply(respond, OUT_OF_DATE)
+        return
+    async with services.sessions() as session:
+        await writing(session)
+        acked = await acknowledge(
+            session=session,
+            feedback_id=ref.feedback_id,
+            user=body["user"]["id"],
+            now=services.clock.now(),
+        )
+    if isinstance(acked, Refusal):
+        await reply(respond, acked.text)
+        return
+    if not acked.first:
+        await reply(respond, f"You acknowledged this feedback on {day(acked.at.date())}.")
+        return
+    try:
+        await refresh_posted(services, client, [acked.feedback_id])
+        await tell_giver(services, client, acked)
+    except Exception:
+        logger.exception("Could not show or tell an acknowledgement of feedback")
+
+
+async def handle_make_activity(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """The amendment form for a new development activity, pre-filled from the entry: the
+    permission first (small queries), the loading modal, then the contract to fill it."""
+    await ack()
+    services = services_of(context)
+    user = body["user"]["id"]
+    ref = FeedbackEntryRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await reply(respond, OUT_OF_DATE)
+        return
+    async with services.sessions() as session:
+        await read_only(session)
+        found = await entry_to_make_activity(
+            session=session, feedback_id=ref.feedback_id, user=user
+        )
+        if not isinstance(found, Refusal):
+            entry, contract = found
+            people = await load_governance(session=session, contract_id=contract.id or 0)
+            refused = refusal_to_amend(people, proposer=user) if people is not None else None
+            found = refused or found
+    if isinstance(found, Refusal):
+        await reply(respond, found.text)
+        return
+    opened = await open_loading(client, trigger_id=body["trigger_id"], title=ACTIVITY_TITLE)
+    if opened is None:
+        return
+    async with services.fill_slots:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+        if bundle is None:
+            await fill(client, opened, message_view(ACTIVITY_TITLE, "That contract is gone."))
+            return
+        item = activity_draft(entry, contract, {e.key for e in bundle.expectations})
+        view = build_amend_form(
+            bundle,
+            kind=KINDS["activity"],
+            handle=None,
+            item=item,
+            remove=False,
+            fingerprint=fingerprint(None),
+            approvers=approvers_of(bundle, user),
+            rationale=activity_rationale(shown_on(entry), anonymous=entry.anonymous),
+            feedback_id=entry.id,
+        )
+        await fill(client, opened, view)
+
+
 SUBCOMMANDS = (
     Subcommand(
         "request-feedback",
@@ -332,3 +442,5 @@ def register(app: AsyncApp) -> None:
     app.view(GIVE_FEEDBACK)(handle_feedback_submission)
     app.action(REQUEST_GIVE)(handle_request_give)
     app.action(DELETE_MINE)(handle_delete_mine)
+    app.action(ACKNOWLEDGE)(handle_acknowledge)
+    app.action(MAKE_ACTIVITY)(handle_make_activity)

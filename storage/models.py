@@ -423,6 +423,27 @@ class Feedback(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class FeedbackAck(SQLModel, table=True):
+    """The leader's acknowledgement of one entry shown to them: who and when, once."""
+
+    __tablename__ = "feedback_ack"
+
+    feedback_id: int = Field(foreign_key="feedback.id", ondelete="CASCADE", primary_key=True)
+    acknowledged_by: str = Field(max_length=32)
+    acknowledged_at: datetime = _ts()
+
+
+class FeedbackActivity(SQLModel, table=True):
+    """The amendment a leader proposed from one entry (*Make it an activity*): one live
+    proposal per entry; a rejected or stale one is replaced by the next."""
+
+    __tablename__ = "feedback_activity"
+
+    feedback_id: int = Field(foreign_key="feedback.id", ondelete="CASCADE", primary_key=True)
+    amendment_id: int = Field(foreign_key="amendment.id", ondelete="CASCADE", index=True)
+    proposed_at: datetime = _ts()
+
+
 class FeedbackRequest(SQLModel, table=True):
     __tablename__ = "feedback_request"
 

@@ -304,8 +304,13 @@ def build_amend_form(
     fingerprint: str,
     approvers: Sequence[str],
     pending: Sequence[int] = (),
+    rationale: str | None = None,
+    feedback_id: int | None = None,
 ) -> View:
-    """Step two: the item's fields as they are (the proposal), or the item to remove; why."""
+    """Step two: the item's fields as they are (the proposal), or the item to remove; why.
+
+    `rationale` pre-fills the reason; `feedback_id` names the entry a new activity is made
+    from, so the submission ties the two."""
     c = bundle.contract
     named = item_label(kind, handle, item)
     blocks: list[Block] = []
@@ -331,11 +336,17 @@ def build_amend_form(
             max_length=REASON_MAX,
             multiline=True,
             placeholder="What changed, and why the contract should follow",
+            initial=rationale,
         ),
         context(f"Approvers: {_mentions(approvers)}. Each gets a DM to approve or reject it."),
     ]
     metadata = AmendmentForm.write(
-        contract_id=c.id, kind=kind.name, handle=handle, remove=remove, fingerprint=fingerprint
+        contract_id=c.id,
+        kind=kind.name,
+        handle=handle,
+        remove=remove,
+        fingerprint=fingerprint,
+        feedback_id=feedback_id,
     )
     return View(
         type="modal",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -32,6 +32,7 @@ from bot.feedback.model import (
     BatchStatus,
     Entry,
     MineRow,
+    Response,
     Shown,
     Target,
 )
@@ -45,13 +46,16 @@ from bot.ui.blocks import (
     sections,
 )
 from bot.ui.forms import modal_title, option, text_input
-from bot.ui.metadata import FeedbackModal, FeedbackRequestRef
+from bot.ui.metadata import FeedbackEntryRef, FeedbackModal, FeedbackRequestRef
 from storage.queries.contracts import ContractBundle
 
 GIVE_FEEDBACK = "feedback_give"
 REQUEST_GIVE = "feedback_request_give"
 DELETE_MINE = "feedback_delete_mine"
 MINE_VIEW = "feedback_mine"
+ACKNOWLEDGE = "feedback_acknowledge"
+MAKE_ACTIVITY = "feedback_make_activity"
+ENTRY_BLOCK = "feedback_entry_"  # + the entry's id: the leader's buttons for one entry
 
 POLARITY_LABEL = {"strength": "💪 A strength", "development": "🌱 A development area"}
 POLARITY_SHORT = {"strength": "💪 strength", "development": "🌱 development area"}
@@ -178,17 +182,69 @@ def _expectation_label(key: str | None, text: str) -> str:
     return f"*{escape(key)}* {escape(truncate(text, 150))}" if text else f"*{escape(key)}*"
 
 
-def build_attributed_message(entry: Entry, *, giver: str, target: Target) -> list[Block]:
-    """The leader's DM for feedback given with a name."""
+def build_attributed_message(
+    entry: Entry | Shown,
+    *,
+    giver: str,
+    target: Target,
+    feedback_id: int | None = None,
+    response: Response | None = None,
+) -> list[Block]:
+    """The leader's DM for feedback given with a name; with the entry's id, the leader's
+    *Acknowledge* and *Make it an activity* under it."""
     key = entry.expectation_key
+    actions = [] if feedback_id is None else [entry_actions(feedback_id, response or Response())]
     return [
         section(
             f"*<@{giver}> gave you feedback* · {POLARITY_SHORT[entry.polarity]}\n"
             f"{_expectation_label(key, target.expectation_text(key))}"
         ),
         *sections(None, _sbi_lines(entry)),
+        *actions,
         context("`/feedback received` lists all the feedback you have."),
     ]
+
+
+def entry_value(feedback_id: int) -> str:
+    return FeedbackEntryRef.write(feedback_id=feedback_id)
+
+
+def entry_actions(feedback_id: int, response: Response) -> ActionsBlock:
+    """The leader's buttons for one entry, saying what they did with it already."""
+    value = entry_value(feedback_id)
+    acknowledged = response.acknowledged_on
+    activity = response.activity
+    return ActionsBlock(
+        block_id=f"{ENTRY_BLOCK}{feedback_id}",
+        elements=[
+            ButtonElement(
+                text=f"Acknowledged ✓ {day(acknowledged)}" if acknowledged else "Acknowledge",
+                action_id=ACKNOWLEDGE,
+                value=value,
+            ),
+            ButtonElement(
+                text=(
+                    f"Activity {activity} · #{response.amendment_id}"
+                    if activity
+                    else "Make it an activity"
+                ),
+                action_id=MAKE_ACTIVITY,
+                value=value,
+                style=None if activity else "primary",
+            ),
+        ],
+    )
+
+
+def activity_rationale(on: date, *, anonymous: bool) -> str:
+    """The amendment's reason, pre-filled (the leader may edit it)."""
+    return f"From {'anonymous ' if anonymous else ''}feedback of {day(on)}."
+
+
+def build_ack_notice(*, leader: str, given_on: date, expectation_key: str | None) -> list[Block]:
+    """The giver's DM: the leader acknowledged their feedback (named entries only)."""
+    about = f" on {escape(expectation_key)}" if expectation_key else ""
+    return [section(f"<@{leader}> acknowledged your feedback{about} of {day(given_on)}. Thanks!")]
 
 
 def grouped(
@@ -229,8 +285,15 @@ def build_release_message(
     expectations: Sequence[tuple[str, str]],
     threshold: int,
     rng: random.Random,
+    responses: Mapping[int, Response] | None = None,
 ) -> list[Block]:
-    """Held anonymous entries, released together: by expectation, shuffled, undated."""
+    """Held anonymous entries, released together: by expectation, shuffled, undated. With
+    `responses`, each entry stands alone with the leader's buttons under it."""
+    body = (
+        _anonymous_lines(entries, expectations, rng)
+        if responses is None
+        else _anonymous_entries(entries, expectations, rng, responses)
+    )
     return [
         section(
             f"*Anonymous feedback for you* · {len(entries)} entries, from at least {threshold} "
@@ -238,8 +301,26 @@ def build_release_message(
             "North Star keeps neither their authors nor their dates."
         ),
         DividerBlock(),
-        *_anonymous_lines(entries, expectations, rng),
+        *body,
     ]
+
+
+def _anonymous_entries(
+    entries: Sequence[Shown],
+    expectations: Sequence[tuple[str, str]],
+    rng: random.Random,
+    responses: Mapping[int, Response],
+) -> list[Block]:
+    texts = dict(expectations)
+    blocks: list[Block] = []
+    for key, group in grouped(entries, [k for k, _ in expectations], shuffle=rng):
+        blocks.append(section(_expectation_label(key, texts.get(key or "", ""))))
+        for entry in group:
+            blocks += sections(None, [POLARITY_SHORT[entry.polarity], *_sbi_lines(entry)])
+            if entry.feedback_id is not None:
+                response = responses.get(entry.feedback_id, Response())
+                blocks.append(entry_actions(entry.feedback_id, response))
+    return blocks
 
 
 def fit_message(blocks: Sequence[Block], note: str) -> list[Block]:

@@ -16,6 +16,7 @@ from bot import delivery
 from bot.core.calendar import feedback_window_start, zone_of
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.feedback.blocks import (
+    build_ack_notice,
     build_attributed_message,
     build_release_message,
     build_removed_message,
@@ -23,6 +24,7 @@ from bot.feedback.blocks import (
     fit_message,
 )
 from bot.feedback.model import (
+    ACK_NOTICE,
     ATTRIBUTED_NOTICE,
     CADENCE,
     EXPIRED,
@@ -33,6 +35,7 @@ from bot.feedback.model import (
     REMINDER_AFTER,
     REQUEST,
     REQUEST_OPEN_FOR,
+    Acked,
     CadenceAsk,
     Given,
     Shown,
@@ -47,6 +50,7 @@ from bot.feedback.service import (
     cadence_due,
     feedback_target,
     release_held,
+    responses_of,
     reviewer_zone,
 )
 from bot.people.service import cached_zones, refresh_zones
@@ -59,12 +63,14 @@ from storage.models import (
     ContractStatus,
     Delivery,
     DeliveryStatus,
+    Feedback,
     FeedbackRequest,
 )
 from storage.queries.contracts import active_contracts
 from storage.queries.feedback import (
     cadence_contracts,
     deliveries_of,
+    entries_of_amendment,
     expire_requests,
     find_expectation,
     periods_told,
@@ -85,7 +91,9 @@ async def notify_leader(services: Services, client: AsyncWebClient, given: Given
     """Attributed feedback reaches the leader at once, with the giver's name."""
     if given.giver is None:
         return
-    blocks = build_attributed_message(given.entry, giver=given.giver, target=given.target)
+    blocks = build_attributed_message(
+        given.entry, giver=given.giver, target=given.target, feedback_id=given.feedback_id
+    )
     message = Message(text=f"New feedback from <@{given.giver}>", blocks=blocks)
     key = DeliveryKey(
         ATTRIBUTED_NOTICE,
@@ -169,6 +177,7 @@ async def release_message(
         expectations=target.expectations,
         threshold=contract.anonymity_threshold,
         rng=random.SystemRandom(),
+        responses=await responses_of(session=session, ids=[f.id or 0 for f in rows]),
     )
     return Message(
         text=f"Anonymous feedback for you: {len(entries)} entries",
@@ -422,6 +431,95 @@ async def send_reminders(
             outgoing = request_outgoing(services, key, RequestFor(request_id), reminder=reminder)
             await queue.send_claimed(outgoing, claimed)
     return queue.report
+
+
+async def refresh_posted(
+    services: Services, client: AsyncWebClient, feedback_ids: Sequence[int]
+) -> list[str]:
+    """Show in the leader's DMs what they did with the entries (acknowledged, made an
+    activity): each one's DM (its own, or its release's) rebuilt, once; the messages not
+    updated ("C/ts")."""
+    edits: dict[tuple[str, str], Message] = {}
+    async with services.sessions() as session:
+        for feedback_id in dict.fromkeys(feedback_ids):
+            entry = await session.get(Feedback, feedback_id)
+            found = await _posted_with(session, entry) if entry is not None else None
+            if found is not None:
+                edits[found[:2]] = found[2]
+    async with queue_of(services, client) as queue:
+        return [
+            f"{channel}/{ts}"
+            for (channel, ts), message in edits.items()
+            if not await queue.update(channel, ts, message)
+        ]
+
+
+async def _posted_with(session: AsyncSession, entry: Feedback) -> tuple[str, str, Message] | None:
+    """The DM that carried `entry` to its leader, rebuilt as it now reads; None if none was."""
+    contract = await session.get(Contract, entry.contract_id)
+    if contract is None:
+        return None
+    if entry.anonymous:
+        if entry.released_at is None:
+            return None
+        kind, period = RELEASE, release_period(entry.released_at)
+    else:
+        kind, period = ATTRIBUTED_NOTICE, notice_period(entry.id or 0)
+    found = await deliveries_of(
+        session=session, kind=kind, periods=[period], contract_id=contract.id
+    )
+    sent = found[0] if found else None
+    if sent is None or not sent.slack_channel or not sent.slack_ts:
+        return None
+    if entry.anonymous and entry.released_at is not None:
+        message = await release_message(session, contract, entry.released_at)
+    else:
+        target = await feedback_target(session, contract)
+        response = (await responses_of(session=session, ids=[entry.id or 0]))[entry.id or 0]
+        blocks = build_attributed_message(
+            Shown.of(entry),
+            giver=entry.author_id or "",
+            target=target,
+            feedback_id=entry.id,
+            response=response,
+        )
+        message = Message(text=f"New feedback from <@{entry.author_id}>", blocks=blocks)
+    if message is None:
+        return None
+    return sent.slack_channel, sent.slack_ts, message
+
+
+async def refresh_for_amendment(
+    services: Services, client: AsyncWebClient, amendment_id: int
+) -> None:
+    """After an amendment made from feedback is decided, its entry's DM says so."""
+    async with services.sessions() as session:
+        entries = await entries_of_amendment(session=session, amendment_id=amendment_id)
+    if entries:
+        await refresh_posted(services, client, [e.id or 0 for e in entries])
+
+
+async def tell_giver(services: Services, client: AsyncWebClient, acked: Acked) -> None:
+    """The giver of a named entry hears, once, that the leader acknowledged it. The giver of
+    an anonymous one is nobody the bot knows: nothing is sent."""
+    if acked.giver is None or not acked.first:
+        return
+    message = Message(
+        text=f"<@{acked.leader_id}> acknowledged your feedback",
+        blocks=build_ack_notice(
+            leader=acked.leader_id, given_on=acked.given_on, expectation_key=acked.expectation_key
+        ),
+    )
+    key = DeliveryKey(ACK_NOTICE, acked.contract_id, acked.giver, notice_period(acked.feedback_id))
+    async with queue_of(services, client) as queue:
+        await queue.deliver(
+            Outgoing(
+                key=key,
+                build=delivery.fixed(message),
+                on_undeliverable=_skip,
+                expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
+            )
+        )
 
 
 async def feedback_job(run: JobRun) -> str:

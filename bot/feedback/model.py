@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.delivery.model import DeliveryKey
-from storage.models import Feedback, FeedbackRequest
+from storage.models import Contract, Feedback, FeedbackRequest
 from storage.queries.contracts import ContractBundle
 
 ATTRIBUTED_NOTICE = "feedback_given"
@@ -76,6 +76,7 @@ class Shown:
     impact: str
     author_id: str | None = None
     given_on: date | None = None
+    feedback_id: int | None = None  # for the leader's own buttons; never shown
 
     @classmethod
     def of(cls, entry: Feedback) -> Shown:
@@ -87,6 +88,7 @@ class Shown:
                 entry.situation,
                 entry.behaviour,
                 entry.impact,
+                feedback_id=entry.id,
             )
         return cls(
             entry.expectation_key,
@@ -96,6 +98,7 @@ class Shown:
             entry.impact,
             author_id=entry.author_id,
             given_on=entry.created_at.date(),
+            feedback_id=entry.id,
         )
 
 
@@ -202,3 +205,68 @@ def notice_period(feedback_id: int) -> str:
 
 def release_period(released_at: datetime) -> str:
     return released_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+# --- the leader's answer to an entry: acknowledge it, make it an activity -------------------
+
+ACK_NOTICE = "feedback_ack"  # the giver's DM that the leader acknowledged their named entry
+ACTIVITY_TITLE_MAX = 100
+# What became of the amendment an entry was made into, by `Amendment.status` (the values of
+# `bot.amendments.model.AmendmentStatus`, which this package cannot import: amendments build
+# on the summary, which builds on feedback). Rejected or stale: the entry may be made again.
+PROPOSED, ADDED = "proposed", "added"
+ACTIVITY_OF_STATUS = {"pending": PROPOSED, "applied": ADDED}
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What the leader did with one entry: acknowledged it (on which day), made it into an
+    activity (proposed or added, by which amendment)."""
+
+    acknowledged_on: date | None = None
+    activity: str | None = None
+    amendment_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Acked:
+    """An acknowledgement as stored: `first` when this click made it. `giver` is None for an
+    anonymous entry: nobody is told anything about those."""
+
+    feedback_id: int
+    contract_id: int
+    leader_id: str
+    giver: str | None
+    expectation_key: str | None
+    given_on: date
+    at: datetime
+    first: bool
+
+
+def shown_on(entry: Feedback) -> date:
+    """The day the leader knows an entry by: a named one's, an anonymous one's release."""
+    if entry.anonymous and entry.released_at is not None:
+        return entry.released_at.astimezone(UTC).date()
+    return entry.created_at.astimezone(UTC).date()
+
+
+def activity_title(text: str) -> str:
+    """A development activity's title from an entry's words: its first sentence, cut at a word
+    within `ACTIVITY_TITLE_MAX` characters."""
+    words = " ".join(text.split())
+    first = re.split(r"(?<=[.!?])\s", words, maxsplit=1)[0]
+    if len(first) <= ACTIVITY_TITLE_MAX:
+        return first.rstrip(".")
+    cut = first[: ACTIVITY_TITLE_MAX - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def activity_draft(entry: Feedback, contract: Contract, keys: set[str]) -> dict[str, str]:
+    """The new development activity an entry suggests, in the import format: its title, the
+    entry's expectation (while the contract has it) and the contract's last day as due."""
+    item = {"title": activity_title(entry.behaviour), "due": contract.period_end.isoformat()}
+    if entry.expectation_key and entry.expectation_key in keys:
+        item["expectation"] = entry.expectation_key
+    return item

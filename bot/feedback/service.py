@@ -39,11 +39,13 @@ redacted or rebuilt without it (`bot.feedback.jobs.retract_posted`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
@@ -51,6 +53,7 @@ from bot.core.calendar import feedback_window, zone_of
 from bot.core.permissions import Refusal, may_read_feedback, may_request_feedback
 from bot.core.text import escape
 from bot.feedback.model import (
+    ACTIVITY_OF_STATUS,
     ANONYMOUS_WEEKLY_CAP,
     ANSWERED,
     CADENCE_HOUR,
@@ -61,6 +64,7 @@ from bot.feedback.model import (
     REQUEST_OPEN_FOR,
     STATUS_BATCHES,
     STATUS_DAYS,
+    Acked,
     Asked,
     BatchStatus,
     CadenceAsk,
@@ -69,10 +73,12 @@ from bot.feedback.model import (
     MineRow,
     Received,
     RequestArgs,
+    Response,
     Shown,
     Target,
     midnight,
     reminder_key,
+    shown_on,
 )
 from bot.people.service import cached_zones, check_people
 from bot.privacy.keys import author_hash, feedback_key
@@ -84,11 +90,21 @@ from storage.models import (
     Contract,
     ContractStatus,
     Feedback,
+    FeedbackAck,
+    FeedbackActivity,
     FeedbackRequest,
     random_row_id,
 )
-from storage.queries.contracts import ContractBundle, audit, find_contract_for_leader, load_bundle
+from storage.queries.contracts import (
+    ContractBundle,
+    audit,
+    find_contract_for_leader,
+    load_bundle,
+    lock_contract,
+)
 from storage.queries.feedback import (
+    acks_of,
+    activities_of,
     anonymous_given_since,
     contract_leaders,
     entries_about,
@@ -625,3 +641,112 @@ def cadence_due(contract: Contract, now: datetime, zone: ZoneInfo, *, force: boo
 
 def hash_key(services: Services) -> bytes:
     return feedback_key(services.settings)
+
+
+# --- the leader's answer to an entry shown to them ------------------------------------------
+
+NOT_YOURS = Refusal(
+    "That feedback is not one you can act on: it was withdrawn, or it is not feedback shown "
+    "to you. Only the leader it is about acknowledges it or makes it an activity."
+)
+
+
+async def entry_for_leader(
+    *, session: AsyncSession, feedback_id: int, user: str
+) -> tuple[Feedback, Contract] | Refusal:
+    """The entry behind a leader's button, if `user` leads its contract and it is shown to
+    them (named, or anonymous and released). One refusal for every other case, so a made-up
+    id says nothing about which entries exist or are held."""
+    entry = await session.get(Feedback, feedback_id)
+    if entry is None or (entry.anonymous and entry.released_at is None):
+        return NOT_YOURS
+    contract = await session.get(Contract, entry.contract_id)
+    if contract is None or contract.leader_id != user:
+        return NOT_YOURS
+    return entry, contract
+
+
+async def acknowledge(
+    *, session: AsyncSession, feedback_id: int, user: str, now: datetime
+) -> Acked | Refusal:
+    """Record that the leader acknowledged the entry, once; a second click finds the first."""
+    found = await entry_for_leader(session=session, feedback_id=feedback_id, user=user)
+    if isinstance(found, Refusal):
+        return found
+    entry, contract = found
+    acked = Acked(
+        feedback_id=feedback_id,
+        contract_id=contract.id or 0,
+        leader_id=contract.leader_id,
+        giver=None if entry.anonymous else entry.author_id,
+        expectation_key=entry.expectation_key,
+        given_on=shown_on(entry),
+        at=now,
+        first=True,
+    )
+    earlier = await session.get(FeedbackAck, feedback_id)
+    if earlier is None:
+        session.add(FeedbackAck(feedback_id=feedback_id, acknowledged_by=user, acknowledged_at=now))
+        try:
+            await session.commit()
+            return acked
+        except IntegrityError:  # the other click of a double click, on another replica
+            await session.rollback()
+            earlier = await session.get(FeedbackAck, feedback_id)
+    at = earlier.acknowledged_at if earlier is not None else now
+    return replace(acked, at=at, first=False)
+
+
+async def responses_of(*, session: AsyncSession, ids: Sequence[int]) -> dict[int, Response]:
+    """What the leader did with each of the entries `ids`."""
+    acks = await acks_of(session=session, ids=ids)
+    activities = await activities_of(session=session, ids=ids)
+    found = {}
+    for feedback_id in ids:
+        ack = acks.get(feedback_id)
+        link = activities.get(feedback_id)
+        activity = ACTIVITY_OF_STATUS.get(link[1].status) if link else None
+        found[feedback_id] = Response(
+            acknowledged_on=ack.acknowledged_at.astimezone(UTC).date() if ack else None,
+            activity=activity,
+            amendment_id=link[1].id if link and activity else None,
+        )
+    return found
+
+
+async def entry_to_make_activity(
+    *, session: AsyncSession, feedback_id: int, user: str, contract_id: int | None = None
+) -> tuple[Feedback, Contract] | Refusal:
+    """The entry the leader makes into an activity, or why not: not theirs or not shown, of
+    another contract than the form's, a contract no longer active, or made already.
+
+    In a writing session it locks the contract, so two forms of one entry propose once."""
+    found = await entry_for_leader(session=session, feedback_id=feedback_id, user=user)
+    if isinstance(found, Refusal):
+        return found
+    entry, contract = found
+    if contract_id is not None and contract_id != entry.contract_id:
+        return NOT_YOURS
+    if contract.status != ContractStatus.active:
+        return Refusal("That contract is closed, so it takes no new activity.")
+    if contract_id is not None:
+        await lock_contract(session=session, contract_id=contract_id)
+    made = (await responses_of(session=session, ids=[feedback_id]))[feedback_id]
+    if made.activity is not None:
+        return Refusal(
+            f"You made this feedback into an activity already: amendment #{made.amendment_id} "
+            f"({'added to the contract' if made.activity == 'added' else 'awaiting approval'})."
+        )
+    return entry, contract
+
+
+async def link_activity(
+    *, session: AsyncSession, feedback_id: int, amendment_id: int, now: datetime
+) -> None:
+    """Tie the entry to the amendment proposed from it (replacing a rejected one's link);
+    the caller commits, with the amendment."""
+    link = await session.get(FeedbackActivity, feedback_id)
+    if link is None:
+        link = FeedbackActivity(feedback_id=feedback_id, amendment_id=amendment_id)
+    link.amendment_id, link.proposed_at = amendment_id, now
+    session.add(link)

@@ -193,6 +193,12 @@ class FeedbackRequestRef(Metadata):
     request_id: RecordId
 
 
+class FeedbackEntryRef(Metadata):
+    """The leader's Acknowledge and Make it an activity under one entry shown to them."""
+
+    feedback_id: RecordId
+
+
 class MissRef(Metadata):
     """The recalibration buttons: the milestone, and which of its misses they answer."""
 
@@ -202,13 +208,15 @@ class MissRef(Metadata):
 
 class AmendmentForm(Metadata):
     """The amendment form: the contract, the item (`handle`; None for a new one), whether it is
-    removed, and a fingerprint of the item as the form showed it."""
+    removed, a fingerprint of the item as the form showed it, and the feedback entry a new
+    activity is made from (*Make it an activity*)."""
 
     contract_id: MaybeRecordId = None
     kind: MaybeText = None
     handle: Any = None
     remove: Truthy = False
     fingerprint: MaybeText = None
+    feedback_id: MaybeRecordId = None  # the entry a new activity is made from, if any
 
 
 class AmendmentRef(Metadata):

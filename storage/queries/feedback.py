@@ -10,12 +10,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    Amendment,
     Contract,
     ContractPerson,
     ContractStatus,
     Delivery,
     Expectation,
     Feedback,
+    FeedbackAck,
+    FeedbackActivity,
     FeedbackRequest,
     Role,
 )
@@ -309,3 +312,35 @@ async def named_given_since(
         .limit(1)
     )
     return found.first() is not None
+
+
+async def acks_of(*, session: AsyncSession, ids: Sequence[int]) -> dict[int, FeedbackAck]:
+    """The acknowledgements of the entries `ids`, by entry."""
+    if not ids:
+        return {}
+    rows = await session.exec(select(FeedbackAck).where(col(FeedbackAck.feedback_id).in_(ids)))
+    return {row.feedback_id: row for row in rows.all()}
+
+
+async def activities_of(
+    *, session: AsyncSession, ids: Sequence[int]
+) -> dict[int, tuple[FeedbackActivity, Amendment]]:
+    """The amendment proposed from each of the entries `ids` that has one, by entry."""
+    if not ids:
+        return {}
+    rows = await session.exec(
+        select(FeedbackActivity, Amendment)
+        .join(Amendment, col(Amendment.id) == col(FeedbackActivity.amendment_id))
+        .where(col(FeedbackActivity.feedback_id).in_(ids))
+    )
+    return {link.feedback_id: (link, amendment) for link, amendment in rows.all()}
+
+
+async def entries_of_amendment(*, session: AsyncSession, amendment_id: int) -> list[Feedback]:
+    """The entries an amendment was proposed from (one, as the form makes them)."""
+    rows = await session.exec(
+        select(Feedback)
+        .join(FeedbackActivity, col(FeedbackActivity.feedback_id) == col(Feedback.id))
+        .where(FeedbackActivity.amendment_id == amendment_id)
+    )
+    return list(rows.all())
