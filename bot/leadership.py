@@ -28,6 +28,8 @@ from storage.queries import replicas
 
 logger = logging.getLogger(__name__)
 
+CHECK_TIMEOUT_FLOOR = 10.0  # seconds
+
 
 class Role(StrEnum):
     leader = "leader"
@@ -106,13 +108,21 @@ class Leadership:
     async def check(self) -> None:
         """One turn: a follower tries to take the lock; the leader checks it still holds it."""
         try:
-            await asyncio.wait_for(self._check(), timeout=max(self.poll_seconds, 1.0))
+            await asyncio.wait_for(self._check(), timeout=self.check_timeout)
         except Exception as error:  # a lost connection or a database that does not answer
             if self.is_leader:
                 self._step_down(f"its database connection failed ({type(error).__name__})")
             else:
                 logger.debug("Could not try to lead: %s", error)
             await self._close()
+
+    @property
+    def check_timeout(self) -> float:
+        """How long a turn may take before the connection counts as lost. Generous: while
+        the server still has this connection it keeps the lock, so nobody else can lead;
+        a turn that is merely slow (a busy event loop, a loaded machine) must not give the
+        lock away, which would hand a fan-out from one replica to another mid-batch."""
+        return max(3 * self.poll_seconds, CHECK_TIMEOUT_FLOOR)
 
     async def _check(self) -> None:
         if self._connection is None or self._connection.is_closed():
