@@ -12,7 +12,7 @@ scope and claim nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -27,6 +27,44 @@ from sqlmodel import SQLModel
 
 from storage.models import SlackRequest
 from storage.types import utcnow
+
+
+class KnownKeys:
+    """Every key `slack_request` holds, in memory, where this process is the database's one
+    writer (SQLite): read once, by the first look-up (`storage.queries.requests`), and added
+    to as claims commit. Then a key not in it was never claimed, and a new request needs no
+    look-up before it runs (a round trip to the database's thread on every request). Where
+    replicas share the database (PostgreSQL) there is none: another process may hold a key.
+    """
+
+    def __init__(self) -> None:
+        self.complete = False
+        self._keys: dict[str, datetime] = {}
+
+    def may_hold(self, key: str) -> bool:
+        return not self.complete or key in self._keys
+
+    def add(self, key: str, day: datetime) -> None:
+        self._keys[key] = day
+
+    def load(self, rows: Iterable[tuple[str, datetime]]) -> None:
+        """What the database held, with the claims committed while it was being read."""
+        self._keys = dict(rows) | self._keys
+        self.complete = True
+
+    def discard(self, key: str) -> None:
+        self._keys.pop(key, None)
+
+    def forget_before(self, cutoff: datetime) -> None:
+        self._keys = {k: day for k, day in self._keys.items() if day >= cutoff}
+
+
+_KNOWN: dict[str, KnownKeys] = {}
+
+
+def known_keys(url: str) -> KnownKeys | None:
+    """The keys known in memory for the SQLite database at `url`; None on PostgreSQL."""
+    return _KNOWN.get(url)
 
 
 class AlreadyDone(Exception):
@@ -85,6 +123,9 @@ def current_claim() -> RequestClaim | None:
 def install(engine: AsyncEngine) -> None:
     """Make `engine` claim the current request's key before the first write of a request."""
     sync_engine = engine.sync_engine
+    url = str(sync_engine.url)
+    if sync_engine.dialect.name == "sqlite":
+        _KNOWN.setdefault(url, KnownKeys())  # every engine of this process on the file shares it
 
     @event.listens_for(sync_engine, "before_execute")
     def _claim_first(
@@ -112,6 +153,8 @@ def install(engine: AsyncEngine) -> None:
         if claim is not None and claim.claimed_on is connection:
             claim.committed = True
             claim.claimed_on = None
+            if (known := _KNOWN.get(url)) is not None:
+                known.add(claim.key, claim_day())
 
     @event.listens_for(sync_engine, "rollback")
     def _rolled_back(connection: Connection) -> None:
