@@ -111,6 +111,15 @@ def snapshot(bundle: ContractBundle) -> dict[str, Any]:
         "feedback": {
             "cadence": c.feedback_cadence,
             "reviewers": bundle.reviewers,
+            **{
+                name: people
+                for name, people in (
+                    ("peers", bundle.peers),
+                    ("direct_reports", bundle.direct_reports),
+                    ("stakeholders", bundle.stakeholders),
+                )
+                if people
+            },
             "anonymity_threshold": c.anonymity_threshold,
         },
         "digest": {

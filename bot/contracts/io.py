@@ -98,6 +98,9 @@ PERSON_FIELDS = (
     "governance.approvers",
     "governance.escalation",
     "feedback.reviewers",
+    "feedback.peers",
+    "feedback.direct_reports",
+    "feedback.stakeholders",
 )
 
 
@@ -657,6 +660,9 @@ async def _write_items(
         (Role.approver, doc.governance.approvers),
         (Role.escalation, doc.governance.escalation),
         (Role.reviewer, doc.feedback.reviewers),
+        (Role.peer, doc.feedback.peers),
+        (Role.direct_report, doc.feedback.direct_reports),
+        (Role.stakeholder, doc.feedback.stakeholders),
     ):
         await replace_people(session, contract_id=contract_id, role=role, user_ids=people)
 

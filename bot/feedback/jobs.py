@@ -45,6 +45,7 @@ from bot.feedback.model import (
 from bot.feedback.service import (
     RequestFor,
     cadence_due,
+    cadence_people,
     feedback_target,
     release_held,
     reviewer_zone,
@@ -82,10 +83,13 @@ async def _skip(_: Delivery, __: str) -> None:
 
 
 async def notify_leader(services: Services, client: AsyncWebClient, given: Given) -> None:
-    """Attributed feedback reaches the leader at once, with the giver's name."""
-    if given.giver is None:
+    """Attributed feedback reaches the leader at once, with the giver's name (their own self
+    view needs no message)."""
+    if given.giver is None or given.giver == given.target.leader_id:
         return
-    blocks = build_attributed_message(given.entry, giver=given.giver, target=given.target)
+    blocks = build_attributed_message(
+        given.entry, giver=given.giver, target=given.target, relation=given.relation
+    )
     message = Message(text=f"New feedback from <@{given.giver}>", blocks=blocks)
     key = DeliveryKey(
         ATTRIBUTED_NOTICE,
@@ -266,6 +270,7 @@ def request_outgoing(
                 expectation=expectation,
                 reminder=reminder,
                 open_until=closes_at(request).astimezone(zone),
+                self_view=request.reviewer_id == contract.leader_id,
             ),
         )
 
@@ -329,9 +334,7 @@ async def ask_on_cadence(
     async with services.sessions() as session:
         contracts = await cadence_contracts(session=session)
         listed = await reviewers_of(session=session, contract_ids=[c.id or 0 for c in contracts])
-    reviewers = {
-        c.id or 0: [r for r in listed.get(c.id or 0, []) if r != c.leader_id] for c in contracts
-    }
+    reviewers = {c.id or 0: cadence_people(c, listed.get(c.id or 0, [])) for c in contracts}
     everyone = {r for people in reviewers.values() for r in people}
     await refresh_zones(sessions=services.sessions, client=client, user_ids=everyone, now=now)
     due: list[tuple[Contract, str, str, datetime]] = []

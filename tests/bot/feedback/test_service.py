@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -149,11 +150,20 @@ async def contract(sessions: SessionFactory, *, threshold: int = 3) -> int:
         return row.id or 0
 
 
-ENTRY = Entry("E1", "strength", "At the review", "She asked every lead first.", "Risks", True)
+ENTRY = Entry(
+    "E1", "strength", "At the review", "She asked every lead first.", "Risks", True, "peer"
+)
 
 
 async def give(
-    sessions: SessionFactory, contract_id: int, giver: str, *, now: datetime = NOW
+    sessions: SessionFactory,
+    contract_id: int,
+    giver: str,
+    *,
+    now: datetime = NOW,
+    relation: str | None = "peer",
+    anonymous: bool = True,
+    polarity: str = "strength",
 ) -> object:
     async with sessions() as session:
         await writing(session)
@@ -162,7 +172,7 @@ async def give(
         return await give_feedback(
             session=session,
             target=target,
-            entry=ENTRY,
+            entry=replace(ENTRY, relation=relation, anonymous=anonymous, polarity=polarity),
             giver=giver,
             key=KEY,
             request_id=None,
