@@ -235,7 +235,13 @@ async def test_minimal_contract_takes_the_defaults(sessions: SessionFactory) -> 
     (doc,) = await exported(sessions)
     assert doc["checkin"] == {"weekday": "friday", "time": "15:00"}
     assert doc["digest"] == {"cadence": "monthly", "weekday": "monday", "time": "09:00"}
-    assert doc["feedback"] == {"reviewers": [], "anonymity_threshold": 3}
+    assert doc["feedback"] == {
+        "reviewers": [],
+        "peers": [],
+        "direct_reports": [],
+        "stakeholders": [],
+        "anonymity_threshold": 3,
+    }
     assert doc["governance"] == {
         "approvers": ["U0SPON001"],
         "escalation": [],
