@@ -210,10 +210,17 @@ async def load_bundles(
     )
     for piece in recent.all():
         bundles[piece.contract_id].recent_evidence.append(piece)
-    themes = await session.exec(
-        select(
+    # Never an anonymous entry's own relation: only the group it was released in.
+    group = case(
+        (col(Feedback.anonymous).is_(True), col(Feedback.released_as)),
+        else_=col(Feedback.relation),
+    )
+    # One statement for both counts (by theme, and by rater group).
+    by_group = await session.exec(
+        select(  # type: ignore[call-overload]  # five columns: typed overloads stop at four
             Feedback.contract_id,
             Feedback.expectation_key,
+            group,
             Feedback.polarity,
             func.count(col(Feedback.id)),
         )
@@ -221,25 +228,16 @@ async def load_bundles(
             col(Feedback.contract_id).in_(ids),
             or_(col(Feedback.anonymous).is_(False), col(Feedback.released_at).is_not(None)),
         )
-        .group_by(col(Feedback.contract_id), col(Feedback.expectation_key), col(Feedback.polarity))
-    )
-    for cid, expectation_key, polarity, count in themes.all():
-        bundles[cid].feedback_themes[(expectation_key or "", polarity)] = count
-    # Never an anonymous entry's own relation: only the group it was released in.
-    group = case(
-        (col(Feedback.anonymous).is_(True), col(Feedback.released_as)),
-        else_=col(Feedback.relation),
-    )
-    by_group = await session.exec(
-        select(Feedback.contract_id, Feedback.expectation_key, group, Feedback.polarity).where(
-            col(Feedback.contract_id).in_(ids),
-            or_(col(Feedback.anonymous).is_(False), col(Feedback.released_at).is_not(None)),
+        .group_by(
+            col(Feedback.contract_id), col(Feedback.expectation_key), group, col(Feedback.polarity)
         )
     )
-    for cid, expectation_key, shown_as, polarity in by_group.all():
+    for cid, expectation_key, shown_as, polarity, count in by_group.all():
+        bundle = bundles[cid]
+        theme = (expectation_key or "", polarity)
+        bundle.feedback_themes[theme] = bundle.feedback_themes.get(theme, 0) + count
         slot = (expectation_key or "", shown_as or "stakeholder", polarity)
-        groups = bundles[cid].feedback_groups
-        groups[slot] = groups.get(slot, 0) + 1
+        bundle.feedback_groups[slot] = bundle.feedback_groups.get(slot, 0) + count
     return list(bundles.values())
 
 
