@@ -70,7 +70,7 @@ logger = logging.getLogger(__name__)
 USAGE = (
     "*North Star: `/feedback`*\n"
     "• `/feedback @leader [first words]`: give a leader feedback (situation, behaviour, "
-    "impact), with your name or anonymously\n"
+    "impact), with your name or anonymously; your own name: your self view\n"
     "• `/feedback mine`: what you wrote; delete an entry there\n"
     "• `/feedback received [@leader]`: feedback about you, or about a leader you sponsor or own"
 )
@@ -124,16 +124,11 @@ async def _open_give(
     if leader is None:
         await reply(respond, _not_a_person(first))
         return
-    if leader == command["user_id"]:
-        await reply(
-            respond,
-            "Feedback to yourself belongs in your check-in reflection; `/feedback @name` gives "
-            "feedback to someone else.",
-        )
-        return
     services = services_of(context)
-    async with services.sessions() as session:
-        target = await target_for(session=session, leader=leader)
+    async with services.sessions() as session:  # your own name: your self view
+        target = await target_for(
+            session=session, leader=leader, giver=command["user_id"], key=hash_key(services)
+        )
     if isinstance(target, Refusal):
         await reply(respond, target.text)
         return
@@ -199,7 +194,12 @@ async def handle_feedback_submission(
     contract_id, request_id = meta.contract_id, meta.request_id
     async with services.sessions() as session:
         await writing(session)
-        target = await target_of(session=session, contract_id=contract_id or 0)
+        target = await target_of(
+            session=session,
+            contract_id=contract_id or 0,
+            giver=body["user"]["id"],
+            key=hash_key(services),
+        )
         if target is None:
             await ack(
                 response_action="errors",
@@ -247,7 +247,7 @@ async def handle_request_give(
     services = services_of(context)
     async with services.sessions() as session:
         found = await request_to_answer(
-            session=session, request_id=request_id, user=body["user"]["id"]
+            session=session, request_id=request_id, user=body["user"]["id"], key=hash_key(services)
         )
     if isinstance(found, Refusal):
         await reply(respond, found.text)

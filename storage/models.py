@@ -24,8 +24,12 @@ class ContractStatus(StrEnum):
 
 
 class Role(StrEnum):
-    """A person's part in a contract; `approver`, `escalation`, `reviewer` and
-    `report_reader` may be many."""
+    """A person's part in a contract; `approver`, `escalation`, `reviewer`, `report_reader`
+    and the rater groups may be many.
+
+    `peer`, `direct_report` and `stakeholder` are reviewers whose relationship to the leader
+    the contract states (its rater groups); a plain `reviewer`'s is asked when they give.
+    """
 
     leader = "leader"
     sponsor = "sponsor"
@@ -36,6 +40,9 @@ class Role(StrEnum):
     # Named by the governance: may ask for the period report, and gets it by DM on its
     # cadence when the governance names no report channel.
     report_reader = "report_reader"
+    peer = "peer"
+    direct_report = "direct_report"
+    stakeholder = "stakeholder"
 
 
 class ActivityStatus(StrEnum):
@@ -421,6 +428,12 @@ class Feedback(SQLModel, table=True):
     window_key: str = Field(default="", max_length=16)
     released_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _ts()
+    # The giver's relationship to the leader (peer, direct_report, sponsor, stakeholder, self);
+    # None for entries given before rater groups.
+    relation: str | None = Field(default=None, max_length=16)
+    # The group an anonymous entry was released in (its own, or `others` when groups below
+    # the threshold were merged): fixed at release, so no later view regroups it.
+    released_as: str | None = Field(default=None, max_length=16)
 
 
 class FeedbackAck(SQLModel, table=True):

@@ -112,6 +112,9 @@ def snapshot(bundle: ContractBundle) -> dict[str, Any]:
         "feedback": {
             "cadence": c.feedback_cadence,
             "reviewers": bundle.reviewers,
+            "peers": bundle.peers,
+            "direct_reports": bundle.direct_reports,
+            "stakeholders": bundle.stakeholders,
             "anonymity_threshold": c.anonymity_threshold,
         },
         "digest": {

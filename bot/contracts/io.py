@@ -99,6 +99,9 @@ PERSON_FIELDS = (
     "governance.escalation",
     "governance.report.readers",
     "feedback.reviewers",
+    "feedback.peers",
+    "feedback.direct_reports",
+    "feedback.stakeholders",
 )
 
 
@@ -662,6 +665,9 @@ async def _write_items(
         (Role.escalation, doc.governance.escalation),
         (Role.reviewer, doc.feedback.reviewers),
         (Role.report_reader, doc.governance.report.readers if doc.governance.report else []),
+        (Role.peer, doc.feedback.peers),
+        (Role.direct_report, doc.feedback.direct_reports),
+        (Role.stakeholder, doc.feedback.stakeholders),
     ):
         await replace_people(session, contract_id=contract_id, role=role, user_ids=people)
 

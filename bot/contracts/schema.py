@@ -289,6 +289,11 @@ class CheckinBlock(_Part):
 class FeedbackBlock(_Part):
     cadence: Annotated[str, AfterValidator(_one_of(rules.INDICATOR_CADENCES))] | None = None
     reviewers: list[Person] = _items()
+    # Rater groups: reviewers whose relationship to the leader is known (a plain reviewer is
+    # asked when they give). All of them are asked on the cadence.
+    peers: list[Person] = _items()
+    direct_reports: list[Person] = _items()
+    stakeholders: list[Person] = _items()
     anonymity_threshold: Annotated[int, Field(strict=True, ge=2, le=100)] = 3
 
 
@@ -352,7 +357,10 @@ class ContractDocument(_Part):
         if governance.report is not None:
             governance.report.readers = list(dict.fromkeys(governance.report.readers))
         self.feedback.reviewers = list(dict.fromkeys(self.feedback.reviewers))
+        for group in RATER_GROUPS:
+            setattr(self.feedback, group, list(dict.fromkeys(getattr(self.feedback, group))))
         problems = [*_people_problems(self.leader, self.sponsor)]
+        problems += _group_problems(self)
         problems += _document_problems(_Parts.of(self))
         if problems:
             raise FieldProblems(problems)
@@ -409,6 +417,26 @@ def _people_problems(leader: Any, sponsor: Any) -> Iterator[tuple[Loc, str]]:
     """A leader does not sponsor their own contract (as the draft modal refuses it too)."""
     if isinstance(leader, str) and isinstance(sponsor, str) and leader.strip() == sponsor.strip():
         yield ("sponsor",), f"must not be the leader ({leader.strip()}): choose another person"
+
+
+RATER_GROUPS = ("peers", "direct_reports", "stakeholders")
+
+
+def _group_problems(doc: ContractDocument) -> Iterator[tuple[Loc, str]]:
+    """A person is in one rater group at most, and never the leader or the sponsor there
+    (their views are the self view and the sponsor's)."""
+    seen: dict[str, str] = {}
+    for group in RATER_GROUPS:
+        for index, person in enumerate(getattr(doc.feedback, group)):
+            where = ("feedback", group, index)
+            if person == doc.leader:
+                yield where, "is the leader, whose own view is the self view: leave them out"
+            elif person == doc.sponsor:
+                yield where, "is the sponsor, who gives feedback as the sponsor: leave them out"
+            elif person in seen:
+                yield where, f"is already in feedback.{seen[person]}: one group per person"
+            else:
+                seen[person] = group
 
 
 def _document_problems(parts: _Parts) -> Iterator[tuple[Loc, str]]:

@@ -26,9 +26,14 @@ from bot.feedback.model import (
     ANONYMOUS,
     ATTRIBUTED,
     BEHAVIOUR_MAX,
+    GROUP_LABEL,
+    GROUP_ORDER,
     IMPACT_MAX,
     POLARITIES,
+    RELATION_CHOICE,
+    SELF,
     SITUATION_MAX,
+    SPONSOR,
     BatchStatus,
     Entry,
     MineRow,
@@ -59,6 +64,19 @@ ENTRY_BLOCK = "feedback_entry_"  # + the entry's id: the leader's buttons for on
 
 POLARITY_LABEL = {"strength": "💪 A strength", "development": "🌱 A development area"}
 POLARITY_SHORT = {"strength": "💪 strength", "development": "🌱 development area"}
+RELATION_AS = {
+    "peer": "a peer",
+    "direct_report": "a direct report",
+    "sponsor": "your sponsor",
+    "stakeholder": "a stakeholder",
+}
+RELATION_SHORT = {
+    "self": "self view",
+    "peer": "peer",
+    "direct_report": "direct report",
+    "sponsor": "sponsor",
+    "stakeholder": "stakeholder",
+}
 
 MINE_LISTED = 40
 RECEIVED_LISTED = 20
@@ -68,6 +86,16 @@ def metadata(contract_id: int, request_id: int | None = None) -> str:
     return FeedbackModal.write(contract_id=contract_id, request_id=request_id)
 
 
+def group_rule(threshold: int) -> str:
+    """The per-group anonymity rule, as the modal states it."""
+    return (
+        "Anonymous feedback is shown per group (peers, direct reports, other stakeholders), "
+        f"only once {threshold} different people of that group have given some, all together "
+        "and without dates. A smaller group is held, or shown merged with other small groups as "
+        f"“others” once together they are {threshold} people; never on its own."
+    )
+
+
 def build_feedback_modal(
     target: Target,
     *,
@@ -75,28 +103,20 @@ def build_feedback_modal(
     expectation_key: str | None = None,
     request_id: int | None = None,
 ) -> View:
-    """Situation, behaviour, impact; strength or development; expectation; attributed or not."""
+    """Situation, behaviour, impact; strength or development; expectation; how the giver works
+    with the leader when it is not known; attributed or not, where anonymity is possible."""
     options = [option(key, f"{key} · {text}") for key, text in target.expectations[:100]]
     chosen = next((o for o in options if o.value == expectation_key), None)
     polarity = [option(p, POLARITY_LABEL[p]) for p in POLARITIES]
-    anonymity = [
-        Option(
-            value=ATTRIBUTED,
-            label="With my name",
-            description="The leader sees it now, with your name.",
-        ),
-        Option(
-            value=ANONYMOUS,
-            label="Anonymously",
-            description=truncate(
-                f"Shown only once {target.threshold} people have given anonymous feedback; "
-                "your name is never stored.",
-                75,
-            ),
-        ),
-    ]
+    self_view = target.relation == SELF
+    intro = (
+        f"Your self view · _{escape(truncate(target.title, 200))}_\nHow you see your own "
+        "leadership, shown with your name beside what your peers, reports and sponsor say."
+        if self_view
+        else f"Feedback for <@{target.leader_id}> · _{escape(truncate(target.title, 200))}_"
+    )
     blocks: list[Block] = [
-        section(f"Feedback for <@{target.leader_id}> · _{escape(truncate(target.title, 200))}_"),
+        section(intro),
         InputBlock(
             block_id="expectation",
             label="Which expectation it concerns",
@@ -118,29 +138,75 @@ def build_feedback_modal(
         ),
         text_input(
             "behaviour",
-            "Behaviour: what they did or said",
+            "Behaviour: what they did or said" if not self_view else "Behaviour: what you did",
             max_length=BEHAVIOUR_MAX,
             multiline=True,
             initial=first_words,
             hint="Something observable they can repeat or change.",
         ),
         text_input("impact", "Impact: what it led to", max_length=IMPACT_MAX, multiline=True),
-        InputBlock(
-            block_id="anonymity",
-            label="Give it",
-            element=RadioButtonsElement(
-                action_id="anonymity", options=anonymity, initial_option=anonymity[0]
-            ),
-        ),
     ]
+    if target.relation is None:
+        groups = [option(g, RELATION_CHOICE[g]) for g in target.open_groups]
+        blocks += [
+            section(f"*How do you work with <@{target.leader_id}>?*"),
+            InputBlock(
+                block_id="relation",
+                label="Your relationship to them",
+                element=RadioButtonsElement(action_id="relation", options=groups),
+                hint="Your feedback is counted and shown with this group's.",
+            ),
+        ]
+    if target.attributed_only:
+        if not self_view:
+            blocks.append(context(_named_only_note(target)))
+    else:
+        anonymity = [
+            Option(
+                value=ATTRIBUTED,
+                label="With my name",
+                description="The leader sees it now, with your name.",
+            ),
+            Option(
+                value=ANONYMOUS,
+                label="Anonymously",
+                description=truncate(
+                    f"Shown only once {target.threshold} people of your group have given "
+                    "some; your name is never stored.",
+                    75,
+                ),
+            ),
+        ]
+        blocks += [
+            InputBlock(
+                block_id="anonymity",
+                label="Give it",
+                element=RadioButtonsElement(
+                    action_id="anonymity", options=anonymity, initial_option=anonymity[0]
+                ),
+            ),
+            context(group_rule(target.threshold)),
+        ]
     return View(
         type="modal",
         callback_id=GIVE_FEEDBACK,
-        title=modal_title("Give feedback"),
+        title=modal_title("Your self view" if self_view else "Give feedback"),
         submit="Send",
         close="Cancel",
         private_metadata=metadata(target.contract_id, request_id),
         blocks=blocks,
+    )
+
+
+def _named_only_note(target: Target) -> str:
+    if target.relation == SPONSOR:
+        return (
+            f"As <@{target.leader_id}>'s sponsor you give feedback with your name: a sponsor is "
+            "one person, so it could not be anonymous. It is shown as the sponsor's view."
+        )
+    return (
+        f"You read the feedback about <@{target.leader_id}>, so yours goes with your name: "
+        "knowing your own entry would narrow down who wrote the others in your group."
     )
 
 
@@ -149,9 +215,15 @@ def build_thanks(target: Target, *, anonymous: bool) -> View:
     if anonymous:
         text = (
             f"Thank you. Your feedback for <@{target.leader_id}> is held without your name until "
-            f"{target.threshold} people have given anonymous feedback; then it is shown together "
-            "with theirs, grouped by expectation and without dates.\n"
+            f"{target.threshold} people of your group have given anonymous feedback; then it is "
+            "shown together with theirs, grouped by expectation and without dates (or, with "
+            "other small groups, as “others”).\n"
             "`/feedback mine` lists what you wrote and lets you delete it."
+        )
+    elif target.relation == SELF:
+        text = (
+            "Thank you. Your self view is kept with your contract; it is shown beside what "
+            "others say in `/feedback received` and your summary."
         )
     else:
         text = (
@@ -187,16 +259,18 @@ def build_attributed_message(
     *,
     giver: str,
     target: Target,
+    relation: str | None = None,
     feedback_id: int | None = None,
     response: Response | None = None,
 ) -> list[Block]:
     """The leader's DM for feedback given with a name; with the entry's id, the leader's
     *Acknowledge* and *Make it an activity* under it."""
     key = entry.expectation_key
+    as_ = f" · as {RELATION_AS[relation]}" if relation in RELATION_AS else ""
     actions = [] if feedback_id is None else [entry_actions(feedback_id, response or Response())]
     return [
         section(
-            f"*<@{giver}> gave you feedback* · {POLARITY_SHORT[entry.polarity]}\n"
+            f"*<@{giver}> gave you feedback*{as_} · {POLARITY_SHORT[entry.polarity]}\n"
             f"{_expectation_label(key, target.expectation_text(key))}"
         ),
         *sections(None, _sbi_lines(entry)),
@@ -279,6 +353,33 @@ def _anonymous_lines(
     return blocks
 
 
+def _anonymous_groups(
+    entries: Sequence[Shown],
+    expectations: Sequence[tuple[str, str]],
+    rng: random.Random,
+    responses: Mapping[int, Response] | None = None,
+) -> list[Block]:
+    """Released anonymous entries by the group they were released in, then by expectation.
+    With `responses`, each entry stands alone with the leader's buttons under it."""
+    blocks: list[Block] = []
+    for group in GROUP_ORDER:
+        members = [e for e in entries if e.group == group]
+        if not members:
+            continue
+        blocks.append(section(f"*{GROUP_LABEL[group]}* · {_count(len(members), 'entry')}"))
+        blocks += (
+            _anonymous_lines(members, expectations, rng)
+            if responses is None
+            else _anonymous_entries(members, expectations, rng, responses)
+        )
+    return blocks
+
+
+def _count(n: int, noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n} {noun if n == 1 else plural}"
+
+
 def build_release_message(
     entries: Sequence[Shown],
     *,
@@ -287,21 +388,16 @@ def build_release_message(
     rng: random.Random,
     responses: Mapping[int, Response] | None = None,
 ) -> list[Block]:
-    """Held anonymous entries, released together: by expectation, shuffled, undated. With
-    `responses`, each entry stands alone with the leader's buttons under it."""
-    body = (
-        _anonymous_lines(entries, expectations, rng)
-        if responses is None
-        else _anonymous_entries(entries, expectations, rng, responses)
-    )
+    """Held anonymous entries, released together: by group, by expectation, shuffled,
+    undated. With `responses`, each entry stands alone with the leader's buttons under it."""
     return [
         section(
-            f"*Anonymous feedback for you* · {len(entries)} entries, from at least {threshold} "
-            "people, released together. They are grouped by expectation and shuffled; "
-            "North Star keeps neither their authors nor their dates."
+            f"*Anonymous feedback for you* · {len(entries)} entries, each group from at least "
+            f"{threshold} people, released together. They are grouped by rater group and "
+            "expectation and shuffled; North Star keeps neither their authors nor their dates."
         ),
         DividerBlock(),
-        *body,
+        *_anonymous_groups(entries, expectations, rng, responses),
     ]
 
 
@@ -346,7 +442,8 @@ def build_received(
     for e in attributed[:RECEIVED_LISTED]:
         label = _expectation_label(e.expectation_key, texts.get(e.expectation_key or "", ""))
         named += [
-            f"\n*<@{e.author_id}>* · {day(e.given_on)} · {POLARITY_SHORT[e.polarity]} · {label}",
+            f"\n*<@{e.author_id}>* ({RELATION_SHORT.get(e.group, e.group)}) · {day(e.given_on)} · "
+            f"{POLARITY_SHORT[e.polarity]} · {label}",
             *_sbi_lines(e),
         ]
     if len(attributed) > RECEIVED_LISTED:
@@ -355,15 +452,10 @@ def build_received(
     blocks.append(DividerBlock())
     if released:
         blocks.append(section(f"*Anonymous* · {len(released)} entries, released in groups"))
-        blocks += _anonymous_lines(released, expectations, rng)
+        blocks += _anonymous_groups(released, expectations, rng)
     else:
         blocks.append(section("*Anonymous*\n_None released yet._"))
-    blocks.append(
-        context(
-            f"Anonymous feedback is shown only once {threshold} people have given some, "
-            "all together, without names or dates."
-        )
-    )
+    blocks.append(context(group_rule(threshold)))
     return blocks
 
 
@@ -436,15 +528,24 @@ def build_request_message(
     expectation: tuple[str, str] | None,
     reminder: bool = False,
     open_until: datetime | None = None,
+    self_view: bool = False,
 ) -> list[Block]:
     """The reviewer's DM: who asks, about what, until when (`open_until`, shown on the
-    reviewer's own wall clock: give it in their zone), and the button that opens the modal."""
-    asker = (
-        f"<@{requester}> asks for your feedback on <@{leader}>"
-        if requester
-        else f"It's time for your regular feedback on <@{leader}>"
-    )
-    lines = [f"{'*Reminder:* ' if reminder else ''}{asker}'s leadership contract."]
+    reviewer's own wall clock: give it in their zone), and the button that opens the modal.
+    `self_view`: the leader is asked how they see their own leadership."""
+    if self_view:
+        asker = (
+            f"<@{requester}> asks for your self view on your"
+            if requester and requester != leader
+            else "It's time for your self view on your"
+        )
+    else:
+        asker = (
+            f"<@{requester}> asks for your feedback on <@{leader}>'s"
+            if requester
+            else f"It's time for your regular feedback on <@{leader}>'s"
+        )
+    lines = [f"{'*Reminder:* ' if reminder else ''}{asker} leadership contract."]
     if expectation is not None:
         lines.append(f"About {_expectation_label(*expectation)}")
     blocks: list[Block] = [
@@ -461,8 +562,10 @@ def build_request_message(
             ],
         ),
         context(
-            "With your name or anonymously: you choose in the form. Anonymous feedback is shown "
-            "only together with other people's.",
+            "Your self view is shown with your name, beside what others say."
+            if self_view
+            else "With your name or anonymously: you choose in the form. Anonymous feedback is "
+            "shown only together with other people's of your group.",
             f"Open until {open_until:%a} {day(open_until.date())}, {open_until:%H:%M} (your time)."
             if open_until
             else "",
@@ -520,4 +623,33 @@ def theme_lines(bundle: ContractBundle) -> list[str]:
             parts.append(f"{development} development area{'s' if development != 1 else ''}")
         label = f"*{escape(key)}*" if key else "_no expectation_"
         lines.append(f"{label} · {', '.join(parts)}")
+    return capped(lines)
+
+
+def three_sixty_lines(bundle: ContractBundle) -> list[str]:
+    """The 360 view of the summary: per expectation, strengths and development areas from the
+    leader's self view beside each rater group's (named entries by their giver's relation,
+    anonymous ones by the group they were released in; held ones never)."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for (key, group, polarity), count in bundle.feedback_groups.items():
+        cell = counts.setdefault((key, group), {})
+        cell[polarity] = cell.get(polarity, 0) + count
+    keys = [e.key for e in bundle.expectations]
+    seen = {key for key, _ in counts}
+    lines = []
+    for key in [*keys, *sorted(k for k in seen if k not in keys)]:
+        parts = []
+        for group in GROUP_ORDER:
+            cell = counts.get((key, group)) or {}
+            if not cell:
+                continue
+            said = []
+            if cell.get("strength"):
+                said.append(_count(cell["strength"], "strength"))
+            if cell.get("development"):
+                said.append(_count(cell["development"], "development area"))
+            parts.append(f"{GROUP_LABEL[group]}: {', '.join(said)}")
+        if parts:
+            label = f"*{escape(key)}*" if key else "_no expectation_"
+            lines.append(f"{label} · {' · '.join(parts)}")
     return capped(lines)

@@ -14,6 +14,7 @@ from bot.feedback.model import (
     BEHAVIOUR_MAX,
     BEHAVIOUR_MIN,
     EXPECTATION_KEY,
+    GROUP_WORDS,
     IMPACT_MAX,
     POLARITIES,
     SITUATION_MAX,
@@ -41,8 +42,17 @@ def parse_feedback(view: dict[str, Any], target: Target) -> tuple[Entry | None, 
             "Too short to act on: describe what they did or said, in a sentence or two."
         )
     impact = required_text(form, errors, "impact", IMPACT_MAX)
+    relation = form.option("relation")
+    if target.relation is None:
+        if relation not in target.open_groups:  # none chosen, or a value the modal never offered
+            errors["relation"] = "Choose how you work with the leader."
+    elif relation is not None and relation != target.relation:  # the modal asked nothing
+        errors["behaviour"] = "North Star already knows how you work with this leader."
     anonymity = form.option("anonymity")
-    if anonymity not in (ATTRIBUTED, ANONYMOUS):
+    if target.attributed_only:
+        if anonymity not in (None, ATTRIBUTED):  # the modal offered no choice
+            errors["behaviour"] = "This feedback goes with your name; it cannot be anonymous."
+    elif anonymity not in (ATTRIBUTED, ANONYMOUS):
         errors["anonymity"] = "Choose whether your name goes with it."
     if errors:
         return None, errors
@@ -54,14 +64,17 @@ def parse_feedback(view: dict[str, Any], target: Target) -> tuple[Entry | None, 
             behaviour=behaviour,
             impact=impact,
             anonymous=anonymity == ANONYMOUS,
+            relation=relation if target.relation is None else None,
         ),
         {},
     )
 
 
 def parse_request_args(args: Sequence[str]) -> RequestArgs | Refusal:
-    """`@a @b [E2] [for @leader]` from the words after `request-feedback`."""
+    """`@a @b [peers reports stakeholders sponsor self everyone] [E2] [for @leader]` from the
+    words after `request-feedback`."""
     reviewers: list[str] = []
+    groups: list[str] = []
     expectation: str | None = None
     leader: str | None = None
     words = list(args)
@@ -80,12 +93,17 @@ def parse_request_args(args: Sequence[str]) -> RequestArgs | Refusal:
         mentioned = user_id_of(word)
         if mentioned is not None:
             reviewers.append(mentioned)
+        elif word.lower() in GROUP_WORDS:
+            groups.append(GROUP_WORDS[word.lower()])
         elif EXPECTATION_KEY.match(word):
             expectation = word.upper()
         else:
             return Refusal(
-                f"I couldn't read “{escape(truncate(word, 80))}”: mention each person, e.g. "
-                "`/contract request-feedback @ana @raj E2`."
+                f"I couldn't read “{escape(truncate(word, 80))}”: mention each person or name a "
+                "group (peers, reports, stakeholders, sponsor, self, everyone), e.g. "
+                "`/contract request-feedback @ana reports E2`."
             )
         index += 1
-    return RequestArgs(list(dict.fromkeys(reviewers)), expectation, leader)
+    return RequestArgs(
+        list(dict.fromkeys(reviewers)), expectation, leader, tuple(dict.fromkeys(groups))
+    )

@@ -48,6 +48,7 @@ from bot.feedback.model import (
 from bot.feedback.service import (
     RequestFor,
     cadence_due,
+    cadence_people,
     feedback_target,
     release_held,
     responses_of,
@@ -88,11 +89,16 @@ async def _skip(_: Delivery, __: str) -> None:
 
 
 async def notify_leader(services: Services, client: AsyncWebClient, given: Given) -> None:
-    """Attributed feedback reaches the leader at once, with the giver's name."""
-    if given.giver is None:
+    """Attributed feedback reaches the leader at once, with the giver's name (their own self
+    view needs no message)."""
+    if given.giver is None or given.giver == given.target.leader_id:
         return
     blocks = build_attributed_message(
-        given.entry, giver=given.giver, target=given.target, feedback_id=given.feedback_id
+        given.entry,
+        giver=given.giver,
+        target=given.target,
+        relation=given.relation,
+        feedback_id=given.feedback_id,
     )
     message = Message(text=f"New feedback from <@{given.giver}>", blocks=blocks)
     key = DeliveryKey(
@@ -275,6 +281,7 @@ def request_outgoing(
                 expectation=expectation,
                 reminder=reminder,
                 open_until=closes_at(request).astimezone(zone),
+                self_view=request.reviewer_id == contract.leader_id,
             ),
         )
 
@@ -338,9 +345,7 @@ async def ask_on_cadence(
     async with services.sessions() as session:
         contracts = await cadence_contracts(session=session)
         listed = await reviewers_of(session=session, contract_ids=[c.id or 0 for c in contracts])
-    reviewers = {
-        c.id or 0: [r for r in listed.get(c.id or 0, []) if r != c.leader_id] for c in contracts
-    }
+    reviewers = {c.id or 0: cadence_people(c, listed.get(c.id or 0, [])) for c in contracts}
     everyone = {r for people in reviewers.values() for r in people}
     await refresh_zones(sessions=services.sessions, client=client, user_ids=everyone, now=now)
     due: list[tuple[Contract, str, str, datetime]] = []

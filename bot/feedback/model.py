@@ -38,6 +38,51 @@ BEHAVIOUR_MAX = 2000
 IMPACT_MAX = 1000
 BEHAVIOUR_MIN = 20
 
+# Rater groups: the giver's relationship to the leader.
+PEER, DIRECT_REPORT, SPONSOR, STAKEHOLDER, SELF = (
+    "peer",
+    "direct_report",
+    "sponsor",
+    "stakeholder",
+    "self",
+)
+OTHERS = "others"  # anonymous groups below the threshold, released merged
+RELATIONS = (SELF, PEER, DIRECT_REPORT, SPONSOR, STAKEHOLDER)
+ANONYMOUS_GROUPS = (PEER, DIRECT_REPORT, STAKEHOLDER)  # who may give anonymously, as a group
+ONE_PERSON = (SPONSOR, SELF)  # attributed by nature
+GROUP_ORDER = (SELF, PEER, DIRECT_REPORT, SPONSOR, STAKEHOLDER, OTHERS)
+GROUP_LABEL = {
+    SELF: "Self",
+    PEER: "Peers",
+    DIRECT_REPORT: "Direct reports",
+    SPONSOR: "Sponsor",
+    STAKEHOLDER: "Other stakeholders",
+    OTHERS: "Others",
+}
+EVERYONE = "everyone"
+GROUP_WORDS = {  # `/contract request-feedback peers reports …`
+    "peers": PEER,
+    "reports": DIRECT_REPORT,
+    "direct-reports": DIRECT_REPORT,
+    "stakeholders": STAKEHOLDER,
+    "sponsor": SPONSOR,
+    "self": SELF,
+    "everyone": EVERYONE,
+}
+RELATION_CHOICE = {
+    PEER: "As a peer",
+    DIRECT_REPORT: "I report to them",
+    STAKEHOLDER: "Another way (a stakeholder)",
+}
+
+
+def group_of(entry: Feedback) -> str:
+    """The group an entry is shown in: an anonymous one's as released, a named one's relation
+    (entries from before rater groups count as other stakeholders)."""
+    if entry.anonymous:
+        return entry.released_as or STAKEHOLDER
+    return entry.relation or STAKEHOLDER
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -48,6 +93,12 @@ class Target:
     title: str
     threshold: int
     expectations: tuple[tuple[str, str], ...]
+    # The giver's relationship to the leader when the contract (or an earlier entry of theirs)
+    # says it; else None and the modal asks, offering `open_groups`.
+    relation: str | None = None
+    open_groups: tuple[str, ...] = ANONYMOUS_GROUPS
+    # Sponsor, self, and whoever reads the feedback give it with their name only.
+    attributed_only: bool = False
 
     def expectation_text(self, key: str | None) -> str:
         return next((text for k, text in self.expectations if k == key), "")
@@ -63,6 +114,7 @@ class Entry:
     behaviour: str
     impact: str
     anonymous: bool
+    relation: str | None = None  # as stated in the modal, when it asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +129,7 @@ class Shown:
     author_id: str | None = None
     given_on: date | None = None
     feedback_id: int | None = None  # for the leader's own buttons; never shown
+    group: str = STAKEHOLDER  # an anonymous entry's group as released, never its own relation
 
     @classmethod
     def of(cls, entry: Feedback) -> Shown:
@@ -89,6 +142,7 @@ class Shown:
                 entry.behaviour,
                 entry.impact,
                 feedback_id=entry.id,
+                group=group_of(entry),
             )
         return cls(
             entry.expectation_key,
@@ -99,6 +153,7 @@ class Shown:
             author_id=entry.author_id,
             given_on=entry.created_at.date(),
             feedback_id=entry.id,
+            group=group_of(entry),
         )
 
 
@@ -135,6 +190,7 @@ class Given:
     target: Target
     entry: Entry
     giver: str | None
+    relation: str | None = None  # a named entry's; None for an anonymous one
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +207,37 @@ class RequestArgs:
     reviewers: list[str]
     expectation_key: str | None
     leader: str | None
+    groups: tuple[str, ...] = ()  # rater groups named (`peers`, `reports`, `sponsor`, `self`…)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """What one rater group said about one expectation, as its readers may see it."""
+
+    group: str
+    label: str
+    anonymous: bool  # released anonymous entries: no authors, no dates
+    strengths: tuple[Shown, ...]
+    development: tuple[Shown, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationView:
+    key: str | None
+    text: str
+    groups: tuple[GroupView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreeSixty:
+    """The leader's self view beside the others', per expectation (`three_sixty`)."""
+
+    contract_id: int
+    leader_id: str
+    period_start: date
+    period_end: date
+    threshold: int
+    expectations: tuple[ExpectationView, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -54,14 +54,25 @@ from bot.core.permissions import Refusal, may_read_feedback, may_request_feedbac
 from bot.core.text import escape
 from bot.feedback.model import (
     ACTIVITY_OF_STATUS,
+    ANONYMOUS_GROUPS,
     ANONYMOUS_WEEKLY_CAP,
     ANSWERED,
     CADENCE_HOUR,
     DAILY_REQUEST_LIMIT,
+    DIRECT_REPORT,
+    EVERYONE,
+    GROUP_LABEL,
+    GROUP_ORDER,
     MAX_REVIEWERS,
+    ONE_PERSON,
     OPEN,
+    OTHERS,
+    PEER,
     REQUEST_LIMIT_WINDOW,
     REQUEST_OPEN_FOR,
+    SELF,
+    SPONSOR,
+    STAKEHOLDER,
     STATUS_BATCHES,
     STATUS_DAYS,
     Acked,
@@ -69,13 +80,16 @@ from bot.feedback.model import (
     BatchStatus,
     CadenceAsk,
     Entry,
+    ExpectationView,
     Given,
+    GroupView,
     MineRow,
     Received,
     RequestArgs,
     Response,
     Shown,
     Target,
+    ThreeSixty,
     midnight,
     reminder_key,
     shown_on,
@@ -93,6 +107,7 @@ from storage.models import (
     FeedbackAck,
     FeedbackActivity,
     FeedbackRequest,
+    Role,
     random_row_id,
 )
 from storage.queries.contracts import (
@@ -100,6 +115,7 @@ from storage.queries.contracts import (
     audit,
     find_contract_for_leader,
     load_bundle,
+    load_governance,
     lock_contract,
 )
 from storage.queries.feedback import (
@@ -118,17 +134,89 @@ from storage.queries.feedback import (
     release_entries,
     requests_seen_by,
     sponsored_active,
+    stated_relation,
 )
 
 
-async def feedback_target(session: AsyncSession, contract: Contract) -> Target:
+def relation_in(bundle: ContractBundle, user: str) -> str | None:
+    """The relationship to the leader the contract states for `user`, or None.
+
+    Leader and sponsor are themselves; then the rater groups the contract lists (`peers`,
+    `direct_reports`, `stakeholders` of its feedback block); its owner, approvers and
+    escalation contacts are other stakeholders. A plain reviewer's is not known.
+    """
+    c = bundle.contract
+    if user == c.leader_id:
+        return SELF
+    if user == c.sponsor_id:
+        return SPONSOR
+    roles = bundle.roles_of(user)
+    if Role.peer in roles:
+        return PEER
+    if Role.direct_report in roles:
+        return DIRECT_REPORT
+    if roles & {Role.stakeholder, Role.owner, Role.approver, Role.escalation}:
+        return STAKEHOLDER
+    return None
+
+
+def open_groups(bundle: ContractBundle) -> tuple[str, ...]:
+    """The groups someone the contract does not place may say they belong to: a group the
+    contract lists is closed to others (nobody pads it to expose its members), and anyone
+    may be another stakeholder. Never sponsor or self: those are one known person each."""
+    return tuple(
+        group
+        for group in ANONYMOUS_GROUPS
+        if group == STAKEHOLDER or not bundle.people_with(Role(group))
+    )
+
+
+async def giver_relation(
+    session: AsyncSession, bundle: ContractBundle, giver: str, key: bytes | None
+) -> str | None:
+    """`giver`'s relationship to the leader: as the contract states it, else as they stated
+    it with an earlier entry (still open to them), else None (the modal asks)."""
+    known = relation_in(bundle, giver)
+    if known is not None or key is None:
+        return known
+    c = bundle.contract
+    stated = await stated_relation(
+        session=session,
+        contract_id=c.id,
+        author_id=giver,
+        author_hash=author_hash(key, user=giver, contract_id=c.id or 0),
+    )
+    return stated if stated in open_groups(bundle) else None
+
+
+def attributed_only(bundle: ContractBundle, giver: str, relation: str | None) -> bool:
+    """Sponsor and self are one person each; and whoever reads the feedback about the leader
+    (sponsor, owner) would know one of a group's authors and narrow down the rest."""
+    return relation in ONE_PERSON or may_read_feedback(bundle, giver)
+
+
+async def feedback_target(
+    session: AsyncSession, contract: Contract, *, giver: str | None = None, key: bytes | None = None
+) -> Target:
     expectations = await expectations_of(session=session, contract_id=contract.id)
+    relation: str | None = None
+    groups: tuple[str, ...] = ANONYMOUS_GROUPS
+    named_only = False
+    if giver is not None:
+        bundle = await load_governance(session=session, contract_id=contract.id or 0)
+        if bundle is not None:
+            relation = await giver_relation(session, bundle, giver, key)
+            groups = open_groups(bundle)
+            named_only = attributed_only(bundle, giver, relation)
     return Target(
         contract_id=contract.id or 0,
         leader_id=contract.leader_id,
         title=contract.title,
         threshold=contract.anonymity_threshold,
         expectations=tuple((e.key, e.text) for e in expectations),
+        relation=relation,
+        open_groups=groups,
+        attributed_only=named_only,
     )
 
 
@@ -139,19 +227,28 @@ def no_contract(leader: str) -> Refusal:
     )
 
 
-async def target_for(*, session: AsyncSession, leader: str) -> Target | Refusal:
-    """The leader's active contract as the feedback modal needs it, or why there is none."""
+async def target_for(
+    *, session: AsyncSession, leader: str, giver: str | None = None, key: bytes | None = None
+) -> Target | Refusal:
+    """The leader's active contract as the feedback modal needs it (for `giver`), or why there
+    is none."""
     contract = await find_contract_for_leader(session=session, leader_id=leader)
     if contract is None or contract.status != ContractStatus.active:
         return no_contract(leader)
-    return await feedback_target(session, contract)
+    return await feedback_target(session, contract, giver=giver, key=key)
 
 
-async def target_of(*, session: AsyncSession, contract_id: int) -> Target | None:
+async def target_of(
+    *,
+    session: AsyncSession,
+    contract_id: int,
+    giver: str | None = None,
+    key: bytes | None = None,
+) -> Target | None:
     contract = await session.get(Contract, contract_id)
     if contract is None or contract.status != ContractStatus.active:
         return None
-    return await feedback_target(session, contract)
+    return await feedback_target(session, contract, giver=giver, key=key)
 
 
 async def _unused_id(session: AsyncSession) -> int:
@@ -176,9 +273,27 @@ async def give_feedback(
     contract = await session.get(Contract, target.contract_id)
     if contract is None or contract.status != ContractStatus.active:
         return Refusal("This contract is closed, so the feedback was not sent.", field="behaviour")
-    if giver == contract.leader_id:
+    bundle = await load_governance(session=session, contract_id=contract.id or 0)
+    if bundle is None:
+        return Refusal("This contract is closed, so the feedback was not sent.", field="behaviour")
+    relation = await giver_relation(session, bundle, giver, key)
+    if relation is None:
+        if entry.relation not in open_groups(bundle):  # a crafted group, or none chosen
+            return Refusal(
+                f"Choose how you work with <@{contract.leader_id}> from the options given.",
+                field="relation",
+            )
+        relation = entry.relation
+    elif entry.relation not in (None, relation):  # the modal asked nothing: a crafted value
         return Refusal(
-            "Feedback to yourself belongs in your check-in reflection.", field="behaviour"
+            "North Star already knows how you work with this leader; nothing was sent.",
+            field="behaviour",
+        )
+    if entry.anonymous and attributed_only(bundle, giver, relation):
+        return Refusal(
+            "Your feedback goes with your name: a sponsor's or a leader's own view is one "
+            "known person's, and whoever reads the feedback cannot hide in a group of it.",
+            field="behaviour",
         )
     request = await session.get(FeedbackRequest, request_id) if request_id else None
     if request is not None and (request.reviewer_id != giver or request.contract_id != contract.id):
@@ -209,6 +324,7 @@ async def give_feedback(
             request_id=None,
             window_key=feedback_window(contract.feedback_cadence, now.astimezone(UTC).date()),
             created_at=midnight(now),
+            relation=relation,
         )
         session.add(row)  # the request, if any, is left as it was: nothing links the two
         await session.commit()
@@ -226,6 +342,7 @@ async def give_feedback(
         author_id=giver,
         request_id=request.id if request is not None else None,
         created_at=now,
+        relation=relation,
     )
     session.add(row)
     await session.flush()
@@ -243,11 +360,14 @@ async def give_feedback(
             "feedback_id": row.id,
             "expectation": entry.expectation_key,
             "polarity": entry.polarity,
+            "relation": relation,
         },
         at=now,
     )
     await session.commit()
-    return Given(feedback_id=row.id or 0, target=target, entry=entry, giver=giver)
+    return Given(
+        feedback_id=row.id or 0, target=target, entry=entry, giver=giver, relation=relation
+    )
 
 
 async def answer_open_requests(
@@ -368,14 +488,50 @@ async def feedback_for(
     )
 
 
+def release_plan(
+    held: list[Feedback], *, threshold: int, now: datetime, force: bool = False
+) -> list[tuple[str, list[Feedback]]]:
+    """Which held entries to release now, and as which group: the per-group rule.
+
+    Each rater group (peers, direct reports, other stakeholders) is released on its own once
+    its held entries come from at least `threshold` different people (hashes), so a group of
+    one is never shown beside a released one. The groups still below it are merged into
+    *others* only when together they come from `threshold` different people. A released group
+    keeps its name for good (`released_as`) and each entry is released once, so no two views
+    overlap and no difference between them singles anyone out. Nothing is released on the
+    day the last of its entries arrived (unless `force`): the timing says nothing about whose
+    entry completed it.
+    """
+    by_group: dict[str, list[Feedback]] = {}
+    for entry in held:
+        group = entry.relation if entry.relation in ANONYMOUS_GROUPS else STAKEHOLDER
+        by_group.setdefault(group or STAKEHOLDER, []).append(entry)
+
+    def authors(entries: list[Feedback]) -> int:
+        return len({entry.author_hash or f"entry:{entry.id}" for entry in entries})
+
+    def settled(entries: list[Feedback]) -> bool:
+        return force or max(entry.created_at for entry in entries) < midnight(now)
+
+    plan: list[tuple[str, list[Feedback]]] = []
+    below: list[Feedback] = []
+    for group in ANONYMOUS_GROUPS:
+        entries = by_group.get(group, [])
+        if authors(entries) >= threshold:
+            if settled(entries):
+                plan.append((group, entries))
+        else:
+            below += entries
+    if below and authors(below) >= threshold and settled(below):
+        plan.append((OTHERS, below))
+    return plan
+
+
 async def release_held(
     *, session: AsyncSession, contract: Contract, now: datetime, force: bool = False
 ) -> datetime | None:
-    """Release the contract's held entries when the threshold is met; the release instant.
-
-    Not on the day the last of them arrived (unless `force`), so the release time says
-    nothing about whose entry completed the set.
-    """
+    """Release the contract's held groups that meet the threshold (`release_plan`); the
+    release instant, or None when nothing was released."""
     held = await held_entries(session=session, contract_id=contract.id)
     if not held:
         return None
@@ -384,28 +540,97 @@ async def release_held(
         if entry.window_key != window:  # carried over from an earlier window
             entry.window_key = window
             session.add(entry)
-    authors = {entry.author_hash or f"entry:{entry.id}" for entry in held}
-    ready = len(authors) >= contract.anonymity_threshold and (
-        force or max(entry.created_at for entry in held) < midnight(now)
-    )
-    if not ready:
+    plan = release_plan(held, threshold=contract.anonymity_threshold, now=now, force=force)
+    if not plan:
         await session.commit()
         return None
-    ids = [entry.id for entry in held]
-    released = await release_entries(session=session, ids=ids, now=now)
-    if released != len(ids):  # another replica released some of them meanwhile
-        await session.rollback()
-        return None
+    for group, entries in plan:
+        ids = [entry.id for entry in entries]
+        released = await release_entries(session=session, ids=ids, now=now, group=group)
+        if released != len(ids):  # another replica released some of them meanwhile
+            await session.rollback()
+            return None
     audit(
         session,
         action="feedback.released",
         contract_id=contract.id,
         actor_id=None,
-        detail={"entries": len(ids)},
+        detail={"entries": sum(len(entries) for _, entries in plan)},
         at=now,
     )
     await session.commit()
     return now
+
+
+async def three_sixty(
+    session: AsyncSession, contract_id: int, period_start: date, period_end: date
+) -> ThreeSixty | None:
+    """The leader's self view beside the others', per expectation: data, not blocks (for the
+    report builder and the summary). None when there is no such contract.
+
+    For each expectation in the contract's order (then entries naming none, `key` None), one
+    `GroupView` per rater group with something to show, in `GROUP_ORDER` (self, peers, direct
+    reports, sponsor, other stakeholders, others), each with its strengths and development
+    areas:
+    - named entries by their giver's relation, with author and date, given from
+      `period_start` to `period_end` (UTC days, both included);
+    - anonymous entries only once released, in the group they were released in (their own or
+      *others*), without author or date, placed in the period by their release day so that a
+      released group is never split between periods; held entries never appear.
+    Who may read it is the caller's to check: the leader, the sponsor and the owner
+    (`bot.core.permissions.may_read_feedback`), or a report's audience.
+    """
+    contract = await session.get(Contract, contract_id)
+    if contract is None:
+        return None
+    expectations = await expectations_of(session=session, contract_id=contract_id)
+    texts = {e.key: e.text for e in expectations}
+    cells: dict[tuple[str | None, str, bool], list[Shown]] = {}
+    for entry in await entries_about(session=session, contract_id=contract_id):
+        if entry.anonymous:
+            if entry.released_at is None:
+                continue
+            on = entry.released_at.astimezone(UTC).date()
+        else:
+            on = entry.created_at.astimezone(UTC).date()
+        if not period_start <= on <= period_end:
+            continue
+        shown = Shown.of(entry)
+        cells.setdefault((entry.expectation_key, shown.group, entry.anonymous), []).append(shown)
+    keys: list[str | None] = [e.key for e in expectations]
+    keys += sorted({k for k, _, _ in cells if k not in texts and k is not None})
+    keys.append(None)
+    views = []
+    for key in keys:
+        groups = []
+        for group in GROUP_ORDER:
+            for anonymous in (False, True):
+                found = cells.get((key, group, anonymous))
+                if not found:
+                    continue
+                if anonymous:  # no order that could hint at when or by whom
+                    found = sorted(found, key=lambda e: (e.polarity, e.behaviour))
+                groups.append(
+                    GroupView(
+                        group=group,
+                        label=GROUP_LABEL[group],
+                        anonymous=anonymous,
+                        strengths=tuple(e for e in found if e.polarity == "strength"),
+                        development=tuple(e for e in found if e.polarity == "development"),
+                    )
+                )
+        if groups:
+            views.append(
+                ExpectationView(key=key, text=texts.get(key or "", ""), groups=tuple(groups))
+            )
+    return ThreeSixty(
+        contract_id=contract_id,
+        leader_id=contract.leader_id,
+        period_start=period_start,
+        period_end=period_end,
+        threshold=contract.anonymity_threshold,
+        expectations=tuple(views),
+    )
 
 
 async def requestable(
@@ -448,11 +673,11 @@ async def create_requests(
 ) -> list[FeedbackRequest] | Refusal:
     """One request per reviewer, in one batch; or why none can be made."""
     c = bundle.contract
-    reviewers = [r for r in parsed.reviewers if r != c.leader_id]
+    reviewers = list(parsed.reviewers)  # the leader named is asked for their self view
     if not reviewers:
         return Refusal(
-            "Name the people to ask, e.g. `/contract request-feedback @ana @raj E2`"
-            + (" (not the leader: their view goes into check-ins)." if parsed.reviewers else ".")
+            "Name the people or the groups to ask, e.g. "
+            "`/contract request-feedback @ana @raj E2` or `/contract request-feedback peers self`."
         )
     if len(reviewers) > MAX_REVIEWERS:
         return Refusal(f"Ask at most {MAX_REVIEWERS} people at a time.")
@@ -528,6 +753,13 @@ async def ask_for_feedback(
         asked = await feedback_requests_since(
             session=session, requester_id=requester, since=now - REQUEST_LIMIT_WINDOW
         )
+    if parsed.groups:
+        members = group_members(bundle, parsed.groups)
+        if isinstance(members, Refusal):
+            return members
+        parsed = replace(parsed, reviewers=list(dict.fromkeys([*parsed.reviewers, *members])))
+        if len(parsed.reviewers) > MAX_REVIEWERS:
+            return Refusal(f"Ask at most {MAX_REVIEWERS} people at a time.")
     if parsed.reviewers and asked >= DAILY_REQUEST_LIMIT:
         return over_the_bound(asked)  # before asking Slack about anyone
     problems = await check_people(client, parsed.reviewers)
@@ -547,6 +779,45 @@ async def ask_for_feedback(
     if isinstance(made, Refusal):
         return made
     return Asked(bundle=bundle, requests=made, skipped=skipped)
+
+
+def group_members(bundle: ContractBundle, groups: Sequence[str]) -> list[str] | Refusal:
+    """The people of the rater groups named, as the contract lists them: the sponsor, the
+    leader (for their self view), its peers, direct reports and stakeholders; `everyone` is
+    all of them and its plain reviewers. A group the contract lists nobody in is refused."""
+    c = bundle.contract
+    listed = {
+        SELF: [c.leader_id],
+        SPONSOR: [c.sponsor_id],
+        PEER: bundle.peers,
+        DIRECT_REPORT: bundle.direct_reports,
+        STAKEHOLDER: bundle.stakeholders,
+    }
+    members: list[str] = []
+    for group in groups:
+        if group == EVERYONE:
+            members += [
+                *bundle.peers,
+                *bundle.direct_reports,
+                *bundle.stakeholders,
+                *bundle.reviewers,
+                c.sponsor_id,
+                c.leader_id,
+            ]
+            continue
+        if not listed[group]:
+            return Refusal(
+                f"The contract lists no {GROUP_LABEL[group].lower()}: name the people to ask, "
+                "or add them to its feedback block (`peers`, `direct_reports`, `stakeholders`)."
+            )
+        members += listed[group]
+    return list(dict.fromkeys(members))
+
+
+def cadence_people(contract: Contract, listed: Sequence[str]) -> list[str]:
+    """Whom the contract's cadence asks: its reviewers and rater groups, its sponsor, and its
+    leader for their self view."""
+    return list(dict.fromkeys([*listed, contract.sponsor_id, contract.leader_id]))
 
 
 def skipped_text(skipped: dict[str, str]) -> str:
@@ -589,7 +860,7 @@ class RequestFor:
 
 
 async def request_to_answer(
-    *, session: AsyncSession, request_id: int, user: str
+    *, session: AsyncSession, request_id: int, user: str, key: bytes | None = None
 ) -> tuple[Target, FeedbackRequest] | Refusal:
     """The request behind a "Give feedback" button, if `user` is the one asked."""
     request = await session.get(FeedbackRequest, request_id)
@@ -598,7 +869,7 @@ async def request_to_answer(
     contract = await session.get(Contract, request.contract_id)
     if contract is None or contract.status != ContractStatus.active:
         return Refusal("That contract is closed, so it takes no more feedback.")
-    return await feedback_target(session, contract), request
+    return await feedback_target(session, contract, giver=user, key=key), request
 
 
 async def request_status(*, session: AsyncSession, viewer: str, now: datetime) -> list[BatchStatus]:

@@ -210,7 +210,15 @@ async def renew(
     session.add(draft)
     await session.flush()
     new_id = draft.id or 0
-    for role in (Role.approver, Role.escalation, Role.reviewer, Role.report_reader):
+    for role in (
+        Role.approver,
+        Role.escalation,
+        Role.reviewer,
+        Role.report_reader,
+        Role.peer,
+        Role.direct_report,
+        Role.stakeholder,
+    ):
         await replace_people(
             session, contract_id=new_id, role=role, user_ids=bundle.people_with(role)
         )

@@ -11,12 +11,12 @@ from slack_sdk.models.blocks import Block, DividerBlock
 from bot.charts.blocks import chart_blocks
 from bot.charts.model import ShownChart
 from bot.core.calendar import zone_named
-from bot.core.permissions import may_answer_checkin
+from bot.core.permissions import may_answer_checkin, may_read_feedback
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_lines
 from bot.evidence.model import STALE_MARK, is_stale
-from bot.feedback.blocks import theme_lines
+from bot.feedback.blocks import theme_lines, three_sixty_lines
 from bot.risks.blocks import open_risk_blocks, resilience_blocks
 from bot.risks.model import Resilience, resilience
 from bot.summary.model import (
@@ -224,8 +224,12 @@ def build_summary(
     evidence = evidence_lines(bundle, today)
     if evidence:
         blocks += sections("Evidence", evidence)
+    # The 360 view (self beside each rater group) is for those who read the feedback itself.
+    by_group = three_sixty_lines(bundle) if viewer and may_read_feedback(bundle, viewer) else []
     themes = theme_lines(bundle)
-    if themes:
+    if by_group:
+        blocks += sections("Feedback: self view beside the others'", by_group)
+    elif themes:
         blocks += sections("Feedback themes", themes)
 
     if pending:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import case, delete, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,6 +56,9 @@ class ContractBundle:
     recent_evidence: list[Evidence] = field(default_factory=list)
     # (expectation key or "", polarity) -> entries the leader can read: named, or released.
     feedback_themes: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (expectation key or "", group, polarity) -> the same entries by rater group: a named
+    # entry's relation, an anonymous one's group as released.
+    feedback_groups: dict[tuple[str, str, str], int] = field(default_factory=dict)
     # Every risk raised in its check-ins, oldest first (open and resolved).
     risks: list[Risk] = field(default_factory=list)
 
@@ -73,6 +76,18 @@ class ContractBundle:
     @property
     def reviewers(self) -> list[str]:
         return self.people_with(Role.reviewer)
+
+    @property
+    def peers(self) -> list[str]:
+        return self.people_with(Role.peer)
+
+    @property
+    def direct_reports(self) -> list[str]:
+        return self.people_with(Role.direct_report)
+
+    @property
+    def stakeholders(self) -> list[str]:
+        return self.people_with(Role.stakeholder)
 
     def roles_of(self, user_id: str) -> set[Role]:
         c = self.contract
@@ -195,10 +210,17 @@ async def load_bundles(
     )
     for piece in recent.all():
         bundles[piece.contract_id].recent_evidence.append(piece)
-    themes = await session.exec(
-        select(
+    # Never an anonymous entry's own relation: only the group it was released in.
+    group = case(
+        (col(Feedback.anonymous).is_(True), col(Feedback.released_as)),
+        else_=col(Feedback.relation),
+    )
+    # One statement for both counts (by theme, and by rater group).
+    by_group = await session.exec(
+        select(  # type: ignore[call-overload]  # five columns: typed overloads stop at four
             Feedback.contract_id,
             Feedback.expectation_key,
+            group,
             Feedback.polarity,
             func.count(col(Feedback.id)),
         )
@@ -206,10 +228,16 @@ async def load_bundles(
             col(Feedback.contract_id).in_(ids),
             or_(col(Feedback.anonymous).is_(False), col(Feedback.released_at).is_not(None)),
         )
-        .group_by(col(Feedback.contract_id), col(Feedback.expectation_key), col(Feedback.polarity))
+        .group_by(
+            col(Feedback.contract_id), col(Feedback.expectation_key), group, col(Feedback.polarity)
+        )
     )
-    for cid, expectation_key, polarity, count in themes.all():
-        bundles[cid].feedback_themes[(expectation_key or "", polarity)] = count
+    for cid, expectation_key, shown_as, polarity, count in by_group.all():
+        bundle = bundles[cid]
+        theme = (expectation_key or "", polarity)
+        bundle.feedback_themes[theme] = bundle.feedback_themes.get(theme, 0) + count
+        slot = (expectation_key or "", shown_as or "stakeholder", polarity)
+        bundle.feedback_groups[slot] = bundle.feedback_groups.get(slot, 0) + count
     return list(bundles.values())
 
 

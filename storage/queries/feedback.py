@@ -85,14 +85,14 @@ async def held_entries(*, session: AsyncSession, contract_id: int | None) -> lis
 
 
 async def release_entries(
-    *, session: AsyncSession, ids: Sequence[int | None], now: datetime
+    *, session: AsyncSession, ids: Sequence[int | None], now: datetime, group: str
 ) -> int:
-    """Release the held entries `ids` at `now`; how many this call released (another replica
-    may have released some meanwhile). The caller commits."""
+    """Release the held entries `ids` at `now` as `group`; how many this call released (another
+    replica may have released some meanwhile). The caller commits."""
     result = await session.exec(
         update(Feedback)
         .where(col(Feedback.id).in_(ids), col(Feedback.released_at).is_(None))
-        .values(released_at=now)
+        .values(released_at=now, released_as=group)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)
@@ -260,18 +260,22 @@ async def recipients_told(
 async def reviewers_of(
     *, session: AsyncSession, contract_ids: Sequence[int]
 ) -> dict[int, list[str]]:
-    """Each contract's reviewers, in the contract's order."""
+    """Each contract's reviewers (those its rater groups name too), in the contract's order."""
     rows = await session.exec(
         select(ContractPerson)
         .where(
             col(ContractPerson.contract_id).in_(contract_ids),
-            ContractPerson.role == Role.reviewer,
+            col(ContractPerson.role).in_(
+                [Role.reviewer, Role.peer, Role.direct_report, Role.stakeholder]
+            ),
         )
         .order_by(col(ContractPerson.contract_id), col(ContractPerson.position))
     )
     found: dict[int, list[str]] = {}
     for person in rows.all():
-        found.setdefault(person.contract_id, []).append(person.user_id)
+        people = found.setdefault(person.contract_id, [])
+        if person.user_id not in people:
+            people.append(person.user_id)
     return found
 
 
@@ -344,3 +348,20 @@ async def entries_of_amendment(*, session: AsyncSession, amendment_id: int) -> l
         .where(FeedbackActivity.amendment_id == amendment_id)
     )
     return list(rows.all())
+
+
+async def stated_relation(
+    *, session: AsyncSession, contract_id: int | None, author_id: str, author_hash: str
+) -> str | None:
+    """The relationship to the leader a person stated with an earlier entry on the contract
+    (found by their id or, for anonymous ones, their keyed hash), if any."""
+    found = await session.exec(
+        select(Feedback.relation)
+        .where(
+            Feedback.contract_id == contract_id,
+            (col(Feedback.author_id) == author_id) | (col(Feedback.author_hash) == author_hash),
+            col(Feedback.relation).is_not(None),
+        )
+        .limit(1)
+    )
+    return found.first()

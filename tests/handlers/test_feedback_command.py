@@ -25,9 +25,10 @@ from tests.handlers.test_feedback_support import (
     STRANGERS,
     add_strangers,
     answers,
-    dms,
     fast_sending,
+    for_modal,
     give,
+    notices,
     open_modal,
     run_job,
     say,
@@ -68,10 +69,11 @@ async def test_a_name_that_is_not_a_mention_is_no_person(
     assert bot.fake.calls_to("views.open") == []
 
 
-async def test_feedback_to_yourself_is_refused(bot: Bot, example_contract: int) -> None:
-    said = await say(bot, "/feedback", f"{DANA} I did well", user=LEADER)
-    assert "yourself" in said
-    assert bot.fake.calls_to("views.open") == []
+async def test_feedback_to_yourself_opens_your_self_view(bot: Bot, example_contract: int) -> None:
+    """The leader's own view goes beside the others': with their name, no anonymity."""
+    modal = await open_modal(bot, "/feedback", f"{DANA} I did well", user=LEADER)
+    shown = text_of(modal)
+    assert "Your self view" in shown and "anonymity" not in shown and "relation" not in shown
 
 
 async def test_a_person_without_an_active_contract_gets_none(
@@ -124,7 +126,7 @@ async def test_attributed_feedback_reaches_the_leader_at_once_with_the_name(
     assert response.json["response_action"] == "update"
     assert "with your name" in text_of(response.json["view"])
     await bot.fake.wait_for("chat.postMessage", where=lambda c: c.args.get("channel") == LEADER)
-    [dm] = dms(bot, LEADER)
+    [dm] = notices(bot, LEADER)
     assert f"<@{PEER1}> gave you feedback" in text_of(dm)
     assert "development area" in text_of(dm) and "E2" in text_of(dm)
     assert BEHAVIOUR in text_of(dm)
@@ -141,7 +143,7 @@ async def test_anonymous_feedback_is_held_and_nobody_is_told(
     response = await give(bot, user=PEER1, anonymous=True)
     view = text_of(response.json["view"])
     assert "held without your name" in view and "3 people" in view
-    assert dms(bot, LEADER) == []
+    assert notices(bot, LEADER) == []
     said = await say(bot, "/feedback", "received", user=LEADER)
     assert BEHAVIOUR not in said and "None released yet" in said
     async with bot.sessions() as session:
@@ -170,15 +172,15 @@ async def test_two_stay_hidden_from_leader_and_sponsor_the_third_releases_all_th
     for reader, args in ((LEADER, "received"), (SPONSOR, f"received {DANA}")):
         said = await say(bot, "/feedback", args, user=reader)
         assert not any(t in said for t in texts.values()), reader
-    assert dms(bot, LEADER) == []
+    assert notices(bot, LEADER) == []
 
     await give(bot, user=PEER3, anonymous=True, behaviour=texts[PEER3], expectation="E2")
     await run_job(bot)  # the same day: not yet, so the release time names nobody
-    assert dms(bot, LEADER) == []
+    assert notices(bot, LEADER) == []
     bot.clock.advance(timedelta(days=1))
     await run_job(bot)
 
-    [release] = dms(bot, LEADER)
+    [release] = notices(bot, LEADER)
     shown = text_of(release)
     assert all(t in shown for t in texts.values())
     assert "3 entries" in shown
@@ -193,7 +195,7 @@ async def test_two_stay_hidden_from_leader_and_sponsor_the_third_releases_all_th
         assert len({r.released_at for r in rows}) == 1 and rows[0].released_at is not None
 
     await run_job(bot)  # a later run sends nothing twice
-    assert len(dms(bot, LEADER)) == 1
+    assert len(notices(bot, LEADER)) == 1
 
 
 async def test_one_person_cannot_reach_the_threshold_alone(bot: Bot, example_contract: int) -> None:
@@ -201,7 +203,7 @@ async def test_one_person_cannot_reach_the_threshold_alone(bot: Bot, example_con
         await give(bot, user=PEER1, anonymous=True, behaviour=f"{BEHAVIOUR} ({n})")
     bot.clock.advance(timedelta(days=1))
     await run_job(bot)
-    assert dms(bot, LEADER) == []
+    assert notices(bot, LEADER) == []
 
 
 async def test_the_weekly_cap_stops_one_person_flooding_a_leader(
@@ -239,13 +241,13 @@ async def test_no_table_holds_an_anonymous_authors_id_name_or_email(
         assert f"Observation {n}." in text_of(mine)  # found again by the keyed hash
     bot.clock.advance(timedelta(days=1))
     await run_job(bot)
-    assert len(dms(bot, LEADER)) == 1  # released, so every path an entry takes has run
+    assert len(notices(bot, LEADER)) == 1  # released, so every path an entry takes has run
 
     needles = [part for person in STRANGERS.items() for part in (person[0], *person[1])]
     assert await traces_of(bot.sessions, needles) == []
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert not [n for n in needles if n.lower() in logged.lower()]
-    assert not [n for n in needles if n.lower() in text_of(dms(bot, LEADER)[0]).lower()]
+    assert not [n for n in needles if n.lower() in text_of(notices(bot, LEADER)[0]).lower()]
 
 
 # --- /feedback mine and /feedback received ---------------------------------------------------
@@ -326,7 +328,7 @@ async def test_a_submission_for_a_contract_that_closed_meanwhile_is_refused(
         contract.status = "closed"
         session.add(contract)
         await session.commit()
-    response = await bot.driver.submit_view(modal, answers(), user=PEER1)
+    response = await bot.driver.submit_view(modal, for_modal(modal, answers()), user=PEER1)
     assert "no longer active" in response.json["errors"]["behaviour"]
 
 
@@ -336,7 +338,12 @@ async def test_the_summary_counts_themes_the_leader_can_read(
     await give(bot, user=PEER1, expectation="E2")
     await give(bot, user=PEER2, expectation="E2", polarity="development")
     await give(bot, user=PEER3, expectation="E1", anonymous=True)  # held: not counted
-    said = await say(bot, "/contract", f"summary {DANA}", user=SPONSOR)
+    said = await say(bot, "/contract", f"summary {DANA}", user=ESCALATION)
     assert "*Feedback themes*" in said
     assert "*E2* · 1 strength, 1 development area" in said
     assert "*E1* ·" not in said
+    # The sponsor reads the feedback itself: the same counts by rater group.
+    said = await say(bot, "/contract", f"summary {DANA}", user=SPONSOR)
+    assert "*Feedback: self view beside the others'*" in said
+    assert "*E2* · Peers: 1 strength, 1 development area" in said
+    assert "*E1* ·" not in said and "*Feedback themes*" not in said

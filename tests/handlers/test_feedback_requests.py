@@ -23,6 +23,7 @@ from tests.handlers.test_feedback_support import (
     dms,
     every_row,
     fast_sending,
+    for_modal,
     run_job,
     say,
     settled,
@@ -82,8 +83,8 @@ async def test_the_leader_asks_and_each_reviewer_gets_a_button(
         (PEER1, f"request-feedback {mention(PEER2)}", "only a contract's leader or sponsor"),
         (LEADER, "request-feedback raj", "I couldn't read “raj”"),
         (LEADER, f"request-feedback {mention(PEER2)} E9", "has no expectation E9"),
-        (LEADER, "request-feedback E2", "Name the people to ask"),
-        (LEADER, f"request-feedback {DANA}", "not the leader"),
+        (LEADER, "request-feedback E2", "Name the people or the groups to ask"),
+        (LEADER, "request-feedback reports", "The contract lists no direct reports"),
         (LEADER, f"request-feedback {mention(PEER2)} for dana", "is not a mention"),
         (OUTSIDER, f"request-feedback {mention(PEER2)} for {DANA}", "Only the leader or the spon"),
     ],
@@ -113,7 +114,7 @@ async def test_answers_by_name_are_shown_anonymous_ones_never_counted(
     named = await click_give(bot, PEER1, await request_dm(bot, PEER1))
     expectation = next(b for b in named["blocks"] if b.get("block_id") == "expectation")
     assert expectation["element"]["initial_option"]["value"] == "E2"
-    await bot.driver.submit_view(named, answers(expectation="E2"), user=PEER1)
+    await bot.driver.submit_view(named, for_modal(named, answers(expectation="E2")), user=PEER1)
     await request_dm(bot, PEER3)  # every delivery so far has settled
     await bot.fake.wait_for("chat.postMessage", where=lambda c: c.args.get("channel") == LEADER)
     await settled(bot)
@@ -155,9 +156,11 @@ async def test_one_reminder_to_everyone_without_a_named_answer(
 ) -> None:
     await ask(bot, PEER1, PEER2)
     modal = await click_give(bot, PEER1, await request_dm(bot, PEER1))
-    await bot.driver.submit_view(modal, answers(), user=PEER1)
+    await bot.driver.submit_view(modal, for_modal(modal, answers()), user=PEER1)
     modal = await click_give(bot, PEER2, await request_dm(bot, PEER2))
-    await bot.driver.submit_view(modal, answers(anonymity="anonymous"), user=PEER2)
+    await bot.driver.submit_view(
+        modal, for_modal(modal, answers(anonymity="anonymous")), user=PEER2
+    )
 
     def reminders(user: str) -> list[dict[str, Any]]:
         return [m for m in dms(bot, user) if "Reminder" in text_of(m)]
@@ -213,10 +216,10 @@ async def test_the_cadence_asks_each_reviewer_once_a_window(
             await session.exec(select(Delivery).where(Delivery.kind == "feedback_cadence"))
         ).all()
     assert {(d.recipient_id, d.period_key, d.status) for d in deliveries} == {
-        (p, "2027-03", "sent") for p in (PEER1, PEER2, PEER3)
+        (p, "2027-03", "sent") for p in (PEER1, PEER2, PEER3, SPONSOR, LEADER)
     }
     modal = await click_give(bot, PEER3, dms(bot, PEER3)[0])
-    response = await bot.driver.submit_view(modal, answers(), user=PEER3)
+    response = await bot.driver.submit_view(modal, for_modal(modal, answers()), user=PEER3)
     assert response.json["response_action"] == "update"
 
     bot.clock.set(datetime(2027, 3, 15, 9, 0, tzinfo=UTC))

@@ -71,9 +71,17 @@ def answers(**overrides: Any) -> dict[str, Any]:
         "behaviour": BEHAVIOUR,
         "impact": "Two hidden risks came out early and were planned for.",
         "anonymity": "attributed",
+        "relation": "peer",  # asked of a reviewer whose relationship the contract does not state
     }
     values.update(overrides)
     return values
+
+
+def for_modal(modal: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` for the inputs this modal has: the relationship is asked only when it is not
+    known, anonymity offered only where it is possible."""
+    inputs = {b.get("block_id") for b in modal.get("blocks") or [] if b.get("type") == "input"}
+    return {key: value for key, value in values.items() if key in inputs}
 
 
 async def give(
@@ -82,7 +90,7 @@ async def give(
     """`/feedback @leader`, then the modal submitted with `answers(**overrides)`."""
     modal = await open_modal(bot, "/feedback", leader, user=user)
     values = answers(anonymity="anonymous" if anonymous else "attributed", **overrides)
-    response = await bot.driver.submit_view(modal, values, user=user)
+    response = await bot.driver.submit_view(modal, for_modal(modal, values), user=user)
     assert response.status == 200
     return response
 
@@ -90,6 +98,12 @@ async def give(
 def dms(bot: Bot, user: str) -> list[dict[str, Any]]:
     """Messages the bot posted in its DM with `user`."""
     return list(bot.fake.messages.get(bot.fake.dm_id(user), []))
+
+
+def notices(bot: Bot, user: str) -> list[dict[str, Any]]:
+    """The bot's DMs to `user` other than requests for feedback (the cadence asks the leader
+    for their self view too)."""
+    return [m for m in dms(bot, user) if "feedback_request_give" not in text_of(m)]
 
 
 def text_of(message: dict[str, Any]) -> str:

@@ -298,6 +298,7 @@ async def test_a_peer_gives_feedback(page: Page, shoot: Shoot) -> None:
         .fill("Dana put each trade-off in delivery weeks.")
     )
     await field(page, "impact").locator("textarea").fill("Product chose in the room.")
+    await field(page, "relation").locator("input").first.check()  # Pia: a peer
     await shoot(page, "feedback")
     await modal(page).get_by_role("button", name="Send").click()
     await expect(modal(page).locator("h2")).to_have_text("Feedback sent")

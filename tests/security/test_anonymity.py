@@ -63,6 +63,7 @@ from tests.handlers.test_feedback_support import (
     answers,
     dms,
     fast_sending,
+    for_modal,
     give,
     open_modal,
     say,
@@ -161,7 +162,9 @@ async def test_a_padded_request_tells_nobody_who_answered_anonymously(
     before = await what_they_see(app)
 
     modal = await click_give(app, PEER2, dms(app, PEER2)[0])
-    response = await app.driver.submit_view(modal, answers(anonymity="anonymous"), user=PEER2)
+    response = await app.driver.submit_view(
+        modal, for_modal(modal, answers(anonymity="anonymous")), user=PEER2
+    )
     assert response.json["response_action"] == "update"
     assert await what_they_see(app) == before
 
@@ -188,9 +191,11 @@ async def test_two_named_answers_of_three_do_not_point_at_the_third(
     await ask(app, PEER1, PEER2, PEER3)
     for reviewer in (PEER1, PEER3):
         modal = await click_give(app, reviewer, await request_dm(app, reviewer))
-        await app.driver.submit_view(modal, answers(), user=reviewer)
+        await app.driver.submit_view(modal, for_modal(modal, answers()), user=reviewer)
     modal = await click_give(app, PEER2, await request_dm(app, PEER2))
-    await app.driver.submit_view(modal, answers(anonymity="anonymous"), user=PEER2)
+    await app.driver.submit_view(
+        modal, for_modal(modal, answers(anonymity="anonymous")), user=PEER2
+    )
     app.clock.advance(timedelta(days=1))
     said = await say(app, "/contract", "request-feedback", user=LEADER)
     assert f"answered by name: <@{PEER1}>, <@{PEER3}>" in said
@@ -449,7 +454,9 @@ async def test_ids_do_not_tell_when_an_anonymous_entry_came(sessions: SessionFac
             await writing(session)
             target = await target_of(session=session, contract_id=cid)
             assert target is not None
-            entry = Entry("E1", "strength", "Review", f"{BEHAVIOUR} {n}", "Risks", anonymous)
+            entry = Entry(
+                "E1", "strength", "Review", f"{BEHAVIOUR} {n}", "Risks", anonymous, "peer"
+            )
             done = await give_feedback(
                 session=session,
                 target=target,
@@ -500,7 +507,8 @@ async def test_the_upgrade_renumbers_old_anonymous_entries_and_drops_their_trail
         async with sessions() as session:
             await writing(session)
             for n in range(1, 7):
-                session.add(
+                await add_old(
+                    session,
                     Feedback(
                         id=n,
                         contract_id=cid,
@@ -509,7 +517,7 @@ async def test_the_upgrade_renumbers_old_anonymous_entries_and_drops_their_trail
                         anonymous=n % 2 == 0,
                         author_id=None if n % 2 == 0 else "U1",
                         author_hash=f"v1:{n}" if n % 2 == 0 else None,
-                    )
+                    ),
                 )
             withdrawn = {"contract_id": cid, "action": "feedback.withdrawn"}
             session.add(AuditEvent(**withdrawn, actor_id=None, detail={"anonymous": True}))  # type: ignore[arg-type]

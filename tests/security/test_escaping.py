@@ -32,7 +32,7 @@ from bot.report.service import parse_period
 from bot.sandbox.demo import DEMO_CONTRACT
 from storage.db import writing
 from tests.bot.checkins.test_support import at, run_job, virtual_time
-from tests.handlers.test_feedback_support import fast_sending, settled
+from tests.handlers.test_feedback_support import OUTSIDER, fast_sending, settled
 from tests.handlers.test_feedback_support import run_job as feedback_job
 from tests.harness import Bot, filled_modal
 
@@ -386,11 +386,12 @@ async def test_feedback_requests_dms_and_lists(bot: Bot) -> None:
         "behaviour": f"behaviour {EVIL}",
         "impact": f"impact {EVIL}",
         "anonymity": "attributed",
+        "relation": "peer",
     }
     thanks = await bot.driver.submit_view(modal, values, user=PEER1)
     assert thanks.json["response_action"] == "update", thanks.json
     await settled(bot)
-    for peer in (PEER2, PEER3, OWNER):
+    for peer in (PEER2, PEER3, OUTSIDER):  # the owner reads feedback: they give it by name
         modal = await opened(bot, "/feedback", DANA, user=peer)
         answer = await bot.driver.submit_view(
             modal, {**values, "anonymity": "anonymous"}, user=peer

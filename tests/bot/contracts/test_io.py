@@ -235,7 +235,13 @@ async def test_minimal_contract_takes_the_defaults(sessions: SessionFactory) -> 
     (doc,) = await exported(sessions)
     assert doc["checkin"] == {"weekday": "friday", "time": "15:00"}
     assert doc["digest"] == {"cadence": "monthly", "weekday": "monday", "time": "09:00"}
-    assert doc["feedback"] == {"reviewers": [], "anonymity_threshold": 3}
+    assert doc["feedback"] == {
+        "reviewers": [],
+        "peers": [],
+        "direct_reports": [],
+        "stakeholders": [],
+        "anonymity_threshold": 3,
+    }
     assert doc["governance"] == {
         "approvers": ["U0SPON001"],
         "escalation": [],
@@ -1003,3 +1009,41 @@ async def test_an_import_for_agreement_is_a_draft_sent_for_agreement(
     await import_ok(write(tmp_path, data), sessions, None, draft=True, for_agreement=True)
     (contract,) = await rows(sessions, Contract)
     assert contract.terms_version == 2
+
+
+# --- rater groups ------------------------------------------------------------------------
+
+
+async def test_rater_groups_import_and_export_round_trip(
+    tmp_path: Path, sessions: SessionFactory, client: AsyncWebClient
+) -> None:
+    data = data_of("contract.yml")
+    data["feedback"].update(
+        peers=["U0PEER001", "peer.three@example.com"],
+        direct_reports=["U0OUTSIDE"],
+        stakeholders=["U0HRBP001"],
+    )
+    await import_ok(write(tmp_path, data), sessions, client)
+    [doc] = await exported(sessions)
+    feedback = doc["feedback"]
+    assert feedback["peers"] == ["U0PEER001", "U0PEER003"]
+    assert feedback["direct_reports"] == ["U0OUTSIDE"]
+    assert feedback["stakeholders"] == ["U0HRBP001"]
+
+
+async def test_a_person_is_in_one_rater_group_and_never_the_leader_or_sponsor(
+    tmp_path: Path, client: AsyncWebClient
+) -> None:
+    data = data_of("contract.yml")
+    data["feedback"].update(
+        peers=["U0PEER002", "U0PEER001"],  # the leader, then a peer
+        direct_reports=["U0PEER001", "victor@example.com"],  # the peer again, the sponsor
+    )
+    docs, problems = await validate_file(write(tmp_path, data), client=client)
+    assert docs == []
+    assert problems == [
+        "feedback.peers[0]: is the leader, whose own view is the self view: leave them out",
+        "feedback.direct_reports[0]: is already in feedback.peers: one group per person",
+        "feedback.direct_reports[1]: is the sponsor, who gives feedback as the sponsor: "
+        "leave them out",
+    ]

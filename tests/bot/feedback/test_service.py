@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -23,7 +24,13 @@ from bot.feedback.blocks import (
 )
 from bot.feedback.forms import parse_request_args
 from bot.feedback.model import ANONYMOUS_WEEKLY_CAP, RequestArgs, midnight
-from bot.feedback.service import give_feedback, release_held, target_of, withdraw
+from bot.feedback.service import (
+    give_feedback,
+    release_held,
+    release_plan,
+    target_of,
+    withdraw,
+)
 from bot.privacy.keys import author_hash
 from storage.db import SessionFactory, writing
 from storage.models import AuditEvent, Contract, Expectation, Feedback
@@ -149,11 +156,20 @@ async def contract(sessions: SessionFactory, *, threshold: int = 3) -> int:
         return row.id or 0
 
 
-ENTRY = Entry("E1", "strength", "At the review", "She asked every lead first.", "Risks", True)
+ENTRY = Entry(
+    "E1", "strength", "At the review", "She asked every lead first.", "Risks", True, "peer"
+)
 
 
 async def give(
-    sessions: SessionFactory, contract_id: int, giver: str, *, now: datetime = NOW
+    sessions: SessionFactory,
+    contract_id: int,
+    giver: str,
+    *,
+    now: datetime = NOW,
+    relation: str | None = "peer",
+    anonymous: bool = True,
+    polarity: str = "strength",
 ) -> object:
     async with sessions() as session:
         await writing(session)
@@ -162,7 +178,7 @@ async def give(
         return await give_feedback(
             session=session,
             target=target,
-            entry=ENTRY,
+            entry=replace(ENTRY, relation=relation, anonymous=anonymous, polarity=polarity),
             giver=giver,
             key=KEY,
             request_id=None,
@@ -272,3 +288,54 @@ async def test_only_the_author_withdraws_an_entry(sessions: SessionFactory) -> N
         # An anonymous entry's withdrawal leaves no audit event (issue: traces).
         assert (await session.exec(select(AuditEvent))).all() == []
     assert await held(sessions) == []
+
+
+# --- the per-group rule, as a pure function ------------------------------------------------
+
+
+def held_entry(n: int, relation: str | None, author: str, *, day: int = 9) -> Feedback:
+    return Feedback(
+        id=n,
+        contract_id=1,
+        polarity="strength",
+        anonymous=True,
+        author_hash=author,
+        relation=relation,
+        created_at=datetime(2027, 3, day, tzinfo=UTC),
+    )
+
+
+def planned(entries: list[Feedback], **kw: bool) -> dict[str, set[int | None]]:
+    plan = release_plan(entries, threshold=3, now=NOW, **kw)
+    return {group: {e.id for e in members} for group, members in plan}
+
+
+def test_each_group_is_released_on_its_own_and_a_lone_one_is_held() -> None:
+    peers = [held_entry(n, "peer", f"p{n}") for n in range(3)]
+    assert planned([*peers, held_entry(9, "direct_report", "r1")]) == {"peer": {0, 1, 2}}
+
+
+def test_small_groups_merge_into_others_only_when_together_they_meet_it() -> None:
+    report, stake = held_entry(1, "direct_report", "r1"), held_entry(2, "stakeholder", "s1")
+    assert planned([report, stake]) == {}
+    third = held_entry(3, "stakeholder", "s2")
+    assert planned([report, stake, third]) == {"others": {1, 2, 3}}
+    # One person in two groups (a relation stated twice) is still one person.
+    same = held_entry(4, "peer", "r1")
+    assert planned([report, stake, same]) == {}
+
+
+def test_padding_one_group_counts_one_author() -> None:
+    assert planned([held_entry(n, "direct_report", "r1") for n in range(3)]) == {}
+
+
+def test_a_group_that_arrived_today_waits_and_is_not_merged_meanwhile() -> None:
+    today = [held_entry(n, "peer", f"p{n}", day=10) for n in range(3)]
+    small = [held_entry(7, "direct_report", "r1"), held_entry(8, "stakeholder", "s1")]
+    assert planned([*today, *small]) == {}
+    assert planned([*today, *small], force=True) == {"peer": {0, 1, 2}}
+
+
+def test_entries_from_before_rater_groups_count_as_other_stakeholders() -> None:
+    old = [held_entry(n, None, f"o{n}") for n in range(3)]
+    assert planned(old) == {"stakeholder": {0, 1, 2}}
