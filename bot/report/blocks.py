@@ -64,12 +64,20 @@ def _contract_blocks(
     reviews = [line.text(names) for line in r.reviews]
     figures.append(f"*Alignment reviews:* {listed(reviews)}")
     figures.append(f"*Lessons shared:* {listed(r.lessons)}")
+    feedback = [
+        f"• {_expectation(e.key, e.text)} — {escape('; '.join(g.text() for g in e.groups))}"
+        for e in r.feedback
+    ]
     return [
         DividerBlock(),
         *sections(escape(truncate(r.title, 200)), [people, f"{r.status} · version {r.version}"]),
         *sections("Indicators measured", lines or ["_none in the period_"]),
         *chart_blocks(charts),
         *sections(None, figures),
+        *sections(
+            "360 feedback: the leader's self view beside the others' (counts)",
+            feedback or ["_none given or released in the period_"],
+        ),
     ]
 
 
@@ -111,3 +119,9 @@ def report_messages(
         )
         parts = [*parts[: most - 1], [*last, more]]
     return parts
+
+
+def _expectation(key: str | None, text: str) -> str:
+    if key is None:
+        return "_No expectation named_"
+    return f"*{escape(key)}* {escape(truncate(text, ITEM_CHARS))}".rstrip()

@@ -84,6 +84,43 @@ class ReviewLine:
         return f"{self.period_key} by {who} ({self.role}): {self.outcome}"
 
 
+@dataclass(frozen=True, slots=True)
+class GroupCount:
+    """How many strengths and development areas one rater group gave on one expectation."""
+
+    label: str  # "Self", "Peers", "Direct reports", "Sponsor", …
+    strengths: int
+    development: int
+
+    def text(self) -> str:
+        def counted(n: int, one: str, many: str) -> str:
+            return f"{n} {one if n == 1 else many}"
+
+        return (
+            f"{self.label}: {counted(self.strengths, 'strength', 'strengths')}, "
+            f"{counted(self.development, 'development area', 'development areas')}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationFeedback:
+    """The 360 of one expectation in the period: the leader's self view beside each group's,
+    as counts (a report may go to a channel: the words stay in the summary)."""
+
+    key: str | None
+    text: str
+    groups: tuple[GroupCount, ...]
+
+    @property
+    def label(self) -> str:
+        if self.key is None:
+            return "No expectation named"
+        return f"{self.key} {self.text}".strip()
+
+    def line(self) -> str:
+        return f"{self.label} — " + "; ".join(group.text() for group in self.groups)
+
+
 @dataclass
 class ContractReport:
     contract_id: int
@@ -112,6 +149,8 @@ class ContractReport:
     risks_resolved: int = 0
     # Titles of the lessons its leader shared by name in the period.
     lessons: list[str] = field(default_factory=list)
+    # The 360 in the period, per expectation: self beside peers, reports, sponsor, others.
+    feedback: list[ExpectationFeedback] = field(default_factory=list)
 
     @property
     def people(self) -> list[str]:

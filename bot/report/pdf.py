@@ -155,6 +155,12 @@ def _contract(pdf: _Page, r: ContractReport, portfolio: Portfolio) -> None:
     ]
     for label, text in figures:
         pdf.text_line(f"{label}: {text}", size=9)
+    pdf.ln(2)
+    pdf.text_line("360 feedback: the leader's self view beside the others' (counts)", size=9)
+    for expectation in r.feedback:
+        pdf.text_line(f"  {expectation.line()}", size=9)
+    if not r.feedback:
+        pdf.text_line("  None given or released in the period.", size=9)
 
 
 def _charts(pdf: _Page, images: list[tuple[str, bytes]]) -> None:

@@ -29,7 +29,15 @@ from bot.core.calendar import (
     quarter_start,
 )
 from bot.core.permissions import Refusal
-from bot.report.model import ContractReport, IndicatorMove, Period, ReviewLine
+from bot.feedback.service import three_sixty
+from bot.report.model import (
+    ContractReport,
+    ExpectationFeedback,
+    GroupCount,
+    IndicatorMove,
+    Period,
+    ReviewLine,
+)
 from bot.risks.model import Resilience, resilience
 from bot.summary.blocks import STATUS_LABEL
 from bot.summary.model import CheckinCompletion
@@ -164,7 +172,35 @@ async def contract_report(
     end = datetime.combine(period.end + timedelta(days=1), time.min, zone)
     lessons = await named_lessons_between(session=session, contract_id=c.id, start=start, end=end)
     report.lessons = [lesson.title for lesson in lessons]
+    report.feedback = await period_feedback(session, c.id or 0, period)
     return report
+
+
+async def period_feedback(
+    session: AsyncSession, contract_id: int, period: Period
+) -> list[ExpectationFeedback]:
+    """The 360 of the period as counts per expectation and rater group: named entries given
+    in it, anonymous ones released in it (held ones never), as `three_sixty` places them."""
+    found = await three_sixty(session, contract_id, period.start, period.end)
+    if found is None:
+        return []
+    counted: list[ExpectationFeedback] = []
+    for view in found.expectations:
+        groups: dict[str, tuple[int, int]] = {}
+        for group in view.groups:  # a group's named and anonymous entries, counted together
+            strengths, development = groups.get(group.label, (0, 0))
+            groups[group.label] = (
+                strengths + len(group.strengths),
+                development + len(group.development),
+            )
+        counted.append(
+            ExpectationFeedback(
+                key=view.key,
+                text=view.text,
+                groups=tuple(GroupCount(label, s, d) for label, (s, d) in groups.items()),
+            )
+        )
+    return counted
 
 
 def period_resilience(bundle: ContractBundle, period: Period, zone: ZoneInfo) -> Resilience:

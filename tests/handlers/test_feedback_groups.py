@@ -4,12 +4,14 @@ and the self view beside the others'."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pypdf
 import pytest
 import yaml
 from sqlmodel import col, select
@@ -44,6 +46,8 @@ from tests.handlers.test_feedback_support import (
     settled,
     text_of,
 )
+from tests.handlers.test_report import ask, posted, shared_files
+from tests.handlers.test_report import text_of as report_text
 from tests.harness import filled_modal
 
 # The example contract's people, placed in groups; more people to fill them.
@@ -438,3 +442,38 @@ async def three_sixty_in(bot: Bot, contract_id: int, start: date, end: date) -> 
         found = await three_sixty(session, contract_id, start, end)
     assert found is not None
     return found
+
+
+async def test_the_report_counts_the_self_view_beside_each_group_and_never_a_held_entry(
+    bot: Bot, groups_contract: int
+) -> None:
+    await give_as(bot, LEADER, text(1, "me"), anonymous=False, expectation="E1")
+    await give_as(bot, SPONSOR, text(2, "sponsor"), anonymous=False, polarity="development")
+    await give_as(bot, PEER1, text(3, "peer"), anonymous=False)
+    for n, report in enumerate(REPORTS):
+        await give_as(bot, report, text(4 + n, "report"), polarity="development")
+    await give_as(bot, STAKE1, text(9, "a lone stakeholder"))  # alone in its group: held
+    bot.clock.advance(timedelta(days=1))
+    await run_job(bot)
+    await settled(bot)
+
+    await ask(bot, "report 2027", user=OWNER)
+    dm = bot.fake.dm_id(OWNER)
+    await bot.fake.wait_for("files.completeUploadExternal", timeout=60.0)
+    groups = (
+        "Self: 1 strength, 0 development areas; Peers: 1 strength, 0 development areas; "
+        "Direct reports: 0 strengths, 3 development areas; Sponsor: 0 strengths, 1 development "
+        "area"
+    )
+    said = report_text(posted(bot.fake, dm))
+    assert "360 feedback: the leader's self view beside the others' (counts)" in said
+    assert "*E1* Own the platform reliability roadmap" in said and groups in said
+    assert "Other stakeholders" not in said and "Others" not in said  # the lone entry is held
+    for message in posted(bot.fake, dm):  # the words stay with the summary's readers
+        assert text(4, "report") not in report_text([message])
+
+    pdf = pypdf.PdfReader(io.BytesIO(shared_files(bot.fake, dm)["northstar-report-2027.pdf"]))
+    page = " ".join(pdf.pages[1].extract_text().split())
+    assert "Self: 1 strength, 0 development areas" in page
+    assert "Direct reports: 0 strengths, 3 development areas" in page
+    assert text(9, "a lone stakeholder") not in page and "Other stakeholders" not in page
