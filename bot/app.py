@@ -42,6 +42,17 @@ def create_app(services: Services, client: AsyncWebClient | None = None) -> Asyn
         return await next()
 
     app.middleware(once_per_request)
+
+    @app.middleware
+    async def note_opening(
+        context: AsyncBoltContext, body: dict[str, Any], next: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        # A request that may open a modal goes before fills of modals already open (not a
+        # repeat: `once_per_request` answered those already).
+        trigger_id = body.get("trigger_id")
+        if isinstance(trigger_id, str) and trigger_id and body.get("type") != "view_submission":
+            services.fill_slots.arriving(trigger_id)
+        return await next()
     app.error(handle_error)
     register_all(app)
     return app

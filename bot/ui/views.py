@@ -13,6 +13,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.text import truncate
+from bot.services import give_way, modal_opened
 from bot.ui.blocks import MODAL_TITLE
 from bot.ui.forms import input_block_ids
 
@@ -62,6 +63,8 @@ async def open_loading(client: AsyncWebClient, *, trigger_id: str, title: str) -
             raise
         logger.warning("A modal did not open: %s", reason)
         return None
+    finally:
+        modal_opened()
     view = answer["view"]
     return Opened(view_id=view["id"], hash=view.get("hash"))
 
@@ -69,6 +72,7 @@ async def open_loading(client: AsyncWebClient, *, trigger_id: str, title: str) -
 async def fill(client: AsyncWebClient, opened: Opened, view: View | dict[str, Any]) -> bool:
     """Put the real content into a modal `open_loading` opened; False when the person closed
     it or something else changed it meanwhile."""
+    await give_way()
     return await update_view(client, view_id=opened.view_id, hash=opened.hash, view=view)
 
 

@@ -5,6 +5,7 @@ modal opens as "Loading…" and is then filled in place."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -123,17 +124,31 @@ async def test_an_expired_trigger_opens_nothing_and_loads_nothing(
 async def test_a_modal_opens_while_every_fill_slot_is_taken_and_fills_after(
     bot: Bot, example_contract: int
 ) -> None:
-    slots = bot.services.fill_slots
-    for _ in range(FILL_SLOTS):
-        await slots.acquire()
-    try:
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(FILL_SLOTS):
+            await held.enter_async_context(bot.services.fill_slots)
         assert (await bot.driver.command("/checkin", "", user=LEADER)).status == 200
         (opened,) = await bot.fake.wait_for("views.open")
         assert opened.response["ok"], opened.response
         await asyncio.sleep(0.3)  # room for a fill that did not wait its turn
         assert bot.fake.calls_to("views.update") == []
-    finally:
-        for _ in range(FILL_SLOTS):
-            slots.release()
+    modal = await filled_modal(bot.fake, LEADER)
+    assert modal.get("callback_id") == CHECKIN_MODAL
+
+
+async def test_a_fill_gives_way_to_a_request_still_opening_its_modal(
+    bot: Bot, example_contract: int
+) -> None:
+    """While another request is on its way to `views.open`, a modal already open is not
+    filled; it is once that request has opened its own."""
+    turns = bot.services.fill_slots
+    turns.monotonic = lambda: 0.0  # time stands still: the other request never times out
+    turns.arriving("T-ON-ITS-WAY")
+    assert (await bot.driver.command("/checkin", "", user=LEADER)).status == 200
+    (opened,) = await bot.fake.wait_for("views.open")
+    assert opened.response["ok"], opened.response
+    await asyncio.sleep(0.3)  # room for a fill that did not give way
+    assert bot.fake.calls_to("views.update") == []
+    turns.opened("T-ON-ITS-WAY")
     modal = await filled_modal(bot.fake, LEADER)
     assert modal.get("callback_id") == CHECKIN_MODAL
