@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -40,13 +41,15 @@ class FillTurns:
         self._slots = asyncio.Semaphore(slots)
         self.monotonic = monotonic
         self._opening: dict[str, float] = {}
+        self._changed = asyncio.Event()
 
     def arriving(self, trigger_id: str) -> None:
         self._opening[trigger_id] = self.monotonic()
         _request.set((self, trigger_id))
 
     def opened(self, trigger_id: str) -> None:
-        self._opening.pop(trigger_id, None)
+        if self._opening.pop(trigger_id, None) is not None:
+            self._changed.set()
 
     def waiting(self) -> int:
         """Requests on their way to opening a modal."""
@@ -62,8 +65,12 @@ class FillTurns:
         if mine is not None and mine[0] is self:
             self.opened(mine[1])  # a fill's own request has opened its modal
         until = self.monotonic() + MOST_YIELDED
-        while self.waiting() and self.monotonic() < until:
-            await asyncio.sleep(YIELD_STEP)
+        while self.waiting() and (left := until - self.monotonic()) > 0:
+            # Woken when one of them opens its modal, or when the oldest has had its time.
+            oldest = min(self._opening.values()) + OPENING_FOR - self.monotonic()
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), max(min(left, oldest), YIELD_STEP))
 
     async def __aenter__(self) -> FillTurns:
         await self.give_way()
