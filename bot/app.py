@@ -53,6 +53,7 @@ def create_app(services: Services, client: AsyncWebClient | None = None) -> Asyn
         if isinstance(trigger_id, str) and trigger_id and body.get("type") != "view_submission":
             services.fill_slots.arriving(trigger_id)
         return await next()
+
     app.error(handle_error)
     register_all(app)
     return app
