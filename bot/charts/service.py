@@ -21,7 +21,6 @@ from collections.abc import Sequence
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.charts.draw import draw
 from bot.charts.model import Chart, ShownChart, data_hash
 from bot.services import Services
 from storage.db import read_only
@@ -33,6 +32,15 @@ from storage.queries.charts import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def draw_png(chart: Chart) -> bytes:
+    """`bot.charts.draw.draw`, imported on the first chart drawn (in a worker thread), not at
+    start: matplotlib is some 60 MiB a process that never draws need not hold."""
+    from bot.charts.draw import draw
+
+    return draw(chart)
+
 
 ChartKey = tuple[int, str, str]
 _LOCKS: weakref.WeakValueDictionary[ChartKey, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -99,7 +107,7 @@ async def _upload_once(
         if kept is not None:
             return kept
         try:
-            png = await asyncio.to_thread(draw, chart)
+            png = await asyncio.to_thread(draw_png, chart)
             file_id = await upload_png(client, chart, key, png)
         except Exception:
             logger.warning("Could not draw or upload the chart %s", key[:2], exc_info=True)

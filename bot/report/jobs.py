@@ -36,16 +36,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
-from bot.charts.draw import draw
 from bot.charts.model import ShownChart
-from bot.charts.service import show_charts
+from bot.charts.service import draw_png, show_charts
 from bot.core.calendar import local_instant, zone_of
 from bot.core.permissions import Refusal
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.people.service import cached_zones, real_names, refresh_zones
 from bot.report.blocks import report_messages, title_of
 from bot.report.model import NO_NAME, Period, Portfolio
-from bot.report.pdf import render_pdf
 from bot.report.render import render_csv
 from bot.report.service import (
     build_report,
@@ -85,6 +83,13 @@ CHANNEL_REFUSALS = {
 # --- making one -----------------------------------------------------------------------------
 
 
+def pdf_of(portfolio: Portfolio) -> bytes:
+    """`bot.report.pdf.render_pdf`, imported when a report is first made, not at start."""
+    from bot.report.pdf import render_pdf
+
+    return render_pdf(portfolio)
+
+
 async def make_portfolio(
     *,
     services: Services,
@@ -106,7 +111,7 @@ async def make_portfolio(
         line.reviewer for r in reports for line in r.reviews
     ]
     names = await real_names(client, people)
-    drawn = await asyncio.gather(*(asyncio.to_thread(draw, chart) for chart in charts))
+    drawn = await asyncio.gather(*(asyncio.to_thread(draw_png, chart) for chart in charts))
     images: dict[int, list[tuple[str, bytes]]] = {}
     for chart, png in zip(charts, drawn, strict=True):
         images.setdefault(chart.contract_id, []).append((chart.title, png))
@@ -122,7 +127,7 @@ async def make_portfolio(
 
 async def report_files(portfolio: Portfolio) -> list[dict[str, Any]]:
     """The CSV and the PDF, as `files_upload_v2` takes them."""
-    pdf = await asyncio.to_thread(render_pdf, portfolio)
+    pdf = await asyncio.to_thread(pdf_of, portfolio)
     csv = render_csv(portfolio.period, portfolio.reports, portfolio.names, ids=False)
     stem = f"northstar-report-{portfolio.period.key}"
     return [

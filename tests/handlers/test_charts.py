@@ -130,13 +130,13 @@ async def test_charts_are_drawn_off_the_event_loop(
 ) -> None:
     loop_thread = threading.get_ident()
     threads: list[int] = []
-    real = chart_service.draw
+    real = chart_service.draw_png
 
     def watched(chart: Any) -> bytes:
         threads.append(threading.get_ident())
         return real(chart)
 
-    monkeypatch.setattr(chart_service, "draw", watched)
+    monkeypatch.setattr(chart_service, "draw_png", watched)
     await summary_blocks(bot)
     assert threads and loop_thread not in threads
 

@@ -459,7 +459,9 @@ async def test_the_report_counts_the_self_view_beside_each_group_and_never_a_hel
 
     await ask(bot, "report 2027", user=OWNER)
     dm = bot.fake.dm_id(OWNER)
-    await bot.fake.wait_for("files.completeUploadExternal", timeout=60.0)
+    await bot.fake.wait_for(
+        "chat.postMessage", where=lambda c: c.args.get("channel") == dm, timeout=60.0
+    )
     groups = (
         "Self: 1 strength, 0 development areas; Peers: 1 strength, 0 development areas; "
         "Direct reports: 0 strengths, 3 development areas; Sponsor: 0 strengths, 1 development "
