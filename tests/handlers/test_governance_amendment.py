@@ -69,6 +69,7 @@ def initial(form: dict[str, Any]) -> dict[str, Any]:
             or e.get("initial_user")
             or e.get("initial_users")
             or e.get("initial_time")
+            or e.get("initial_conversation")
             or (e.get("initial_option") or {}).get("value")
         )
     return found
@@ -96,6 +97,12 @@ async def test_the_form_holds_the_governance_as_it_is(bot: Bot, example_contract
         "checkin_time": "15:00",
         "checkin_timezone": "Europe/Berlin",
         "reminder_hours": "24",
+        "peers": None,
+        "direct_reports": None,
+        "stakeholders": None,
+        "report_cadence": "-",  # no scheduled report
+        "report_channel": None,
+        "report_readers": None,
         "rationale": None,
     }
 
