@@ -5,6 +5,7 @@ The approvers' DMs and the proposer's outcome are sent by `bot.amendments.jobs`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any
@@ -36,8 +37,10 @@ from bot.amendments.model import (
     GOVERNANCE,
     GOVERNANCE_KEY,
     KINDS,
+    PEOPLE_FIELDS,
     AmendmentState,
     Decision,
+    GovernanceTerms,
     Outcome,
     approvers_of,
     find_item,
@@ -65,6 +68,7 @@ from bot.core.text import escape
 from bot.feedback.jobs import refresh_for_amendment, refresh_posted
 from bot.feedback.service import entry_to_make_activity, link_activity
 from bot.people.service import check_people_quickly, field_error, viewer_zone
+from bot.report.jobs import CHANNEL_PROBLEMS, report_channel_problem
 from bot.services import Services, services_of
 from bot.ui.blocks import mention
 from bot.ui.forms import Form
@@ -276,17 +280,7 @@ async def handle_governance_submission(
     if problems:
         await ack(response_action="errors", errors=field_errors(problems, view))
         return
-    chosen = {"owner": [terms.owner or ""], "approvers": terms.approvers}
-    chosen |= {"escalation": terms.escalation, "reviewers": terms.reviewers}
-    checked = await check_people_quickly(
-        client, [u for users in chosen.values() for u in users], seconds=PEOPLE_CHECK_SECONDS
-    )
-    refused = {
-        block: field_error(problem)
-        for block, users in chosen.items()
-        for u in users
-        if (problem := checked.get(u)) is not None
-    }
+    refused = await _refused_in_slack(client, terms, current=bundle.contract.report_channel)
     if refused:
         await ack(response_action="errors", errors=refused)
         return
@@ -309,6 +303,43 @@ async def handle_governance_submission(
     assert state is not None
     await ack(response_action="update", view=build_amend_sent(state))
     await sync_requests(services, client, state.id)
+
+
+async def _refused_in_slack(
+    client: AsyncWebClient, terms: GovernanceTerms, *, current: str | None
+) -> dict[str, str]:
+    """Field errors for the people Slack says cannot take a part (a bot, a deactivated or
+    unknown account) and for a new report channel the bot cannot report to; both asked at
+    once, within the time a view submission has."""
+    values = terms.model_dump()
+    chosen = {name: [values[name]] if name == "owner" else values[name] for name in PEOPLE_FIELDS}
+    channel = terms.report_channel if terms.report_channel != current else None
+    checking = check_people_quickly(
+        client, [u for users in chosen.values() for u in users if u], seconds=PEOPLE_CHECK_SECONDS
+    )
+    if channel is None:
+        checked, channel_problem = await checking, None
+    else:
+        checked, channel_problem = await asyncio.gather(
+            checking, _within(report_channel_problem(client, channel), PEOPLE_CHECK_SECONDS)
+        )
+    refused = {
+        block: field_error(problem)
+        for block, users in chosen.items()
+        for u in users
+        if (problem := checked.get(u)) is not None
+    }
+    if channel_problem is not None:
+        refused["report_channel"] = channel_problem
+    return refused
+
+
+async def _within(checking: Awaitable[str | None], seconds: float) -> str | None:
+    try:
+        async with asyncio.timeout(seconds):
+            return await checking
+    except TimeoutError:
+        return CHANNEL_PROBLEMS["unchecked"]
 
 
 async def handle_item_submission(

@@ -16,6 +16,8 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConversationFilter,
+    ConversationSelectElement,
     DividerBlock,
     InputBlock,
     NumberInputElement,
@@ -47,7 +49,7 @@ from bot.amendments.model import (
     items_in,
 )
 from bot.contracts.document import snapshot
-from bot.contracts.schema import LONG_TEXT
+from bot.contracts.schema import LONG_TEXT, MAX_ITEMS
 from bot.core import rules
 from bot.core.calendar import period_label, valid_period
 from bot.core.progress import format_number
@@ -364,7 +366,9 @@ def _users_input(
 ) -> InputBlock:
     label = GOVERNANCE_LABEL[block_id]
     if isinstance(value, list):
-        element: Any = UserMultiSelectElement(action_id=block_id, initial_users=value or None)
+        element: Any = UserMultiSelectElement(
+            action_id=block_id, initial_users=value or None, max_selected_items=MAX_ITEMS
+        )
     else:
         element = UserSelectElement(action_id=block_id, initial_user=value or None)
     return InputBlock(block_id=block_id, label=label, optional=optional, hint=hint, element=element)
@@ -385,12 +389,68 @@ def _whole_number_input(block_id: str, value: int, *, low: int, high: int, hint:
     )
 
 
-def _choice_input(block_id: str, choices: Sequence[str], value: str | None) -> InputBlock:
+def _choice_input(
+    block_id: str, choices: Sequence[str], value: str | None, *, hint: str | None = None
+) -> InputBlock:
     options = [option(choice, choice.capitalize()) for choice in choices]
-    if block_id == "feedback_cadence":
-        options = [option(NONE, "Only on request"), *options]
+    if block_id in NO_CHOICE:
+        options = [option(NONE, NO_CHOICE[block_id]), *options]
         value = value or NONE
-    return select_input(block_id, GOVERNANCE_LABEL[block_id], options, initial=value)
+    return select_input(block_id, GOVERNANCE_LABEL[block_id], options, initial=value, hint=hint)
+
+
+NO_CHOICE = {"feedback_cadence": "Only on request", "report_cadence": "No scheduled report"}
+
+
+def _channel_input(block_id: str, value: str | None, *, hint: str) -> InputBlock:
+    """A public or private channel, picked from Slack's list."""
+    return InputBlock(
+        block_id=block_id,
+        label=GOVERNANCE_LABEL[block_id],
+        optional=True,
+        hint=hint,
+        element=ConversationSelectElement(
+            action_id=block_id,
+            initial_conversation=value or None,
+            filter=ConversationFilter(include=["public", "private"], exclude_bot_users=True),
+        ),
+    )
+
+
+def _rater_group_inputs(terms: Item) -> list[Block]:
+    hints = {
+        "peers": "Each person in one group at most, never the leader or the sponsor. Anyone "
+        "else who gives feedback is asked how they work with the leader.",
+        "direct_reports": None,
+        "stakeholders": None,
+    }
+    return [
+        _users_input(name, terms.get(name) or [], optional=True, hint=hint)
+        for name, hint in hints.items()
+    ]
+
+
+def _report_inputs(terms: Item) -> list[Block]:
+    return [
+        _choice_input(
+            "report_cadence",
+            rules.REPORT_CADENCES,
+            terms.get("report_cadence"),
+            hint="The period report, posted the morning after each period ends.",
+        ),
+        _channel_input(
+            "report_channel",
+            terms.get("report_channel"),
+            hint="Posted here; with no channel it goes to each reader by DM. Invite "
+            "@North Star to the channel first.",
+        ),
+        _users_input(
+            "report_readers",
+            terms.get("report_readers") or [],
+            optional=True,
+            hint="They may always ask for it with /contract report.",
+        ),
+    ]
 
 
 def build_governance_form(
@@ -405,8 +465,9 @@ def build_governance_form(
     c = bundle.contract
     blocks: list[Block] = [
         context(
-            f"Change how *{escape(truncate(c.title, 200))}* is governed and scheduled. The "
-            "fields hold the terms as they are now; the current approvers decide."
+            f"Change how *{escape(truncate(c.title, 200))}* is governed and scheduled, who "
+            "gives feedback in which group and who gets its report. The fields hold the terms "
+            "as they are now; the current approvers decide."
         ),
         _users_input(
             "owner", terms.get("owner") or "", hint="Answers for the contract; not the leader."
@@ -421,6 +482,7 @@ def build_governance_form(
             hint="An open risk that needs help goes to the escalation contacts after this.",
         ),
         _users_input("reviewers", terms.get("reviewers") or [], optional=True),
+        *_rater_group_inputs(terms),
         _whole_number_input(
             "anonymity_threshold",
             int(terms.get("anonymity_threshold") or rules.ANONYMITY_MIN),
@@ -455,6 +517,7 @@ def build_governance_form(
             high=rules.REMINDER_HOURS_MAX,
             hint="Hours after an unanswered check-in prompt; 0 for no reminder.",
         ),
+        *_report_inputs(terms),
     ]
     if pending:
         listed = ", ".join(f"#{n}" for n in pending)

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.amendments.blocks import FIELDS, NONE, RATIONALE
 from bot.amendments.model import PEOPLE_FIELDS, GovernanceTerms, ItemKind, Problem
-from bot.contracts.schema import SLACK_USER
+from bot.contracts.schema import CHANNEL, SLACK_USER
 from bot.core import rules
 from bot.core.text import truncate
 from bot.risks.model import MAX_ESCALATION_DAYS
@@ -103,26 +103,30 @@ def _whole(form: Form, errors: dict[str, str], block_id: str, low: int, high: in
 def read_governance(view: dict[str, Any]) -> tuple[GovernanceTerms, dict[str, str]]:
     """The governance terms a submitted governance form holds, and errors keyed by block id.
 
-    People must be Slack user ids; choices one of the options; numbers whole and in range;
-    the time HH:MM; the zone an IANA name (checked again, with the other rules, by
-    `governance_problems`).
+    People must be Slack user ids and the report channel a channel id; choices one of the
+    options; numbers whole and in range; the time HH:MM; the zone an IANA name (checked
+    again, with the other rules and the import format's, by `check_governance`).
     """
     form = Form(view)
     errors: dict[str, str] = {}
     owner = form.user("owner")
     people = {
-        "approvers": list(dict.fromkeys(form.users("approvers"))),
-        "escalation": list(dict.fromkeys(form.users("escalation"))),
-        "reviewers": list(dict.fromkeys(form.users("reviewers"))),
+        name: list(dict.fromkeys(form.users(name))) for name in PEOPLE_FIELDS if name != "owner"
     }
     for name in PEOPLE_FIELDS:
         chosen = [owner] if name == "owner" and owner else people.get(name, [])
         if any(not SLACK_USER.fullmatch(user) for user in chosen):
             errors[name] = "Choose people from the list."
+    channel = form.conversation("report_channel")
+    if channel is not None and not CHANNEL.fullmatch(channel):
+        errors["report_channel"] = "Choose a channel from the list."
     feedback = form.option("feedback_cadence")
+    report = form.option("report_cadence")
     values: dict[str, Any] = {
         "owner": owner,
         **people,
+        "report_cadence": None if report == NONE else report,
+        "report_channel": channel,
         "anonymity_threshold": _whole(
             form, errors, "anonymity_threshold", rules.ANONYMITY_MIN, rules.ANONYMITY_MAX
         ),
@@ -140,9 +144,11 @@ def read_governance(view: dict[str, Any]) -> tuple[GovernanceTerms, dict[str, st
         "digest_cadence": rules.DIGEST_CADENCES,
         "review_cadence": rules.REVIEW_CADENCES,
         "checkin_weekday": rules.WEEKDAY_NAMES,
+        "report_cadence": (*rules.REPORT_CADENCES, None),
     }
+    given = {"feedback_cadence": feedback, "report_cadence": report}
     for name, choices in allowed.items():
-        if values[name] not in choices or (name == "feedback_cadence" and feedback is None):
+        if values[name] not in choices or (name in given and given[name] is None):
             errors[name] = "Choose one of the options."
     terms = GovernanceTerms.model_validate(values)
     return terms, errors

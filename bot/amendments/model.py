@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from bot.contracts.document import ITEM_LISTS, diff_documents
 from bot.contracts.schema import (
+    CHANNEL,
     ActivityItem,
     BarrierItem,
     ExpectationItem,
@@ -23,6 +24,7 @@ from bot.contracts.schema import (
     MilestoneItem,
     ResourceItem,
     canonical,
+    validate_document,
 )
 from bot.core import rules
 from bot.core.permissions import Refusal
@@ -35,6 +37,7 @@ from storage.models import (
     Contract,
     ContractStatus,
     ContractVersion,
+    Role,
 )
 from storage.queries.contracts import ContractBundle
 
@@ -98,6 +101,14 @@ class GovernanceTerms(BaseModel):
     checkin_time: str = "15:00"
     checkin_timezone: str | None = None
     reminder_hours: int = 24
+    # The report's audience: its cadence (None: no scheduled report), channel and readers.
+    report_cadence: str | None = None
+    report_channel: str | None = None
+    report_readers: list[str] = []
+    # The rater groups: reviewers whose relationship to the leader the contract states.
+    peers: list[str] = []
+    direct_reports: list[str] = []
+    stakeholders: list[str] = []
 
 
 GOVERNANCE = ItemKind("governance", "governance", "governance", GovernanceTerms, "G")
@@ -118,8 +129,38 @@ GOVERNANCE_LABEL = {
     "checkin_time": "Check-in time",
     "checkin_timezone": "Check-in time zone",
     "reminder_hours": "Reminder after (hours)",
+    "report_cadence": "Scheduled report",
+    "report_channel": "Report channel",
+    "report_readers": "Report readers",
+    "peers": "Peers",
+    "direct_reports": "Direct reports",
+    "stakeholders": "Other stakeholders",
 }
-PEOPLE_FIELDS = ("owner", "approvers", "escalation", "reviewers")
+RATER_GROUP_FIELDS = ("peers", "direct_reports", "stakeholders")
+PEOPLE_FIELDS: tuple[str, ...] = ("owner", "approvers", "escalation", "reviewers")
+PEOPLE_FIELDS += (*RATER_GROUP_FIELDS, "report_readers")
+NO_REPORT = "no scheduled report"
+
+# Where each governance term is in the import format, so the import's own rules check it.
+GOVERNANCE_PATHS = {
+    "owner": "governance.owner",
+    "approvers": "governance.approvers",
+    "escalation": "governance.escalation",
+    "escalation_days": "governance.escalation_days",
+    "reviewers": "feedback.reviewers",
+    "anonymity_threshold": "feedback.anonymity_threshold",
+    "feedback_cadence": "feedback.cadence",
+    "digest_cadence": "digest.cadence",
+    "checkin_weekday": "checkin.weekday",
+    "checkin_time": "checkin.time",
+    "checkin_timezone": "checkin.timezone",
+    "report_cadence": "governance.report.cadence",
+    "report_channel": "governance.report.channel",
+    "report_readers": "governance.report.readers",
+    "peers": "feedback.peers",
+    "direct_reports": "feedback.direct_reports",
+    "stakeholders": "feedback.stakeholders",
+}
 
 
 def kind_named(name: str | None) -> ItemKind | None:
@@ -146,7 +187,24 @@ def governance_of(bundle: ContractBundle) -> dict[str, Any]:
         checkin_time=c.checkin_time,
         checkin_timezone=c.checkin_timezone,
         reminder_hours=c.reminder_hours,
+        report_cadence=c.report_cadence,
+        report_channel=c.report_channel,
+        report_readers=bundle.people_with(Role.report_reader),
+        peers=bundle.peers,
+        direct_reports=bundle.direct_reports,
+        stakeholders=bundle.stakeholders,
     ).model_dump(mode="json")
+
+
+def governance_after(current: Item, proposed: Item | None) -> GovernanceTerms:
+    """The terms an amendment sets: a term it does not name (one proposed before the term
+    could be amended) stays as it is now."""
+    return GovernanceTerms.model_validate({**current, **(proposed or {})})
+
+
+def governance_unchanged(current: Item, before: Item | None) -> bool:
+    """Whether the governance is still as the amendment found it, in the terms it recorded."""
+    return all(current.get(name) == value for name, value in (before or {}).items())
 
 
 def _people_words(value: Any) -> str:
@@ -161,7 +219,13 @@ def governance_value(name: str, value: Any) -> str:
     but a time zone, which the form checks against the IANA names)."""
     if name in PEOPLE_FIELDS:
         return _people_words(value)
+    if name == "report_channel":
+        if not value:
+            return "none"
+        return f"<#{value}>" if CHANNEL.fullmatch(str(value)) else escape(str(value))
     if value is None or value == "":
+        if name == "report_cadence":
+            return NO_REPORT
         return "none" if name == "feedback_cadence" else "default"
     if name == "checkin_weekday":
         return str(value).capitalize()
@@ -233,10 +297,96 @@ def governance_problems(leader: str, terms: GovernanceTerms) -> list[Problem]:
         ("digest_cadence", terms.digest_cadence, rules.DIGEST_CADENCES, False),
         ("review_cadence", terms.review_cadence, rules.REVIEW_CADENCES, False),
         ("checkin_weekday", terms.checkin_weekday, rules.WEEKDAY_NAMES, False),
+        ("report_cadence", terms.report_cadence, rules.REPORT_CADENCES, True),
     )
     for name, value, allowed, optional in choices:
         if not (value in allowed or (optional and value is None)):
             problems.append(Problem(name, "Choose one of the options."))
+    if terms.report_cadence is None and (terms.report_channel or terms.report_readers):
+        # The import format names a report's channel and readers only with its cadence.
+        problems.append(
+            Problem(
+                "report_cadence",
+                "Choose how often the report goes to its channel or readers, or leave both "
+                "empty for no scheduled report.",
+            )
+        )
+    return problems
+
+
+def governance_document(doc: dict[str, Any], terms: GovernanceTerms) -> dict[str, Any]:
+    """The import-format document `doc` with these governance terms in it."""
+    changed = copy.deepcopy(doc)
+    values = terms.model_dump(mode="json")
+    for name, path in GOVERNANCE_PATHS.items():
+        if name.startswith("report_"):
+            continue
+        *parents, last = path.split(".")
+        place = changed
+        for part in parents:
+            place = place.setdefault(part, {})
+        place[last] = values[name]
+    governance = changed.setdefault("governance", {})
+    governance.pop("report", None)
+    if terms.report_cadence is not None:
+        report: dict[str, Any] = {"cadence": terms.report_cadence}
+        if terms.report_channel:
+            report["channel"] = terms.report_channel
+        governance["report"] = {**report, "readers": list(terms.report_readers)}
+    result: dict[str, Any] = canonical(changed)
+    return result
+
+
+def _field_at(path: str) -> tuple[str | None, int | None]:
+    """The form field an import-format path is at, and the list index in it: `feedback.peers[2]`
+    is (`peers`, 2); `governance.report` is the report's channel."""
+    match = re.fullmatch(r"(?P<path>[a-z_.]+)(?:\[(?P<index>\d+)\])?(?P<rest>.*)", path)
+    if match is None:
+        return None, None
+    if match["path"] == "governance.report":
+        return "report_channel", None
+    name = next((n for n, p in GOVERNANCE_PATHS.items() if p == match["path"]), None)
+    return name, int(match["index"]) if match["index"] is not None else None
+
+
+_TOO_MANY = re.compile(r"List should have at most (\d+) items after validation, not (\d+)")
+
+
+def _readable(message: str, index: int | None) -> str:
+    """An import rule's message as the form says it: its fields by their labels, a person by
+    their place in the list."""
+    too_many = _TOO_MANY.fullmatch(message)
+    if too_many:
+        return f"Choose at most {too_many[1]} people ({too_many[2]} are chosen)."
+    for name, path in sorted(GOVERNANCE_PATHS.items(), key=lambda item: -len(item[1])):
+        message = message.replace(path, f"“{GOVERNANCE_LABEL[name]}”")
+    if index is not None:
+        return f"The {ordinal(index + 1)} person chosen {message}"
+    return message
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10)
+    return f"{number}{suffix or 'th'}"
+
+
+def import_rule_problems(doc: dict[str, Any], terms: GovernanceTerms) -> list[Problem]:
+    """What the import format's rules say against these terms in the contract `doc` (its
+    limits, channel ids, a person in one rater group and never the leader or the sponsor
+    there); problems the contract had already do not count."""
+    _, before = validate_document(doc)
+    _, after = validate_document(governance_document(doc, terms))
+    problems = []
+    for problem in after:
+        if problem in before:
+            continue
+        path, _, message = problem.partition(": ")
+        name, index = _field_at(path)
+        if name is None:
+            problems.append(Problem(None, problem))
+        else:
+            problems.append(Problem(name, _readable(message, index)))
     return problems
 
 

@@ -56,9 +56,12 @@ from bot.amendments.model import (
     changed_document,
     deciders,
     find_item,
+    governance_after,
     governance_changes,
     governance_of,
     governance_problems,
+    governance_unchanged,
+    import_rule_problems,
     items_in,
     kind_named,
     refusal_to_amend,
@@ -321,9 +324,21 @@ async def propose(
     return amendment
 
 
+def governance_rule_problems(bundle: ContractBundle, terms: GovernanceTerms) -> list[Problem]:
+    """What the contract's rules and the import format's say against these governance terms;
+    at most one problem a field, the contract's own first."""
+    problems = governance_problems(bundle.contract.leader_id, terms)
+    seen = {p.field for p in problems}
+    for problem in import_rule_problems(snapshot(bundle), terms):
+        if problem.field is None or problem.field not in seen:
+            problems.append(problem)
+            seen.add(problem.field)
+    return problems
+
+
 def check_governance(bundle: ContractBundle, after: GovernanceTerms) -> list[Problem]:
     """Everything against proposing these governance terms for the contract as it stands."""
-    problems = governance_problems(bundle.contract.leader_id, after)
+    problems = governance_rule_problems(bundle, after)
     if not problems and after.model_dump(mode="json") == governance_of(bundle):
         return [Problem(None, "Nothing changed: edit a field, or close this form.")]
     return problems
@@ -599,11 +614,10 @@ async def stale_reason(
     """Why the amendment can no longer apply to the contract as it now stands, or None."""
     kind = kind_named(amendment.item_type) or GOVERNANCE
     if kind is GOVERNANCE:
-        if governance_of(bundle) != amendment.before:
+        now = governance_of(bundle)
+        if not governance_unchanged(now, amendment.before):
             return "the governance changed after this amendment was proposed"
-        problems = governance_problems(
-            bundle.contract.leader_id, GovernanceTerms.model_validate(amendment.after or {})
-        )
+        problems = governance_rule_problems(bundle, governance_after(now, amendment.after))
         if problems:
             listed = "; ".join(p.text for p in problems)
             return f"it no longer fits the contract as it now stands ({listed})"
@@ -649,7 +663,8 @@ async def _apply(
     kind = kind_named(amendment.item_type) or GOVERNANCE
     contract = bundle.contract
     if kind is GOVERNANCE:
-        await _apply_governance(session, contract, GovernanceTerms.model_validate(amendment.after))
+        terms = governance_after(governance_of(bundle), amendment.after)
+        await _apply_governance(session, contract, terms)
     else:
         await _apply_item(session, bundle, kind, amendment, now=now)
     contract.version += 1
@@ -739,7 +754,8 @@ async def _apply_governance(
     """Set the contract's governance terms: its fields, and who holds each many-valued role.
 
     The scheduled loops read these fields on every run, so the next check-in prompt, reminder,
-    digest and review follow the new schedule without anything being re-planned here.
+    digest, review and period report follow the new schedule and audience without anything
+    being re-planned here; the feedback modal reads the rater groups when it opens.
     """
     contract.owner_id = terms.owner
     contract.anonymity_threshold = terms.anonymity_threshold
@@ -753,11 +769,17 @@ async def _apply_governance(
     if terms.reminder_hours != contract.reminder_hours:
         await _replan_reminders(session, contract, terms.reminder_hours)
     contract.reminder_hours = terms.reminder_hours
+    contract.report_cadence = terms.report_cadence
+    contract.report_channel = terms.report_channel
     contract_id = contract.id or 0
     for role, people in (
         (Role.approver, terms.approvers),
         (Role.escalation, terms.escalation),
         (Role.reviewer, terms.reviewers),
+        (Role.report_reader, terms.report_readers),
+        (Role.peer, terms.peers),
+        (Role.direct_report, terms.direct_reports),
+        (Role.stakeholder, terms.stakeholders),
     ):
         await replace_people(session, contract_id=contract_id, role=role, user_ids=people)
 
@@ -869,6 +891,8 @@ def bundle_from_snapshot(
         digest_weekday=_weekday(digest.get("weekday"), now.digest_weekday),
         digest_time=digest.get("time", now.digest_time),
         reporting=governance.get("reporting", ""),
+        report_cadence=(governance.get("report") or {}).get("cadence"),
+        report_channel=(governance.get("report") or {}).get("channel"),
         escalation_days=governance.get("escalation_days", now.escalation_days),
         recognition_channel=(data.get("recognition") or {}).get("channel"),
         created_at=now.created_at,
@@ -880,6 +904,10 @@ def bundle_from_snapshot(
             (Role.approver, governance.get("approvers") or []),
             (Role.escalation, governance.get("escalation") or []),
             (Role.reviewer, (data.get("feedback") or {}).get("reviewers") or []),
+            (Role.report_reader, (governance.get("report") or {}).get("readers") or []),
+            (Role.peer, (data.get("feedback") or {}).get("peers") or []),
+            (Role.direct_report, (data.get("feedback") or {}).get("direct_reports") or []),
+            (Role.stakeholder, (data.get("feedback") or {}).get("stakeholders") or []),
         )
         for position, user in enumerate(users)
     ]

@@ -303,6 +303,9 @@ class DigestBlock(_Part):
     time: ClockTime = "09:00"
 
 
+NO_REPORT_AUDIENCE = "needs a channel or readers: a report on a cadence goes to them"
+
+
 class ReportBlock(_Part):
     """The period report on a schedule: its cadence, and a channel or the readers' DMs.
     The readers may also ask for it with `/contract report`."""
@@ -310,6 +313,12 @@ class ReportBlock(_Part):
     cadence: Annotated[str, AfterValidator(_one_of(rules.REPORT_CADENCES, fold_case=True))]
     channel: ChannelId | None = None
     readers: list[Person] = _items()
+
+    @model_validator(mode="after")
+    def _goes_somewhere(self) -> Self:
+        if self.channel is None and not self.readers:
+            raise ValueError(NO_REPORT_AUDIENCE)
+        return self
 
 
 class GovernanceBlock(_Part):

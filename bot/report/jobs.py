@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -78,6 +79,40 @@ CHANNEL_REFUSALS = {
     "with `/invite @North Star` there, then ask again.",
     "is_archived": "{channel} is archived: pick another channel.",
 }
+
+
+# What a governance form says of a report channel the bot cannot report to.
+CHANNEL_PROBLEMS = {
+    "channel_not_found": "I can't find this channel, or it is private and I'm not in it: add "
+    "me with /invite @North Star there, or choose another.",
+    "is_archived": "This channel is archived: choose another.",
+    "not_in_channel": "I'm not in this channel, so the report's PDF and CSV could not be "
+    "shared there: add me with /invite @North Star there, or choose another.",
+    "unchecked": "Slack did not answer about this channel in time: please submit again.",
+}
+
+
+async def report_channel_problem(client: AsyncWebClient, channel: str) -> str | None:
+    """Why the report cannot go to `channel` (`conversations.info`), or None when it can:
+    the channel must exist for the bot, not be archived, and have the bot in it."""
+    try:
+        answer = await client.conversations_info(channel=channel)
+    except SlackApiError as error:
+        code = error.response.get("error")
+        if code not in CHANNEL_PROBLEMS:
+            logger.warning("conversations.info for %s: %s", channel, code)
+        return CHANNEL_PROBLEMS.get(str(code), CHANNEL_PROBLEMS["channel_not_found"])
+    except (SlackClientError, aiohttp.ClientError, TimeoutError):
+        logger.warning("conversations.info for %s failed", channel, exc_info=True)
+        return CHANNEL_PROBLEMS["unchecked"]
+    found = answer.get("channel")
+    if not isinstance(found, dict) or found.get("is_im") or found.get("is_mpim"):
+        return CHANNEL_PROBLEMS["channel_not_found"]
+    if found.get("is_archived"):
+        return CHANNEL_PROBLEMS["is_archived"]
+    if not found.get("is_member"):
+        return CHANNEL_PROBLEMS["not_in_channel"]
+    return None
 
 
 # --- making one -----------------------------------------------------------------------------

@@ -214,9 +214,43 @@ def _rule_errors(node: Any, where: str) -> list[str]:
         errors.extend(_option_errors(option, path, plain=kind in _PLAIN_TEXT_OPTIONS))
     if kind == "image":
         errors.extend(_image_errors(node, where))
+    if kind in _CONVERSATION_SELECTS and "filter" in node:
+        errors.extend(_filter_errors(node["filter"], f"{where}.filter"))
     for key, value in node.items():
         if isinstance(value, (dict, list)) and key not in _OPTION_KEYS and key != "confirm":
             errors.extend(_rule_errors(value, f"{where}.{key}"))
+    return errors
+
+
+_CONVERSATION_SELECTS = frozenset({"conversations_select", "multi_conversations_select"})
+_FILTER_INCLUDE = frozenset({"im", "mpim", "private", "public"})
+_FILTER_FLAGS = ("exclude_bot_users", "exclude_external_shared_channels")
+
+
+def _filter_errors(found: Any, where: str) -> list[str]:
+    """A conversation filter object: at least one of its fields; `include` a non-empty array
+    of im, mpim, private and public; the two exclusions booleans."""
+    if not isinstance(found, dict):
+        return [f"{where}: must be an object"]
+    errors = [
+        f"{where}.{key}: unknown field" for key in found if key not in ("include", *_FILTER_FLAGS)
+    ]
+    if not any(key in found for key in ("include", *_FILTER_FLAGS)):
+        errors.append(f"{where}: must provide at least one of include, {', '.join(_FILTER_FLAGS)}")
+    include = found.get("include", ["public"])
+    if not isinstance(include, list) or not include:
+        errors.append(f"{where}.include: must be a non-empty array")
+    else:
+        errors.extend(
+            f"{where}.include[{i}]: must be one of im, mpim, private, public"
+            for i, kind in enumerate(include)
+            if kind not in _FILTER_INCLUDE
+        )
+    errors.extend(
+        f"{where}.{flag}: must be a boolean"
+        for flag in _FILTER_FLAGS
+        if flag in found and not isinstance(found[flag], bool)
+    )
     return errors
 
 
@@ -1680,9 +1714,11 @@ class FakeSlack:
                     "created": 1_700_000_000,
                 }
             }
-        if channel not in self.channels:
+        found = self.channels.get(channel) if isinstance(channel, str) else None
+        if found is None or (found["is_private"] and not found["is_member"]):
+            # A private channel the bot is not in does not exist for it.
             raise FakeSlackError("channel_not_found")
-        return {"channel": copy.deepcopy(self.channels[channel])}
+        return {"channel": copy.deepcopy(found)}
 
     def _conversations_history(self, args: JSON) -> JSON:
         """A conversation's messages, newest first, between `oldest` and `latest`; a message's

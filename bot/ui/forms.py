@@ -77,12 +77,14 @@ def select_input(
     *,
     initial: str | None = None,
     optional: bool = False,
+    hint: str | None = None,
 ) -> InputBlock:
     chosen = next((o for o in options if o.value == initial), None)
     return InputBlock(
         block_id=block_id,
         label=label,
         optional=optional,
+        hint=hint,
         element=StaticSelectElement(
             action_id=block_id, options=list(options), initial_option=chosen
         ),
@@ -173,6 +175,10 @@ class Form:
         """The user ids a multi_users_select holds."""
         chosen = self._element(block_id).get("selected_users") or []
         return [u for u in chosen if isinstance(u, str)] if isinstance(chosen, list) else []
+
+    def conversation(self, block_id: str) -> str | None:
+        """The conversation id a conversations_select holds."""
+        return self._string(block_id, "selected_conversation")
 
     def option(self, block_id: str) -> str | None:
         selected = self._element(block_id).get("selected_option")

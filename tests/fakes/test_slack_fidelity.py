@@ -297,3 +297,66 @@ async def test_bots_info_names_the_app(fake: FakeSlack, client: AsyncWebClient) 
     bot = (await client.bots_info(bot=me["bot_id"]))["bot"]
     assert (bot["app_id"], bot["user_id"]) == (fake.app_id, fake.bot_user_id)
     assert await error_of(client.bots_info(bot="B0NOBODY")) == "bot_not_found"
+
+
+# -- conversations ---------------------------------------------------------------------
+# The conversation filter object (Block Kit reference, composition objects): at least one of
+# `include`, `exclude_external_shared_channels`, `exclude_bot_users`; `include` an array of
+# im, mpim, private and public that "cannot be empty". A conversations_select sends the
+# chosen id as `selected_conversation`.
+
+
+def channel_input(element_filter: Any) -> JSON:
+    element: JSON = {"type": "conversations_select", "action_id": "channel"}
+    if element_filter is not None:
+        element["filter"] = element_filter
+    return {
+        "type": "input",
+        "block_id": "channel",
+        "label": {"type": "plain_text", "text": "Channel"},
+        "element": element,
+    }
+
+
+@pytest.mark.parametrize(
+    "element_filter",
+    [
+        {},
+        {"include": []},
+        {"include": ["channels"]},
+        {"include": ["public"], "exclude_bots": True},
+        {"exclude_bot_users": "yes"},
+        ["public"],
+    ],
+)
+async def test_a_bad_conversation_filter_is_refused(
+    fake: FakeSlack, client: AsyncWebClient, element_filter: Any
+) -> None:
+    view = {**modal(channel_input(element_filter)), "submit": {"type": "plain_text", "text": "Go"}}
+    opened = client.views_open(trigger_id=fake.issue_trigger_id(), view=view)
+    assert await error_of(opened) == "invalid_arguments"
+
+
+async def test_a_conversation_filter_for_channels_is_accepted(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    good = {"include": ["public", "private"], "exclude_bot_users": True}
+    view = {**modal(channel_input(good)), "submit": {"type": "plain_text", "text": "Go"}}
+    assert (await client.views_open(trigger_id=fake.issue_trigger_id(), view=view))["ok"]
+
+
+# conversations.info: a private channel the bot is not in is `channel_not_found` for it, as an
+# unknown id is; a public one it is not in answers with `is_member: false`.
+
+
+async def test_conversations_info_sees_what_the_bot_may_see(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    fake.add_channel("C0PUBLIC1", name="public", is_member=False)
+    fake.add_channel("G0SECRET1", name="secret", is_private=True, is_member=False)
+    fake.add_channel("G0MINE001", name="mine", is_private=True)
+    answer = await client.conversations_info(channel="C0PUBLIC1")
+    assert answer["channel"]["is_member"] is False
+    assert (await client.conversations_info(channel="G0MINE001"))["channel"]["is_private"]
+    for channel in ("G0SECRET1", "C0NOWHERE"):
+        assert await error_of(client.conversations_info(channel=channel)) == "channel_not_found"

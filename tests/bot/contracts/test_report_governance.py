@@ -60,6 +60,10 @@ async def test_without_a_report_block_the_terms_are_as_before(sessions: SessionF
         ("  report:\n    channel: C0EXEC001\n", "governance.report.cadence"),
         ("  report:\n    cadence: yearly\n    channel: '#exec'\n", "Slack channel id"),
         ("  report:\n    cadence: yearly\n    readers: [bob]\n", "Slack user id"),
+        (
+            "  report:\n    cadence: yearly\n    readers: []\n",
+            "governance.report: needs a channel or readers",
+        ),
     ],
 )
 async def test_a_bad_report_block_is_a_problem(
