@@ -109,6 +109,7 @@ async def named_entry(bot: Bot, **answers: Any) -> tuple[Feedback, dict[str, Any
     """PEER1 gives the leader feedback by name; the entry and the leader's DM of it."""
     await give(bot, user=PEER1, **answers)
     await bot.fake.wait_for("chat.postMessage", where=lambda c: c.args.get("channel") == LEADER)
+    await settled(bot)  # the DM is recorded as sent, as it is long before a person can click
     [entry] = await stored(bot, Feedback)
     return entry, entry_dm(bot, "gave you feedback")
 
