@@ -402,14 +402,20 @@ async def test_the_cadence_asks_every_group_the_sponsor_and_the_leader(
 # --- the self view beside the others' ----------------------------------------------------------
 
 
-async def test_the_summary_shows_the_self_view_beside_the_groups_to_feedback_readers_only(
-    bot: Bot, groups_contract: int
-) -> None:
+async def give_the_360(bot: Bot) -> None:
+    """On E1: the leader's self view (a strength), the sponsor's (a development area) and a
+    peer's (a strength) by name, and the three direct reports' anonymously (development)."""
     await give_as(bot, LEADER, text(1, "me"), anonymous=False, expectation="E1")
     await give_as(bot, SPONSOR, text(2, "sponsor"), anonymous=False, polarity="development")
     await give_as(bot, PEER1, text(3, "peer"), anonymous=False)
     for n, report in enumerate(REPORTS):
         await give_as(bot, report, text(4 + n, "report"), polarity="development")
+
+
+async def test_the_summary_shows_the_self_view_beside_the_groups_to_feedback_readers_only(
+    bot: Bot, groups_contract: int
+) -> None:
+    await give_the_360(bot)
     bot.clock.advance(timedelta(days=1))
     await run_job(bot)
 
@@ -447,11 +453,7 @@ async def three_sixty_in(bot: Bot, contract_id: int, start: date, end: date) -> 
 async def test_the_report_counts_the_self_view_beside_each_group_and_never_a_held_entry(
     bot: Bot, groups_contract: int
 ) -> None:
-    await give_as(bot, LEADER, text(1, "me"), anonymous=False, expectation="E1")
-    await give_as(bot, SPONSOR, text(2, "sponsor"), anonymous=False, polarity="development")
-    await give_as(bot, PEER1, text(3, "peer"), anonymous=False)
-    for n, report in enumerate(REPORTS):
-        await give_as(bot, report, text(4 + n, "report"), polarity="development")
+    await give_the_360(bot)
     await give_as(bot, STAKE1, text(9, "a lone stakeholder"))  # alone in its group: held
     bot.clock.advance(timedelta(days=1))
     await run_job(bot)
