@@ -58,12 +58,13 @@ from bot.services import Services
 from storage.db import read_only
 from storage.models import Delivery, DeliveryStatus
 from storage.queries.delivery import finish
-from storage.queries.report import contracts_with_report_cadence, report_readers
+from storage.queries.report import contracts_with_report_cadence, report_owners, report_readers
 
 logger = logging.getLogger(__name__)
 
 REPORT = "report"
 REPORT_FILES = "report_files"
+REPORT_PROBLEM = "report_problem"
 MORNING = "09:00"
 # A report not posted within a week of its morning (the bot was down) is given up: the
 # next period's comes, and `/contract report PERIOD` still makes any period's.
@@ -306,6 +307,23 @@ def report_outgoing(services: Services, queue: DeliveryQueue, due: DueReport) ->
 
     async def undeliverable(failed: Delivery, error: str) -> None:
         logger.warning("The report %s could not be posted: %s", due.key, error)
+        where = f"in <#{due.recipient}>" if due.to_channel else f"to <@{due.recipient}>"
+        await tell_owners(
+            services,
+            queue,
+            due.contract_ids,
+            key=f"{due.recipient}:{due.period.key}",
+            text=(
+                f"The {due.period.label} report could not be posted {where} ({error}). "
+                + (
+                    "Invite me there (`/invite @North Star`), or choose another channel with "
+                    "`/contract amend` → Governance."
+                    if due.to_channel
+                    else "They may have left the workspace: change the report's readers "
+                    "with `/contract amend` → Governance."
+                )
+            ),
+        )
 
     return Outgoing(
         key=due.key,
@@ -317,7 +335,27 @@ def report_outgoing(services: Services, queue: DeliveryQueue, due: DueReport) ->
     )
 
 
-async def send_files(*, services: Services, client: AsyncWebClient, owner: str) -> int:
+async def tell_owners(
+    services: Services, queue: DeliveryQueue, contract_ids: Sequence[int], *, key: str, text: str
+) -> None:
+    """DM the owners of the contracts a scheduled report covers (their sponsors where none)
+    that it went wrong, once for each report (`key`): nobody else would notice."""
+    async with services.sessions() as session:
+        await read_only(session)
+        owners = await report_owners(session=session, contract_ids=contract_ids)
+    for owner in owners:
+        await queue.deliver(
+            Outgoing(
+                key=DeliveryKey(REPORT_PROBLEM, 0, owner, key),
+                build=delivery.fixed(Message(text)),
+                expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
+            )
+        )
+
+
+async def send_files(
+    *, services: Services, client: AsyncWebClient, owner: str, queue: DeliveryQueue | None = None
+) -> int:
     """Share the files of every report posted whose files have not gone yet, in its thread."""
     now = services.clock.now()
     sent = 0
@@ -345,6 +383,21 @@ async def send_files(*, services: Services, client: AsyncWebClient, owner: str) 
         except Exception as error:
             logger.warning("The files of %s did not go: %s", claimed.period_key, error)
             code = error.response.get("error") if isinstance(error, SlackApiError) else None
+            if queue is not None and code in CHANNEL_REFUSALS:
+                channel = str(payload.get("channel") or "")
+                await tell_owners(
+                    services,
+                    queue,
+                    [int(c) for c in payload.get("contracts") or []],
+                    key=f"files:{channel}:{claimed.period_key}",
+                    text=(
+                        f"The {parse_period(claimed.period_key).label} report is in "
+                        f"<#{channel}>, but its PDF and "
+                        f"CSV could not be shared there ({code}): invite me to the channel "
+                        f"(`/invite @North Star`), or run `/contract report "
+                        f"{claimed.period_key}` to get them in your DM."
+                    ),
+                )
             values = {
                 "status": DeliveryStatus.failed,
                 "last_error": str(code or type(error).__name__)[:200],
@@ -369,7 +422,7 @@ async def send_reports(*, services: Services, client: AsyncWebClient) -> Report:
             if services.stopping.is_set() or queue.stopped is not None:
                 break
             await queue.deliver(report_outgoing(services, queue, due))
-        await send_files(services=services, client=queue.client, owner=queue.owner)
+        await send_files(services=services, client=queue.client, owner=queue.owner, queue=queue)
     finally:
         await queue.close()
     return queue.report

@@ -3,6 +3,7 @@ lessons shared from it, and the contracts a person may ask the report of."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlmodel import col, or_, select
@@ -96,3 +97,16 @@ async def report_readers(*, session: AsyncSession, contract_ids: list[int]) -> d
     for person in rows.all():
         found.setdefault(person.contract_id, []).append(person.user_id)
     return found
+
+
+async def report_owners(*, session: AsyncSession, contract_ids: Sequence[int]) -> list[str]:
+    """Who answers for these contracts' reports: each one's owner, or its sponsor where it
+    has none; each person once."""
+    if not contract_ids:
+        return []
+    rows = await session.exec(
+        select(Contract.owner_id, Contract.sponsor_id)
+        .where(col(Contract.id).in_(contract_ids))
+        .order_by(col(Contract.id))
+    )
+    return list(dict.fromkeys(owner or sponsor for owner, sponsor in rows.all()))

@@ -89,3 +89,39 @@ async def test_a_reader_gets_the_month_report_at_their_own_morning(bot: Bot) -> 
     }
     await run_job(bot, "reports")
     assert len(reports_in(bot, dm)) == 1
+
+
+def owner_dms(bot: Bot) -> list[str]:
+    return [m["text"] for m in posted(bot.fake, bot.fake.dm_id("U0HRBP001"))]
+
+
+async def test_the_owner_hears_once_when_the_report_cannot_be_posted(bot: Bot) -> None:
+    """A private channel the bot is not in: nothing is posted, and the contract's owner is
+    told once, however many runs."""
+    virtual_time(bot.services)
+    bot.fake.add_channel("C0SECRET01", name="board", is_private=True, is_member=False)
+    await import_contract(bot, (CHANNEL[0], CHANNEL[1].replace("C0GENERAL1", "C0SECRET01")))
+    bot.clock.set(at("2027-04-01 09:05", "Europe/Berlin"))
+    await run_job(bot, "reports")
+    await run_job(bot, "reports")
+    assert reports_in(bot, "C0SECRET01") == []
+    [told] = [t for t in owner_dms(bot) if "could not be posted" in t]
+    assert "The 2027 Q1 report could not be posted in <#C0SECRET01> (channel_not_found)" in told
+    assert "/invite @North Star" in told
+
+
+async def test_the_owner_hears_once_when_the_files_cannot_be_shared(bot: Bot) -> None:
+    """A public channel the bot is not in: the message goes (chat:write.public), its files
+    cannot; the owner is told once how to get them."""
+    virtual_time(bot.services)
+    bot.fake.add_channel("C0BOARD001", name="board", is_member=False)
+    await import_contract(bot, (CHANNEL[0], CHANNEL[1].replace("C0GENERAL1", "C0BOARD001")))
+    bot.clock.set(at("2027-04-01 09:05", "Europe/Berlin"))
+    await run_job(bot, "reports")
+    assert len(reports_in(bot, "C0BOARD001")) == 1
+    assert shared_files(bot.fake, "C0BOARD001") == {}
+    bot.clock.set(at("2027-04-01 09:20", "Europe/Berlin"))  # the files are tried again
+    await run_job(bot, "reports")
+    [told] = [t for t in owner_dms(bot) if "could not be shared" in t]
+    assert "The 2027 Q1 report is in <#C0BOARD001>, but its PDF and CSV" in told
+    assert "`/contract report 2027Q1`" in told
