@@ -88,6 +88,21 @@ async def _skip(_: Delivery, __: str) -> None:
     return None
 
 
+async def _notice(
+    services: Services, client: AsyncWebClient, key: DeliveryKey, message: Message
+) -> None:
+    """One notice, sent once by its key; nobody is told if it cannot go."""
+    async with queue_of(services, client) as queue:
+        await queue.deliver(
+            Outgoing(
+                key=key,
+                build=delivery.fixed(message),
+                on_undeliverable=_skip,
+                expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
+            )
+        )
+
+
 async def notify_leader(services: Services, client: AsyncWebClient, given: Given) -> None:
     """Attributed feedback reaches the leader at once, with the giver's name (their own self
     view needs no message)."""
@@ -107,15 +122,7 @@ async def notify_leader(services: Services, client: AsyncWebClient, given: Given
         given.target.leader_id,
         notice_period(given.feedback_id),
     )
-    async with queue_of(services, client) as queue:
-        await queue.deliver(
-            Outgoing(
-                key=key,
-                build=delivery.fixed(message),
-                on_undeliverable=_skip,
-                expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
-            )
-        )
+    await _notice(services, client, key, message)
 
 
 async def retract_posted(
@@ -516,15 +523,7 @@ async def tell_giver(services: Services, client: AsyncWebClient, acked: Acked) -
         ),
     )
     key = DeliveryKey(ACK_NOTICE, acked.contract_id, acked.giver, notice_period(acked.feedback_id))
-    async with queue_of(services, client) as queue:
-        await queue.deliver(
-            Outgoing(
-                key=key,
-                build=delivery.fixed(message),
-                on_undeliverable=_skip,
-                expires_at=services.clock.now() + delivery.NOTICE_USEFUL,
-            )
-        )
+    await _notice(services, client, key, message)
 
 
 async def feedback_job(run: JobRun) -> str:
