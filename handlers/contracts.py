@@ -43,7 +43,7 @@ from bot.contracts.blocks import (
     build_sent_view,
 )
 from bot.contracts.forms import parse_details, parse_item, parse_new_contract
-from bot.contracts.jobs import sync_agreement, tell_change_request
+from bot.contracts.jobs import ClickedRequest, sync_agreement, tell_change_request
 from bot.contracts.model import (
     AgreeOutcome,
     AgreeResult,
@@ -355,9 +355,20 @@ async def handle_agree(
     if refusal is not None:
         await reply(respond, refusal)
     if result.outcome != AgreeOutcome.not_party and result.state is not None:
-        await sync_agreement(services, client, ref.contract_id)
+        await sync_agreement(
+            services, client, ref.contract_id, clicked=_clicked_request(body, user, ref.version)
+        )
     if result.closed is not None:
         await _show_end_decision(services, client, result.closed.id or 0)
+
+
+def _clicked_request(body: dict[str, Any], user: str, version: int) -> ClickedRequest | None:
+    """The DM message the click came from, as Slack's signed payload names it."""
+    container = body.get("container") or {}
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if container.get("type") != "message" or container.get("is_ephemeral") or not channel or not ts:
+        return None
+    return ClickedRequest(recipient=user, channel=str(channel), ts=str(ts), version=version)
 
 
 async def handle_ask_change(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -48,9 +49,43 @@ def _version_of(row: Delivery) -> int | None:
     return int(number) if number.isdigit() else None
 
 
-async def sync_agreement(services: Services, client: AsyncWebClient, contract_id: int) -> None:
+@dataclass(frozen=True)
+class ClickedRequest:
+    """The agreement DM a party just clicked, as Slack's payload names it: updated in place
+    even while its delivery is not yet recorded as sent (a click can beat that record)."""
+
+    recipient: str
+    channel: str
+    ts: str
+    version: int
+
+
+def _being_recorded(
+    clicked: ClickedRequest,
+    rows: Sequence[Delivery],
+    shown: Sequence[tuple[str, str, str, int | None]],
+) -> bool:
+    """Whether the clicked message is the clicker's own request whose sending is not yet
+    recorded (so no row names its ts): the only case the payload's channel and ts stand in."""
+    if any((channel, ts) == (clicked.channel, clicked.ts) for _, channel, ts, _ in shown):
+        return False
+    return any(
+        row.recipient_id == clicked.recipient
+        and _version_of(row) == clicked.version
+        and not row.slack_ts
+        for row in rows
+    )
+
+
+async def sync_agreement(
+    services: Services,
+    client: AsyncWebClient,
+    contract_id: int,
+    *,
+    clicked: ClickedRequest | None = None,
+) -> None:
     """Every party's DM as the agreement now stands: the current terms sent once to each who
-    has not agreed to them, and every DM already sent updated in place."""
+    has not agreed to them, and every DM already sent (and the one clicked) updated in place."""
     async with services.sessions() as session:
         await read_only(session)
         state = await load_agreement(session=session, contract_id=contract_id)
@@ -81,30 +116,29 @@ async def sync_agreement(services: Services, client: AsyncWebClient, contract_id
                     party,
                     result.outcome,
                 )
-    for row in rows:
-        if row.status != DeliveryStatus.sent or not (row.slack_channel and row.slack_ts):
-            continue
-        version = _version_of(row)
-        if row.period_key == current or c.status != ContractStatus.draft:
-            text, blocks = build_agreement_request(
-                state, bundle, recipient=row.recipient_id, today=today
-            )
+    shown: list[tuple[str, str, str, int | None]] = [
+        (row.recipient_id, row.slack_channel, row.slack_ts, _version_of(row))
+        for row in rows
+        if row.status == DeliveryStatus.sent and row.slack_channel and row.slack_ts
+    ]
+    if clicked is not None and _being_recorded(clicked, rows, shown):
+        shown.append((clicked.recipient, clicked.channel, clicked.ts, clicked.version))
+    for recipient, channel, ts, version in shown:
+        if version == state.version or c.status != ContractStatus.draft:
+            text, blocks = build_agreement_request(state, bundle, recipient=recipient, today=today)
         elif version is not None:
             text, blocks = build_superseded_request(c, version=version)
         else:
             continue
         try:
             await client.chat_update(
-                channel=row.slack_channel,
-                ts=row.slack_ts,
-                text=text,
-                blocks=[b.to_dict() for b in blocks],
+                channel=channel, ts=ts, text=text, blocks=[b.to_dict() for b in blocks]
             )
         except SlackApiError as error:
             logger.warning(
                 "Could not update the agreement DM about contract %s to %s: %s",
                 contract_id,
-                row.recipient_id,
+                recipient,
                 error.response.get("error"),
             )
 

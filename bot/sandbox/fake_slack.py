@@ -926,6 +926,15 @@ class FakeSlack:
                 return copy.deepcopy(view)
         raise AssertionError(f"no open modal for user {user!r}")
 
+    def top_view(self, user: str) -> JSON:
+        """The modal `user` sees: the top of their newest open stack (a view updated below it
+        stays hidden under it)."""
+        for view_id in reversed(self._touched):
+            view = self.views[view_id]
+            if self.is_open(view_id) and view["user"] == user:
+                return copy.deepcopy(self.views[self.stacks[view["root_view_id"]][-1]])
+        raise AssertionError(f"no open modal for user {user!r}")
+
     def is_open(self, view_id: str) -> bool:
         view = self.views.get(view_id)
         return view is not None and view_id in self.stacks.get(view["root_view_id"], [])

@@ -17,8 +17,16 @@ from bot.contracts.io import import_text
 from bot.contracts.jobs import agreements_job
 from bot.scheduler import JobRun
 from storage.db import writing
-from storage.models import Agreement, AuditEvent, Contract, ContractVersion
+from storage.models import (
+    Agreement,
+    AuditEvent,
+    Contract,
+    ContractVersion,
+    Delivery,
+    DeliveryStatus,
+)
 from tests.conftest import EXAMPLE_CONTRACT, Bot, import_example, response_texts
+from tests.handlers.test_feedback_support import settled
 
 # Raj leads the new draft, Sam sponsors it and Hana drafts it (so she owns it).
 LEADER, SPONSOR, OWNER, OUTSIDER = "U0PEER002", "U0SPON001", "U0HRBP001", "U0PEER003"
@@ -72,8 +80,19 @@ async def add(bot: Bot, user: str, kind: str, values: dict[str, Any]) -> None:
         user=user, action_id=f"contract_add_item:{kind}", view=editor, block_id="add_items"
     )
     await bot.fake.wait_for("views.push", count=before + 1)
+
+    def editor_updates() -> int:
+        return len(
+            [c for c in bot.fake.calls_to("views.update") if c.args.get("view_id") == editor["id"]]
+        )
+
+    updated = editor_updates()
     response = await bot.driver.submit_view(bot.fake.last_view(user), values, user=user)
     assert response.status == 200 and not (response.json or {}).get("errors"), response.json
+    # the editor below shows the new item before the user goes on, as it would on screen
+    await bot.fake.wait_for(
+        "views.update", count=updated + 1, where=lambda c: c.args.get("view_id") == editor["id"]
+    )
 
 
 async def complete_draft(bot: Bot, *, by: str = OWNER, **changes: Any) -> int:
@@ -346,7 +365,7 @@ async def test_a_change_after_agreement_asks_everyone_again(bot: Bot) -> None:
     assert await agreements(bot, contract_id) == [(1, OWNER, "slack"), (1, LEADER, "slack")]
 
     # Hana adds a resource in the editor: terms version 2, asked of all three again.
-    bot.fake.close_view(bot.fake.last_view(OWNER)["id"])  # Done: back to the editor
+    bot.fake.close_view(bot.fake.top_view(OWNER)["id"])  # Done: back to the editor
     await add(bot, OWNER, "resource", {"kind": "budget", "text": "EUR 5,000 for coaching"})
     assert (await contract(bot, contract_id)).terms_version == 2
     new = await request_to(bot, LEADER, count=2)
@@ -441,6 +460,34 @@ async def test_a_double_click_agrees_once(bot: Bot) -> None:
     said = await click(bot, to_leader, "agree", user=LEADER, told=True)
     assert "agreed to terms version 1" in said and "already" in said
     assert await agreements(bot, contract_id) == [(1, OWNER, "slack"), (1, LEADER, "slack")]
+
+
+async def test_a_click_before_the_dm_is_recorded_as_sent_still_updates_it(bot: Bot) -> None:
+    """Slack can deliver a click on the DM before the bot has recorded the DM as sent: the
+    message clicked is updated all the same, from the channel and ts of Slack's payload."""
+    contract_id = await complete_draft(bot)
+    await send(bot)
+    to_leader = await request_to(bot, LEADER)
+    await settled(bot)
+    async with bot.sessions() as session:
+        await writing(session)
+        row = (
+            await session.exec(
+                select(Delivery).where(
+                    Delivery.contract_id == contract_id, Delivery.recipient_id == LEADER
+                )
+            )
+        ).one()
+        row.status, row.slack_channel, row.slack_ts = DeliveryStatus.claimed, None, None
+        session.add(row)
+        await session.commit()
+
+    await click(bot, to_leader, "agree", user=LEADER)
+    (update,) = await bot.fake.wait_for(
+        "chat.update", where=lambda c: c.args.get("ts") == to_leader["ts"]
+    )
+    assert update.args["channel"] == bot.fake.dm_id(LEADER)
+    assert "You agreed to this version" in str(update.args["blocks"])
 
 
 # --- one active contract per leader ---------------------------------------------------------
