@@ -40,6 +40,9 @@ pytestmark = [
 
 LEADER, SPONSOR, PEER = "U0LEAD001", "U0SPON001", "U0PEER001"
 TIMEOUT = 10_000
+# A clock step runs every job at each stop on its way (a week ahead: some 40 stops), which
+# takes seconds alone and several times that on a loaded machine: a wait, not a speed check.
+CLOCK_TIMEOUT = 60_000
 if async_playwright is not None:
     expect.set_options(timeout=TIMEOUT)
 
@@ -145,7 +148,7 @@ async def test_leader_checks_in_and_the_prompt_updates(page: Page, shoot: Shoot)
     await be(page, LEADER)
     await go(page, "D0LEAD001")
     await page.click('.clock-buttons button[data-step="checkin"]')
-    await expect(page.locator("#clock-note")).to_contain_text("sent")
+    await expect(page.locator("#clock-note")).to_contain_text("sent", timeout=CLOCK_TIMEOUT)
     prompt = page.locator(".msg", has_text="Weekly check-in")
     await expect(prompt).to_be_visible()
     await shoot(page, "checkin-prompt")
@@ -449,6 +452,6 @@ async def test_the_sponsor_gets_the_digest_when_the_clock_moves(page: Page, shoo
     await be(page, SPONSOR)
     await go(page, "D0SPON001")
     await page.click('.clock-buttons button[data-step="digest"]')
-    await expect(page.locator("#clock-note")).to_contain_text("sent")
+    await expect(page.locator("#clock-note")).to_contain_text("sent", timeout=CLOCK_TIMEOUT)
     await expect(page.locator(".msg").first).to_be_visible()
     await shoot(page, "digest")
