@@ -27,17 +27,23 @@ async def chart_file_id(
 async def cached_file_ids(
     *, sessions: SessionFactory, keys: list[tuple[int, str, str]]
 ) -> dict[tuple[int, str, str], str]:
-    """The Slack files of those (contract, subject, hash) already uploaded, in one unit."""
-    found: dict[tuple[int, str, str], str] = {}
+    """The Slack files of those (contract, subject, hash) already uploaded: one statement
+    however many charts (the rows of those contracts and hashes, matched here by whole key)."""
+    if not keys:
+        return {}
+    wanted = set(keys)
     async with sessions() as session:
         await read_only(session)
-        for contract_id, subject, data_hash in keys:
-            file_id = await chart_file_id(
-                session=session, contract_id=contract_id, subject=subject, data_hash=data_hash
-            )
-            if file_id is not None:
-                found[(contract_id, subject, data_hash)] = file_id
-    return found
+        rows = await session.exec(
+            select(ChartFile.contract_id, ChartFile.subject, ChartFile.data_hash, ChartFile.file_id)
+            .where(col(ChartFile.contract_id).in_(sorted({k[0] for k in wanted})))
+            .where(col(ChartFile.data_hash).in_(sorted({k[2] for k in wanted})))
+        )
+        return {
+            (contract_id, subject, data_hash): file_id
+            for contract_id, subject, data_hash, file_id in rows.all()
+            if (contract_id, subject, data_hash) in wanted
+        }
 
 
 async def keep_chart_file(

@@ -12,6 +12,8 @@ import pytest
 
 from bot.amendments.blocks import build_contract_summary
 from bot.amendments.service import summary_view
+from bot.charts.model import charts_of
+from bot.charts.service import kept_charts
 from bot.contracts.service import bundles_for, contract_to_show
 from bot.core.clock import ManualClock
 from bot.core.permissions import Refusal
@@ -19,7 +21,7 @@ from bot.digest.service import due_digests, load_digest
 from bot.evidence.blocks import build_evidence_modal
 from bot.evidence.service import contracts_for_evidence
 from bot.services import Services
-from bot.summary.home import build_home
+from bot.summary.home import build_home, home_charts
 from storage.db import create_engine, read_only, session_factory
 from tests.harness import START, make_settings
 from tests.scale import counting_statements, seed_organisation
@@ -70,6 +72,7 @@ async def summary_of(services: Services, viewer: str) -> None:
         shown = await summary_view(session=session, bundle=found, version=None)
     assert not isinstance(shown, Refusal)
     assert build_contract_summary(shown, today=services.today())
+    await kept_charts(services=services, charts=charts_of(shown.bundle))
 
 
 @pytest.mark.parametrize("viewer", [LEADER, OWNER])
@@ -86,7 +89,15 @@ async def test_app_home(sqlite_template: Path, tmp_path: Path) -> None:
             await read_only(session)
             bundles = await bundles_for(session=session, viewer=OWNER)
         assert bundles
-        assert build_home(viewer=OWNER, bundles=bundles, today=services.today()).to_dict()
+        charts = home_charts(viewer=OWNER, bundles=bundles)
+        assert charts
+        kept, _ = await kept_charts(services=services, charts=charts)  # one look-up for all
+        shown = {
+            b.contract.id or 0: [c for c in kept if c.contract_id == b.contract.id] for b in bundles
+        }
+        assert build_home(
+            viewer=OWNER, bundles=bundles, today=services.today(), charts=shown
+        ).to_dict()
 
     assert_constant(await statements(sqlite_template, tmp_path, surface))
 
