@@ -13,7 +13,7 @@ from bot.core.mentions import user_id_of
 from bot.core.permissions import Refusal
 from bot.core.text import escape, truncate
 from bot.services import Services
-from bot.ui.blocks import MESSAGE_BLOCKS, context, split_messages
+from bot.ui.blocks import MESSAGE_BLOCKS, context, split_messages, text_length
 
 # Slack takes at most five posts to one response_url, within 30 minutes of the command.
 RESPONSE_URL_USES = 5
@@ -55,15 +55,17 @@ async def reply(respond: AsyncRespond, text: str) -> None:
 async def reply_blocks(respond: AsyncRespond, blocks: list[Block], text: str) -> None:
     """Ephemeral reply, split into several messages where Slack's limits ask; at most
     `RESPONSE_URL_USES` of them, the last saying where the rest is."""
-    parts = split_messages(blocks)
+    as_dict = {id(block): block.to_dict() for block in blocks}  # each made once, not twice
+    parts = split_messages(blocks, size_of=lambda block: text_length(as_dict[id(block)]))
     if len(parts) > RESPONSE_URL_USES:
         last = parts[RESPONSE_URL_USES - 1][: MESSAGE_BLOCKS - 1]
         more = context("_There is more than fits here: App Home shows all of it._")
+        as_dict[id(more)] = more.to_dict()
         parts = [*parts[: RESPONSE_URL_USES - 1], [*last, more]]
     for part in parts:
         await respond(
             text=text,
-            blocks=[b.to_dict() for b in part],
+            blocks=[as_dict[id(b)] for b in part],
             response_type="ephemeral",
             replace_original=False,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -103,13 +103,16 @@ def split_messages(
     blocks: Sequence[Block],
     limit: int = MESSAGE_BLOCKS,
     text_budget: int = MESSAGE_TEXT_BUDGET,
+    *,
+    size_of: Callable[[Block], int] = text_length,
 ) -> list[list[Block]]:
     """Blocks cut into messages of at most `limit` blocks and about `text_budget` characters
-    of text (see `text_length`), preferring to cut at a divider."""
+    of text (`size_of`: `text_length`, or the same from dicts the caller already made),
+    preferring to cut at a divider."""
     messages: list[list[Block]] = []
     current: list[tuple[Block, int]] = []
     for block in blocks:
-        size = text_length(block)
+        size = size_of(block)
         while current and (
             len(current) >= limit or sum(n for _, n in current) + size > text_budget
         ):
