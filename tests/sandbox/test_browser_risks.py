@@ -95,7 +95,11 @@ async def test_leader_raises_and_updates_risks_and_the_sponsor_resolves_one(
     await expect(risks).to_contain_text(f"noticed {seen.day} {seen:%b %Y}")
     await expect(modal(page)).to_contain_text("Open risks (3)")  # with the demo's own
     await expect(modal(page)).to_contain_text("Resilience")
-    await risks.scroll_into_view_if_needed()
+    # The modal is filled, then filled again once its charts are uploaded: wait for them, and
+    # scroll at once (a scroll that waits for the element to be still can lose it to that
+    # second render).
+    await expect(modal(page).locator(".bk-image").first).to_be_visible()
+    await risks.evaluate("node => node.scrollIntoView({block: 'center'})")
     await shoot(page, "risks-summary")
 
     await risks.get_by_role("button", name="Resolve").click()
