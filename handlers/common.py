@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.models.blocks import Block
@@ -46,6 +47,16 @@ class Subcommand:
     run: Callable[[CommandRequest], Awaitable[None]]
     usage: str
     summary: str
+
+
+def clicked_message(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The channel and ts of the posted message a click came from, as Slack's signed payload
+    names it (`container`); None for a view, an ephemeral message or no message."""
+    container = body.get("container") or {}
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if container.get("type") != "message" or container.get("is_ephemeral") or not channel or not ts:
+        return None
+    return str(channel), str(ts)
 
 
 async def reply(respond: AsyncRespond, text: str) -> None:

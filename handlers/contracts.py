@@ -76,7 +76,7 @@ from bot.ui.blocks import mention
 from bot.ui.forms import Form
 from bot.ui.metadata import AgreementRef, ContractRef, DraftItemRef
 from bot.ui.views import OUT_OF_DATE, refuse_submission, update_view
-from handlers.common import CommandRequest, Subcommand, notify, reply, target_of
+from handlers.common import CommandRequest, Subcommand, clicked_message, notify, reply, target_of
 from storage.db import read_only, writing
 from storage.models import Contract, ContractStatus
 from storage.queries.contracts import ContractBundle, active_contract_for_leader, load_bundle
@@ -363,12 +363,10 @@ async def handle_agree(
 
 
 def _clicked_request(body: dict[str, Any], user: str, version: int) -> ClickedRequest | None:
-    """The DM message the click came from, as Slack's signed payload names it."""
-    container = body.get("container") or {}
-    channel, ts = container.get("channel_id"), container.get("message_ts")
-    if container.get("type") != "message" or container.get("is_ephemeral") or not channel or not ts:
+    clicked = clicked_message(body)
+    if clicked is None:
         return None
-    return ClickedRequest(recipient=user, channel=str(channel), ts=str(ts), version=version)
+    return ClickedRequest(recipient=user, channel=clicked[0], ts=clicked[1], version=version)
 
 
 async def handle_ask_change(

@@ -61,7 +61,7 @@ from bot.services import services_of
 from bot.ui.blocks import day
 from bot.ui.metadata import FeedbackEntryRef, FeedbackModal, FeedbackRequestRef, record_id
 from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, update_view
-from handlers.common import CommandRequest, Subcommand, reply, reply_blocks
+from handlers.common import CommandRequest, Subcommand, clicked_message, reply, reply_blocks
 from storage.db import read_only, writing
 from storage.queries.contracts import load_bundle, load_governance
 
@@ -367,7 +367,7 @@ async def handle_acknowledge(
         await reply(respond, f"You acknowledged this feedback on {day(acked.at.date())}.")
         return
     try:
-        await refresh_posted(services, client, [acked.feedback_id])
+        await refresh_posted(services, client, [acked.feedback_id], clicked=clicked_message(body))
         await tell_giver(services, client, acked)
     except Exception:
         logger.exception("Could not show or tell an acknowledgement of feedback")

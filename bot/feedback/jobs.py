@@ -446,16 +446,21 @@ async def send_reminders(
 
 
 async def refresh_posted(
-    services: Services, client: AsyncWebClient, feedback_ids: Sequence[int]
+    services: Services,
+    client: AsyncWebClient,
+    feedback_ids: Sequence[int],
+    *,
+    clicked: tuple[str, str] | None = None,
 ) -> list[str]:
     """Show in the leader's DMs what they did with the entries (acknowledged, made an
     activity): each one's DM (its own, or its release's) rebuilt, once; the messages not
-    updated ("C/ts")."""
+    updated ("C/ts"). `clicked`: the channel and ts of the DM the leader clicked, which stands
+    in for a DM whose sending is not yet recorded (a click can beat that record)."""
     edits: dict[tuple[str, str], Message] = {}
     async with services.sessions() as session:
         for feedback_id in dict.fromkeys(feedback_ids):
             entry = await session.get(Feedback, feedback_id)
-            found = await _posted_with(session, entry) if entry is not None else None
+            found = await _posted_with(session, entry, clicked) if entry is not None else None
             if found is not None:
                 edits[found[:2]] = found[2]
     async with queue_of(services, client) as queue:
@@ -466,8 +471,11 @@ async def refresh_posted(
         ]
 
 
-async def _posted_with(session: AsyncSession, entry: Feedback) -> tuple[str, str, Message] | None:
-    """The DM that carried `entry` to its leader, rebuilt as it now reads; None if none was."""
+async def _posted_with(
+    session: AsyncSession, entry: Feedback, clicked: tuple[str, str] | None = None
+) -> tuple[str, str, Message] | None:
+    """The DM that carried `entry` to its leader, rebuilt as it now reads; None if none was.
+    A DM claimed but not yet recorded as sent is the `clicked` one, when there is one."""
     contract = await session.get(Contract, entry.contract_id)
     if contract is None:
         return None
@@ -481,7 +489,12 @@ async def _posted_with(session: AsyncSession, entry: Feedback) -> tuple[str, str
         session=session, kind=kind, periods=[period], contract_id=contract.id
     )
     sent = found[0] if found else None
-    if sent is None or not sent.slack_channel or not sent.slack_ts:
+    if sent is None:
+        return None
+    posted = (sent.slack_channel, sent.slack_ts) if sent.slack_channel and sent.slack_ts else None
+    if posted is None and sent.status == DeliveryStatus.claimed:
+        posted = clicked
+    if posted is None:
         return None
     if entry.anonymous and entry.released_at is not None:
         message = await release_message(session, contract, entry.released_at)
@@ -498,7 +511,7 @@ async def _posted_with(session: AsyncSession, entry: Feedback) -> tuple[str, str
         message = Message(text=f"New feedback from <@{entry.author_id}>", blocks=blocks)
     if message is None:
         return None
-    return sent.slack_channel, sent.slack_ts, message
+    return posted[0], posted[1], message
 
 
 async def refresh_for_amendment(

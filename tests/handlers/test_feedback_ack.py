@@ -18,6 +18,8 @@ from bot.feedback.model import activity_title
 from storage.db import writing
 from storage.models import (
     Amendment,
+    Delivery,
+    DeliveryStatus,
     DevelopmentActivity,
     Feedback,
     FeedbackAck,
@@ -154,6 +156,32 @@ async def test_acknowledging_named_feedback_shows_it_and_tells_the_giver_once(
     await settled(bot)
     assert len(await stored(bot, FeedbackAck)) == 1
     assert len(dms(bot, PEER1)) == 1
+
+
+async def test_a_click_before_the_dm_is_recorded_as_sent_still_shows_the_acknowledgement(
+    bot: Bot, example_contract: int
+) -> None:
+    """Slack can deliver a click on the DM before the bot has recorded it as sent: the DM
+    clicked is updated all the same, from the channel and ts of Slack's payload."""
+    entry, message = await named_entry(bot)
+    async with bot.sessions() as session:
+        await writing(session)
+        [row] = (
+            await session.exec(
+                select(Delivery).where(
+                    Delivery.recipient_id == LEADER, Delivery.slack_ts == message["ts"]
+                )
+            )
+        ).all()
+        row.status, row.slack_channel, row.slack_ts = DeliveryStatus.claimed, None, None
+        session.add(row)
+        await session.commit()
+
+    await click(bot, message, ACKNOWLEDGE, user=LEADER, feedback_id=entry.id)
+    (update,) = await bot.fake.wait_for(
+        "chat.update", where=lambda c: c.args.get("ts") == message["ts"]
+    )
+    assert "Acknowledged ✓" in json.dumps(update.args["blocks"], ensure_ascii=False)
 
 
 async def test_acknowledging_anonymous_feedback_tells_nobody(
