@@ -58,7 +58,7 @@ from bot.people.service import cached_zones, refresh_zones
 from bot.privacy.model import Gone
 from bot.scheduler import JobRun
 from bot.services import Services
-from storage.db import writing
+from storage.db import read_only, writing
 from storage.models import (
     Contract,
     ContractStatus,
@@ -70,6 +70,7 @@ from storage.models import (
 from storage.queries.contracts import active_contracts
 from storage.queries.feedback import (
     cadence_contracts,
+    contracts_to_release,
     deliveries_of,
     entries_of_amendment,
     expire_requests,
@@ -213,7 +214,11 @@ async def release_all(*, services: Services, client: AsyncWebClient, force: bool
     """Release whatever is due on every active contract and tell each leader, once."""
     now = services.clock.now()
     async with services.sessions() as session:
-        contracts = await active_contracts(session=session)
+        await read_only(session)
+        pending = await contracts_to_release(
+            session=session, since=now - timedelta(days=RELEASE_RESEND_DAYS)
+        )
+        contracts = await active_contracts(session=session, contract_ids=pending) if pending else []
     async with queue_of(services, client) as queue:
         for contract in contracts:
             if services.stopping.is_set():

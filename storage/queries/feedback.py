@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -110,6 +110,20 @@ async def released_together(
         )
     )
     return list(rows.all())
+
+
+async def contracts_to_release(*, session: AsyncSession, since: datetime) -> list[int]:
+    """The contracts with anonymous entries still held or released since `since`: the only
+    ones a release run has anything to do for (only a release sets `released_at`)."""
+    rows = await session.exec(
+        select(Feedback.contract_id)
+        .where(
+            col(Feedback.anonymous).is_(True),
+            or_(col(Feedback.released_at).is_(None), col(Feedback.released_at) >= since),
+        )
+        .distinct()
+    )
+    return sorted(contract_id for contract_id in rows.all() if contract_id is not None)
 
 
 async def releases_since(
