@@ -123,9 +123,12 @@ async def _active(session: AsyncSession, contract_ids: Sequence[int] | None) -> 
     return {c.id or 0: c for c in found}
 
 
-async def _bases(session: AsyncSession, milestones: Sequence[Milestone]) -> dict[int, Basis]:
-    """Each milestone's indicator with its values, or its activity."""
-    rows = await milestone_bases(session=session, milestones=milestones)
+async def _bases(
+    session: AsyncSession, milestones: Sequence[Milestone], *, since: datetime | None = None
+) -> dict[int, Basis]:
+    """Each milestone's indicator with its values (from the latest before `since` on, when
+    given: no value will be asked as of an earlier instant), or its activity."""
+    rows = await milestone_bases(session=session, milestones=milestones, since=since)
     found = {}
     for m in milestones:
         indicator = rows.indicators.get((m.contract_id, m.indicator_key or ""))
@@ -151,7 +154,10 @@ async def decide_milestones(
         pending = await pending_milestones(session=session, contract_ids=list(contracts))
         if not pending:
             return []
-        bases = await _bases(session, pending)
+        # A pending milestone is decided as of now, or of the end of its due day in its
+        # leader's zone: never before its due date's midnight less a day in any zone.
+        earliest = min(datetime.combine(m.due, time(0), tzinfo=UTC) for m in pending)
+        bases = await _bases(session, pending, since=min(now, earliest - timedelta(days=2)))
     zones = await zones_of(
         services=services,
         client=client,
@@ -235,7 +241,9 @@ async def _decided(
 ) -> list[Decided]:
     if not rows:
         return []
-    bases = await _bases(session, rows)
+    # each decided milestone's value is asked as of its decision, and only then
+    since = min((m.decided_at for m in rows if m.decided_at is not None), default=None)
+    bases = await _bases(session, rows, since=since)
     escalation = await escalation_contacts(
         session=session, contract_ids={m.contract_id for m in rows}
     )

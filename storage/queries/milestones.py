@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,10 +32,14 @@ class MilestoneBases:
 
 
 async def milestone_bases(
-    *, session: AsyncSession, milestones: Sequence[Milestone]
+    *, session: AsyncSession, milestones: Sequence[Milestone], since: datetime | None = None
 ) -> MilestoneBases:
     """What `milestones` are decided on: their contracts' indicators (by contract and key)
-    with the values of those the milestones name, and their activities; three queries."""
+    with the values of those the milestones name, and their activities; three queries.
+
+    `since`: the earliest instant a value will be asked "as of": of the values before it
+    only each indicator's latest is loaded (a window function), so an hourly run reads a few
+    rows per indicator, not years of them."""
     ids = sorted({m.contract_id for m in milestones})
     found = MilestoneBases()
     found.indicators = {
@@ -54,18 +58,37 @@ async def milestone_bases(
             )
         ).all()
     }
-    wanted = {
-        found.indicators[(m.contract_id, m.indicator_key)].id
+    wanted = sorted(
+        found.indicators[(m.contract_id, m.indicator_key)].id or 0
         for m in milestones
         if m.indicator_key and (m.contract_id, m.indicator_key) in found.indicators
-    }
+    )
     if wanted:
-        for value in (
-            await session.exec(
-                select(Measurement)
-                .where(col(Measurement.indicator_id).in_(wanted))
-                .order_by(col(Measurement.measured_at), col(Measurement.id))
+        of_wanted = col(Measurement.indicator_id).in_(wanted)
+        query = select(Measurement).where(of_wanted)
+        if since is not None:
+            ranked = (
+                select(
+                    col(Measurement.id).label("id"),
+                    func.row_number()
+                    .over(
+                        partition_by=col(Measurement.indicator_id),
+                        order_by=(col(Measurement.measured_at).desc(), col(Measurement.id).desc()),
+                    )
+                    .label("rank"),
+                )
+                .where(of_wanted, col(Measurement.measured_at) < since)
+                .subquery()
             )
+            latest_before = select(ranked.c.id).where(ranked.c.rank == 1)
+            query = select(Measurement).where(
+                or_(
+                    and_(of_wanted, col(Measurement.measured_at) >= since),
+                    col(Measurement.id).in_(latest_before),
+                )
+            )
+        for value in (
+            await session.exec(query.order_by(col(Measurement.measured_at), col(Measurement.id)))
         ).all():
             found.series.setdefault(value.indicator_id, []).append(value)
     return found

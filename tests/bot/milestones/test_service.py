@@ -38,6 +38,7 @@ from storage.models import (
     MilestoneStatus,
     SuccessIndicator,
 )
+from storage.queries.milestones import milestone_bases
 from tests.bot.checkins.test_support import (
     add_contract,
     at,
@@ -272,6 +273,30 @@ async def test_a_met_milestone_is_celebrated_once(bot: Bot) -> None:
     )
     events = [e.action for e in await stored_events(bot.sessions)]
     assert events == ["milestone.met"]
+
+
+async def test_an_hourly_run_reads_only_the_latest_value_before_the_window(bot: Bot) -> None:
+    """Of the values recorded before a pending milestone could be asked about, only each
+    indicator's latest is read; the decision is the same as on the whole history."""
+    virtual_time(bot.services)  # 10 March 2027; M1 is due on 1 April
+    cid = await contract_with_milestones(bot.sessions)
+    for day, value in ((1, 70), (2, 61), (3, 62), (4, 66)):  # the oldest one met it
+        await record(bot.sessions, cid, "I1", value, at(f"2026-0{day}-15 10:00"))
+    async with bot.sessions() as session:
+        pending = list((await session.exec(select(Milestone))).all())
+        since = at("2027-03-01 00:00")
+        bases = await milestone_bases(session=session, milestones=pending, since=since)
+        whole = await milestone_bases(session=session, milestones=pending)
+    [(indicator_id, series)] = [(i, s) for i, s in whole.series.items() if s]
+    assert [m.value for m in series] == [70, 61, 62, 66]
+    assert [m.value for m in bases.series[indicator_id]] == [66]  # the latest before `since`
+
+    await run_job(bot, "milestones")  # 66 is the value as of now: not met
+    assert (await milestone(bot.sessions, cid, "M1")).status == "pending"
+    await record(bot.sessions, cid, "I1", 64, at("2027-03-05 10:00"))  # after the window opened
+    await record(bot.sessions, cid, "I1", 68, at("2027-03-09 10:00"))
+    await run_job(bot, "milestones")
+    assert (await milestone(bot.sessions, cid, "M1")).status == "met"
 
 
 async def stored_events(sessions: SessionFactory) -> list[AuditEvent]:
