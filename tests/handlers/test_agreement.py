@@ -23,10 +23,9 @@ from storage.models import (
     Contract,
     ContractVersion,
     Delivery,
-    DeliveryStatus,
 )
 from tests.conftest import EXAMPLE_CONTRACT, Bot, import_example, response_texts
-from tests.handlers.test_feedback_support import settled
+from tests.handlers.test_feedback_support import not_yet_recorded, settled
 
 # Raj leads the new draft, Sam sponsors it and Hana drafts it (so she owns it).
 LEADER, SPONSOR, OWNER, OUTSIDER = "U0PEER002", "U0SPON001", "U0HRBP001", "U0PEER003"
@@ -469,18 +468,9 @@ async def test_a_click_before_the_dm_is_recorded_as_sent_still_updates_it(bot: B
     await send(bot)
     to_leader = await request_to(bot, LEADER)
     await settled(bot)
-    async with bot.sessions() as session:
-        await writing(session)
-        row = (
-            await session.exec(
-                select(Delivery).where(
-                    Delivery.contract_id == contract_id, Delivery.recipient_id == LEADER
-                )
-            )
-        ).one()
-        row.status, row.slack_channel, row.slack_ts = DeliveryStatus.claimed, None, None
-        session.add(row)
-        await session.commit()
+    await not_yet_recorded(
+        bot, Delivery.contract_id == contract_id, Delivery.recipient_id == LEADER
+    )
 
     await click(bot, to_leader, "agree", user=LEADER)
     (update,) = await bot.fake.wait_for(

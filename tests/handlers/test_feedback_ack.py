@@ -19,7 +19,6 @@ from storage.db import writing
 from storage.models import (
     Amendment,
     Delivery,
-    DeliveryStatus,
     DevelopmentActivity,
     Feedback,
     FeedbackAck,
@@ -37,6 +36,7 @@ from tests.handlers.test_feedback_support import (
     dms,
     fast_sending,
     give,
+    not_yet_recorded,
     run_job,
     settled,
     text_of,
@@ -164,18 +164,7 @@ async def test_a_click_before_the_dm_is_recorded_as_sent_still_shows_the_acknowl
     """Slack can deliver a click on the DM before the bot has recorded it as sent: the DM
     clicked is updated all the same, from the channel and ts of Slack's payload."""
     entry, message = await named_entry(bot)
-    async with bot.sessions() as session:
-        await writing(session)
-        [row] = (
-            await session.exec(
-                select(Delivery).where(
-                    Delivery.recipient_id == LEADER, Delivery.slack_ts == message["ts"]
-                )
-            )
-        ).all()
-        row.status, row.slack_channel, row.slack_ts = DeliveryStatus.claimed, None, None
-        session.add(row)
-        await session.commit()
+    await not_yet_recorded(bot, Delivery.recipient_id == LEADER, Delivery.slack_ts == message["ts"])
 
     await click(bot, message, ACKNOWLEDGE, user=LEADER, feedback_id=entry.id)
     (update,) = await bot.fake.wait_for(

@@ -11,8 +11,8 @@ from sqlmodel import SQLModel, select
 from bot import delivery
 from bot.feedback.jobs import feedback_job
 from bot.scheduler import JobRun
-from storage.db import SessionFactory
-from storage.models import Delivery
+from storage.db import SessionFactory, writing
+from storage.models import Delivery, DeliveryStatus
 from tests.conftest import Bot, response_texts
 from tests.fakes import DriverResponse
 from tests.harness import filled_modal
@@ -124,6 +124,17 @@ async def settled(bot: Bot, timeout: float = 5.0) -> None:  # noqa: ASYNC109
             return
         assert asyncio.get_running_loop().time() < deadline, f"deliveries stuck: {busy}"
         await asyncio.sleep(0.02)
+
+
+async def not_yet_recorded(bot: Bot, *where: Any) -> None:
+    """Put the one delivery matching `where` back where a quick click finds it: claimed, its
+    message posted but not yet recorded (the moments between the post and the record)."""
+    async with bot.sessions() as session:
+        await writing(session)
+        row = (await session.exec(select(Delivery).where(*where))).one()
+        row.status, row.slack_channel, row.slack_ts = DeliveryStatus.claimed, None, None
+        session.add(row)
+        await session.commit()
 
 
 async def every_row(sessions: SessionFactory) -> list[tuple[str, dict[str, Any]]]:
