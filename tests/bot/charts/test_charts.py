@@ -77,6 +77,17 @@ def test_the_hash_is_of_the_data() -> None:
     assert data_hash(replace(CONFIDENCE, ratings=CONFIDENCE.ratings[:1])) != data_hash(CONFIDENCE)
 
 
+def test_the_hash_of_the_same_data_stays_the_same_across_releases() -> None:
+    """The uploaded files are kept by this hash: a release that changed it for the same data
+    (and drawing version) would upload every chart again."""
+    assert (
+        data_hash(INDICATOR) == "ee9521d14dc0097aa539c1ff19fc19d79353cf8b3ee434179ab277567acb9ea5"
+    )
+    assert (
+        data_hash(CONFIDENCE) == "dcda984b9ea48c0d05a1797aa77ccb5b1433c5016e977cec07a8c063c67d6dd1"
+    )
+
+
 def test_alt_text_and_title_fit_an_image_block() -> None:
     long = replace(INDICATOR, name="x" * 5000)
     (block,) = chart_blocks([ShownChart(1, "I1", "F0001", long.title, long.alt_text)])
