@@ -23,7 +23,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot.app import create_app
-from bot.client import create_client
+from bot.client import connection_pool, create_client
 from bot.core.clock import SystemClock
 from bot.jobs import DELIVERIES_JOB, JOBS
 from bot.leadership import Leadership
@@ -66,7 +66,8 @@ async def run_bot(settings: Settings) -> None:
     services = Services(
         settings=settings, sessions=sessions, clock=SystemClock(), leads=leadership.leads
     )
-    client = create_client(settings)
+    pool = connection_pool()
+    client = create_client(settings, pool)
     app = create_app(services, client)
     scheduler = Scheduler(services, client, JOBS.values(), leads=leadership.leads)
     leadership.on_change(scheduler.follow)
@@ -124,6 +125,7 @@ async def run_bot(settings: Settings) -> None:
         if socket_handler is not None:
             await _closing("Socket Mode", socket_handler.close_async())
         await _closing("the HTTP server", runner.cleanup())
+        await _closing("the connections to Slack", pool.close())
         await _closing("the database", engine.dispose())
         logger.info("Stopped: %s in %.1f s", stopped, time.monotonic() - started)
 

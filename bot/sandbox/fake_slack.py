@@ -399,6 +399,12 @@ class FakeSlackError(Exception):
         self.extra = extra
 
 
+def _peer(request: web.Request) -> str:
+    """The caller's end of the connection a request came over, as "host:port"."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""
+
+
 @dataclass
 class Call:
     """One recorded Web API call or response_url post."""
@@ -409,6 +415,9 @@ class Call:
     at: float
     status: int
     response: JSON
+    # The caller's end of the TCP connection the call came over ("host:port"): calls over
+    # one kept-alive connection share it.
+    peer: str = ""
 
 
 @dataclass
@@ -1032,7 +1041,9 @@ class FakeSlack:
             reply = _Reply(200, {"ok": False, "error": "invalid_json"})
         else:
             reply = self._dispatch(method, args, token)
-        await self._record(Call(method, args, token, self.clock(), reply.status, reply.body))
+        await self._record(
+            Call(method, args, token, self.clock(), reply.status, reply.body, _peer(request))
+        )
         delay = self._latency(method) if self._latency is not None else 0.0
         stalls = self._stalls.get(method)
         if stalls and reply.body.get("ok"):

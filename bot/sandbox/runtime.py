@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
-from bot.client import create_client
+from bot.client import connection_pool, create_client
 from bot.core.clock import ManualClock
 from bot.privacy.keys import announce_key
 from bot.sandbox import timeline
@@ -90,6 +91,7 @@ class Sandbox:
         self._engine: AsyncEngine | None = None
         self._services: Services | None = None
         self._client: AsyncWebClient | None = None
+        self._pool: aiohttp.ClientSession | None = None
         self._app: AsyncApp | None = None
         self._driver: SlackDriver | None = None
         self._runners: list[web.AppRunner] = []
@@ -176,7 +178,8 @@ class Sandbox:
         self._services = Services(
             settings=settings, sessions=session_factory(self._engine), clock=self.clock
         )
-        self._client = create_client(settings)
+        self._pool = connection_pool()
+        self._client = create_client(settings, self._pool)
         self._app = create_app(self._services, self._client)
         bot_runner = web.AppRunner(
             create_web_app(self._app, self._services.sessions, signing_secret=self.secret),
@@ -226,6 +229,9 @@ class Sandbox:
         self._runners.clear()
         if self._driver is not None:
             await self._driver.aclose()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.fakes import FakeSlack
+from tests.fakes import FakeSlack, SlackDriver
 from tests.harness import BOT_TOKEN, SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +23,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_run_serves_health_and_slack_then_stops(
-    fake_slack: FakeSlack, tmp_path: Path
-) -> None:
-    port = free_port()
+def run_env(fake_slack: FakeSlack, tmp_path: Path, port: int) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -40,6 +37,14 @@ async def test_run_serves_health_and_slack_then_stops(
         DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
         PORT=str(port),
     )
+    return env
+
+
+async def test_run_serves_health_and_slack_then_stops(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = run_env(fake_slack, tmp_path, port)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -66,6 +71,18 @@ async def test_run_serves_health_and_slack_then_stops(
             ) as response:
                 assert response.status == 401  # unsigned: refused
         assert (tmp_path / "run.db").exists()
+        # Its Web API calls share kept-alive connections: no new connection (and, with
+        # Slack, no new TLS handshake) for each call.
+        async with SlackDriver(
+            app_url=f"http://127.0.0.1:{port}/slack/events",
+            signing_secret=SIGNING_SECRET,
+            fake=fake_slack,
+        ) as slack:
+            for times in (1, 2, 3):
+                assert (await slack.app_home_opened("U0LEAD001")).status == 200
+                await fake_slack.wait_for("views.publish", count=times, timeout=20)
+        peers = {call.peer for call in fake_slack.calls_to("views.publish")}
+        assert len(peers) == 1 and "" not in peers, peers
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), timeout=20)
