@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_
+from sqlalchemy import case, delete, func, inspect, or_
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -126,6 +127,18 @@ async def load_governance(*, session: AsyncSession, contract_id: int) -> Contrac
     return ContractBundle(contract=contract, people=list(rows.all()))
 
 
+def _already_loaded(session: AsyncSession, ids: Sequence[int]) -> dict[int, Contract]:
+    """The contracts among `ids` this session holds already, loaded and not expired: the
+    very objects a new select would return (it never overwrites what a session holds)."""
+    held = session.sync_session.identity_map
+    found: dict[int, Contract] = {}
+    for cid in ids:
+        contract = held.get(identity_key(Contract, cid))
+        if isinstance(contract, Contract) and not inspect(contract).expired_attributes:
+            found[cid] = contract
+    return found
+
+
 async def load_bundles(
     *, session: AsyncSession, contracts: Sequence[int | Contract]
 ) -> list[ContractBundle]:
@@ -135,7 +148,7 @@ async def load_bundles(
     ids = list(dict.fromkeys(c if isinstance(c, int) else c.id or 0 for c in contracts))
     if not ids:
         return []
-    known = {c.id or 0: c for c in given}
+    known = {c.id or 0: c for c in given} | _already_loaded(session, ids)
     missing = [cid for cid in ids if cid not in known]
     if missing:
         fetched = await session.exec(select(Contract).where(col(Contract.id).in_(missing)))

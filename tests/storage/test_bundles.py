@@ -55,3 +55,27 @@ async def test_no_contracts_no_statements(sessions: SessionFactory) -> None:
         with counting_statements() as seen:
             assert await load_bundles(session=session, contracts=[]) == []
     assert len(seen) == 0
+
+
+async def test_a_contract_the_session_holds_is_not_read_again(
+    sessions: SessionFactory, database_url: str
+) -> None:
+    await seed_organisation(
+        database_url, now=START, contracts=1, weeks=1, leader="U0LEAD001", governor="U0HR"
+    )
+    async with sessions() as session:
+        await read_only(session)
+        with counting_statements() as fresh:
+            first = await load_bundle(session=session, contract_id=1)
+        with counting_statements() as held:
+            again = await load_bundle(session=session, contract_id=1)
+        assert first is not None and again is not None
+        assert again.contract is first.contract
+        assert len(held) == len(fresh) - 1  # the contract's own row, read once
+        # A rollback expires what the session holds: read again, not used as it was.
+        await session.rollback()
+        with counting_statements() as expired:
+            after = await load_bundle(session=session, contract_id=1)
+        assert after is not None and after.contract.leader_id == "U0LEAD001"
+        read = [sql for sql, _ in expired.seen if not sql.startswith("BEGIN")]  # SQLite's
+        assert len(read) == len(fresh)
