@@ -27,10 +27,11 @@ from bot.checkins.model import SKIP_REASONS, NotYours, Opening, Plan
 from bot.core.calendar import period_label
 from bot.core.mentions import split_command
 from bot.core.text import escape, truncate
+from bot.delivery import Clicked
 from bot.risks.jobs import after_checkin as record_computed_values
 from bot.services import Services, services_of
 from bot.ui.views import OUT_OF_DATE, fill, open_loading
-from handlers.common import reply
+from handlers.common import clicked_message, reply
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ async def _skip(
     plan: Plan,
     user: str,
     reason: str,
+    clicked: Clicked | None = None,
 ) -> None:
     skipped = await checkins.skip(
         sessions=services.sessions, plan=plan, user_id=user, reason=reason, now=services.clock.now()
@@ -120,7 +122,7 @@ async def _skip(
         await reply(respond, skipped.text)
         return
     await reply(respond, f"Skipped {period_label(plan.period)} ({reason}). See you next week.")
-    await show_state(services=services, client=client, plan=plan)
+    await show_state(services=services, client=client, plan=plan, clicked=clicked)
 
 
 async def open_checkin(
@@ -196,7 +198,11 @@ async def handle_snooze(
         await reply(respond, until.text)
         return
     await show_state(
-        services=services, client=client, plan=plan, notice=snoozed_notice(until, plan)
+        services=services,
+        client=client,
+        plan=plan,
+        notice=snoozed_notice(until, plan),
+        clicked=clicked_message(body),
     )
 
 
@@ -213,7 +219,7 @@ async def handle_skip(
     if plan is None:
         return
     reason = (body["actions"][0].get("selected_option") or {}).get("value") or "other"
-    await _skip(services, client, respond, plan, body["user"]["id"], reason)
+    await _skip(services, client, respond, plan, body["user"]["id"], reason, clicked_message(body))
 
 
 # --- the modal ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.mentions import user_id_of
 from bot.core.permissions import Refusal
 from bot.core.text import escape, truncate
+from bot.delivery import Clicked
 from bot.services import Services
 from bot.ui.blocks import MESSAGE_BLOCKS, context, split_messages, text_length
 
@@ -49,14 +50,14 @@ class Subcommand:
     summary: str
 
 
-def clicked_message(body: dict[str, Any]) -> tuple[str, str] | None:
-    """The channel and ts of the posted message a click came from, as Slack's signed payload
-    names it (`container`); None for a view, an ephemeral message or no message."""
+def clicked_message(body: dict[str, Any]) -> Clicked | None:
+    """The posted message a click came from, as Slack's signed payload names it
+    (`container`); None for a view, an ephemeral message or no message."""
     container = body.get("container") or {}
     channel, ts = container.get("channel_id"), container.get("message_ts")
     if container.get("type") != "message" or container.get("is_ephemeral") or not channel or not ts:
         return None
-    return str(channel), str(ts)
+    return Clicked(channel=str(channel), ts=str(ts))
 
 
 async def reply(respond: AsyncRespond, text: str) -> None:

@@ -37,7 +37,16 @@ from bot.checkins.service import (
     reminder_key,
 )
 from bot.core.calendar import answerable_until, late_until, zone_named
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot.delivery import (
+    Clicked,
+    DeliveryKey,
+    DeliveryQueue,
+    Message,
+    Outgoing,
+    Report,
+    queue_of,
+    where_posted,
+)
 from bot.milestones.jobs import after_checkin
 from bot.people.service import ensure_reachable, refresh_zones, zone_for
 from bot.scheduler import JobRun
@@ -242,23 +251,37 @@ async def reminders_job(run: JobRun) -> Report:
 
 
 async def show_state(
-    *, services: Services, client: AsyncWebClient, plan: Plan, notice: str | None = None
+    *,
+    services: Services,
+    client: AsyncWebClient,
+    plan: Plan,
+    notice: str | None = None,
+    clicked: Clicked | None = None,
 ) -> int:
     """Bring the period's prompt and reminder up to date in place; how many were updated.
 
     An answered period with no message yet (answered from `/checkin` before its prompt)
     gets its message now, as the period's one prompt, so it has an "Edit" button too.
     After an answer (saved and committed) the contract's milestones are evaluated.
+    `clicked`: the message of this period the leader clicked, which stands in for one whose
+    sending is not yet recorded.
     """
     plan = await reload_plan(services=services, plan=plan)
     queue = queue_of(services, client)
     async with services.sessions() as session:
         sent = await period_messages(session=session, plan=plan)
+    recorded = {(row.slack_channel, row.slack_ts) for row in sent}
+    stand_in = clicked if clicked and (clicked.channel, clicked.ts) not in recorded else None
     updated = 0
     try:
         for row in sent:
+            where = where_posted(row, stand_in)
+            if where is None:
+                continue
+            if stand_in is not None and where == (stand_in.channel, stand_in.ts):
+                stand_in = None  # it is one message: it stands in once
             message = build_period_message(plan, notice=notice if row.kind == PROMPT else None)
-            if await queue.update(row.slack_channel or "", row.slack_ts or "", message):
+            if await queue.update(*where, message):
                 updated += 1
         if plan.answered and not any(row.kind == PROMPT for row in sent):
             await queue.deliver(

@@ -693,7 +693,8 @@ def reminder_key(contract: Contract, period: str) -> DeliveryKey:
 
 
 async def period_messages(*, session: AsyncSession, plan: Plan) -> list[Delivery]:
-    """The prompt and reminder sent to the leader for this period (to update in place)."""
+    """The prompt and reminder sent to the leader for this period (to update in place), and
+    those being sent."""
     return await sent_to_leader(
         session=session,
         kinds=[PROMPT, REMINDER],

@@ -25,6 +25,7 @@ from bot.delivery.model import (
     PROCESS_OWNER,
     AfterSent,
     Build,
+    Clicked,
     DeliveryKey,
     Fixed,
     Message,
@@ -37,6 +38,7 @@ from bot.delivery.model import (
     Unreachable,
     fixed,
     waiting_since,
+    where_posted,
 )
 from bot.delivery.pacing import Pacer, RetryPolicy, install_pacer, pacer_for
 from bot.delivery.queue import CONCURRENCY, DeliveryQueue, queue_for, queue_of
@@ -55,6 +57,7 @@ __all__ = [
     "AfterSent",
     "Build",
     "CallOutcome",
+    "Clicked",
     "DeliveryKey",
     "DeliveryQueue",
     "Fixed",
@@ -85,4 +88,5 @@ __all__ = [
     "queue_status",
     "schedule",
     "waiting_since",
+    "where_posted",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Delivery
+from storage.models import Delivery, DeliveryStatus
 
 PROCESS_OWNER = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 CLAIM_LEASE = timedelta(seconds=60)
@@ -103,6 +103,29 @@ class Fixed:
 def fixed(message: Message) -> Build:
     """A delivery's message decided before it was claimed."""
     return Fixed(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Clicked:
+    """The posted message a click came from: its channel and ts as Slack's signed payload
+    names them (`container`)."""
+
+    channel: str
+    ts: str
+
+
+def where_posted(row: Delivery, clicked: Clicked | None = None) -> tuple[str, str] | None:
+    """The channel and ts of a delivery's message, to update it in place: as recorded; or,
+    while its sending is claimed and not yet recorded, the message `clicked` (a click on a
+    message can come in the moments between its post and that record). None when neither.
+
+    The caller vouches that `clicked` came from this delivery's recipient, about what this
+    delivery carries, and is none of the messages already recorded."""
+    if row.slack_channel and row.slack_ts:
+        return row.slack_channel, row.slack_ts
+    if clicked is not None and row.status == DeliveryStatus.claimed:
+        return clicked.channel, clicked.ts
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
 from bot.core.calendar import feedback_window_start, zone_of
-from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
+from bot.delivery import (
+    Clicked,
+    DeliveryKey,
+    DeliveryQueue,
+    Message,
+    Outgoing,
+    Report,
+    queue_of,
+    where_posted,
+)
 from bot.feedback.blocks import (
     build_ack_notice,
     build_attributed_message,
@@ -455,7 +464,7 @@ async def refresh_posted(
     client: AsyncWebClient,
     feedback_ids: Sequence[int],
     *,
-    clicked: tuple[str, str] | None = None,
+    clicked: Clicked | None = None,
 ) -> list[str]:
     """Show in the leader's DMs what they did with the entries (acknowledged, made an
     activity): each one's DM (its own, or its release's) rebuilt, once; the messages not
@@ -477,7 +486,7 @@ async def refresh_posted(
 
 
 async def _posted_with(
-    session: AsyncSession, entry: Feedback, clicked: tuple[str, str] | None = None
+    session: AsyncSession, entry: Feedback, clicked: Clicked | None = None
 ) -> tuple[str, str, Message] | None:
     """The DM that carried `entry` to its leader, rebuilt as it now reads; None if none was.
     A DM claimed but not yet recorded as sent is the `clicked` one, when there is one."""
@@ -493,12 +502,7 @@ async def _posted_with(
     found = await deliveries_of(
         session=session, kind=kind, periods=[period], contract_id=contract.id
     )
-    sent = found[0] if found else None
-    if sent is None:
-        return None
-    posted = (sent.slack_channel, sent.slack_ts) if sent.slack_channel and sent.slack_ts else None
-    if posted is None and sent.status == DeliveryStatus.claimed:
-        posted = clicked
+    posted = where_posted(found[0], clicked) if found else None
     if posted is None:
         return None
     if entry.anonymous and entry.released_at is not None:

@@ -175,17 +175,24 @@ async def checkin_risks(*, session: AsyncSession, checkin_id: int) -> list[Risk]
 async def sent_to_leader(
     *, session: AsyncSession, kinds: Sequence[str], contract_id: int, leader_id: str, period: str
 ) -> list[Delivery]:
-    """The messages of `kinds` sent to the leader about one period, to update in place."""
+    """The messages of `kinds` sent to the leader about one period, to update in place, and
+    those being sent (claimed: posted, perhaps, and not yet recorded)."""
     rows = await session.exec(
-        select(Delivery).where(
+        select(Delivery)
+        .where(
             col(Delivery.kind).in_(kinds),
             Delivery.contract_id == contract_id,
             Delivery.recipient_id == leader_id,
             Delivery.period_key == period,
-            Delivery.status == DeliveryStatus.sent,
+            col(Delivery.status).in_([DeliveryStatus.sent, DeliveryStatus.claimed]),
         )
+        .order_by(col(Delivery.id))
     )
-    return [d for d in rows.all() if d.slack_channel and d.slack_ts]
+    return [
+        d
+        for d in rows.all()
+        if d.status == DeliveryStatus.claimed or (d.slack_channel and d.slack_ts)
+    ]
 
 
 async def prompted(

@@ -14,9 +14,10 @@ from sqlmodel import col, select
 from bot.checkins.blocks import EDIT, SKIP, SNOOZE, START
 from bot.summary.home import OPEN_SUMMARY
 from storage.db import writing
-from storage.models import AuditEvent, CheckIn
+from storage.models import AuditEvent, CheckIn, Delivery
 from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
 from tests.conftest import response_texts
+from tests.handlers.test_feedback_support import not_yet_recorded
 from tests.harness import Bot, filled_modal
 
 LEADER, SPONSOR = "U0LEAD001", "U0SPON001"
@@ -269,3 +270,29 @@ async def audit(bot: Bot) -> list[AuditEvent]:
     async with bot.sessions() as session:
         rows = await session.exec(select(AuditEvent).order_by(col(AuditEvent.id)))
         return [e for e in rows.all() if e.action.startswith("checkin")]
+
+
+async def test_a_click_before_the_prompt_is_recorded_as_sent_still_updates_it(
+    bot: Bot, example_contract: int
+) -> None:
+    """A click can come in the moments between the prompt's post and its record (the
+    database busy meanwhile): the message clicked is the one shown snoozed."""
+    message = await prompt(bot)
+    await not_yet_recorded(bot, Delivery.recipient_id == LEADER, Delivery.slack_ts == message["ts"])
+    bot.clock.set(at("2027-03-12 17:30", "Europe/Berlin"))
+    await bot.driver.block_action(user=LEADER, action_id=SNOOZE, message=message)
+    updates = await bot.fake.wait_for("chat.update", where=lambda c: c.args["ts"] == message["ts"])
+    assert "Snoozed: I'll remind you" in json.dumps(updates[-1].args["blocks"], ensure_ascii=False)
+
+
+async def test_a_click_naming_another_message_updates_only_the_prompt(
+    bot: Bot, example_contract: int
+) -> None:
+    """A payload naming some other message of the bot's (crafted: Slack names the message
+    clicked) never has that message rewritten while the prompt's own is on record."""
+    message = await prompt(bot)
+    bot.clock.set(at("2027-03-12 17:30", "Europe/Berlin"))
+    elsewhere = {**message, "ts": "1773331200.000900"}
+    await bot.driver.block_action(user=LEADER, action_id=SNOOZE, message=elsewhere)
+    updates = await bot.fake.wait_for("chat.update")
+    assert [call.args["ts"] for call in updates] == [message["ts"]]
