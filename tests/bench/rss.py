@@ -75,11 +75,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def status_mb(pid: int, field: str) -> float:
+def status_mb(pid: int, *fields: str) -> list[float]:
+    """`fields` of /proc/<pid>/status in MiB, from one read: a process still growing can
+    never show a current size above the peak read a moment before."""
+    found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise BenchFailure(f"no {field} for process {pid}")
+        name, _, value = line.partition(":")
+        if name in fields:
+            found[name] = int(value.split()[0]) / 1024
+    missing = [field for field in fields if field not in found]
+    if missing:
+        raise BenchFailure(f"no {', '.join(missing)} for process {pid}")
+    return [found[field] for field in fields]
 
 
 @asynccontextmanager
@@ -146,7 +153,8 @@ async def watch(
 ) -> Memory:
     async with started(label, command, env, port) as process:
         await asyncio.sleep(seconds)
-        return Memory(label, status_mb(process.pid, "VmHWM"), status_mb(process.pid, "VmRSS"))
+        peak, now = status_mb(process.pid, "VmHWM", "VmRSS")
+        return Memory(label, peak, now)
 
 
 def bot_env(api_url: str, database_url: str, port: int) -> dict[str, str]:
