@@ -1,12 +1,16 @@
 """The bare Bolt app of `baseline` as a process of its own, importing nothing of North Star
 (so its memory is Bolt's and aiohttp's alone):
-`python -m tests.bench.bare_app --slack API_URL --port PORT --token T --secret S`."""
+`python -m tests.bench.bare_app --slack API_URL --port PORT --token T --secret S`.
+
+Its client keeps its connections open, as `northstar run`'s does: what the two are compared
+on is their own work, not whose HTTP client makes a new connection per call."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -28,7 +32,8 @@ async def handle_bench(ack: AsyncAck, command: dict[str, str], client: AsyncWebC
 
 
 async def serve(*, api_url: str, port: int, token: str, secret: str) -> None:
-    app = AsyncApp(signing_secret=secret, client=AsyncWebClient(token=token, base_url=api_url))
+    client = AsyncWebClient(token=token, base_url=api_url, session=aiohttp.ClientSession())
+    app = AsyncApp(signing_secret=secret, client=client)
     app.command(COMMAND)(handle_bench)
 
     async def slack_events(request: web.Request) -> web.Response:
