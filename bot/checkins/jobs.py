@@ -37,16 +37,7 @@ from bot.checkins.service import (
     reminder_key,
 )
 from bot.core.calendar import answerable_until, late_until, zone_named
-from bot.delivery import (
-    Clicked,
-    DeliveryKey,
-    DeliveryQueue,
-    Message,
-    Outgoing,
-    Report,
-    queue_of,
-    where_posted,
-)
+from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.milestones.jobs import after_checkin
 from bot.people.service import ensure_reachable, refresh_zones, zone_for
 from bot.scheduler import JobRun
@@ -256,7 +247,7 @@ async def show_state(
     client: AsyncWebClient,
     plan: Plan,
     notice: str | None = None,
-    clicked: Clicked | None = None,
+    clicked: delivery.Clicked | None = None,
 ) -> int:
     """Bring the period's prompt and reminder up to date in place; how many were updated.
 
@@ -275,7 +266,7 @@ async def show_state(
     updated = 0
     try:
         for row in sent:
-            where = where_posted(row, stand_in)
+            where = delivery.where_posted(row, stand_in)
             if where is None:
                 continue
             if stand_in is not None and where == (stand_in.channel, stand_in.ts):
