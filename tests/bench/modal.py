@@ -37,6 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import literal
+from sqlmodel import select
+
 from bot.core.clock import ManualClock
 from bot.digest.blocks import build_digest
 from bot.digest.service import due_digests, load_digest
@@ -102,12 +105,23 @@ class DigestFigures:
 
 
 @dataclass(frozen=True)
+class Floor:
+    """What any request that reads the database pays, whatever it reads: one `SELECT 1`
+    through SQLAlchemy's AsyncSession on aiosqlite, and a read-only session with only that
+    (connection, `BEGIN`, the statement, the end), in ms of this process's time."""
+
+    statement_ms: float
+    session_ms: float
+
+
+@dataclass(frozen=True)
 class ModalResult:
     options: Options
     levels: list[ScenarioLevel]
     digest: DigestFigures | None
     all_calls: dict[str, int] = field(default_factory=dict)
     name: str = NAME
+    floor: Floor | None = None
 
     def level(self, scenario: str, concurrency: int) -> ScenarioLevel | None:
         return next(
@@ -155,6 +169,13 @@ class ModalResult:
                 f"all {d.total_s:.1f} s; statements per digest {d.statements_min}"
                 + ("" if d.statements_min == d.statements_max else f"-{d.statements_max}"),
             ]
+        if self.floor is not None:
+            lines += [
+                "",
+                f"Floor of a read: one SELECT 1 through AsyncSession on aiosqlite "
+                f"{self.floor.statement_ms:.2f} ms; a read-only session with only that "
+                f"{self.floor.session_ms:.2f} ms",
+            ]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -173,6 +194,7 @@ class ModalResult:
                 for x in self.levels
             ],
             "digest": asdict(self.digest) if self.digest else None,
+            "floor": asdict(self.floor) if self.floor else None,
             "api_calls": self.all_calls,
         }
 
@@ -330,6 +352,35 @@ async def digest_figures(sponsors: int, each: int, weeks: int) -> DigestFigures:
     )
 
 
+FLOOR_STATEMENTS, FLOOR_SESSIONS = 2_000, 500
+
+
+async def statement_floor(
+    statements: int = FLOOR_STATEMENTS, sessions: int = FLOOR_SESSIONS
+) -> Floor:
+    """The cost of reading anything at all, measured here, in this run (see `Floor`)."""
+    with tempfile.TemporaryDirectory(prefix="northstar-bench-") as directory:
+        engine = create_engine(f"sqlite+aiosqlite:///{Path(directory) / 'floor.db'}")
+        opened = session_factory(engine)
+        one = select(literal(1))
+        try:
+            async with opened() as session:
+                for _ in range(max(statements // 10, 1)):  # warm up
+                    await session.exec(one)
+                before = time.process_time()
+                for _ in range(statements):
+                    (await session.exec(one)).all()
+                statement = (time.process_time() - before) / statements
+            before = time.process_time()
+            for _ in range(sessions):
+                async with opened() as session:
+                    (await session.exec(one)).all()
+            session_cost = (time.process_time() - before) / sessions
+        finally:
+            await engine.dispose()
+    return Floor(statement_ms=round(1000 * statement, 3), session_ms=round(1000 * session_cost, 3))
+
+
 async def measure(
     options: Options,
     *,
@@ -344,7 +395,8 @@ async def measure(
         found += levels_found
         calls += scenario_calls
     figures = await digest_figures(*digest) if digest is not None else None
-    return ModalResult(options, found, figures, dict(sorted(calls.items())))
+    floor = await statement_floor()
+    return ModalResult(options, found, figures, dict(sorted(calls.items())), floor=floor)
 
 
 async def run(options: Options) -> ModalResult:

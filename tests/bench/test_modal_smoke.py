@@ -29,6 +29,9 @@ async def test_the_modal_benchmark_runs_end_to_end() -> None:
         assert all(f.first_call_p99_ms > 0 for f in x.figures.values())
     assert result.digest is not None and result.digest.sponsors == 3
     assert result.digest.statements_min == result.digest.statements_max
+    assert result.floor is not None
+    assert 0 < result.floor.statement_ms < result.floor.session_ms
     table = result.table()
     assert "checkin/bare" in table and "300x156 against 1x1" in table and "Digest for 3" in table
+    assert "Floor of a read" in table
     assert json.loads(json.dumps(result.to_json()))["levels"][0]["scenario"] == "1x1"
