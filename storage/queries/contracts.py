@@ -128,13 +128,19 @@ async def load_governance(*, session: AsyncSession, contract_id: int) -> Contrac
 
 
 def _already_loaded(session: AsyncSession, ids: Sequence[int]) -> dict[int, Contract]:
-    """The contracts among `ids` this session holds already, loaded and not expired: the
-    very objects a new select would return (it never overwrites what a session holds)."""
+    """The contracts among `ids` this session holds already, loaded, not expired and not
+    marked for deletion: the very objects a new select would return (it never overwrites
+    what a session holds)."""
     held = session.sync_session.identity_map
+    deleting = session.sync_session.deleted
     found: dict[int, Contract] = {}
     for cid in ids:
         contract = held.get(identity_key(Contract, cid))
-        if isinstance(contract, Contract) and not inspect(contract).expired_attributes:
+        if (
+            isinstance(contract, Contract)
+            and not inspect(contract).expired_attributes
+            and contract not in deleting
+        ):
             found[cid] = contract
     return found
 

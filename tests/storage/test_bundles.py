@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from storage.db import SessionFactory, read_only
+from storage.db import SessionFactory, read_only, writing
 from storage.queries.contracts import RECENT_EVIDENCE, load_bundle, load_bundles
 from tests.harness import START
 from tests.scale import counting_statements, seed_organisation
@@ -79,3 +79,19 @@ async def test_a_contract_the_session_holds_is_not_read_again(
         assert after is not None and after.contract.leader_id == "U0LEAD001"
         read = [sql for sql, _ in expired.seen if not sql.startswith("BEGIN")]  # SQLite's
         assert len(read) == len(fresh)
+
+
+async def test_a_contract_the_session_is_deleting_is_not_taken_as_held(
+    sessions: SessionFactory, database_url: str
+) -> None:
+    await seed_organisation(
+        database_url, now=START, contracts=1, weeks=1, leader="U0LEAD001", governor="U0HR"
+    )
+    async with sessions() as session:
+        await writing(session)
+        bundle = await load_bundle(session=session, contract_id=1)
+        assert bundle is not None
+        # Not flushed yet (a select flushes it first); its rows go with it (ON DELETE CASCADE).
+        await session.delete(bundle.contract)
+        assert await load_bundle(session=session, contract_id=1) is None
+        await session.rollback()
