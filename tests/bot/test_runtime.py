@@ -78,11 +78,13 @@ async def test_run_serves_health_and_slack_then_stops(
             signing_secret=SIGNING_SECRET,
             fake=fake_slack,
         ) as slack:
-            for times in (1, 2, 3):
+            for times in range(1, 5):
                 assert (await slack.app_home_opened("U0LEAD001")).status == 200
                 await fake_slack.wait_for("views.publish", count=times, timeout=20)
+        # One connection, or two where a job's call was in flight at the same moment: with a
+        # connection per call, four.
         peers = {call.peer for call in fake_slack.calls_to("views.publish")}
-        assert len(peers) == 1 and "" not in peers, peers
+        assert 1 <= len(peers) <= 2 and "" not in peers, peers
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), timeout=20)
