@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest_asyncio
+
 from storage.db import SessionFactory, read_only, writing
 from storage.queries.contracts import RECENT_EVIDENCE, load_bundle, load_bundles
 from tests.harness import START
@@ -57,41 +59,43 @@ async def test_no_contracts_no_statements(sessions: SessionFactory) -> None:
     assert len(seen) == 0
 
 
-async def test_a_contract_the_session_holds_is_not_read_again(
-    sessions: SessionFactory, database_url: str
-) -> None:
+@pytest_asyncio.fixture
+async def one_contract(database_url: str) -> int:
     await seed_organisation(
         database_url, now=START, contracts=1, weeks=1, leader="U0LEAD001", governor="U0HR"
     )
+    return 1
+
+
+async def test_a_contract_the_session_holds_is_not_read_again(
+    sessions: SessionFactory, one_contract: int
+) -> None:
     async with sessions() as session:
         await read_only(session)
         with counting_statements() as fresh:
-            first = await load_bundle(session=session, contract_id=1)
+            first = await load_bundle(session=session, contract_id=one_contract)
         with counting_statements() as held:
-            again = await load_bundle(session=session, contract_id=1)
+            again = await load_bundle(session=session, contract_id=one_contract)
         assert first is not None and again is not None
         assert again.contract is first.contract
         assert len(held) == len(fresh) - 1  # the contract's own row, read once
         # A rollback expires what the session holds: read again, not used as it was.
         await session.rollback()
         with counting_statements() as expired:
-            after = await load_bundle(session=session, contract_id=1)
+            after = await load_bundle(session=session, contract_id=one_contract)
         assert after is not None and after.contract.leader_id == "U0LEAD001"
         read = [sql for sql, _ in expired.seen if not sql.startswith("BEGIN")]  # SQLite's
         assert len(read) == len(fresh)
 
 
 async def test_a_contract_the_session_is_deleting_is_not_taken_as_held(
-    sessions: SessionFactory, database_url: str
+    sessions: SessionFactory, one_contract: int
 ) -> None:
-    await seed_organisation(
-        database_url, now=START, contracts=1, weeks=1, leader="U0LEAD001", governor="U0HR"
-    )
     async with sessions() as session:
         await writing(session)
-        bundle = await load_bundle(session=session, contract_id=1)
+        bundle = await load_bundle(session=session, contract_id=one_contract)
         assert bundle is not None
         # Not flushed yet (a select flushes it first); its rows go with it (ON DELETE CASCADE).
         await session.delete(bundle.contract)
-        assert await load_bundle(session=session, contract_id=1) is None
+        assert await load_bundle(session=session, contract_id=one_contract) is None
         await session.rollback()
