@@ -366,7 +366,7 @@ def _clicked_request(body: dict[str, Any], user: str, version: int) -> ClickedRe
     clicked = clicked_message(body)
     if clicked is None:
         return None
-    return ClickedRequest(recipient=user, channel=clicked.channel, ts=clicked.ts, version=version)
+    return ClickedRequest(recipient=user, version=version, message=clicked)
 
 
 async def handle_ask_change(

@@ -261,8 +261,7 @@ async def show_state(
     queue = queue_of(services, client)
     async with services.sessions() as session:
         sent = await period_messages(session=session, plan=plan)
-    recorded = {(row.slack_channel, row.slack_ts) for row in sent}
-    stand_in = clicked if clicked and (clicked.channel, clicked.ts) not in recorded else None
+    stand_in = delivery.unrecorded(clicked, sent)
     updated = 0
     try:
         for row in sent:

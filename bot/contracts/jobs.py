@@ -23,7 +23,16 @@ from bot.contracts.blocks import (
     build_superseded_request,
 )
 from bot.contracts.model import AgreementState, AgreeOutcome
-from bot.delivery import NOTICE_USEFUL, DeliveryKey, Message, Outgoing, fixed, queue_of
+from bot.delivery import (
+    NOTICE_USEFUL,
+    Clicked,
+    DeliveryKey,
+    Message,
+    Outgoing,
+    fixed,
+    queue_of,
+    unrecorded,
+)
 from bot.scheduler import JobRun
 from bot.services import Services
 from storage.db import read_only, writing
@@ -51,23 +60,19 @@ def _version_of(row: Delivery) -> int | None:
 
 @dataclass(frozen=True)
 class ClickedRequest:
-    """The agreement DM a party just clicked, as Slack's payload names it: updated in place
-    even while its delivery is not yet recorded as sent (a click can beat that record)."""
+    """The agreement DM a party just clicked (`message`, as Slack's payload names it) about
+    terms `version`: updated in place even while its delivery is not yet recorded as sent (a
+    click can beat that record)."""
 
     recipient: str
-    channel: str
-    ts: str
     version: int
+    message: Clicked
 
 
-def _being_recorded(
-    clicked: ClickedRequest,
-    rows: Sequence[Delivery],
-    shown: Sequence[tuple[str, str, str, int | None]],
-) -> bool:
+def _being_recorded(clicked: ClickedRequest, rows: Sequence[Delivery]) -> bool:
     """Whether the clicked message is the clicker's own request whose sending is not yet
     recorded (so no row names its ts): the only case the payload's channel and ts stand in."""
-    if any((channel, ts) == (clicked.channel, clicked.ts) for _, channel, ts, _ in shown):
+    if unrecorded(clicked.message, rows) is None:
         return False
     return any(
         row.recipient_id == clicked.recipient
@@ -121,8 +126,9 @@ async def sync_agreement(
         for row in rows
         if row.status == DeliveryStatus.sent and row.slack_channel and row.slack_ts
     ]
-    if clicked is not None and _being_recorded(clicked, rows, shown):
-        shown.append((clicked.recipient, clicked.channel, clicked.ts, clicked.version))
+    if clicked is not None and _being_recorded(clicked, rows):
+        message = clicked.message
+        shown.append((clicked.recipient, message.channel, message.ts, clicked.version))
     for recipient, channel, ts, version in shown:
         if version == state.version or c.status != ContractStatus.draft:
             text, blocks = build_agreement_request(state, bundle, recipient=recipient, today=today)

@@ -37,6 +37,7 @@ from bot.delivery.model import (
     Result,
     Unreachable,
     fixed,
+    unrecorded,
     waiting_since,
     where_posted,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "queue_of",
     "queue_status",
     "schedule",
+    "unrecorded",
     "waiting_since",
     "where_posted",
 ]

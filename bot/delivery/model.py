@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -126,6 +126,16 @@ def where_posted(row: Delivery, clicked: Clicked | None = None) -> tuple[str, st
     if clicked is not None and row.status == DeliveryStatus.claimed:
         return clicked.channel, clicked.ts
     return None
+
+
+def unrecorded(clicked: Clicked | None, rows: Iterable[Delivery]) -> Clicked | None:
+    """`clicked`, unless it is a message one of `rows` already records (then nothing needs
+    to stand in for it)."""
+    if clicked is None or any(
+        (row.slack_channel, row.slack_ts) == (clicked.channel, clicked.ts) for row in rows
+    ):
+        return None
+    return clicked
 
 
 @dataclass(frozen=True, slots=True)
