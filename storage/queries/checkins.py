@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import and_, bindparam, delete, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +25,25 @@ from storage.models import (
     Risk,
     SuccessIndicator,
 )
+from storage.queries.measurements import latest_ids
+
+LATEST_VALUES = 2
+
+# The values a check-in shows of each indicator: its own and the latest other, so the two
+# latest and the check-in's own, however long the history. Built once: only lists change.
+_INDICATORS = col(Measurement.indicator_id).in_(bindparam("indicators", expanding=True))
+SHOWN_VALUES = (
+    select(Measurement)
+    .where(
+        or_(
+            col(Measurement.id).in_(latest_ids(_INDICATORS, keep=LATEST_VALUES)),
+            and_(
+                _INDICATORS, col(Measurement.checkin_id).in_(bindparam("checkins", expanding=True))
+            ),
+        )
+    )
+    .order_by(col(Measurement.measured_at), col(Measurement.id))
+)
 
 
 @dataclass
@@ -36,7 +55,8 @@ class PeriodRows:
     expectations: dict[int, list[Expectation]] = field(default_factory=dict)
     milestones: dict[int, list[Milestone]] = field(default_factory=dict)
     checkins: dict[tuple[int, str], CheckIn] = field(default_factory=dict)
-    series: dict[int, list[Measurement]] = field(default_factory=dict)  # by indicator id
+    # By indicator id, oldest first: its `LATEST_VALUES` latest values and those of `checkins`.
+    series: dict[int, list[Measurement]] = field(default_factory=dict)
     risks: dict[int, list[Risk]] = field(default_factory=dict)  # by check-in id
     evidence: dict[int, list[Evidence]] = field(default_factory=dict)  # by check-in id
 
@@ -73,15 +93,13 @@ async def period_rows(
         ).all()
     }
     indicator_ids = [i.id for rows in found.indicators.values() for i in rows]
+    checkin_ids = [c.id for c in found.checkins.values()]
     if indicator_ids:
         result = await session.exec(
-            select(Measurement)
-            .where(col(Measurement.indicator_id).in_(indicator_ids))
-            .order_by(col(Measurement.measured_at), col(Measurement.id))
+            SHOWN_VALUES, params={"indicators": indicator_ids, "checkins": checkin_ids}
         )
         for m in result.all():
             found.series.setdefault(m.indicator_id, []).append(m)
-    checkin_ids = [c.id for c in found.checkins.values()]
     if checkin_ids:
         for risk in (
             await session.exec(

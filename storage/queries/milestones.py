@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +20,7 @@ from storage.models import (
     Role,
     SuccessIndicator,
 )
+from storage.queries.measurements import latest_ids
 
 
 @dataclass
@@ -67,20 +68,7 @@ async def milestone_bases(
         of_wanted = col(Measurement.indicator_id).in_(wanted)
         query = select(Measurement).where(of_wanted)
         if since is not None:
-            ranked = (
-                select(
-                    col(Measurement.id).label("id"),
-                    func.row_number()
-                    .over(
-                        partition_by=col(Measurement.indicator_id),
-                        order_by=(col(Measurement.measured_at).desc(), col(Measurement.id).desc()),
-                    )
-                    .label("rank"),
-                )
-                .where(of_wanted, col(Measurement.measured_at) < since)
-                .subquery()
-            )
-            latest_before = select(ranked.c.id).where(ranked.c.rank == 1)
+            latest_before = latest_ids(of_wanted, col(Measurement.measured_at) < since, keep=1)
             query = select(Measurement).where(
                 or_(
                     and_(of_wanted, col(Measurement.measured_at) >= since),
