@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import os
 import resource
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
@@ -123,6 +125,9 @@ class Target:
     # Count a views.open refused with expired_trigger_id (the person saw nothing) as a
     # sample instead of failing the run: for levels where that can happen.
     count_expired: bool = False
+    # The app's process, when it runs in one of its own: its CPU time per request is measured
+    # (from sending the first request to the end of the app's last Web API call).
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,7 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     seconds: float = 0.0
     calls: Counter[str] = field(default_factory=Counter)
+    cpu_seconds: float | None = None  # of the target's process, when it has one
 
 
 async def closed_loop(
@@ -221,6 +227,7 @@ async def closed_loop(
 
     gc.collect()
     first_call = len(fake.calls)
+    cpu_before = process_cpu_seconds(target.pid) if target.pid is not None else None
     started = fake.clock()
     try:
         async with asyncio.TaskGroup() as group:
@@ -231,8 +238,16 @@ async def closed_loop(
     run.seconds = fake.clock() - started
     await asyncio.sleep(SETTLE_SECONDS)
     await quiet(fake, give_up_after=give_up_after)
+    if target.pid is not None and cpu_before is not None:
+        run.cpu_seconds = process_cpu_seconds(target.pid) - cpu_before
     run.calls.update(call.method for call in fake.calls[first_call:])
     return run
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far, all its threads (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 async def quiet(fake: FakeSlack, *, give_up_after: float) -> None:
@@ -274,6 +289,8 @@ async def compare(
             whole.samples += part.samples
             whole.seconds += part.seconds
             whole.calls += part.calls
+            if part.cpu_seconds is not None:
+                whole.cpu_seconds = (whole.cpu_seconds or 0.0) + part.cpu_seconds
     return runs
 
 
@@ -303,6 +320,9 @@ class Figures:
     requests_per_second: float
     api_calls: dict[str, int]
     expired: int = 0
+    # The app process's CPU time (all threads, user and system) per request, the work after
+    # its first call included: what a closed loop at many in flight comes down to.
+    cpu_ms_per_request: float | None = None
 
     @classmethod
     def of(cls, run: Run) -> Figures:
@@ -317,6 +337,11 @@ class Figures:
             requests_per_second=round(len(run.samples) / run.seconds, 2) if run.seconds else 0.0,
             api_calls=dict(sorted(run.calls.items())),
             expired=sum(1 for s in run.samples if s.expired),
+            cpu_ms_per_request=(
+                round(1000 * run.cpu_seconds / len(run.samples), 3)
+                if run.cpu_seconds is not None and run.samples
+                else None
+            ),
         )
 
     @property

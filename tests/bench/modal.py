@@ -26,7 +26,6 @@ Run with `python -m tests.bench --only modal`.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -57,6 +56,7 @@ from tests.bench.measure import (
     compare,
     count_and_forget,
     percentile,
+    process_cpu_seconds,
     ratio,
 )
 from tests.bench.rss import baseline_command, baseline_env, bot_env, free_port, started
@@ -138,17 +138,26 @@ class ModalResult:
             "of 300 contracts of 156 weeks each",
             "",
             f"{'org':<8}{'conc':>5}  {'/checkin':>15}  {'summary':>15}  {'bare':>15}  "
-            f"{'checkin/bare':>12}  {'summary/bare':>12}  {'expired c/b':>11}",
+            f"{'checkin/bare':>12}  {'summary/bare':>12}  {'expired c/b':>11}  "
+            f"{'CPU ms/request c/s/b':>20}",
         ]
         for x in self.levels:
+            cpu = "/".join(_ms(x.figures[n].cpu_ms_per_request) for n in (CHECKIN, SUMMARY, BARE))
             lines.append(
                 f"{x.scenario:<8}{x.concurrency:>5}  "
                 + "  ".join(f"{x.p50(n):>6.0f}/{x.p99(n):>7.0f}" for n in (CHECKIN, SUMMARY, BARE))
                 + f"  {_times(ratio(x.p99(CHECKIN), x.p99(BARE))):>12}"
                 f"  {_times(ratio(x.p99(SUMMARY), x.p99(BARE))):>12}"
                 f"  {x.figures[CHECKIN].expired:>5}/{x.figures[BARE].expired:<5}"
+                f"  {cpu:>20}"
             )
-        lines += ["", "300x156 against 1x1 (p99 / p99; p50 / p50 in brackets):"]
+        lines += [
+            "",
+            "CPU ms/request: the app process's CPU time (user and system, all threads) per "
+            "request, its work after the first call included",
+            "",
+            "300x156 against 1x1 (p99 / p99; p50 / p50 in brackets):",
+        ]
         for small in (x for x in self.levels if x.scenario == "1x1"):
             large = self.level("300x156", small.concurrency)
             if large is None:
@@ -203,6 +212,10 @@ def _times(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 async def scenario(
     name: str, contracts: int, weeks: int, options: Options, levels: Sequence[int]
 ) -> tuple[list[ScenarioLevel], Counter[str]]:
@@ -246,7 +259,16 @@ async def scenario(
             await idle(bot_process.pid)
             await idle(bare_process.pid)
             targets = [
-                Target(CHECKIN, bot, "/checkin", "", LEADER, "views.open", count_expired=True),
+                Target(
+                    CHECKIN,
+                    bot,
+                    "/checkin",
+                    "",
+                    LEADER,
+                    "views.open",
+                    count_expired=True,
+                    pid=bot_process.pid,
+                ),
                 Target(
                     SUMMARY,
                     bot,
@@ -255,8 +277,18 @@ async def scenario(
                     OWNER,
                     "response_url",
                     check=is_summary,
+                    pid=bot_process.pid,
                 ),
-                Target(BARE, bare, BASELINE_COMMAND, "", OWNER, "views.open", count_expired=True),
+                Target(
+                    BARE,
+                    bare,
+                    BASELINE_COMMAND,
+                    "",
+                    OWNER,
+                    "views.open",
+                    count_expired=True,
+                    pid=bare_process.pid,
+                ),
             ]
             for concurrency in levels:
                 runs = await compare(fake, targets, concurrency=concurrency, options=options)
@@ -274,17 +306,11 @@ IDLE_SHARE, IDLE_SAMPLE_SECONDS, IDLE_WAIT_SECONDS = 0.05, 0.5, 120.0
 
 async def idle(pid: int) -> None:
     """Wait until a process uses less than `IDLE_SHARE` of a core over `IDLE_SAMPLE_SECONDS`."""
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def cpu_seconds() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-
     deadline = time.monotonic() + IDLE_WAIT_SECONDS
-    before = cpu_seconds()
+    before = process_cpu_seconds(pid)
     while time.monotonic() < deadline:
         await asyncio.sleep(IDLE_SAMPLE_SECONDS)
-        now = cpu_seconds()
+        now = process_cpu_seconds(pid)
         if now - before < IDLE_SHARE * IDLE_SAMPLE_SECONDS:
             return
         before = now
