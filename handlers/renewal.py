@@ -19,6 +19,7 @@ from bot.core.text import escape
 from bot.delivery import Message, queue_of
 from bot.renewal.blocks import (
     CLOSE_MODAL,
+    CLOSE_TITLE,
     END_CLOSE,
     END_RENEW,
     REASON,
@@ -37,10 +38,10 @@ from bot.services import Services, services_of
 from bot.ui.blocks import section
 from bot.ui.forms import Form, modal_title
 from bot.ui.metadata import ContractRef
-from bot.ui.views import OUT_OF_DATE, refuse_submission
+from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, refuse_submission
 from handlers.common import CommandRequest, Subcommand, reply
 from storage.db import read_only, writing
-from storage.models import Contract
+from storage.models import Contract, ContractStatus
 from storage.queries.contracts import load_bundle
 
 logger = logging.getLogger(__name__)
@@ -79,9 +80,20 @@ async def close_command(request: CommandRequest) -> None:
     if isinstance(found, Refusal):
         await request.reply(found.text)
         return
-    reason = " ".join(args).strip()
-    view = build_close_modal(found, final_figures(found, services.today()), reason=reason)
-    await request.client.views_open(trigger_id=request.trigger_id, view=view)
+    opened = await open_loading(request.client, trigger_id=request.trigger_id, title=CLOSE_TITLE)
+    if opened is None:
+        return
+    async with services.fill_slots:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=found.id or 0)
+        if bundle is None or bundle.contract.status != ContractStatus.active:
+            gone = "That contract is no longer active: there is nothing to close."
+            await fill(request.client, opened, message_view(CLOSE_TITLE, gone))
+            return
+        reason = " ".join(args).strip()
+        figures = final_figures(bundle, services.today())
+        await fill(request.client, opened, build_close_modal(bundle, figures, reason=reason))
 
 
 async def handle_close_submission(

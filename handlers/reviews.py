@@ -20,15 +20,16 @@ from bot.reviews.blocks import (
     REVIEW_AMEND,
     REVIEW_START,
     REVIEW_SUBMIT,
+    REVIEW_TITLE,
     build_notice,
     build_review_done,
     build_review_modal,
 )
 from bot.reviews.forms import read_review
-from bot.reviews.service import record_review, review_form
+from bot.reviews.service import may_review, record_review, review_form
 from bot.services import services_of
 from bot.ui.metadata import ReviewItemRef, ReviewRef
-from bot.ui.views import OUT_OF_DATE, refuse_submission
+from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, refuse_submission
 from handlers.common import reply
 from storage.db import read_only, writing
 from storage.queries.contracts import load_bundle
@@ -53,15 +54,27 @@ async def handle_start(
         return
     async with services.sessions() as session:
         await read_only(session)
-        form = await review_form(
+        refusal = await may_review(
             session=session, contract_id=ref.contract_id, period_key=ref.period, user=user
         )
-    if isinstance(form, Refusal):
-        await reply(respond, form.text)
+    if refusal is not None:
+        await reply(respond, refusal.text)
         return
-    # Reviewed already: the outcome (with its Amend buttons) instead of a second review.
-    view = build_review_modal(form) if form.mine is None else build_review_done(form, form.mine)
-    await client.views_open(trigger_id=body["trigger_id"], view=view)
+    opened = await open_loading(client, trigger_id=body["trigger_id"], title=REVIEW_TITLE)
+    if opened is None:
+        return
+    async with services.fill_slots:
+        async with services.sessions() as session:
+            await read_only(session)
+            form = await review_form(
+                session=session, contract_id=ref.contract_id, period_key=ref.period, user=user
+            )
+        if isinstance(form, Refusal):  # changed since the check above
+            await fill(client, opened, message_view(REVIEW_TITLE, form.text))
+            return
+        # Reviewed already: the outcome (with its Amend buttons) instead of a second review.
+        view = build_review_modal(form) if form.mine is None else build_review_done(form, form.mine)
+        await fill(client, opened, view)
 
 
 async def handle_submission(

@@ -24,6 +24,7 @@ END_RENEW = "contract_end_renew"
 WRITE_REFLECTION = "contract_write_reflection"
 REFLECTION_MODAL = "contract_reflection"
 CLOSE_MODAL = "contract_close"
+CLOSE_TITLE = "Close contract"
 REFLECTION = "reflection"
 REASON = "reason"
 
@@ -136,7 +137,7 @@ def build_close_modal(bundle: ContractBundle, figures: FinalFigures, reason: str
     return View(
         type="modal",
         callback_id=CLOSE_MODAL,
-        title=modal_title("Close contract"),
+        title=modal_title(CLOSE_TITLE),
         submit="Close contract",
         close="Cancel",
         private_metadata=ContractRef.write(contract_id=c.id),

@@ -78,11 +78,10 @@ async def pending_renewal(*, session: AsyncSession, contract_id: int) -> Contrac
     return found if found is not None and found.status == ContractStatus.draft else None
 
 
-async def closable(
-    *, session: AsyncSession, viewer: str, leader: str | None
-) -> ContractBundle | Refusal:
+async def closable(*, session: AsyncSession, viewer: str, leader: str | None) -> Contract | Refusal:
     """The contract `/contract close [@leader]` is about: the active contract the viewer owns
-    (of `leader`, when named)."""
+    (of `leader`, when named). The contract alone: the close modal opens after this, and
+    loads the final figures into it."""
     owned = [
         c
         for c in await contracts_for_user(session=session, user_id=viewer)
@@ -99,8 +98,7 @@ async def closable(
             f"You own several active contracts ({names}): name the leader, e.g. "
             "`/contract close @dana`."
         )
-    bundle = await load_bundle(session=session, contract_id=mine[0].id or 0)
-    return bundle if bundle is not None else Refusal(NOT_OWNER)
+    return mine[0]
 
 
 async def close_as(

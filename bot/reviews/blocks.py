@@ -38,6 +38,7 @@ from storage.models import AlignmentReview, Contract
 REVIEW_START = "review_start"
 REVIEW_SUBMIT = "review_submit"
 REVIEW_AMEND = "review_amend"
+REVIEW_TITLE = "Alignment review"
 MAX_ITEMS = 30  # three blocks each keep the modal within Slack's 100
 
 
@@ -140,7 +141,7 @@ def build_review_modal(form: ReviewForm) -> View:
     return View(
         type="modal",
         callback_id=REVIEW_SUBMIT,
-        title=modal_title("Alignment review"),
+        title=modal_title(REVIEW_TITLE),
         submit="Record review",
         close="Cancel",
         private_metadata=ReviewRef.write(contract_id=c.id, period=form.period.key),
@@ -210,7 +211,7 @@ def build_review_done(form: ReviewForm, review: AlignmentReview) -> View:
         ]
     return View(
         type="modal",
-        title=modal_title("Alignment review"),
+        title=modal_title(REVIEW_TITLE),
         close="Done",
         blocks=fit_view(blocks),
     )
@@ -220,7 +221,7 @@ def build_notice(text: str) -> View:
     """A small modal that says why nothing opened (pushed over the review's confirmation)."""
     return View(
         type="modal",
-        title=modal_title("Alignment review"),
+        title=modal_title(REVIEW_TITLE),
         close="Close",
         blocks=[section(text)],
     )

@@ -35,6 +35,7 @@ from bot.reviews.model import (
     DueReview,
     ReviewForm,
     ReviewItem,
+    ReviewPeriod,
     opens_on,
     period_named,
     review_items,
@@ -44,7 +45,7 @@ from bot.reviews.model import (
 )
 from bot.services import Services
 from storage.db import read_only
-from storage.models import AlignmentReview
+from storage.models import AlignmentReview, Contract
 from storage.queries.contracts import active_contracts, load_bundle
 from storage.queries.reviews import reviews_of_period, reviews_sent
 
@@ -96,22 +97,47 @@ async def due_reviews(
     return [d for d in found if (d.contract.id, d.recipient, d.period.key) not in sent]
 
 
+GONE = "This contract no longer exists."
+
+
+def _review_of(
+    contract: Contract, period_key: str, user: str
+) -> tuple[str, ReviewPeriod] | Refusal:
+    """The role `user` reviews the contract's period in, and the period; or why not."""
+    role = role_of(contract, user)
+    if role is None:
+        return Refusal("Only the leader and the sponsor of a contract review its alignment.")
+    if not reviewable(contract):
+        return Refusal(f"“{escape(contract.title)}” is closed: there is nothing to review.")
+    period = period_named(contract.review_cadence, period_key)
+    if period is None:
+        return Refusal("This review is out of date: its period is not one of this contract's.")
+    return role, period
+
+
+async def may_review(
+    *, session: AsyncSession, contract_id: int, period_key: str, user: str
+) -> Refusal | None:
+    """`review_form`'s checks on the contract alone (one statement, whatever its history):
+    the review modal opens after these, and loads the rest into it."""
+    contract = await session.get(Contract, contract_id)
+    if contract is None:
+        return Refusal(GONE)
+    found = _review_of(contract, period_key, user)
+    return found if isinstance(found, Refusal) else None
+
+
 async def review_form(
     *, session: AsyncSession, contract_id: int, period_key: str, user: str
 ) -> ReviewForm | Refusal:
     """What `user` reviews for the period, or why they may not."""
     bundle = await load_bundle(session=session, contract_id=contract_id)
     if bundle is None:
-        return Refusal("This contract no longer exists.")
-    c = bundle.contract
-    role = role_of(c, user)
-    if role is None:
-        return Refusal("Only the leader and the sponsor of a contract review its alignment.")
-    if not reviewable(c):
-        return Refusal(f"“{escape(c.title)}” is closed: there is nothing to review.")
-    period = period_named(c.review_cadence, period_key)
-    if period is None:
-        return Refusal("This review is out of date: its period is not one of this contract's.")
+        return Refusal(GONE)
+    found = _review_of(bundle.contract, period_key, user)
+    if isinstance(found, Refusal):
+        return found
+    role, period = found
     reviews = await reviews_of_period(
         session=session, contract_id=contract_id, period_key=period.key
     )

@@ -4,6 +4,7 @@ reflection, `/contract close`, and a closed contract's loops stopped while it st
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from datetime import date, timedelta
@@ -12,9 +13,12 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.contracts.io import import_file
+from bot.core.permissions import Refusal
 from bot.jobs import JOBS
 from bot.renewal.blocks import END_CLOSE, END_RENEW, WRITE_REFLECTION
+from bot.renewal.service import close_as
 from bot.scheduler import JobRun
+from bot.services import FILL_SLOTS
 from bot.ui.metadata import ContractRef
 from storage.db import writing
 from storage.models import (
@@ -31,7 +35,7 @@ from storage.models import (
 from tests.bot.checkins.test_support import at, run_job, virtual_time
 from tests.conftest import EXAMPLE_CONTRACT, Bot, response_texts
 from tests.fakes import FakeSlack
-from tests.harness import running_bot
+from tests.harness import filled_modal, running_bot
 
 LEADER, SPONSOR, OWNER, ESCALATION, PEER = (
     "U0LEAD001",
@@ -182,7 +186,7 @@ async def test_a_closed_contract_gets_no_period_end_messages(
 ) -> None:
     await bot.driver.command("/contract", "close", user=OWNER)
     await bot.fake.wait_for("views.open", count=1)
-    await bot.driver.submit_view(bot.fake.last_view(OWNER), {}, user=OWNER)
+    await bot.driver.submit_view(await filled_modal(bot.fake, OWNER), {}, user=OWNER)
     await bot.fake.wait_for("chat.postMessage", count=2)  # the leader and sponsor are told
     before = {u: len(dm(bot, u)) for u in (OWNER, SPONSOR, LEADER)}
     assert before == {OWNER: 0, SPONSOR: 1, LEADER: 1}
@@ -288,7 +292,7 @@ async def test_the_owner_closes_with_a_reason_and_everything_pending_stops(
     response = await bot.driver.command("/contract", "close Reorganised <team>", user=OWNER)
     assert response.status == 200
     await bot.fake.wait_for("views.open", count=before + 1)
-    modal = bot.fake.last_view(OWNER)
+    modal = await filled_modal(bot.fake, OWNER)
     shown = json.dumps(modal["blocks"], ensure_ascii=False)
     assert "Final figures" in shown and "I1" in shown and "milestones met" in shown
     response = await bot.driver.submit_view(modal, {"reason": "Reorganised <team>"}, user=OWNER)
@@ -329,10 +333,37 @@ async def test_a_crafted_close_submission_by_the_sponsor_is_refused(
     before = len(bot.fake.calls_to("views.open"))
     await bot.driver.command("/contract", "close", user=OWNER)
     await bot.fake.wait_for("views.open", count=before + 1)
-    modal = copy.deepcopy(bot.fake.last_view(OWNER))
+    modal = copy.deepcopy(await filled_modal(bot.fake, OWNER))
     response = await bot.driver.submit_view(modal, {}, user=SPONSOR)
     assert "Only the contract's owner" in json.dumps(response.json)
     assert (await contract_of(bot, example_contract)).status == ContractStatus.active
+
+
+async def test_a_contract_closed_while_its_close_modal_loads_is_not_offered_again(
+    bot: Bot, example_contract: int
+) -> None:
+    """The modal opens on the owner's check alone; what fills it is read afterwards, so a
+    contract closed meanwhile (another tab, the sponsor's *Close*) gets a note, not a form."""
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(FILL_SLOTS):  # the fill waits its turn until the contract is closed
+            await held.enter_async_context(bot.services.fill_slots)
+        assert (await bot.driver.command("/contract", "close", user=OWNER)).status == 200
+        (opened,) = await bot.fake.wait_for("views.open")
+        assert opened.response["ok"], opened.response
+        async with bot.services.sessions() as session:
+            await writing(session)
+            closed = await close_as(
+                session=session,
+                contract_id=example_contract,
+                user=OWNER,
+                now=bot.clock.now(),
+                reason="",
+                owner_only=True,
+            )
+        assert not isinstance(closed, Refusal)
+    modal = await filled_modal(bot.fake, OWNER)
+    assert "no longer active" in json.dumps(modal["blocks"])
+    assert modal.get("submit") is None  # nothing to confirm
 
 
 # --- a closed contract: every loop stops, it stays readable -----------------------------------
@@ -347,7 +378,9 @@ async def test_a_closed_contract_stops_its_loops_and_stays_readable(
     prompt = copy.deepcopy(dm(bot, LEADER)[-1])
     await bot.driver.command("/contract", "close", user=OWNER)
     await bot.fake.wait_for("views.open", count=1)
-    await bot.driver.submit_view(bot.fake.last_view(OWNER), {"reason": "Role ended"}, user=OWNER)
+    await bot.driver.submit_view(
+        await filled_modal(bot.fake, OWNER), {"reason": "Role ended"}, user=OWNER
+    )
     assert (await contract_of(bot, example_contract)).status == ContractStatus.closed
     await bot.fake.wait_for(
         "chat.postMessage",

@@ -15,9 +15,11 @@ import pytest
 
 from bot.checkins.blocks import CHECKIN_MODAL
 from bot.evidence.blocks import EVIDENCE_MODAL
+from bot.renewal.blocks import CLOSE_MODAL
+from bot.reviews.blocks import REVIEW_START, REVIEW_SUBMIT
 from bot.services import FILL_SLOTS
 from bot.summary.home import OPEN_SUMMARY
-from bot.ui.metadata import ContractRef
+from bot.ui.metadata import ContractRef, ReviewRef
 from bot.ui.views import LOADING
 from tests.conftest import PEOPLE
 from tests.fakes import FakeSlack
@@ -80,6 +82,20 @@ async def open_summary(bot: Bot) -> None:
     assert response.status == 200
 
 
+async def start_review(bot: Bot) -> None:
+    response = await bot.driver.block_action(
+        user=LEADER, action_id=REVIEW_START, value=ReviewRef.write(contract_id=1, period="2027-Q1")
+    )
+    assert response.status == 200
+
+
+async def close(bot: Bot) -> None:
+    response = await bot.driver.command(
+        "/contract", f"close <@{LEADER}|dana> Reorganised", user=OWNER
+    )
+    assert response.status == 200
+
+
 @pytest.mark.parametrize(
     ("act", "user", "callback_id", "sizes"),
     [
@@ -87,6 +103,8 @@ async def open_summary(bot: Bot) -> None:
         pytest.param(evidence, OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="/contract evidence"),
         pytest.param(shortcut, OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="Add as evidence"),
         pytest.param(open_summary, OWNER, "", [(1, 1), (300, 156)], id="Open summary"),
+        pytest.param(start_review, LEADER, REVIEW_SUBMIT, [(1, 1), (1, 156)], id="Start review"),
+        pytest.param(close, OWNER, CLOSE_MODAL, [(1, 1), (300, 156)], id="/contract close"),
     ],
 )
 async def test_statements_before_views_open_do_not_grow(

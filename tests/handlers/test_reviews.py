@@ -39,6 +39,7 @@ from tests.handlers.test_amendments import (
     stored,
     text_of,
 )
+from tests.harness import filled_modal
 
 REVIEW_OPENS = at("2027-03-18 09:00", "Europe/Berlin")  # Q1 ends 31 March: 14 days before
 
@@ -65,7 +66,7 @@ async def start(bot: Bot, user: str) -> dict[str, Any]:
     assert response.status == 200
     calls = await bot.fake.wait_for("views.open", count=before + 1)
     assert calls[-1].response["ok"], calls[-1].response
-    return bot.fake.last_view(user)
+    return await filled_modal(bot.fake, user)
 
 
 async def review(bot: Bot, user: str, values: dict[str, Any]) -> Any:
