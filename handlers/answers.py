@@ -11,6 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import delivery
 from bot.answers import service as answers
 from bot.answers.blocks import (
+    CHECKIN_TITLE,
+    REPLY_TITLE,
+    RISK_REPLY_TITLE,
     build_checkin_view,
     build_reply_modal,
     build_risk_reply_modal,
@@ -48,12 +51,52 @@ async def _refuse(
         await notify(client, body["user"]["id"], text)
 
 
-async def _open(body: dict[str, Any], client: AsyncWebClient, view: Any) -> None:
-    """Open `view`, on top of the modal the click came from if there is one."""
-    if (body.get("container") or {}).get("type") == "view" or body.get("view"):
-        await client.views_push(trigger_id=body["trigger_id"], view=view)
-    else:
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+def _in_modal(body: dict[str, Any]) -> bool:
+    """Whether the click came from a modal (a new one is pushed on top of it)."""
+    return (body.get("container") or {}).get("type") == "view" or bool(body.get("view"))
+
+
+async def _show(
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    *,
+    replying: bool,
+) -> None:
+    """The check-in a button names, whole (*More*) or with the reply form (*Reply*): the modal
+    opens once the check-in's row and the contract's people allow it, on top of the modal
+    the click came from if there is one, and is filled with the rest."""
+    user = body["user"]["id"]
+    ref = CheckinRecordRef.read(body["actions"][0].get("value"))
+    if ref is None:
+        await _refuse(body, respond, client, OUT_OF_DATE)
+        return
+    services = services_of(context)
+    refused = await answers.may_open_checkin(
+        services=services, checkin_id=ref.checkin_id, user=user, replying=replying
+    )
+    if refused is not None:
+        await _refuse(body, respond, client, refused.text)
+        return
+    title = REPLY_TITLE if replying else CHECKIN_TITLE
+    opened = await open_loading(
+        client, trigger_id=body["trigger_id"], title=title, on_top=_in_modal(body)
+    )
+    if opened is None:
+        return
+    async with services.fill_slots:
+        shown = await answers.checkin_to_show(
+            services=services, checkin_id=ref.checkin_id, user=user
+        )
+        if not isinstance(shown, Refusal) and replying:
+            shown = answers.refusal_to_reply(shown, user) or shown
+        if isinstance(shown, Refusal):  # changed since the check above
+            await fill(client, opened, message_view(title, shown.text))
+            return
+        await fill(
+            client, opened, build_reply_modal(shown) if replying else build_checkin_view(shown)
+        )
 
 
 async def handle_more(
@@ -65,17 +108,7 @@ async def handle_more(
 ) -> None:
     """The whole check-in in a modal, for whoever reads its contract (checked again here)."""
     await ack()
-    ref = CheckinRecordRef.read(body["actions"][0].get("value"))
-    if ref is None:
-        await _refuse(body, respond, client, OUT_OF_DATE)
-        return
-    shown = await answers.checkin_to_show(
-        services=services_of(context), checkin_id=ref.checkin_id, user=body["user"]["id"]
-    )
-    if isinstance(shown, Refusal):
-        await _refuse(body, respond, client, shown.text)
-        return
-    await _open(body, client, build_checkin_view(shown))
+    await _show(body, respond, client, context, replying=False)
 
 
 async def handle_reply(
@@ -87,20 +120,7 @@ async def handle_reply(
 ) -> None:
     """Open the reply modal, for the contract's sponsor, owner and approvers only."""
     await ack()
-    user = body["user"]["id"]
-    ref = CheckinRecordRef.read(body["actions"][0].get("value"))
-    if ref is None:
-        await _refuse(body, respond, client, OUT_OF_DATE)
-        return
-    shown = await answers.checkin_to_show(
-        services=services_of(context), checkin_id=ref.checkin_id, user=user
-    )
-    refused = shown if isinstance(shown, Refusal) else answers.refusal_to_reply(shown, user)
-    if refused is not None:
-        await _refuse(body, respond, client, refused.text)
-        return
-    assert not isinstance(shown, Refusal)
-    await _open(body, client, build_reply_modal(shown))
+    await _show(body, respond, client, context, replying=True)
 
 
 async def handle_reply_submission(
@@ -156,25 +176,18 @@ async def handle_risk_reply(
     if ref is None:
         await _refuse(body, respond, client, OUT_OF_DATE)
         return
-    if (body.get("container") or {}).get("type") == "view" or body.get("view"):
-        found = await answers.risk_to_answer(
-            services=services_of(context), risk_id=ref.risk_id, user=user
-        )
-        if isinstance(found, Refusal):
-            await _refuse(body, respond, client, found.text)
-            return
-        await client.views_push(trigger_id=body["trigger_id"], view=build_risk_reply_modal(found))
-        return
-    opened = await open_loading(client, trigger_id=body["trigger_id"], title="Reply to risk")
+    opened = await open_loading(
+        client, trigger_id=body["trigger_id"], title=RISK_REPLY_TITLE, on_top=_in_modal(body)
+    )
     if opened is None:
         return
-    found = await answers.risk_to_answer(
-        services=services_of(context), risk_id=ref.risk_id, user=user
-    )
-    if isinstance(found, Refusal):
-        await fill(client, opened, message_view("Reply to risk", found.text))
-        return
-    await fill(client, opened, build_risk_reply_modal(found))
+    services = services_of(context)
+    async with services.fill_slots:
+        found = await answers.risk_to_answer(services=services, risk_id=ref.risk_id, user=user)
+        if isinstance(found, Refusal):
+            await fill(client, opened, message_view(RISK_REPLY_TITLE, found.text))
+            return
+        await fill(client, opened, build_risk_reply_modal(found))
 
 
 async def handle_risk_reply_submission(

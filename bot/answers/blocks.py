@@ -40,6 +40,9 @@ def _quote(text: str) -> str:
     return "> " + escape(text.strip()).replace("\n", "\n> ")
 
 
+CHECKIN_TITLE = "Check-in"
+REPLY_TITLE = "Reply to check-in"
+RISK_REPLY_TITLE = "Reply to risk"
 RISK_NAMED = 120  # how much of a risk's text a reply on it names
 
 
@@ -115,7 +118,7 @@ def build_checkin_view(shown: Shown) -> View:
                 ],
             )
         )
-    return View(type="modal", title=modal_title("Check-in"), close="Close", blocks=blocks[:100])
+    return View(type="modal", title=modal_title(CHECKIN_TITLE), close="Close", blocks=blocks[:100])
 
 
 def build_reply_modal(shown: Shown) -> View:
@@ -124,7 +127,7 @@ def build_reply_modal(shown: Shown) -> View:
     return View(
         type="modal",
         callback_id=REPLY_MODAL,
-        title=modal_title("Reply to check-in"),
+        title=modal_title(REPLY_TITLE),
         submit="Send",
         close="Cancel",
         private_metadata=CheckinRecordRef.write(checkin_id=checkin.id),
@@ -151,7 +154,7 @@ def build_risk_reply_modal(found: RiskShown) -> View:
     return View(
         type="modal",
         callback_id=RISK_REPLY_MODAL,
-        title=modal_title("Reply to risk"),
+        title=modal_title(RISK_REPLY_TITLE),
         submit="Send",
         close="Cancel",
         private_metadata=RiskRef.write(risk_id=found.risk.id),

@@ -17,7 +17,7 @@ from storage.db import read_only, writing
 from storage.models import CheckIn, CheckInReply, Contract, ContractStatus, Delivery
 from storage.queries.answers import add_nudge, add_reply, answered_risks, checkin_by_id, replies_of
 from storage.queries.checkins import checkins_of
-from storage.queries.contracts import load_bundle
+from storage.queries.contracts import ContractBundle, load_bundle, load_governance
 from storage.queries.risks import find_risk
 
 GONE = "That check-in is no longer there."
@@ -46,6 +46,25 @@ async def checkin_to_show(*, services: Services, checkin_id: int, user: str) -> 
     )
 
 
+async def may_open_checkin(
+    *, services: Services, checkin_id: int, user: str, replying: bool = False
+) -> Refusal | None:
+    """`checkin_to_show`'s checks (`replying`: and `refusal_to_reply`'s) on the check-in's row
+    and the contract's people alone, whatever its history: its modal opens after these, and
+    loads the rest into it."""
+    async with services.sessions() as session:
+        await read_only(session)
+        checkin = await checkin_by_id(session=session, checkin_id=checkin_id)
+        if checkin is None or checkin.status != "answered":
+            return Refusal(GONE)
+        governance = await load_governance(session=session, contract_id=checkin.contract_id)
+    if governance is None:
+        return Refusal(GONE)
+    if not may_read(governance, user):
+        return Refusal(NOT_YOURS)
+    return _reply_refusal(governance, user) if replying else None
+
+
 RISK_GONE = "That risk is no longer there, or was not raised in a check-in."
 RISK_NOT_REPLIER = "Only the contract's sponsor, owner or approvers can reply to its risks here."
 RISK_OWN = "That's your own risk: update it in your next check-in instead."
@@ -72,9 +91,13 @@ async def risk_to_answer(*, services: Services, risk_id: int, user: str) -> Risk
 
 
 def refusal_to_reply(shown: Shown, user: str) -> Refusal | None:
-    if user == shown.bundle.contract.leader_id:
+    return _reply_refusal(shown.bundle, user)
+
+
+def _reply_refusal(bundle: ContractBundle, user: str) -> Refusal | None:
+    if user == bundle.contract.leader_id:
         return Refusal(OWN)
-    if not shown.may_reply:
+    if not may_answer_checkin(bundle, user):
         return Refusal(NOT_REPLIER)
     return None
 

@@ -51,12 +51,15 @@ def loading_view(title: str) -> View:
 EXPIRED_TRIGGER_ERRORS = frozenset({"expired_trigger_id", "invalid_trigger_id"})
 
 
-async def open_loading(client: AsyncWebClient, *, trigger_id: str, title: str) -> Opened | None:
-    """Open a loading modal at once, while the trigger id is fresh; fill it with `fill`.
-    None when Slack no longer takes the trigger id: the person saw nothing, so there is
-    nothing to fill."""
+async def open_loading(
+    client: AsyncWebClient, *, trigger_id: str, title: str, on_top: bool = False
+) -> Opened | None:
+    """Open a loading modal at once, while the trigger id is fresh (`on_top`: pushed onto
+    the modal the click came from); fill it with `fill`. None when Slack no longer takes the
+    trigger id: the person saw nothing, so there is nothing to fill."""
     try:
-        answer = await client.views_open(trigger_id=trigger_id, view=loading_view(title))
+        opening = client.views_push if on_top else client.views_open
+        answer = await opening(trigger_id=trigger_id, view=loading_view(title))
     except SlackApiError as error:
         reason = error.response.get("error")
         if reason not in EXPIRED_TRIGGER_ERRORS:

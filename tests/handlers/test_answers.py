@@ -16,12 +16,13 @@ from bot.checkins.blocks import START
 from bot.checkins.model import PROMPT
 from bot.risks.model import REPLY as RISK_REPLY
 from bot.summary.home import OPEN_SUMMARY
+from bot.ui.views import LOADING
 from storage.db import writing
 from storage.models import CheckIn, CheckInNudge, CheckInReply
 from tests.bot.checkins.test_support import add_contract, at, deliveries, run_job, virtual_time
 from tests.conftest import response_texts
 from tests.handlers.test_checkin_modal import ANSWERS, open_checkin, submit
-from tests.harness import Bot
+from tests.harness import Bot, filled_modal
 
 LEADER, SPONSOR, OWNER = "U0LEAD001", "U0SPON001", "U0HRBP001"
 PEER, ESCALATION = "U0PEER001", "U0VP00001"
@@ -108,7 +109,7 @@ async def test_more_opens_the_whole_checkin_and_refuses_a_peer(
     digest = await answered_and_digested(bot, reflection=REFLECTION)
     await click(bot, digest, MORE, user=SPONSOR)
     await bot.fake.wait_for("views.open", count=2)  # the leader's check-in was the first
-    view = bot.fake.last_view(SPONSOR)
+    view = await filled_modal(bot.fake, SPONSOR)
     shown = json.dumps(view["blocks"], ensure_ascii=False)
     assert "Next I try it with planning." in shown and "Confidence* 4/5" in shown
     assert [
@@ -123,11 +124,28 @@ async def test_more_opens_the_whole_checkin_and_refuses_a_peer(
         bot, digest, MORE, user=ESCALATION
     )  # reads the contract, answers through the sponsor
     await bot.fake.wait_for("views.open", count=3)
-    theirs = bot.fake.last_view(ESCALATION)
+    theirs = await filled_modal(bot.fake, ESCALATION)
     assert "Next I try it with planning." in json.dumps(theirs["blocks"])
     assert all(b["type"] != "actions" for b in theirs["blocks"])
     await click(bot, digest, REPLY, user=ESCALATION)
     assert "Only the contract's sponsor, owner or approvers" in await said(bot, 2)
+
+
+async def test_reply_in_the_checkin_modal_pushes_the_form_on_top(
+    bot: Bot, example_contract: int
+) -> None:
+    digest = await answered_and_digested(bot)
+    await click(bot, digest, MORE, user=SPONSOR)
+    await bot.fake.wait_for("views.open", count=2)
+    more = await filled_modal(bot.fake, SPONSOR)
+    response = await bot.driver.block_action(user=SPONSOR, action_id=REPLY, view=more)
+    assert response.status == 200
+    (pushed,) = await bot.fake.wait_for("views.push")
+    assert pushed.response["ok"], pushed.response  # a "Loading…" view, on top of the check-in
+    assert pushed.args["view"]["callback_id"] == LOADING  # before anything is read
+    modal = await filled_modal(bot.fake, SPONSOR)
+    assert modal["callback_id"] == REPLY_MODAL and modal["id"] == pushed.response["view"]["id"]
+    assert len(bot.fake.calls_to("views.open")) == 2  # nothing opened beside it
 
 
 async def test_a_reply_threads_under_the_prompt_and_shows_in_history(
@@ -139,7 +157,7 @@ async def test_a_reply_threads_under_the_prompt_and_shows_in_history(
 
     await click(bot, digest, REPLY, user=SPONSOR)
     await bot.fake.wait_for("views.open", count=2)
-    modal = bot.fake.last_view(SPONSOR)
+    modal = await filled_modal(bot.fake, SPONSOR)
     assert modal["callback_id"] == REPLY_MODAL
 
     empty = await bot.driver.submit_view(modal, {REPLY_INPUT: "  "}, user=SPONSOR)
@@ -176,7 +194,7 @@ async def test_a_reply_threads_under_the_prompt_and_shows_in_history(
 
     await click(bot, digest, MORE, user=SPONSOR)  # the reply stays with the check-in
     await bot.fake.wait_for("views.open", count=3)
-    assert "let's talk planning" in json.dumps(bot.fake.last_view(SPONSOR)["blocks"])
+    assert "let's talk planning" in json.dumps((await filled_modal(bot.fake, SPONSOR))["blocks"])
 
 
 async def test_a_reply_without_a_prompt_goes_as_a_dm(bot: Bot, example_contract: int) -> None:
@@ -189,7 +207,7 @@ async def test_a_reply_without_a_prompt_goes_as_a_dm(bot: Bot, example_contract:
         await session.commit()
     await click(bot, digest, REPLY, user=OWNER)
     await bot.fake.wait_for("views.open", count=2)
-    modal = bot.fake.last_view(OWNER)
+    modal = await filled_modal(bot.fake, OWNER)
     await bot.driver.submit_view(modal, {REPLY_INPUT: "Proud of this."}, user=OWNER)
     (dm,) = await bot.fake.wait_for(
         "chat.postMessage", where=lambda c: "replied to your check-in" in c.args.get("text", "")
@@ -348,7 +366,7 @@ async def test_a_replayed_reply_is_kept_and_sent_once(bot: Bot, example_contract
     digest = await answered_and_digested(bot)
     await click(bot, digest, REPLY, user=SPONSOR)
     await bot.fake.wait_for("views.open", count=2)
-    modal = bot.fake.last_view(SPONSOR)
+    modal = await filled_modal(bot.fake, SPONSOR)
     first = await bot.driver.submit_view(modal, {REPLY_INPUT: "Well done."}, user=SPONSOR)
     body, headers = bot.driver.last_sent
     await bot.fake.wait_for(

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
+from bot.answers.model import MORE
 from bot.checkins.blocks import CHECKIN_MODAL
 from bot.evidence.blocks import EVIDENCE_MODAL
 from bot.renewal.blocks import CLOSE_MODAL
 from bot.reviews.blocks import REVIEW_START, REVIEW_SUBMIT
 from bot.services import FILL_SLOTS
 from bot.summary.home import OPEN_SUMMARY
-from bot.ui.metadata import ContractRef, ReviewRef
+from bot.ui.metadata import CheckinRecordRef, ContractRef, ReviewRef
 from bot.ui.views import LOADING
 from tests.conftest import PEOPLE
 from tests.fakes import FakeSlack
@@ -89,6 +90,12 @@ async def start_review(bot: Bot) -> None:
     assert response.status == 200
 
 
+async def more(bot: Bot) -> None:
+    checkin = CheckinRecordRef.write(checkin_id=1001)  # the first contract's latest week
+    response = await bot.driver.block_action(user=OWNER, action_id=MORE, value=checkin)
+    assert response.status == 200
+
+
 async def close(bot: Bot) -> None:
     response = await bot.driver.command(
         "/contract", f"close <@{LEADER}|dana> Reorganised", user=OWNER
@@ -104,6 +111,7 @@ async def close(bot: Bot) -> None:
         pytest.param(shortcut, OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="Add as evidence"),
         pytest.param(open_summary, OWNER, "", [(1, 1), (300, 156)], id="Open summary"),
         pytest.param(start_review, LEADER, REVIEW_SUBMIT, [(1, 1), (1, 156)], id="Start review"),
+        pytest.param(more, OWNER, "", [(1, 1), (1, 156)], id="More on a check-in"),
         pytest.param(close, OWNER, CLOSE_MODAL, [(1, 1), (300, 156)], id="/contract close"),
     ],
 )

@@ -14,6 +14,9 @@ from bot.answers.model import MORE, REPLY_INPUT, REPLY_KIND
 from bot.checkins.model import PROMPT
 from bot.risks.model import REPLY as RISK_REPLY
 from bot.risks.model import REPLY_MODAL as RISK_REPLY_MODAL
+from bot.summary.home import OPEN_SUMMARY
+from bot.ui.metadata import ContractRef
+from bot.ui.views import LOADING
 from storage.db import writing
 from storage.models import CheckIn, CheckInReply, CheckInReplyRisk, Risk
 from tests.bot.checkins.test_support import add_contract, deliveries
@@ -226,3 +229,24 @@ async def test_the_summary_offers_reply_beside_each_open_risk_to_those_who_answe
         blocks = json.dumps([c.args.get("blocks") for c in calls])
         assert RISK_TEXT in blocks, user
         assert (RISK_REPLY in blocks) == offered, user
+
+
+async def test_reply_in_the_summary_modal_pushes_the_form_on_top(
+    bot: Bot, example_contract: int
+) -> None:
+    await answered_and_digested(bot)
+    response = await bot.driver.block_action(
+        user=SPONSOR, action_id=OPEN_SUMMARY, value=ContractRef.write(contract_id=example_contract)
+    )
+    assert response.status == 200
+    summary = await filled_modal(bot.fake, SPONSOR)
+    assert RISK_REPLY in buttons(summary)
+    response = await bot.driver.block_action(user=SPONSOR, action_id=RISK_REPLY, view=summary)
+    assert response.status == 200
+    (pushed,) = await bot.fake.wait_for("views.push")
+    assert pushed.response["ok"], pushed.response  # a "Loading…" view, on top of the summary
+    assert pushed.args["view"]["callback_id"] == LOADING  # before anything is read
+    modal = await filled_modal(bot.fake, SPONSOR)
+    assert modal["callback_id"] == RISK_REPLY_MODAL
+    assert modal["id"] == pushed.response["view"]["id"]
+    assert RISK_TEXT in json.dumps(modal["blocks"], ensure_ascii=False)
