@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.runtime import YOUNG_COLLECTION, collect_less_often
 from tests.fakes import FakeSlack, SlackDriver
 from tests.harness import BOT_TOKEN, SIGNING_SECRET
 
@@ -90,3 +92,12 @@ async def test_run_serves_health_and_slack_then_stops(
         _, err = await asyncio.wait_for(process.communicate(), timeout=20)
     assert process.returncode == 0, err.decode()
     assert b"Traceback" not in err
+
+
+def test_run_collects_young_objects_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        collect_less_often()
+        assert gc.get_threshold() == (YOUNG_COLLECTION, *before[1:])
+    finally:
+        gc.set_threshold(*before)
