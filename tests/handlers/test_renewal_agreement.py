@@ -48,6 +48,7 @@ from tests.handlers.test_closing import (
     say,
     text_of,
 )
+from tests.harness import filled_modal
 
 TEAM = "T0TEST001"
 KEY = b"k" * 32
@@ -183,7 +184,7 @@ async def test_a_renewal_agreed_after_the_owner_closed_the_old_contract_carries_
     before = len(bot.fake.calls_to("views.open"))
     await bot.driver.command("/contract", f"close <@{LEADER}|dana>", user=OWNER)
     await bot.fake.wait_for("views.open", count=before + 1)
-    await bot.driver.submit_view(bot.fake.last_view(OWNER), {}, user=OWNER)
+    await bot.driver.submit_view(await filled_modal(bot.fake, OWNER), {}, user=OWNER)
     old = await contract_of(bot, example_contract)
     assert old.status == ContractStatus.closed and old.superseded_by is None
     await agree(bot, LEADER)
