@@ -3,7 +3,9 @@ what each writes (once, whatever the clicks). No Slack here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import delivery
 from bot.answers.model import Nudged, RiskShown, Shown
@@ -30,14 +32,10 @@ async def checkin_to_show(*, services: Services, checkin_id: int, user: str) -> 
     """The answered check-in `checkin_id` if `user` reads its contract, with its replies."""
     async with services.sessions() as session:
         await read_only(session)
-        checkin = await checkin_by_id(session=session, checkin_id=checkin_id)
-        if checkin is None or checkin.status != "answered":
-            return Refusal(GONE)
-        bundle = await load_bundle(session=session, contract_id=checkin.contract_id)
-        if bundle is None:
-            return Refusal(GONE)
-        if not may_read(bundle, user):
-            return Refusal(NOT_YOURS)
+        found = await _readable(session, checkin_id, user, load_bundle)
+        if isinstance(found, Refusal):
+            return found
+        checkin, bundle = found
         replies = (await replies_of(session=session, checkin_ids=[checkin_id])).get(checkin_id, [])
         texts = await answered_risks(session=session, reply_ids=[r.id or 0 for r in replies])
     answerer = may_answer_checkin(bundle, user) and user != bundle.contract.leader_id
@@ -54,15 +52,28 @@ async def may_open_checkin(
     loads the rest into it."""
     async with services.sessions() as session:
         await read_only(session)
-        checkin = await checkin_by_id(session=session, checkin_id=checkin_id)
-        if checkin is None or checkin.status != "answered":
-            return Refusal(GONE)
-        governance = await load_governance(session=session, contract_id=checkin.contract_id)
-    if governance is None:
+        found = await _readable(session, checkin_id, user, load_governance)
+    if isinstance(found, Refusal):
+        return found
+    return _reply_refusal(found[1], user) if replying else None
+
+
+async def _readable(
+    session: AsyncSession,
+    checkin_id: int,
+    user: str,
+    load: Callable[..., Awaitable[ContractBundle | None]],
+) -> tuple[CheckIn, ContractBundle] | Refusal:
+    """The answered check-in and its contract as `load` reads it, if `user` reads it."""
+    checkin = await checkin_by_id(session=session, checkin_id=checkin_id)
+    if checkin is None or checkin.status != "answered":
         return Refusal(GONE)
-    if not may_read(governance, user):
+    bundle = await load(session=session, contract_id=checkin.contract_id)
+    if bundle is None:
+        return Refusal(GONE)
+    if not may_read(bundle, user):
         return Refusal(NOT_YOURS)
-    return _reply_refusal(governance, user) if replying else None
+    return checkin, bundle
 
 
 RISK_GONE = "That risk is no longer there, or was not raised in a check-in."
