@@ -113,6 +113,7 @@ from storage.models import (
 from storage.queries.contracts import (
     ContractBundle,
     audit,
+    delete_row,
     find_contract_for_leader,
     load_bundle,
     load_governance,
@@ -439,7 +440,8 @@ async def withdraw(
     if not mine:
         return None
     gone = Gone.of(entry)
-    await session.delete(entry)
+    if not await delete_row(session, entry):
+        return None  # a double click: the other request deleted it (and audited it) first
     if not entry.anonymous:
         audit(
             session,

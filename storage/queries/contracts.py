@@ -380,7 +380,9 @@ async def replace_people(
 
 
 async def delete_row(session: AsyncSession, row: Any) -> bool:
-    """Delete one item row of a draft (the caller commits); False if it was gone already."""
+    """Delete one row by its id (the caller commits); False if it was gone already, deleted
+    by another transaction since it was read (on PostgreSQL the delete waits for that one to
+    commit, then finds nothing)."""
     result = await session.exec(delete(type(row)).where(col(type(row).id) == row.id))
     return bool(result.rowcount)
 

@@ -33,7 +33,7 @@ from bot.milestones.blocks import ASK_SUPPORT, PROPOSE
 from bot.sandbox.demo import DEMO_CONTRACT
 from bot.summary.home import EDIT_DRAFT, OPEN_SUMMARY
 from bot.ui.views import OUT_OF_DATE
-from storage.models import CheckIn, Contract, Evidence, Expectation, Feedback
+from storage.models import AuditEvent, CheckIn, Contract, Evidence, Expectation, Feedback
 from tests.bot.checkins.test_support import virtual_time
 from tests.bot.cli.test_main import northstar
 from tests.fakes import DriverResponse, FakeSlack
@@ -560,6 +560,10 @@ async def test_a_double_click_on_delete_meets_a_hash_conflict_quietly(
     await asyncio.sleep(0.1)  # the second handler finishes after its views.update
     async with bot.sessions() as session:
         assert (await session.exec(select(Feedback))).all() == []
+        withdrawn = (
+            await session.exec(select(AuditEvent).where(AuditEvent.action == "feedback.withdrawn"))
+        ).all()
+    assert len(withdrawn) == 1  # deleted once, so withdrawn once in the contract's history
     assert any("hash_conflict" in r.getMessage() for r in caplog.records)
     assert_no_errors(caplog)
 
