@@ -95,7 +95,10 @@ async def test_a_plan_shows_the_values_the_whole_history_gives(
             (two, LAST_PERIOD, ZONE),
         ]
         plans = await load_plans(session=session, wanted=wanted)
+        # No check-in in any period asked for: an empty list where the check-ins go.
+        (alone,) = await load_plans(session=session, wanted=[(one, NOW_PERIOD, ZONE)])
 
+    assert alone.checkin is None and held(alone) == expected(alone, history)
     assert plans[0].checkin is None and plans[1].checkin is not None
     assert [len(p.indicators) for p in plans] == [2, 2, 2, 2]
     for plan in plans:
