@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest_asyncio
 from sqlmodel import col, select
 
 from bot.checkins.model import Plan
@@ -23,6 +24,14 @@ ZONE = ZoneInfo("Europe/Berlin")
 NOW_PERIOD = period_key(START.date())  # no check-in yet
 LATE_PERIOD = period_key((START - timedelta(weeks=10)).date())  # answered, ten weeks back
 LAST_PERIOD = period_key((START - timedelta(weeks=1)).date())  # answered, the latest values
+
+
+@pytest_asyncio.fixture
+async def two_contracts(database_url: str) -> None:
+    """Contracts 1 and 2, each with two indicators and `WEEKS` weeks of check-ins."""
+    await seed_organisation(
+        database_url, now=START, contracts=2, weeks=WEEKS, leader="U0LEAD001", governor="U0HR"
+    )
 
 
 def expected(plan: Plan, history: dict[int, list[Measurement]]) -> list[tuple[object, ...]]:
@@ -57,11 +66,8 @@ def held(plan: Plan) -> list[tuple[object, ...]]:
 
 
 async def test_a_plan_shows_the_values_the_whole_history_gives(
-    sessions: SessionFactory, database_url: str
+    sessions: SessionFactory, two_contracts: None
 ) -> None:
-    await seed_organisation(
-        database_url, now=START, contracts=2, weeks=WEEKS, leader="U0LEAD001", governor="U0HR"
-    )
     async with sessions() as session:
         await writing(session)
         # A value recorded outside any check-in, after all of them: the latest of indicator 1.
@@ -115,11 +121,8 @@ async def test_a_plan_shows_the_values_the_whole_history_gives(
 
 
 async def test_the_values_read_do_not_grow_with_history(
-    sessions: SessionFactory, database_url: str
+    sessions: SessionFactory, two_contracts: None
 ) -> None:
-    await seed_organisation(
-        database_url, now=START, contracts=2, weeks=WEEKS, leader="U0LEAD001", governor="U0HR"
-    )
     async with sessions() as session:
         await read_only(session)
         late = (
