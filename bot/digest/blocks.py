@@ -24,7 +24,14 @@ from bot.core.permissions import may_answer_checkin
 from bot.core.progress import change_text, figures_text, format_number
 from bot.core.text import escape, truncate
 from bot.delivery.model import Message
-from bot.digest.model import ContractDigest, Digest, Move
+from bot.digest.model import (
+    NEEDS_SHOWN,
+    ContractDigest,
+    Digest,
+    Move,
+    needs_shown,
+    progress_shown,
+)
 from bot.lessons.blocks import digest_lesson_lines
 from bot.reviews.blocks import review_summary_line
 from bot.risks.blocks import digest_risk_line, reply_button
@@ -47,12 +54,9 @@ CHANGE_LINES = 6
 RISK_TEXT = 300
 RISKS_LISTED = 8
 RATIONALE_TEXT = 400
-# A large portfolio stays readable: the exceptions of the first NEEDS_SHOWN contracts in
-# full, a line each for NEEDS_LISTED more, the progress of PROGRESS_SHOWN, the rest counted
-# with a pointer to App Home; never more than MAX_PARTS messages.
-NEEDS_SHOWN = 15
+# Past the contracts shown in full (`bot.digest.model`), a line each for NEEDS_LISTED more
+# that need the recipient; never more than MAX_PARTS messages.
 NEEDS_LISTED = 40
-PROGRESS_SHOWN = 10
 MAX_PARTS = 4
 NOTE_TEXT = 200  # room kept in each part's text budget for its "continued" note
 CHECKINS_SHOWN = 2  # per contract, the newest; More opens any of them whole
@@ -129,16 +133,6 @@ def amendment_blocks(state: AmendmentState, recipient: str) -> list[Block]:
             ],
         ),
     ]
-
-
-def needs_count(item: ContractDigest) -> int:
-    return (
-        len(item.missed_milestones)
-        + (1 if item.missed_checkins else 0)
-        + len(item.open_risks)
-        + len(item.pending)
-        + len(item.wrong_way)
-    )
 
 
 # --- open risks and resilience -------------------------------------------------------------
@@ -288,27 +282,18 @@ def app_home(home: str | None) -> str:
 def more_needing_blocks(items: Sequence[ContractDigest], home: str | None) -> list[Block]:
     """Contracts past `NEEDS_SHOWN` that need the recipient: one line each, then a count."""
     lines = [
-        f"• {_title(item)} · {_plural(needs_count(item), 'item')}" for item in items[:NEEDS_LISTED]
+        f"• {_title(item)} · {_plural(item.needs_count, 'item')}" for item in items[:NEEDS_LISTED]
     ]
     if len(items) > NEEDS_LISTED:
         lines.append(f"_…and {len(items) - NEEDS_LISTED} more need you: {app_home(home)}_")
     return [*sections(None, lines), DividerBlock()]
 
 
-def progress_shown(contracts: Sequence[ContractDigest]) -> list[ContractDigest]:
-    """All contracts when they are few; else `PROGRESS_SHOWN`, those that moved first."""
-    if len(contracts) <= PROGRESS_SHOWN:
-        return list(contracts)
-    moved = [c for c in contracts if c.has_progress]
-    still = [c for c in contracts if not c.has_progress]
-    return (moved + still)[:PROGRESS_SHOWN]
-
-
 def digest_blocks(digest: Digest, *, home: str | None = None) -> list[Block]:
     """The whole digest as one list of blocks, exception-first; `home` links App Home."""
     contracts = digest.contracts
     needing = [c for c in contracts if c.needs_attention]
-    count = sum(needs_count(c) for c in needing)
+    count = sum(c.needs_count for c in needing)
     blocks: list[Block] = [
         header(f"North Star digest · {day(digest.today)}"),
         context(
@@ -325,7 +310,7 @@ def digest_blocks(digest: Digest, *, home: str | None = None) -> list[Block]:
                 f"*🚩 Needs you* · {_plural(count, 'item')} on {_plural(len(needing), 'contract')}"
             )
         )
-        for item in needing[:NEEDS_SHOWN]:
+        for item in needs_shown(contracts):
             blocks += needs_blocks(item, digest.recipient, digest.zone, digest.today)
         if len(needing) > NEEDS_SHOWN:
             blocks += more_needing_blocks(needing[NEEDS_SHOWN:], home)
@@ -349,7 +334,7 @@ def digest_blocks(digest: Digest, *, home: str | None = None) -> list[Block]:
 def digest_text(digest: Digest) -> str:
     """The notification text of a digest's first message."""
     needing = [c for c in digest.contracts if c.needs_attention]
-    count = sum(needs_count(c) for c in needing)
+    count = sum(c.needs_count for c in needing)
     contracts = _plural(len(digest.contracts), "contract")
     if count:
         verb = "needs" if count == 1 else "need"

@@ -23,7 +23,7 @@ from bot.charts.service import show_charts
 from bot.checkins.jobs import tell_owner
 from bot.core.calendar import local_instant
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
-from bot.digest.blocks import build_digest, progress_shown
+from bot.digest.blocks import build_digest
 from bot.digest.model import (
     DIGEST_PART,
     MAX_PARTS_PER_RUN,
@@ -31,6 +31,7 @@ from bot.digest.model import (
     TOO_LONG,
     Digest,
     DueDigest,
+    progress_shown,
 )
 from bot.digest.service import due_digests, load_digest, recipients_of
 from bot.people.service import ensure_reachable, refresh_zones

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -33,6 +34,11 @@ MAX_PARTS_PER_RUN = 500
 MAX_WEEKS_BACK = 60
 TOO_LONG = "msg_blocks_too_long"
 MIN_TEXT_BUDGET = 1_000
+# A large portfolio stays readable: the exceptions of the first NEEDS_SHOWN contracts in
+# full, a line each for some more (`bot.digest.blocks`), the progress of PROGRESS_SHOWN, the
+# rest counted with a pointer to App Home.
+NEEDS_SHOWN = 15
+PROGRESS_SHOWN = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,23 +124,51 @@ class ContractDigest:
     nudged: set[str] = field(default_factory=set)
     lessons: list[Lesson] = field(default_factory=list)  # shared with the leader's name
     charts: list[ShownChart] = field(default_factory=list)  # uploaded, shown with progress
+    # Set by `brief()`: how many things need the recipient and whether anything moved, the
+    # findings themselves let go.
+    counted: tuple[int, bool] | None = None
 
     @property
     def contract(self) -> Contract:
         return self.bundle.contract
 
     @property
-    def needs_attention(self) -> bool:
-        return bool(
-            self.missed_milestones
-            or self.missed_checkins
-            or self.open_risks
-            or self.pending
-            or self.wrong_way
+    def detailed(self) -> bool:
+        return self.counted is None
+
+    def brief(self) -> ContractDigest:
+        """This contract as a digest that never shows it in full lists or counts it: its
+        title, leader and counts kept, its bundle and findings let go."""
+        if self.counted is not None:
+            return self
+        return ContractDigest(
+            bundle=ContractBundle(contract=self.contract),
+            headline=self.headline,
+            counted=(self.needs_count, self.has_progress),
         )
 
     @property
+    def needs_count(self) -> int:
+        """How many things need the recipient: each missed milestone, open risk, amendment
+        awaiting a decision and indicator going the wrong way, and missed check-ins as one."""
+        if self.counted is not None:
+            return self.counted[0]
+        return (
+            len(self.missed_milestones)
+            + (1 if self.missed_checkins else 0)
+            + len(self.open_risks)
+            + len(self.pending)
+            + len(self.wrong_way)
+        )
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.needs_count > 0
+
+    @property
     def has_progress(self) -> bool:
+        if self.counted is not None:
+            return self.counted[1]
         return bool(
             self.met
             or self.moved
@@ -144,6 +178,28 @@ class ContractDigest:
             or self.checkins
             or self.lessons
         )
+
+
+def progress_shown(contracts: Sequence[ContractDigest]) -> list[ContractDigest]:
+    """All contracts when they are few; else `PROGRESS_SHOWN`, those that moved first."""
+    if len(contracts) <= PROGRESS_SHOWN:
+        return list(contracts)
+    moved = [c for c in contracts if c.has_progress]
+    still = [c for c in contracts if not c.has_progress]
+    return (moved + still)[:PROGRESS_SHOWN]
+
+
+def needs_shown(contracts: Sequence[ContractDigest]) -> list[ContractDigest]:
+    """The contracts whose exceptions are shown in full: the first `NEEDS_SHOWN` needing."""
+    return [c for c in contracts if c.needs_attention][:NEEDS_SHOWN]
+
+
+def briefed(contracts: Sequence[ContractDigest]) -> list[ContractDigest]:
+    """`contracts`, in a digest's order, each made `brief` unless a digest of them would show
+    it in full. Contracts added later, in any place of that order, only push others out of
+    the first places: what is brief here stays so in the digest of them all."""
+    full = {id(c) for c in (*needs_shown(contracts), *progress_shown(contracts))}
+    return [c if id(c) in full else c.brief() for c in contracts]
 
 
 @dataclass

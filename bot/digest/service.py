@@ -45,6 +45,7 @@ as it was. Sending goes through the delivery queue, paced with the check-ins.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -77,6 +78,7 @@ from bot.digest.model import (
     FeedbackVolume,
     Move,
     Schedule,
+    briefed,
 )
 from bot.people.service import cached_zones, zones_of
 from bot.risks.model import Resilience, is_open
@@ -87,9 +89,11 @@ from bot.summary.reflection import answered, confidence_trend
 from storage.db import read_only
 from storage.models import (
     ActivityStatus,
+    AlignmentReview,
     CheckIn,
     Contract,
     ContractStatus,
+    Lesson,
     MilestoneStatus,
     Risk,
 )
@@ -305,45 +309,91 @@ async def last_sent(*, session: AsyncSession, recipient: str, before: str) -> da
     return await last_digest_sent(session=session, kind=DIGEST, recipient=recipient, before=before)
 
 
+# Contracts read and weighed at a time: a digest of thousands holds this many whole
+# contracts at most, besides those it shows in full (`briefed`).
+DIGEST_BATCH = 500
+
+
+@dataclass
+class _Batch:
+    """What a digest reads of some of its contracts, in one read-only transaction."""
+
+    bundles: list[ContractBundle]
+    pending: dict[int, list[AmendmentState]]
+    volume: dict[int, FeedbackVolume]
+    reviews: list[AlignmentReview]
+    nudged: dict[int, set[str]]
+    lessons: dict[int, list[Lesson]]
+
+
 async def load_digest(*, services: Services, due: DueDigest) -> Digest:
-    """The digest of `due` as things stand now."""
+    """The digest of `due` as things stand now: its contracts read `DIGEST_BATCH` at a time,
+    each batch weighed and let go but for what the digest shows in full."""
     now = services.clock.now()
-    async with services.sessions() as session:
-        await read_only(session)
-        since = await last_sent(
-            session=session, recipient=due.recipient, before=due.period.key
-        ) or local_instant(previous_start(due.schedule, due.period), "00:00", due.zone)
-        bundles = [
-            b
-            for b in await load_bundles(session=session, contracts=due.contract_ids)
-            if b.contract.status == ContractStatus.active
-        ]
-        ids = [b.contract.id or 0 for b in bundles]
-        pending = await pending_states_of(session=session, contracts=[b.contract for b in bundles])
-        volume = await feedback_volume(session=session, contract_ids=ids, since=since)
-        reviews = await reviews_between(session=session, contract_ids=ids, since=since)
-        nudged = await nudged_periods(session=session, contract_ids=ids)
-        lessons = await named_lessons_since(session=session, contract_ids=ids, since=since)
-    zones = await zones_of(
-        services=services, client=None, contracts=[b.contract for b in bundles], now=now
+    since: datetime | None = None
+    contracts: list[ContractDigest] = []
+    ids = due.contract_ids
+    for start in range(0, max(len(ids), 1), DIGEST_BATCH):
+        async with services.sessions() as session:
+            await read_only(session)
+            if since is None:
+                since = await last_sent(
+                    session=session, recipient=due.recipient, before=due.period.key
+                ) or local_instant(previous_start(due.schedule, due.period), "00:00", due.zone)
+            batch = await _read_batch(
+                session=session, contract_ids=ids[start : start + DIGEST_BATCH], since=since
+            )
+        weighed = await _weigh(services, batch, since=since, now=now)
+        contracts = briefed(sorted([*contracts, *weighed], key=_in_order))
+    assert since is not None
+    return Digest(due.recipient, due.schedule, due.period, due.zone, since, now, contracts)
+
+
+def _in_order(item: ContractDigest) -> tuple[str, int]:
+    return (item.contract.title.lower(), item.contract.id or 0)
+
+
+async def _read_batch(
+    *, session: AsyncSession, contract_ids: Sequence[int], since: datetime
+) -> _Batch:
+    bundles = [
+        b
+        for b in await load_bundles(session=session, contracts=contract_ids)
+        if b.contract.status == ContractStatus.active
+    ]
+    ids = [b.contract.id or 0 for b in bundles]
+    return _Batch(
+        bundles=bundles,
+        pending=await pending_states_of(session=session, contracts=[b.contract for b in bundles]),
+        volume=await feedback_volume(session=session, contract_ids=ids, since=since),
+        reviews=await reviews_between(session=session, contract_ids=ids, since=since),
+        nudged=await nudged_periods(session=session, contract_ids=ids),
+        lessons=await named_lessons_since(session=session, contract_ids=ids, since=since),
     )
-    contracts = [
-        contract_digest(
+
+
+async def _weigh(
+    services: Services, batch: _Batch, *, since: datetime, now: datetime
+) -> list[ContractDigest]:
+    zones = await zones_of(
+        services=services, client=None, contracts=[b.contract for b in batch.bundles], now=now
+    )
+    contracts = []
+    for b in batch.bundles:
+        cid = b.contract.id or 0
+        item = contract_digest(
             b,
-            pending=pending[b.contract.id or 0],
-            feedback=volume.get(b.contract.id or 0, FeedbackVolume()),
+            pending=batch.pending[cid],
+            feedback=batch.volume.get(cid, FeedbackVolume()),
             since=since,
             now=now,
-            zone=zones[b.contract.id or 0],
+            zone=zones[cid],
         )
-        for b in bundles
-    ]
-    for item in contracts:
-        item.reviews = [r for r in reviews if r.contract_id == item.contract.id]
-        item.nudged = nudged.get(item.contract.id or 0, set())
-        item.lessons = lessons.get(item.contract.id or 0, [])
-    contracts.sort(key=lambda d: (d.contract.title.lower(), d.contract.id or 0))
-    return Digest(due.recipient, due.schedule, due.period, due.zone, since, now, contracts)
+        item.reviews = [r for r in batch.reviews if r.contract_id == cid]
+        item.nudged = batch.nudged.get(cid, set())
+        item.lessons = batch.lessons.get(cid, [])
+        contracts.append(item)
+    return contracts
 
 
 async def feedback_volume(

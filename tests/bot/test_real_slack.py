@@ -22,8 +22,16 @@ from sqlmodel import col
 from bot.checkins.model import PROMPT, REMINDER, UNDELIVERABLE_NOTICE
 from bot.core.calendar import CadencePeriod, fixed_offset_zone, zone_of
 from bot.delivery import DeliveryKey, Message, Outcome, Outgoing, fixed, queue_of
-from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN, build_digest
-from bot.digest.model import DIGEST, DIGEST_PART, ContractDigest, Digest, Schedule
+from bot.digest.blocks import MAX_PARTS, build_digest
+from bot.digest.model import (
+    DIGEST,
+    DIGEST_PART,
+    NEEDS_SHOWN,
+    PROGRESS_SHOWN,
+    ContractDigest,
+    Digest,
+    Schedule,
+)
 from bot.people.model import DEACTIVATED, IS_BOT
 from bot.sandbox.fake_slack import MESSAGE_BLOCKS_TEXT_LIMIT, validate_message_blocks
 from bot.ui.blocks import MESSAGE_TEXT_BUDGET, section, split_messages, text_length

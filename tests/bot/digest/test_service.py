@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,10 +20,26 @@ from sqlmodel import select
 from bot.core.clock import ManualClock
 from bot.delivery import Outcome, Report
 from bot.digest import jobs as digest_module
-from bot.digest.blocks import MAX_PARTS, NEEDS_SHOWN, PROGRESS_SHOWN
+from bot.digest import service as digest_service
+from bot.digest.blocks import MAX_PARTS, build_digest
 from bot.digest.jobs import send_digests
-from bot.digest.model import DIGEST, DIGEST_PART, Schedule
-from bot.digest.service import is_digest_day, period_of, schedule_of
+from bot.digest.model import (
+    DIGEST,
+    DIGEST_PART,
+    NEEDS_SHOWN,
+    PROGRESS_SHOWN,
+    Digest,
+    Schedule,
+    needs_shown,
+    progress_shown,
+)
+from bot.digest.service import (
+    due_digests,
+    is_digest_day,
+    load_digest,
+    period_of,
+    schedule_of,
+)
 from bot.sandbox.timeline import Schedule as SandboxSchedule
 from bot.sandbox.timeline import next_digest
 from bot.ui.blocks import MESSAGE_TEXT_BUDGET, text_length
@@ -514,6 +531,50 @@ async def test_a_sponsor_of_thirty_contracts_gets_every_part_once(bot: Bot) -> N
         (SPONSOR, 0),
         (OWNER, 0),
     }
+
+
+async def test_a_digest_read_in_batches_is_the_digest_read_at_once(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sponsor of thousands of contracts: the digest reads them `DIGEST_BATCH` at a time and
+    keeps whole only those it shows in full, and says what a digest of them all kept whole
+    says. The
+    contracts are read in the reverse of their titles' order, so each batch comes before the
+    last in the digest, and twelve have nothing recorded yet (and sort first)."""
+    titles = await thirty(bot.sessions)
+    for n in range(12):
+        await sponsored(bot.sessions, leader=f"U0NEW{n:04d}", title=f"A new contract {n:02d}")
+    bot.clock.set(at("2027-03-15 09:00", "Europe/Berlin"))
+    (due,) = [
+        d
+        for d in await due_digests(services=bot.services, client=None, now=bot.clock.now())
+        if d.recipient == SPONSOR
+    ]
+    due = replace(due, contract_ids=tuple(reversed(due.contract_ids)))
+    assert len(due.contract_ids) == len(titles) + 12
+
+    def said(digest: Digest) -> list[dict[str, Any]]:
+        return [m.arguments() for m in build_digest(digest)]
+
+    with monkeypatch.context() as whole_kept:  # the reference: every contract kept whole
+        whole_kept.setattr(digest_service, "briefed", list)
+        whole = await load_digest(services=bot.services, due=due)
+    assert all(c.detailed for c in whole.contracts)
+    monkeypatch.setattr(digest_service, "DIGEST_BATCH", 4)
+    batched = await load_digest(services=bot.services, due=due)
+
+    assert said(batched) == said(whole)
+    assert [c.contract.id for c in batched.contracts] == [c.contract.id for c in whole.contracts]
+    in_full = {
+        c.contract.id for c in (*needs_shown(whole.contracts), *progress_shown(whole.contracts))
+    }
+    assert {c.contract.id for c in batched.contracts if c.detailed} == in_full
+    assert len(in_full) < len(whole.contracts)
+    let_go = [c for c in batched.contracts if not c.detailed]
+    assert all(not c.bundle.people and not c.bundle.checkins and not c.pending for c in let_go)
+    for brief, kept in zip(batched.contracts, whole.contracts, strict=True):
+        assert (brief.needs_count, brief.has_progress) == (kept.needs_count, kept.has_progress)
+    assert len(said(batched)) >= 2  # more than one message: the test reaches past the first
 
 
 async def crashed(**_: Any) -> int:
