@@ -54,7 +54,7 @@ from bot.milestones.model import (
 )
 from bot.people.service import zones_of
 from bot.services import Services
-from storage.db import writing
+from storage.db import read_only, writing
 from storage.models import (
     ActivityStatus,
     Contract,
@@ -63,7 +63,7 @@ from storage.models import (
     MilestoneStatus,
     SuccessIndicator,
 )
-from storage.queries.contracts import active_contracts, audit
+from storage.queries.contracts import active_contract_ids, active_contracts, audit
 from storage.queries.milestones import (
     decide,
     decided_since,
@@ -140,6 +140,11 @@ async def _bases(
     return found
 
 
+# Contracts decided at a time: the hourly run over a whole organisation holds this many
+# contracts, with their pending milestones and values, at most.
+DECIDE_BATCH = 500
+
+
 async def decide_milestones(
     *,
     services: Services,
@@ -147,9 +152,24 @@ async def decide_milestones(
     contract_ids: Sequence[int] | None = None,
 ) -> list[int]:
     """Decide every pending milestone of the active contracts (or of `contract_ids`) that can
-    be decided now; the ids of those this call decided."""
+    be decided now, `DECIDE_BATCH` contracts at a time; the ids of those this call decided."""
+    if contract_ids is None:
+        async with services.sessions() as session:
+            await read_only(session)
+            contract_ids = await active_contract_ids(session=session)
+    decided: list[int] = []
+    for start in range(0, len(contract_ids), DECIDE_BATCH):
+        batch = contract_ids[start : start + DECIDE_BATCH]
+        decided += await _decide(services=services, client=client, contract_ids=batch)
+    return decided
+
+
+async def _decide(
+    *, services: Services, client: AsyncWebClient | None, contract_ids: Sequence[int]
+) -> list[int]:
     now = services.clock.now()
     async with services.sessions() as session:
+        await read_only(session)
         contracts = await _active(session, contract_ids)
         pending = await pending_milestones(session=session, contract_ids=list(contracts))
         if not pending:

@@ -411,6 +411,12 @@ async def active_contracts(
     return list((await session.exec(query.order_by(col(Contract.id)))).all())
 
 
+async def active_contract_ids(*, session: AsyncSession) -> list[int]:
+    """The ids of the active contracts, in order."""
+    query = select(Contract.id).where(Contract.status == ContractStatus.active)
+    return [cid for cid in (await session.exec(query.order_by(col(Contract.id)))).all() if cid]
+
+
 async def lock_contract(*, session: AsyncSession, contract_id: int) -> Contract | None:
     """The contract's row, locked until the transaction ends (SELECT ... FOR UPDATE on
     PostgreSQL; SQLite's write transactions are serial already), read afresh."""

@@ -16,6 +16,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.core.clock import ManualClock
+from bot.milestones import service as milestone_service
 from bot.milestones.jobs import evaluate, notify
 from bot.milestones.model import Basis
 from bot.milestones.service import (
@@ -273,6 +274,31 @@ async def test_a_met_milestone_is_celebrated_once(bot: Bot) -> None:
     )
     events = [e.action for e in await stored_events(bot.sessions)]
     assert events == ["milestone.met"]
+
+
+async def test_a_whole_organisation_is_decided_a_batch_of_contracts_at_a_time(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hourly run reads `DECIDE_BATCH` contracts at a time: each batch's milestones are
+    decided, none twice, and the leaders of all of them told."""
+    virtual_time(bot.services)
+    monkeypatch.setattr(milestone_service, "DECIDE_BATCH", 2)
+    leaders = [f"U0LEAD{n:03d}" for n in range(1, 6)]
+    for who in leaders[1:]:
+        bot.fake.add_user(who, name=who.lower(), tz="Europe/Berlin")
+    contracts = [
+        await contract_with_milestones(bot.sessions, leader=who, channel=None) for who in leaders
+    ]
+    for cid in contracts[1:]:  # the first stays below its threshold
+        await record(bot.sessions, cid, "I1", 69, bot.clock.now())
+    await run_job(bot, "milestones")
+    await run_job(bot, "milestones")
+
+    status = [(await milestone(bot.sessions, cid, "M1")).status for cid in contracts]
+    assert status == ["pending", "met", "met", "met", "met"]
+    assert [e.action for e in await stored_events(bot.sessions)] == ["milestone.met"] * 4
+    told = [who for who in leaders for post in posts_to(bot.fake, who)]
+    assert told == leaders[1:]
 
 
 async def test_an_hourly_run_reads_only_the_latest_value_before_the_window(bot: Bot) -> None:
