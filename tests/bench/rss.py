@@ -1,9 +1,12 @@
 """Peak memory of `northstar run` (`python -m bot run`, HTTP mode) idle and with 10,000 active
-contracts, against the bare Bolt app of `baseline` run as a process of its own.
+contracts, against the bare Bolt app of `baseline` run as a process of its own; and of the
+jobs that go through a whole organisation (`JOBS_MEASURED`), each run once alone with
+`northstar jobs run NAME` on the same 10,000 contracts as seeded.
 
-Each process talks to the same fake Slack (served by this process); each is watched for
-`WATCH_SECONDS` after it answers /healthz, its scheduler free to run whatever is due. The
-figures are VmHWM (peak resident set) and VmRSS at the end, from /proc/<pid>/status (Linux).
+Each process talks to the same fake Slack (served by this process); each `northstar run` is
+watched for `WATCH_SECONDS` after it answers /healthz, its scheduler free to run whatever is
+due. The figures are VmHWM (peak resident set) and VmRSS at the end, from /proc/<pid>/status
+(Linux); a job reports its own as it exits (`tests.bench.peak`).
 Run with `python -m tests.bench --only rss`.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -25,6 +29,7 @@ import aiohttp
 
 from storage.migrate import upgrade
 from tests.bench.measure import BenchFailure, Options
+from tests.bench.peak import read_memory
 from tests.conftest import PEOPLE
 from tests.fakes import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET
@@ -34,6 +39,9 @@ NAME = "rss"
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = 10_000
 WATCH_SECONDS = 30.0
+# The jobs that read every active contract: the digest of the owner of all of them, and the
+# milestones decided hourly.
+JOBS_MEASURED = ("digests", "milestones")
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,23 @@ async def watch(
         return Memory(label, peak, now)
 
 
+async def job_memory(label: str, job: str, env: dict[str, str]) -> Memory:
+    """`northstar jobs run JOB` to its end: its peak and final resident set."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "tests.bench.peak", "jobs", "run", job),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await process.communicate()
+    text = err.decode(errors="replace")
+    memory = read_memory(text)
+    if process.returncode != 0 or memory is None:
+        raise BenchFailure(f"{label} failed ({process.returncode}): {text[-500:]}")
+    return Memory(label, *memory)
+
+
 def bot_env(api_url: str, database_url: str, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
     env.update(
@@ -192,7 +217,8 @@ async def measure(contracts: int = CONTRACTS, seconds: float = WATCH_SECONDS) ->
         )
         for count in (0, contracts):
             with tempfile.TemporaryDirectory(prefix="northstar-rss-") as directory:
-                url = f"sqlite+aiosqlite:///{Path(directory) / 'northstar.db'}"
+                seeded = Path(directory) / "seeded.db"
+                url = f"sqlite+aiosqlite:///{seeded}"
                 await upgrade(url)
                 if count:
                     await seed_organisation(
@@ -203,17 +229,26 @@ async def measure(contracts: int = CONTRACTS, seconds: float = WATCH_SECONDS) ->
                         leader="U0LEAD001",
                         governor="U0HRBP001",
                     )
+                running = Path(directory) / "northstar.db"
+                shutil.copyfile(seeded, running)
                 port = free_port()
                 rows.append(
                     await watch(
                         f"northstar run, {count:,} active contracts",
                         [sys.executable, "-m", "bot", "run"],
-                        bot_env(fake.api_url, url, port),
+                        bot_env(fake.api_url, f"sqlite+aiosqlite:///{running}", port),
                         port,
                         seconds,
                     )
                 )
-            fake.reset()
+                fake.reset()
+                for job in JOBS_MEASURED if count else ():
+                    alone = Path(directory) / f"{job}.db"
+                    shutil.copyfile(seeded, alone)
+                    env = bot_env(fake.api_url, f"sqlite+aiosqlite:///{alone}", free_port())
+                    label = f"jobs run {job}, {count:,} active contracts"
+                    rows.append(await job_memory(label, job, env))
+                    fake.reset()
     return RssResult(rows, seconds)
 
 

@@ -18,6 +18,8 @@ async def test_the_rss_benchmark_runs_end_to_end() -> None:
         "bare Bolt app (static modal)",
         "northstar run, 0 active contracts",
         "northstar run, 3 active contracts",
+        "jobs run digests, 3 active contracts",
+        "jobs run milestones, 3 active contracts",
     ]
     assert all(row.peak_mb >= row.end_mb > 10 for row in result.rows)
     assert "vs bare" in result.table()
