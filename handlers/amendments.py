@@ -73,15 +73,21 @@ from bot.services import Services, services_of
 from bot.ui.blocks import mention
 from bot.ui.forms import Form
 from bot.ui.metadata import AmendmentForm, AmendmentRef, ContractRef, record_id
-from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, refuse_submission
-from handlers.common import CommandRequest, Subcommand, reply, reply_blocks, target_of
+from bot.ui.views import OUT_OF_DATE, open_loading, refuse_submission
+from handlers.common import (
+    CommandRequest,
+    Subcommand,
+    fill_with_contract,
+    reply,
+    reply_blocks,
+    target_of,
+)
 from storage.db import read_only, writing
 from storage.queries.contracts import ContractBundle, load_bundle
 
 logger = logging.getLogger(__name__)
 
 AMEND_TITLE = "Propose an amendment"
-GONE_CONTRACT = "That contract is gone."
 KEY_MAX = 16  # an item's key, as its column holds it
 
 
@@ -102,18 +108,16 @@ async def amend_command(request: CommandRequest) -> None:
     opened = await open_loading(request.client, trigger_id=request.trigger_id, title=AMEND_TITLE)
     if opened is None:
         return
-    async with request.services.fill_slots:
-        async with request.services.sessions() as session:
-            await read_only(session)
-            bundle = await load_bundle(session=session, contract_id=found.contract.id or 0)
-        if bundle is None:
-            await fill(request.client, opened, message_view(AMEND_TITLE, GONE_CONTRACT))
-            return
-        await fill(
-            request.client,
-            opened,
-            build_amend_chooser(bundle, approvers=approvers_of(bundle, request.viewer)),
-        )
+    await fill_with_contract(
+        request.client,
+        request.services,
+        opened,
+        title=AMEND_TITLE,
+        contract_id=found.contract.id or 0,
+        build=lambda bundle: build_amend_chooser(
+            bundle, approvers=approvers_of(bundle, request.viewer)
+        ),
+    )
 
 
 async def history_command(request: CommandRequest) -> None:

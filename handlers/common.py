@@ -1,4 +1,5 @@
-"""What every handler module shares: a `/contract` subcommand's request, and ephemeral replies."""
+"""What every handler module shares: a `/contract` subcommand's request, ephemeral replies,
+and filling a modal opened loading with a contract."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.mentions import user_id_of
@@ -16,9 +18,13 @@ from bot.core.text import escape, truncate
 from bot.delivery import Clicked
 from bot.services import Services
 from bot.ui.blocks import MESSAGE_BLOCKS, context, split_messages, text_length
+from bot.ui.views import Opened, fill, message_view
+from storage.db import read_only
+from storage.queries.contracts import ContractBundle, load_bundle
 
 # Slack takes at most five posts to one response_url, within 30 minutes of the command.
 RESPONSE_URL_USES = 5
+GONE_CONTRACT = "That contract is gone."
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +106,23 @@ async def notify(client: AsyncWebClient, user: str, text: str) -> None:
     """A refusal for a click: a DM is the only channel a modal or App Home click has."""
     opened = await client.conversations_open(users=user)
     await client.chat_postMessage(channel=opened["channel"]["id"], text=text)
+
+
+async def fill_with_contract(
+    client: AsyncWebClient,
+    services: Services,
+    opened: Opened,
+    *,
+    title: str,
+    contract_id: int,
+    build: Callable[[ContractBundle], View | str],
+) -> None:
+    """Fill a modal opened loading (`open_loading`) with what `build` makes of the contract
+    as it is now, read taking a fill turn (`Services.fill_slots`): a view, or the text of a
+    note saying why there is none. A contract deleted meanwhile gets a note that it is gone."""
+    async with services.fill_slots:
+        async with services.sessions() as session:
+            await read_only(session)
+            bundle = await load_bundle(session=session, contract_id=contract_id)
+        made = build(bundle) if bundle is not None else GONE_CONTRACT
+        await fill(client, opened, message_view(title, made) if isinstance(made, str) else made)

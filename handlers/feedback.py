@@ -11,6 +11,7 @@ import random
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.amendments.blocks import build_amend_form
@@ -60,10 +61,17 @@ from bot.privacy.service import installation_team
 from bot.services import services_of
 from bot.ui.blocks import day
 from bot.ui.metadata import FeedbackEntryRef, FeedbackModal, FeedbackRequestRef, record_id
-from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, update_view
-from handlers.common import CommandRequest, Subcommand, clicked_message, reply, reply_blocks
+from bot.ui.views import OUT_OF_DATE, fill, open_loading, update_view
+from handlers.common import (
+    CommandRequest,
+    Subcommand,
+    clicked_message,
+    fill_with_contract,
+    reply,
+    reply_blocks,
+)
 from storage.db import read_only, writing
-from storage.queries.contracts import load_bundle, load_governance
+from storage.queries.contracts import ContractBundle, load_governance
 
 logger = logging.getLogger(__name__)
 
@@ -405,26 +413,23 @@ async def handle_make_activity(
     opened = await open_loading(client, trigger_id=body["trigger_id"], title=ACTIVITY_TITLE)
     if opened is None:
         return
-    async with services.fill_slots:
-        async with services.sessions() as session:
-            await read_only(session)
-            bundle = await load_bundle(session=session, contract_id=contract.id or 0)
-        if bundle is None:
-            await fill(client, opened, message_view(ACTIVITY_TITLE, "That contract is gone."))
-            return
-        item = activity_draft(entry, contract, {e.key for e in bundle.expectations})
-        view = build_amend_form(
+
+    def form(bundle: ContractBundle) -> View:
+        return build_amend_form(
             bundle,
             kind=KINDS["activity"],
             handle=None,
-            item=item,
+            item=activity_draft(entry, contract, {e.key for e in bundle.expectations}),
             remove=False,
             fingerprint=fingerprint(None),
             approvers=approvers_of(bundle, user),
             rationale=activity_rationale(shown_on(entry), anonymous=entry.anonymous),
             feedback_id=entry.id,
         )
-        await fill(client, opened, view)
+
+    await fill_with_contract(
+        client, services, opened, title=ACTIVITY_TITLE, contract_id=contract.id or 0, build=form
+    )
 
 
 SUBCOMMANDS = (

@@ -38,11 +38,11 @@ from bot.services import Services, services_of
 from bot.ui.blocks import section
 from bot.ui.forms import Form, modal_title
 from bot.ui.metadata import ContractRef
-from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, refuse_submission
-from handlers.common import CommandRequest, Subcommand, reply
+from bot.ui.views import OUT_OF_DATE, open_loading, refuse_submission
+from handlers.common import CommandRequest, Subcommand, fill_with_contract, reply
 from storage.db import read_only, writing
 from storage.models import Contract, ContractStatus
-from storage.queries.contracts import load_bundle
+from storage.queries.contracts import ContractBundle, load_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +83,22 @@ async def close_command(request: CommandRequest) -> None:
     opened = await open_loading(request.client, trigger_id=request.trigger_id, title=CLOSE_TITLE)
     if opened is None:
         return
-    async with services.fill_slots:
-        async with services.sessions() as session:
-            await read_only(session)
-            bundle = await load_bundle(session=session, contract_id=found.id or 0)
-        if bundle is None or bundle.contract.status != ContractStatus.active:
-            gone = "That contract is no longer active: there is nothing to close."
-            await fill(request.client, opened, message_view(CLOSE_TITLE, gone))
-            return
-        reason = " ".join(args).strip()
+    reason = " ".join(args).strip()
+
+    def close_modal(bundle: ContractBundle) -> View | str:
+        if bundle.contract.status != ContractStatus.active:
+            return "That contract is no longer active: there is nothing to close."
         figures = final_figures(bundle, services.today())
-        await fill(request.client, opened, build_close_modal(bundle, figures, reason=reason))
+        return build_close_modal(bundle, figures, reason=reason)
+
+    await fill_with_contract(
+        request.client,
+        services,
+        opened,
+        title=CLOSE_TITLE,
+        contract_id=found.id or 0,
+        build=close_modal,
+    )
 
 
 async def handle_close_submission(

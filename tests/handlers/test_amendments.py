@@ -4,13 +4,16 @@ rejecting, refusals, the double click and stale proposals."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import json
 from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from bot.contracts.io import import_text
+from bot.services import FILL_SLOTS
 from storage.db import writing
 from storage.models import (
     Amendment,
@@ -146,6 +149,26 @@ async def reimport(bot: Bot, *replacements: tuple[str, str]) -> None:
     )
     assert problems == [], problems
     assert results[0].outcome == "updated"
+
+
+async def test_a_contract_deleted_while_its_amend_modal_loads_gets_a_note(
+    bot: Bot, example_contract: int
+) -> None:
+    """The chooser opens loading on the leader's check alone and is filled afterwards: a
+    contract erased meanwhile gets a note in the modal, not a form for what is gone."""
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(FILL_SLOTS):  # the fill waits its turn until the contract is gone
+            await held.enter_async_context(bot.services.fill_slots)
+        assert (await bot.driver.command("/contract", "amend", user=LEADER)).status == 200
+        (opened,) = await bot.fake.wait_for("views.open")
+        assert opened.response["ok"], opened.response
+        async with bot.services.sessions() as session:
+            await writing(session)
+            await session.delete(await session.get(Contract, example_contract))
+            await session.commit()
+    modal = await filled_modal(bot.fake, LEADER)
+    assert "That contract is gone." in json.dumps(modal["blocks"])
+    assert modal.get("submit") is None and modal.get("callback_id") != "amendment_choose"
 
 
 # --- proposing --------------------------------------------------------------------------------
