@@ -118,7 +118,7 @@ def decision(
     return MilestoneStatus.missed if now >= deadline else None
 
 
-async def _active(session: AsyncSession, contract_ids: Sequence[int] | None) -> dict[int, Contract]:
+async def _active(session: AsyncSession, contract_ids: Sequence[int]) -> dict[int, Contract]:
     found = await active_contracts(session=session, contract_ids=contract_ids)
     return {c.id or 0: c for c in found}
 
@@ -241,9 +241,9 @@ async def load_decided(
     *, session: AsyncSession, since: datetime, contract_ids: Sequence[int] | None = None
 ) -> list[Decided]:
     """Milestones of active contracts decided since `since`, with what their notices show."""
-    contracts = await _active(session, contract_ids)
-    rows = await decided_since(session=session, contract_ids=list(contracts), since=since)
-    return await _decided(session, rows, contracts)
+    found = await decided_since(session=session, since=since, contract_ids=contract_ids)
+    contracts = {contract.id or 0: contract for _, contract in found}
+    return await _decided(session, [milestone for milestone, _ in found], contracts)
 
 
 async def decided_one(*, session: AsyncSession, milestone_id: int) -> Decided | None:

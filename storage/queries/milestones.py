@@ -11,7 +11,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    Contract,
     ContractPerson,
+    ContractStatus,
     Delivery,
     DevelopmentActivity,
     Measurement,
@@ -98,19 +100,24 @@ async def pending_milestones(
 
 
 async def decided_since(
-    *, session: AsyncSession, contract_ids: Collection[int], since: datetime
-) -> list[Milestone]:
-    """The contracts' milestones decided (met or missed) since `since`, in that order."""
-    rows = await session.exec(
-        select(Milestone)
+    *, session: AsyncSession, since: datetime, contract_ids: Collection[int] | None = None
+) -> list[tuple[Milestone, Contract]]:
+    """The milestones of active contracts (of `contract_ids`, when given) decided (met or
+    missed) since `since`, in that order, each with its contract: only the contracts with a
+    recent decision are read, however many are active."""
+    query = (
+        select(Milestone, Contract)
+        .join(Contract, col(Contract.id) == col(Milestone.contract_id))
         .where(
-            col(Milestone.contract_id).in_(list(contract_ids)),
+            Contract.status == ContractStatus.active,
             col(Milestone.status).in_([MilestoneStatus.met, MilestoneStatus.missed]),
             col(Milestone.decided_at) >= since,
         )
-        .order_by(col(Milestone.decided_at), col(Milestone.id))
     )
-    return list(rows.all())
+    if contract_ids is not None:
+        query = query.where(col(Milestone.contract_id).in_(list(contract_ids)))
+    rows = await session.exec(query.order_by(col(Milestone.decided_at), col(Milestone.id)))
+    return [(milestone, contract) for milestone, contract in rows.all()]
 
 
 async def decide(

@@ -26,6 +26,7 @@ from bot.milestones.service import (
     MET_POST,
     MISSED,
     MISSED_NOTE,
+    decide_milestones,
     decision,
 )
 from storage.db import SessionFactory, create_engine, session_factory, writing
@@ -33,6 +34,7 @@ from storage.models import (
     AuditEvent,
     Contract,
     ContractPerson,
+    ContractStatus,
     DevelopmentActivity,
     Measurement,
     Milestone,
@@ -299,6 +301,28 @@ async def test_a_whole_organisation_is_decided_a_batch_of_contracts_at_a_time(
     assert [e.action for e in await stored_events(bot.sessions)] == ["milestone.met"] * 4
     told = [who for who in leaders for post in posts_to(bot.fake, who)]
     assert told == leaders[1:]
+
+
+async def test_a_decision_on_a_contract_closed_since_is_not_announced(bot: Bot) -> None:
+    """Notices are of active contracts only: a milestone decided, then its contract closed
+    before the notices went, is told to no one (and the other contract's is)."""
+    virtual_time(bot.services)
+    bot.fake.add_user("U0LEAD002", name="u0lead002", tz="Europe/Berlin")
+    closing = await contract_with_milestones(bot.sessions, channel=None)
+    staying = await contract_with_milestones(bot.sessions, leader="U0LEAD002", channel=None)
+    for cid in (closing, staying):
+        await record(bot.sessions, cid, "I1", 69, bot.clock.now())
+    assert len(await decide_milestones(services=bot.services)) == 2
+    async with bot.sessions() as session:
+        await writing(session)
+        contract = await session.get(Contract, closing)
+        assert contract is not None
+        contract.status = ContractStatus.closed
+        session.add(contract)
+        await session.commit()
+    await notify(services=bot.services, client=bot.app.client)
+    assert posts_to(bot.fake, LEADER) == []
+    assert len(posts_to(bot.fake, "U0LEAD002")) == 1
 
 
 async def test_an_hourly_run_reads_only_the_latest_value_before_the_window(bot: Bot) -> None:
