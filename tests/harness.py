@@ -6,7 +6,7 @@ Used by the test fixtures and by the benchmarks, so both measure the same assemb
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from bot.app import create_app
 from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.server import create_web_app
-from bot.services import Services
+from bot.services import FILL_SLOTS, Services
 from bot.settings import Settings
 from bot.ui.views import LOADING
 from storage.db import SessionFactory, create_engine, session_factory
@@ -100,3 +100,18 @@ def filled(view: dict[str, Any]) -> bool:
 async def filled_modal(fake: FakeSlack, user: str | None = None) -> dict[str, Any]:
     """The newest open modal (of `user`) once the bot has filled it."""
     return await fake.wait_for_view(user, where=filled)
+
+
+@asynccontextmanager
+async def loading_while_fills_wait(
+    bot: Bot, command: str, text: str, *, user: str
+) -> AsyncIterator[None]:
+    """`command` sent while every fill slot is taken: inside the block its modal is open
+    and still loading; it is filled once the block ends."""
+    async with AsyncExitStack() as held:
+        for _ in range(FILL_SLOTS):
+            await held.enter_async_context(bot.services.fill_slots)
+        assert (await bot.driver.command(command, text, user=user)).status == 200
+        (opened,) = await bot.fake.wait_for("views.open")
+        assert opened.response["ok"], opened.response
+        yield

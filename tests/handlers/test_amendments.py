@@ -4,7 +4,6 @@ rejecting, refusals, the double click and stale proposals."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 from sqlmodel import select
 
 from bot.contracts.io import import_text
-from bot.services import FILL_SLOTS
 from storage.db import writing
 from storage.models import (
     Amendment,
@@ -27,7 +25,7 @@ from storage.models import (
     SuccessIndicator,
 )
 from tests.conftest import EXAMPLE_CONTRACT, Bot, response_texts
-from tests.harness import filled_modal
+from tests.harness import filled_modal, loading_while_fills_wait
 
 LEADER, SPONSOR, OWNER, ESCALATION, PEER = (
     "U0LEAD001",
@@ -156,16 +154,13 @@ async def test_a_contract_deleted_while_its_amend_modal_loads_gets_a_note(
 ) -> None:
     """The chooser opens loading on the leader's check alone and is filled afterwards: a
     contract erased meanwhile gets a note in the modal, not a form for what is gone."""
-    async with contextlib.AsyncExitStack() as held:
-        for _ in range(FILL_SLOTS):  # the fill waits its turn until the contract is gone
-            await held.enter_async_context(bot.services.fill_slots)
-        assert (await bot.driver.command("/contract", "amend", user=LEADER)).status == 200
-        (opened,) = await bot.fake.wait_for("views.open")
-        assert opened.response["ok"], opened.response
-        async with bot.services.sessions() as session:
-            await writing(session)
-            await session.delete(await session.get(Contract, example_contract))
-            await session.commit()
+    async with (
+        loading_while_fills_wait(bot, "/contract", "amend", user=LEADER),
+        bot.services.sessions() as session,
+    ):
+        await writing(session)
+        await session.delete(await session.get(Contract, example_contract))
+        await session.commit()
     modal = await filled_modal(bot.fake, LEADER)
     assert "That contract is gone." in json.dumps(modal["blocks"])
     assert modal.get("submit") is None and modal.get("callback_id") != "amendment_choose"

@@ -4,7 +4,6 @@ reflection, `/contract close`, and a closed contract's loops stopped while it st
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 from datetime import date, timedelta
@@ -18,7 +17,6 @@ from bot.jobs import JOBS
 from bot.renewal.blocks import END_CLOSE, END_RENEW, WRITE_REFLECTION
 from bot.renewal.service import close_as
 from bot.scheduler import JobRun
-from bot.services import FILL_SLOTS
 from bot.ui.metadata import ContractRef
 from storage.db import writing
 from storage.models import (
@@ -35,7 +33,7 @@ from storage.models import (
 from tests.bot.checkins.test_support import at, run_job, virtual_time
 from tests.conftest import EXAMPLE_CONTRACT, Bot, response_texts
 from tests.fakes import FakeSlack
-from tests.harness import filled_modal, running_bot
+from tests.harness import filled_modal, loading_while_fills_wait, running_bot
 
 LEADER, SPONSOR, OWNER, ESCALATION, PEER = (
     "U0LEAD001",
@@ -344,12 +342,7 @@ async def test_a_contract_closed_while_its_close_modal_loads_is_not_offered_agai
 ) -> None:
     """The modal opens on the owner's check alone; what fills it is read afterwards, so a
     contract closed meanwhile (another tab, the sponsor's *Close*) gets a note, not a form."""
-    async with contextlib.AsyncExitStack() as held:
-        for _ in range(FILL_SLOTS):  # the fill waits its turn until the contract is closed
-            await held.enter_async_context(bot.services.fill_slots)
-        assert (await bot.driver.command("/contract", "close", user=OWNER)).status == 200
-        (opened,) = await bot.fake.wait_for("views.open")
-        assert opened.response["ok"], opened.response
+    async with loading_while_fills_wait(bot, "/contract", "close", user=OWNER):
         async with bot.services.sessions() as session:
             await writing(session)
             closed = await close_as(

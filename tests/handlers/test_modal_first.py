@@ -5,7 +5,6 @@ modal opens as "Loading…" and is then filled in place."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,13 +17,12 @@ from bot.checkins.blocks import CHECKIN_MODAL
 from bot.evidence.blocks import EVIDENCE_MODAL
 from bot.renewal.blocks import CLOSE_MODAL
 from bot.reviews.blocks import REVIEW_START, REVIEW_SUBMIT
-from bot.services import FILL_SLOTS
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.metadata import CheckinRecordRef, ContractRef, ReviewRef
 from bot.ui.views import LOADING
 from tests.conftest import PEOPLE
 from tests.fakes import FakeSlack
-from tests.harness import BOT_TOKEN, START, Bot, filled_modal, running_bot
+from tests.harness import BOT_TOKEN, START, Bot, filled_modal, loading_while_fills_wait, running_bot
 from tests.scale import counting_statements, seed_organisation
 
 LEADER, OWNER = "U0LEAD001", "U0HRBP001"
@@ -150,12 +148,7 @@ async def test_an_expired_trigger_opens_nothing_and_loads_nothing(
 async def test_a_modal_opens_while_every_fill_slot_is_taken_and_fills_after(
     bot: Bot, example_contract: int
 ) -> None:
-    async with contextlib.AsyncExitStack() as held:
-        for _ in range(FILL_SLOTS):
-            await held.enter_async_context(bot.services.fill_slots)
-        assert (await bot.driver.command("/checkin", "", user=LEADER)).status == 200
-        (opened,) = await bot.fake.wait_for("views.open")
-        assert opened.response["ok"], opened.response
+    async with loading_while_fills_wait(bot, "/checkin", "", user=LEADER):
         await asyncio.sleep(0.3)  # room for a fill that did not wait its turn
         assert bot.fake.calls_to("views.update") == []
     modal = await filled_modal(bot.fake, LEADER)
