@@ -1,1 +1,19 @@
 """Data access, one module per feature: the SQL statements the bot runs are built here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# The most values one `IN (...)` binds. PostgreSQL's protocol (asyncpg) takes at most 32,767
+# parameters a statement and SQLAlchemy binds each value of a list as one, so a list that
+# can hold a whole organisation's people or contracts is queried this many at a time.
+IN_LIMIT = 10_000
+
+
+def in_chunks(values: Sequence[T], size: int = IN_LIMIT) -> Iterator[list[T]]:
+    """`values` in lists of at most `size` (none when there are none)."""
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])

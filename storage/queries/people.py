@@ -12,15 +12,16 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import SlackUser
+from storage.queries import in_chunks
 
 
 async def cached_people(*, session: AsyncSession, user_ids: Iterable[str]) -> dict[str, SlackUser]:
     """What is cached of each of `user_ids`, by id (those never asked about are absent)."""
-    ids = list(set(user_ids))
-    if not ids:
-        return {}
-    rows = await session.exec(select(SlackUser).where(col(SlackUser.user_id).in_(ids)))
-    return {row.user_id: row for row in rows.all()}
+    found: dict[str, SlackUser] = {}
+    for ids in in_chunks(sorted(set(user_ids))):
+        rows = await session.exec(select(SlackUser).where(col(SlackUser.user_id).in_(ids)))
+        found.update((row.user_id, row) for row in rows.all())
+    return found
 
 
 async def store_people(

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Contract, ContractStatus, Measurement, Risk, SuccessIndicator
+from storage.queries import in_chunks
 
 RESOLVED = "resolved"
 
@@ -68,15 +69,16 @@ async def computed_indicators(
     *, session: AsyncSession, contract_ids: Sequence[int], sources: Sequence[str]
 ) -> list[SuccessIndicator]:
     """The indicators of `contract_ids` whose source is one the bot computes."""
-    if not contract_ids:
-        return []
-    rows = await session.exec(
-        select(SuccessIndicator).where(
-            col(SuccessIndicator.contract_id).in_(contract_ids),
-            col(SuccessIndicator.source).in_(sources),
+    found: list[SuccessIndicator] = []
+    for ids in in_chunks(contract_ids):
+        rows = await session.exec(
+            select(SuccessIndicator).where(
+                col(SuccessIndicator.contract_id).in_(ids),
+                col(SuccessIndicator.source).in_(sources),
+            )
         )
-    )
-    return list(rows.all())
+        found += rows.all()
+    return found
 
 
 async def record_computed(
