@@ -3,14 +3,15 @@ most 32,767 parameters a statement, and SQLAlchemy binds each value of an `IN` l
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from bot.risks.model import SURFACING
 from storage.db import SessionFactory, read_only, writing
-from storage.models import Contract, SlackUser, SuccessIndicator
+from storage.models import SlackUser
 from storage.queries import IN_LIMIT, in_chunks
 from storage.queries.people import cached_people
 from storage.queries.risks import computed_indicators
+from tests.bot.checkins.test_support import add_contract
 
 PAST_LIMIT = 40_000  # more than PostgreSQL's 32,767 parameters
 
@@ -38,33 +39,14 @@ async def test_forty_thousand_people_are_looked_up(sessions: SessionFactory) -> 
 async def test_the_computed_indicators_of_forty_thousand_contracts(
     sessions: SessionFactory,
 ) -> None:
-    async with sessions() as session:
-        await writing(session)
-        contract = Contract(
-            title="Grow the team",
-            leader_id="U0LEAD001",
-            sponsor_id="U0SPON001",
-            owner_id="U0HRBP001",
-            period_start=date(2027, 1, 1),
-            period_end=date(2027, 12, 31),
-        )
-        session.add(contract)
-        await session.flush()
-        for key, source in (("I1", SURFACING), ("I2", "survey")):
-            session.add(
-                SuccessIndicator(
-                    contract_id=contract.id or 0,
-                    key=key,
-                    name=key,
-                    baseline=10,
-                    target=5,
-                    direction="decrease",
-                    source=source,
-                    cadence="weekly",
-                )
-            )
-        await session.commit()
-        cid = contract.id or 0
+    indicator = {"name": "Risk surfacing", "baseline": 10, "target": 5, "cadence": "weekly"}
+    cid = await add_contract(
+        sessions,
+        indicators=[
+            {"key": "I1", "source": SURFACING, **indicator},
+            {"key": "I2", "source": "survey", **indicator},
+        ],
+    )
     ids = [*range(cid + 1, cid + PAST_LIMIT), cid]
     async with sessions() as session:
         await read_only(session)
