@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from storage.db import writing
 from storage.models import AuditEvent, Feedback
+from tests.bot.checkins.test_support import set_status
 from tests.conftest import Bot
 from tests.handlers.test_feedback_support import (
     BEHAVIOUR,
@@ -318,16 +318,9 @@ async def test_received_is_for_the_leader_sponsor_and_owner_only(
 async def test_a_submission_for_a_contract_that_closed_meanwhile_is_refused(
     bot: Bot, example_contract: int
 ) -> None:
-    from storage.models import Contract
 
     modal = await open_modal(bot, "/feedback", DANA, user=PEER1)
-    async with bot.sessions() as session:
-        await writing(session)
-        contract = await session.get(Contract, example_contract)
-        assert contract is not None
-        contract.status = "closed"
-        session.add(contract)
-        await session.commit()
+    await set_status(bot.sessions, example_contract, "closed")
     response = await bot.driver.submit_view(modal, for_modal(modal, answers()), user=PEER1)
     assert "no longer active" in response.json["errors"]["behaviour"]
 

@@ -20,12 +20,11 @@ from storage.db import create_engine, session_factory, writing
 from storage.models import (
     AlignmentReview,
     Amendment,
-    Contract,
     ContractStatus,
     Delivery,
     Measurement,
 )
-from tests.bot.checkins.test_support import at, run_job, run_job_with
+from tests.bot.checkins.test_support import at, run_job, run_job_with, set_status
 from tests.conftest import Bot
 from tests.handlers.test_amendments import (
     LEADER,
@@ -112,13 +111,7 @@ async def test_the_review_goes_once_per_period_in_the_morning(
 
 
 async def test_a_closed_contract_gets_no_review(bot: Bot, example_contract: int) -> None:
-    async with bot.sessions() as session:
-        await writing(session)
-        contract = await session.get(Contract, example_contract)
-        assert contract is not None
-        contract.status = ContractStatus.closed
-        session.add(contract)
-        await session.commit()
+    await set_status(bot.sessions, example_contract, ContractStatus.closed)
     await send_reviews(bot)
     assert await reviews_sent(bot) == []
 

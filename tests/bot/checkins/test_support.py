@@ -169,6 +169,17 @@ async def add_contract(
         return cid
 
 
+async def set_status(sessions: SessionFactory, contract_id: int, status: str) -> None:
+    """Set a contract's status straight in the database (closed behind the bot's back)."""
+    async with sessions() as session:
+        await writing(session)
+        contract = await session.get(Contract, contract_id)
+        assert contract is not None
+        contract.status = status
+        session.add(contract)
+        await session.commit()
+
+
 async def deliveries(sessions: SessionFactory, kind: str | None = None) -> list[Delivery]:
     async with sessions() as session:
         query = select(Delivery).order_by(col(Delivery.id))

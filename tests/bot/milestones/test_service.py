@@ -48,6 +48,7 @@ from tests.bot.checkins.test_support import (
     deliveries,
     posts_to,
     run_job,
+    set_status,
     virtual_time,
 )
 from tests.conftest import ReplicaQueue
@@ -313,13 +314,7 @@ async def test_a_decision_on_a_contract_closed_since_is_not_announced(bot: Bot) 
     for cid in (closing, staying):
         await record(bot.sessions, cid, "I1", 69, bot.clock.now())
     assert len(await decide_milestones(services=bot.services)) == 2
-    async with bot.sessions() as session:
-        await writing(session)
-        contract = await session.get(Contract, closing)
-        assert contract is not None
-        contract.status = ContractStatus.closed
-        session.add(contract)
-        await session.commit()
+    await set_status(bot.sessions, closing, ContractStatus.closed)
     await notify(services=bot.services, client=bot.app.client)
     assert posts_to(bot.fake, LEADER) == []
     assert len(posts_to(bot.fake, "U0LEAD002")) == 1
