@@ -27,8 +27,8 @@ from bot.checkins.blocks import (
 )
 from bot.checkins.model import PROMPT, REMINDER, SPONSOR_HELP, UNDELIVERABLE_NOTICE, DuePrompt, Plan
 from bot.checkins.service import (
-    _active_contracts,
     due_prompts,
+    leaders_of_implicit_zones,
     load_plan,
     load_plans,
     period_messages,
@@ -36,7 +36,7 @@ from bot.checkins.service import (
     reload_plan,
     reminder_key,
 )
-from bot.core.calendar import answerable_until, late_until, zone_named
+from bot.core.calendar import answerable_until, late_until
 from bot.delivery import DeliveryKey, DeliveryQueue, Message, Outgoing, Report, queue_of
 from bot.milestones.jobs import after_checkin
 from bot.people.service import ensure_reachable, refresh_zones, zone_for
@@ -155,11 +155,7 @@ async def send_prompts(
 
     try:
         await send(await due_prompts(services=services, client=client, now=now, force=force))
-        implicit = [
-            c.leader_id
-            for c in await _active_contracts(services)
-            if zone_named(c.checkin_timezone) is None
-        ]
+        implicit = await leaders_of_implicit_zones(services)
         if (
             queue.stopped is None
             and not services.stopping.is_set()

@@ -71,6 +71,7 @@ from bot.core.calendar import (
     period_label,
     prompt_due_at,
     shift_period,
+    zone_named,
 )
 from bot.core.text import escape, truncate
 from bot.delivery import DeliveryKey
@@ -110,7 +111,7 @@ from storage.queries.checkins import (
     prompted,
     sent_to_leader,
 )
-from storage.queries.contracts import active_contracts, audit
+from storage.queries.contracts import active_contract_pages, active_leader_zones, audit
 from storage.queries.risks import open_risks
 
 
@@ -715,7 +716,21 @@ async def due_prompts(
     one, the default zone stands in. `force`: due regardless of the time of week (still
     once per period).
     """
-    contracts = await _active_contracts(services)
+    due: list[DuePrompt] = []
+    async for contracts in active_contract_pages(sessions=services.sessions):
+        due += await _due_among(services, contracts, client=client, now=now, force=force)
+    return sorted(due, key=lambda p: (p.due_at, p.contract.id or 0))
+
+
+async def _due_among(
+    services: Services,
+    contracts: Sequence[Contract],
+    *,
+    client: AsyncWebClient | None,
+    now: datetime,
+    force: bool,
+) -> list[DuePrompt]:
+    """`due_prompts` of one page of active contracts."""
     zones = await known_zones(services=services, contracts=contracts)
     default = ZoneInfo(services.settings.default_timezone)
     candidates: list[DuePrompt] = []
@@ -738,23 +753,26 @@ async def due_prompts(
     if not candidates:
         return []
     periods = sorted({p.period for p in candidates})
+    ids = sorted({p.contract.id or 0 for p in candidates})
     async with services.sessions() as session:
-        delivered = await prompted(session=session, kind=PROMPT, periods=periods)
-        settled = await checked_in(session=session, periods=periods)
-    return sorted(
-        (
-            p
-            for p in candidates
-            if (p.contract.id, p.contract.leader_id, p.period) not in delivered
-            and (p.contract.id, p.period) not in settled
-        ),
-        key=lambda p: (p.due_at, p.contract.id or 0),
-    )
+        await read_only(session)
+        delivered = await prompted(session=session, kind=PROMPT, periods=periods, contract_ids=ids)
+        settled = await checked_in(session=session, periods=periods, contract_ids=ids)
+    return [
+        p
+        for p in candidates
+        if (p.contract.id, p.contract.leader_id, p.period) not in delivered
+        and (p.contract.id, p.period) not in settled
+    ]
 
 
-async def _active_contracts(services: Services) -> list[Contract]:
+async def leaders_of_implicit_zones(services: Services) -> list[str]:
+    """The leaders of active contracts that take their zone from Slack (no valid zone of
+    their own)."""
     async with services.sessions() as session:
-        return await active_contracts(session=session)
+        await read_only(session)
+        found = await active_leader_zones(session=session)
+    return list(dict.fromkeys(leader for leader, zone in found if zone_named(zone) is None))
 
 
 async def reload_plan(*, services: Services, plan: Plan) -> Plan:

@@ -214,14 +214,15 @@ async def sent_to_leader(
 
 
 async def prompted(
-    *, session: AsyncSession, kind: str, periods: Sequence[str]
+    *, session: AsyncSession, kind: str, periods: Sequence[str], contract_ids: Sequence[int]
 ) -> set[tuple[int, str, str]]:
-    """(contract, recipient, period) of each prompt of `periods` settled for good: sent,
-    undeliverable or cancelled."""
+    """(contract, recipient, period) of each prompt of `periods` to `contract_ids` settled
+    for good: sent, undeliverable or cancelled."""
     rows = await session.exec(
         select(Delivery.contract_id, Delivery.recipient_id, Delivery.period_key).where(
             Delivery.kind == kind,
             col(Delivery.period_key).in_(periods),
+            col(Delivery.contract_id).in_(contract_ids),
             col(Delivery.status).in_(
                 [DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled]
             ),
@@ -230,10 +231,15 @@ async def prompted(
     return set(rows.all())
 
 
-async def checked_in(*, session: AsyncSession, periods: Sequence[str]) -> set[tuple[int, str]]:
-    """(contract, period) of each check-in of `periods`, answered or skipped."""
+async def checked_in(
+    *, session: AsyncSession, periods: Sequence[str], contract_ids: Sequence[int]
+) -> set[tuple[int, str]]:
+    """(contract, period) of each check-in of `contract_ids` in `periods`, answered or
+    skipped."""
     rows = await session.exec(
-        select(CheckIn.contract_id, CheckIn.period_key).where(col(CheckIn.period_key).in_(periods))
+        select(CheckIn.contract_id, CheckIn.period_key).where(
+            col(CheckIn.period_key).in_(periods), col(CheckIn.contract_id).in_(contract_ids)
+        )
     )
     return set(rows.all())
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import SessionFactory, read_only
 from storage.models import (
     Agreement,
     AuditEvent,
@@ -35,6 +36,8 @@ from storage.models import (
 from storage.types import utcnow
 
 RECENT_EVIDENCE = 5
+# The active contracts a job that goes through a whole organisation holds at once.
+ACTIVE_PAGE = 500
 
 
 @dataclass
@@ -409,6 +412,52 @@ async def active_contracts(
     if contract_ids is not None:
         query = query.where(col(Contract.id).in_(list(contract_ids)))
     return list((await session.exec(query.order_by(col(Contract.id)))).all())
+
+
+async def active_contract_pages(
+    *, sessions: SessionFactory, size: int | None = None
+) -> AsyncIterator[list[Contract]]:
+    """The active contracts by id, `size` (`ACTIVE_PAGE`) at a time, each page read in a
+    read-only transaction of its own (after the last id of the page before), so that a job
+    going through 10,000 contracts holds 500 of them, not all."""
+    size = size or ACTIVE_PAGE
+    after = 0
+    while True:
+        async with sessions() as session:
+            await read_only(session)
+            rows = await session.exec(
+                select(Contract)
+                .where(Contract.status == ContractStatus.active, col(Contract.id) > after)
+                .order_by(col(Contract.id))
+                .limit(size)
+            )
+            page = list(rows.all())
+        if page:
+            yield page
+        if len(page) < size:
+            return
+        after = page[-1].id or 0
+
+
+async def active_leader_zones(*, session: AsyncSession) -> list[tuple[str, str | None]]:
+    """(leader, check-in time zone as written) of each active contract, by contract id: two
+    columns, not 10,000 contracts."""
+    rows = await session.exec(
+        select(Contract.leader_id, Contract.checkin_timezone)
+        .where(Contract.status == ContractStatus.active)
+        .order_by(col(Contract.id))
+    )
+    return list(rows.all())
+
+
+async def active_contract_people(*, session: AsyncSession) -> list[tuple[str, str, str | None]]:
+    """(leader, sponsor, owner) of each active contract, by contract id."""
+    rows = await session.exec(
+        select(Contract.leader_id, Contract.sponsor_id, Contract.owner_id)
+        .where(Contract.status == ContractStatus.active)
+        .order_by(col(Contract.id))
+    )
+    return list(rows.all())
 
 
 async def active_contract_ids(*, session: AsyncSession) -> list[int]:

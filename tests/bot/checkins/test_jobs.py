@@ -21,18 +21,21 @@ from bot.delivery import Outcome, Report
 from bot.people.model import DEACTIVATED
 from bot.people.service import LOOKUPS_PER_RUN
 from storage.db import create_engine, session_factory, writing
-from storage.models import CheckIn, Contract, SlackUser
+from storage.models import CheckIn, Contract, ContractStatus, SlackUser
+from storage.queries import contracts as contract_queries
 from tests.bot.checkins.test_support import (
     add_contract,
     at,
     deliveries,
     posts_to,
     run_job,
+    set_status,
     virtual_time,
 )
 from tests.conftest import ReplicaQueue
 from tests.fakes import FakeSlack
 from tests.harness import Bot
+from tests.scale import counting_statements
 
 LEADER, SPONSOR, OWNER = "U0LEAD001", "U0SPON001", "U0HRBP001"
 VP, RAJ = "U0VP00001", "U0PEER002"  # America/New_York and Asia/Kolkata in the fake
@@ -161,6 +164,35 @@ async def test_now_makes_every_active_contract_due_but_still_once(bot: Bot) -> N
     report = await run_job(bot, "checkins", force=True)
     assert str(report).startswith("nothing due")
     assert len(bot.fake.calls_to("chat.postMessage")) == 1
+
+
+async def test_a_whole_organisation_is_prompted_a_page_of_contracts_at_a_time(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job reads the active contracts `ACTIVE_PAGE` at a time and checks each page's
+    prompts and check-ins: in pages of two, each due leader is prompted once, neither the
+    answered week nor the closed contract is, and the next run sends nothing."""
+    virtual_time(bot.services)
+    monkeypatch.setattr(contract_queries, "ACTIVE_PAGE", 2)
+    due = [LEADER, "U0PEER001", "U0PEER003"]
+    for leader in (LEADER, VP, RAJ, *due[1:]):
+        cid = await add_contract(bot.sessions, leader=leader)
+        if leader == VP:
+            await set_status(bot.sessions, cid, ContractStatus.closed)
+        if leader == RAJ:
+            async with bot.sessions() as session:
+                await writing(session)
+                session.add(CheckIn(contract_id=cid, period_key="2027-W10", confidence=4))
+                await session.commit()
+    bot.clock.set(at("2027-03-12 16:00", "Europe/Berlin"))
+    with counting_statements() as statements:
+        report = await run_job(bot, "checkins")
+    assert str(report).startswith("3 sent")
+    assert [u for u in (LEADER, VP, RAJ, *due[1:]) if posts_to(bot.fake, u)] == due
+    pages = [s for s, _ in statements.seen if "FROM contract" in s and "LIMIT" in s]
+    assert len(pages) == 3  # 2 + 2 active contracts, then none
+    assert str(await run_job(bot, "checkins")).startswith("nothing due")
+    assert len(bot.fake.calls_to("chat.postMessage")) == 3
 
 
 async def test_no_prompt_for_a_week_already_answered_or_skipped(bot: Bot) -> None:
