@@ -46,16 +46,16 @@ from bot.reviews.model import (
 from bot.services import Services
 from storage.db import read_only
 from storage.models import AlignmentReview, Contract
-from storage.queries.contracts import active_contracts, load_bundle
+from storage.queries.contracts import (
+    active_contract_pages,
+    active_contract_people,
+    load_bundle,
+)
 from storage.queries.reviews import reviews_of_period, reviews_sent
 
 
-async def _zones(
-    services: Services, client: AsyncWebClient | None, users: Sequence[str], now: datetime
-) -> dict[str, ZoneInfo]:
-    """Each person's own zone as Slack gave it (asking Slack first when a client is given)."""
-    if client is not None and users:
-        await refresh_zones(sessions=services.sessions, client=client, user_ids=users, now=now)
+async def _zones(services: Services, users: Sequence[str]) -> dict[str, ZoneInfo]:
+    """Each person's own zone as Slack gave it, else the default."""
     async with services.sessions() as session:
         await read_only(session)
         cached = await cached_zones(session=session, user_ids=users)
@@ -67,14 +67,30 @@ async def due_reviews(
     *, services: Services, client: AsyncWebClient | None, now: datetime, force: bool = False
 ) -> list[DueReview]:
     """The review DMs due now and not yet delivered: one per reviewer and period of each
-    active contract. `force`: due regardless of the time (still once per period)."""
-    async with services.sessions() as session:
-        await read_only(session)
-        contracts = [c for c in await active_contracts(session=session) if reviewable(c)]
+    active contract. `force`: due regardless of the time (still once per period). Slack is
+    asked about a few people's zones first; the contracts are then read a page at a time."""
+    if client is not None:
+        async with services.sessions() as session:
+            await read_only(session)
+            found = await active_contract_people(session=session)
+        people = list(dict.fromkeys(u for leader, sponsor, _ in found for u in (leader, sponsor)))
+        if people:
+            await refresh_zones(sessions=services.sessions, client=client, user_ids=people, now=now)
+    due: list[DueReview] = []
+    async for contracts in active_contract_pages(sessions=services.sessions):
+        reviewed = [c for c in contracts if reviewable(c)]
+        due += await _due_among(services, reviewed, now=now, force=force)
+    return due
+
+
+async def _due_among(
+    services: Services, contracts: Sequence[Contract], *, now: datetime, force: bool
+) -> list[DueReview]:
+    """`due_reviews` of one page of active contracts, with the zones known by now."""
     people = list(dict.fromkeys(u for c in contracts for u in (c.leader_id, c.sponsor_id)))
     if not people:
         return []
-    zones = await _zones(services, client, people, now)
+    zones = await _zones(services, people)
     found: list[DueReview] = []
     for contract in contracts:
         for role, user in ((LEADER, contract.leader_id), (SPONSOR, contract.sponsor_id)):
@@ -92,7 +108,10 @@ async def due_reviews(
     async with services.sessions() as session:
         await read_only(session)
         sent = await reviews_sent(
-            session=session, kind=REVIEW, periods=sorted({d.period.key for d in found})
+            session=session,
+            kind=REVIEW,
+            periods=sorted({d.period.key for d in found}),
+            contract_ids=sorted({d.contract.id or 0 for d in found}),
         )
     return [d for d in found if (d.contract.id, d.recipient, d.period.key) not in sent]
 

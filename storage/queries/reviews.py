@@ -46,14 +46,15 @@ async def reviews_between(
 
 
 async def reviews_sent(
-    *, session: AsyncSession, kind: str, periods: Sequence[str]
+    *, session: AsyncSession, kind: str, periods: Sequence[str], contract_ids: Sequence[int]
 ) -> set[tuple[int, str, str]]:
-    """(contract, recipient, period) of each review DM of `periods` settled for good: sent,
-    undeliverable, cancelled or expired."""
+    """(contract, recipient, period) of each review DM of `periods` to `contract_ids` settled
+    for good: sent, undeliverable, cancelled or expired."""
     rows = await session.exec(
         select(Delivery.contract_id, Delivery.recipient_id, Delivery.period_key).where(
             Delivery.kind == kind,
             col(Delivery.period_key).in_(periods),
+            col(Delivery.contract_id).in_(contract_ids),
             col(Delivery.status).in_(
                 [
                     DeliveryStatus.sent,

@@ -10,6 +10,8 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.client import create_client
 from bot.core.clock import ManualClock
 from bot.report.render import render_csv, render_markdown
@@ -24,7 +26,8 @@ from storage.models import (
     Delivery,
     Measurement,
 )
-from tests.bot.checkins.test_support import at, run_job, run_job_with, set_status
+from storage.queries import contracts as contract_queries
+from tests.bot.checkins.test_support import add_contract, at, run_job, run_job_with, set_status
 from tests.conftest import Bot
 from tests.handlers.test_amendments import (
     LEADER,
@@ -114,6 +117,30 @@ async def test_a_closed_contract_gets_no_review(bot: Bot, example_contract: int)
     await set_status(bot.sessions, example_contract, ContractStatus.closed)
     await send_reviews(bot)
     assert await reviews_sent(bot) == []
+
+
+async def test_a_whole_organisation_is_reviewed_a_page_of_contracts_at_a_time(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job reads the active contracts one page at a time (here one contract a page) and
+    checks each page's sent reviews: each leader and sponsor of an active contract gets one
+    DM, the closed contract's none, and a later run adds nothing."""
+    monkeypatch.setattr(contract_queries, "ACTIVE_PAGE", 1)
+    first = await add_contract(bot.sessions, leader=LEADER, sponsor=SPONSOR)
+    closed = await add_contract(bot.sessions, leader=PEER, sponsor=OWNER)
+    third = await add_contract(bot.sessions, leader="U0PEER003", sponsor=SPONSOR)
+    await set_status(bot.sessions, closed, ContractStatus.closed)
+    await send_reviews(bot)
+    sent = {(d.contract_id, d.recipient_id) for d in await reviews_sent(bot)}
+    assert sent == {
+        (first, LEADER),
+        (first, SPONSOR),
+        (third, "U0PEER003"),
+        (third, SPONSOR),
+    }
+    await send_reviews(bot, REVIEW_OPENS + timedelta(hours=5))
+    assert len(await reviews_sent(bot)) == 4
+    assert len(review_dms(bot, SPONSOR)) == 2 and dm(bot, PEER) == dm(bot, OWNER) == []
 
 
 async def test_the_review_records_the_outcome_and_retire_proposes_a_removal(
