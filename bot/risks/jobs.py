@@ -22,7 +22,7 @@ from bot.scheduler import JobRun
 from bot.services import Services
 from storage.db import read_only
 from storage.models import Contract, Delivery, Risk
-from storage.queries.contracts import active_contracts
+from storage.queries.contracts import active_contract_pages
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +79,13 @@ async def escalate(*, services: Services, client: AsyncWebClient) -> Report:
 
 
 async def record_values(*, services: Services) -> int:
-    """This period's computed indicator values of every active contract."""
-    async with services.sessions() as session:
-        await read_only(session)
-        contracts = await active_contracts(session=session)
-    return await record_computed_values(
-        services=services, contracts=contracts, now=services.clock.now()
-    )
+    """This period's computed indicator values of every active contract, a page of
+    contracts at a time."""
+    now = services.clock.now()
+    recorded = 0
+    async for contracts in active_contract_pages(sessions=services.sessions):
+        recorded += await record_computed_values(services=services, contracts=contracts, now=now)
+    return recorded
 
 
 async def after_checkin(*, services: Services, contract: Contract) -> None:

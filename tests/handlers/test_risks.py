@@ -9,13 +9,23 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from bot.risks.blocks import RESOLVE, RESOLVE_MODAL
 from bot.risks.model import RISK_ESCALATION, SURFACING
 from storage.db import writing
-from storage.models import AuditEvent, Measurement, Risk, SuccessIndicator
-from tests.bot.checkins.test_support import at, deliveries, posts_to, run_job, virtual_time
+from storage.models import AuditEvent, ContractStatus, Measurement, Risk, SuccessIndicator
+from storage.queries import contracts as contract_queries
+from tests.bot.checkins.test_support import (
+    add_contract,
+    at,
+    deliveries,
+    posts_to,
+    run_job,
+    set_status,
+    virtual_time,
+)
 from tests.conftest import response_texts
 from tests.harness import Bot, filled_modal, running_bot
 
@@ -481,6 +491,57 @@ async def test_a_computed_indicator_is_recorded_each_period_without_being_asked(
     bot.clock.set(at("2027-03-17 10:00", "Europe/Berlin"))
     await run_job(bot, "risks")
     assert [m.computed_period for m in await computed()] == ["2027-W10", "2027-W11"]
+
+
+async def test_a_whole_organisation_gets_its_computed_values_a_page_of_contracts_at_a_time(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hourly job reads the active contracts two at a time here: each active contract's
+    computed indicator gets this period's value once, from its own risks; the closed
+    contract's gets none, and a second run records nothing more."""
+    virtual_time(bot.services)
+    monkeypatch.setattr(contract_queries, "ACTIVE_PAGE", 2)
+    surfacing = {
+        "key": "I9",
+        "name": "Risk surfacing",
+        "unit": "days",
+        "baseline": 10,
+        "target": 2,
+        "source": SURFACING,
+        "cadence": "weekly",
+    }
+    contracts = []
+    for days, leader in enumerate((LEADER, PEER, "U0PEER003", "U0PEER004", "U0PEER005"), 1):
+        cid = await add_contract(bot.sessions, leader=leader, indicators=[surfacing])
+        async with bot.sessions() as session:
+            await writing(session)
+            session.add(
+                Risk(
+                    contract_id=cid,
+                    text="A risk",
+                    created_at=at("2027-03-09 10:00"),
+                    noticed_on=date(2027, 3, 9) - timedelta(days=days),
+                )
+            )
+            await session.commit()
+        contracts.append(cid)
+    await set_status(bot.sessions, contracts[2], ContractStatus.closed)
+
+    async def recorded() -> list[tuple[int, float, str | None]]:
+        async with bot.sessions() as session:
+            rows = await session.exec(
+                select(SuccessIndicator.contract_id, Measurement.value, Measurement.computed_period)
+                .join(SuccessIndicator, col(SuccessIndicator.id) == col(Measurement.indicator_id))
+                .order_by(col(SuccessIndicator.contract_id))
+            )
+            return list(rows.all())
+
+    await run_job(bot, "risks")
+    expected = [(cid, float(days), "2027-W10") for days, cid in enumerate(contracts, 1)]
+    del expected[2]
+    assert await recorded() == expected
+    await run_job(bot, "risks")
+    assert await recorded() == expected
 
 
 async def test_notes_longer_than_their_limit_are_field_errors(
