@@ -33,14 +33,14 @@ from bot.digest.model import (
     DueDigest,
     progress_shown,
 )
-from bot.digest.service import due_digests, load_digest, recipients_of
+from bot.digest.service import all_recipients, due_digests, load_digest
 from bot.people.service import ensure_reachable, refresh_zones
 from bot.scheduler import JobRun
 from bot.services import Services
 from bot.ui.blocks import MESSAGE_BLOCKS, MESSAGE_TEXT_BUDGET, split_messages
 from storage.db import read_only
 from storage.models import Delivery, DeliveryStatus
-from storage.queries.contracts import active_contracts, list_contracts
+from storage.queries.contracts import list_contracts
 from storage.queries.digest import parts_to_send
 
 logger = logging.getLogger(__name__)
@@ -239,8 +239,7 @@ async def send_digests(
 
     try:
         await send()
-        async with services.sessions() as session:
-            recipients = list(recipients_of(await active_contracts(session=session)))
+        recipients = await all_recipients(services)
         if (
             queue.stopped is None
             and not services.stopping.is_set()

@@ -98,7 +98,12 @@ from storage.models import (
     Risk,
 )
 from storage.queries.answers import nudged_periods
-from storage.queries.contracts import ContractBundle, active_contracts, load_bundles
+from storage.queries.contracts import (
+    ContractBundle,
+    active_contract_pages,
+    active_contract_people,
+    load_bundles,
+)
 from storage.queries.digest import (
     digests_settled,
     feedback_counts,
@@ -112,9 +117,15 @@ def cadence_of(contract: Contract) -> str:
     return contract.digest_cadence if contract.digest_cadence in CADENCES else "monthly"
 
 
+def _governs(contract: Contract) -> tuple[int, int]:
+    """Which of a recipient's contracts sets their schedule: the most frequent cadence,
+    then the first contract."""
+    return CADENCES.index(cadence_of(contract)), contract.id or 0
+
+
 def schedule_of(contracts: Sequence[Contract]) -> Schedule:
     """The recipient's schedule: the most frequent cadence wins, from its first contract."""
-    governing = min(contracts, key=lambda c: (CADENCES.index(cadence_of(c)), c.id or 0))
+    governing = min(contracts, key=_governs)
     return Schedule(
         cadence=cadence_of(governing),
         weekday=governing.digest_weekday % 7,
@@ -144,14 +155,12 @@ def due_at(schedule: Schedule, period: CadencePeriod, zone: ZoneInfo) -> datetim
     return local_instant(period.due_day, schedule.time, zone)
 
 
-def recipients_of(contracts: Sequence[Contract]) -> dict[str, list[Contract]]:
-    """Each sponsor and owner with the active contracts they sponsor or own, by id."""
-    found: dict[str, list[Contract]] = {}
-    for c in sorted(contracts, key=lambda c: c.id or 0):
-        for user in dict.fromkeys([c.sponsor_id, c.owner_id]):
-            if user:
-                found.setdefault(user, []).append(c)
-    return found
+async def all_recipients(services: Services) -> list[str]:
+    """Everyone who gets a digest: each sponsor and owner of an active contract."""
+    async with services.sessions() as session:
+        await read_only(session)
+        found = await active_contract_people(session=session)
+    return list(dict.fromkeys(u for _, sponsor, owner in found for u in (sponsor, owner) if u))
 
 
 async def recipient_zones(
@@ -174,22 +183,29 @@ async def due_digests(
     about waits for `send_digests` to look them up; without one, the default stands in.
     `force`: due regardless of the day and time (still once per period).
     """
-    async with services.sessions() as session:
-        contracts = await active_contracts(session=session)
-    recipients = recipients_of(contracts)
-    zones = await recipient_zones(services=services, users=list(recipients))
+    # Read a page of contracts at a time, keeping of each recipient only their contracts'
+    # ids and the one contract that sets their schedule.
+    governing: dict[str, Contract] = {}
+    theirs: dict[str, list[int]] = {}
+    async for page in active_contract_pages(sessions=services.sessions):
+        for c in page:
+            for user in dict.fromkeys([c.sponsor_id, c.owner_id]):
+                if user:
+                    theirs.setdefault(user, []).append(c.id or 0)
+                    held = governing.get(user)
+                    governing[user] = c if held is None else min(held, c, key=_governs)
+    zones = await recipient_zones(services=services, users=list(theirs))
     default = ZoneInfo(services.settings.default_timezone)
     candidates = []
-    for user, theirs in recipients.items():
+    for user, ids in theirs.items():
         if zones[user] is None and client is not None:
             continue
-        schedule = schedule_of(theirs)
+        schedule = schedule_of([governing[user]])
         zone = zones[user] or default
         period = period_of(schedule, now.astimezone(zone).date())
         when = due_at(schedule, period, zone)
         if force or now >= when:
-            ids = tuple(c.id or 0 for c in theirs)
-            candidates.append(DueDigest(user, ids, schedule, period, zone, when))
+            candidates.append(DueDigest(user, tuple(ids), schedule, period, zone, when))
     if not candidates:
         return []
     async with services.sessions() as session:

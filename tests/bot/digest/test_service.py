@@ -48,6 +48,7 @@ from storage.models import (
     Amendment,
     CheckIn,
     Contract,
+    ContractStatus,
     Delivery,
     DevelopmentActivity,
     Feedback,
@@ -55,7 +56,15 @@ from storage.models import (
     Risk,
     SuccessIndicator,
 )
-from tests.bot.checkins.test_support import add_contract, at, deliveries, posts_to, virtual_time
+from storage.queries import contracts as contract_queries
+from tests.bot.checkins.test_support import (
+    add_contract,
+    at,
+    deliveries,
+    posts_to,
+    set_status,
+    virtual_time,
+)
 from tests.conftest import ReplicaQueue
 from tests.fakes import FakeSlack
 from tests.harness import Bot
@@ -89,6 +98,34 @@ def test_the_most_frequent_cadence_wins_with_its_weekday_and_time() -> None:
         "biweekly"
     )
     assert schedule_of([contract(7, "fortnightly")]).cadence == "monthly"  # unknown: monthly
+
+
+async def test_recipients_are_found_a_page_of_contracts_at_a_time(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`due_digests` reads the active contracts one page at a time (one contract a page
+    here) and keeps of each recipient their contracts' ids and the contract that sets their
+    schedule: the same schedule as from all their contracts at once."""
+    monkeypatch.setattr(contract_queries, "ACTIVE_PAGE", 1)
+    monthly = await add_contract(bot.sessions, leader=LEADER, sponsor=SPONSOR)
+    closed = await add_contract(bot.sessions, leader=RAJ, sponsor=VP)
+    weekly = await add_contract(bot.sessions, leader=VP, sponsor=SPONSOR)
+    biweekly = await add_contract(bot.sessions, leader="U0PEER001", sponsor=SPONSOR)
+    cadences = ((monthly, "monthly", 1), (weekly, "weekly", 3), (biweekly, "biweekly", 4))
+    async with bot.sessions() as session:
+        await writing(session)
+        for cid, cadence, weekday in cadences:
+            row = await session.get(Contract, cid)
+            assert row is not None
+            row.digest_cadence, row.digest_weekday = cadence, weekday
+        await session.commit()
+    await set_status(bot.sessions, closed, ContractStatus.closed)
+    due = await due_digests(services=bot.services, client=None, now=bot.clock.now(), force=True)
+    found = {d.recipient: (d.contract_ids, d.schedule.cadence, d.schedule.weekday) for d in due}
+    assert found == {
+        SPONSOR: ((monthly, weekly, biweekly), "weekly", 3),
+        OWNER: ((monthly, weekly, biweekly), "weekly", 3),
+    }
 
 
 @pytest.mark.parametrize(
