@@ -27,6 +27,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.settings import DELIVERY_RATE_MAX
 from storage.migrate import upgrade
 from tests.bench.measure import BenchFailure, Options
 from tests.bench.peak import read_memory
@@ -39,9 +40,13 @@ NAME = "rss"
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = 10_000
 WATCH_SECONDS = 30.0
-# The jobs that read every active contract: the digest of the owner of all of them, and the
-# milestones decided hourly.
-JOBS_MEASURED = ("digests", "milestones")
+# The jobs that go through every active contract: the check-in prompts each minute, the
+# alignment reviews, the computed values and escalations, the digest of the owner of all of
+# them, and the milestones decided hourly.
+JOBS_MEASURED = ("checkins", "reviews", "risks", "digests", "milestones")
+# Measured once more on the database their first run left: the check-in prompts of a
+# minute with every prompt of the week sent, what the job meets nearly every minute.
+JOBS_AGAIN = ("checkins",)
 
 
 @dataclass(frozen=True)
@@ -246,8 +251,14 @@ async def measure(contracts: int = CONTRACTS, seconds: float = WATCH_SECONDS) ->
                     alone = Path(directory) / f"{job}.db"
                     shutil.copyfile(seeded, alone)
                     env = bot_env(fake.api_url, f"sqlite+aiosqlite:///{alone}", free_port())
+                    # What the job holds, not how long its pace takes: every prompt due
+                    # goes out as fast as the fake Slack answers.
+                    env["DELIVERY_RATE_PER_MINUTE"] = str(DELIVERY_RATE_MAX)
                     label = f"jobs run {job}, {count:,} active contracts"
                     rows.append(await job_memory(label, job, env))
+                    if job in JOBS_AGAIN:
+                        label = f"jobs run {job} again, nothing due"
+                        rows.append(await job_memory(label, job, env))
                     fake.reset()
     return RssResult(rows, seconds)
 

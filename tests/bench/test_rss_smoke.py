@@ -18,6 +18,10 @@ async def test_the_rss_benchmark_runs_end_to_end() -> None:
         "bare Bolt app (static modal)",
         "northstar run, 0 active contracts",
         "northstar run, 3 active contracts",
+        "jobs run checkins, 3 active contracts",
+        "jobs run checkins again, nothing due",
+        "jobs run reviews, 3 active contracts",
+        "jobs run risks, 3 active contracts",
         "jobs run digests, 3 active contracts",
         "jobs run milestones, 3 active contracts",
     ]
