@@ -17,7 +17,7 @@ from bot.amendments.model import SummaryView, version_argument
 from bot.amendments.service import summary_view
 from bot.charts.model import Chart, ShownChart, charts_of
 from bot.charts.service import forget_charts, kept_charts, show_charts
-from bot.contracts.service import bundles_for, contract_to_show
+from bot.contracts.service import contract_to_show
 from bot.core.permissions import Refusal, may_read
 from bot.core.text import escape
 from bot.lessons.blocks import home_lessons_blocks
@@ -26,7 +26,8 @@ from bot.renewal.blocks import draft_agreement_line, renewal_line
 from bot.renewal.service import Standing, agreement_standing
 from bot.services import services_of
 from bot.summary.blocks import chart_section
-from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal, home_charts
+from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
+from bot.summary.service import load_home
 from bot.ui.blocks import context, fit_view
 from bot.ui.metadata import ContractRef
 from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, update_view
@@ -158,7 +159,8 @@ async def handle_app_home_opened(
     user = event["user"]
     async with services.sessions() as session:
         await read_only(session)
-        bundles = await bundles_for(session=session, viewer=user)
+        home = await load_home(session=session, viewer=user)
+        bundles = home.bundles
         lessons = await lessons_for_home(session=session, activity_types=activity_types(bundles))
         standing = await agreement_standing(session=session, bundles=bundles, viewer=user)
     notes = {cid: draft_agreement_line(state) for cid, state in standing.drafts.items()}
@@ -173,7 +175,7 @@ async def handle_app_home_opened(
         return view
 
     # Published at once with the charts already uploaded; again once new ones are.
-    charts = home_charts(viewer=user, bundles=bundles)
+    charts = home.charts
     kept, complete = await kept_charts(services=services, charts=charts)
     try:
         published = await client.views_publish(user_id=user, view=home_view(kept))

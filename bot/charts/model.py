@@ -172,6 +172,8 @@ def confidence_chart(bundle: ContractBundle) -> ConfidenceChart | None:
 
 def charts_of(bundle: ContractBundle, *, limit: int | None = None) -> list[Chart]:
     """The contract's indicator charts (the first `limit`), then its confidence sparkline."""
+    if bundle.recent:
+        raise ValueError("a chart draws the whole history: load the whole bundle")
     charts: list[Chart] = [indicator_chart(bundle, i) for i in bundle.indicators[:limit]]
     confidence = confidence_chart(bundle)
     if confidence is not None:

@@ -36,7 +36,6 @@ from storage.queries.contracts import (
     find_contract,
     find_contract_for_leader,
     load_bundle,
-    load_bundles,
     lock_contract,
     replace_people,
 )
@@ -72,14 +71,6 @@ async def contract_to_show(
             "this contract. You can read the feedback you wrote with `/feedback mine`."
         )
     return bundle
-
-
-async def bundles_for(*, session: AsyncSession, viewer: str) -> list[ContractBundle]:
-    """Every contract the viewer governs or leads, with what it holds, in a constant number
-    of statements however many there are."""
-    return await load_bundles(
-        session=session, contracts=await contracts_for_user(session=session, user_id=viewer)
-    )
 
 
 ACTIVE_NOT_EDITABLE = (

@@ -59,8 +59,9 @@ HOME_CHARTS = 3
 HOME_CHART_CONTRACTS = 5
 
 
-def home_charts(*, viewer: str, bundles: Sequence[ContractBundle]) -> list[Chart]:
-    """The charts App Home shows: those of the active contracts the viewer may read."""
+def charted(*, viewer: str, bundles: Sequence[ContractBundle]) -> list[ContractBundle]:
+    """The contracts whose charts App Home shows: the active ones the viewer may read, those
+    they lead first, up to `HOME_CHART_CONTRACTS`."""
     open_ = [
         b
         for b in bundles
@@ -68,9 +69,12 @@ def home_charts(*, viewer: str, bundles: Sequence[ContractBundle]) -> list[Chart
         and b.contract.status == ContractStatus.active
     ]
     open_.sort(key=lambda b: b.contract.leader_id != viewer)  # stable: led ones first
-    return [
-        chart for b in open_[:HOME_CHART_CONTRACTS] for chart in charts_of(b, limit=HOME_CHARTS)
-    ]
+    return open_[:HOME_CHART_CONTRACTS]
+
+
+def home_charts(whole: Sequence[ContractBundle]) -> list[Chart]:
+    """The charts App Home shows of the `charted` contracts, loaded whole."""
+    return [chart for b in whole for chart in charts_of(b, limit=HOME_CHARTS)]
 
 
 def _charts(bundle: ContractBundle, charts: Mapping[int, Sequence[ShownChart]]) -> list[Block]:

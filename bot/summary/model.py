@@ -84,8 +84,7 @@ def pace(bundle: ContractBundle, today: date) -> Pace | None:
 def checkin_completion(bundle: ContractBundle, today: date) -> CheckinCompletion:
     c = bundle.contract
     due = set(elapsed_periods(c.period_start, c.period_end, c.checkin_weekday, today))
-    answered = {k.period_key for k in bundle.checkins if k.status == "answered"}
-    return CheckinCompletion(answered=len(due & answered), expected=len(due))
+    return CheckinCompletion(answered=len(due & bundle.answered_periods), expected=len(due))
 
 
 def missed_milestones(bundle: ContractBundle, today: date) -> list[str]:

@@ -33,9 +33,13 @@ from storage.models import (
     Role,
     SuccessIndicator,
 )
+from storage.queries.measurements import newest_ids
 from storage.types import utcnow
 
 RECENT_EVIDENCE = 5
+# What a bundle loaded for a list (`recent=True`) keeps of each indicator's values: the
+# latest and the one before, which its progress and last change are told from.
+RECENT_VALUES = 2
 # The active contracts a job that goes through a whole organisation holds at once.
 ACTIVE_PAGE = 500
 
@@ -65,6 +69,19 @@ class ContractBundle:
     feedback_groups: dict[tuple[str, str, str], int] = field(default_factory=dict)
     # Every risk raised in its check-ins, oldest first (open and resolved).
     risks: list[Risk] = field(default_factory=list)
+    # A bundle loaded for a list (`load_bundles(recent=True)`) holds the latest values of
+    # each indicator only, instead of its check-ins the periods answered, and no
+    # `recent_evidence`: whatever reads the whole history (charts, the summary, a digest)
+    # loads the whole bundle.
+    recent: bool = False
+    answered_keys: frozenset[str] = frozenset()
+
+    @property
+    def answered_periods(self) -> frozenset[str]:
+        """The periods with an answered check-in."""
+        if self.recent:
+            return self.answered_keys
+        return frozenset(k.period_key for k in self.checkins if k.status == "answered")
 
     def people_with(self, role: Role) -> list[str]:
         return [p.user_id for p in self.people if p.role == role]
@@ -149,10 +166,15 @@ def _already_loaded(session: AsyncSession, ids: Sequence[int]) -> dict[int, Cont
 
 
 async def load_bundles(
-    *, session: AsyncSession, contracts: Sequence[int | Contract]
+    *, session: AsyncSession, contracts: Sequence[int | Contract], recent: bool = False
 ) -> list[ContractBundle]:
     """The bundles of many contracts, in the order given (unknown ids left out), in the same
-    dozen statements whether there is one contract or hundreds, a week of history or years."""
+    dozen statements whether there is one contract or hundreds, a week of history or years.
+
+    `recent`: for a list of contracts, what it shows of each and no more, so that reading
+    it does not grow with their history: each indicator's `RECENT_VALUES` latest values, of
+    the check-ins only the periods answered, and of the evidence only its counts
+    (`ContractBundle.recent`)."""
     given = [c for c in contracts if isinstance(c, Contract)]
     ids = list(dict.fromkeys(c if isinstance(c, int) else c.id or 0 for c in contracts))
     if not ids:
@@ -162,7 +184,9 @@ async def load_bundles(
     if missing:
         fetched = await session.exec(select(Contract).where(col(Contract.id).in_(missing)))
         known.update((c.id or 0, c) for c in fetched.all())
-    bundles = {cid: ContractBundle(contract=known[cid]) for cid in ids if cid in known}
+    bundles = {
+        cid: ContractBundle(contract=known[cid], recent=recent) for cid in ids if cid in known
+    }
     ids = list(bundles)
     if not ids:
         return []
@@ -189,15 +213,32 @@ async def load_bundles(
         ("checkins", CheckIn, CheckIn.period_key),
         ("risks", Risk, Risk.created_at),
     ):
+        if name == "checkins" and recent:
+            continue
         for cid, rows in (await children(model, order)).items():
             setattr(bundles[cid], name, rows)
+    if recent:
+        # A row a contract, its periods in one string (`2027-W03,2027-W04`: a period key
+        # holds no comma), not a row a check-in.
+        answered = await session.exec(
+            select(CheckIn.contract_id, func.aggregate_strings(col(CheckIn.period_key), ","))
+            .where(col(CheckIn.contract_id).in_(ids), CheckIn.status == "answered")
+            .group_by(col(CheckIn.contract_id))
+        )
+        for cid, periods in answered.all():
+            bundles[cid].answered_keys = frozenset(periods.split(","))
     owner = {i.id: cid for cid, b in bundles.items() for i in b.indicators if i.id is not None}
     if owner:
+        of_these = col(SuccessIndicator.contract_id).in_(ids)
+        query = select(Measurement).join(
+            SuccessIndicator, col(SuccessIndicator.id) == col(Measurement.indicator_id)
+        )
+        if recent:
+            query = query.where(col(Measurement.id).in_(newest_ids(of_these, keep=RECENT_VALUES)))
+        else:
+            query = query.where(of_these)
         measured = await session.exec(
-            select(Measurement)
-            .join(SuccessIndicator, col(SuccessIndicator.id) == col(Measurement.indicator_id))
-            .where(col(SuccessIndicator.contract_id).in_(ids))
-            .order_by(col(Measurement.measured_at), col(Measurement.id))
+            query.order_by(col(Measurement.measured_at), col(Measurement.id))
         )
         for m in measured.all():
             bundles[owner[m.indicator_id]].measurements.setdefault(m.indicator_id, []).append(m)
@@ -215,23 +256,24 @@ async def load_bundles(
     for cid, item_type, item_key, count, latest in evidence.all():
         bundles[cid].evidence_counts[(item_type, item_key)] = count
         bundles[cid].evidence_latest[(item_type, item_key)] = latest
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=col(Evidence.contract_id),
-            order_by=(col(Evidence.created_at).desc(), col(Evidence.id).desc()),
+    if not recent:  # the newest pieces are shown by a summary, not in a list
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=col(Evidence.contract_id),
+                order_by=(col(Evidence.created_at).desc(), col(Evidence.id).desc()),
+            )
+            .label("rank")
         )
-        .label("rank")
-    )
-    ranked = select(Evidence.id, rank).where(col(Evidence.contract_id).in_(ids)).subquery()
-    recent = await session.exec(
-        select(Evidence)
-        .join(ranked, ranked.c.id == col(Evidence.id))
-        .where(ranked.c.rank <= RECENT_EVIDENCE)
-        .order_by(col(Evidence.created_at).desc(), col(Evidence.id).desc())
-    )
-    for piece in recent.all():
-        bundles[piece.contract_id].recent_evidence.append(piece)
+        ranked = select(Evidence.id, rank).where(col(Evidence.contract_id).in_(ids)).subquery()
+        pieces = await session.exec(
+            select(Evidence)
+            .join(ranked, ranked.c.id == col(Evidence.id))
+            .where(ranked.c.rank <= RECENT_EVIDENCE)
+            .order_by(col(Evidence.created_at).desc(), col(Evidence.id).desc())
+        )
+        for piece in pieces.all():
+            bundles[piece.contract_id].recent_evidence.append(piece)
     # Never an anonymous entry's own relation: only the group it was released in.
     group = case(
         (col(Feedback.anonymous).is_(True), col(Feedback.released_as)),

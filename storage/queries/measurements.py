@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func
+from sqlalchemy import CompoundSelect, Select, func, union_all
 from sqlmodel import col, select
 
-from storage.models import Measurement
+from storage.models import Measurement, SuccessIndicator
 
 
 def latest_ids(*where: Any, keep: int) -> Select[Any]:
@@ -27,3 +27,23 @@ def latest_ids(*where: Any, keep: int) -> Select[Any]:
         .subquery()
     )
     return select(ranked.c.id).where(ranked.c.rank <= keep)
+
+
+def newest_ids(*indicators: Any, keep: int) -> CompoundSelect[Any]:
+    """The ids of the `keep` latest values (by time, then id) of each indicator `indicators`
+    selects (conditions on `SuccessIndicator`), NULL where there are fewer: for each
+    indicator and each place, one step down its (indicator, time) index, so that the work
+    grows with the indicators, never with their history (`latest_ids` ranks every value)."""
+    places = []
+    for place in range(keep):
+        newest = (
+            select(Measurement.id)
+            .where(col(Measurement.indicator_id) == col(SuccessIndicator.id))
+            .order_by(col(Measurement.measured_at).desc(), col(Measurement.id).desc())
+            .limit(1)
+            .offset(place)
+            .correlate(SuccessIndicator)
+            .scalar_subquery()
+        )
+        places.append(select(newest).where(*indicators))
+    return union_all(*places)

@@ -14,14 +14,16 @@ from bot.amendments.blocks import build_contract_summary
 from bot.amendments.service import summary_view
 from bot.charts.model import charts_of
 from bot.charts.service import kept_charts
-from bot.contracts.service import bundles_for, contract_to_show
+from bot.contracts.service import contract_to_show
 from bot.core.clock import ManualClock
 from bot.core.permissions import Refusal
 from bot.digest.service import due_digests, load_digest
 from bot.evidence.blocks import build_evidence_modal
 from bot.evidence.service import contracts_for_evidence
 from bot.services import Services
-from bot.summary.home import build_home, home_charts
+from bot.summary.home import build_home
+from bot.summary.service import load_home
+from handlers.summary import by_contract
 from storage.db import create_engine, read_only, session_factory
 from tests.harness import START, make_settings
 from tests.scale import counting_statements, seed_organisation
@@ -87,16 +89,11 @@ async def test_app_home(sqlite_template: Path, tmp_path: Path) -> None:
     async def surface(services: Services) -> None:
         async with services.sessions() as session:
             await read_only(session)
-            bundles = await bundles_for(session=session, viewer=OWNER)
-        assert bundles
-        charts = home_charts(viewer=OWNER, bundles=bundles)
-        assert charts
-        kept, _ = await kept_charts(services=services, charts=charts)  # one look-up for all
-        shown = {
-            b.contract.id or 0: [c for c in kept if c.contract_id == b.contract.id] for b in bundles
-        }
+            home = await load_home(session=session, viewer=OWNER)
+        assert home.bundles and home.charts
+        kept, _ = await kept_charts(services=services, charts=home.charts)  # one look-up
         assert build_home(
-            viewer=OWNER, bundles=bundles, today=services.today(), charts=shown
+            viewer=OWNER, bundles=home.bundles, today=services.today(), charts=by_contract(kept)
         ).to_dict()
 
     assert_constant(await statements(sqlite_template, tmp_path, surface))
