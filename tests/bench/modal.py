@@ -18,7 +18,9 @@ A `views.open` refused with `expired_trigger_id` (the trigger id was older than 
 person saw nothing) is counted, not failed, for `/checkin` and the bare app.
 
 Then the digest for `DIGEST_SPONSORS` sponsors with `DIGEST_EACH` contracts each: the time to
-load and build one digest, and the statements it sends to the database.
+load and build one digest, and the statements it sends to the database. And App Home as the
+owner of each organisation (and of 300 contracts of a week) opens it, in this process: the
+CPU time to read and build it, and its statements.
 
 Run with `python -m tests.bench --only modal`.
 """
@@ -39,11 +41,14 @@ from typing import Any
 from sqlalchemy import literal
 from sqlmodel import select
 
+from bot.charts.model import data_hash
 from bot.core.clock import ManualClock
 from bot.digest.blocks import build_digest
 from bot.digest.service import due_digests, load_digest
 from bot.services import Services
-from storage.db import create_engine, session_factory
+from bot.summary.home import build_home
+from bot.summary.service import load_home
+from storage.db import create_engine, read_only, session_factory
 from storage.migrate import upgrade
 from tests.bench.baseline import BASELINE_COMMAND
 from tests.bench.measure import (
@@ -71,6 +76,9 @@ SCENARIOS: dict[str, tuple[int, int]] = {"1x1": (1, 1), "300x156": (300, 156)}
 EXPIRY_LEVEL = 100
 CHECKIN, SUMMARY, BARE = "/checkin", "/contract summary", "bare Bolt"
 DIGEST_SPONSORS, DIGEST_EACH, DIGEST_WEEKS = 1_000, 5, 4
+# App Home of the owner of (contracts, weeks), each opened HOME_OPENS times after one more.
+HOME_SIZES: tuple[tuple[int, int], ...] = ((1, 1), (300, 1), (300, 156))
+HOME_OPENS = 20
 
 
 def is_summary(arrival: Arrival) -> str | None:
@@ -105,6 +113,22 @@ class DigestFigures:
 
 
 @dataclass(frozen=True)
+class HomeFigures:
+    """App Home of the owner of `contracts` contracts of `weeks` weeks: CPU ms of this
+    process (aiosqlite's thread included) to read it and build its view, and statements."""
+
+    contracts: int
+    weeks: int
+    cpu_p50_ms: float
+    cpu_max_ms: float
+    statements: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.contracts}x{self.weeks}"
+
+
+@dataclass(frozen=True)
 class Floor:
     """What any request that reads the database pays, whatever it reads: one `SELECT 1`
     through SQLAlchemy's AsyncSession on aiosqlite, and a read-only session with only that
@@ -120,6 +144,7 @@ class ModalResult:
     levels: list[ScenarioLevel]
     digest: DigestFigures | None
     all_calls: dict[str, int] = field(default_factory=dict)
+    home: list[HomeFigures] = field(default_factory=list)
     name: str = NAME
     floor: Floor | None = None
 
@@ -178,6 +203,15 @@ class ModalResult:
                 f"all {d.total_s:.1f} s; statements per digest {d.statements_min}"
                 + ("" if d.statements_min == d.statements_max else f"-{d.statements_max}"),
             ]
+        if self.home:
+            first = self.home[0]
+            lines += ["", "App Home of the owner, read and built in-process (CPU ms p50/max):"]
+            lines += [
+                f"  {h.label:>8}: {h.cpu_p50_ms:.1f} / {h.cpu_max_ms:.1f} ms, "
+                f"{_times(ratio(h.cpu_p50_ms, first.cpu_p50_ms))} of {first.label}; "
+                f"{h.statements} statements"
+                for h in self.home
+            ]
         if self.floor is not None:
             lines += [
                 "",
@@ -203,6 +237,7 @@ class ModalResult:
                 for x in self.levels
             ],
             "digest": asdict(self.digest) if self.digest else None,
+            "home": [asdict(h) for h in self.home],
             "floor": asdict(self.floor) if self.floor else None,
             "api_calls": self.all_calls,
         }
@@ -378,6 +413,50 @@ async def digest_figures(sponsors: int, each: int, weeks: int) -> DigestFigures:
     )
 
 
+async def home_figures(
+    sizes: Sequence[tuple[int, int]] = HOME_SIZES, opens: int = HOME_OPENS
+) -> list[HomeFigures]:
+    """App Home as the owner of each size of organisation opens it, each on a fresh database:
+    what `handle_app_home_opened` reads and builds before its `views.publish`."""
+    found = []
+    for contracts, weeks in sizes:
+        with tempfile.TemporaryDirectory(prefix="northstar-bench-") as directory:
+            url = f"sqlite+aiosqlite:///{Path(directory) / 'northstar.db'}"
+            await upgrade(url)
+            await seed_organisation(
+                url, now=START, contracts=contracts, weeks=weeks, leader=LEADER, governor=OWNER
+            )
+            engine = create_engine(url)
+            sessions = session_factory(engine)
+            times, counts = [], []
+            try:
+                for _ in range(opens + 1):
+                    with counting_statements() as seen:
+                        before = time.process_time()
+                        async with sessions() as session:
+                            await read_only(session)
+                            home = await load_home(session=session, viewer=OWNER)
+                        view = build_home(viewer=OWNER, bundles=home.bundles, today=START.date())
+                        keys = [data_hash(chart) for chart in home.charts]
+                        times.append(1000 * (time.process_time() - before))
+                    counts.append(len(seen))
+                    if len(home.bundles) != contracts or not view.blocks or not keys:
+                        raise BenchFailure(f"App Home of {contracts}x{weeks} lost contracts")
+            finally:
+                await engine.dispose()
+        times = times[1:]  # the first warms the caches
+        found.append(
+            HomeFigures(
+                contracts=contracts,
+                weeks=weeks,
+                cpu_p50_ms=round(percentile(times, 0.5), 2),
+                cpu_max_ms=round(max(times), 2),
+                statements=max(counts),
+            )
+        )
+    return found
+
+
 FLOOR_STATEMENTS, FLOOR_SESSIONS = 2_000, 500
 
 
@@ -413,6 +492,8 @@ async def measure(
     levels: Sequence[int],
     scenarios: dict[str, tuple[int, int]] = SCENARIOS,
     digest: tuple[int, int, int] | None = (DIGEST_SPONSORS, DIGEST_EACH, DIGEST_WEEKS),
+    home: Sequence[tuple[int, int]] = HOME_SIZES,
+    home_opens: int = HOME_OPENS,
 ) -> ModalResult:
     found: list[ScenarioLevel] = []
     calls: Counter[str] = Counter()
@@ -421,8 +502,11 @@ async def measure(
         found += levels_found
         calls += scenario_calls
     figures = await digest_figures(*digest) if digest is not None else None
+    homes = await home_figures(home, home_opens)
     floor = await statement_floor()
-    return ModalResult(options, found, figures, dict(sorted(calls.items())), floor=floor)
+    return ModalResult(
+        options, found, figures, dict(sorted(calls.items())), home=homes, floor=floor
+    )
 
 
 async def run(options: Options) -> ModalResult:

@@ -14,6 +14,8 @@ async def test_the_modal_benchmark_runs_end_to_end() -> None:
         levels=(1, 2),
         scenarios={"1x1": (1, 1), "300x156": (3, 4)},
         digest=(3, 2, 2),
+        home=((1, 1), (3, 4)),
+        home_opens=2,
     )
 
     assert [(x.scenario, x.concurrency) for x in result.levels] == [
@@ -34,9 +36,11 @@ async def test_the_modal_benchmark_runs_end_to_end() -> None:
         )
     assert result.digest is not None and result.digest.sponsors == 3
     assert result.digest.statements_min == result.digest.statements_max
+    assert [(h.contracts, h.weeks) for h in result.home] == [(1, 1), (3, 4)]
+    assert result.home[0].statements == result.home[1].statements
     assert result.floor is not None
     assert 0 < result.floor.statement_ms < result.floor.session_ms
     table = result.table()
     assert "checkin/bare" in table and "300x156 against 1x1" in table and "Digest for 3" in table
-    assert "Floor of a read" in table and "CPU ms/request" in table
+    assert "Floor of a read" in table and "CPU ms/request" in table and "App Home" in table
     assert json.loads(json.dumps(result.to_json()))["levels"][0]["scenario"] == "1x1"
