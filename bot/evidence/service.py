@@ -66,9 +66,11 @@ async def kept_source(
 
 async def contracts_for_evidence(*, session: AsyncSession, user: str) -> list[ContractBundle]:
     """Active contracts `user` may add evidence to: their own first, then those they
-    sponsor or own."""
+    sponsor or own; loaded for a list (their items, not their history)."""
     return await load_bundles(
-        session=session, contracts=await evidence_contracts(session=session, user=user)
+        session=session,
+        contracts=await evidence_contracts(session=session, user=user),
+        recent=True,
     )
 
 
