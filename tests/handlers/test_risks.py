@@ -443,6 +443,17 @@ async def test_the_summary_command_lists_open_risks_with_resolve(
 
 # --- computed indicators --------------------------------------------------------------------
 
+# An indicator the bot computes from the contract's risks (what `add_contract` takes).
+SURFACING_INDICATOR: dict[str, Any] = {
+    "key": "I9",
+    "name": "Risk surfacing",
+    "unit": "days",
+    "baseline": 10,
+    "target": 2,
+    "source": SURFACING,
+    "cadence": "weekly",
+}
+
 
 async def test_a_computed_indicator_is_recorded_each_period_without_being_asked(
     bot: Bot, example_contract: int
@@ -453,15 +464,9 @@ async def test_a_computed_indicator_is_recorded_each_period_without_being_asked(
         session.add(
             SuccessIndicator(
                 contract_id=example_contract,
-                key="I9",
-                name="Risk surfacing",
-                unit="days",
-                baseline=10,
-                target=2,
                 direction="decrease",
-                source=SURFACING,
-                cadence="weekly",
                 position=9,
+                **SURFACING_INDICATOR,
             )
         )
         await session.commit()
@@ -501,18 +506,9 @@ async def test_a_whole_organisation_gets_its_computed_values_a_page_of_contracts
     contract's gets none, and a second run records nothing more."""
     virtual_time(bot.services)
     monkeypatch.setattr(contract_queries, "ACTIVE_PAGE", 2)
-    surfacing = {
-        "key": "I9",
-        "name": "Risk surfacing",
-        "unit": "days",
-        "baseline": 10,
-        "target": 2,
-        "source": SURFACING,
-        "cadence": "weekly",
-    }
     contracts = []
     for days, leader in enumerate((LEADER, PEER, "U0PEER003", "U0PEER004", "U0PEER005"), 1):
-        cid = await add_contract(bot.sessions, leader=leader, indicators=[surfacing])
+        cid = await add_contract(bot.sessions, leader=leader, indicators=[SURFACING_INDICATOR])
         async with bot.sessions() as session:
             await writing(session)
             session.add(
