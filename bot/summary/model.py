@@ -7,9 +7,9 @@ reports show them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from bot.core.calendar import elapsed_periods
+from bot.core.calendar import first_weekday_on_or_after, period_key
 from bot.core.progress import IndicatorProgress, indicator_progress, percent
 from storage.models import MilestoneStatus, SuccessIndicator
 from storage.queries.contracts import ContractBundle
@@ -82,9 +82,19 @@ def pace(bundle: ContractBundle, today: date) -> Pace | None:
 
 
 def checkin_completion(bundle: ContractBundle, today: date) -> CheckinCompletion:
+    """The weeks whose check-in day has come, and how many of them were answered. They are
+    the weeks from the first check-in day to the last, so a period key (`2027-W03`, which
+    sorts as its week does) is one of them when it lies between theirs: worked out without
+    writing out every week of a three-year contract (App Home does it for each one listed)."""
     c = bundle.contract
-    due = set(elapsed_periods(c.period_start, c.period_end, c.checkin_weekday, today))
-    return CheckinCompletion(answered=len(due & bundle.answered_periods), expected=len(due))
+    first = first_weekday_on_or_after(c.period_start, c.checkin_weekday)
+    last = min(c.period_end, today)
+    if last < first:
+        return CheckinCompletion(answered=0, expected=0)
+    expected = (last - first).days // 7 + 1
+    low, high = period_key(first), period_key(first + timedelta(weeks=expected - 1))
+    answered = sum(1 for key in bundle.answered_periods if low <= key <= high)
+    return CheckinCompletion(answered=answered, expected=expected)
 
 
 def missed_milestones(bundle: ContractBundle, today: date) -> list[str]:
