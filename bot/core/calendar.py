@@ -184,23 +184,6 @@ def first_period(contract: Contract) -> str:
     return period_key(first_weekday_on_or_after(contract.period_start, contract.checkin_weekday))
 
 
-def checkin_days(start: date, end: date, weekday: int, until: date) -> list[date]:
-    """Each check-in day (0 = Monday) from `start` to `end`, up to and including `until`."""
-    first = first_weekday_on_or_after(start, weekday)
-    last = min(end, until)
-    days: list[date] = []
-    current = first
-    while current <= last:
-        days.append(current)
-        current += timedelta(days=7)
-    return days
-
-
-def elapsed_periods(start: date, end: date, weekday: int, until: date) -> list[str]:
-    """The period keys whose check-in day has come, in order."""
-    return [period_key(d) for d in checkin_days(start, end, weekday, until)]
-
-
 # --- cadences ---------------------------------------------------------------------------------
 
 

@@ -22,7 +22,6 @@ from bot.amendments.model import AmendmentStatus
 from bot.charts.model import Chart, indicator_chart
 from bot.contracts.io import AMENDMENT_REASON
 from bot.core.calendar import (
-    elapsed_periods,
     month_end,
     quarter_end,
     quarter_of,
@@ -40,7 +39,7 @@ from bot.report.model import (
 )
 from bot.risks.model import Resilience, resilience
 from bot.summary.blocks import STATUS_LABEL
-from bot.summary.model import CheckinCompletion
+from bot.summary.model import CheckinCompletion, completion_between
 from storage.models import AlignmentReview, Contract, ContractStatus, MilestoneStatus
 from storage.queries.contracts import ContractBundle, list_contracts, load_bundle
 from storage.queries.report import (
@@ -99,11 +98,7 @@ def checkins_in(bundle: ContractBundle, period: Period, today: date) -> CheckinC
     """Answered of the weekly check-ins due in the period (up to today)."""
     c = bundle.contract
     start, end = max(c.period_start, period.start), min(c.period_end, period.end)
-    if start > end:
-        return CheckinCompletion(answered=0, expected=0)
-    due = set(elapsed_periods(start, end, c.checkin_weekday, today))
-    answered = {k.period_key for k in bundle.checkins if k.status == "answered"}
-    return CheckinCompletion(answered=len(due & answered), expected=len(due))
+    return completion_between(bundle, start, end, today)
 
 
 async def contract_report(

@@ -82,13 +82,21 @@ def pace(bundle: ContractBundle, today: date) -> Pace | None:
 
 
 def checkin_completion(bundle: ContractBundle, today: date) -> CheckinCompletion:
-    """The weeks whose check-in day has come, and how many of them were answered. They are
-    the weeks from the first check-in day to the last, so a period key (`2027-W03`, which
-    sorts as its week does) is one of them when it lies between theirs: worked out without
-    writing out every week of a three-year contract (App Home does it for each one listed)."""
+    """The contract's weekly check-ins due so far, and how many of them were answered."""
     c = bundle.contract
-    first = first_weekday_on_or_after(c.period_start, c.checkin_weekday)
-    last = min(c.period_end, today)
+    return completion_between(bundle, c.period_start, c.period_end, today)
+
+
+def completion_between(
+    bundle: ContractBundle, start: date, end: date, today: date
+) -> CheckinCompletion:
+    """The weekly check-ins whose day falls from `start` to `end` and has come by `today`,
+    and how many of them were answered. They are the weeks from the first such check-in day
+    to the last, so a period key (`2027-W03`, which sorts as its week does) is one of them
+    when it lies between theirs: worked out without writing out every week of a three-year
+    contract (App Home does it for each one listed)."""
+    first = first_weekday_on_or_after(start, bundle.contract.checkin_weekday)
+    last = min(end, today)
     if last < first:
         return CheckinCompletion(answered=0, expected=0)
     expected = (last - first).days // 7 + 1
