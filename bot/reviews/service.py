@@ -51,7 +51,8 @@ from storage.queries.contracts import (
     active_contract_people,
     load_bundle,
 )
-from storage.queries.reviews import reviews_of_period, reviews_sent
+from storage.queries.delivery import settled_for
+from storage.queries.reviews import reviews_of_period
 
 
 async def _zones(services: Services, users: Sequence[str]) -> dict[str, ZoneInfo]:
@@ -107,7 +108,7 @@ async def _due_among(
         return []
     async with services.sessions() as session:
         await read_only(session)
-        sent = await reviews_sent(
+        sent = await settled_for(  # sent, undeliverable, cancelled or expired
             session=session,
             kind=REVIEW,
             periods=sorted({d.period.key for d in found}),

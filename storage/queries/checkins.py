@@ -25,6 +25,7 @@ from storage.models import (
     Risk,
     SuccessIndicator,
 )
+from storage.queries.delivery import settled_for
 from storage.queries.measurements import latest_ids
 
 LATEST_VALUES = 2
@@ -218,17 +219,13 @@ async def prompted(
 ) -> set[tuple[int, str, str]]:
     """(contract, recipient, period) of each prompt of `periods` to `contract_ids` settled
     for good: sent, undeliverable or cancelled."""
-    rows = await session.exec(
-        select(Delivery.contract_id, Delivery.recipient_id, Delivery.period_key).where(
-            Delivery.kind == kind,
-            col(Delivery.period_key).in_(periods),
-            col(Delivery.contract_id).in_(contract_ids),
-            col(Delivery.status).in_(
-                [DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled]
-            ),
-        )
+    return await settled_for(
+        session=session,
+        kind=kind,
+        periods=periods,
+        contract_ids=contract_ids,
+        statuses=[DeliveryStatus.sent, DeliveryStatus.undeliverable, DeliveryStatus.cancelled],
     )
-    return set(rows.all())
 
 
 async def checked_in(

@@ -109,6 +109,27 @@ def _mine(owner: str) -> Any:
     )
 
 
+async def settled_for(
+    *,
+    session: AsyncSession,
+    kind: str,
+    periods: Sequence[str],
+    contract_ids: Sequence[int],
+    statuses: Sequence[str] = FINAL,
+) -> set[tuple[int, str, str]]:
+    """(contract, recipient, period) of each delivery of `kind` for `periods` and
+    `contract_ids` whose status is one of `statuses` (settled for good, by default)."""
+    rows = await session.exec(
+        select(Delivery.contract_id, Delivery.recipient_id, Delivery.period_key).where(
+            Delivery.kind == kind,
+            col(Delivery.period_key).in_(periods),
+            col(Delivery.contract_id).in_(contract_ids),
+            col(Delivery.status).in_(statuses),
+        )
+    )
+    return set(rows.all())
+
+
 async def find(*, session: AsyncSession, key: Keyed) -> Delivery | None:
     return (await session.exec(select(Delivery).where(_named(key)))).first()
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import AlignmentReview, Delivery, DeliveryStatus
+from storage.models import AlignmentReview
 
 
 async def reviews_of_period(
@@ -43,26 +43,3 @@ async def reviews_between(
         query.order_by(col(AlignmentReview.submitted_at), col(AlignmentReview.id))
     )
     return list(rows.all())
-
-
-async def reviews_sent(
-    *, session: AsyncSession, kind: str, periods: Sequence[str], contract_ids: Sequence[int]
-) -> set[tuple[int, str, str]]:
-    """(contract, recipient, period) of each review DM of `periods` to `contract_ids` settled
-    for good: sent, undeliverable, cancelled or expired."""
-    rows = await session.exec(
-        select(Delivery.contract_id, Delivery.recipient_id, Delivery.period_key).where(
-            Delivery.kind == kind,
-            col(Delivery.period_key).in_(periods),
-            col(Delivery.contract_id).in_(contract_ids),
-            col(Delivery.status).in_(
-                [
-                    DeliveryStatus.sent,
-                    DeliveryStatus.undeliverable,
-                    DeliveryStatus.cancelled,
-                    DeliveryStatus.expired,
-                ]
-            ),
-        )
-    )
-    return set(rows.all())
