@@ -82,7 +82,12 @@ def migration_engine(url: str) -> AsyncEngine:
     """An engine for migrating: on SQLite its connections start with foreign keys off.
 
     The pragma is a no-op inside a transaction, so it is set on connect, before BEGIN; this
-    listener runs after `storage.db`'s, which turns them on for every other engine.
+    listener runs after `storage.db`'s, which turns them on for every other engine. The
+    legacy `ALTER TABLE ... RENAME` is on as well: a batch migration renames its rebuilt table
+    into place after dropping the old one, and the modern rename checks every trigger of the
+    schema first, failing on one that reads the table dropped (a measurement's trigger reads
+    `success_indicator`: `0027_chart_history`). The triggers *on* a rebuilt table go with it:
+    `tests/storage/test_migrations.py` checks that every trigger is there at the head.
     """
     engine = create_engine(url)
     if is_sqlite(url):
@@ -91,6 +96,7 @@ def migration_engine(url: str) -> AsyncEngine:
         def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=OFF")
+            cursor.execute("PRAGMA legacy_alter_table=ON")
             cursor.close()
 
     return engine

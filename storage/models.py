@@ -720,3 +720,30 @@ class ChartFile(SQLModel, table=True):
     data_hash: str = Field(max_length=64)
     file_id: str = Field(max_length=32)
     created_at: datetime = _ts()
+
+
+class ContractHistory(SQLModel, table=True):
+    """A number per contract that database triggers bump on every write of what its charts
+    draw (the contract, its indicators, milestones, measurements and check-ins): equal
+    numbers, equal charts. Written by the triggers only (migration `0027_chart_history`)."""
+
+    __tablename__ = "contract_history"
+
+    contract_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    version: int
+
+
+class ChartSet(SQLModel, table=True):
+    """The charts drawn of a contract at one number of its history (`ContractHistory`) and
+    drawing version: each chart's subject, title, alt text and data hash, in order, so that
+    a summary of an unchanged history shows them from `ChartFile` without reading a point."""
+
+    __tablename__ = "chart_set"
+    __table_args__ = (UniqueConstraint("contract_id", "history", "drawing", name="uq_chart_set"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", ondelete="CASCADE")
+    history: int
+    drawing: int
+    charts: list[dict[str, str]] = _json([])
+    created_at: datetime = _ts()

@@ -1,4 +1,5 @@
-"""Data access for uploaded charts: the Slack file of a chart's data, and keeping a new one."""
+"""Data access for uploaded charts: the Slack file of a chart's data, and keeping a new one;
+the number of a contract's history and the charts drawn at it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import SessionFactory, read_only, writing
-from storage.models import ChartFile
+from storage.models import ChartFile, ChartSet, ContractHistory
 
 
 async def chart_file_id(
@@ -80,3 +81,53 @@ async def forget_chart_files(*, sessions: SessionFactory, file_ids: list[str]) -
         connection = await session.connection()
         await connection.execute(delete(ChartFile).where(col(ChartFile.file_id).in_(file_ids)))
         await session.commit()
+
+
+async def history_version(*, session: AsyncSession, contract_id: int) -> int:
+    """The number of the contract's history (0 until a trigger first bumps it)."""
+    row = await session.exec(
+        select(ContractHistory.version).where(ContractHistory.contract_id == contract_id)
+    )
+    return row.first() or 0
+
+
+async def chart_set(
+    *, session: AsyncSession, contract_id: int, history: int, drawing: int
+) -> list[dict[str, str]] | None:
+    """The charts drawn of the contract at that history and drawing version, if any were."""
+    row = await session.exec(
+        select(ChartSet.charts).where(
+            ChartSet.contract_id == contract_id,
+            ChartSet.history == history,
+            ChartSet.drawing == drawing,
+        )
+    )
+    found = row.first()
+    return None if found is None else list(found)
+
+
+async def keep_chart_set(
+    *,
+    sessions: SessionFactory,
+    contract_id: int,
+    history: int,
+    drawing: int,
+    charts: list[dict[str, str]],
+) -> None:
+    """Keep the charts drawn at that history; a set kept first by someone else stays (the
+    same history draws the same charts). The sets of older histories are let go."""
+    try:
+        async with sessions() as session:
+            await writing(session)
+            connection = await session.connection()
+            await connection.execute(
+                delete(ChartSet).where(
+                    col(ChartSet.contract_id) == contract_id, col(ChartSet.history) < history
+                )
+            )
+            session.add(
+                ChartSet(contract_id=contract_id, history=history, drawing=drawing, charts=charts)
+            )
+            await session.commit()
+    except IntegrityError:
+        return

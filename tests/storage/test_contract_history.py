@@ -1,0 +1,174 @@
+"""The number of a contract's history: every write of what its charts draw bumps it, on both
+databases, and only that contract's; nothing else does."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import SessionFactory, read_only, writing
+from storage.models import (
+    CheckIn,
+    Contract,
+    Evidence,
+    Measurement,
+    Milestone,
+    SuccessIndicator,
+)
+from storage.queries.charts import chart_set, history_version, keep_chart_set
+from tests.bot.checkins.test_support import add_contract
+
+INDICATOR = {"key": "I1", "name": "Engagement", "baseline": 62, "target": 75, "cadence": "weekly"}
+MILESTONE = {"key": "M1", "title": "Halfway", "due": datetime(2027, 6, 1).date()}
+WHEN = datetime(2027, 2, 1, 10, tzinfo=UTC)
+
+Change = Callable[[AsyncSession], Awaitable[None]]
+
+
+async def numbers(sessions: SessionFactory, *ids: int) -> list[int]:
+    async with sessions() as session:
+        await read_only(session)
+        return [await history_version(session=session, contract_id=i) for i in ids]
+
+
+async def write(sessions: SessionFactory, change: Change) -> None:
+    async with sessions() as session:
+        await writing(session)
+        await change(session)
+        await session.commit()
+
+
+async def indicator_of(sessions: SessionFactory, contract_id: int) -> int:
+    async with sessions() as session:
+        await read_only(session)
+        found = await session.exec(
+            select(SuccessIndicator.id).where(SuccessIndicator.contract_id == contract_id)
+        )
+        return found.one() or 0
+
+
+async def test_every_write_of_what_a_chart_draws_bumps_its_contract_only(
+    sessions: SessionFactory,
+) -> None:
+    one = await add_contract(sessions, indicators=[INDICATOR], milestones=[MILESTONE])
+    other = await add_contract(sessions, leader="U0LEAD002", indicators=[INDICATOR])
+    indicator = await indicator_of(sessions, one)
+    seen = await numbers(sessions, one, other)
+
+    async def add_value(session: AsyncSession) -> None:
+        session.add(Measurement(indicator_id=indicator, value=64, measured_at=WHEN))
+
+    async def edit_value(session: AsyncSession) -> None:
+        value = (await session.exec(select(Measurement))).one()
+        value.value = 65
+        session.add(value)
+
+    async def delete_value(session: AsyncSession) -> None:
+        await session.delete((await session.exec(select(Measurement))).one())
+
+    async def add_checkin(session: AsyncSession) -> None:
+        session.add(CheckIn(contract_id=one, period_key="2027-W05", confidence=3))
+
+    async def rate_checkin(session: AsyncSession) -> None:
+        checkin = (await session.exec(select(CheckIn))).one()
+        checkin.confidence = 4
+        session.add(checkin)
+
+    async def decide_milestone(session: AsyncSession) -> None:
+        milestone = (await session.exec(select(Milestone))).one()
+        milestone.status = "missed"
+        session.add(milestone)
+
+    async def rename_indicator(session: AsyncSession) -> None:
+        row = await session.get(SuccessIndicator, indicator)
+        assert row is not None
+        row.name = "Team engagement"
+        session.add(row)
+
+    async def move_the_end(session: AsyncSession) -> None:
+        contract = await session.get(Contract, one)
+        assert contract is not None
+        contract.period_end = datetime(2027, 12, 31).date()
+        session.add(contract)
+
+    for change in (
+        add_value,
+        edit_value,
+        delete_value,
+        add_checkin,
+        rate_checkin,
+        decide_milestone,
+        rename_indicator,
+        move_the_end,
+    ):
+        await write(sessions, change)
+        now = await numbers(sessions, one, other)
+        assert now[0] > seen[0], change.__name__
+        assert now[1] == seen[1], change.__name__
+        seen = now
+
+    async def add_evidence(session: AsyncSession) -> None:
+        session.add(Evidence(contract_id=one, item_type="indicator", item_key="I1", note="n"))
+
+    await write(sessions, add_evidence)  # evidence is no chart's
+    assert await numbers(sessions, one, other) == seen
+
+
+async def test_a_value_moved_to_another_contract_bumps_both(sessions: SessionFactory) -> None:
+    one = await add_contract(sessions, indicators=[INDICATOR])
+    other = await add_contract(sessions, leader="U0LEAD002", indicators=[INDICATOR])
+    first, second = await indicator_of(sessions, one), await indicator_of(sessions, other)
+
+    async def add_value(session: AsyncSession) -> None:
+        session.add(Measurement(indicator_id=first, value=64, measured_at=WHEN))
+
+    async def move_value(session: AsyncSession) -> None:
+        value = (await session.exec(select(Measurement))).one()
+        value.indicator_id = second
+        session.add(value)
+
+    await write(sessions, add_value)
+    before = await numbers(sessions, one, other)
+    await write(sessions, move_value)
+    after = await numbers(sessions, one, other)
+    assert after[0] > before[0] and after[1] > before[1]
+
+
+async def test_a_deleted_contract_takes_its_children_and_charts_with_it(
+    sessions: SessionFactory,
+) -> None:
+    one = await add_contract(sessions, indicators=[INDICATOR], milestones=[MILESTONE])
+    indicator = await indicator_of(sessions, one)
+
+    async def add_value(session: AsyncSession) -> None:
+        session.add(Measurement(indicator_id=indicator, value=64, measured_at=WHEN))
+
+    await write(sessions, add_value)
+    [history] = await numbers(sessions, one)
+    await keep_chart_set(sessions=sessions, contract_id=one, history=history, drawing=1, charts=[])
+
+    async def delete_contract(session: AsyncSession) -> None:
+        await session.delete(await session.get(Contract, one))
+
+    await write(sessions, delete_contract)
+    async with sessions() as session:
+        await read_only(session)
+        assert await session.get(Contract, one) is None
+        assert await chart_set(session=session, contract_id=one, history=history, drawing=1) is None
+
+
+async def test_a_chart_set_is_kept_once_and_older_ones_let_go(sessions: SessionFactory) -> None:
+    one = await add_contract(sessions, indicators=[INDICATOR])
+    drawn = [{"subject": "I1", "title": "I1 · Engagement", "alt_text": "a", "data_hash": "h"}]
+    for history in (1, 2, 2):
+        await keep_chart_set(
+            sessions=sessions, contract_id=one, history=history, drawing=3, charts=drawn
+        )
+    async with sessions() as session:
+        await read_only(session)
+        assert await chart_set(session=session, contract_id=one, history=2, drawing=3) == drawn
+        assert await chart_set(session=session, contract_id=one, history=1, drawing=3) is None
+        assert await chart_set(session=session, contract_id=one, history=2, drawing=4) is None
