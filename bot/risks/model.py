@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from storage.models import (
     Risk,
     SuccessIndicator,
 )
+from storage.queries.measurements import Reach
 
 REPLY = "risk_reply"  # Reply beside an open risk (digest, summary): answer the leader about it
 REPLY_MODAL = "risk_reply_modal"
@@ -130,13 +131,15 @@ def escalation_due(risk: Risk, now: datetime, days: int) -> bool:
     return is_open(risk) and needs_help(risk) and age_days(risk, now) >= days
 
 
+def decreasing(indicator: SuccessIndicator) -> bool:
+    """Whether the indicator gets better going down: as it says, else from its target."""
+    if indicator.direction in ("increase", "decrease"):
+        return indicator.direction == "decrease"
+    return indicator.target < indicator.baseline
+
+
 def reaches(indicator: SuccessIndicator, threshold: float, value: float) -> bool:
-    decreasing = (
-        indicator.direction == "decrease"
-        if indicator.direction in ("increase", "decrease")
-        else indicator.target < indicator.baseline
-    )
-    return value <= threshold if decreasing else value >= threshold
+    return value <= threshold if decreasing(indicator) else value >= threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,30 @@ def recoveries(
         first = min((v.measured_at for v in later), default=None)
         days = None if first is None else (first.astimezone(zone).date() - m.due).days
         found.append(Recovery(m, days))
+    return found
+
+
+def recovery_reaches(
+    milestones: Iterable[Milestone], indicators: Sequence[SuccessIndicator], zone: ZoneInfo
+) -> list[Reach]:
+    """What `recoveries` looks for in each series, as a query can find it without the series:
+    for each missed milestone decided by an indicator, the first value reaching its threshold
+    from the first instant of the day after it was due, in the contract's zone."""
+    by_key = {i.key: i for i in indicators}
+    found = []
+    for m in milestones:
+        indicator = by_key.get(m.indicator_key or "")
+        if m.status != MilestoneStatus.missed or indicator is None or indicator.id is None:
+            continue
+        after = datetime.combine(m.due + timedelta(days=1), time(), tzinfo=zone)
+        found.append(
+            Reach(
+                indicator_id=indicator.id,
+                since=after.astimezone(UTC),
+                threshold=m.threshold if m.threshold is not None else indicator.target,
+                decreasing=decreasing(indicator),
+            )
+        )
     return found
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, inspect, or_
+from sqlalchemy import Select, case, delete, func, inspect, or_
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,7 +33,7 @@ from storage.models import (
     Role,
     SuccessIndicator,
 )
-from storage.queries.measurements import newest_ids
+from storage.queries.measurements import Reach, first_reaching_ids, newest_ids
 from storage.types import utcnow
 
 RECENT_EVIDENCE = 5
@@ -71,8 +71,9 @@ class ContractBundle:
     risks: list[Risk] = field(default_factory=list)
     # A bundle loaded for a list (`load_bundles(recent=True)`) holds the latest values of
     # each indicator only, instead of its check-ins the periods answered, and no
-    # `recent_evidence`: whatever reads the whole history (charts, the summary, a digest)
-    # loads the whole bundle.
+    # `recent_evidence`; one loaded for a summary (`add_summary_history` on top) holds as
+    # well the few check-ins, values and pieces of evidence a summary shows. Whatever reads
+    # the whole history (charts, a digest, a report) loads the whole bundle.
     recent: bool = False
     answered_keys: frozenset[str] = frozenset()
 
@@ -257,23 +258,7 @@ async def load_bundles(
         bundles[cid].evidence_counts[(item_type, item_key)] = count
         bundles[cid].evidence_latest[(item_type, item_key)] = latest
     if not recent:  # the newest pieces are shown by a summary, not in a list
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=col(Evidence.contract_id),
-                order_by=(col(Evidence.created_at).desc(), col(Evidence.id).desc()),
-            )
-            .label("rank")
-        )
-        ranked = select(Evidence.id, rank).where(col(Evidence.contract_id).in_(ids)).subquery()
-        pieces = await session.exec(
-            select(Evidence)
-            .join(ranked, ranked.c.id == col(Evidence.id))
-            .where(ranked.c.rank <= RECENT_EVIDENCE)
-            .order_by(col(Evidence.created_at).desc(), col(Evidence.id).desc())
-        )
-        for piece in pieces.all():
-            bundles[piece.contract_id].recent_evidence.append(piece)
+        await _add_newest_evidence(session, bundles)
     # Never an anonymous entry's own relation: only the group it was released in.
     group = case(
         (col(Feedback.anonymous).is_(True), col(Feedback.released_as)),
@@ -303,6 +288,86 @@ async def load_bundles(
         slot = (expectation_key or "", shown_as or "stakeholder", polarity)
         bundle.feedback_groups[slot] = bundle.feedback_groups.get(slot, 0) + count
     return list(bundles.values())
+
+
+async def _add_newest_evidence(session: AsyncSession, bundles: dict[int, ContractBundle]) -> None:
+    """Each contract's `RECENT_EVIDENCE` newest pieces of evidence, newest first."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=col(Evidence.contract_id),
+            order_by=(col(Evidence.created_at).desc(), col(Evidence.id).desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(Evidence.id, rank).where(col(Evidence.contract_id).in_(bundles)).subquery()
+    pieces = await session.exec(
+        select(Evidence)
+        .join(ranked, ranked.c.id == col(Evidence.id))
+        .where(ranked.c.rank <= RECENT_EVIDENCE)
+        .order_by(col(Evidence.created_at).desc(), col(Evidence.id).desc())
+    )
+    for piece in pieces.all():
+        bundles[piece.contract_id].recent_evidence.append(piece)
+
+
+def _newest_answered(ids: Sequence[int], *where: Any, keep: int) -> Select[Any]:
+    """The ids of each contract's `keep` newest answered check-ins (by week) among `where`."""
+    rank = func.row_number().over(
+        partition_by=col(CheckIn.contract_id),
+        order_by=(col(CheckIn.period_key).desc(), col(CheckIn.id).desc()),
+    )
+    ranked = (
+        select(col(CheckIn.id).label("id"), rank.label("rank"))
+        .where(col(CheckIn.contract_id).in_(ids), CheckIn.status == "answered", *where)
+        .subquery()
+    )
+    return select(ranked.c.id).where(ranked.c.rank <= keep)
+
+
+async def add_summary_history(
+    *,
+    session: AsyncSession,
+    bundles: Sequence[ContractBundle],
+    rated: int,
+    reaches: Sequence[Reach],
+) -> None:
+    """What a summary shows of the history, on bundles loaded for a list (`recent=True`), in
+    three statements however long the history: the newest pieces of evidence; of the
+    check-ins the `rated` newest answered weeks with a confidence (its trend) and the newest
+    answered one with words (wins or a reflection: kept as typed, stripped); and among the
+    values the first to reach each of `reaches` (a missed milestone's recovery), merged into
+    each indicator's series in time order."""
+    by_id = {b.contract.id or 0: b for b in bundles}
+    if not by_id:
+        return
+    ids = list(by_id)
+    await _add_newest_evidence(session, by_id)
+    worded = or_(col(CheckIn.wins) != "", col(CheckIn.reflection) != "")
+    shown = await session.exec(
+        select(CheckIn)
+        .where(
+            or_(
+                col(CheckIn.id).in_(
+                    _newest_answered(ids, col(CheckIn.confidence).is_not(None), keep=rated)
+                ),
+                col(CheckIn.id).in_(_newest_answered(ids, worded, keep=1)),
+            )
+        )
+        .order_by(col(CheckIn.contract_id), col(CheckIn.period_key), col(CheckIn.id))
+    )
+    for checkin in shown.all():
+        by_id[checkin.contract_id].checkins.append(checkin)
+    firsts = first_reaching_ids(reaches)
+    if firsts is None:
+        return
+    owner = {i.id: b for b in by_id.values() for i in b.indicators if i.id is not None}
+    reached = await session.exec(select(Measurement).where(col(Measurement.id).in_(firsts)))
+    for value in reached.all():
+        series = owner[value.indicator_id].measurements.setdefault(value.indicator_id, [])
+        if all(m.id != value.id for m in series):
+            series.append(value)
+            series.sort(key=lambda m: (m.measured_at, m.id or 0))
 
 
 async def find_contract_for_leader(*, session: AsyncSession, leader_id: str) -> Contract | None:

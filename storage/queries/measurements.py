@@ -1,7 +1,11 @@
-"""Data access shared by the features that show an indicator's values: its latest few."""
+"""Data access shared by the features that show an indicator's values: its latest few, and the
+first to reach a threshold."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Select, func, union_all
@@ -47,3 +51,38 @@ def newest_ids(*indicators: Any, keep: int) -> CompoundSelect[Any]:
         )
         places.append(select(newest).where(*indicators))
     return union_all(*places)
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """The first value of an indicator measured at or after `since` that reaches `threshold`
+    (at or below it when the indicator is `decreasing`, else at or above)."""
+
+    indicator_id: int
+    since: datetime
+    threshold: float
+    decreasing: bool
+
+
+def first_reaching_ids(reaches: Sequence[Reach]) -> CompoundSelect[Any] | None:
+    """The id of each `Reach`'s value (NULL where none reached it yet): one step down the
+    indicator's (indicator, time) index each, never its whole series."""
+    if not reaches:
+        return None
+    firsts = []
+    for reach in reaches:
+        value = col(Measurement.value)
+        reached = value <= reach.threshold if reach.decreasing else value >= reach.threshold
+        first = (
+            select(Measurement.id)
+            .where(
+                col(Measurement.indicator_id) == reach.indicator_id,
+                col(Measurement.measured_at) >= reach.since,
+                reached,
+            )
+            .order_by(col(Measurement.measured_at), col(Measurement.id))
+            .limit(1)
+            .scalar_subquery()
+        )
+        firsts.append(select(first))
+    return union_all(*firsts)
