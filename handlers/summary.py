@@ -15,8 +15,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.amendments.blocks import build_contract_summary
 from bot.amendments.model import SummaryView, version_argument
 from bot.amendments.service import summary_view
-from bot.charts.model import Chart, ShownChart, charts_of
-from bot.charts.service import forget_charts, kept_charts, show_charts
+from bot.charts.model import ShownChart
+from bot.charts.service import (
+    charts_at,
+    draw_charts,
+    forget_charts,
+    kept_charts,
+    show_charts,
+    summary_charts,
+)
 from bot.contracts.service import contract_to_show
 from bot.core.permissions import Refusal, may_read
 from bot.core.text import escape
@@ -27,7 +34,7 @@ from bot.renewal.service import Standing, agreement_standing
 from bot.services import services_of
 from bot.summary.blocks import chart_section
 from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
-from bot.summary.service import load_home
+from bot.summary.service import load_home, load_summary
 from bot.ui.blocks import context, fit_view
 from bot.ui.metadata import ContractRef
 from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading, update_view
@@ -38,11 +45,6 @@ from storage.queries.contracts import load_bundle, load_governance
 logger = logging.getLogger(__name__)
 
 SUMMARY_TITLE = "Contract summary"
-
-
-def summary_charts(shown: SummaryView) -> list[Chart]:
-    """The charts of a summary of the contract as it stands (none for an old version)."""
-    return [] if shown.version is not None else charts_of(shown.bundle)
 
 
 def by_contract(shown: list[ShownChart]) -> dict[int, list[ShownChart]]:
@@ -60,7 +62,14 @@ async def summary_command(request: CommandRequest) -> None:
         return
     async with request.services.sessions() as session:
         await read_only(session)
-        found = await contract_to_show(session=session, viewer=request.viewer, leader=target)
+        # The contract as it stands is read for what its summary shows; an old version is
+        # told apart from the whole of the one that stands.
+        found = await contract_to_show(
+            session=session,
+            viewer=request.viewer,
+            leader=target,
+            load=load_summary if version is None else load_bundle,
+        )
         shown: SummaryView | Refusal = (
             found
             if isinstance(found, Refusal)
@@ -68,11 +77,12 @@ async def summary_command(request: CommandRequest) -> None:
                 session=session, bundle=found, version=version, viewer=request.viewer
             )
         )
-        standing = (
-            await agreement_standing(session=session, bundles=[shown.bundle], viewer=request.viewer)
-            if not isinstance(shown, Refusal) and shown.version is None
-            else None
-        )
+        standing, at = None, None  # an old version: no renewal line, no charts
+        if not isinstance(shown, Refusal) and shown.version is None:
+            standing = await agreement_standing(
+                session=session, bundles=[shown.bundle], viewer=request.viewer
+            )
+            at = await charts_at(session=session, contract_id=shown.bundle.contract.id or 0)
     if isinstance(shown, Refusal):
         await request.reply(shown.text)
         return
@@ -82,10 +92,11 @@ async def summary_command(request: CommandRequest) -> None:
     # One answer, charts included: the command was acknowledged at once and its response URL
     # stays valid for 30 minutes, so the reply may wait for a chart to be drawn and uploaded
     # (an unchanged chart never is); a chart Slack refuses is left out, the text stays whole.
-    charts = summary_charts(shown)
-    kept, complete = await kept_charts(services=request.services, charts=charts)
-    if not complete:
-        kept = await show_charts(services=request.services, client=request.client, charts=charts)
+    kept: list[ShownChart] = []
+    if at is not None:
+        kept, rest = await summary_charts(services=request.services, at=at)
+        if rest is not None:
+            kept = await draw_charts(services=request.services, client=request.client, whole=rest)
     await reply_blocks(request.respond, [*blocks, *chart_section(kept)], text=f"Summary of {title}")
 
 
@@ -119,7 +130,7 @@ async def handle_open_summary(
     async with services.fill_slots:
         async with services.sessions() as session:
             await read_only(session)
-            bundle = await load_bundle(session=session, contract_id=contract_id)
+            bundle = await load_summary(session=session, contract_id=contract_id)
             shown = (
                 await summary_view(session=session, bundle=bundle, version=None)
                 if bundle is not None
@@ -128,20 +139,20 @@ async def handle_open_summary(
             standing = await agreement_standing(
                 session=session, bundles=[bundle] if bundle is not None else [], viewer=user
             )
+            at = await charts_at(session=session, contract_id=contract_id)
         if isinstance(shown, Refusal):
             await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
             return
         blocks = build_contract_summary(shown, today=services.today(), viewer=user)
         _with_renewal(blocks, shown, standing)
         # The modal is filled with the charts already uploaded, then again once the rest are.
-        charts = summary_charts(shown)
-        kept, complete = await kept_charts(services=services, charts=charts)
+        kept, rest = await summary_charts(services=services, at=at)
         filled = await fill(
             client, opened, build_summary_modal(blocks + chart_section(kept), title=SUMMARY_TITLE)
         )
-        if complete or not filled:
+        if rest is None or not filled:
             return
-        drawn = await show_charts(services=services, client=client, charts=charts)
+        drawn = await draw_charts(services=services, client=client, whole=rest)
         if len(drawn) > len(kept):
             await update_view(
                 client,

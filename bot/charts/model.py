@@ -17,7 +17,8 @@ from bot.core.progress import format_number
 from storage.models import SuccessIndicator
 from storage.queries.contracts import ContractBundle
 
-# Bumped when the drawing changes, so charts already uploaded are drawn anew.
+# Bumped when the drawing, a title or an alt text changes, so charts already uploaded are
+# drawn anew (and the sets kept of them, `bot.charts.service.charts_at`, let go).
 DRAWING_VERSION = 3
 CONFIDENCE = "confidence"
 CONFIDENCE_SCALE = 5

@@ -5,7 +5,7 @@ A draft becomes active through agreement (`bot.contracts.agreement`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,14 +41,26 @@ from storage.queries.contracts import (
 )
 
 
+class BundleLoader(Protocol):
+    """How a contract is read: whole (`load_bundle`), or for what a surface shows of it."""
+
+    async def __call__(
+        self, *, session: AsyncSession, contract_id: int
+    ) -> ContractBundle | None: ...
+
+
 async def contract_to_show(
-    *, session: AsyncSession, viewer: str, leader: str | None
+    *,
+    session: AsyncSession,
+    viewer: str,
+    leader: str | None,
+    load: BundleLoader = load_bundle,
 ) -> ContractBundle | Refusal:
-    """The contract `viewer` asked about, or why they may not see it."""
+    """The contract `viewer` asked about, read by `load`, or why they may not see it."""
     if leader is None or leader == viewer:
         own = await find_contract_for_leader(session=session, leader_id=viewer)
         if own is not None:
-            bundle = await load_bundle(session=session, contract_id=own.id or 0)
+            bundle = await load(session=session, contract_id=own.id or 0)
             if bundle is not None:
                 return bundle
         if leader is None:
@@ -64,7 +76,7 @@ async def contract_to_show(
     contract = await find_contract_for_leader(session=session, leader_id=leader)
     if contract is None:
         return Refusal(f"<@{leader}> has no contract in North Star.")
-    bundle = await load_bundle(session=session, contract_id=contract.id or 0)
+    bundle = await load(session=session, contract_id=contract.id or 0)
     if bundle is None or not may_read(bundle, viewer):
         return Refusal(
             f"Only <@{leader}>, their sponsor and the contract's governance can read "
