@@ -83,21 +83,17 @@ async def kept_charts(
 
 @dataclass(frozen=True, slots=True)
 class ChartsAt:
-    """A contract's charts as known from the number of its history: those drawn at it
+    """A contract's charts as known from the number of its history now: those drawn at it
     (subject, title, alt text, data hash each, in order), or None when none were yet."""
 
     contract_id: int
-    history: int
     drawn: list[dict[str, str]] | None
 
 
 async def charts_at(*, session: AsyncSession, contract_id: int) -> ChartsAt:
-    """What is known of the contract's charts, in two statements whatever its history."""
-    history = await history_version(session=session, contract_id=contract_id)
-    drawn = await chart_set(
-        session=session, contract_id=contract_id, history=history, drawing=DRAWING_VERSION
-    )
-    return ChartsAt(contract_id, history, drawn)
+    """What is known of the contract's charts, in one statement whatever its history."""
+    drawn = await chart_set(session=session, contract_id=contract_id, drawing=DRAWING_VERSION)
+    return ChartsAt(contract_id, drawn)
 
 
 async def known_charts(*, services: Services, at: ChartsAt) -> tuple[list[ShownChart], bool]:

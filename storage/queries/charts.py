@@ -3,6 +3,9 @@ the number of a contract's history and the charts drawn at it."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -92,14 +95,23 @@ async def history_version(*, session: AsyncSession, contract_id: int) -> int:
 
 
 async def chart_set(
-    *, session: AsyncSession, contract_id: int, history: int, drawing: int
+    *, session: AsyncSession, contract_id: int, drawing: int, history: int | None = None
 ) -> list[dict[str, str]] | None:
-    """The charts drawn of the contract at that history and drawing version, if any were."""
+    """The charts drawn of the contract at that history (by default its number now, read in
+    the same statement) and drawing version, if any were."""
+    number: Any = history
+    if number is None:
+        number = func.coalesce(
+            select(ContractHistory.version)
+            .where(ContractHistory.contract_id == contract_id)
+            .scalar_subquery(),
+            0,
+        )
     row = await session.exec(
         select(ChartSet.charts).where(
             ChartSet.contract_id == contract_id,
-            ChartSet.history == history,
             ChartSet.drawing == drawing,
+            col(ChartSet.history) == number,
         )
     )
     found = row.first()

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlmodel import select
+from sqlmodel import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import SessionFactory, read_only, writing
 from storage.models import (
     CheckIn,
     Contract,
+    ContractHistory,
     Evidence,
     Measurement,
     Milestone,
@@ -172,3 +173,35 @@ async def test_a_chart_set_is_kept_once_and_older_ones_let_go(sessions: SessionF
         assert await chart_set(session=session, contract_id=one, history=2, drawing=3) == drawn
         assert await chart_set(session=session, contract_id=one, history=1, drawing=3) is None
         assert await chart_set(session=session, contract_id=one, history=2, drawing=4) is None
+
+
+async def test_the_set_at_the_number_now_is_found_until_a_write(sessions: SessionFactory) -> None:
+    one = await add_contract(sessions, indicators=[INDICATOR])
+    indicator = await indicator_of(sessions, one)
+    [history] = await numbers(sessions, one)
+    await keep_chart_set(sessions=sessions, contract_id=one, history=history, drawing=3, charts=[])
+
+    async def add_value(session: AsyncSession) -> None:
+        session.add(Measurement(indicator_id=indicator, value=64, measured_at=WHEN))
+
+    async with sessions() as session:
+        await read_only(session)
+        assert await chart_set(session=session, contract_id=one, drawing=3) == []
+    await write(sessions, add_value)
+    async with sessions() as session:
+        await read_only(session)
+        assert await chart_set(session=session, contract_id=one, drawing=3) is None
+
+
+async def test_a_contract_from_before_the_numbers_is_at_zero(sessions: SessionFactory) -> None:
+    one = await add_contract(sessions, indicators=[INDICATOR])
+    async with sessions() as session:
+        await writing(session)
+        connection = await session.connection()
+        await connection.execute(delete(ContractHistory))
+        await session.commit()
+    assert await numbers(sessions, one) == [0]
+    await keep_chart_set(sessions=sessions, contract_id=one, history=0, drawing=3, charts=[])
+    async with sessions() as session:
+        await read_only(session)
+        assert await chart_set(session=session, contract_id=one, drawing=3) == []
