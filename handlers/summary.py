@@ -18,11 +18,9 @@ from bot.amendments.service import summary_view
 from bot.charts.model import ShownChart
 from bot.charts.service import (
     charts_at,
+    charts_to_show,
     draw_charts,
     forget_charts,
-    kept_charts,
-    show_charts,
-    summary_charts,
 )
 from bot.contracts.service import contract_to_show
 from bot.core.permissions import Refusal, may_read
@@ -33,7 +31,7 @@ from bot.renewal.blocks import draft_agreement_line, renewal_line
 from bot.renewal.service import Standing, agreement_standing
 from bot.services import services_of
 from bot.summary.blocks import chart_section
-from bot.summary.home import OPEN_SUMMARY, build_home, build_summary_modal
+from bot.summary.home import HOME_CHARTS, OPEN_SUMMARY, build_home, build_summary_modal
 from bot.summary.service import load_home, load_summary
 from bot.ui.blocks import context, fit_view
 from bot.ui.metadata import ContractRef
@@ -82,7 +80,7 @@ async def summary_command(request: CommandRequest) -> None:
             standing = await agreement_standing(
                 session=session, bundles=[shown.bundle], viewer=request.viewer
             )
-            at = await charts_at(session=session, contract_id=shown.bundle.contract.id or 0)
+            at = await charts_at(session=session, contract_ids=[shown.bundle.contract.id or 0])
     if isinstance(shown, Refusal):
         await request.reply(shown.text)
         return
@@ -94,9 +92,10 @@ async def summary_command(request: CommandRequest) -> None:
     # (an unchanged chart never is); a chart Slack refuses is left out, the text stays whole.
     kept: list[ShownChart] = []
     if at is not None:
-        kept, rest = await summary_charts(services=request.services, at=at)
-        if rest is not None:
-            kept = await draw_charts(services=request.services, client=request.client, whole=rest)
+        known = await charts_to_show(services=request.services, at=at)
+        kept = known.kept
+        if known.rest:
+            kept = await draw_charts(services=request.services, client=request.client, known=known)
     await reply_blocks(request.respond, [*blocks, *chart_section(kept)], text=f"Summary of {title}")
 
 
@@ -139,21 +138,23 @@ async def handle_open_summary(
             standing = await agreement_standing(
                 session=session, bundles=[bundle] if bundle is not None else [], viewer=user
             )
-            at = await charts_at(session=session, contract_id=contract_id)
+            at = await charts_at(session=session, contract_ids=[contract_id])
         if isinstance(shown, Refusal):
             await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
             return
         blocks = build_contract_summary(shown, today=services.today(), viewer=user)
         _with_renewal(blocks, shown, standing)
         # The modal is filled with the charts already uploaded, then again once the rest are.
-        kept, rest = await summary_charts(services=services, at=at)
+        known = await charts_to_show(services=services, at=at)
         filled = await fill(
-            client, opened, build_summary_modal(blocks + chart_section(kept), title=SUMMARY_TITLE)
+            client,
+            opened,
+            build_summary_modal(blocks + chart_section(known.kept), title=SUMMARY_TITLE),
         )
-        if rest is None or not filled:
+        if not known.rest or not filled:
             return
-        drawn = await draw_charts(services=services, client=client, whole=rest)
-        if len(drawn) > len(kept):
+        drawn = await draw_charts(services=services, client=client, known=known)
+        if len(drawn) > len(known.kept):
             await update_view(
                 client,
                 view_id=opened.view_id,
@@ -186,22 +187,21 @@ async def handle_app_home_opened(
         return view
 
     # Published at once with the charts already uploaded; again once new ones are.
-    charts = home.charts
-    kept, complete = await kept_charts(services=services, charts=charts)
+    known = await charts_to_show(services=services, at=home.charts, limit=HOME_CHARTS)
     try:
-        published = await client.views_publish(user_id=user, view=home_view(kept))
+        published = await client.views_publish(user_id=user, view=home_view(known.kept))
     except SlackApiError as error:
-        if not kept or error.response.get("error") != "invalid_blocks":
+        if not known.kept or error.response.get("error") != "invalid_blocks":
             raise
         # A kept chart's file is gone from Slack: shown without charts, drawn anew below.
         logger.warning("App Home refused its kept charts; drawing them again")
-        await forget_charts(services=services, shown=kept)
-        kept, complete = [], False
+        await forget_charts(services=services, shown=known.kept)
+        known = await charts_to_show(services=services, at=home.charts, limit=HOME_CHARTS)
         published = await client.views_publish(user_id=user, view=home_view())
-    if complete:
+    if not known.rest:
         return
-    drawn = await show_charts(services=services, client=client, charts=charts)
-    if len(drawn) > len(kept):
+    drawn = await draw_charts(services=services, client=client, known=known, limit=HOME_CHARTS)
+    if len(drawn) > len(known.kept):
         current = (published.get("view") or {}).get("hash")
         try:
             await client.views_publish(user_id=user, view=home_view(drawn), hash=current)

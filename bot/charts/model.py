@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.core.progress import format_number
 from storage.models import SuccessIndicator
@@ -22,6 +23,7 @@ from storage.queries.contracts import ContractBundle
 DRAWING_VERSION = 3
 CONFIDENCE = "confidence"
 CONFIDENCE_SCALE = 5
+T = TypeVar("T")
 ALT_TEXT_LIMIT = 2000  # the image block's alt_text
 TITLE_LIMIT = 2000  # the image block's title
 
@@ -169,6 +171,14 @@ def confidence_chart(bundle: ContractBundle) -> ConfidenceChart | None:
         period_end=c.period_end,
         ratings=tuple((k.created_at.date(), int(k.confidence or 0)) for k in rated),
     )
+
+
+def within(charts: Sequence[T], limit: int | None, subject: Callable[[T], str]) -> list[T]:
+    """Of a contract's charts in their order (`charts_of`: indicators, then confidence), or of
+    what is kept of them, what `charts_of(limit=limit)` draws: the first `limit` indicators'
+    charts, then the confidence sparkline."""
+    indicators = [c for c in charts if subject(c) != CONFIDENCE]
+    return indicators[:limit] + [c for c in charts if subject(c) == CONFIDENCE]
 
 
 def charts_of(bundle: ContractBundle, *, limit: int | None = None) -> list[Chart]:

@@ -12,7 +12,7 @@ A summary knows its charts without reading the history they draw: `charts_at` re
 number of the contract's history (bumped by database triggers on every write of what a chart
 draws: `storage.models.ContractHistory`) and the charts drawn at it (`ChartSet`: subject,
 title, alt text, hash); when each has its file, they are shown as they are. Otherwise
-`summary_charts` reads the number again, then the whole history, shows the charts as
+`charts_to_show` reads the number again, then the whole history, shows the charts as
 above and keeps them as drawn at that number: read before the history, it can only be
 older than what was drawn, never newer, so a set never stands for charts older than itself.
 
@@ -31,19 +31,20 @@ from dataclasses import dataclass
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.charts.model import DRAWING_VERSION, Chart, ShownChart, charts_of, data_hash
+from bot.charts.model import DRAWING_VERSION, Chart, ShownChart, charts_of, data_hash, within
 from bot.services import Services
 from storage.db import read_only
 from storage.queries.charts import (
+    DrawnSet,
     cached_file_ids,
     chart_file_id,
-    chart_set,
+    chart_sets,
     forget_chart_files,
-    history_version,
+    history_versions,
     keep_chart_file,
-    keep_chart_set,
+    keep_chart_sets,
 )
-from storage.queries.contracts import load_bundle
+from storage.queries.contracts import load_bundles
 
 logger = logging.getLogger(__name__)
 
@@ -90,25 +91,10 @@ class ChartsAt:
     drawn: list[dict[str, str]] | None
 
 
-async def charts_at(*, session: AsyncSession, contract_id: int) -> ChartsAt:
-    """What is known of the contract's charts, in one statement whatever its history."""
-    drawn = await chart_set(session=session, contract_id=contract_id, drawing=DRAWING_VERSION)
-    return ChartsAt(contract_id, drawn)
-
-
-async def known_charts(*, services: Services, at: ChartsAt) -> tuple[list[ShownChart], bool]:
-    """The charts drawn at this history whose files are kept, in order, and whether that is
-    all of them (False when none were drawn at it yet)."""
-    if at.drawn is None:
-        return [], False
-    keys = [(at.contract_id, d["subject"], d["data_hash"]) for d in at.drawn]
-    cached = await cached_file_ids(sessions=services.sessions, keys=keys)
-    shown = [
-        ShownChart(at.contract_id, d["subject"], cached[key], d["title"], d["alt_text"])
-        for d, key in zip(at.drawn, keys, strict=True)
-        if key in cached
-    ]
-    return shown, len(shown) == len(at.drawn)
+async def charts_at(*, session: AsyncSession, contract_ids: Sequence[int]) -> list[ChartsAt]:
+    """What is known of each contract's charts, in one statement whatever their history."""
+    drawn = await chart_sets(session=session, contract_ids=contract_ids, drawing=DRAWING_VERSION)
+    return [ChartsAt(cid, drawn.get(cid)) for cid in contract_ids]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,55 +107,107 @@ class ContractCharts:
     charts: list[Chart]
 
 
-async def summary_charts(
-    *, services: Services, at: ChartsAt
-) -> tuple[list[ShownChart], ContractCharts | None]:
-    """The charts a summary shows at once, and those left to draw (None when none are).
+@dataclass(frozen=True, slots=True)
+class ChartsToShow:
+    """The charts shown at once, in order, and the contracts with charts left to draw."""
 
-    Known at this history, they are shown without reading it; otherwise the whole history
-    is read (once after each change), the charts unchanged since are shown from their files,
-    and those changed are left to `draw_charts`."""
-    kept, complete = await known_charts(services=services, at=at)
-    if complete:
-        return kept, None
-    async with services.sessions() as session:
-        await read_only(session)
-        history = await history_version(session=session, contract_id=at.contract_id)
-        bundle = await load_bundle(session=session, contract_id=at.contract_id)
-    if bundle is None:
-        return [], None
-    whole = ContractCharts(at.contract_id, history, charts_of(bundle))
-    kept, complete = await kept_charts(services=services, charts=whole.charts)
-    if not complete:
-        return kept, whole
-    await _keep_set(services, whole)
-    return kept, None
+    kept: list[ShownChart]
+    rest: list[ContractCharts]
+
+
+def _entry(drawn: dict[str, str]) -> str:
+    return drawn["subject"]
+
+
+def _subject(chart: Chart) -> str:
+    return chart.subject
+
+
+async def charts_to_show(
+    *, services: Services, at: Sequence[ChartsAt], limit: int | None = None
+) -> ChartsToShow:
+    """The charts of those contracts (of each the first `limit` indicators' and the
+    confidence sparkline) that can be shown at once, and what is left to draw.
+
+    A contract whose charts are known at its history's number, each with its file, is shown
+    without reading its history. The others' whole histories are read (once after each
+    change, in one go), their unchanged charts shown from their files, and where every chart
+    shown has one the set is kept as drawn at that number; the rest is left to `draw_charts`."""
+    known = {a.contract_id: within(a.drawn, limit, _entry) for a in at if a.drawn is not None}
+    keys = [(cid, d["subject"], d["data_hash"]) for cid, drawn in known.items() for d in drawn]
+    files = await cached_file_ids(sessions=services.sessions, keys=keys)
+    shown: dict[int, list[ShownChart]] = {}
+    for cid, drawn in known.items():
+        if all((cid, d["subject"], d["data_hash"]) in files for d in drawn):
+            shown[cid] = [
+                ShownChart(
+                    cid,
+                    d["subject"],
+                    files[(cid, d["subject"], d["data_hash"])],
+                    d["title"],
+                    d["alt_text"],
+                )
+                for d in drawn
+            ]
+    unknown = [a.contract_id for a in at if a.contract_id not in shown]
+    rest: list[ContractCharts] = []
+    if unknown:
+        async with services.sessions() as session:
+            await read_only(session)
+            numbers = await history_versions(session=session, contract_ids=unknown)
+            bundles = await load_bundles(session=session, contracts=unknown)
+        wholes = [
+            ContractCharts(b.contract.id or 0, numbers[b.contract.id or 0], charts_of(b))
+            for b in bundles
+        ]
+        wanted = {w.contract_id: within(w.charts, limit, _subject) for w in wholes}
+        kept, _ = await kept_charts(
+            services=services, charts=[c for charts in wanted.values() for c in charts]
+        )
+        for chart in kept:
+            shown.setdefault(chart.contract_id, []).append(chart)
+        complete = [
+            w for w in wholes if len(shown.get(w.contract_id, [])) == len(wanted[w.contract_id])
+        ]
+        await _keep_sets(services, complete)
+        rest = [w for w in wholes if w not in complete]
+    return ChartsToShow([c for a in at for c in shown.get(a.contract_id, [])], rest)
 
 
 async def draw_charts(
-    *, services: Services, client: AsyncWebClient, whole: ContractCharts
+    *, services: Services, client: AsyncWebClient, known: ChartsToShow, limit: int | None = None
 ) -> list[ShownChart]:
-    """The contract's charts, those not uploaded yet drawn and uploaded, kept as drawn at
-    their history."""
-    shown = await show_charts(services=services, client=client, charts=whole.charts)
-    await _keep_set(services, whole)
-    return shown
+    """Every chart `charts_to_show` found: those left to draw drawn and uploaded (those that
+    could not be left out), and kept as drawn at their histories."""
+    redrawn = {w.contract_id for w in known.rest}
+    drawn = await show_charts(
+        services=services,
+        client=client,
+        charts=[c for w in known.rest for c in within(w.charts, limit, _subject)],
+    )
+    await _keep_sets(services, known.rest)
+    return [c for c in known.kept if c.contract_id not in redrawn] + drawn
 
 
-async def _keep_set(services: Services, whole: ContractCharts) -> None:
-    await keep_chart_set(
+async def _keep_sets(services: Services, wholes: Sequence[ContractCharts]) -> None:
+    await keep_chart_sets(
         sessions=services.sessions,
-        contract_id=whole.contract_id,
-        history=whole.history,
         drawing=DRAWING_VERSION,
-        charts=[
-            {
-                "subject": c.subject,
-                "title": c.title,
-                "alt_text": c.alt_text,
-                "data_hash": data_hash(c),
-            }
-            for c in whole.charts
+        drawn=[
+            DrawnSet(
+                w.contract_id,
+                w.history,
+                [
+                    {
+                        "subject": c.subject,
+                        "title": c.title,
+                        "alt_text": c.alt_text,
+                        "data_hash": data_hash(c),
+                    }
+                    for c in w.charts
+                ],
+            )
+            for w in wholes
         ],
     )
 

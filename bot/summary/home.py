@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 from slack_sdk.models.views import View
 
 from bot.charts.blocks import chart_blocks
-from bot.charts.model import Chart, ShownChart, charts_of
+from bot.charts.model import ShownChart
 from bot.core.permissions import may_read
 from bot.core.text import escape, truncate
 from bot.evidence.blocks import evidence_headline
@@ -70,11 +70,6 @@ def charted(*, viewer: str, bundles: Sequence[ContractBundle]) -> list[ContractB
     ]
     open_.sort(key=lambda b: b.contract.leader_id != viewer)  # stable: led ones first
     return open_[:HOME_CHART_CONTRACTS]
-
-
-def home_charts(whole: Sequence[ContractBundle]) -> list[Chart]:
-    """The charts App Home shows of the `charted` contracts, loaded whole."""
-    return [chart for b in whole for chart in charts_of(b, limit=HOME_CHARTS)]
 
 
 def _charts(bundle: ContractBundle, charts: Mapping[int, Sequence[ShownChart]]) -> list[Block]:

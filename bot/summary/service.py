@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.charts.model import Chart
+from bot.charts.service import ChartsAt, charts_at
 from bot.core.calendar import zone_named
 from bot.risks.model import recovery_reaches
-from bot.summary.home import charted, home_charts
+from bot.summary.home import charted
 from bot.summary.reflection import TREND_WEEKS
 from storage.queries.contracts import (
     ContractBundle,
@@ -23,22 +23,22 @@ from storage.queries.contracts import (
 
 @dataclass(frozen=True, slots=True)
 class Home:
-    """The contracts App Home lists, loaded for a list (`ContractBundle.recent`), and the
-    charts it shows, drawn from the whole history of the few contracts charted."""
+    """The contracts App Home lists, loaded for a list (`ContractBundle.recent`), and what
+    is known of the charts it shows (`charted`): read by `charts_to_show`."""
 
     bundles: list[ContractBundle]
-    charts: list[Chart]
+    charts: list[ChartsAt]
 
 
 async def load_home(*, session: AsyncSession, viewer: str) -> Home:
-    """App Home's contracts and charts, in a constant number of statements that read no
-    more for three years of history than for a week, but for the charted contracts
-    (`HOME_CHART_CONTRACTS` at most)."""
+    """App Home's contracts, and what is known of the charts of the few it charts
+    (`HOME_CHART_CONTRACTS` at most), in a constant number of statements that read no more
+    for three years of history than for a week."""
     mine = await contracts_for_user(session=session, user_id=viewer)
     bundles = await load_bundles(session=session, contracts=mine, recent=True)
     shown = charted(viewer=viewer, bundles=bundles)
-    whole = await load_bundles(session=session, contracts=[b.contract for b in shown])
-    return Home(bundles=bundles, charts=home_charts(whole))
+    at = await charts_at(session=session, contract_ids=[b.contract.id or 0 for b in shown])
+    return Home(bundles=bundles, charts=at)
 
 
 async def load_summary(*, session: AsyncSession, contract_id: int) -> ContractBundle | None:
@@ -48,7 +48,7 @@ async def load_summary(*, session: AsyncSession, contract_id: int) -> ContractBu
     evidence, the check-ins of the confidence trend and the latest words, and the first
     value after each missed milestone that reached it (its recovery). Charts are not drawn
     from it (`charts_of` refuses it): they are known by the history's number
-    (`bot.charts.service.charts_at`), or drawn from the whole bundle."""
+    (`bot.charts.service.charts_to_show`), or drawn from the whole bundle."""
     found = await load_bundles(session=session, contracts=[contract_id], recent=True)
     if not found:
         return None

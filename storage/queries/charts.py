@@ -3,6 +3,8 @@ the number of a contract's history and the charts drawn at it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
@@ -12,6 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import SessionFactory, read_only, writing
 from storage.models import ChartFile, ChartSet, ContractHistory
+from storage.queries import in_chunks, insert_for
+from storage.types import utcnow
 
 
 async def chart_file_id(
@@ -86,60 +90,87 @@ async def forget_chart_files(*, sessions: SessionFactory, file_ids: list[str]) -
         await session.commit()
 
 
-async def history_version(*, session: AsyncSession, contract_id: int) -> int:
-    """The number of the contract's history (0 until a trigger first bumps it)."""
-    row = await session.exec(
-        select(ContractHistory.version).where(ContractHistory.contract_id == contract_id)
-    )
-    return row.first() or 0
-
-
-async def chart_set(
-    *, session: AsyncSession, contract_id: int, drawing: int, history: int | None = None
-) -> list[dict[str, str]] | None:
-    """The charts drawn of the contract at that history (by default its number now, read in
-    the same statement) and drawing version, if any were."""
-    number: Any = history
-    if number is None:
-        number = func.coalesce(
-            select(ContractHistory.version)
-            .where(ContractHistory.contract_id == contract_id)
-            .scalar_subquery(),
-            0,
+async def history_versions(*, session: AsyncSession, contract_ids: Sequence[int]) -> dict[int, int]:
+    """The number of each contract's history (0 until a trigger first bumps it)."""
+    found = dict.fromkeys(contract_ids, 0)
+    for chunk in in_chunks(list(found)):
+        rows = await session.exec(
+            select(ContractHistory.contract_id, ContractHistory.version).where(
+                col(ContractHistory.contract_id).in_(chunk)
+            )
         )
-    row = await session.exec(
-        select(ChartSet.charts).where(
-            ChartSet.contract_id == contract_id,
-            ChartSet.drawing == drawing,
-            col(ChartSet.history) == number,
-        )
+        found.update(rows.all())
+    return found
+
+
+def _number_now(contract_id: Any) -> Any:
+    return func.coalesce(
+        select(ContractHistory.version)
+        .where(col(ContractHistory.contract_id) == contract_id)
+        .scalar_subquery(),
+        0,
     )
-    found = row.first()
-    return None if found is None else list(found)
 
 
-async def keep_chart_set(
-    *,
-    sessions: SessionFactory,
-    contract_id: int,
-    history: int,
-    drawing: int,
-    charts: list[dict[str, str]],
+async def chart_sets(
+    *, session: AsyncSession, contract_ids: Sequence[int], drawing: int
+) -> dict[int, list[dict[str, str]]]:
+    """The charts drawn of each contract at the number of its history now (read in the same
+    statement) and at that drawing version, of those for which any were."""
+    found: dict[int, list[dict[str, str]]] = {}
+    for chunk in in_chunks(list(dict.fromkeys(contract_ids))):
+        rows = await session.exec(
+            select(ChartSet.contract_id, ChartSet.charts).where(
+                col(ChartSet.contract_id).in_(chunk),
+                ChartSet.drawing == drawing,
+                col(ChartSet.history) == _number_now(ChartSet.contract_id),
+            )
+        )
+        found.update((contract_id, list(charts)) for contract_id, charts in rows.all())
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class DrawnSet:
+    """The charts drawn of a contract at a number of its history."""
+
+    contract_id: int
+    history: int
+    charts: list[dict[str, str]]
+
+
+async def keep_chart_sets(
+    *, sessions: SessionFactory, drawing: int, drawn: Sequence[DrawnSet]
 ) -> None:
-    """Keep the charts drawn at that history; a set kept first by someone else stays (the
-    same history draws the same charts). The sets of older histories are let go."""
-    try:
-        async with sessions() as session:
-            await writing(session)
-            connection = await session.connection()
-            await connection.execute(
-                delete(ChartSet).where(
-                    col(ChartSet.contract_id) == contract_id, col(ChartSet.history) < history
-                )
-            )
-            session.add(
-                ChartSet(contract_id=contract_id, history=history, drawing=drawing, charts=charts)
-            )
-            await session.commit()
-    except IntegrityError:
+    """Keep the charts drawn at those histories, in one transaction; a set kept first by
+    someone else stays (the same history draws the same charts). The sets of the histories
+    those contracts have left are let go."""
+    if not drawn:
         return
+    async with sessions() as session:
+        await writing(session)
+        connection = await session.connection()
+        ids = sorted({d.contract_id for d in drawn})
+        await connection.execute(
+            delete(ChartSet).where(
+                col(ChartSet.contract_id).in_(ids),
+                col(ChartSet.history) < _number_now(ChartSet.contract_id),
+            )
+        )
+        await connection.execute(
+            insert_for(session)(ChartSet)
+            .values(
+                [
+                    {
+                        "contract_id": d.contract_id,
+                        "history": d.history,
+                        "drawing": drawing,
+                        "charts": d.charts,
+                        "created_at": utcnow(),
+                    }
+                    for d in drawn
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["contract_id", "history", "drawing"])
+        )
+        await session.commit()

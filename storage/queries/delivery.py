@@ -15,13 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import and_, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import SessionFactory, writing
 from storage.models import Delivery, DeliveryStatus
+from storage.queries import insert_for
 
 # Not done yet: waiting for its time, being sent, or put back to be tried again.
 PENDING = (DeliveryStatus.scheduled, DeliveryStatus.claimed, DeliveryStatus.failed)
@@ -62,11 +61,6 @@ def _named(key: Keyed) -> Any:
 
 def _as_tuple(row: Any) -> tuple[str, int, str, str]:
     return (row.kind, row.contract_id, row.recipient_id, row.period_key)
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
 def _columns() -> list[Any]:
@@ -158,7 +152,7 @@ async def claim_many(
     async with sessions() as session:
         await writing(session)
         inserted = await session.exec(
-            _insert(session)(Delivery)
+            insert_for(session)(Delivery)
             .values(
                 [
                     {
@@ -214,7 +208,7 @@ async def schedule(
 
     Does nothing once it was sent, cancelled or is being sent. The caller commits.
     """
-    statement = _insert(session)(Delivery).values(
+    statement = insert_for(session)(Delivery).values(
         kind=key.kind,
         contract_id=key.contract_id,
         recipient_id=key.recipient_id,

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.charts import service as chart_service
 from bot.sandbox.fake_slack import slack_file_refs
+from storage.models import Measurement
 from tests.bot.checkins.test_support import run_job, virtual_time
 from tests.fakes import Call
 from tests.handlers.test_numbers import record
@@ -52,6 +56,21 @@ async def home_with_charts(bot: Bot, user: str) -> dict[str, Any]:
     )
     assert call.response["ok"], call.response
     return bot.fake.home_views[user]
+
+
+@contextmanager
+def values_loaded() -> Iterator[list[int]]:
+    """How many measured values the app loads meanwhile."""
+    loaded = [0]
+
+    def note(_target: object, _context: object) -> None:
+        loaded[0] += 1
+
+    event.listen(Measurement, "load", note)
+    try:
+        yield loaded
+    finally:
+        event.remove(Measurement, "load", note)
 
 
 def images(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -96,6 +115,24 @@ async def test_the_summary_shows_each_indicator_chart_uploaded_once(
     assert uploads(bot) == uploaded + 1  # only I1's chart changed
     ids = [ref["id"] for ref in slack_file_refs(changed)]
     assert len(set(ids) - set(first)) == 1
+
+
+async def test_a_summary_of_charts_unchanged_reads_no_series(
+    bot: Bot, example_contract: int
+) -> None:
+    weeks: list[tuple[str, float]] = [
+        (f"2027-{month:02d}-{day:02d}", 60 + day % 7) for month in (2, 3) for day in (1, 8, 15, 22)
+    ]
+    await record(bot, example_contract, {"I1": weeks})
+    with values_loaded() as loaded:
+        first = await summary_blocks(bot)  # drawn: the whole series read
+    assert loaded[0] >= len(weeks)
+    with values_loaded() as loaded:
+        again = await summary_blocks(bot, user=SPONSOR)
+    assert slack_file_refs(again) == slack_file_refs(first)
+    # Known at the history's number: of the values, only the two newest of each indicator
+    # its text shows.
+    assert 0 < loaded[0] <= 2 * len(images(again)), loaded
 
 
 async def test_app_home_shows_the_charts(bot: Bot, example_contract: int) -> None:

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import SessionFactory, read_only, writing
 from storage.models import (
+    ChartSet,
     CheckIn,
     Contract,
     ContractHistory,
@@ -19,7 +20,7 @@ from storage.models import (
     Milestone,
     SuccessIndicator,
 )
-from storage.queries.charts import chart_set, history_version, keep_chart_set
+from storage.queries.charts import DrawnSet, chart_sets, history_versions, keep_chart_sets
 from tests.bot.checkins.test_support import add_contract
 
 INDICATOR = {"key": "I1", "name": "Engagement", "baseline": 62, "target": 75, "cadence": "weekly"}
@@ -32,7 +33,8 @@ Change = Callable[[AsyncSession], Awaitable[None]]
 async def numbers(sessions: SessionFactory, *ids: int) -> list[int]:
     async with sessions() as session:
         await read_only(session)
-        return [await history_version(session=session, contract_id=i) for i in ids]
+        found = await history_versions(session=session, contract_ids=ids)
+    return [found[i] for i in ids]
 
 
 async def write(sessions: SessionFactory, change: Change) -> None:
@@ -138,6 +140,21 @@ async def test_a_value_moved_to_another_contract_bumps_both(sessions: SessionFac
     assert after[0] > before[0] and after[1] > before[1]
 
 
+async def keep(sessions: SessionFactory, *drawn: DrawnSet, drawing: int = 3) -> None:
+    await keep_chart_sets(sessions=sessions, drawing=drawing, drawn=drawn)
+
+
+async def sets_now(
+    sessions: SessionFactory, *ids: int, drawing: int = 3
+) -> dict[int, list[dict[str, str]]]:
+    async with sessions() as session:
+        await read_only(session)
+        return await chart_sets(session=session, contract_ids=ids, drawing=drawing)
+
+
+DRAWN = [{"subject": "I1", "title": "I1 · Engagement", "alt_text": "a", "data_hash": "h"}]
+
+
 async def test_a_deleted_contract_takes_its_children_and_charts_with_it(
     sessions: SessionFactory,
 ) -> None:
@@ -149,7 +166,8 @@ async def test_a_deleted_contract_takes_its_children_and_charts_with_it(
 
     await write(sessions, add_value)
     [history] = await numbers(sessions, one)
-    await keep_chart_set(sessions=sessions, contract_id=one, history=history, drawing=1, charts=[])
+    await keep(sessions, DrawnSet(one, history, DRAWN))
+    assert await sets_now(sessions, one) == {one: DRAWN}
 
     async def delete_contract(session: AsyncSession) -> None:
         await session.delete(await session.get(Contract, one))
@@ -158,39 +176,34 @@ async def test_a_deleted_contract_takes_its_children_and_charts_with_it(
     async with sessions() as session:
         await read_only(session)
         assert await session.get(Contract, one) is None
-        assert await chart_set(session=session, contract_id=one, history=history, drawing=1) is None
+        assert len((await session.exec(select(ChartSet))).all()) == 0
 
 
-async def test_a_chart_set_is_kept_once_and_older_ones_let_go(sessions: SessionFactory) -> None:
+async def test_sets_are_kept_once_found_at_the_number_now_and_let_go_after(
+    sessions: SessionFactory,
+) -> None:
     one = await add_contract(sessions, indicators=[INDICATOR])
-    drawn = [{"subject": "I1", "title": "I1 · Engagement", "alt_text": "a", "data_hash": "h"}]
-    for history in (1, 2, 2):
-        await keep_chart_set(
-            sessions=sessions, contract_id=one, history=history, drawing=3, charts=drawn
-        )
-    async with sessions() as session:
-        await read_only(session)
-        assert await chart_set(session=session, contract_id=one, history=2, drawing=3) == drawn
-        assert await chart_set(session=session, contract_id=one, history=1, drawing=3) is None
-        assert await chart_set(session=session, contract_id=one, history=2, drawing=4) is None
-
-
-async def test_the_set_at_the_number_now_is_found_until_a_write(sessions: SessionFactory) -> None:
-    one = await add_contract(sessions, indicators=[INDICATOR])
+    other = await add_contract(sessions, leader="U0LEAD002", indicators=[INDICATOR])
     indicator = await indicator_of(sessions, one)
-    [history] = await numbers(sessions, one)
-    await keep_chart_set(sessions=sessions, contract_id=one, history=history, drawing=3, charts=[])
+    now = dict(zip((one, other), await numbers(sessions, one, other), strict=True))
+    first, second = DrawnSet(one, now[one], DRAWN), DrawnSet(other, now[other], [])
+    await keep(sessions, first, second)
+    await keep(sessions, first)  # again (a second replica, a double click): kept once
+    assert await sets_now(sessions, one, other) == {one: DRAWN, other: []}
+    assert await sets_now(sessions, one, other, drawing=4) == {}
 
     async def add_value(session: AsyncSession) -> None:
         session.add(Measurement(indicator_id=indicator, value=64, measured_at=WHEN))
 
+    await write(sessions, add_value)  # the first contract's history moves on
+    assert await sets_now(sessions, one, other) == {other: []}
+    [moved] = await numbers(sessions, one)
+    await keep(sessions, DrawnSet(one, moved, []))
+    assert await sets_now(sessions, one, other) == {one: [], other: []}
     async with sessions() as session:
         await read_only(session)
-        assert await chart_set(session=session, contract_id=one, drawing=3) == []
-    await write(sessions, add_value)
-    async with sessions() as session:
-        await read_only(session)
-        assert await chart_set(session=session, contract_id=one, drawing=3) is None
+        kept = (await session.exec(select(ChartSet.contract_id, ChartSet.history))).all()
+    assert sorted(kept) == sorted([(one, moved), (other, now[other])])  # the older one let go
 
 
 async def test_a_contract_from_before_the_numbers_is_at_zero(sessions: SessionFactory) -> None:
@@ -201,7 +214,5 @@ async def test_a_contract_from_before_the_numbers_is_at_zero(sessions: SessionFa
         await connection.execute(delete(ContractHistory))
         await session.commit()
     assert await numbers(sessions, one) == [0]
-    await keep_chart_set(sessions=sessions, contract_id=one, history=0, drawing=3, charts=[])
-    async with sessions() as session:
-        await read_only(session)
-        assert await chart_set(session=session, contract_id=one, drawing=3) == []
+    await keep(sessions, DrawnSet(one, 0, DRAWN))
+    assert await sets_now(sessions, one) == {one: DRAWN}

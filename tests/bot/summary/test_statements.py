@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,8 @@ from sqlalchemy import event
 
 from bot.amendments.blocks import build_contract_summary
 from bot.amendments.service import summary_view
-from bot.charts.model import ShownChart, data_hash
-from bot.charts.service import ContractCharts, charts_at, kept_charts, summary_charts
+from bot.charts.model import data_hash
+from bot.charts.service import ChartsToShow, charts_at, charts_to_show
 from bot.contracts.service import contract_to_show
 from bot.core.clock import ManualClock
 from bot.core.permissions import Refusal
@@ -23,12 +24,14 @@ from bot.digest.service import due_digests, load_digest
 from bot.evidence.blocks import build_evidence_modal
 from bot.evidence.service import contracts_for_evidence
 from bot.services import Services
-from bot.summary.home import build_home
+from bot.summary.home import HOME_CHARTS, build_home
+from bot.summary.reflection import TREND_WEEKS
 from bot.summary.service import load_home, load_summary
 from handlers.summary import by_contract
 from storage.db import create_engine, read_only, session_factory
 from storage.models import CheckIn, Measurement
 from storage.queries.charts import keep_chart_file
+from storage.queries.contracts import RECENT_VALUES
 from tests.harness import START, make_settings
 from tests.scale import counting_statements, seed_organisation
 
@@ -73,9 +76,7 @@ def assert_constant(counts: dict[tuple[int, int], int], most: int = 30) -> None:
     assert counts[SIZES[0]] <= most, counts  # a couple of dozen, whatever the size
 
 
-async def summary_of(
-    services: Services, viewer: str
-) -> tuple[list[ShownChart], ContractCharts | None]:
+async def summary_of(services: Services, viewer: str) -> ChartsToShow:
     """What `/contract summary` reads and builds, charts included (none drawn)."""
     async with services.sessions() as session:
         await read_only(session)
@@ -84,26 +85,60 @@ async def summary_of(
         )
         assert not isinstance(found, Refusal)
         shown = await summary_view(session=session, bundle=found, version=None)
-        at = await charts_at(session=session, contract_id=found.contract.id or 0)
+        at = await charts_at(session=session, contract_ids=[found.contract.id or 0])
     assert not isinstance(shown, Refusal)
     assert build_contract_summary(shown, today=services.today())
-    return await summary_charts(services=services, at=at)
+    return await charts_to_show(services=services, at=at)
 
 
-async def charts_uploaded(services: Services) -> None:
-    """The summary's charts drawn and uploaded once, as `draw_charts` leaves them."""
-    _, rest = await summary_of(services, OWNER)
-    assert rest is not None and rest.charts
-    for n, chart in enumerate(rest.charts):
+async def home_of(services: Services) -> ChartsToShow:
+    """What App Home reads and builds, charts included (none drawn)."""
+    async with services.sessions() as session:
+        await read_only(session)
+        home = await load_home(session=session, viewer=OWNER)
+    assert home.bundles and home.charts
+    known = await charts_to_show(services=services, at=home.charts, limit=HOME_CHARTS)
+    assert build_home(
+        viewer=OWNER, bundles=home.bundles, today=services.today(), charts=by_contract(known.kept)
+    ).to_dict()
+    return known
+
+
+async def uploaded(services: Services, read: Callable[[], Awaitable[ChartsToShow]]) -> None:
+    """The charts `read` shows drawn and uploaded once (their files kept, as `draw_charts`
+    leaves them, without Slack), then read again: all known at their histories."""
+    known = await read()
+    assert known.rest
+    for n, chart in enumerate(c for w in known.rest for c in w.charts):
         await keep_chart_file(
             sessions=services.sessions,
             contract_id=chart.contract_id,
             subject=chart.subject,
             data_hash=data_hash(chart),
-            file_id=f"F0CHART{n:03d}",
+            file_id=f"F0CHART{n:05d}",
         )
-    kept, rest = await summary_of(services, OWNER)  # all uploaded: kept as known
-    assert rest is None and kept
+    again = await read()
+    assert not again.rest and again.kept
+
+
+Loaded = Counter[str]
+
+
+@contextmanager
+def rows_loaded() -> Iterator[Loaded]:
+    """How many values and check-ins the ORM loads meanwhile."""
+    loaded: Loaded = Counter()
+
+    def note(target: object, _context: object) -> None:
+        loaded[type(target).__name__] += 1
+
+    for model in (Measurement, CheckIn):
+        event.listen(model, "load", note)
+    try:
+        yield loaded
+    finally:
+        for model in (Measurement, CheckIn):
+            event.remove(model, "load", note)
 
 
 @pytest.mark.parametrize("viewer", [LEADER, OWNER])
@@ -113,7 +148,7 @@ async def test_the_summary(sqlite_template: Path, tmp_path: Path, viewer: str) -
     bundle's, a few dozen)."""
 
     async def surface(services: Services) -> None:
-        await summary_of(services, viewer)
+        assert (await summary_of(services, viewer)).rest
 
     assert_constant(await statements(sqlite_template, tmp_path, surface), most=40)
 
@@ -124,38 +159,51 @@ async def test_the_summary_of_a_history_charted(
 ) -> None:
     """Its charts known at the history's number: shown from their files, and of the history
     only what the text shows is read (two values an indicator, a few check-ins)."""
-    loaded: Counter[str] = Counter()
 
-    def note(target: object, _context: object) -> None:
-        loaded[type(target).__name__] += 1
+    async def prepare(services: Services) -> None:
+        await uploaded(services, lambda: summary_of(services, viewer))
 
     async def surface(services: Services) -> None:
-        for model in (Measurement, CheckIn):
-            event.listen(model, "load", note)
-        try:
-            kept, rest = await summary_of(services, viewer)
-        finally:
-            for model in (Measurement, CheckIn):
-                event.remove(model, "load", note)
-        assert rest is None and kept
+        with rows_loaded() as loaded:
+            known = await summary_of(services, viewer)
+        assert known.kept and not known.rest
+        # One contract of two indicators: their two newest values, the check-ins of the
+        # confidence trend and the latest words.
+        assert loaded["Measurement"] <= RECENT_VALUES * 2, loaded
+        assert loaded["CheckIn"] <= TREND_WEEKS + 1, loaded
 
-    counts = await statements(sqlite_template, tmp_path, surface, prepare=charts_uploaded)
-    assert_constant(counts)
-    assert loaded["Measurement"] <= 2 * 2 * len(SIZES) and loaded["CheckIn"] <= 7 * len(SIZES)
+    assert_constant(await statements(sqlite_template, tmp_path, surface, prepare=prepare))
 
 
 async def test_app_home(sqlite_template: Path, tmp_path: Path) -> None:
-    async def surface(services: Services) -> None:
-        async with services.sessions() as session:
-            await read_only(session)
-            home = await load_home(session=session, viewer=OWNER)
-        assert home.bundles and home.charts
-        kept, _ = await kept_charts(services=services, charts=home.charts)  # one look-up
-        assert build_home(
-            viewer=OWNER, bundles=home.bundles, today=services.today(), charts=by_contract(kept)
-        ).to_dict()
+    """Its charted contracts' histories changed since their charts were drawn (here: never
+    drawn): read whole as well, in one go however many are charted."""
 
-    assert_constant(await statements(sqlite_template, tmp_path, surface))
+    async def surface(services: Services) -> None:
+        assert (await home_of(services)).rest
+
+    assert_constant(await statements(sqlite_template, tmp_path, surface), most=45)
+
+
+async def test_app_home_of_histories_charted(sqlite_template: Path, tmp_path: Path) -> None:
+    """Its charted contracts' charts known at their histories' numbers: of the histories
+    only what the list shows is read (each indicator's two newest values, no check-in)."""
+    loads: list[Loaded] = []
+
+    async def prepare(services: Services) -> None:
+        await uploaded(services, lambda: home_of(services))
+
+    async def surface(services: Services) -> None:
+        with rows_loaded() as loaded:
+            known = await home_of(services)
+        assert known.kept and not known.rest
+        loads.append(loaded)
+
+    assert_constant(await statements(sqlite_template, tmp_path, surface, prepare=prepare))
+    # The organisations of SIZES: each contract has two indicators.
+    for (contracts, _weeks), loaded in zip(SIZES, loads, strict=True):
+        assert loaded["Measurement"] <= RECENT_VALUES * 2 * contracts, loaded
+        assert loaded["CheckIn"] == 0, loaded
 
 
 async def test_the_digest(sqlite_template: Path, tmp_path: Path) -> None:
