@@ -3,13 +3,15 @@ databases, and only that contract's; nothing else does."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlmodel import delete, select
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import SessionFactory, read_only, writing
+from storage.db import SessionFactory, create_engine, read_only, session_factory, writing
 from storage.models import (
     ChartSet,
     CheckIn,
@@ -24,7 +26,8 @@ from storage.queries.charts import DrawnSet, chart_sets, history_versions, keep_
 from tests.bot.checkins.test_support import add_contract
 
 INDICATOR = {"key": "I1", "name": "Engagement", "baseline": 62, "target": 75, "cadence": "weekly"}
-MILESTONE = {"key": "M1", "title": "Halfway", "due": datetime(2027, 6, 1).date()}
+MILESTONE = {"key": "M1", "title": "Halfway", "due": date(2027, 6, 1)}
+MILESTONES = [MILESTONE, {"key": "M2", "title": "At target", "due": date(2027, 9, 1)}]
 WHEN = datetime(2027, 2, 1, 10, tzinfo=UTC)
 
 Change = Callable[[AsyncSession], Awaitable[None]]
@@ -216,3 +219,38 @@ async def test_a_contract_from_before_the_numbers_is_at_zero(sessions: SessionFa
     assert await numbers(sessions, one) == [0]
     await keep(sessions, DrawnSet(one, 0, DRAWN))
     assert await sets_now(sessions, one) == {one: DRAWN}
+
+
+async def test_two_writers_of_one_contract_do_not_deadlock_on_its_number(
+    postgres_url: str,
+) -> None:
+    """A milestone decided while an amendment moves another (each writer holding a row the
+    other will write): the second writer is never held up by the first one's number, only
+    by the row itself, so both finish; PostgreSQL bumps the number at commit."""
+    engine = create_engine(postgres_url)
+    sessions = session_factory(engine)
+    try:
+        one = await add_contract(sessions, indicators=[INDICATOR], milestones=MILESTONES)
+        [before] = await numbers(sessions, one)
+
+        def retitle(key: str, title: str) -> Any:
+            return (
+                update(Milestone)
+                .where(col(Milestone.contract_id) == one, col(Milestone.key) == key)
+                .values(title=title)
+            )
+
+        async with sessions() as first, sessions() as second:
+            await writing(first)
+            await writing(second)
+            await first.exec(retitle("M1", "first"))
+            await asyncio.wait_for(second.exec(retitle("M2", "second")), timeout=5)
+            waiting = asyncio.create_task(first.exec(retitle("M2", "first")))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # the row M2, held by the second writer
+            await asyncio.wait_for(second.commit(), timeout=5)
+            await asyncio.wait_for(waiting, timeout=5)
+            await first.commit()
+        assert await numbers(sessions, one) == [before + 3]
+    finally:
+        await engine.dispose()

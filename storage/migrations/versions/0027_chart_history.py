@@ -9,7 +9,9 @@ delete of a row its charts draw: the contract's own row, its indicators, milesto
 measurements and check-ins. It is a row of its own, not a column of `contract`, so that the
 writers of those tables never wait on (or rewrite) the contract's row; it has no foreign key,
 so that a contract's deletion, which deletes its children and fires their triggers, never
-meets it. `chart_set` keeps, by contract and that number, which charts were drawn (subject,
+meets it. On PostgreSQL the triggers run at commit (deferred constraint triggers): the
+number's row is locked last, after whatever else the writer holds, so that writers of one
+contract wait for each other there and never deadlock. SQLite has one writer at a time. `chart_set` keeps, by contract and that number, which charts were drawn (subject,
 title, alt text, hash of the data): a summary of an unchanged history shows its charts from
 it and `chart_file`, without reading a point.
 """
@@ -74,8 +76,13 @@ def _postgres_triggers() -> list[str]:
             f"{BUMP.format(contract=contract.format(row='OLD'))}; END IF; "
             "RETURN NULL; END $$"
         )
+        # Deferred to the commit: the number's row is the last lock a writer takes, so two
+        # writers of one contract's rows (a milestone decided while an amendment moves it)
+        # never hold one of those rows each while waiting for the number.
         statements.append(
-            f"CREATE TRIGGER history_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"CREATE CONSTRAINT TRIGGER history_{table} "
+            f"AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            "DEFERRABLE INITIALLY DEFERRED "
             f"FOR EACH ROW EXECUTE FUNCTION history_{table}()"
         )
     return statements
