@@ -75,14 +75,14 @@ class ContractBundle:
     # well the few check-ins, values and pieces of evidence a summary shows. Whatever reads
     # the whole history (charts, a digest, a report) loads the whole bundle.
     recent: bool = False
-    answered_keys: frozenset[str] = frozenset()
+    answered_keys: tuple[str, ...] = ()
 
     @property
-    def answered_periods(self) -> frozenset[str]:
-        """The periods with an answered check-in."""
+    def answered_periods(self) -> tuple[str, ...]:
+        """The periods with an answered check-in, in order (a period key sorts as its week)."""
         if self.recent:
             return self.answered_keys
-        return frozenset(k.period_key for k in self.checkins if k.status == "answered")
+        return tuple(sorted({k.period_key for k in self.checkins if k.status == "answered"}))
 
     def people_with(self, role: Role) -> list[str]:
         return [p.user_id for p in self.people if p.role == role]
@@ -227,7 +227,7 @@ async def load_bundles(
             .group_by(col(CheckIn.contract_id))
         )
         for cid, periods in answered.all():
-            bundles[cid].answered_keys = frozenset(periods.split(","))
+            bundles[cid].answered_keys = tuple(sorted(set(periods.split(","))))
     owner = {i.id: cid for cid, b in bundles.items() for i in b.indicators if i.id is not None}
     if owner:
         of_these = col(SuccessIndicator.contract_id).in_(ids)
