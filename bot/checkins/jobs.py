@@ -43,6 +43,7 @@ from bot.people.service import ensure_reachable, refresh_zones, zone_for
 from bot.scheduler import JobRun
 from bot.services import Services
 from storage.models import Contract, ContractStatus, Delivery, Risk
+from storage.queries.contracts import active_contracts
 
 PROMPT_BATCH = 50
 
@@ -76,10 +77,15 @@ def tell_owner(
 
 
 def prompt_outgoing(
-    services: Services, queue: DeliveryQueue, due: DuePrompt, plan: Plan | None = None
+    services: Services,
+    queue: DeliveryQueue,
+    contract: Contract,
+    due: DuePrompt,
+    plan: Plan | None = None,
 ) -> Outgoing:
-    """The prompt of `due`; `plan`, if given, was loaded just before (with its batch)."""
-    contract, period = due.contract, due.period
+    """The prompt of `due`, of `contract`; `plan`, if given, was loaded just before (with its
+    batch)."""
+    period = due.period
 
     async def build(_: Delivery) -> Message | None:
         now = services.clock.now()
@@ -143,11 +149,20 @@ async def send_prompts(
             chunk = due[start : start + queue.batch_size(batch)]
             start += len(chunk)
             async with services.sessions() as session:
+                # Read now, a batch at a time: a contract closed since it was found due is
+                # not prompted.
+                found = await active_contracts(
+                    session=session, contract_ids=[d.contract_id for d in chunk]
+                )
+                contracts = {c.id or 0: c for c in found}
+                still = [d for d in chunk if d.contract_id in contracts]
                 plans = await load_plans(
-                    session=session, wanted=[(d.contract, d.period, d.zone) for d in chunk]
+                    session=session,
+                    wanted=[(contracts[d.contract_id], d.period, d.zone) for d in still],
                 )
             yield [
-                prompt_outgoing(services, queue, d, p) for d, p in zip(chunk, plans, strict=True)
+                prompt_outgoing(services, queue, contracts[d.contract_id], d, p)
+                for d, p in zip(still, plans, strict=True)
             ]
 
     async def send(due: Sequence[DuePrompt]) -> None:

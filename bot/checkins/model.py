@@ -237,7 +237,11 @@ class PeriodStatus:
 
 @dataclass(frozen=True, slots=True)
 class DuePrompt:
-    contract: Contract
+    """A leader's prompt due for a period: its contract by id (the first run of a week holds
+    one for every leader; their contracts are read a batch of sends at a time)."""
+
+    contract_id: int
+    leader_id: str
     period: str
     zone: ZoneInfo
     due_at: datetime

@@ -719,7 +719,7 @@ async def due_prompts(
     due: list[DuePrompt] = []
     async for contracts in active_contract_pages(sessions=services.sessions):
         due += await _due_among(services, contracts, client=client, now=now, force=force)
-    return sorted(due, key=lambda p: (p.due_at, p.contract.id or 0))
+    return sorted(due, key=lambda p: (p.due_at, p.contract_id))
 
 
 async def _due_among(
@@ -749,11 +749,13 @@ async def _due_among(
             ):
                 continue  # closed, or never owed: it fell due before the contract existed
             if force or now >= due_at:
-                candidates.append(DuePrompt(contract, period, zone, due_at))
+                candidates.append(
+                    DuePrompt(contract.id or 0, contract.leader_id, period, zone, due_at)
+                )
     if not candidates:
         return []
     periods = sorted({p.period for p in candidates})
-    ids = sorted({p.contract.id or 0 for p in candidates})
+    ids = sorted({p.contract_id for p in candidates})
     async with services.sessions() as session:
         await read_only(session)
         delivered = await prompted(session=session, kind=PROMPT, periods=periods, contract_ids=ids)
@@ -761,8 +763,8 @@ async def _due_among(
     return [
         p
         for p in candidates
-        if (p.contract.id, p.contract.leader_id, p.period) not in delivered
-        and (p.contract.id, p.period) not in settled
+        if (p.contract_id, p.leader_id, p.period) not in delivered
+        and (p.contract_id, p.period) not in settled
     ]
 
 

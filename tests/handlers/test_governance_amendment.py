@@ -216,7 +216,7 @@ async def test_the_check_in_loop_follows_the_new_schedule(bot: Bot, example_cont
 
     now = bot.clock.now()
     due = await due_prompts(services=bot.services, client=None, now=now.replace(hour=14, minute=1))
-    assert [p.contract.id for p in due] == [contract.id]
+    assert [p.contract_id for p in due] == [contract.id]
     assert due[0].due_at.hour == 14 and due[0].due_at.weekday() == 2
     early = await due_prompts(services=bot.services, client=None, now=now.replace(hour=13))
     assert early == [] or all(p.due_at < now - timedelta(days=1) for p in early)
