@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import literal
 from sqlmodel import select
 
-from bot.charts.model import Chart, data_hash, within
+from bot.charts.model import Chart, within
 from bot.charts.service import charts_to_show
 from bot.core.clock import ManualClock
 from bot.digest.blocks import build_digest
@@ -51,7 +51,6 @@ from bot.summary.home import HOME_CHARTS, build_home
 from bot.summary.service import load_home
 from storage.db import create_engine, read_only, session_factory
 from storage.migrate import upgrade
-from storage.queries.charts import keep_chart_file
 from tests.bench.baseline import BASELINE_COMMAND
 from tests.bench.measure import (
     Arrival,
@@ -70,7 +69,7 @@ from tests.bench.rss import baseline_command, baseline_env, bot_env, free_port, 
 from tests.conftest import PEOPLE
 from tests.fakes import SlackDriver
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, START, make_settings
-from tests.scale import counting_statements, seed_organisation
+from tests.scale import counting_statements, keep_chart_files, seed_organisation
 
 NAME = "modal"
 LEADER, OWNER = "U0LEAD001", "U0HRBP001"
@@ -473,16 +472,9 @@ async def _charts_uploaded(services: Services) -> None:
         await read_only(session)
         home = await load_home(session=session, viewer=OWNER)
     known = await charts_to_show(services=services, at=home.charts, limit=HOME_CHARTS)
-    for n, chart in enumerate(
-        c for w in known.rest for c in within(w.charts, HOME_CHARTS, _subject)
-    ):
-        await keep_chart_file(
-            sessions=services.sessions,
-            contract_id=chart.contract_id,
-            subject=chart.subject,
-            data_hash=data_hash(chart),
-            file_id=f"F0BENCH{n:05d}",
-        )
+    await keep_chart_files(
+        services.sessions, (c for w in known.rest for c in within(w.charts, HOME_CHARTS, _subject))
+    )
     await charts_to_show(services=services, at=home.charts, limit=HOME_CHARTS)
 
 

@@ -15,7 +15,6 @@ from sqlalchemy import event
 
 from bot.amendments.blocks import build_contract_summary
 from bot.amendments.service import summary_view
-from bot.charts.model import data_hash
 from bot.charts.service import ChartsToShow, charts_at, charts_to_show
 from bot.contracts.service import contract_to_show
 from bot.core.clock import ManualClock
@@ -30,10 +29,9 @@ from bot.summary.service import load_home, load_summary
 from handlers.summary import by_contract
 from storage.db import create_engine, read_only, session_factory
 from storage.models import CheckIn, Measurement
-from storage.queries.charts import keep_chart_file
 from storage.queries.contracts import RECENT_VALUES
 from tests.harness import START, make_settings
-from tests.scale import counting_statements, seed_organisation
+from tests.scale import counting_statements, keep_chart_files, seed_organisation
 
 LEADER, OWNER = "U0LEAD001", "U0OWNR001"
 SIZES = ((1, 1), (300, 1), (1, 156))  # (contracts the owner governs, weeks of history)
@@ -109,14 +107,7 @@ async def uploaded(services: Services, read: Callable[[], Awaitable[ChartsToShow
     leaves them, without Slack), then read again: all known at their histories."""
     known = await read()
     assert known.rest
-    for n, chart in enumerate(c for w in known.rest for c in w.charts):
-        await keep_chart_file(
-            sessions=services.sessions,
-            contract_id=chart.contract_id,
-            subject=chart.subject,
-            data_hash=data_hash(chart),
-            file_id=f"F0CHART{n:05d}",
-        )
+    await keep_chart_files(services.sessions, (c for w in known.rest for c in w.charts))
     again = await read()
     assert not again.rest and again.kept
 
