@@ -60,8 +60,8 @@ async def summary_command(request: CommandRequest) -> None:
         return
     async with request.services.sessions() as session:
         await read_only(session)
-        # The contract as it stands is read for what its summary shows; an old version is
-        # told apart from the whole of the one that stands.
+        # The contract as it stands is read for what its summary shows; an old version
+        # (`v3`) is rebuilt from the whole contract.
         found = await contract_to_show(
             session=session,
             viewer=request.viewer,

@@ -166,19 +166,21 @@ async def charts_to_show(
         )
         for chart in kept:
             shown.setdefault(chart.contract_id, []).append(chart)
-        complete = [
-            w for w in wholes if len(shown.get(w.contract_id, [])) == len(wanted[w.contract_id])
-        ]
-        await _keep_sets(services, complete)
-        rest = [w for w in wholes if w not in complete]
+        done = {
+            w.contract_id
+            for w in wholes
+            if len(shown.get(w.contract_id, [])) == len(wanted[w.contract_id])
+        }
+        await _keep_sets(services, [w for w in wholes if w.contract_id in done])
+        rest = [w for w in wholes if w.contract_id not in done]
     return ChartsToShow([c for a in at for c in shown.get(a.contract_id, [])], rest)
 
 
 async def draw_charts(
     *, services: Services, client: AsyncWebClient, known: ChartsToShow, limit: int | None = None
 ) -> list[ShownChart]:
-    """Every chart `charts_to_show` found: those left to draw drawn and uploaded (those that
-    could not be left out), and kept as drawn at their histories."""
+    """Every chart `charts_to_show` found, in order: those left to draw drawn and uploaded
+    (any that could not be uploaded left out), their sets kept as drawn at their histories."""
     redrawn = {w.contract_id for w in known.rest}
     drawn = await show_charts(
         services=services,

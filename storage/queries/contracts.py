@@ -335,9 +335,9 @@ async def add_summary_history(
     """What a summary shows of the history, on bundles loaded for a list (`recent=True`), in
     three statements however long the history: the newest pieces of evidence; of the
     check-ins the `rated` newest answered weeks with a confidence (its trend) and the newest
-    answered one with words (wins or a reflection: kept as typed, stripped); and among the
-    values the first to reach each of `reaches` (a missed milestone's recovery), merged into
-    each indicator's series in time order."""
+    answered one with words (wins or a reflection; the forms store them stripped, so one
+    left blank is ''); and among the values the first to reach each of `reaches` (a missed
+    milestone's recovery), merged into each indicator's series in time order."""
     by_id = {b.contract.id or 0: b for b in bundles}
     if not by_id:
         return
