@@ -11,9 +11,11 @@ writers of those tables never wait on (or rewrite) the contract's row; it has no
 so that a contract's deletion, which deletes its children and fires their triggers, never
 meets it. On PostgreSQL the triggers run at commit (deferred constraint triggers): the
 number's row is locked last, after whatever else the writer holds, so that writers of one
-contract wait for each other there and never deadlock. SQLite has one writer at a time. `chart_set` keeps, by contract and that number, which charts were drawn (subject,
-title, alt text, hash of the data): a summary of an unchanged history shows its charts from
-it and `chart_file`, without reading a point.
+contract wait for each other there and never deadlock. SQLite has one writer at a time.
+
+`chart_set` keeps, by contract and that number, which charts were drawn (subject, title, alt
+text, hash of the data): a summary of an unchanged history shows its charts from it and
+`chart_file`, without reading a point.
 """
 
 from collections.abc import Sequence
@@ -67,13 +69,12 @@ def _sqlite_triggers() -> list[str]:
 def _postgres_triggers() -> list[str]:
     statements = []
     for table, contract in SOURCES.items():
+        old, new = contract.format(row="OLD"), contract.format(row="NEW")
         statements.append(
             f"CREATE FUNCTION history_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            f"IF TG_OP IN ('INSERT', 'UPDATE') THEN {BUMP.format(contract=contract.format(row='NEW'))}; "
-            "END IF; "
-            "IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND "
-            f"{contract.format(row='OLD')} IS DISTINCT FROM {contract.format(row='NEW')}) THEN "
-            f"{BUMP.format(contract=contract.format(row='OLD'))}; END IF; "
+            f"IF TG_OP IN ('INSERT', 'UPDATE') THEN {BUMP.format(contract=new)}; END IF; "
+            f"IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND {old} IS DISTINCT FROM {new}) THEN "
+            f"{BUMP.format(contract=old)}; END IF; "
             "RETURN NULL; END $$"
         )
         # Deferred to the commit: the number's row is the last lock a writer takes, so two
