@@ -144,9 +144,19 @@ async def keep_chart_sets(
 ) -> None:
     """Keep the charts drawn at those histories, in one transaction; a set kept first by
     someone else stays (the same history draws the same charts). The sets of the histories
-    those contracts have left are let go."""
+    those contracts have left are let go. When one of the contracts was deleted meanwhile
+    none is kept (the charts are shown all the same; the next reading keeps the others)."""
     if not drawn:
         return
+    try:
+        await _keep_chart_sets(sessions, drawing, drawn)
+    except IntegrityError:
+        return
+
+
+async def _keep_chart_sets(
+    sessions: SessionFactory, drawing: int, drawn: Sequence[DrawnSet]
+) -> None:
     async with sessions() as session:
         await writing(session)
         connection = await session.connection()

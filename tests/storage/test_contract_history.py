@@ -209,6 +209,18 @@ async def test_sets_are_kept_once_found_at_the_number_now_and_let_go_after(
     assert sorted(kept) == sorted([(one, moved), (other, now[other])])  # the older one let go
 
 
+async def test_a_set_of_a_contract_deleted_meanwhile_is_not_kept(
+    sessions: SessionFactory,
+) -> None:
+    one = await add_contract(sessions, indicators=[INDICATOR])
+    [history] = await numbers(sessions, one)
+    # No error: none is kept, the other's neither (kept by the next reading).
+    await keep(sessions, DrawnSet(one, history, DRAWN), DrawnSet(one + 1, 1, DRAWN))
+    async with sessions() as session:
+        await read_only(session)
+        assert (await session.exec(select(ChartSet))).all() == []
+
+
 async def test_a_contract_from_before_the_numbers_is_at_zero(sessions: SessionFactory) -> None:
     one = await add_contract(sessions, indicators=[INDICATOR])
     async with sessions() as session:
