@@ -18,6 +18,7 @@ from bot.checkins.model import PROMPT, REMINDER, UNDELIVERABLE_NOTICE
 from bot.core.calendar import current_period, prompt_due_at
 from bot.core.clock import ManualClock
 from bot.delivery import Outcome, Report
+from bot.delivery.queue import BATCHES_IN_FLIGHT
 from bot.people.model import DEACTIVATED
 from bot.people.service import LOOKUPS_PER_RUN
 from storage.db import create_engine, session_factory, writing
@@ -193,6 +194,30 @@ async def test_a_whole_organisation_is_prompted_a_page_of_contracts_at_a_time(
     assert len(pages) == 3  # 2 + 2 active contracts, then none
     assert str(await run_job(bot, "checkins")).startswith("nothing due")
     assert len(bot.fake.calls_to("chat.postMessage")) == 3
+
+
+async def test_a_contract_closed_while_the_prompts_go_out_is_not_prompted(bot: Bot) -> None:
+    """The prompts due are found first, their contracts read a batch of sends at a time: one
+    closed after it was found due, before its batch, gets no prompt (the others do)."""
+    virtual_time(bot.services)
+    # One more than the batches of one prompt each read before the first is sent.
+    leaders = [LEADER, "U0PEER001", "U0PEER003", "U0OUTSIDE"][: BATCHES_IN_FLIGHT + 1]
+    assert len(leaders) == BATCHES_IN_FLIGHT + 1
+    ids = [await add_contract(bot.sessions, leader=leader) for leader in leaders]
+    bot.clock.set(at("2027-03-12 16:00", "Europe/Berlin"))
+    bot.fake.set_latency(0.3)  # each call answered after 0.3 s, for real
+    try:
+        sending = asyncio.create_task(
+            send_prompts(services=bot.services, client=bot.app.client, batch=1)
+        )
+        # The first post is under way: the batches in flight are read, the last is not yet.
+        await bot.fake.wait_for("chat.postMessage", count=1, timeout=10)
+        await set_status(bot.sessions, ids[-1], ContractStatus.closed)
+        report = await asyncio.wait_for(sending, timeout=30)
+    finally:
+        bot.fake.set_latency(None)
+    assert str(report).startswith(f"{BATCHES_IN_FLIGHT} sent"), report
+    assert [u for u in leaders if posts_to(bot.fake, u)] == leaders[:-1]
 
 
 async def test_no_prompt_for_a_week_already_answered_or_skipped(bot: Bot) -> None:
