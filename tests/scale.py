@@ -9,8 +9,8 @@ or 156 weeks as at one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,7 +20,9 @@ from sqlalchemy.engine import Engine
 
 from bot.charts.model import Chart, data_hash
 from bot.core.calendar import period_key
-from storage.db import SessionFactory, create_engine
+from bot.core.clock import ManualClock
+from bot.services import Services
+from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import (
     CheckIn,
     Contract,
@@ -33,6 +35,7 @@ from storage.models import (
     SuccessIndicator,
 )
 from storage.queries.charts import keep_chart_file
+from tests.harness import make_settings
 
 ZONE = "Europe/Berlin"
 
@@ -214,6 +217,21 @@ class Statements:
 
     def where(self, test: Callable[[Any], bool]) -> int:
         return sum(1 for _, marked in self.seen if test(marked))
+
+
+@asynccontextmanager
+async def offline_services(url: str, now: datetime) -> AsyncIterator[Services]:
+    """The bot's services on the database at `url`, its clock stopped at `now`, no Slack
+    (its Web API address answers nothing): what a surface reads and builds, in-process."""
+    engine = create_engine(url)
+    try:
+        yield Services(
+            settings=make_settings(api_url="http://127.0.0.1:9/api/", database_url=url),
+            sessions=session_factory(engine),
+            clock=ManualClock(now),
+        )
+    finally:
+        await engine.dispose()
 
 
 async def keep_chart_files(sessions: SessionFactory, charts: Iterable[Chart]) -> None:

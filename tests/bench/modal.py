@@ -43,7 +43,6 @@ from sqlmodel import select
 
 from bot.charts.model import Chart, within
 from bot.charts.service import charts_to_show
-from bot.core.clock import ManualClock
 from bot.digest.blocks import build_digest
 from bot.digest.service import due_digests, load_digest
 from bot.services import Services
@@ -68,8 +67,13 @@ from tests.bench.measure import (
 from tests.bench.rss import baseline_command, baseline_env, bot_env, free_port, started
 from tests.conftest import PEOPLE
 from tests.fakes import SlackDriver
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, START, make_settings
-from tests.scale import counting_statements, keep_chart_files, seed_organisation
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, START
+from tests.scale import (
+    counting_statements,
+    keep_chart_files,
+    offline_services,
+    seed_organisation,
+)
 
 NAME = "modal"
 LEADER, OWNER = "U0LEAD001", "U0HRBP001"
@@ -373,13 +377,7 @@ async def digest_figures(sponsors: int, each: int, weeks: int) -> DigestFigures:
             governor=OWNER,
             sponsor_of=lambda i: f"US{i // each:07d}",
         )
-        engine = create_engine(url)
-        services = Services(
-            settings=make_settings(api_url="http://127.0.0.1:9/api/", database_url=url),
-            sessions=session_factory(engine),
-            clock=ManualClock(START),
-        )
-        try:
+        async with offline_services(url, START) as services:
             due = [
                 d
                 for d in await due_digests(services=services, client=None, now=START, force=True)
@@ -399,8 +397,6 @@ async def digest_figures(sponsors: int, each: int, weeks: int) -> DigestFigures:
                 if len(digest.contracts) != each or not messages:
                     raise BenchFailure(f"the digest of {one.recipient} lost contracts")
             total = time.perf_counter() - started
-        finally:
-            await engine.dispose()
     return DigestFigures(
         sponsors=sponsors,
         contracts_each=each,
@@ -428,14 +424,8 @@ async def home_figures(
             await seed_organisation(
                 url, now=START, contracts=contracts, weeks=weeks, leader=LEADER, governor=OWNER
             )
-            engine = create_engine(url)
-            services = Services(
-                settings=make_settings(api_url="http://127.0.0.1:9/api/", database_url=url),
-                sessions=session_factory(engine),
-                clock=ManualClock(START),
-            )
             times, counts = [], []
-            try:
+            async with offline_services(url, START) as services:
                 await _charts_uploaded(services)
                 for _ in range(opens + 1):
                     with counting_statements() as seen:
@@ -451,8 +441,6 @@ async def home_figures(
                     counts.append(len(seen))
                     if len(home.bundles) != contracts or not view.blocks or known.rest:
                         raise BenchFailure(f"App Home of {contracts}x{weeks} lost contracts")
-            finally:
-                await engine.dispose()
         times = times[1:]  # the first warms the caches
         found.append(
             HomeFigures(

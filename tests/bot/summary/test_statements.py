@@ -17,7 +17,6 @@ from bot.amendments.blocks import build_contract_summary
 from bot.amendments.service import summary_view
 from bot.charts.service import ChartsToShow, charts_at, charts_to_show
 from bot.contracts.service import contract_to_show
-from bot.core.clock import ManualClock
 from bot.core.permissions import Refusal
 from bot.digest.service import due_digests, load_digest
 from bot.evidence.blocks import build_evidence_modal
@@ -27,11 +26,16 @@ from bot.summary.home import HOME_CHARTS, build_home
 from bot.summary.reflection import TREND_WEEKS
 from bot.summary.service import load_home, load_summary
 from handlers.summary import by_contract
-from storage.db import create_engine, read_only, session_factory
+from storage.db import read_only
 from storage.models import CheckIn, Measurement
 from storage.queries.contracts import RECENT_VALUES
-from tests.harness import START, make_settings
-from tests.scale import counting_statements, keep_chart_files, seed_organisation
+from tests.harness import START
+from tests.scale import (
+    counting_statements,
+    keep_chart_files,
+    offline_services,
+    seed_organisation,
+)
 
 LEADER, OWNER = "U0LEAD001", "U0OWNR001"
 SIZES = ((1, 1), (300, 1), (1, 156))  # (contracts the owner governs, weeks of history)
@@ -52,19 +56,11 @@ async def statements(
         await seed_organisation(
             url, now=START, contracts=contracts, weeks=weeks, leader=LEADER, governor=OWNER
         )
-        engine = create_engine(url)
-        services = Services(
-            settings=make_settings(api_url="http://127.0.0.1:9/api/", database_url=url),
-            sessions=session_factory(engine),
-            clock=ManualClock(START),
-        )
-        try:
+        async with offline_services(url, START) as services:
             if prepare is not None:
                 await prepare(services)
             with counting_statements() as seen:
                 await surface(services)
-        finally:
-            await engine.dispose()
         counts[(contracts, weeks)] = len(seen)
     return counts
 
