@@ -23,7 +23,6 @@ from storage.queries.contracts import ContractBundle
 DRAWING_VERSION = 3
 CONFIDENCE = "confidence"
 CONFIDENCE_SCALE = 5
-T = TypeVar("T")
 ALT_TEXT_LIMIT = 2000  # the image block's alt_text
 TITLE_LIMIT = 2000  # the image block's title
 
@@ -171,6 +170,9 @@ def confidence_chart(bundle: ContractBundle) -> ConfidenceChart | None:
         period_end=c.period_end,
         ratings=tuple((k.created_at.date(), int(k.confidence or 0)) for k in rated),
     )
+
+
+T = TypeVar("T")
 
 
 def within(charts: Sequence[T], limit: int | None, subject: Callable[[T], str]) -> list[T]:

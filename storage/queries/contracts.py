@@ -300,7 +300,8 @@ async def _add_newest_evidence(session: AsyncSession, bundles: dict[int, Contrac
         )
         .label("rank")
     )
-    ranked = select(Evidence.id, rank).where(col(Evidence.contract_id).in_(bundles)).subquery()
+    of_these = col(Evidence.contract_id).in_(list(bundles))
+    ranked = select(Evidence.id, rank).where(of_these).subquery()
     pieces = await session.exec(
         select(Evidence)
         .join(ranked, ranked.c.id == col(Evidence.id))
