@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
@@ -30,11 +31,13 @@ from bot.core.text import escape, truncate
 from bot.delivery import Clicked
 from bot.risks.jobs import after_checkin as record_computed_values
 from bot.services import Services, services_of
-from bot.ui.views import OUT_OF_DATE, fill, open_loading
+from bot.ui.views import OUT_OF_DATE, fill, message_view, open_loading
 from handlers.common import clicked_message, reply
 
 logger = logging.getLogger(__name__)
 
+# The loading modal's title, and that of a modal saying why there is no check-in to fill in.
+CHECKIN_TITLE = "Check-in"
 HELP = (
     "`/checkin` opens this week's check-in, `/checkin skip [leave|sick|other]` skips it, "
     "`/checkin history` shows your last 8 weeks."
@@ -53,11 +56,12 @@ async def handle_checkin_command(
     user = command["user_id"]
     verb, args = split_command(command.get("text", ""))
     if verb == "":
-        found = await checkins.opening_for_leader(services=services, leader_id=user)
-        if isinstance(found, NotYours):
-            await reply(respond, found.text)
-            return
-        await open_checkin(services, client, command["trigger_id"], found)
+        await open_checkin(
+            services,
+            client,
+            command["trigger_id"],
+            lambda: checkins.opening_for_leader(services=services, leader_id=user),
+        )
     elif verb == "skip":
         await skip_command(services, client, respond, user, args)
     elif verb == "history":
@@ -126,14 +130,25 @@ async def _skip(
 
 
 async def open_checkin(
-    services: Services, client: AsyncWebClient, trigger_id: str, opening: Opening
+    services: Services,
+    client: AsyncWebClient,
+    trigger_id: str,
+    find: Callable[[], Awaitable[Opening | NotYours]],
 ) -> None:
-    """Open the modal while the trigger id is fresh, then load the plan and fill it in."""
-    opened = await open_loading(client, trigger_id=trigger_id, title=opening.title)
+    """Open the modal before reading anything, while the trigger id is fresh; then `find`
+    the check-in, load its plan and fill it in, or say in the modal why there is none.
+
+    The loading modal shows nothing of any contract, so opening it for anyone gives nothing
+    away; the check of who may fill in what is `find`'s, before anything is shown."""
+    opened = await open_loading(client, trigger_id=trigger_id, title=CHECKIN_TITLE)
     if opened is None:
         return
     async with services.fill_slots:
-        plan = await checkins.plan_of(services=services, opening=opening)
+        found = await find()
+        if isinstance(found, NotYours):
+            await fill(client, opened, message_view(CHECKIN_TITLE, found.text))
+            return
+        plan = await checkins.plan_of(services=services, opening=found)
         await fill(client, opened, build_checkin_modal(plan))
 
 
@@ -170,13 +185,15 @@ async def handle_start(
     if target is None:
         await reply(respond, OUT_OF_DATE)
         return
-    found = await checkins.opening_for_contract(
-        services=services, contract_id=target[0], user_id=body["user"]["id"], period=target[1]
+    contract_id, period = target
+    await open_checkin(
+        services,
+        client,
+        body["trigger_id"],
+        lambda: checkins.opening_for_contract(
+            services=services, contract_id=contract_id, user_id=body["user"]["id"], period=period
+        ),
     )
-    if isinstance(found, NotYours):
-        await reply(respond, found.text)
-        return
-    await open_checkin(services, client, body["trigger_id"], found)
 
 
 async def handle_snooze(

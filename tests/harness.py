@@ -102,6 +102,17 @@ async def filled_modal(fake: FakeSlack, user: str | None = None) -> dict[str, An
     return await fake.wait_for_view(user, where=filled)
 
 
+async def modal_says(fake: FakeSlack, user: str, *, opened: int = 1) -> str:
+    """What the `opened`-th modal opened says once the bot filled it with a sentence
+    (`bot.ui.views.message_view`, a refusal) rather than a form: that sentence."""
+    calls = await fake.wait_for("views.open", count=opened)
+    view_id = calls[opened - 1].response["view"]["id"]
+    view = await fake.wait_for_view(user, where=lambda v: v["id"] == view_id and filled(v))
+    assert [block["type"] for block in view["blocks"]] == ["section"], view
+    assert view.get("submit") is None, view
+    return str(view["blocks"][0]["text"]["text"])
+
+
 @asynccontextmanager
 async def loading_while_fills_wait(
     bot: Bot, command: str, text: str, *, user: str

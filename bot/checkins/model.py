@@ -106,15 +106,10 @@ class Opening:
     zone: ZoneInfo
     open_until: datetime | None = None
 
-    @property
-    def title(self) -> str:
-        """The modal's title while it loads."""
-        return f"Check-in · week {self.period.split('-W')[1].lstrip('0')}"
-
 
 @dataclass(frozen=True, slots=True)
 class NotYours:
-    """Why there is no check-in for this person now: one sentence for an ephemeral reply."""
+    """Why there is no check-in for this person now: one sentence for a reply or a modal."""
 
     text: str
 

@@ -33,7 +33,7 @@ from storage.models import (
 from tests.bot.checkins.test_support import at, run_job, virtual_time
 from tests.conftest import EXAMPLE_CONTRACT, Bot, response_texts
 from tests.fakes import FakeSlack
-from tests.harness import filled_modal, loading_while_fills_wait, running_bot
+from tests.harness import filled_modal, loading_while_fills_wait, modal_says, running_bot
 
 LEADER, SPONSOR, OWNER, ESCALATION, PEER = (
     "U0LEAD001",
@@ -389,8 +389,10 @@ async def test_a_closed_contract_stops_its_loops_and_stays_readable(
     assert len(dm(bot, LEADER)) == sent
 
     start = next(a for a in actions_of(prompt) if a == "checkin_start")
-    answered = await click(bot, prompt, start, user=LEADER)
-    assert "closed" in answered
+    opened = len(bot.fake.calls_to("views.open"))
+    clicked = await bot.driver.block_action(user=LEADER, action_id=start, message=prompt)
+    assert clicked.status == 200
+    assert "closed" in await modal_says(bot.fake, LEADER, opened=opened + 1)
     assert "no active" in await say(bot, "/feedback", f"<@{LEADER}>", user=PEER)
     assert "no active contract" in await say(bot, "/contract", "evidence", user=LEADER)
     amend = await say(bot, "/contract", "amend", user=LEADER)

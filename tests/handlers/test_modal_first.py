@@ -5,6 +5,7 @@ modal opens as "Loading…" and is then filled in place."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from bot.answers.model import MORE
 from bot.checkins.blocks import CHECKIN_MODAL
+from bot.checkins.blocks import START as START_CHECKIN
 from bot.evidence.blocks import EVIDENCE_MODAL
 from bot.renewal.blocks import CLOSE_MODAL
 from bot.reviews.blocks import REVIEW_START, REVIEW_SUBMIT
@@ -22,7 +24,15 @@ from bot.ui.metadata import CheckinRecordRef, ContractRef, ReviewRef
 from bot.ui.views import LOADING
 from tests.conftest import PEOPLE
 from tests.fakes import FakeSlack
-from tests.harness import BOT_TOKEN, START, Bot, filled_modal, loading_while_fills_wait, running_bot
+from tests.harness import (
+    BOT_TOKEN,
+    START,
+    Bot,
+    filled,
+    filled_modal,
+    loading_while_fills_wait,
+    running_bot,
+)
 from tests.scale import counting_statements, seed_organisation
 
 LEADER, OWNER = "U0LEAD001", "U0HRBP001"
@@ -130,6 +140,32 @@ async def test_statements_before_views_open_do_not_grow(
         assert "Contract 00001" in str(modal["blocks"])
     assert len(set(counts.values())) == 1, counts
     assert counts[sizes[0]] <= MAX_BEFORE_OPEN, counts
+
+
+async def start_checkin(bot: Bot) -> None:
+    """The weekly prompt's Start check-in."""
+    value = json.dumps({"contract_id": 1, "period": "2027-W10"})  # the example's first week
+    response = await bot.driver.block_action(user=LEADER, action_id=START_CHECKIN, value=value)
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("act", [checkin, start_checkin], ids=["/checkin", "Start check-in"])
+async def test_the_checkin_modal_opens_before_anything_is_read(
+    bot: Bot, example_contract: int, act: Act
+) -> None:
+    """The check-in, the weekly path of every leader, opens its modal on Bolt's work alone:
+    which contract, which week and whether they may are found while it shows "Loading…"."""
+    await act(bot)  # the process's first request reads the keys of requests already taken
+    first = await filled_modal(bot.fake, LEADER)
+    with counting_statements(lambda: len(bot.fake.calls_to("views.open"))) as seen:
+        await act(bot)
+        await bot.fake.wait_for("views.open", count=2)
+        modal = await bot.fake.wait_for_view(
+            LEADER, where=lambda v: v["id"] != first["id"] and filled(v)
+        )
+    assert seen.where(lambda views_opened: views_opened < 2) == 0
+    assert modal.get("callback_id") == CHECKIN_MODAL
+    assert modal["title"]["text"] == "Check-in · week 10"
 
 
 async def test_an_expired_trigger_opens_nothing_and_loads_nothing(
