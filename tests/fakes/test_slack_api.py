@@ -202,6 +202,36 @@ def test_blocks_built_with_slack_sdk_models_are_valid() -> None:
     assert validate_view(view.to_dict(), kind="modal") == []
 
 
+def test_a_view_checked_before_is_checked_again_once_changed() -> None:
+    """The fake remembers what it found in a view's JSON, never what it found in an object
+    that has changed since, nor across kinds."""
+    view = modal()
+    assert validate_view(view, kind="modal") == []
+    assert validate_view(view, kind="modal") == []
+    view["title"]["text"] = "A title longer than Slack allows"
+    assert validate_view(view, kind="modal") == ["view.title: must be 1 to 24 characters, got 32"]
+    view["title"]["text"] = "Check-in"
+    assert validate_view(view, kind="modal") == []
+    assert validate_view(view, kind="home") == [
+        "view.type: must be 'home', not 'modal'",
+    ]
+    assert validate_view({**view, "blocks": {"not", "json"}}, kind="modal") == [
+        "blocks: must be an array"
+    ]
+
+
+async def test_a_stored_view_is_a_copy(fake: FakeSlack, client: AsyncWebClient) -> None:
+    sent = modal(blocks=[section("before", "one")])
+    opened = await client.views_open(trigger_id=fake.issue_trigger_id(), view=sent)
+    sent["blocks"][0]["text"]["text"] = "changed by the app after sending"
+    answered = opened["view"]
+    answered["blocks"][0]["text"]["text"] = "changed by the app in the answer"
+    kept = fake.last_view()
+    assert kept["blocks"][0]["text"]["text"] == "before"
+    kept["blocks"][0]["text"]["text"] = "changed by a test"
+    assert fake.last_view()["blocks"][0]["text"]["text"] == "before"
+
+
 async def test_update_delete_and_permalink(fake: FakeSlack, client: AsyncWebClient) -> None:
     posted = await client.chat_postMessage(channel="C0GENERAL1", text="draft")
     await client.chat_update(channel="C0GENERAL1", ts=posted["ts"], text="final")
