@@ -43,6 +43,9 @@ from storage.queries.contracts import load_bundle, load_governance
 logger = logging.getLogger(__name__)
 
 SUMMARY_TITLE = "Contract summary"
+# A contract's summary asked for by someone who may not read it, or by id of one that never
+# was: the same words, so that a click tells nothing of which.
+CANNOT_READ = "You can't read that contract."
 
 
 def by_contract(shown: list[ShownChart]) -> dict[int, list[ShownChart]]:
@@ -117,28 +120,29 @@ async def handle_open_summary(
         await notify(client, user, OUT_OF_DATE)
         return
     contract_id = ref.contract_id
-    async with services.sessions() as session:
-        await read_only(session)
-        governance = await load_governance(session=session, contract_id=contract_id)
-    if governance is None or not may_read(governance, user):
-        await notify(client, user, "You can't read that contract.")
-        return
+    # The modal opens before anything is read: while loading it shows nothing of any
+    # contract, and a click by someone who may not read this one is told so in it (an App
+    # Home or digest click has no ephemeral reply).
     opened = await open_loading(client, trigger_id=body["trigger_id"], title=SUMMARY_TITLE)
     if opened is None:
         return
     async with services.fill_slots:
         async with services.sessions() as session:
             await read_only(session)
-            bundle = await load_summary(session=session, contract_id=contract_id)
-            shown = (
-                await summary_view(session=session, bundle=bundle, version=None)
-                if bundle is not None
-                else Refusal("That contract is gone.")
-            )
-            standing = await agreement_standing(
-                session=session, bundles=[bundle] if bundle is not None else [], viewer=user
-            )
-            at = await charts_at(session=session, contract_ids=[contract_id])
+            governance = await load_governance(session=session, contract_id=contract_id)
+            if governance is None or not may_read(governance, user):
+                shown: SummaryView | Refusal = Refusal(CANNOT_READ)
+            else:
+                bundle = await load_summary(session=session, contract_id=contract_id)
+                shown = (
+                    await summary_view(session=session, bundle=bundle, version=None)
+                    if bundle is not None
+                    else Refusal("That contract is gone.")
+                )
+                standing = await agreement_standing(
+                    session=session, bundles=[bundle] if bundle is not None else [], viewer=user
+                )
+                at = await charts_at(session=session, contract_ids=[contract_id])
         if isinstance(shown, Refusal):
             await fill(client, opened, message_view(SUMMARY_TITLE, shown.text))
             return

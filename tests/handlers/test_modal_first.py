@@ -35,7 +35,7 @@ from tests.harness import (
 )
 from tests.scale import counting_statements, seed_organisation
 
-LEADER, OWNER = "U0LEAD001", "U0HRBP001"
+LEADER, OWNER, SPONSOR = "U0LEAD001", "U0HRBP001", "U0SPON001"
 MAX_BEFORE_OPEN = 12  # the request's own bookkeeping and one or two small look-ups
 
 Act = Callable[[Bot], Awaitable[Any]]
@@ -149,23 +149,50 @@ async def start_checkin(bot: Bot) -> None:
     assert response.status == 200
 
 
-@pytest.mark.parametrize("act", [checkin, start_checkin], ids=["/checkin", "Start check-in"])
-async def test_the_checkin_modal_opens_before_anything_is_read(
-    bot: Bot, example_contract: int, act: Act
+async def quiet(bot: Bot, *, calm: float = 0.3, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Wait until the app has made no Web API call for `calm` seconds: its work is over."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    seen = -1
+    while seen != len(bot.fake.calls):
+        assert asyncio.get_running_loop().time() < deadline, "the app never went quiet"
+        seen = len(bot.fake.calls)
+        await asyncio.sleep(calm)
+
+
+async def sponsor_opens_summary(bot: Bot) -> None:
+    """Open summary, as the example contract's sponsor clicks it in App Home or a digest."""
+    response = await bot.driver.block_action(
+        user=SPONSOR, action_id=OPEN_SUMMARY, value=ContractRef.write(contract_id=1)
+    )
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("act", "user", "title"),
+    [
+        pytest.param(checkin, LEADER, "Check-in · week 10", id="/checkin"),
+        pytest.param(start_checkin, LEADER, "Check-in · week 10", id="Start check-in"),
+        pytest.param(sponsor_opens_summary, SPONSOR, "Contract summary", id="Open summary"),
+    ],
+)
+async def test_these_modals_open_before_anything_is_read(
+    bot: Bot, example_contract: int, act: Act, user: str, title: str
 ) -> None:
-    """The check-in, the weekly path of every leader, opens its modal on Bolt's work alone:
-    which contract, which week and whether they may are found while it shows "Loading…"."""
+    """The check-in, the weekly path of every leader, and a summary opened from App Home or a
+    digest open their modal on Bolt's work alone: what to show and whether the person may
+    see it are found while it shows "Loading…"."""
     await act(bot)  # the process's first request reads the keys of requests already taken
-    first = await filled_modal(bot.fake, LEADER)
+    first = await filled_modal(bot.fake, user)
+    await quiet(bot)  # and the summary's draws its charts after it is filled
     with counting_statements(lambda: len(bot.fake.calls_to("views.open"))) as seen:
         await act(bot)
         await bot.fake.wait_for("views.open", count=2)
         modal = await bot.fake.wait_for_view(
-            LEADER, where=lambda v: v["id"] != first["id"] and filled(v)
+            user, where=lambda v: v["id"] != first["id"] and filled(v)
         )
     assert seen.where(lambda views_opened: views_opened < 2) == 0
-    assert modal.get("callback_id") == CHECKIN_MODAL
-    assert modal["title"]["text"] == "Check-in · week 10"
+    assert modal["title"]["text"] == title
+    assert "Head of Platform" in str(modal["blocks"])
 
 
 async def test_an_expired_trigger_opens_nothing_and_loads_nothing(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bot.ui.metadata import ContractRef
 from tests.conftest import Bot
-from tests.harness import filled_modal
+from tests.harness import filled_modal, modal_says
 
 
 async def home_of(bot: Bot, user: str) -> str:
@@ -42,9 +43,16 @@ async def test_open_summary_opens_a_modal_for_readers_only(bot: Bot, example_con
     assert opened.response["ok"], opened.response
     assert "Success indicators" in str(await filled_modal(bot.fake, "U0SPON001"))
 
+    # Someone who may not read it: the modal opens as for anyone, and says so.
+    posted = len(bot.fake.calls_to("chat.postMessage"))
     await bot.driver.block_action(
         user="U0PEER001", action_id="home_open_summary", view=home, block_id="governed_0"
     )
-    refusal = (await bot.fake.wait_for("chat.postMessage"))[-1]
-    assert "can't read" in refusal.args["text"]
-    assert len(bot.fake.calls_to("views.open")) == 1
+    assert await modal_says(bot.fake, "U0PEER001", opened=2) == "You can't read that contract."
+    assert len(bot.fake.calls_to("chat.postMessage")) == posted
+
+    # Nor does a made-up id tell whether such a contract exists.
+    await bot.driver.block_action(
+        user="U0PEER001", action_id="home_open_summary", value=ContractRef.write(contract_id=999)
+    )
+    assert await modal_says(bot.fake, "U0PEER001", opened=3) == "You can't read that contract."
