@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,7 +29,7 @@ from bot.evidence.service import (
 from bot.services import Services, services_of
 from bot.ui.metadata import record_id
 from bot.ui.views import Opened, fill, message_view, open_loading, update_view
-from handlers.common import CommandRequest, Subcommand, reply
+from handlers.common import CommandRequest, Subcommand
 from storage.db import read_only, writing
 from storage.queries.contracts import load_bundle
 from storage.queries.evidence import set_evidence_source_permalink
@@ -56,32 +56,29 @@ async def _permalink(client: AsyncWebClient, message: SourceMessage) -> str | No
 
 
 async def handle_add_evidence_shortcut(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    """Keep the message the signed payload names, open the modal with a token for it, fill
-    it with the person's contracts, then fetch the message's permalink into what is kept."""
+    """Open the modal before reading anything; then, for someone with a contract to add to,
+    keep the message the signed payload names under a token, fill the modal with their
+    contracts and that token, and fetch the message's permalink into what is kept."""
     await ack()
     services = services_of(context)
     user = body["user"]["id"]
     message = source_of(body)
+    opened = await open_loading(client, trigger_id=body["trigger_id"], title=TITLE)
+    if opened is None:
+        return
     async with services.sessions() as session:
         await read_only(session)
         may = await may_add_any(session=session, user=user)
     if not may:
-        await reply(respond, NOTHING_TO_ADD_TO)
+        await fill(client, opened, message_view(TITLE, NOTHING_TO_ADD_TO))
         return
     async with services.sessions() as session:
         await writing(session)
         token = await remember_source(
             session=session, user=user, message=message, now=services.clock.now()
         )
-    opened = await open_loading(client, trigger_id=body["trigger_id"], title=TITLE)
-    if opened is None:
-        return
     await _fill_chooser(services, client, opened, user=user, message=message, token=token)
     link = await _permalink(client, message)
     if link is not None:
@@ -91,12 +88,8 @@ async def handle_add_evidence_shortcut(
 
 
 async def evidence_command(request: CommandRequest) -> None:
-    async with request.services.sessions() as session:
-        await read_only(session)
-        allowed = await may_add_any(session=session, user=request.viewer)
-    if not allowed:
-        await request.reply(NOTHING_TO_ADD_TO)
-        return
+    """Open the modal before reading anything; fill it with the contracts the person may add
+    evidence to, or say they have none."""
     opened = await open_loading(request.client, trigger_id=request.trigger_id, title=TITLE)
     if opened is None:
         return

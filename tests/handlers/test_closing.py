@@ -394,7 +394,9 @@ async def test_a_closed_contract_stops_its_loops_and_stays_readable(
     assert clicked.status == 200
     assert "closed" in await modal_says(bot.fake, LEADER, opened=opened + 1)
     assert "no active" in await say(bot, "/feedback", f"<@{LEADER}>", user=PEER)
-    assert "no active contract" in await say(bot, "/contract", "evidence", user=LEADER)
+    opened = len(bot.fake.calls_to("views.open"))
+    assert (await bot.driver.command("/contract", "evidence", user=LEADER)).status == 200
+    assert "no active contract" in await modal_says(bot.fake, LEADER, opened=opened + 1)
     amend = await say(bot, "/contract", "amend", user=LEADER)
     assert "is closed and no longer changes" in amend, amend
 

@@ -167,20 +167,34 @@ async def sponsor_opens_summary(bot: Bot) -> None:
     assert response.status == 200
 
 
+async def leader_evidence(bot: Bot) -> None:
+    assert (await bot.driver.command("/contract", "evidence", user=LEADER)).status == 200
+
+
+async def leader_shortcut(bot: Bot) -> None:
+    message = bot.fake.post_user_message("C0GENERAL1", user=LEADER, text="Shipped the plan")
+    response = await bot.driver.message_shortcut(
+        user=LEADER, callback_id="add_evidence", message=message, channel="C0GENERAL1"
+    )
+    assert response.status == 200
+
+
 @pytest.mark.parametrize(
     ("act", "user", "title"),
     [
         pytest.param(checkin, LEADER, "Check-in · week 10", id="/checkin"),
         pytest.param(start_checkin, LEADER, "Check-in · week 10", id="Start check-in"),
         pytest.param(sponsor_opens_summary, SPONSOR, "Contract summary", id="Open summary"),
+        pytest.param(leader_evidence, LEADER, "Add evidence", id="/contract evidence"),
+        pytest.param(leader_shortcut, LEADER, "Add evidence", id="Add as evidence"),
     ],
 )
 async def test_these_modals_open_before_anything_is_read(
     bot: Bot, example_contract: int, act: Act, user: str, title: str
 ) -> None:
-    """The check-in, the weekly path of every leader, and a summary opened from App Home or a
-    digest open their modal on Bolt's work alone: what to show and whether the person may
-    see it are found while it shows "Loading…"."""
+    """The check-in, the weekly path of every leader, a summary opened from App Home or a
+    digest, and adding evidence open their modal on Bolt's work alone: what to show and
+    whether the person may see it are found while it shows "Loading…"."""
     await act(bot)  # the process's first request reads the keys of requests already taken
     first = await filled_modal(bot.fake, user)
     await quiet(bot)  # and the summary's draws its charts after it is filled
