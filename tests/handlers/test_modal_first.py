@@ -72,23 +72,38 @@ async def checkin(bot: Bot) -> None:
     assert (await bot.driver.command("/checkin", "", user=LEADER)).status == 200
 
 
-async def evidence(bot: Bot) -> None:
-    assert (await bot.driver.command("/contract", "evidence", user=OWNER)).status == 200
+def evidence(user: str) -> Act:
+    """`/contract evidence` by `user`."""
+
+    async def act(bot: Bot) -> None:
+        assert (await bot.driver.command("/contract", "evidence", user=user)).status == 200
+
+    return act
 
 
-async def shortcut(bot: Bot) -> None:
-    message = bot.fake.post_user_message("C0GENERAL1", user=LEADER, text="Shipped the plan")
-    response = await bot.driver.message_shortcut(
-        user=OWNER, callback_id="add_evidence", message=message, channel="C0GENERAL1"
-    )
-    assert response.status == 200
+def shortcut(user: str) -> Act:
+    """ "Add as evidence" on a message of the leader's, by `user`."""
+
+    async def act(bot: Bot) -> None:
+        message = bot.fake.post_user_message("C0GENERAL1", user=LEADER, text="Shipped the plan")
+        response = await bot.driver.message_shortcut(
+            user=user, callback_id="add_evidence", message=message, channel="C0GENERAL1"
+        )
+        assert response.status == 200
+
+    return act
 
 
-async def open_summary(bot: Bot) -> None:
-    response = await bot.driver.block_action(
-        user=OWNER, action_id=OPEN_SUMMARY, value=ContractRef.write(contract_id=1)
-    )
-    assert response.status == 200
+def open_summary(user: str) -> Act:
+    """Open summary of the first contract, by `user` (App Home, a digest, a DM)."""
+
+    async def act(bot: Bot) -> None:
+        response = await bot.driver.block_action(
+            user=user, action_id=OPEN_SUMMARY, value=ContractRef.write(contract_id=1)
+        )
+        assert response.status == 200
+
+    return act
 
 
 async def start_review(bot: Bot) -> None:
@@ -115,9 +130,13 @@ async def close(bot: Bot) -> None:
     ("act", "user", "callback_id", "sizes"),
     [
         pytest.param(checkin, LEADER, CHECKIN_MODAL, [(1, 1), (1, 156)], id="/checkin"),
-        pytest.param(evidence, OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="/contract evidence"),
-        pytest.param(shortcut, OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="Add as evidence"),
-        pytest.param(open_summary, OWNER, "", [(1, 1), (300, 156)], id="Open summary"),
+        pytest.param(
+            evidence(OWNER), OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="/contract evidence"
+        ),
+        pytest.param(
+            shortcut(OWNER), OWNER, EVIDENCE_MODAL, [(1, 1), (300, 1)], id="Add as evidence"
+        ),
+        pytest.param(open_summary(OWNER), OWNER, "", [(1, 1), (300, 156)], id="Open summary"),
         pytest.param(start_review, LEADER, REVIEW_SUBMIT, [(1, 1), (1, 156)], id="Start review"),
         pytest.param(more, OWNER, "", [(1, 1), (1, 156)], id="More on a check-in"),
         pytest.param(close, OWNER, CLOSE_MODAL, [(1, 1), (300, 156)], id="/contract close"),
@@ -159,34 +178,14 @@ async def quiet(bot: Bot, *, calm: float = 0.3, timeout: float = 10.0) -> None: 
         await asyncio.sleep(calm)
 
 
-async def sponsor_opens_summary(bot: Bot) -> None:
-    """Open summary, as the example contract's sponsor clicks it in App Home or a digest."""
-    response = await bot.driver.block_action(
-        user=SPONSOR, action_id=OPEN_SUMMARY, value=ContractRef.write(contract_id=1)
-    )
-    assert response.status == 200
-
-
-async def leader_evidence(bot: Bot) -> None:
-    assert (await bot.driver.command("/contract", "evidence", user=LEADER)).status == 200
-
-
-async def leader_shortcut(bot: Bot) -> None:
-    message = bot.fake.post_user_message("C0GENERAL1", user=LEADER, text="Shipped the plan")
-    response = await bot.driver.message_shortcut(
-        user=LEADER, callback_id="add_evidence", message=message, channel="C0GENERAL1"
-    )
-    assert response.status == 200
-
-
 @pytest.mark.parametrize(
     ("act", "user", "title"),
     [
         pytest.param(checkin, LEADER, "Check-in · week 10", id="/checkin"),
         pytest.param(start_checkin, LEADER, "Check-in · week 10", id="Start check-in"),
-        pytest.param(sponsor_opens_summary, SPONSOR, "Contract summary", id="Open summary"),
-        pytest.param(leader_evidence, LEADER, "Add evidence", id="/contract evidence"),
-        pytest.param(leader_shortcut, LEADER, "Add evidence", id="Add as evidence"),
+        pytest.param(open_summary(SPONSOR), SPONSOR, "Contract summary", id="Open summary"),
+        pytest.param(evidence(LEADER), LEADER, "Add evidence", id="/contract evidence"),
+        pytest.param(shortcut(LEADER), LEADER, "Add evidence", id="Add as evidence"),
     ],
 )
 async def test_these_modals_open_before_anything_is_read(
