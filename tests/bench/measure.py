@@ -250,13 +250,15 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-async def quiet(fake: FakeSlack, *, give_up_after: float) -> None:
-    """Wait until no Web API call has come for `QUIET_SECONDS` (at most `give_up_after`)."""
+async def quiet(fake: FakeSlack, *, give_up_after: float) -> bool:
+    """Wait until no Web API call has come for `QUIET_SECONDS` (at most `give_up_after`);
+    whether it did."""
     deadline = fake.clock() + give_up_after
     seen = -1
     while len(fake.calls) != seen and fake.clock() < deadline:
         seen = len(fake.calls)
         await asyncio.sleep(QUIET_SECONDS)
+    return len(fake.calls) == seen
 
 
 async def compare(

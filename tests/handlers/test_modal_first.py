@@ -22,6 +22,7 @@ from bot.reviews.blocks import REVIEW_START, REVIEW_SUBMIT
 from bot.summary.home import OPEN_SUMMARY
 from bot.ui.metadata import CheckinRecordRef, ContractRef, ReviewRef
 from bot.ui.views import LOADING
+from tests.bench.measure import quiet
 from tests.conftest import PEOPLE
 from tests.fakes import FakeSlack
 from tests.harness import (
@@ -168,16 +169,6 @@ async def start_checkin(bot: Bot) -> None:
     assert response.status == 200
 
 
-async def quiet(bot: Bot, *, calm: float = 0.3, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    """Wait until the app has made no Web API call for `calm` seconds: its work is over."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    seen = -1
-    while seen != len(bot.fake.calls):
-        assert asyncio.get_running_loop().time() < deadline, "the app never went quiet"
-        seen = len(bot.fake.calls)
-        await asyncio.sleep(calm)
-
-
 @pytest.mark.parametrize(
     ("act", "user", "title"),
     [
@@ -196,7 +187,8 @@ async def test_these_modals_open_before_anything_is_read(
     whether the person may see it are found while it shows "Loading…"."""
     await act(bot)  # the process's first request reads the keys of requests already taken
     first = await filled_modal(bot.fake, user)
-    await quiet(bot)  # and the summary's draws its charts after it is filled
+    # and the summary's draws its charts after it is filled
+    assert await quiet(bot.fake, give_up_after=10.0), "the app never went quiet"
     with counting_statements(lambda: len(bot.fake.calls_to("views.open"))) as seen:
         await act(bot)
         await bot.fake.wait_for("views.open", count=2)
